@@ -1,0 +1,3 @@
+from nexusify.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,314 @@
+"""Settings: one schema, one resolver, precedence flag > environment > config file > default.
+
+The config file is ``nexusify.toml`` at the monorepo root (top-level keys) or the
+``[tool.nexusify]`` table of the root ``pyproject.toml``. Unknown keys are errors with a
+"did you mean" suggestion; all problems are collected and reported together.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nexusify.errors import ConfigError, ConfigErrors
+from nexusify.files import find_line, read_toml
+
+CONSTRAINT_MODES = ("caret", "tilde", "exact", "minimum")
+PRIORITIES = ("explicit", "supplemental", "primary")
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting: its config key, flag, environment variable, type and default."""
+
+    key: str
+    kind: str  # "str", "int", "bool", "list", "table", "choice"
+    default: Any
+    help: str
+    env: str | None = None
+    flag: str | None = None
+    choices: tuple[str, ...] = ()
+
+    @property
+    def attr(self) -> str:
+        return self.key.replace("-", "_")
+
+
+SCHEMA: tuple[Option, ...] = (
+    Option("nexus-url", "str", None, "Base URL of the Nexus instance, e.g. https://nexus.example.com.",
+           env="NEXUS_URL", flag="--nexus-url"),
+    Option("repository", "str", "pypi-hosted", "Hosted PyPI repository packages are uploaded to.",
+           env="NEXUS_REPOSITORY", flag="--repository"),
+    Option("index-repository", "str", None,
+           "Repository installs resolve from (e.g. a group of hosted + PyPI proxy); default: `repository`.",
+           env="NEXUS_INDEX_REPOSITORY", flag="--index-repository"),
+    Option("repository-url", "str", None,
+           "Full upload URL, overriding nexus-url/repository (pypiserver, devpi, Artifactory...).",
+           env="NEXUS_REPOSITORY_URL", flag="--repository-url"),
+    Option("index-url", "str", None,
+           "Full PEP 503 index URL, overriding nexus-url/index-repository.",
+           env="NEXUS_INDEX_URL", flag="--index-url"),
+    Option("username", "str", None, "User for the index; the password is never read from config.",
+           env="NEXUS_USERNAME", flag="--username"),
+    Option("source-name", "str", "nexus",
+           "Name of the package source written into services (`[[tool.poetry.source]]`, `[[tool.uv.index]]`).",
+           env="NEXUSIFY_SOURCE_NAME", flag="--source-name"),
+    Option("constraint", "choice", "caret", "How rewritten dependencies constrain versions.",
+           env="NEXUSIFY_CONSTRAINT", flag="--constraint", choices=CONSTRAINT_MODES),
+    Option("priority", "choice", "explicit",
+           "Poetry source priority written by rewrite: explicit (safe against dependency confusion) or supplemental (the seed's layout).",
+           env="NEXUSIFY_PRIORITY", flag="--priority", choices=PRIORITIES),
+    Option("shared", "list", [], "Globs (relative to the root) of folders holding shared packages; overrides discovery."),
+    Option("services", "list", [], "Globs (relative to the root) of folders holding services; overrides discovery."),
+    Option("exclude", "list", [], "Globs of folders audit ignores."),
+    Option("path-aliases", "table", {},
+           'Map absolute container paths to monorepo folders, e.g. {"/shared/packages" = "shared/packages"}.'),
+    Option("jobs", "int", 0, "Parallel builds for publish (0 = CPU count).", env="NEXUSIFY_JOBS", flag="--jobs"),
+    Option("state-dir", "str", ".nexusify", "Folder (relative to the root) for fingerprints, build caches and deploy state.",
+           env="NEXUSIFY_STATE_DIR"),
+    Option("timeout", "int", 30, "HTTP timeout in seconds for index requests.", env="NEXUSIFY_TIMEOUT", flag="--timeout"),
+    Option("deploy", "table", {}, "Deploy configuration (see `[tool.nexusify.deploy]`)."),
+)
+SCHEMA_BY_KEY = {o.key: o for o in SCHEMA}
+SECRET_KEYS = {"password", "token", "nexus-password"}
+
+
+@dataclass(frozen=True)
+class ConfigFile:
+    path: Path | None
+    table: Mapping[str, Any]
+    text: str = ""
+    prefix: str = ""  # "tool.nexusify." for pyproject
+
+    def line_of(self, key: str) -> int | None:
+        if not self.text:
+            return None
+        return find_line(self.text, rf"^\s*[\"']?{re.escape(key)}[\"']?\s*=")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings. ``sources`` tells where each value came from (flag/env/file/default)."""
+
+    root: Path
+    nexus_url: str | None = None
+    repository: str = "pypi-hosted"
+    index_repository: str | None = None
+    repository_url: str | None = None
+    index_url: str | None = None
+    username: str | None = None
+    source_name: str = "nexus"
+    constraint: str = "caret"
+    priority: str = "explicit"
+    shared: list[str] = field(default_factory=list)
+    services: list[str] = field(default_factory=list)
+    exclude: list[str] = field(default_factory=list)
+    path_aliases: dict[str, str] = field(default_factory=dict)
+    jobs: int = 0
+    state_dir: str = ".nexusify"
+    timeout: int = 30
+    deploy: dict[str, Any] = field(default_factory=dict)
+    config_path: Path | None = None
+    sources: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def upload_url(self) -> str | None:
+        """Where packages are uploaded (twine's legacy API), always with a trailing slash."""
+        if self.repository_url:
+            return normalise_url(self.repository_url)
+        if self.nexus_url:
+            return f"{normalise_base(self.nexus_url)}/repository/{self.repository}/"
+        return None
+
+    @property
+    def simple_url(self) -> str | None:
+        """The PEP 503 index installs resolve from, always ending in ``/simple/`` form with slash."""
+        if self.index_url:
+            return normalise_url(self.index_url)
+        if self.nexus_url:
+            repo = self.index_repository or self.repository
+            return f"{normalise_base(self.nexus_url)}/repository/{repo}/simple/"
+        if self.repository_url:
+            return normalise_url(self.repository_url.rstrip("/") + "/simple/")
+        return None
+
+    @property
+    def upload_simple_url(self) -> str | None:
+        """The simple index of the repository uploads go to (to check what it already holds)."""
+        if self.nexus_url and not self.repository_url:
+            return f"{normalise_base(self.nexus_url)}/repository/{self.repository}/simple/"
+        if self.index_url and not self.nexus_url:
+            return normalise_url(self.index_url)
+        if self.repository_url:
+            return normalise_url(self.repository_url.rstrip("/") + "/simple/")
+        return self.simple_url
+
+    @property
+    def is_nexus(self) -> bool:
+        """True when a Nexus base URL is set, so its REST API can be used."""
+        return bool(self.nexus_url)
+
+    @property
+    def state_path(self) -> Path:
+        return self.root / self.state_dir
+
+    @property
+    def effective_jobs(self) -> int:
+        import os
+
+        return self.jobs if self.jobs > 0 else (os.cpu_count() or 1)
+
+
+def normalise_base(url: str) -> str:
+    return url.strip().rstrip("/")
+
+
+def normalise_url(url: str) -> str:
+    """One trailing slash: Nexus answers 400 to an upload URL without it, 404 to /simple."""
+    return url.strip().rstrip("/") + "/"
+
+
+def load_config_file(root: Path) -> ConfigFile:
+    """Find and parse the config file: ``nexusify.toml`` or ``[tool.nexusify]`` in pyproject."""
+    standalone = root / "nexusify.toml"
+    pyproject = root / "pyproject.toml"
+    found: list[ConfigFile] = []
+    if standalone.is_file():
+        data = read_toml(standalone)
+        found.append(ConfigFile(standalone, data, standalone.read_text(encoding="utf-8")))
+    if pyproject.is_file():
+        data = read_toml(pyproject)
+        table = data.get("tool", {}).get("nexusify")
+        if table is not None:
+            if not isinstance(table, dict):
+                raise ConfigError("[tool.nexusify] must be a table", path=pyproject)
+            found.append(ConfigFile(pyproject, table, pyproject.read_text(encoding="utf-8"), "tool.nexusify."))
+    if len(found) > 1:
+        raise ConfigError(
+            "settings are in both nexusify.toml and [tool.nexusify] of pyproject.toml",
+            path=standalone,
+            hint="keep one of them: move the [tool.nexusify] keys into nexusify.toml or the other way round",
+        )
+    return found[0] if found else ConfigFile(None, {})
+
+
+def _coerce(opt: Option, value: Any, where: str) -> Any:
+    """Check and convert a value for ``opt``; ``where`` is "flag", "env" or "file"."""
+    if value is None:
+        return None
+    kind = opt.kind
+    if kind == "str":
+        if not isinstance(value, str):
+            raise ValueError(f"expected a string, got {type(value).__name__}")
+        return value
+    if kind == "choice":
+        if not isinstance(value, str) or value not in opt.choices:
+            raise ValueError(f"expected one of {', '.join(opt.choices)}, got {value!r}")
+        return value
+    if kind == "int":
+        if isinstance(value, bool):
+            raise ValueError("expected a whole number")
+        if isinstance(value, str) and where != "file":
+            try:
+                value = int(value)
+            except ValueError:
+                raise ValueError(f"expected a whole number, got {value!r}") from None
+        if not isinstance(value, int) or value < 0:
+            raise ValueError(f"expected a whole number >= 0, got {value!r}")
+        return value
+    if kind == "list":
+        if isinstance(value, str) and where != "file":
+            return [v for v in (p.strip() for p in value.split(",")) if v]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ValueError("expected a list of strings")
+        return list(value)
+    if kind == "table":
+        if not isinstance(value, dict):
+            raise ValueError("expected a table")
+        return dict(value)
+    raise AssertionError(kind)  # pragma: no cover
+
+
+def suggest(key: str, known: list[str]) -> str | None:
+    match = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    return match[0] if match else None
+
+
+def resolve_settings(
+    root: Path,
+    flags: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+    config: ConfigFile | None = None,
+) -> Settings:
+    """Resolve every setting: flag > environment > config file > default.
+
+    ``flags`` maps option attrs (``nexus_url``) to values, None meaning "not given".
+    ``env`` defaults to an empty mapping (tests pass their own; the CLI passes os.environ).
+    """
+    flags = dict(flags or {})
+    env = env or {}
+    root = root.resolve()
+    if config is None:
+        config = load_config_file(root)
+    errors: list[ConfigError] = []
+    for key in config.table:
+        if key in SCHEMA_BY_KEY:
+            continue
+        if key in SECRET_KEYS:
+            errors.append(ConfigError(
+                f"`{config.prefix}{key}` must not be in a config file",
+                path=config.path, line=config.line_of(key),
+                hint="remove it and set NEXUS_PASSWORD in the environment (or use .pypirc/keyring)",
+            ))
+            continue
+        near = suggest(key, list(SCHEMA_BY_KEY))
+        errors.append(ConfigError(
+            f"unknown setting `{config.prefix}{key}`" + (f"; did you mean `{near}`?" if near else ""),
+            path=config.path, line=config.line_of(key),
+            hint=f"known settings: {', '.join(SCHEMA_BY_KEY)}",
+        ))
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for opt in SCHEMA:
+        chosen: tuple[str, Any] | None = None
+        if flags.get(opt.attr) is not None:
+            chosen = ("flag", flags[opt.attr])
+        elif opt.env and env.get(opt.env) not in (None, ""):
+            chosen = ("env", env[opt.env])
+        elif opt.key in config.table:
+            chosen = ("file", config.table[opt.key])
+        if chosen is None:
+            continue
+        where, raw = chosen
+        try:
+            values[opt.attr] = _coerce(opt, raw, where)
+            sources[opt.attr] = where
+        except ValueError as exc:
+            label = {"flag": opt.flag or opt.key, "env": opt.env or opt.key}.get(where, f"{config.prefix}{opt.key}")
+            errors.append(ConfigError(
+                f"{label}: {exc}",
+                path=config.path if where == "file" else None,
+                line=config.line_of(opt.key) if where == "file" else None,
+                hint=opt.help,
+            ))
+    if errors:
+        raise errors[0] if len(errors) == 1 else ConfigErrors(errors)
+    return Settings(root=root, config_path=config.path, sources=sources, **values)
+
+
+def config_reference_markdown() -> str:
+    """The configuration reference, generated from SCHEMA (used for the README)."""
+    rows = ["| key | flag | environment | default | meaning |", "| --- | --- | --- | --- | --- |"]
+    for o in SCHEMA:
+        default = "" if o.default in (None, [], {}) else f"`{o.default}`"
+        if o.choices:
+            default += f" (one of {', '.join(o.choices)})"
+        rows.append(
+            f"| `{o.key}` | {f'`{o.flag}`' if o.flag else ''} | {f'`{o.env}`' if o.env else ''} | {default} | {o.help} |"
+        )
+    rows.append("| — | `--password` is not offered | `NEXUS_PASSWORD` | | Password or user token for the index; also `.pypirc` or keyring. Never printed. |")
+    return "\n".join(rows)

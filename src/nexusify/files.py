@@ -1,0 +1,97 @@
+"""Reading TOML with precise error locations, and writing files atomically."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import tomllib
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from nexusify.errors import OperationFailed, TomlError
+
+_TOML_POS = re.compile(r"\(at line (\d+), column (\d+)\)")
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Parse a TOML file; a syntax error names the file, line and column."""
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except OSError as exc:
+        raise TomlError(f"cannot read: {exc.strerror}", path=path) from exc
+    except UnicodeDecodeError as exc:
+        raise TomlError("not UTF-8 text", path=path, hint="save the file as UTF-8") from exc
+    return parse_toml(text, path)
+
+
+def parse_toml(text: str, path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        msg = str(exc)
+        line = column = None
+        m = _TOML_POS.search(msg)
+        if m:
+            line, column = int(m.group(1)), int(m.group(2))
+            msg = _TOML_POS.sub("", msg).strip()
+        raise TomlError(
+            f"invalid TOML: {msg}",
+            path=path,
+            line=line,
+            column=column,
+            hint="fix the syntax at that position (see https://toml.io)",
+        ) from exc
+
+
+def find_line(text: str, pattern: str, start_line: int = 1) -> int | None:
+    """1-based line of the first line at or after ``start_line`` matching ``pattern`` (regex)."""
+    rx = re.compile(pattern)
+    for number, line in enumerate(text.splitlines(), start=1):
+        if number >= start_line and rx.search(line):
+            return number
+    return None
+
+
+def write_atomic(path: Path, data: bytes | str) -> None:
+    """Replace ``path`` with ``data`` atomically, keeping its mode (temp file + os.replace)."""
+    write_all_atomic([(Path(path), data)])
+
+
+def write_all_atomic(changes: Iterable[tuple[Path, bytes | str]]) -> None:
+    """Write several files, each atomically; everything is staged before the first replace.
+
+    All temporary files are written and synced first, so a failure while staging (disk full,
+    permissions) leaves every target untouched.
+    """
+    staged: list[tuple[str, Path]] = []
+    try:
+        for path, data in changes:
+            raw = data.encode("utf-8") if isinstance(data, str) else data
+            try:
+                mode = path.stat().st_mode & 0o7777
+            except FileNotFoundError:
+                mode = 0o644
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(raw)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.chmod(tmp, mode)
+            staged.append((tmp, path))
+    except OSError as exc:
+        for tmp, _ in staged:
+            Path(tmp).unlink(missing_ok=True)
+        raise OperationFailed(
+            f"could not stage the changes: {exc}", hint="nothing was written; fix the cause and re-run"
+        ) from exc
+    except BaseException:
+        for tmp, _ in staged:
+            Path(tmp).unlink(missing_ok=True)
+        raise
+    for tmp, path in staged:
+        os.replace(tmp, path)
+
+
+__all__ = ["find_line", "parse_toml", "read_toml", "write_all_atomic", "write_atomic"]

@@ -1,0 +1,191 @@
+"""Shared fixtures: the sample monorepo, the CLI runner, and the real test stack.
+
+Servers (pypiserver, registry, nginx, moto) are started by fixtures on free loopback ports.
+The container engine (Podman's Docker API) is started by ``scripts/stack.sh``; its address
+comes from ``DOCKER_HOST`` or the env file the script writes. Without a component, tests that
+need it skip with the reason, except under CI (``CI=true``), where a missing component fails.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = REPO / "fixtures"
+SAMPLE = FIXTURES / "monorepo"
+STACK_ENV = Path(os.environ.get("NEXUSIFY_STACK_ENV", Path.home() / ".cache/nexusify-stack/env.sh"))
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _load_stack_env() -> None:
+    """Import the variables scripts/stack.sh wrote (DOCKER_HOST...), unless already set."""
+    if not STACK_ENV.is_file():
+        return
+    for line in STACK_ENV.read_text().splitlines():
+        if line.startswith("export ") and "=" in line:
+            key, _, value = line[len("export "):].partition("=")
+            os.environ.setdefault(key.strip(), value.strip())
+
+
+_load_stack_env()
+
+
+def missing(component: str, reason: str) -> None:
+    """Skip (locally) or fail (under CI) because a stack component is not there."""
+    message = f"{component} is not available: {reason}. Run `bash scripts/stack.sh` to install and start it."
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float = 20.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} before listening on {port}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listened on 127.0.0.1:{port} within {timeout}s")
+
+
+@pytest.fixture
+def monorepo(tmp_path: Path) -> Path:
+    """A private copy of the sample monorepo."""
+    dest = tmp_path / "monorepo"
+    shutil.copytree(SAMPLE, dest, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", ".nexusify", "dist", "build"))
+    return dest
+
+
+@dataclass
+class CliResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+@pytest.fixture
+def run_cli() -> Callable[..., CliResult]:
+    """Run ``nexusify`` in-process: run_cli(*argv, env={...}) -> CliResult."""
+    from nexusify import cli
+
+    def run(*argv: str, env: dict[str, str] | None = None) -> CliResult:
+        out, err = io.StringIO(), io.StringIO()
+        old = sys.stdout, sys.stderr
+        sys.stdout, sys.stderr = out, err
+        try:
+            code = cli.main(list(argv), env=env if env is not None else {"HOME": str(Path.home()), "NO_COLOR": "1"})
+        finally:
+            sys.stdout, sys.stderr = old
+        return CliResult(code, out.getvalue(), err.getvalue())
+
+    return run
+
+
+# --------------------------------------------------------------------------- pypiserver
+
+
+@dataclass
+class PyPIServer:
+    url: str  # upload URL (with trailing slash)
+    simple_url: str
+    packages: Path
+    username: str | None
+    password: str | None
+    port: int
+
+
+def _htpasswd(path: Path, user: str, password: str) -> None:
+    from passlib.apache import HtpasswdFile
+
+    ht = HtpasswdFile(str(path), new=True)
+    ht.set_password(user, password)
+    ht.save()
+
+
+@pytest.fixture
+def pypi_server_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., PyPIServer]]:
+    """Start real pypiservers: factory(auth="update"|"download,update,list"|None)."""
+    procs: list[subprocess.Popen[bytes]] = []
+    exe = shutil.which("pypi-server")
+
+    def start(auth: str | None = "update", username: str = "ci-user", password: str = "s3cr3t-Pa55word") -> PyPIServer:
+        if exe is None:
+            missing("pypiserver", "the pypi-server command is not installed")
+        base = tmp_path_factory.mktemp("pypi")
+        packages = base / "packages"
+        packages.mkdir()
+        port = free_port()
+        cmd = [str(exe), "run", "-i", "127.0.0.1", "-p", str(port)]
+        if auth:
+            ht = base / "htpasswd"
+            _htpasswd(ht, username, password)
+            cmd += ["-a", auth, "-P", str(ht)]
+        else:
+            cmd += ["-a", ".", "-P", "."]
+        cmd.append(str(packages))
+        log = (base / "server.log").open("wb")
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        procs.append(proc)
+        wait_for_port(port, proc=proc)
+        url = f"http://127.0.0.1:{port}/"
+        return PyPIServer(url, url + "simple/", packages, username if auth else None, password if auth else None, port)
+
+    yield start
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
+# --------------------------------------------------------------------------- container engine
+
+
+@pytest.fixture(scope="session")
+def docker_client():  # type: ignore[no-untyped-def]
+    """A Docker SDK client on the engine (Podman's Docker-compatible API)."""
+    try:
+        import docker
+    except ImportError:
+        missing("docker SDK", "the docker package is not installed")
+    host = os.environ.get("DOCKER_HOST")
+    if not host:
+        missing("container engine", "DOCKER_HOST is not set and scripts/stack.sh has not run")
+    try:
+        client = docker.DockerClient(base_url=host, timeout=300)
+        client.ping()
+    except Exception as exc:  # docker.errors.DockerException and connection errors
+        missing("container engine", f"{host} does not answer ({exc})")
+    base = os.environ.get("NEXUSIFY_TEST_BASE_IMAGE", "localhost/python:3.11-slim-bookworm")
+    try:
+        client.images.get(base)
+    except Exception:
+        missing("base image", f"{base} is not in the engine's storage")
+    yield client
+    client.close()
