@@ -1,3 +1,4 @@
+# PYTHON_ARGCOMPLETE_OK
 """The ``nexusify`` command line: parse argv, resolve settings, call one verb, map errors.
 
 This is the one place where errors become messages and exit codes:
@@ -34,6 +35,7 @@ VERBS: dict[str, str] = {
     "history": "show the deployment history of an environment",
     "init": "write a commented nexusify.toml for this monorepo",
     "demo": "run the whole journey on the sample monorepo with an embedded local index",
+    "completion": "print a shell completion script for bash, zsh or fish",
 }
 
 
@@ -97,6 +99,10 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     out = Output(json_mode=json_mode, env=env)
     try:
         parser = build_parser()
+        if "_ARGCOMPLETE" in env:
+            import argcomplete
+
+            argcomplete.autocomplete(parser)
         ns = parser.parse_args(args_list)
         if not ns.verb:
             parser.print_help()

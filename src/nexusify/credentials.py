@@ -83,7 +83,7 @@ def _from_keyring(url: str | None, username: str | None) -> str | None:
     if not url or not username:
         return None
     try:
-        import keyring  # type: ignore[import-not-found]
+        import keyring  # type: ignore[import-not-found,unused-ignore]
     except Exception:
         return None
     try:

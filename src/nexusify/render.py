@@ -10,7 +10,7 @@ import contextlib
 import json
 import sys
 from collections.abc import Iterator, Mapping, Sequence
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -36,10 +36,10 @@ class Output:
         self._stdout = stdout or sys.stdout
         self._stderr = stderr or sys.stderr
         no_color = "NO_COLOR" in env
-        self.console = Console(file=_Redacting(self._stdout, self), no_color=no_color, highlight=False,
+        self.console = Console(file=cast(IO[str], _Redacting(self._stdout, self)), no_color=no_color, highlight=False,
                                soft_wrap=True, force_terminal=None if self._stdout.isatty() else False,
                                width=None if self._stdout.isatty() else 160)
-        self.err = Console(file=_Redacting(self._stderr, self), no_color=no_color, highlight=False,
+        self.err = Console(file=cast(IO[str], _Redacting(self._stderr, self)), no_color=no_color, highlight=False,
                            soft_wrap=True, force_terminal=None if self._stderr.isatty() else False)
 
     @property

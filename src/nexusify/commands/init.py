@@ -1,19 +1,24 @@
-"""`nexusify init` (not implemented yet)."""
+"""`nexusify init`: write a commented nexusify.toml for this monorepo."""
 
 from __future__ import annotations
 
 import argparse
 
 from nexusify.commands import Context
-from nexusify.errors import NotImplementedYet
+from nexusify.init import run_init
 
-HELP = "init (not implemented yet)"
+HELP = "write a commented nexusify.toml"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    del parser
+    parser.add_argument("--force", action="store_true", help="overwrite an existing nexusify.toml")
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
-    del args, ctx
-    raise NotImplementedYet("`nexusify init` is not implemented yet", hint="see the CHANGELOG for what has landed")
+    result = run_init(ctx.settings, force=args.force)
+    if ctx.json:
+        ctx.out.json({"path": str(result.path), "shared": result.shared, "services": result.services})
+    else:
+        ctx.out.print(f"wrote {result.path}", markup=False)
+        ctx.out.print("next: review it, then run `nexusify audit`", markup=False)
+    return 0

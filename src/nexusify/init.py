@@ -1,0 +1,110 @@
+"""``nexusify init``: a commented ``nexusify.toml`` written from what audit finds."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from nexusify.audit import workspace_for
+from nexusify.config import Settings
+from nexusify.errors import UsageError
+from nexusify.files import write_atomic
+from nexusify.workspace import SERVICE_GLOBS, SHARED_GLOBS, Project, Workspace
+
+
+@dataclass
+class InitResult:
+    path: Path
+    text: str
+    shared: list[str]
+    services: list[str]
+
+
+def _globs_for(projects: list[Project], root: Path) -> list[str]:
+    """Folder globs covering ``projects``: ``parent/*`` per parent folder, sorted."""
+    parents = sorted({p.path.parent.relative_to(root).as_posix() for p in projects if p.path != root})
+    return [f"{parent}/*" if parent != "." else "*" for parent in parents]
+
+
+def _toml_list(items: list[str]) -> str:
+    return "[" + ", ".join(f'"{i}"' for i in items) + "]"
+
+
+def render_config(ws: Workspace, settings: Settings) -> tuple[str, list[str], list[str]]:
+    root = ws.root
+    shared = _globs_for(ws.shared, root)
+    services = _globs_for(ws.services, root)
+    conventional = set(SHARED_GLOBS) | set(SERVICE_GLOBS)
+    layout_is_conventional = all(g in conventional for g in shared + services)
+    lines = [
+        "# nexusify configuration, written by `nexusify init` from what audit found.",
+        "# Precedence: command-line flag > environment variable > this file > default.",
+        "# Reference: README.md, section \"Configuration reference\".",
+        "",
+        "# Your Nexus instance. Uploads go to {nexus-url}/repository/{repository}/;",
+        "# installs resolve from {nexus-url}/repository/{index-repository or repository}/simple/.",
+        "# Credentials never belong here: set NEXUS_USERNAME and NEXUS_PASSWORD (or use .pypirc/keyring).",
+        f'{"" if settings.nexus_url else "# "}nexus-url = "{settings.nexus_url or "https://nexus.example.com"}"',
+        f'repository = "{settings.repository}"',
+        f'{"" if settings.index_repository else "# "}index-repository = "{settings.index_repository or "pypi-group"}"'
+        "  # a group (hosted + PyPI proxy) for installs",
+        "",
+        "# For a non-Nexus index (pypiserver, devpi...), give full URLs instead:",
+        '# repository-url = "http://127.0.0.1:8080/"',
+        '# index-url = "http://127.0.0.1:8080/simple/"',
+        "",
+        "# Name of the package source written into services ([[tool.poetry.source]], [[tool.uv.index]]).",
+        f'source-name = "{settings.source_name}"',
+        "# How services constrain shared packages: caret (^0.1.0), tilde (~0.1.0), exact, minimum.",
+        f'constraint = "{settings.constraint}"',
+        "# explicit: shared packages resolve from the Nexus source only (safe against dependency",
+        "# confusion); supplemental: the seed's layout, where a same-named public package can win.",
+        f'priority = "{settings.priority}"',
+        "",
+        f"# Layout found: {len(ws.shared)} shared package(s), {len(ws.services)} service(s).",
+    ]
+    if layout_is_conventional:
+        lines.append("# These folders are conventional, so discovery needs no globs; uncomment to pin them.")
+        lines.append(f"# shared = {_toml_list(shared)}")
+        lines.append(f"# services = {_toml_list(services)}")
+    else:
+        lines.append(f"shared = {_toml_list(shared)}")
+        lines.append(f"services = {_toml_list(services)}")
+    for svc in ws.services:
+        deps = ", ".join(svc.internal_names()) or "no shared dependency"
+        lines.append(f"#   service {svc.rel(root)}: {deps}")
+    mapped = sorted({d.mapped_from.rsplit("/", 1)[0] for p in ws.projects for d in p.local_deps if d.mapped_from})
+    if mapped:
+        lines.append("")
+        lines.append("# Absolute container paths found in services, mapped onto this monorepo:")
+        pairs = []
+        for prefix in mapped:
+            target = next(
+                (d.resolved.parent.relative_to(root).as_posix() for p in ws.projects for d in p.local_deps
+                 if d.mapped_from and d.mapped_from.startswith(prefix + "/") and d.resolved),
+                None,
+            )
+            if target:
+                pairs.append(f'"{prefix}" = "{target}"')
+        if pairs:
+            lines.append("path-aliases = { " + ", ".join(pairs) + " }")
+    text = "\n".join(lines) + "\n"
+    tomllib.loads(text)  # never write a file audit would refuse
+    return text, shared, services
+
+
+def run_init(settings: Settings, *, force: bool = False) -> InitResult:
+    path = settings.root / "nexusify.toml"
+    if path.exists() and not force:
+        raise UsageError(f"{path} already exists", path=path, hint="pass --force to overwrite it")
+    pyproject = settings.root / "pyproject.toml"
+    if pyproject.is_file() and "[tool.nexusify" in pyproject.read_text(encoding="utf-8"):
+        raise UsageError(
+            "settings already live in [tool.nexusify] of pyproject.toml", path=pyproject,
+            hint="keep them there, or move them into nexusify.toml yourself",
+        )
+    ws = workspace_for(settings)
+    text, shared, services = render_config(ws, settings)
+    write_atomic(path, text)
+    return InitResult(path, text, shared, services)
