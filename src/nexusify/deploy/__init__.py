@@ -1,0 +1,1 @@
+"""Deploy: secrets, migrations, images, traffic switch, history and the pipeline that runs them."""
