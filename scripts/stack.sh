@@ -32,9 +32,20 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
-log "installing nexusify with its dev extras"
-python3 -m pip install -q --disable-pip-version-check -e "$here[dev]" 2>&1 | grep -v -E "^(WARNING: Running pip as|ERROR: pip's dependency resolver|awscli)" >&2 || true
-python3 -c "import nexusify" || { log "nexusify did not install"; exit 1; }
+# The project and its dev extras go into a virtualenv of this checkout (.venv), so two
+# checkouts on one machine (a developer's and CI's) never replace each other's install.
+venv="$here/.venv"
+if [ ! -x "$venv/bin/python" ]; then
+  log "creating $venv"
+  python3 -m venv "$venv"
+fi
+stamp="$venv/.nexusify-installed"
+if [ ! -f "$stamp" ] || [ "$here/pyproject.toml" -nt "$stamp" ]; then
+  log "installing nexusify with its dev extras into $venv"
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check -e "$here[dev]" >&2
+  touch "$stamp"
+fi
+"$venv/bin/python" -c "import nexusify" || { log "nexusify did not install"; exit 1; }
 
 mkdir -p /etc/containers/registries.conf.d
 conf=/etc/containers/containers.conf
