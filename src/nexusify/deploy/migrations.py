@@ -1,15 +1,39 @@
-"""Alembic migrations per service, under a PostgreSQL advisory lock. INTERFACE (in progress).
+"""Alembic migrations per service: ``upgrade heads`` under a PostgreSQL advisory lock.
 
-Never downgrades. The database URL is passed in memory (never written to a file).
+- The database URL is passed in memory, never written to a file: as the ``sqlalchemy.url``
+  main option of an in-memory :class:`alembic.config.Config`, as
+  ``config.attributes["database_url"]``, and as ``$DATABASE_URL`` while Alembic runs (restored
+  afterwards). A stock ``env.py`` (``engine_from_config``/``get_main_option``) works unchanged.
+- ``config.attributes["configure_logger"]`` is False: an ``env.py`` following Alembic's cookbook
+  skips ``fileConfig`` so nexusify's logging survives.
+- On PostgreSQL the run holds ``pg_advisory_lock(key)`` on its own connection, the key derived
+  from host, port and database name: one migrator per database at a time. A second migrator
+  waits, then finds the database at head and applies nothing. The lock is a session lock, so a
+  killed deploy releases it with its connection. Other databases (SQLite) need no lock.
+- Never downgrades: a database at a revision the scripts do not know is an error.
+- Alembic keeps its migration context in module globals, so runs inside one process are
+  serialised by a process-wide lock (processes are serialised by the advisory lock).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import hashlib
+import io
+import os
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from nexusify.credentials import Secret
+from nexusify.credentials import Secret, redact
+from nexusify.errors import DeployError
+
+_PROCESS_LOCK = threading.RLock()
+URL_ENV = "DATABASE_URL"
 
 
 @dataclass(frozen=True)
@@ -25,6 +49,9 @@ class MigrationStatus:
     def up_to_date(self) -> bool:
         return not self.pending
 
+    def to_dict(self) -> dict[str, object]:
+        return {"service": self.service, "current": self.current, "head": self.head, "pending": list(self.pending)}
+
 
 @dataclass(frozen=True)
 class MigrationResult:
@@ -36,17 +63,228 @@ class MigrationResult:
     waited: float = 0.0  # seconds spent waiting for another migrator's lock
 
     def to_dict(self) -> dict[str, object]:
-        raise NotImplementedError
+        return {
+            "service": self.service,
+            "before": self.before,
+            "after": self.after,
+            "applied": list(self.applied),
+            "duration": round(self.duration, 3),
+            "waited": round(self.waited, 3),
+        }
+
+
+def _reveal(url: Secret | str) -> str:
+    """The URL as SQLAlchemy needs it: ``postgres://`` (Heroku style) becomes ``postgresql://``,
+    and a driverless PostgreSQL URL names psycopg2 when only psycopg2 is installed (SQLAlchemy
+    2.1 defaults to psycopg 3)."""
+    import importlib.util
+
+    raw = url.reveal() if isinstance(url, Secret) else url
+    scheme, sep, rest = raw.partition("://")
+    if sep and scheme in ("postgres", "postgresql"):
+        scheme = "postgresql"
+        if importlib.util.find_spec("psycopg") is None and importlib.util.find_spec("psycopg2") is not None:
+            scheme = "postgresql+psycopg2"
+        return f"{scheme}://{rest}"
+    return raw
+
+
+def _password(url: str) -> str | None:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).password
+    except Exception:
+        return None
+
+
+def _clean(text: str, url: str) -> str:
+    """An error text without the URL's password or the whole URL; first lines only."""
+    text = redact(text.replace(url, "<database-url>"), _password(url))
+    lines = [ln for ln in text.splitlines() if ln.strip() and "sqlalche.me" not in ln]
+    return "\n".join(lines[:6])
 
 
 def advisory_lock_key(database_url: Secret | str) -> int:
     """Signed 64-bit key for ``pg_advisory_lock``, derived from host, port and database name."""
-    raise NotImplementedError
+    from sqlalchemy.engine import make_url
+
+    url = make_url(_reveal(database_url))
+    ident = f"nexusify:migrate:{url.host or ''}:{url.port or 5432}:{url.database or ''}"
+    return int.from_bytes(hashlib.blake2b(ident.encode(), digest_size=8).digest(), "big", signed=True)
+
+
+def _config(service: str, alembic_ini: Path, url: str, buffer: io.StringIO | None = None) -> Any:
+    from alembic.config import Config
+
+    ini = Path(alembic_ini)
+    if not ini.is_file():
+        raise DeployError(f"service `{service}`: migrations file not found: {ini}",
+                          hint="`migrations` must point at the service's alembic.ini")
+    out = buffer if buffer is not None else io.StringIO()
+    try:
+        if ini.suffix == ".toml":
+            cfg = Config(toml_file=str(ini), output_buffer=out, stdout=out)
+        else:
+            cfg = Config(str(ini), output_buffer=out, stdout=out)
+        location = cfg.get_alembic_option("script_location")
+    except Exception as exc:
+        raise DeployError(f"service `{service}`: cannot read {ini}: {exc}", path=ini) from None
+    if location is None:
+        raise DeployError(f"service `{service}`: {ini} has no script_location", path=ini,
+                          hint="add script_location = %(here)s/migrations under [alembic]")
+    if ":" not in location and not Path(location).is_absolute():
+        # Alembic resolves a relative script_location against the working directory; the
+        # ini file's own folder is what the user meant when running from the monorepo root.
+        beside = ini.parent / location
+        if beside.is_dir():
+            cfg.set_main_option("script_location", str(beside))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    cfg.attributes["database_url"] = url
+    cfg.attributes["configure_logger"] = False
+    cfg.attributes["nexusify_service"] = service
+    return cfg
+
+
+def _script(service: str, cfg: Any) -> Any:
+    from alembic.script import ScriptDirectory
+
+    try:
+        return ScriptDirectory.from_config(cfg)
+    except Exception as exc:
+        raise DeployError(f"service `{service}`: cannot load the migration scripts: {exc}",
+                          path=cfg.config_file_name) from None
+
+
+@contextlib.contextmanager
+def _alembic_env(url: str) -> Iterator[None]:
+    """Hold the process lock and expose the URL as $DATABASE_URL while Alembic runs."""
+    with _PROCESS_LOCK:
+        old = os.environ.get(URL_ENV)
+        os.environ[URL_ENV] = url
+        try:
+            yield
+        finally:
+            if old is None:
+                os.environ.pop(URL_ENV, None)
+            else:
+                os.environ[URL_ENV] = old
+
+
+def _join(revs: tuple[str, ...] | list[str]) -> str | None:
+    return ",".join(sorted(revs)) if revs else None
+
+
+def _pending(service: str, script: Any, current: tuple[str, ...]) -> tuple[str, ...]:
+    known = {r.revision for r in script.walk_revisions()}
+    unknown = [r for r in current if r not in known]
+    if unknown:
+        raise DeployError(
+            f"service `{service}`: the database is at revision {', '.join(unknown)}, which these migration scripts do not know",
+            hint="the database is ahead of this code (a newer deploy migrated it); nexusify never downgrades: "
+            "deploy a version that contains that revision, or downgrade by hand with alembic",
+        )
+    try:
+        revs = list(script.iterate_revisions("heads", list(current) or "base"))
+    except Exception as exc:
+        raise DeployError(f"service `{service}`: cannot plan the upgrade: {exc}") from None
+    return tuple(r.revision for r in reversed(revs))
+
+
+def _engine(url: str, service: str) -> Any:
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import NullPool
+
+    kwargs: dict[str, Any] = {"poolclass": NullPool}
+    if url.startswith(("postgresql", "postgres")):
+        kwargs["connect_args"] = {"application_name": f"nexusify migrate {service}"[:63]}
+    try:
+        return create_engine(url, **kwargs)
+    except Exception as exc:
+        raise DeployError(f"service `{service}`: invalid database URL: {_clean(str(exc), url)}",
+                          hint="check the database-url secret (a SQLAlchemy URL)") from None
+
+
+def _current(conn: Any) -> tuple[str, ...]:
+    from alembic.runtime.migration import MigrationContext
+
+    return tuple(MigrationContext.configure(conn).get_current_heads())
+
+
+def _connect(engine: Any, service: str, url: str) -> Any:
+    try:
+        return engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    except Exception as exc:
+        raise DeployError(f"service `{service}`: cannot connect to the database: {_clean(str(exc), url)}",
+                          hint="check the database-url secret and that the database is reachable") from None
 
 
 def migration_status(service: str, alembic_ini: Path, database_url: Secret | str) -> MigrationStatus:
     """Read the database's current revision (read-only) and the scripts' head."""
-    raise NotImplementedError
+    url = _reveal(database_url)
+    cfg = _config(service, alembic_ini, url)
+    script = _script(service, cfg)
+    engine = _engine(url, service)
+    try:
+        conn = _connect(engine, service, url)
+        try:
+            current = _current(conn)
+        finally:
+            conn.close()
+    finally:
+        engine.dispose()
+    pending = _pending(service, script, current)
+    return MigrationStatus(service, _join(current), _join(list(script.get_heads())), pending)
+
+
+def _holder(conn: Any, key: int) -> str:
+    from sqlalchemy import text
+
+    u = key & 0xFFFFFFFFFFFFFFFF
+    try:
+        row = conn.execute(text(
+            "SELECT a.pid, a.application_name, a.client_addr, a.backend_start FROM pg_locks l "
+            "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted "
+            "AND l.classid = :c AND l.objid = :o AND l.objsubid = 1"), {"c": u >> 32, "o": u & 0xFFFFFFFF}).first()
+    except Exception:
+        return "another migrator"
+    if row is None:
+        return "another migrator"
+    return f"{row[1] or 'a session'} (backend pid {row[0]}, connected since {row[3]:%Y-%m-%d %H:%M:%S})"
+
+
+def _acquire(conn: Any, key: int, service: str, lock_timeout: float, on_wait: Callable[[str], None] | None) -> float:
+    from sqlalchemy import text
+
+    start = time.monotonic()
+    told = False
+    while True:
+        if conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
+            return time.monotonic() - start
+        who = _holder(conn, key)
+        if not told and on_wait is not None:
+            on_wait(f"service `{service}`: waiting for {who} to finish migrating this database")
+            told = True
+        if time.monotonic() - start >= lock_timeout:
+            raise DeployError(
+                f"service `{service}`: another migrator holds the database's migration lock: {who}",
+                hint=f"waited {lock_timeout:g}s; let it finish and deploy again (pg_advisory_lock key {key})",
+            )
+        time.sleep(0.2)
+
+
+def _failed_revision(exc: BaseException, script: Any) -> str | None:
+    """The revision whose script raised, from the traceback's frames (innermost wins)."""
+    paths: dict[str, str] = {}
+    for rev in script.walk_revisions():
+        if rev.path:
+            paths[os.path.realpath(rev.path)] = rev.revision
+    found = None
+    for frame, _ in traceback.walk_tb(exc.__traceback__):
+        rev = paths.get(os.path.realpath(frame.f_code.co_filename))
+        if rev:
+            found = rev
+    return found
 
 
 def upgrade(
@@ -57,12 +295,64 @@ def upgrade(
     lock_timeout: float = 600.0,
     on_wait: Callable[[str], None] | None = None,
 ) -> MigrationResult:
-    """``alembic upgrade head`` under the advisory lock; DeployError naming the failing revision.
+    """``alembic upgrade heads`` under the advisory lock; DeployError naming the failing revision.
 
     A second migrator waits for the lock, then finds the database at head and applies nothing.
     ``on_wait`` is called once with a message when the lock is held by someone else.
     """
-    raise NotImplementedError
+    from alembic import command
+    from sqlalchemy import text
+
+    url = _reveal(database_url)
+    cfg = _config(service, alembic_ini, url)
+    script = _script(service, cfg)
+    engine = _engine(url, service)
+    started = time.monotonic()
+    waited = 0.0
+    try:
+        conn = _connect(engine, service, url)
+        locked = False
+        key = advisory_lock_key(url)
+        try:
+            if engine.dialect.name == "postgresql":
+                waited = _acquire(conn, key, service, lock_timeout, on_wait)
+                locked = True
+            before = _current(conn)
+            pending = _pending(service, script, before)
+            if pending:
+                try:
+                    with _alembic_env(url):
+                        command.upgrade(cfg, "heads")
+                except Exception as exc:
+                    rev = _failed_revision(exc, script)
+                    after_fail = _join(_current(conn)) if not conn.closed else None
+                    what = f"migration {rev}" if rev else f"one of the migrations {', '.join(pending)}"
+                    doc = ""
+                    if rev:
+                        r = script.get_revision(rev)
+                        doc = f" ({r.doc})" if r is not None and r.doc else ""
+                    raise DeployError(
+                        f"service `{service}`: {what}{doc} failed: {type(exc).__name__}: {_clean(str(exc), url)}",
+                        hint=f"the database is at revision {after_fail or 'base (empty)'}; fix the migration and deploy again "
+                        "(nothing was built or switched)",
+                        path=_rev_path(script, rev),
+                    ) from None
+            after = _current(conn)
+        finally:
+            if locked:
+                with contextlib.suppress(Exception):
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+            conn.close()
+    finally:
+        engine.dispose()
+    return MigrationResult(service, _join(before), _join(after), pending, time.monotonic() - started, waited)
+
+
+def _rev_path(script: Any, rev: str | None) -> str | None:
+    if rev is None:
+        return None
+    r = script.get_revision(rev)
+    return str(r.path) if r is not None and r.path else None
 
 
 def offline_sql(
@@ -74,6 +364,31 @@ def offline_sql(
 ) -> str:
     """The SQL ``upgrade head`` would run (Alembic offline mode), without connecting to the database.
 
-    ``from_revision`` (e.g. ``migration_status(...).current``) limits it to pending revisions.
+    ``from_revision`` (e.g. ``migration_status(...).current``) limits it to pending revisions;
+    several heads are given comma-joined. Up to date: an SQL comment saying so.
     """
-    raise NotImplementedError
+    from alembic import command
+
+    url = _reveal(database_url)
+    buffer = io.StringIO()
+    cfg = _config(service, alembic_ini, url, buffer)
+    script = _script(service, cfg)
+    heads = set(script.get_heads())
+    start = [r for r in (from_revision or "").split(",") if r]
+    if start and set(start) == heads:
+        return f"-- {service}: database is at head ({', '.join(sorted(heads))}); nothing to run\n"
+    if len(start) > 1:
+        raise DeployError(f"service `{service}`: offline SQL from several revisions ({from_revision}) is not supported",
+                          hint="merge the branches (alembic merge) or run the dry run against each head")
+    target = f"{start[0]}:heads" if start else "heads"
+    try:
+        with _alembic_env(url):
+            command.upgrade(cfg, target, sql=True)
+    except Exception as exc:
+        raise DeployError(f"service `{service}`: cannot render the migration SQL offline: {type(exc).__name__}: "
+                          f"{_clean(str(exc), url)}",
+                          hint="the service's env.py must support offline mode (context.is_offline_mode())") from None
+    return buffer.getvalue()
+
+
+__all__ = ["MigrationResult", "MigrationStatus", "advisory_lock_key", "migration_status", "offline_sql", "upgrade"]
