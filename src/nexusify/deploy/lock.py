@@ -16,7 +16,7 @@ import json
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import TracebackType
@@ -79,7 +79,7 @@ class DeployLock:
         wait: float = 0.0,
         action: str = "deploy",
         on_wait: Callable[[LockHolder | None], None] | None = None,
-        env: dict[str, str] | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         if not environment or "/" in environment or environment in (".", ".."):
             raise DeployError(f"invalid environment name {environment!r}")
