@@ -1,19 +1,107 @@
-"""`nexusify deploy` (not implemented yet)."""
+"""`nexusify deploy`: secrets -> migrate -> build -> switch -> record, or print the plan."""
 
 from __future__ import annotations
 
 import argparse
 
 from nexusify.commands import Context
-from nexusify.errors import NotImplementedYet
+from nexusify.deploy.config import load_deploy_config
+from nexusify.deploy.pipeline import (
+    STAGES,
+    DeployPlan,
+    DeployResult,
+    Event,
+    parse_stages,
+    plan_deploy,
+    run_deploy,
+)
+from nexusify.errors import NexusifyError, UsageError
 
-HELP = "deploy (not implemented yet)"
+HELP = "deploy services: secrets, migrations, image build and push, blue-green switch, history"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    del parser
+    parser.add_argument("services", nargs="*", metavar="SERVICE", help="services to deploy (default: all configured)")
+    parser.add_argument("-e", "--environment", required=True, help="environment to deploy to (from [deploy.environments])")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print the plan and the migration SQL (Alembic offline mode); change nothing")
+    parser.add_argument("--stages", metavar="LIST",
+                        help=f"comma-separated subset of {','.join(STAGES)} (secrets is added when migrate or switch need it)")
+    parser.add_argument("--tag", metavar="VERSION",
+                        help="image version (default: git short SHA, with -dirty for uncommitted changes)")
+    parser.add_argument("--build-arg", action="append", default=[], metavar="KEY=VALUE",
+                        help="build argument for every image (never a secret: build args are stored in the image)")
+    parser.add_argument("--lock-wait", type=float, metavar="SECONDS",
+                        help="wait this long for another deploy of the environment (default: config `lock-wait`; 0 refuses)")
+
+
+def _build_args(items: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--build-arg {item!r}: expected KEY=VALUE")
+        out[key] = value
+    return out
+
+
+def render_event(ctx: Context, event: Event) -> None:
+    if event.kind == "start":
+        ctx.out.info(f"[{event.stage}] ...")
+    elif event.kind == "done":
+        ctx.out.info(f"[{event.stage}] done in {event.seconds:.2f}s")
+    elif event.kind == "fail":
+        ctx.out.info(f"[{event.stage}] FAILED after {event.seconds or 0:.2f}s: {event.message}")
+    else:
+        ctx.out.info(f"[{event.stage}] {event.message}")
+
+
+def render_plan(ctx: Context, plan: DeployPlan) -> None:
+    for line in plan.lines():
+        ctx.out.print(line, markup=False)
+    for service, sql in plan.migration_sql.items():
+        ctx.out.print(f"\n-- migration SQL for {service} (Alembic offline mode; not executed)", markup=False)
+        ctx.out.print(sql.rstrip(), markup=False)
+    ctx.out.print("\n(dry run: nothing was changed)", markup=False)
+
+
+def render_result(ctx: Context, result: DeployResult) -> None:
+    rows = []
+    for s in result.services:
+        rows.append([s.get("service"), s.get("previous_version") or "", s.get("version"),
+                     s.get("container", ""), s.get("port", ""), f"{s['switch_seconds']:.2f}s" if "switch_seconds" in s else ""])
+    if rows:
+        ctx.out.table(f"{result.action} to {result.environment}: {result.outcome}",
+                      ["service", "from", "to", "container", "port", "switch"], rows)
+    timings = ", ".join(f"{k} {v:.2f}s" for k, v in result.stages.items())
+    ctx.out.print(f"{result.action} {result.outcome} in {result.duration:.2f}s ({timings})", markup=False)
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
-    del args, ctx
-    raise NotImplementedYet("`nexusify deploy` is not implemented yet", hint="see the CHANGELOG for what has landed")
+    config = load_deploy_config(ctx.settings, env=ctx.env)
+    stages = parse_stages(args.stages)
+    if args.dry_run:
+        plan = plan_deploy(config, ctx.settings, args.environment, services=args.services or None, stages=stages,
+                           version=args.tag, env=ctx.env, with_sql=True)
+        if ctx.json:
+            ctx.out.json({"dry_run": True, **plan.to_dict()})
+        else:
+            render_plan(ctx, plan)
+        return 0
+    try:
+        result = run_deploy(config, ctx.settings, args.environment, services=args.services or None, stages=stages,
+                            version=args.tag, env=ctx.env, build_args=_build_args(args.build_arg),
+                            lock_wait=args.lock_wait, on_event=lambda e: render_event(ctx, e))
+    except NexusifyError as exc:
+        partial = getattr(exc, "result", None)
+        if ctx.json and isinstance(partial, DeployResult):
+            ctx.out.json({**partial.to_dict(), "error": exc.to_dict()})
+            return exc.exit_code
+        if isinstance(partial, DeployResult):
+            render_result(ctx, partial)
+        raise
+    if ctx.json:
+        ctx.out.json(result.to_dict())
+    else:
+        render_result(ctx, result)
+    return 0

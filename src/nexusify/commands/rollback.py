@@ -1,19 +1,41 @@
-"""`nexusify rollback` (not implemented yet)."""
+"""`nexusify rollback`: switch back to a kept version in seconds (health check, no rebuild, no DB downgrade)."""
 
 from __future__ import annotations
 
 import argparse
 
 from nexusify.commands import Context
-from nexusify.errors import NotImplementedYet
+from nexusify.commands.deploy import render_event, render_result
+from nexusify.deploy.config import load_deploy_config
+from nexusify.deploy.pipeline import DeployResult, run_rollback
+from nexusify.errors import NexusifyError
 
-HELP = "rollback (not implemented yet)"
+HELP = "switch an environment back to a kept version, with health check, no rebuild"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    del parser
+    parser.add_argument("services", nargs="*", metavar="SERVICE", help="services to roll back (default: all deployed)")
+    parser.add_argument("-e", "--environment", required=True, help="environment to roll back")
+    parser.add_argument("--to", metavar="VERSION",
+                        help="version to go back to (default: the newest kept version other than the live one)")
+    parser.add_argument("--lock-wait", type=float, metavar="SECONDS",
+                        help="wait this long for a deploy of the environment to finish (default: config `lock-wait`)")
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
-    del args, ctx
-    raise NotImplementedYet("`nexusify rollback` is not implemented yet", hint="see the CHANGELOG for what has landed")
+    config = load_deploy_config(ctx.settings, env=ctx.env)
+    try:
+        result = run_rollback(config, ctx.settings, args.environment, services=args.services or None,
+                              to_version=args.to, env=ctx.env, lock_wait=args.lock_wait,
+                              on_event=lambda e: render_event(ctx, e))
+    except NexusifyError as exc:
+        partial = getattr(exc, "result", None)
+        if ctx.json and isinstance(partial, DeployResult):
+            ctx.out.json({**partial.to_dict(), "error": exc.to_dict()})
+            return exc.exit_code
+        raise
+    if ctx.json:
+        ctx.out.json(result.to_dict())
+    else:
+        render_result(ctx, result)
+    return 0

@@ -1,0 +1,96 @@
+"""The container engine: a Docker SDK client, and its command line where the SDK falls short.
+
+The engine address comes from the deploy config's ``engine`` key, else ``DOCKER_HOST``, else
+the Docker default socket. Podman's Docker-compatible API works unchanged through the SDK.
+
+The SDK cannot pass BuildKit secrets (docker-py issue 2230), so builds that mount a secret
+(a netrc for an index that needs credentials) go through the engine's CLI instead:
+``podman --remote --url ... build --secret id=...,src=...`` or
+``docker -H ... buildx build --secret ... --load``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from nexusify.errors import DeployError
+
+DEFAULT_HOST = "unix:///var/run/docker.sock"
+LABEL_PREFIX = "io.nexusify"
+LABEL_MANAGED = f"{LABEL_PREFIX}.managed"
+LABEL_SERVICE = f"{LABEL_PREFIX}.service"
+LABEL_VERSION = f"{LABEL_PREFIX}.version"
+LABEL_ENVIRONMENT = f"{LABEL_PREFIX}.environment"
+LABEL_CREATED = f"{LABEL_PREFIX}.created"
+LABEL_SECRETS = f"{LABEL_PREFIX}.secret-versions"
+
+
+def engine_url(configured: str | None, env: Mapping[str, str]) -> str:
+    """The engine address: config ``engine`` > ``DOCKER_HOST`` > the Docker default socket."""
+    return (configured or env.get("DOCKER_HOST") or DEFAULT_HOST).strip()
+
+
+@dataclass
+class Engine:
+    """A connected engine: the SDK client, its address and what it is (podman or docker)."""
+
+    client: Any  # docker.DockerClient
+    url: str
+    is_podman: bool
+
+    def cli_build_command(self) -> list[str]:
+        """The CLI prefix for a build with BuildKit secrets, talking to the same engine."""
+        if self.is_podman:
+            exe = shutil.which("podman")
+            if exe:
+                return [exe, "--remote", "--url", self.url, "build"]
+        exe = shutil.which("docker")
+        if exe:
+            return [exe, "-H", self.url, "buildx", "build", "--load"]
+        raise DeployError(
+            "this build needs a BuildKit secret, which the Docker SDK cannot pass, and neither "
+            "`podman` nor `docker` is on PATH",
+            hint="install the engine's CLI (podman, or docker with buildx) on the deploying machine",
+        )
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):  # closing is best effort
+            self.client.close()
+
+
+def connect(configured: str | None, env: Mapping[str, str], timeout: int = 300) -> Engine:
+    """Connect to the engine and check it answers; a clear error names the address and the fix."""
+    url = engine_url(configured, env)
+    try:
+        import docker
+    except ImportError as exc:  # pragma: no cover - a declared dependency
+        raise DeployError("the Docker SDK for Python is not installed", hint="pip install docker") from exc
+    try:
+        client = docker.DockerClient(base_url=url, timeout=timeout)
+        version = client.version()
+    except Exception as exc:
+        raise DeployError(
+            f"the container engine at {url} does not answer: {type(exc).__name__}: {exc}",
+            hint="start the engine (dockerd, or `podman system service --time=0 unix:///PATH.sock`) "
+            "and set DOCKER_HOST or `engine` in [tool.nexusify.deploy]",
+        ) from exc
+    components = version.get("Components") or []
+    is_podman = any("podman" in str(c.get("Name", "")).lower() for c in components)
+    return Engine(client=client, url=url, is_podman=is_podman)
+
+
+__all__ = [
+    "LABEL_CREATED",
+    "LABEL_ENVIRONMENT",
+    "LABEL_MANAGED",
+    "LABEL_SECRETS",
+    "LABEL_SERVICE",
+    "LABEL_VERSION",
+    "Engine",
+    "connect",
+    "engine_url",
+]
