@@ -1,12 +1,55 @@
-"""``nexusify audit``: the monorepo model as a report, with every problem collected."""
+"""``nexusify audit``: the monorepo model as a report, with every problem collected.
+
+The report holds the shared packages, the services and their shared dependencies, the publish
+order, and problems (errors and warnings) from every check:
+
+- the monorepo model (:mod:`nexusify.workspace`): TOML syntax, names, versions, build systems,
+  paths, virtual projects, duplicates;
+- dependency cycles among shared packages (each strongly connected component, named);
+- services' Dockerfiles that COPY/ADD shared code into the image;
+- with an index configured and reachable: which local versions are published, which are not,
+  and whether a published version's files differ from the local sources;
+- with ``check_public``: shared package names that also exist on the public index
+  (dependency-confusion hazard).
+
+Nothing here prints; network failures become warnings, never crashes.
+"""
 
 from __future__ import annotations
 
+import fnmatch
+import io
+import logging
+import os
+import re
+import tarfile
+import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import urljoin
+
+import httpx
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
 
 from nexusify.config import Settings
-from nexusify.workspace import CycleError, Problem, Workspace, load_workspace, relpath
+from nexusify.credentials import mask_url
+from nexusify.errors import AuthError, IndexServerError, NexusifyError
+from nexusify.workspace import (
+    CycleError,
+    Problem,
+    Project,
+    Severity,
+    Workspace,
+    load_workspace,
+    relpath,
+)
+
+log = logging.getLogger(__name__)
+
+GRAPH_FORMATS = ("mermaid", "dot")
 
 
 @dataclass
@@ -15,14 +58,41 @@ class AuditReport:
     publish_order: list[str]
     problems: list[Problem]
     index: dict[str, Any] = field(default_factory=dict)
+    public: dict[str, Any] = field(default_factory=dict)
 
     @property
     def errors(self) -> list[Problem]:
         return [p for p in self.problems if p.severity == "error"]
 
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "warning"]
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.errors else 0
+
+    def shared_names(self, project: Project, runtime_only: bool = False) -> list[str]:
+        """``project``'s direct dependencies that are shared packages (all groups by default)."""
+        ws = self.workspace
+        return [n for n in project.internal_names(runtime_only)
+                if n in ws.by_name and ws.by_name[n].role == "shared"]
+
     def to_dict(self) -> dict[str, Any]:
         ws = self.workspace
         root = ws.root
+
+        def deps(p: Project) -> list[dict[str, Any]]:
+            return [
+                {
+                    "name": d.name, "kind": d.kind, "group": d.group, "runtime": d.runtime,
+                    "path": d.raw_path, "resolved": relpath(d.resolved, root) if d.resolved else None,
+                    "mapped_from": d.mapped_from, "line": d.line, "extras": d.extras, "markers": d.markers,
+                    "editable": d.editable,
+                }
+                for d in p.local_deps
+            ]
+
         return {
             "root": str(root),
             "packages": [
@@ -32,8 +102,9 @@ class AuditReport:
                     "version": p.version,
                     "path": p.rel(root),
                     "build_backend": p.build_backend,
-                    "depends_on": p.internal_names(runtime_only=False),
-                    "runtime_depends_on": p.internal_names(runtime_only=True),
+                    "depends_on": self.shared_names(p),
+                    "runtime_depends_on": self.shared_names(p, runtime_only=True),
+                    "dependencies": deps(p),
                 }
                 for p in ws.shared
             ],
@@ -41,23 +112,21 @@ class AuditReport:
                 {
                     "name": p.name,
                     "path": p.rel(root),
-                    "shared_dependencies": p.internal_names(runtime_only=False),
-                    "transitive_shared_dependencies": ws.transitive(p, runtime_only=False),
-                    "dockerfiles": [relpath(d, root) for d in p.dockerfiles],
-                    "dependencies": [
-                        {
-                            "name": d.name, "kind": d.kind, "group": d.group, "runtime": d.runtime,
-                            "path": d.raw_path, "resolved": relpath(d.resolved, root) if d.resolved else None,
-                            "line": d.line, "extras": d.extras, "markers": d.markers, "editable": d.editable,
-                        }
-                        for d in p.local_deps
+                    "version": p.version,
+                    "shared_dependencies": self.shared_names(p),
+                    "transitive_shared_dependencies": [
+                        n for n in ws.transitive(p, runtime_only=False) if ws.by_name[n].role == "shared"
                     ],
+                    "dockerfiles": [relpath(d, root) for d in p.dockerfiles],
+                    "dependencies": deps(p),
                 }
                 for p in ws.services
             ],
             "publish_order": self.publish_order,
             "problems": [p.to_dict() for p in self.problems],
+            "summary": {"errors": len(self.errors), "warnings": len(self.warnings)},
             "index": self.index,
+            "public": self.public,
         }
 
 
@@ -72,16 +141,398 @@ def workspace_for(settings: Settings) -> Workspace:
     )
 
 
-def run_audit(settings: Settings) -> AuditReport:
+def run_audit(
+    settings: Settings,
+    *,
+    env: Mapping[str, str] | None = None,
+    check_public: bool = False,
+    index: bool = True,
+    transport: httpx.BaseTransport | None = None,
+) -> AuditReport:
+    """Audit the monorepo. ``index``: look the shared packages up on the configured index (when
+    one is configured); ``check_public``: look their names up on the public index.
+    ``transport`` replaces the HTTP layer (tests)."""
     ws = workspace_for(settings)
     problems = list(ws.problems)
     try:
         order = ws.publish_order()
-    except CycleError as exc:
+    except CycleError:
         order = []
+    for cycle in ws.cycles():
+        first = ws.by_name[cycle[0]]
         problems.append(Problem(
-            "error", "dependency-cycle", None, None,
-            f"shared packages depend on each other in a cycle: {' -> '.join(exc.cycle)}",
-            "break the cycle: move the shared code into a package both can depend on",
+            "error", "dependency-cycle", relpath(first.pyproject, ws.root), None,
+            f"shared packages depend on each other in a cycle: {' -> '.join(cycle)}",
+            "break the cycle: move the code both need into a package both depend on",
         ))
-    return AuditReport(ws, order, problems)
+    for svc in ws.services:
+        for dockerfile in svc.dockerfiles:
+            problems.extend(shared_copies(dockerfile, svc, ws))
+    report = AuditReport(ws, order, problems)
+    report.index = {"url": None, "reachable": None, "packages": []}
+    if index and settings.upload_simple_url:
+        report.index, index_problems = index_status(ws, settings, env or {}, transport)
+        problems.extend(index_problems)
+    if check_public:
+        report.public, public_problems = check_public_names(ws, settings, transport)
+        problems.extend(public_problems)
+    problems.sort(key=lambda p: (p.severity != "error", p.path or "", p.line or 0))
+    return report
+
+
+# --------------------------------------------------------------------------- Dockerfiles
+
+
+_URL = re.compile(r"^[a-z][a-z0-9+.-]*://|^git@", re.I)
+
+
+def shared_copies(dockerfile: Path, service: Project, ws: Workspace) -> list[Problem]:
+    """Problems for every COPY/ADD in ``dockerfile`` that brings shared package code into the
+    image. Sources are taken relative to the service folder (the usual build context) and,
+    when they do not exist there, to the monorepo root (``docker build -f svc/Dockerfile .``)."""
+    root = ws.root
+    try:
+        text = dockerfile.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        return [Problem("warning", "unreadable", relpath(dockerfile, root), None, f"cannot read: {exc.strerror}")]
+    shared = {p.path: p for p in ws.shared if p.path != service.path}
+    if not shared:
+        return []
+    from nexusify.dockerfile import DockerfileSyntaxError, parse
+
+    try:
+        instructions = parse(text)
+    except DockerfileSyntaxError as exc:
+        return [Problem("warning", "dockerfile-syntax", relpath(dockerfile, root), exc.line, exc.message)]
+    out: list[Problem] = []
+    for instr in instructions:
+        if instr.keyword not in ("COPY", "ADD") or instr.has_flag("from"):
+            continue
+        for src in instr.sources:
+            if _URL.match(src) or src.startswith("<<") or "$" in src:
+                continue
+            hits, outside = _copied_packages(src, service.path, root, shared)
+            if not hits:
+                continue
+            names = sorted(p.name or p.rel(root) for p in hits)
+            shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+            msg = f"{instr.keyword} {src} copies shared code ({shown}) into the image"
+            if outside:
+                msg += f"; it is outside the build context {service.rel(root)}"
+            out.append(Problem(
+                "warning", "dockerfile-copies-shared", relpath(dockerfile, root), instr.start, msg,
+                "install the shared packages from the index instead: `nexusify publish`, then `nexusify rewrite`",
+            ))
+    return out
+
+
+def _copied_packages(src: str, service_dir: Path, root: Path, shared: dict[Path, Project]) -> tuple[list[Project], bool]:
+    cleaned = src.lstrip("/") or "."
+    has_glob = any(c in cleaned for c in "*?[")
+    contexts = [service_dir] if service_dir == root else [service_dir, root]
+    chosen: Path | None = None
+    for ctx in contexts:
+        base = cleaned.split("*")[0].split("?")[0].split("[")[0] if has_glob else cleaned
+        if (ctx / base).exists() if base else True:
+            chosen = ctx
+            break
+    ctx = chosen or service_dir
+    target = os.path.normpath(ctx / cleaned)
+    outside = ctx == service_dir and not (target == str(service_dir) or target.startswith(str(service_dir) + os.sep))
+    hits: list[Project] = []
+    for path, project in shared.items():
+        p = str(path)
+        if has_glob:
+            hit = fnmatch.fnmatchcase(p, target) or any(
+                fnmatch.fnmatchcase(str(a), target) for a in path.parents if str(a).startswith(str(root))
+            )
+            prefix = target.split("*")[0].split("?")[0].split("[")[0].rstrip("/")
+            hit = hit or (p.startswith(prefix + os.sep) and fnmatch.fnmatchcase(p[: len(target)], target))
+        else:
+            hit = p == target or p.startswith(target.rstrip(os.sep) + os.sep) or target.startswith(p + os.sep)
+        if hit:
+            hits.append(project)
+    return hits, outside and bool(hits)
+
+
+# --------------------------------------------------------------------------- graph
+
+
+def _node_id(name: str) -> str:
+    return "n_" + re.sub(r"[^A-Za-z0-9_]", "_", name)
+
+
+def render_graph(report: AuditReport, fmt: str) -> str:
+    """The dependency graph of shared packages and services as Mermaid or Graphviz dot.
+    Solid edges are runtime dependencies, dashed ones dev/test-only."""
+    ws = report.workspace
+    nodes = [p for p in ws.projects if p.normalized and p.role in ("shared", "service")]
+    known = {p.normalized for p in nodes}
+    edges = [(a, b, r) for a, b, r in ws.edges() if a in known and b in known]
+    if fmt == "mermaid":
+        lines = ["graph LR"]
+        for p in nodes:
+            assert p.normalized is not None
+            label = f"{p.name} {p.version}" if p.role == "shared" and p.version else (p.name or p.normalized)
+            shape = ('["', '"]') if p.role == "shared" else ('(["', '"])')
+            lines.append(f"    {_node_id(p.normalized)}{shape[0]}{label}{shape[1]}")
+        for a, b, runtime in edges:
+            arrow = "-->" if runtime else "-. dev .->"
+            lines.append(f"    {_node_id(a)} {arrow} {_node_id(b)}")
+        lines.append("    classDef service fill:#e8f1ff,stroke:#3b6fb6")
+        services = [_node_id(p.normalized) for p in nodes if p.role == "service" and p.normalized]
+        if services:
+            lines.append(f"    class {','.join(services)} service")
+        return "\n".join(lines) + "\n"
+    if fmt == "dot":
+        lines = ["digraph nexusify {", "    rankdir=LR;", '    node [fontname="Helvetica"];']
+        for p in nodes:
+            label = f"{p.name}\\n{p.version}" if p.role == "shared" and p.version else (p.name or "")
+            node_shape = "box" if p.role == "shared" else "ellipse"
+            lines.append(f'    "{p.normalized}" [label="{label}", shape={node_shape}];')
+        for a, b, runtime in edges:
+            style = "" if runtime else ' [style=dashed, label="dev"]'
+            lines.append(f'    "{a}" -> "{b}"{style};')
+        lines.append("}")
+        return "\n".join(lines) + "\n"
+    raise ValueError(f"unknown graph format {fmt!r}; use one of {', '.join(GRAPH_FORMATS)}")
+
+
+# --------------------------------------------------------------------------- index status
+
+
+def _client(settings: Settings, env: Mapping[str, str], transport: httpx.BaseTransport | None, auth_url: str | None) -> Any:
+    from nexusify.credentials import resolve_credentials
+    from nexusify.nexus import make_client
+
+    creds = resolve_credentials(settings.username, settings.upload_url or auth_url, env) if auth_url else None
+    return make_client(
+        timeout=float(settings.timeout), credentials=creds,
+        auth_origins=tuple(u for u in (auth_url, settings.upload_url, settings.simple_url) if u),
+        retries=1, backoff=0.2, transport=transport,
+    )
+
+
+def index_status(
+    ws: Workspace, settings: Settings, env: Mapping[str, str], transport: httpx.BaseTransport | None = None,
+) -> tuple[dict[str, Any], list[Problem]]:
+    """Which local versions the upload repository already holds, and whether those published
+    files differ from the local sources (compared file by file against the published sdist,
+    or the wheel when there is no sdist; no build needed)."""
+    from nexusify.nexus import SimpleIndex, same_version
+
+    url = settings.upload_simple_url
+    assert url is not None
+    status: dict[str, Any] = {"url": mask_url(url), "reachable": False, "packages": []}
+    problems: list[Problem] = []
+    root = ws.root
+    with _client(settings, env, transport, url) as client:
+        index = SimpleIndex(client, url)
+        for p in ws.shared:
+            if not p.name:
+                continue
+            try:
+                files = index.project_files(p.name)
+            except AuthError as exc:
+                problems.append(Problem("warning", "index-auth", None, None,
+                                        f"cannot read {mask_url(url)}: {exc.message}", exc.hint))
+                return status, problems
+            except NexusifyError as exc:
+                problems.append(Problem(
+                    "warning", "index-unreachable", None, None,
+                    f"the index {mask_url(url)} could not be read, so published versions are unknown: {exc.message}",
+                    "check --index-url/--nexus-url and that the server is up, or pass --offline",
+                ))
+                return status, problems
+            status["reachable"] = True
+            versions = sorted({f.version for f in files if f.version}, key=_version_key)
+            entry: dict[str, Any] = {
+                "name": p.name, "local_version": p.version, "published_versions": versions,
+                "published": False, "differs": None, "compared_with": None, "changed_files": [],
+            }
+            status["packages"].append(entry)
+            if p.version is None:
+                continue
+            mine = [f for f in files if f.version and same_version(f.version, p.version)]
+            entry["published"] = bool(mine)
+            newer = [v for v in versions if _version_key(v) > _version_key(p.version)]
+            if newer:
+                problems.append(Problem(
+                    "warning", "version-behind", relpath(p.pyproject, root), None,
+                    f"{p.name} {p.version} is older than {newer[-1]}, already on the index",
+                    "bump the local version above the published one before publishing",
+                ))
+            if not mine:
+                continue
+            try:
+                compared, changed = _compare_published(index, mine, p)
+            except NexusifyError as exc:
+                problems.append(Problem("warning", "index-unreachable", None, None,
+                                        f"could not download {p.name} {p.version} to compare it: {exc.message}"))
+                continue
+            entry["compared_with"] = compared
+            if compared is not None:
+                entry["differs"] = bool(changed)
+                entry["changed_files"] = changed
+                if changed:
+                    shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
+                    problems.append(Problem(
+                        "error", "published-differs", relpath(p.pyproject, root), None,
+                        f"{p.name} {p.version} is already on the index, but the local sources differ from "
+                        f"the published {compared} ({shown})",
+                        "bump the version: an index keeps one set of files per version",
+                    ))
+    return status, problems
+
+
+def _version_key(v: str) -> tuple[int, Any]:
+    try:
+        return (1, Version(v))
+    except InvalidVersion:
+        return (0, v)
+
+
+_GENERATED = re.compile(r"^(PKG-INFO|setup\.py|setup\.cfg|pyproject\.toml|MANIFEST\.in|[^/]+\.egg-info/.*)$")
+
+
+def _compare_published(index: Any, files: list[Any], project: Project) -> tuple[str | None, list[str]]:
+    """("sdist"|"wheel", changed relative paths) comparing a published file to the sources."""
+    sdists = [f for f in files if f.filename.endswith(".tar.gz")]
+    wheels = [f for f in files if f.filename.endswith(".whl")]
+    chosen = sdists[0] if sdists else wheels[0] if wheels else None
+    if chosen is None:
+        return None, []
+    data: bytes = index.download(chosen)
+    members: dict[str, bytes] | None
+    if chosen in sdists:
+        members = _sdist_members(data)
+        kind = "sdist"
+    else:
+        members = _wheel_members(data)
+        kind = "wheel"
+    if members is None:
+        return None, []
+    changed: list[str] = []
+    folders: set[Path] = set()
+    for rel, content in sorted(members.items()):
+        if kind == "sdist" and _GENERATED.match(rel) and not (project.path / rel).is_file():
+            continue
+        if kind == "sdist" and rel == "pyproject.toml":
+            continue  # publish rewrites path dependencies into versions in the staged copy
+        local = _local_file(project.path, rel, kind)
+        if local is None:
+            changed.append(f"{rel} (removed locally)")
+            continue
+        folders.add(local.parent)
+        try:
+            if local.read_bytes() != content:
+                changed.append(rel)
+        except OSError:
+            changed.append(rel)
+    published_locals = {(_local_file(project.path, rel, kind) or Path()) for rel in members}
+    for folder in sorted(folders):
+        if folder == project.path:
+            continue
+        for f in sorted(folder.glob("*.py")):
+            if f not in published_locals:
+                changed.append(f"{relpath(f, project.path)} (new locally)")
+    return kind, changed
+
+
+def _local_file(folder: Path, rel: str, kind: str) -> Path | None:
+    candidates = [folder / rel]
+    if kind == "wheel":
+        candidates += [folder / "src" / rel, folder / "lib" / rel]
+    for c in candidates:
+        if c.is_file():
+            return c
+    return None
+
+
+def _sdist_members(data: bytes) -> dict[str, bytes] | None:
+    out: dict[str, bytes] = {}
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
+            for m in tar.getmembers():
+                if not m.isfile():
+                    continue
+                parts = PurePosixPath(m.name).parts
+                if len(parts) < 2:
+                    continue
+                fh = tar.extractfile(m)
+                if fh is not None:
+                    out["/".join(parts[1:])] = fh.read()
+    except (tarfile.TarError, OSError, EOFError):
+        return None
+    return out
+
+
+def _wheel_members(data: bytes) -> dict[str, bytes] | None:
+    out: dict[str, bytes] = {}
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            for info in zf.infolist():
+                first = info.filename.split("/", 1)[0]
+                if info.is_dir() or first.endswith((".dist-info", ".data")) or info.filename.endswith(".pth"):
+                    continue
+                out[info.filename] = zf.read(info)
+    except (zipfile.BadZipFile, OSError):
+        return None
+    return out
+
+
+# --------------------------------------------------------------------------- public names
+
+
+def check_public_names(
+    ws: Workspace, settings: Settings, transport: httpx.BaseTransport | None = None,
+) -> tuple[dict[str, Any], list[Problem]]:
+    """Look every shared package's name up on the public index: a name that exists there can
+    be served instead of the internal package by a client that consults both
+    (``--extra-index-url``, Poetry ``supplemental``): the dependency-confusion hazard."""
+    from nexusify.nexus import make_client, origin
+
+    base = settings.public_index_url.rstrip("/") + "/"
+    result: dict[str, Any] = {"url": mask_url(base), "checked": False, "names": {}}
+    problems: list[Problem] = []
+    severity: Severity = "error" if settings.priority == "supplemental" else "warning"
+    with make_client(timeout=float(settings.timeout), retries=1, backoff=0.2, transport=transport) as client:
+        for p in ws.shared:
+            if not p.normalized:
+                continue
+            url = f"{base}{canonicalize_name(p.normalized)}/"
+            try:
+                found: bool | None = None
+                for _hop in range(3):
+                    response = client.get(url, headers={"Accept": "text/html"})
+                    code = response.status_code
+                    if code in (301, 302, 303, 307, 308):
+                        target = urljoin(url, response.headers.get("Location", ""))
+                        if origin(target) != origin(url):
+                            found = False  # a fallback redirect: this index does not hold it
+                            break
+                        url = target
+                        continue
+                    found = True if code == 200 else (False if code in (404, 410) else None)
+                    break
+            except IndexServerError as exc:
+                problems.append(Problem(
+                    "warning", "public-index-unreachable", None, None,
+                    f"the public index {mask_url(base)} could not be reached, names were not checked: {exc.message}",
+                    "set --public-index-url to a reachable index (a PyPI mirror), or drop --check-public",
+                ))
+                return result, problems
+            result["checked"] = True
+            result["names"][p.normalized] = found
+            if found is None:
+                problems.append(Problem("warning", "public-check-failed", None, None,
+                                        f"{mask_url(url)} answered HTTP {code}: {p.name} was not checked"))
+            elif found:
+                problems.append(Problem(
+                    severity, "public-name-exists", relpath(p.pyproject, ws.root), None,
+                    f"{p.name} also exists on the public index ({mask_url(url)}): a client that consults both "
+                    "indexes may install the public one (dependency confusion)",
+                    "rename the package with a company prefix, or keep priority = \"explicit\" and install "
+                    "only from the Nexus group repository (never --extra-index-url)",
+                ))
+    return result, problems

@@ -37,15 +37,15 @@ def _literal_from_module(path: Path, attr: str) -> str | None:
         return None
     for node in tree.body:
         targets: list[Any] = []
+        value: ast.expr | None = None
         if isinstance(node, ast.Assign):
-            targets = node.targets
+            targets, value = node.targets, node.value
         elif isinstance(node, ast.AnnAssign) and node.value is not None:
-            targets = [node.target]
+            targets, value = [node.target], node.value
         for t in targets:
-            if isinstance(t, ast.Name) and t.id == attr:
-                value = node.value  # type: ignore[union-attr]
-                if isinstance(value, ast.Constant) and isinstance(value.value, str):
-                    return value.value
+            if (isinstance(t, ast.Name) and t.id == attr
+                    and isinstance(value, ast.Constant) and isinstance(value.value, str)):
+                return value.value
     return None
 
 
@@ -119,9 +119,40 @@ def _backend_hook(project: Project) -> str | None:
     return str(version) if version else None
 
 
-def resolve_dynamic_version(project: Project) -> str | None:
-    for reader in (_setuptools, _hatch, _pdm, _backend_hook):
+def static_dynamic_version(project: Project) -> str | None:
+    """The dynamic version from the static readers only (no subprocess): cheap for any project."""
+    for reader in (_setuptools, _hatch, _pdm):
         version = reader(project)
         if version:
-            return version
+            return version.strip()
     return None
+
+
+def resolve_dynamic_version(project: Project, *, use_backend: bool = True) -> str | None:
+    """The dynamic version: static readers first, then (``use_backend``) the backend's hook."""
+    version = static_dynamic_version(project)
+    if version is None and use_backend:
+        version = _backend_hook(project)
+    return version
+
+
+def describe_source(project: Project) -> str:
+    """Where the project says its dynamic version comes from, for error messages."""
+    tool = project.data.get("tool", {})
+    st = tool.get("setuptools", {}).get("dynamic", {}).get("version") if isinstance(tool.get("setuptools"), dict) else None
+    if isinstance(st, dict) and st.get("attr"):
+        return f"setuptools attr {st['attr']!r} has no literal string value"
+    if isinstance(st, dict) and st.get("file"):
+        return f"setuptools file {st['file']!r} is missing or empty"
+    hv = tool.get("hatch", {}).get("version", {}) if isinstance(tool.get("hatch"), dict) else {}
+    if isinstance(hv, dict) and hv.get("path"):
+        return f"hatch version path {hv['path']!r} has no __version__ = \"...\""
+    if isinstance(hv, dict) and hv.get("source"):
+        return f"hatch version source {hv['source']!r} needs its plugin"
+    pv = tool.get("pdm", {}).get("version", {}) if isinstance(tool.get("pdm"), dict) else {}
+    if isinstance(pv, dict) and pv.get("source"):
+        return f"pdm version source {pv['source']!r}" + (f" path {pv['path']!r}" if pv.get("path") else "") + " gave no version"
+    if "setuptools_scm" in tool or "setuptools-scm" in " ".join(project.build_requires):
+        return "setuptools-scm needs a git tag"
+    backend = project.build_backend or "no build backend"
+    return f"{backend} did not report a version"

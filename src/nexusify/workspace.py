@@ -4,10 +4,20 @@ classification into shared packages and services, and the publish order.
 Everything here is read-only and collects problems instead of raising, so one broken
 ``pyproject.toml`` never hides the rest of the monorepo. ``audit`` reports the model;
 ``publish``, ``rewrite`` and ``deploy`` execute plans built from it.
+
+Reading happens in passes, each linear in the size of the monorepo:
+
+1. discover and parse every ``pyproject.toml`` (one read, one parse per file);
+2. find uv workspaces (roots, members, root ``[tool.uv.sources]`` inherited by members);
+3. read dependencies (Poetry tables, PEP 621/735 arrays, uv sources, PDM and hatch file URLs);
+4. resolve every dependency to a project (relative paths, workspace members, absolute
+   container paths mapped by aliases or trailing segments through an index);
+5. classify (configured globs, conventional folders, then the dependency graph) and check.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import os
 import re
@@ -19,9 +29,10 @@ from urllib.parse import unquote, urlsplit
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
 
 from nexusify.errors import TomlError
-from nexusify.files import find_line, parse_toml
+from nexusify.files import parse_toml
 
 SKIP_DIRS = frozenset({
     ".git", ".hg", ".svn", ".venv", "venv", ".env", "env", "node_modules", "__pycache__",
@@ -31,6 +42,7 @@ SKIP_DIRS = frozenset({
 SHARED_GLOBS = ("shared/packages/*", "libs/*", "packages/*")
 SERVICE_GLOBS = ("services/*", "apps/*", "projects/*", "jobs/*")
 LEGACY_BACKEND = "setuptools.build_meta:__legacy__"
+DOCKERFILE_DIRS = ("", "docker", "deploy", ".docker")
 
 DepKind = Literal["poetry-path", "pep508-file", "uv-path", "uv-workspace"]
 Role = Literal["shared", "service", "other"]
@@ -45,17 +57,25 @@ class Problem:
     line: int | None
     message: str
     hint: str | None = None
+    column: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "severity": self.severity, "code": self.code, "path": self.path,
-            "line": self.line, "message": self.message, "hint": self.hint,
+            "line": self.line, "column": self.column, "message": self.message, "hint": self.hint,
         }
 
-    def __str__(self) -> str:
+    @property
+    def location(self) -> str:
         loc = self.path or ""
-        if self.line:
+        if loc and self.line:
             loc += f":{self.line}"
+            if self.column:
+                loc += f":{self.column}"
+        return loc
+
+    def __str__(self) -> str:
+        loc = self.location
         text = f"{loc}: {self.severity}[{self.code}]: {self.message}" if loc else f"{self.severity}[{self.code}]: {self.message}"
         return text + (f" (hint: {self.hint})" if self.hint else "")
 
@@ -68,7 +88,8 @@ class LocalDependency:
     - ("poetry", table_path, key): a Poetry dependency table entry, e.g.
       (("tool","poetry","group","dev","dependencies"), "maestro-x")
     - ("pep508", array_path, index): a requirement string in a PEP 621/735 array
-    ``source_key`` names the ``[tool.uv.sources]`` entry when the path lives there.
+    ``source_key`` names the ``[tool.uv.sources]`` entry when the path lives there;
+    ``source_file`` is the file holding that entry when it is inherited from a uv workspace root.
     """
 
     name: str
@@ -88,10 +109,20 @@ class LocalDependency:
     specifier: str = ""
     source_key: str | None = None
     mapped_from: str | None = None  # an absolute container path mapped onto the monorepo
+    source_line: int | None = None  # line of the [tool.uv.sources] entry
+    source_file: Path | None = None  # file of the [tool.uv.sources] entry (a workspace root's)
+    written: str | None = None  # the path or URL exactly as written
 
     @property
     def target(self) -> str:
         return self.normalized
+
+    @property
+    def path_line(self) -> int | None:
+        """The line where the path itself is written (the uv source entry, else the dependency)."""
+        if self.source_line is not None and (self.source_file is None or self.source_file == self.file):
+            return self.source_line
+        return self.line
 
 
 @dataclass
@@ -113,11 +144,21 @@ class Project:
     local_deps: list[LocalDependency] = field(default_factory=list)
     dockerfiles: list[Path] = field(default_factory=list)
     role: Role = "other"
+    workspace_root: Path | None = None  # the uv workspace this project is a member of
+    virtual_reason: str | None = None  # why it is not installable, when it is not
+    _lines: _Lines | None = field(default=None, repr=False, compare=False)
 
     @property
     def is_virtual(self) -> bool:
-        """Not installable as a package (Poetry package-mode = false, uv workspace root)."""
-        return not self.package_mode or (bool(self.workspace_members) and not self.has_build_system)
+        """Not installable as a package (Poetry package-mode = false, uv workspace root...)."""
+        return (self.virtual_reason is not None or not self.package_mode
+                or (bool(self.workspace_members) and not self.has_build_system))
+
+    @property
+    def lines(self) -> _Lines:
+        if self._lines is None:
+            self._lines = _Lines(self.text)
+        return self._lines
 
     def rel(self, root: Path) -> str:
         return relpath(self.path, root)
@@ -136,6 +177,8 @@ class Workspace:
     projects: list[Project]
     problems: list[Problem]
     by_name: dict[str, Project]
+    _by_path: dict[Path, Project] = field(default_factory=dict, repr=False)
+    _deps_cache: dict[tuple[str, bool], list[str]] = field(default_factory=dict, repr=False)
 
     @property
     def shared(self) -> list[Project]:
@@ -146,17 +189,19 @@ class Workspace:
         return [p for p in self.projects if p.role == "service"]
 
     def project_at(self, folder: Path) -> Project | None:
-        folder = folder.resolve()
-        for p in self.projects:
-            if p.path == folder:
-                return p
-        return None
+        if not self._by_path:
+            self._by_path = {p.path: p for p in self.projects}
+        return self._by_path.get(Path(os.path.normpath(folder.resolve())))
 
     def dependencies_of(self, name: str, runtime_only: bool = True) -> list[str]:
+        key = (name, runtime_only)
+        cached = self._deps_cache.get(key)
+        if cached is not None:
+            return cached
         p = self.by_name.get(name)
-        if p is None:
-            return []
-        return [n for n in p.internal_names(runtime_only) if n in self.by_name]
+        out = [] if p is None else [n for n in p.internal_names(runtime_only) if n in self.by_name]
+        self._deps_cache[key] = out
+        return out
 
     def transitive(self, project: Project, runtime_only: bool = True) -> list[str]:
         """Every shared package ``project`` needs, direct and indirect (runtime edges beyond
@@ -177,26 +222,64 @@ class Workspace:
         Ties are broken by name so the order is stable. A cycle raises CycleError.
         """
         names = sorted(p.normalized for p in self.shared if p.normalized)
-        deps = {n: [d for d in self.dependencies_of(n, True) if d in names] for n in names}
+        known = set(names)
+        deps = {n: sorted(d for d in self.dependencies_of(n, True) if d in known) for n in names}
         order: list[str] = []
         state: dict[str, int] = {}
-
-        def visit(n: str, trail: list[str]) -> None:
-            s = state.get(n)
-            if s == 2:
-                return
-            if s == 1:
-                cycle = [*trail[trail.index(n):], n]
-                raise CycleError(cycle)
-            state[n] = 1
-            for d in sorted(deps[n]):
-                visit(d, [*trail, n])
-            state[n] = 2
-            order.append(n)
-
-        for n in names:
-            visit(n, [])
+        for start in names:
+            if state.get(start):
+                continue
+            # iterative depth-first search (deep chains must not hit the recursion limit)
+            state[start] = 1
+            trail = [start]
+            stack: list[Iterator[str]] = [iter(deps[start])]
+            while stack:
+                nxt = next(stack[-1], None)
+                if nxt is None:
+                    stack.pop()
+                    done = trail.pop()
+                    state[done] = 2
+                    order.append(done)
+                    continue
+                s = state.get(nxt)
+                if s == 2:
+                    continue
+                if s == 1:
+                    raise CycleError([*trail[trail.index(nxt):], nxt])
+                state[nxt] = 1
+                trail.append(nxt)
+                stack.append(iter(deps[nxt]))
         return order
+
+    def cycles(self) -> list[list[str]]:
+        """Every dependency cycle among shared packages (runtime edges), one per strongly
+        connected component, each as a closed path ``[a, b, ..., a]``."""
+        names = sorted(p.normalized for p in self.shared if p.normalized)
+        known = set(names)
+        deps = {n: sorted(d for d in self.dependencies_of(n, True) if d in known) for n in names}
+        out: list[list[str]] = []
+        for comp in _strongly_connected(names, deps):
+            if len(comp) == 1 and comp[0] not in deps[comp[0]]:
+                continue
+            members = set(comp)
+            start = min(comp)
+            out.append(_cycle_through(start, deps, members))
+        return sorted(out)
+
+    def edges(self, runtime_only: bool = False) -> list[tuple[str, str, bool]]:
+        """(from, to, runtime) for every resolved internal dependency, services included."""
+        result: dict[tuple[str, str], bool] = {}
+        for p in self.projects:
+            if not p.normalized or p.role == "other":
+                continue
+            for d in p.local_deps:
+                if d.resolved is None or d.normalized not in self.by_name:
+                    continue
+                if runtime_only and not d.runtime:
+                    continue
+                key = (p.normalized, d.normalized)
+                result[key] = result.get(key, False) or d.runtime
+        return [(a, b, r) for (a, b), r in sorted(result.items())]
 
 
 class CycleError(Exception):
@@ -205,11 +288,167 @@ class CycleError(Exception):
         super().__init__(" -> ".join(cycle))
 
 
+def _strongly_connected(names: list[str], deps: dict[str, list[str]]) -> list[list[str]]:
+    """Tarjan's algorithm, iterative."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    comps: list[list[str]] = []
+    counter = 0
+    for root in names:
+        if root in index:
+            continue
+        work: list[tuple[str, Iterator[str]]] = [(root, iter(deps[root]))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, it = work[-1]
+            nxt = next(it, None)
+            if nxt is not None:
+                if nxt not in index:
+                    index[nxt] = low[nxt] = counter
+                    counter += 1
+                    stack.append(nxt)
+                    on_stack.add(nxt)
+                    work.append((nxt, iter(deps[nxt])))
+                elif nxt in on_stack:
+                    low[node] = min(low[node], index[nxt])
+                continue
+            work.pop()
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+            if low[node] == index[node]:
+                comp: list[str] = []
+                while True:
+                    w = stack.pop()
+                    on_stack.discard(w)
+                    comp.append(w)
+                    if w == node:
+                        break
+                comps.append(sorted(comp))
+    return comps
+
+
+def _cycle_through(start: str, deps: dict[str, list[str]], members: set[str]) -> list[str]:
+    """A shortest closed path from ``start`` back to itself inside one component."""
+    prev: dict[str, str] = {}
+    frontier = [start]
+    seen = {start}
+    while frontier:
+        nxt_frontier = []
+        for n in frontier:
+            for d in deps[n]:
+                if d not in members:
+                    continue
+                if d == start:
+                    path = [n]
+                    while path[-1] != start:
+                        path.append(prev[path[-1]])
+                    return [start, *reversed(path[:-1]), start] if len(path) > 1 else [start, start]
+                if d not in seen:
+                    seen.add(d)
+                    prev[d] = n
+                    nxt_frontier.append(d)
+        frontier = nxt_frontier
+    return [start, start]  # pragma: no cover - a component always closes
+
+
 def relpath(path: Path, root: Path) -> str:
     try:
         return path.relative_to(root).as_posix() or "."
     except ValueError:
         return path.as_posix()
+
+
+# --------------------------------------------------------------------------- line lookup
+
+
+_HEADER = re.compile(r"^\s*\[(?!\[)\s*([^\]]+?)\s*\]")
+
+
+def _split_key(dotted: str) -> tuple[str, ...]:
+    parts = []
+    for raw in re.findall(r'"[^"]*"|\'[^\']*\'|[^.]+', dotted):
+        part = raw.strip()
+        if len(part) >= 2 and part[0] == part[-1] and part[0] in "\"'":
+            part = part[1:-1]
+        parts.append(part)
+    return tuple(parts)
+
+
+class _Lines:
+    """A file's lines with an index of its table headers, built once."""
+
+    def __init__(self, text: str) -> None:
+        self.lines = text.splitlines()
+        self.headers: dict[tuple[str, ...], int] = {}
+        self.header_numbers: list[int] = []
+        for number, line in enumerate(self.lines, start=1):
+            if "[" not in line:
+                continue
+            m = _HEADER.match(line)
+            if m:
+                self.headers.setdefault(_split_key(m.group(1)), number)
+                self.header_numbers.append(number)
+            elif line.lstrip().startswith("[["):
+                self.header_numbers.append(number)
+
+    def header(self, table: tuple[str, ...]) -> int | None:
+        return self.headers.get(table)
+
+    def _section_end(self, start: int) -> int:
+        for n in self.header_numbers:
+            if n > start:
+                return n - 1
+        return len(self.lines)
+
+    def key(self, table: tuple[str, ...], key: str) -> int | None:
+        """The line of ``key = `` in ``[table]``, else of a dotted ``...key =`` anywhere."""
+        candidates = (key, f'"{key}"', f"'{key}'")
+        start = self.header(table)
+        if start is not None:
+            for n in range(start + 1, self._section_end(start) + 1):
+                s = self.lines[n - 1].lstrip()
+                for c in candidates:
+                    if s.startswith(c) and s[len(c):].lstrip().startswith("="):
+                        return n
+        # a sub-table header ([tool.uv.sources.name]) or a dotted key (sources.name = ...)
+        sub = self.header((*table, key))
+        if sub is not None:
+            return sub
+        for n, line in enumerate(self.lines, start=1):
+            s = line.lstrip()
+            for c in candidates:
+                i = s.find(c)
+                if i > 0 and s[i - 1] == "." and s[i + len(c):].lstrip().startswith("="):
+                    return n
+        return None
+
+    def string(self, value: str, after: int | None = None) -> int | None:
+        """The line of the quoted string ``value``, searching from ``after`` first."""
+        needles = (f'"{value}"', f"'{value}'", value)
+        start = after or 1
+        for needle in needles:
+            for n in range(start, len(self.lines) + 1):
+                if needle in self.lines[n - 1]:
+                    return n
+        if start > 1:
+            return self.string(value)
+        return None
+
+    def pattern(self, rx: re.Pattern[str]) -> int | None:
+        for n, line in enumerate(self.lines, start=1):
+            if rx.search(line):
+                return n
+        return None
+
+
+_NAME_KEY = re.compile(r"^\s*name\s*=")
+_DYNAMIC_KEY = re.compile(r"^\s*dynamic\s*=")
 
 
 # --------------------------------------------------------------------------- discovery
@@ -225,7 +464,7 @@ def iter_pyprojects(root: Path, exclude: Iterable[str] = ()) -> Iterator[Path]:
             if d in SKIP_DIRS or d.endswith(".egg-info"):
                 continue
             sub = d if rel == "." else f"{rel}/{d}"
-            if _matches(sub, excl):
+            if excl and _matches(sub, excl):
                 continue
             if os.path.isfile(os.path.join(dirpath, d, "pyvenv.cfg")):
                 continue
@@ -240,6 +479,8 @@ def _matches(rel: str, globs: Iterable[str]) -> bool:
     parts = rel.split("/")
     for g in globs:
         pattern = g.strip().strip("/")
+        if not pattern:
+            continue
         if "**" in pattern:
             if fnmatch.fnmatchcase(rel, pattern.replace("**/", "*").replace("**", "*")):
                 return True
@@ -259,13 +500,20 @@ def load_workspace(
     path_aliases: dict[str, str] | None = None,
     resolve_dynamic: bool = True,
 ) -> Workspace:
-    """Discover and classify every project under ``root``; problems are collected, not raised."""
+    """Discover and classify every project under ``root``; problems are collected, not raised.
+
+    ``resolve_dynamic`` allows asking a build backend for a dynamic version (a subprocess) when
+    the fast static readers cannot tell it; this is only ever done for shared packages.
+    """
     root = root.resolve()
     problems: list[Problem] = []
     projects: list[Project] = []
+    broken: set[Path] = set()
     for pp in iter_pyprojects(root, exclude):
-        project = _read_project(pp, root, problems, resolve_dynamic)
-        if project is not None:
+        project = _read_project(pp, root, problems)
+        if project is None:
+            broken.add(pp.parent.resolve())
+        else:
             projects.append(project)
     projects.sort(key=lambda p: p.path.as_posix())
 
@@ -277,51 +525,74 @@ def load_workspace(
         other = by_name.get(p.normalized)
         if other is not None:
             problems.append(Problem(
-                "error", "duplicate-name", relpath(p.pyproject, root), _name_line(p),
-                f"{p.name!r} has the same normalised name as {relpath(other.pyproject, root)}",
+                "error", "duplicate-name", relpath(p.pyproject, root), p.lines.pattern(_NAME_KEY),
+                f"{p.name!r} has the same normalised name ({p.normalized}) as {other.name!r} in "
+                f"{relpath(other.pyproject, root)}",
                 "rename one of them: an index holds one project per normalised name",
             ))
             continue
         by_name[p.normalized] = p
 
-    aliases = dict(path_aliases or {})
+    roots = _link_workspaces(projects, by_path)
+    for p in projects:
+        _read_poetry_deps(p, root, problems)
+        _read_pep621_deps(p, root, problems, roots.get(p.workspace_root) if p.workspace_root else None)
+
+    mapper = _PathMapper(root, by_path, dict(path_aliases or {}))
     for p in projects:
         for dep in p.local_deps:
-            _resolve_dependency(dep, p, root, by_path, by_name, aliases, problems)
+            _resolve_dependency(dep, p, root, by_path, by_name, mapper, broken, list(exclude), problems)
 
-    ws = Workspace(root, projects, problems, by_name)
+    ws = Workspace(root, projects, problems, by_name, by_path)
     _classify(ws, list(shared_globs), list(service_globs))
     for p in projects:
-        p.dockerfiles = sorted(
-            f for f in p.path.iterdir()
-            if f.is_file() and (f.name == "Dockerfile" or f.name.startswith("Dockerfile.") or f.name.endswith(".Dockerfile"))
-        )
+        p.dockerfiles = _find_dockerfiles(p.path)
+        if p.role == "shared" and p.version is None and p.version_dynamic and resolve_dynamic:
+            from nexusify.dynamic_version import resolve_dynamic_version
+
+            p.version = resolve_dynamic_version(p)
     _check_targets(ws)
     return ws
 
 
-def _name_line(p: Project) -> int | None:
-    return find_line(p.text, r"^\s*name\s*=")
+def _find_dockerfiles(folder: Path) -> list[Path]:
+    found: list[Path] = []
+    for sub in DOCKERFILE_DIRS:
+        d = folder / sub if sub else folder
+        try:
+            entries = list(os.scandir(d))
+        except OSError:
+            continue
+        for e in entries:
+            n = e.name
+            if (n == "Dockerfile" or n.startswith("Dockerfile.") or n.endswith(".Dockerfile")
+                    or n.lower() == "containerfile") and e.is_file():
+                found.append(Path(e.path))
+    return sorted(found)
 
 
-def _read_project(pp: Path, root: Path, problems: list[Problem], resolve_dynamic: bool) -> Project | None:
+def _read_project(pp: Path, root: Path, problems: list[Problem]) -> Project | None:
     rel = relpath(pp, root)
     try:
         text = pp.read_bytes().decode("utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        problems.append(Problem("error", "unreadable", rel, None, f"cannot read: {exc}"))
+    except OSError as exc:
+        problems.append(Problem("error", "unreadable", rel, None, f"cannot read: {exc.strerror}"))
+        return None
+    except UnicodeDecodeError:
+        problems.append(Problem("error", "unreadable", rel, None, "not UTF-8 text", "save the file as UTF-8"))
         return None
     try:
         data = parse_toml(text, Path(rel))
     except TomlError as exc:
-        problems.append(Problem("error", "invalid-toml", rel, exc.line, exc.message,
-                                f"column {exc.column}: fix the syntax; the rest of the monorepo was still audited"
-                                if exc.column else "fix the syntax"))
+        problems.append(Problem(
+            "error", "invalid-toml", rel, exc.line, exc.message,
+            "fix the syntax at that position; the rest of the monorepo was still audited",
+            column=exc.column,
+        ))
         return None
-    project = Project(path=pp.parent.resolve(), pyproject=pp.resolve(), data=data, text=text)
-    _read_metadata(project, rel, problems, resolve_dynamic)
-    _read_poetry_deps(project, rel, problems)
-    _read_pep621_deps(project, rel, problems)
+    folder = pp.parent.resolve()
+    project = Project(path=folder, pyproject=folder / "pyproject.toml", data=data, text=text)
+    _read_metadata(project)
     return project
 
 
@@ -334,7 +605,7 @@ def _table(data: dict[str, Any], *path: str) -> dict[str, Any]:
     return cur if isinstance(cur, dict) else {}
 
 
-def _read_metadata(p: Project, rel: str, problems: list[Problem], resolve_dynamic: bool) -> None:
+def _read_metadata(p: Project) -> None:
     data = p.data
     proj = _table(data, "project")
     poetry = _table(data, "tool", "poetry")
@@ -344,36 +615,82 @@ def _read_metadata(p: Project, rel: str, problems: list[Problem], resolve_dynami
     reqs = bs.get("requires", [])
     p.build_requires = [r for r in reqs if isinstance(r, str)] if isinstance(reqs, list) else []
     styles = []
-    if poetry.get("name") or poetry.get("dependencies"):
+    if poetry.get("name") or poetry.get("dependencies") or poetry.get("group"):
         styles.append("poetry")
     if proj:
         styles.append("pep621")
     p.style = "+".join(styles) or "unknown"
     name = proj.get("name") or poetry.get("name")
-    if isinstance(name, str) and name:
-        p.name = name
-        p.normalized = canonicalize_name(name)
+    if isinstance(name, str) and name.strip():
+        p.name = name.strip()
+        p.normalized = canonicalize_name(p.name)
     if poetry.get("package-mode") is False:
         p.package_mode = False
+        p.virtual_reason = "Poetry package-mode = false"
+    elif _table(data, "tool", "uv").get("package") is False:
+        p.virtual_reason = "[tool.uv] package = false"
+    elif _table(data, "tool", "pdm").get("distribution") is False:
+        p.virtual_reason = "[tool.pdm] distribution = false"
     version = proj.get("version") if "version" in proj else None
     if version is None and poetry.get("version") is not None:
         version = poetry.get("version")
     dynamic = proj.get("dynamic", [])
-    if isinstance(version, str):
-        p.version = version
+    if isinstance(version, str) and version.strip():
+        p.version = version.strip()
     elif isinstance(dynamic, list) and "version" in dynamic:
         p.version_dynamic = True
-        if resolve_dynamic:
-            from nexusify.dynamic_version import resolve_dynamic_version
+        from nexusify.dynamic_version import static_dynamic_version
 
-            p.version = resolve_dynamic_version(p)
-    members = _table(data, "tool", "uv", "workspace").get("members", [])
-    if isinstance(members, list):
-        for pattern in members:
+        p.version = static_dynamic_version(p)
+
+
+# --------------------------------------------------------------------------- uv workspaces
+
+
+@dataclass
+class _WorkspaceRoot:
+    project: Project
+    sources: dict[str, tuple[str, Any, int | None]]  # normalised name -> (key, entry, line)
+
+
+def _link_workspaces(projects: list[Project], by_path: dict[Path, Project]) -> dict[Path, _WorkspaceRoot]:
+    """Find uv workspace roots, their members (globs minus ``exclude``) and root sources."""
+    roots: dict[Path, _WorkspaceRoot] = {}
+    for p in projects:
+        ws = _table(p.data, "tool", "uv", "workspace")
+        if not ws:
+            continue
+        members = ws.get("members")
+        excluded: set[Path] = set()
+        for pattern in ws.get("exclude", []) or []:
             if isinstance(pattern, str):
-                p.workspace_members.extend(
-                    d.resolve() for d in sorted(p.path.glob(pattern)) if (d / "pyproject.toml").is_file()
-                )
+                excluded.update(Path(os.path.normpath(d)) for d in p.path.glob(pattern))
+        found: list[Path] = []
+        for pattern in members if isinstance(members, list) else []:
+            if not isinstance(pattern, str):
+                continue
+            for d in sorted(p.path.glob(pattern.rstrip("/"))):
+                d = Path(os.path.normpath(d))
+                if d in excluded or d == p.path or d in found:
+                    continue
+                if d in by_path or (d / "pyproject.toml").is_file():
+                    found.append(d)
+        p.workspace_members = found
+        if not p.has_build_system and p.virtual_reason is None:
+            p.virtual_reason = "a uv workspace root without [build-system]"
+        sources = _table(p.data, "tool", "uv", "sources")
+        roots[p.path] = _WorkspaceRoot(p, {
+            canonicalize_name(k): (k, v, p.lines.key(("tool", "uv", "sources"), k)) for k, v in sources.items()
+        })
+        p.workspace_root = p.path
+        for m in found:
+            member = by_path.get(m)
+            if member is not None and member.workspace_root is None:
+                member.workspace_root = p.path
+    return roots
+
+
+# --------------------------------------------------------------------------- dependency readers
 
 
 def _poetry_tables(data: dict[str, Any]) -> Iterator[tuple[tuple[str, ...], str, bool]]:
@@ -390,21 +707,25 @@ def _poetry_tables(data: dict[str, Any]) -> Iterator[tuple[tuple[str, ...], str,
                 yield ("tool", "poetry", "group", g, "dependencies"), g, False
 
 
-def _header_line(text: str, table: tuple[str, ...]) -> int:
-    dotted = r"\.".join(rf"[\"']?{re.escape(t)}[\"']?" for t in table)
-    return find_line(text, rf"^\s*\[\s*{dotted}\s*\]") or 1
+def _rel_of(p: Project, root: Path | str) -> str:
+    return root if isinstance(root, str) else relpath(p.pyproject, root)
 
 
-def _key_line(text: str, table: tuple[str, ...], key: str) -> int | None:
-    start = _header_line(text, table)
-    return find_line(text, rf"^\s*[\"']?{re.escape(key)}[\"']?\s*=", start)
+def read_local_dependencies(project: Project, problems: list[Problem] | None = None, rel: str = "pyproject.toml") -> list[LocalDependency]:
+    """Read ``project``'s local dependencies (all forms) without resolving them: for tools that
+    look at one file (``rewrite``). Workspace-inherited uv sources are not applied here."""
+    problems = [] if problems is None else problems
+    project.local_deps = []
+    _read_poetry_deps(project, rel, problems)
+    _read_pep621_deps(project, rel, problems)
+    return project.local_deps
 
 
-def _string_line(text: str, value: str) -> int | None:
-    return find_line(text, re.escape(value))
-
-
-def _read_poetry_deps(p: Project, rel: str, problems: list[Problem]) -> None:
+def _read_poetry_deps(p: Project, root: Path | str, problems: list[Problem]) -> None:
+    poetry = _table(p.data, "tool", "poetry")
+    if not poetry:
+        return
+    rel = _rel_of(p, root)
     extras_of: dict[str, list[str]] = {}
     extras = _table(p.data, "tool", "poetry", "extras")
     for extra, members in extras.items():
@@ -421,10 +742,10 @@ def _read_poetry_deps(p: Project, rel: str, problems: list[Problem]) -> None:
             for entry in entries:
                 if not isinstance(entry, dict) or "path" not in entry:
                     continue
+                line = p.lines.key(table_path, key)
                 raw = entry.get("path")
-                if not isinstance(raw, str):
-                    problems.append(Problem("error", "bad-path", rel, _key_line(p.text, table_path, key),
-                                            f"{key}: `path` must be a string"))
+                if not isinstance(raw, str) or not raw.strip():
+                    problems.append(Problem("error", "bad-path", rel, line, f"{key}: `path` must be a non-empty string"))
                     continue
                 extras_list = entry.get("extras", [])
                 optional = bool(entry.get("optional", False))
@@ -434,10 +755,10 @@ def _read_poetry_deps(p: Project, rel: str, problems: list[Problem]) -> None:
                 p.local_deps.append(LocalDependency(
                     name=key, normalized=canonicalize_name(key), kind="poetry-path", raw_path=raw,
                     resolved=None, group=g, runtime=runtime, file=p.pyproject,
-                    line=_key_line(p.text, table_path, key), location=("poetry", table_path, key),
-                    extras=list(extras_list) if isinstance(extras_list, list) else [],
+                    line=line, location=("poetry", table_path, key),
+                    extras=[e for e in extras_list if isinstance(e, str)] if isinstance(extras_list, list) else [],
                     markers=entry.get("markers") if isinstance(entry.get("markers"), str) else None,
-                    editable=bool(entry.get("develop", False)), optional=optional,
+                    editable=bool(entry.get("develop", False)), optional=optional, written=raw,
                 ))
 
 
@@ -465,71 +786,175 @@ def _pep621_arrays(data: dict[str, Any]) -> Iterator[tuple[tuple[str, ...], str,
             yield ("tool", "pdm", "dev-dependencies", g), g, False, arr
 
 
+_HATCH_ROOT = re.compile(r"\{root((?::parent)*)(?::real)?:uri\}")
+_EGG = re.compile(r"[#&]egg=([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+
+def expand_url(url: str, project_dir: Path) -> str:
+    """Expand PDM's ``${PROJECT_ROOT}`` and hatch's ``{root:uri}`` / ``{root:parent:uri}``."""
+    base = project_dir.as_posix()
+    url = url.replace("${PROJECT_ROOT}", base).replace("$PROJECT_ROOT", base)
+
+    def hatch(m: re.Match[str]) -> str:
+        d = project_dir
+        for _ in range(m.group(1).count(":parent")):
+            d = d.parent
+        return "file://" + d.as_posix()
+
+    return _HATCH_ROOT.sub(hatch, url)
+
+
 def file_url_to_path(url: str, project_dir: Path) -> str:
-    """The filesystem path of a ``file:`` URL, with PDM's ``${PROJECT_ROOT}`` expanded."""
-    url = url.replace("${PROJECT_ROOT}", project_dir.as_posix()).replace("$PROJECT_ROOT", project_dir.as_posix())
+    """The filesystem path of a ``file:`` URL, with PDM's ``${PROJECT_ROOT}`` and hatch's
+    ``{root:uri}`` expanded. A relative ``file:../x`` stays relative."""
+    url = expand_url(url, project_dir)
     parts = urlsplit(url)
     path = unquote(parts.path)
     if parts.netloc and parts.netloc not in ("", "localhost"):
         path = f"/{parts.netloc}{path}"
+    while path.startswith("//"):  # file:///${PROJECT_ROOT} gives file:////abs/...
+        path = path[1:]
     return path
 
 
-def _read_pep621_deps(p: Project, rel: str, problems: list[Problem]) -> None:
-    sources = _table(p.data, "tool", "uv", "sources")
-    norm_sources = {canonicalize_name(k): (k, v) for k, v in sources.items()}
+def _is_project_relative(url: str) -> bool:
+    return "PROJECT_ROOT" in url or "{root" in url
+
+
+def _parse_requirement(item: str) -> tuple[Requirement | None, bool, str | None]:
+    """(requirement, editable, error) for a PEP 508 string, PDM's ``-e`` forms included."""
+    text = item.strip()
+    editable = False
+    if text.startswith("-e ") or text.startswith("--editable "):
+        editable = True
+        text = text.split(None, 1)[1].strip()
+        if "@" not in text.split(";")[0] and text.startswith(("file:", "{root", "${PROJECT_ROOT}")):
+            # -e file:///${PROJECT_ROOT}/x#egg=name
+            m = _EGG.search(text)
+            if not m:
+                return None, editable, "an editable file URL needs #egg=<name>"
+            url = _EGG.sub("", text)
+            text = f"{m.group(1)} @ {url}"
+    try:
+        return Requirement(text), editable, None
+    except InvalidRequirement as exc:
+        name_part, sep, url = text.partition("@")
+        if sep and ("PROJECT_ROOT" in url or "{root" in url):
+            # ${PROJECT_ROOT} / {root:uri} are not valid URL characters until expanded
+            try:
+                req = Requirement(f"{name_part.strip()} @ file:///placeholder")
+            except InvalidRequirement:
+                return None, editable, str(exc)
+            url, _, marker = url.partition(";")
+            req.url = url.strip()
+            if marker.strip():
+                with contextlib.suppress(InvalidRequirement):
+                    req.marker = Requirement(f"x; {marker.strip()}").marker
+            return req, editable, None
+        return None, editable, str(exc)
+
+
+def _read_pep621_deps(p: Project, root: Path | str, problems: list[Problem], ws_root: _WorkspaceRoot | None = None) -> None:
+    rel = _rel_of(p, root)
+    own_sources = _table(p.data, "tool", "uv", "sources")
+    sources: dict[str, tuple[str, Any, int | None, Path | None]] = {}
+    if ws_root is not None and ws_root.project is not p:
+        for norm, (k, v, line) in ws_root.sources.items():
+            sources[norm] = (k, v, line, ws_root.project.pyproject)
+    for k, v in own_sources.items():
+        sources[canonicalize_name(k)] = (k, v, None, None)
     for array_path, group, runtime, arr in _pep621_arrays(p.data):
+        table, key = array_path[:-1], array_path[-1]
+        array_line = p.lines.key(table, key)
         for index, item in enumerate(arr):
             if not isinstance(item, str):
                 continue  # {include-group = ...}
-            line = _string_line(p.text, item)
-            try:
-                req = Requirement(item)
-            except InvalidRequirement as exc:
-                if "${PROJECT_ROOT}" in item or "file:" in item:
-                    name_part, _, url = item.partition("@")
-                    try:
-                        req = Requirement(f"{name_part.strip()} @ file:///placeholder")
-                    except InvalidRequirement:
-                        problems.append(Problem("error", "bad-requirement", rel, line, f"{item!r}: {exc}"))
-                        continue
-                    req.url = url.strip().split(";")[0].strip()
-                else:
-                    problems.append(Problem("warning", "bad-requirement", rel, line, f"{item!r}: {exc}"))
-                    continue
+            if "@" not in item and "file:" not in item and not sources:
+                continue  # a plain requirement and no uv source: nothing local (fast path)
+            req, editable, error = _parse_requirement(item)
+            if req is None:
+                line = p.lines.string(item, array_line)
+                local = "file:" in item or "PROJECT_ROOT" in item or "{root" in item
+                problems.append(Problem(
+                    "error" if local else "warning", "bad-requirement", rel, line,
+                    f"{item!r} is not a valid requirement: {error}",
+                    "write it as `name @ file:///${PROJECT_ROOT}/../folder`" if local else None,
+                ))
+                continue
             norm = canonicalize_name(req.name)
-            common = {
+            if not req.url and norm not in sources:
+                continue
+            line = p.lines.string(item, array_line)
+            common: dict[str, Any] = {
                 "name": req.name, "normalized": norm, "group": group, "runtime": runtime,
                 "file": p.pyproject, "line": line, "location": ("pep508", array_path, index),
                 "extras": sorted(req.extras), "markers": str(req.marker) if req.marker else None,
                 "specifier": str(req.specifier),
             }
             if req.url:
-                if req.url.startswith("file:"):
+                if req.url.startswith("file:") or _is_project_relative(req.url):
                     p.local_deps.append(LocalDependency(
-                        kind="pep508-file", raw_path=file_url_to_path(req.url, p.path), resolved=None, **common,
+                        kind="pep508-file", raw_path=file_url_to_path(req.url, p.path), resolved=None,
+                        editable=editable, written=req.url, **common,
                     ))
                 continue
-            if norm in norm_sources:
-                key, src = norm_sources[norm]
-                entries = src if isinstance(src, list) else [src]
-                for entry in entries:
-                    if not isinstance(entry, dict):
-                        continue
-                    if isinstance(entry.get("path"), str):
-                        p.local_deps.append(LocalDependency(
-                            kind="uv-path", raw_path=entry["path"], resolved=None, source_key=key,
-                            editable=bool(entry.get("editable", False)), **common,
-                        ))
-                        break
-                    if entry.get("workspace") is True:
-                        p.local_deps.append(LocalDependency(
-                            kind="uv-workspace", raw_path=None, resolved=None, source_key=key, **common,
-                        ))
-                        break
+            key, src, src_line, src_file = sources[norm]
+            if src_line is None:
+                src_line = p.lines.key(("tool", "uv", "sources"), key)
+            entries = src if isinstance(src, list) else [src]
+            for entry in entries:
+                if not isinstance(entry, dict):
+                    continue
+                if isinstance(entry.get("path"), str):
+                    p.local_deps.append(LocalDependency(
+                        kind="uv-path", raw_path=entry["path"], resolved=None, source_key=key,
+                        editable=bool(entry.get("editable", False)), source_line=src_line,
+                        source_file=src_file, written=entry["path"], **common,
+                    ))
+                    break
+                if entry.get("workspace") is True:
+                    p.local_deps.append(LocalDependency(
+                        kind="uv-workspace", raw_path=None, resolved=None, source_key=key,
+                        source_line=src_line, source_file=src_file, editable=True, **common,
+                    ))
+                    break
 
 
 # --------------------------------------------------------------------------- resolution
+
+
+class _PathMapper:
+    """Maps a path that does not exist here (``/shared/packages/x`` inside a container) onto a
+    project: configured aliases first, then the longest matching trailing segments (indexed,
+    so each lookup costs the depth of the path, not the number of projects)."""
+
+    def __init__(self, root: Path, by_path: dict[Path, Project], aliases: dict[str, str]) -> None:
+        self.root = root
+        self.by_path = by_path
+        self.aliases = sorted(aliases.items(), key=lambda kv: -len(kv[0]))
+        self.suffixes: dict[tuple[str, ...], list[Path]] = {}
+        for path in by_path:
+            try:
+                parts = path.relative_to(root).parts
+            except ValueError:
+                continue
+            for n in range(1, len(parts) + 1):
+                self.suffixes.setdefault(parts[-n:], []).append(path)
+
+    def map(self, raw: str) -> Path | str | None:
+        posix = raw.replace("\\", "/").rstrip("/")
+        for prefix, target in self.aliases:
+            pre = prefix.rstrip("/")
+            if posix == pre or posix.startswith(pre + "/"):
+                cand = Path(os.path.normpath(self.root / target / posix[len(pre):].lstrip("/")))
+                if cand in self.by_path:
+                    return cand
+        parts = tuple(s for s in PurePosixPath(posix).parts if s not in ("/", ".", ".."))
+        for n in range(len(parts), 0, -1):
+            hits = self.suffixes.get(parts[-n:])
+            if hits:
+                return hits[0] if len(hits) == 1 else "ambiguous"
+        return None
 
 
 def _resolve_dependency(
@@ -538,107 +963,118 @@ def _resolve_dependency(
     root: Path,
     by_path: dict[Path, Project],
     by_name: dict[str, Project],
-    aliases: dict[str, str],
+    mapper: _PathMapper,
+    broken: set[Path],
+    exclude: list[str],
     problems: list[Problem],
 ) -> None:
     rel = relpath(owner.pyproject, root)
+    where = relpath(dep.source_file, root) if dep.source_file and dep.source_file != dep.file else rel
+    line = dep.path_line if where == rel else dep.source_line
     if dep.kind == "uv-workspace":
         target = by_name.get(dep.normalized)
-        if target is None:
-            problems.append(Problem(
-                "error", "workspace-member-missing", rel, dep.line,
-                f"{dep.name} is declared `workspace = true` but no workspace member has that name",
-                "add the member to [tool.uv.workspace] members, or fix the name",
-            ))
+        ws_root = by_path.get(owner.workspace_root) if owner.workspace_root else None
+        members = set(ws_root.workspace_members) | {ws_root.path} if ws_root else set()
+        if target is not None and target.path in members:
+            dep.resolved = target.path
             return
-        dep.resolved = target.path
+        if ws_root is None:
+            msg = f"{dep.name} is declared `workspace = true` but {relpath(owner.path, root)} is in no uv workspace"
+            hint = "add [tool.uv.workspace] members = [...] to the workspace root's pyproject.toml"
+        else:
+            msg = f"{dep.name} is declared `workspace = true` but no member of the workspace at {relpath(ws_root.path, root)} has that name"
+            hint = ("add its folder to [tool.uv.workspace] members" if target is not None
+                    else "fix the name, or add the package to the workspace members")
+        problems.append(Problem("error", "workspace-member-missing", where, line, msg, hint))
         return
     raw = dep.raw_path or ""
-    candidate = Path(raw) if os.path.isabs(raw) else (owner.path / raw)
-    candidate = Path(os.path.normpath(candidate))
-    if candidate in by_path or ((candidate / "pyproject.toml").is_file() and _inside(candidate, root)):
+    written_abs = os.path.isabs(raw) and not (dep.written and _is_project_relative(dep.written))
+    candidate = Path(os.path.normpath(Path(raw) if os.path.isabs(raw) else owner.path / raw))
+    if candidate in by_path:
         dep.resolved = candidate
-    elif os.path.isabs(raw) or not candidate.exists():
-        mapped = _map_path(raw, root, by_path, aliases)
+    elif candidate.is_dir():
+        if candidate in broken:
+            dep.resolved = candidate  # its invalid-toml problem is reported already
+            return
+        if not _inside(candidate, root):
+            problems.append(Problem(
+                "error", "outside-monorepo", where, line,
+                f"{dep.name}: {raw} is outside the monorepo root",
+                "run nexusify with --root at the monorepo's top folder",
+            ))
+            return
+        if (candidate / "pyproject.toml").is_file():
+            relc = relpath(candidate, root)
+            skipped = exclude and any(_matches("/".join(relc.split("/")[:i]), exclude)
+                                      for i in range(1, relc.count("/") + 2))
+            problems.append(Problem(
+                "error", "excluded-dependency", where, line,
+                f"{dep.name}: {relc} is " + ("excluded by the `exclude` setting" if skipped
+                                             else "inside a folder audit skips (virtualenv, build or cache)"),
+                "stop excluding it, or move the package",
+            ))
+            return
+        legacy = (candidate / "setup.py").is_file() or (candidate / "setup.cfg").is_file()
+        problems.append(Problem(
+            "error", "not-a-project", where, line,
+            f"{dep.name}: {relpath(candidate, root)} has no pyproject.toml" + (" (setup.py only)" if legacy else ""),
+            "add a pyproject.toml with [project] name and version and a [build-system]" if legacy
+            else "point the dependency at a project folder",
+        ))
+        return
+    elif candidate.is_file():
+        problems.append(Problem(
+            "warning", "file-dependency", where, line,
+            f"{dep.name}: {raw} is a file (a built wheel or sdist), not a project folder; nexusify leaves it alone",
+            "depend on the project's folder instead, or publish that file to the index yourself",
+        ))
+        return
+    elif written_abs:
+        mapped = mapper.map(raw)
         if isinstance(mapped, Path):
             dep.resolved = mapped
-            if os.path.isabs(raw):
-                dep.mapped_from = raw
-            else:
-                problems.append(Problem(
-                    "warning", "path-remapped", rel, dep.line,
-                    f"{dep.name}: {raw} does not exist; taken to be {relpath(mapped, root)}",
-                    "fix the path, or let `nexusify rewrite` replace it with a version",
-                ))
+            dep.mapped_from = raw
         elif mapped == "ambiguous":
             problems.append(Problem(
-                "error", "ambiguous-path", rel, dep.line,
-                f"{dep.name}: {raw} matches several projects of the monorepo",
-                'add a path alias: path-aliases = {"<prefix>" = "<folder>"} in nexusify.toml',
+                "error", "ambiguous-path", where, line,
+                f"{dep.name}: {raw} does not exist here and its trailing folders match several projects",
+                'map it with path-aliases = {"<container prefix>" = "<monorepo folder>"} in nexusify.toml',
             ))
+            return
         else:
             problems.append(Problem(
-                "error", "missing-path", rel, dep.line,
-                f"{dep.name}: path {raw} does not exist and matches no project of the monorepo",
-                'fix the path, or map container paths with path-aliases = {"/shared/packages" = "shared/packages"}',
+                "error", "unresolvable-path", where, line,
+                f"{dep.name}: {raw} does not exist here (a path inside a container?) and matches no project of the monorepo",
+                'map it with path-aliases = {"/shared/packages" = "shared/packages"} in nexusify.toml, or fix the path',
             ))
+            return
     else:
+        guess = mapper.map(raw)
+        by_dep_name = by_name.get(dep.normalized)
+        suggestion = (relpath(guess, root) if isinstance(guess, Path)
+                      else relpath(by_dep_name.path, root) if by_dep_name else None)
         problems.append(Problem(
-            "error", "not-a-project", rel, dep.line,
-            f"{dep.name}: {raw} has no pyproject.toml", "point the dependency at a project folder",
+            "error", "missing-path", where, line,
+            f"{dep.name}: path {raw} does not exist" + (f" (did you mean {suggestion}?)" if suggestion else ""),
+            "fix the path; it is resolved relative to the folder of the file that declares it",
         ))
-    if dep.resolved is not None and dep.resolved in by_path:
-        target = by_path[dep.resolved]
-        if target.normalized and target.normalized != dep.normalized:
-            problems.append(Problem(
-                "error", "name-mismatch", rel, dep.line,
-                f"{dep.name} points at {relpath(target.path, root)}, whose project is named {target.name!r}",
-                f"rename the dependency to {target.name}",
-            ))
-    elif dep.resolved is not None and dep.resolved not in by_path:
+        return
+    target = by_path.get(dep.resolved) if dep.resolved is not None else None
+    if target is not None and target.normalized and target.normalized != dep.normalized:
         problems.append(Problem(
-            "error", "outside-monorepo", rel, dep.line,
-            f"{dep.name}: {raw} is outside the monorepo root", "run nexusify with --root at the monorepo's top folder",
+            "error", "name-mismatch", where, dep.line,
+            f"{dep.name} points at {relpath(target.path, root)}, whose project is named {target.name!r}",
+            f"rename the dependency to {target.name}",
         ))
 
 
 def _inside(path: Path, root: Path) -> bool:
-    try:
-        path.relative_to(root)
-        return True
-    except ValueError:
-        return False
+    return path == root or root in path.parents
 
 
 def _map_path(raw: str, root: Path, by_path: dict[Path, Project], aliases: dict[str, str]) -> Path | str | None:
-    """Map a path that does not exist here (e.g. ``/shared/packages/x`` inside a container)
-    onto a project: configured aliases first, then the longest matching trailing segments."""
-    posix = raw.replace("\\", "/").rstrip("/")
-    for prefix, target in sorted(aliases.items(), key=lambda kv: -len(kv[0])):
-        pre = prefix.rstrip("/")
-        if posix == pre or posix.startswith(pre + "/"):
-            cand = Path(os.path.normpath(root / target / posix[len(pre):].lstrip("/")))
-            if cand in by_path:
-                return cand
-    parts = [s for s in PurePosixPath(posix).parts if s not in ("/", ".", "..")]
-    best: list[Path] = []
-    best_len = 0
-    for path in by_path:
-        rel_parts = path.relative_to(root).parts if _inside(path, root) else ()
-        n = 0
-        while n < min(len(parts), len(rel_parts)) and parts[-1 - n] == rel_parts[-1 - n]:
-            n += 1
-        if n == 0:
-            continue
-        if n > best_len:
-            best, best_len = [path], n
-        elif n == best_len:
-            best.append(path)
-    if len(best) == 1:
-        return best[0]
-    if len(best) > 1:
-        return "ambiguous"
-    return None
+    """Map a container path onto a project (see :class:`_PathMapper`)."""
+    return _PathMapper(root, by_path, aliases).map(raw)
 
 
 # --------------------------------------------------------------------------- classification
@@ -646,14 +1082,15 @@ def _map_path(raw: str, root: Path, by_path: dict[Path, Project], aliases: dict[
 
 def _classify(ws: Workspace, shared_globs: list[str], service_globs: list[str]) -> None:
     root = ws.root
-    depended: set[Path] = set()
+    depended: dict[Path, list[Project]] = {}
     for p in ws.projects:
         for d in p.local_deps:
-            if d.resolved is not None:
-                depended.add(d.resolved)
+            if d.resolved is not None and d.resolved != p.path:
+                depended.setdefault(d.resolved, []).append(p)
+    configured = bool(shared_globs or service_globs)
     for p in ws.projects:
         rel = p.rel(root)
-        if shared_globs or service_globs:
+        if configured:
             if _matches(rel, shared_globs):
                 p.role = "shared"
             elif _matches(rel, service_globs):
@@ -661,21 +1098,37 @@ def _classify(ws: Workspace, shared_globs: list[str], service_globs: list[str]) 
             continue
         if _matches(rel, SHARED_GLOBS):
             p.role = "shared"
-        elif _matches(rel, SERVICE_GLOBS):
-            p.role = "service"
-        elif p.path in depended and not p.is_virtual:
-            p.role = "shared"
         elif p.path in depended:
-            p.role = "other"
-        elif p.local_deps and not p.workspace_members:
+            # a project others depend on is a shared package, even in a service folder
+            p.role = "other" if p.is_virtual else "shared"
+            if not p.is_virtual and _matches(rel, SERVICE_GLOBS):
+                users = ", ".join(sorted({u.rel(root) for u in depended[p.path]}))
+                ws.problems.append(Problem(
+                    "warning", "service-depended-upon", relpath(p.pyproject, root), None,
+                    f"{p.name or rel} is in a services folder but {users} depend(s) on it by path: "
+                    "treated as a shared package",
+                    'set `shared = [...]` and `services = [...]` in nexusify.toml to classify it yourself',
+                ))
+        elif _matches(rel, SERVICE_GLOBS) or _looks_like_service(p):
             p.role = "service"
-        elif p.local_deps and p.workspace_members and p.has_build_system:
-            p.role = "service"
-    # a project in a service folder that others depend on is still shared
-    if not (shared_globs or service_globs):
-        for p in ws.projects:
-            if p.role == "service" and p.path in depended and not p.is_virtual:
-                p.role = "shared"
+    if configured:
+        for path, dependants in depended.items():
+            target = ws.project_at(path)
+            if target is not None and target.role != "shared" and not target.is_virtual:
+                ws.problems.append(Problem(
+                    "warning", "unclassified-dependency", relpath(target.pyproject, root), None,
+                    f"{', '.join(sorted({u.rel(root) for u in dependants}))} depend(s) on {target.rel(root)} by path, "
+                    "but it matches no `shared` glob: it will not be published",
+                    "add its folder to `shared` in nexusify.toml",
+                ))
+
+
+def _looks_like_service(p: Project) -> bool:
+    """Classified by the graph: it depends at runtime on other projects and is not a virtual
+    workspace root (a project with only dev-time local dependencies is a tool, not a service)."""
+    if not p.name or p.is_virtual:
+        return False
+    return any(d.resolved is not None and d.resolved != p.path and d.runtime for d in p.local_deps)
 
 
 def _check_targets(ws: Workspace) -> None:
@@ -684,33 +1137,52 @@ def _check_targets(ws: Workspace) -> None:
     for p in ws.projects:
         rel = relpath(p.pyproject, root)
         if p.role == "shared":
-            if not p.name:
-                ws.problems.append(Problem("error", "name-missing", rel, None,
-                                           "shared package has no name", "set [project] name or [tool.poetry] name"))
-            if p.version is None:
-                if p.version_dynamic:
-                    ws.problems.append(Problem(
-                        "error", "version-unresolved", rel, find_line(p.text, r"^\s*dynamic\s*="),
-                        f"{p.name}: the dynamic version could not be resolved",
-                        "set a static version, or make the backend's version source readable (attr:, file, hatch path)",
-                    ))
-                else:
-                    ws.problems.append(Problem(
-                        "error", "version-missing", rel, _name_line(p),
-                        f"{p.name}: no version", "add version = \"0.1.0\" to [project] or [tool.poetry]",
-                    ))
-            if not p.has_build_system and not p.is_virtual:
-                ws.problems.append(Problem(
-                    "warning", "no-build-system", rel, 1,
-                    f"{p.name}: no [build-system]; builders fall back to {LEGACY_BACKEND}",
-                    'declare one, e.g. [build-system] requires = ["poetry-core>=1.0"] build-backend = "poetry.core.masonry.api"',
-                ))
+            _check_shared(p, rel, ws.problems)
         for d in p.local_deps:
             target = by_path.get(d.resolved) if d.resolved else None
-            if target is not None and target.is_virtual:
-                why = "package-mode = false" if not target.package_mode else "a uv workspace root without [build-system]"
+            if target is not None and target.is_virtual and target is not p:
                 ws.problems.append(Problem(
                     "error", "virtual-dependency", rel, d.line,
-                    f"{d.name} depends on {relpath(target.path, root)}, which is not a package ({why})",
+                    f"{d.name} depends on {relpath(target.path, root)}, which is not a package ({target.virtual_reason})",
                     "give it a [build-system] and package metadata, or move the shared code into a real package",
                 ))
+
+
+def _check_shared(p: Project, rel: str, problems: list[Problem]) -> None:
+    label = p.name or p.path.name
+    if not p.name:
+        problems.append(Problem("error", "name-missing", rel, None,
+                                "shared package has no name", "set [project] name or [tool.poetry] name"))
+    if p.version is None:
+        if p.version_dynamic:
+            from nexusify.dynamic_version import describe_source
+
+            problems.append(Problem(
+                "error", "version-unresolved", rel, p.lines.pattern(_DYNAMIC_KEY),
+                f"{label}: the dynamic version could not be resolved ({describe_source(p)})",
+                "set a static version, or make the backend's version source readable (attr:, file, hatch path)",
+            ))
+        else:
+            problems.append(Problem(
+                "error", "version-missing", rel, p.lines.pattern(_NAME_KEY),
+                f"{label}: no version", 'add version = "0.1.0" to [project] or [tool.poetry]',
+            ))
+    else:
+        try:
+            Version(p.version)
+        except InvalidVersion:
+            problems.append(Problem(
+                "error", "invalid-version", rel, p.lines.pattern(re.compile(r"^\s*version\s*=")),
+                f"{label}: version {p.version!r} is not a PEP 440 version; an index rejects it",
+                'use a version such as "1.2.0"',
+            ))
+    if not p.has_build_system and not p.is_virtual:
+        poetry_only = p.style == "poetry"
+        problems.append(Problem(
+            "error" if poetry_only else "warning", "no-build-system", rel, None,
+            f"{label}: no [build-system]; builders fall back to {LEGACY_BACKEND}"
+            + (", which cannot read [tool.poetry] metadata" if poetry_only else ""),
+            'declare one, e.g. [build-system] requires = ["poetry-core>=1.0"] build-backend = "poetry.core.masonry.api"'
+            if "poetry" in p.style else
+            'declare one, e.g. [build-system] requires = ["hatchling"] build-backend = "hatchling.build"',
+        ))

@@ -3,39 +3,111 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
+from typing import Any
 
-from nexusify.audit import run_audit
+from rich.markup import escape
+
+from nexusify.audit import GRAPH_FORMATS, AuditReport, render_graph, run_audit
 from nexusify.commands import Context
 
 HELP = "audit the monorepo"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    del parser
+    parser.add_argument(
+        "--graph", choices=GRAPH_FORMATS, metavar="{mermaid,dot}",
+        help="print the dependency graph (shared packages and services) as Mermaid or Graphviz dot",
+    )
+    parser.add_argument(
+        "--check-public", action="store_true",
+        help="look shared package names up on the public index (dependency-confusion hazard); "
+        "see --public-index-url",
+    )
+    parser.add_argument(
+        "--offline", action="store_true",
+        help="do not contact the configured index (no published-version status)",
+    )
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
-    del args
-    report = run_audit(ctx.settings)
+    report = run_audit(
+        ctx.settings, env=ctx.env, check_public=bool(getattr(args, "check_public", False)),
+        index=not getattr(args, "offline", False),
+    )
     out = ctx.out
+    graph = getattr(args, "graph", None)
     if ctx.json:
-        out.json(report.to_dict())
-    else:
         data = report.to_dict()
-        out.table(
-            f"Shared packages ({len(data['packages'])})",
-            ["name", "version", "path", "backend", "depends on"],
-            [[p["name"], p["version"], p["path"], p["build_backend"], ", ".join(p["depends_on"])] for p in data["packages"]],
+        if graph:
+            data["graph"] = render_graph(report, graph)
+        out.json(data)
+        return report.exit_code
+    if graph:
+        out.console.file.write(render_graph(report, graph))
+        out.console.file.flush()
+        _summary(report, ctx, to_stderr=True)
+        return report.exit_code
+    _tables(report, ctx)
+    _summary(report, ctx)
+    return report.exit_code
+
+
+def _table(ctx: Context, title: str, columns: list[str], rows: Sequence[Sequence[Any]]) -> None:
+    """A rich table whose cells are plain text (names, paths and messages hold brackets)."""
+    ctx.out.table(title, columns, [[escape("" if v is None else str(v)) for v in r] for r in rows])
+
+
+def _tables(report: AuditReport, ctx: Context) -> None:
+    out = ctx.out
+    data = report.to_dict()
+    index = {p["name"]: p for p in data["index"].get("packages", [])}
+    show_index = bool(data["index"].get("reachable"))
+
+    def published(name: str) -> str:
+        e = index.get(name)
+        if e is None:
+            return "?"
+        if not e["published"]:
+            return "not yet"
+        return "yes, differs" if e["differs"] else "yes"
+
+    columns = ["name", "version", "path", "backend", "depends on"]
+    if show_index:
+        columns.append("on index")
+    rows = []
+    for p in data["packages"]:
+        row = [p["name"], p["version"] or "?", p["path"], p["build_backend"] or "(none)", ", ".join(p["depends_on"])]
+        if show_index:
+            row.append(published(p["name"]))
+        rows.append(row)
+    _table(ctx, f"Shared packages ({len(rows)})", columns, rows)
+    _table(
+        ctx,
+        f"Services ({len(data['services'])})",
+        ["name", "path", "shared dependencies", "+ transitive", "Dockerfiles"],
+        [[s["name"], s["path"], ", ".join(s["shared_dependencies"]) or "(none)",
+          ", ".join(sorted(set(s["transitive_shared_dependencies"]) - set(s["shared_dependencies"]))),
+          ", ".join(d.rsplit("/", 1)[-1] for d in s["dockerfiles"])] for s in data["services"]],
+    )
+    out.print("Publish order: " + (" -> ".join(report.publish_order) or "(none)"), markup=False)
+    if report.problems:
+        _table(
+            ctx,
+            f"Problems ({len(report.problems)})",
+            ["severity", "where", "problem", "what to do"],
+            [[p.severity, p.location or "-", f"[{p.code}] {p.message}", p.hint or ""] for p in report.problems],
         )
-        out.table(
-            f"Services ({len(data['services'])})",
-            ["name", "path", "shared dependencies", "transitive", "Dockerfiles"],
-            [[s["name"], s["path"], ", ".join(s["shared_dependencies"]), ", ".join(s["transitive_shared_dependencies"]),
-              ", ".join(s["dockerfiles"])] for s in data["services"]],
-        )
-        out.print("Publish order: " + (" -> ".join(report.publish_order) or "(none)"))
+
+
+def _summary(report: AuditReport, ctx: Context, to_stderr: bool = False) -> None:
+    n_err, n_warn = len(report.errors), len(report.warnings)
+    ws = report.workspace
+    text = (f"{len(ws.shared)} shared package(s), {len(ws.services)} service(s): "
+            f"{n_err} error(s), {n_warn} warning(s)")
+    if to_stderr:
+        ctx.out.err.print(text, markup=False)
         for p in report.problems:
-            out.print(str(p), markup=False)
-        n_err = len(report.errors)
-        out.print(f"{n_err} error(s), {len(report.problems) - n_err} warning(s)")
-    return 1 if report.errors else 0
+            ctx.out.err.print(str(p), markup=False)
+    else:
+        ctx.out.print(text, markup=False)
