@@ -70,6 +70,9 @@ SCHEMA: tuple[Option, ...] = (
     Option("jobs", "int", 0, "Parallel builds for publish (0 = CPU count).", env="NEXUSIFY_JOBS", flag="--jobs"),
     Option("state-dir", "str", ".nexusify", "Folder (relative to the root) for fingerprints, build caches and deploy state.",
            env="NEXUSIFY_STATE_DIR"),
+    Option("public-index-url", "str", "https://pypi.org/simple/",
+           "Public PEP 503 index `audit --check-public` looks shared package names up in (dependency confusion).",
+           env="NEXUSIFY_PUBLIC_INDEX_URL", flag="--public-index-url"),
     Option("timeout", "int", 30, "HTTP timeout in seconds for index requests.", env="NEXUSIFY_TIMEOUT", flag="--timeout"),
     Option("deploy", "table", {}, "Deploy configuration (see `[tool.nexusify.deploy]`)."),
 )
@@ -110,6 +113,7 @@ class Settings:
     path_aliases: dict[str, str] = field(default_factory=dict)
     jobs: int = 0
     state_dir: str = ".nexusify"
+    public_index_url: str = "https://pypi.org/simple/"
     timeout: int = 30
     deploy: dict[str, Any] = field(default_factory=dict)
     config_path: Path | None = None
