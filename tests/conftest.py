@@ -189,3 +189,78 @@ def docker_client():  # type: ignore[no-untyped-def]
         missing("base image", f"{base} is not in the engine's storage")
     yield client
     client.close()
+
+
+# --------------------------------------------------------------------------- PostgreSQL and moto
+
+PG_ADMIN_URL = os.environ.get("NEXUSIFY_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture
+def pg_database() -> Iterator[str]:
+    """A fresh, uniquely named PostgreSQL database (dropped afterwards); yields its URL."""
+    import uuid
+
+    try:
+        import psycopg2
+    except ImportError:
+        missing("psycopg2", "psycopg2-binary is not installed")
+    from sqlalchemy.engine import make_url
+
+    admin = make_url(PG_ADMIN_URL)
+    params = {"host": admin.host, "port": admin.port or 5432, "user": admin.username, "dbname": admin.database}
+    try:
+        conn = psycopg2.connect(connect_timeout=5, **params)
+    except Exception as exc:
+        missing("PostgreSQL", f"{admin.host}:{admin.port or 5432} does not answer ({exc})")
+    conn.autocommit = True
+    name = f"nx_test_{uuid.uuid4().hex[:12]}"
+    with conn.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield admin.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with conn.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.close()
+
+
+@dataclass
+class MotoServer:
+    endpoint_url: str
+    region: str = "us-east-1"
+
+    def client(self, service: str = "secretsmanager"):  # type: ignore[no-untyped-def]
+        import boto3
+
+        return boto3.session.Session(
+            aws_access_key_id="testing", aws_secret_access_key="testing", region_name=self.region
+        ).client(service, endpoint_url=self.endpoint_url)
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[MotoServer]:
+    """moto's real HTTP server on a free loopback port (AWS APIs with fake credentials)."""
+    try:
+        from moto.server import ThreadedMotoServer
+    except ImportError:
+        missing("moto server", 'moto[server] is not installed (pip install "moto[server]")')
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield MotoServer(f"http://{host}:{port}")
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Fake AWS credentials in os.environ (boto3 reads them there), never real ones."""
+    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
+           "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1", "AWS_CONFIG_FILE": "/dev/null",
+           "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    return env

@@ -449,6 +449,11 @@ class _Checker:
         return p
 
 
+def _near(value: str, choices: tuple[str, ...]) -> str | None:
+    """did-you-mean for a choice: a close spelling, or a choice the value contains (``aws-secrets``)."""
+    return suggest(value, list(choices)) or next((c for c in choices if c in value.lower()), None)
+
+
 def _kind(value: Any) -> str:
     return {dict: "a table", list: "a list", str: "a string", bool: "a boolean", int: "a number",
             float: "a number"}.get(type(value), type(value).__name__)
@@ -573,7 +578,7 @@ def _read_secrets(ck: _Checker, root: Path, raw: Any, path: list[str]) -> Secret
     if provider is None:
         return None
     if provider not in SECRET_PROVIDERS:
-        near = suggest(provider, list(SECRET_PROVIDERS))
+        near = _near(provider, SECRET_PROVIDERS)
         ck.error([*path, "provider"], f"unknown secrets provider {provider!r}" + (f"; did you mean `{near}`?" if near else ""),
                  hint=f"one of: {', '.join(SECRET_PROVIDERS)}")
         return None
@@ -611,7 +616,7 @@ def _read_proxy(ck: _Checker, root: Path, raw: Any, path: list[str], default_dir
         return None
     kind = ck.string(table, "kind", path) or "nginx"
     if kind not in PROXY_KINDS:
-        near = suggest(kind, list(PROXY_KINDS))
+        near = _near(kind, PROXY_KINDS)
         ck.error([*path, "kind"], f"unknown proxy kind {kind!r}" + (f"; did you mean `{near}`?" if near else ""),
                  hint=f"one of: {', '.join(PROXY_KINDS)}")
     host, port = "127.0.0.1", None

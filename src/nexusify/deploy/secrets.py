@@ -8,9 +8,11 @@ modification time), and history stores those ids only.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -74,6 +76,19 @@ class SecretsProvider(Protocol):
     def fetch(self) -> SecretBundle: ...
 
 
+@contextlib.contextmanager
+def _quiet(name: str) -> Iterator[None]:
+    """Raise logger ``name`` to INFO at least while the block runs."""
+    logger = logging.getLogger(name)
+    old = logger.level
+    if logger.getEffectiveLevel() < logging.INFO:
+        logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.setLevel(old)
+
+
 def _scalar(value: Any) -> str | None:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -134,6 +149,11 @@ class AwsSecretsManagerProvider:
         return self._client
 
     def fetch(self) -> SecretBundle:
+        # botocore logs whole response bodies (the secret values) at DEBUG: keep it at INFO
+        with _quiet("botocore"):
+            return self._fetch()
+
+    def _fetch(self) -> SecretBundle:
         from botocore.exceptions import BotoCoreError, ClientError
 
         client = self._make_client()
