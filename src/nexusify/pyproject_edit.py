@@ -469,8 +469,13 @@ class _Editor:
             try:
                 table = _walk(self.doc, path)
             except KeyError:
-                self._fail(None, f"{extra.name}: no [{'.'.join(path)}] table to add it to")
-                return
+                try:  # Poetry < 1.2 layout
+                    table = _walk(self.doc, ("tool", "poetry", "dev-dependencies"))
+                except KeyError:
+                    table = None
+                if extra.group != "dev" or table is None:
+                    self._fail(None, f"{extra.name}: no [{'.'.join(path)}] table to add it to")
+                    return
             existing = next((k for k in table if canonicalize_name(k) == canonicalize_name(extra.name)), None)
             constraint = poetry_constraint(version, self.mode)
             if existing is not None:

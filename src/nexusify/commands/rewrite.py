@@ -1,19 +1,85 @@
-"""`nexusify rewrite` (not implemented yet)."""
+"""`nexusify rewrite [SERVICE...]`: services depend on shared packages by version from the index."""
 
 from __future__ import annotations
 
 import argparse
 
 from nexusify.commands import Context
-from nexusify.errors import NotImplementedYet
+from nexusify.errors import ProblemsFound
+from nexusify.rewrite import RewritePlan, apply_plan, plan_rewrite
 
-HELP = "rewrite (not implemented yet)"
+HELP = "make services depend on shared packages by version from Nexus (pyproject + Dockerfile)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    del parser
+    parser.add_argument("targets", nargs="*", metavar="SERVICE",
+                        help="service folders, pyproject.toml files or globs (default: every service audit finds)")
+    g = parser.add_argument_group("rewrite options")
+    g.add_argument("--check", action="store_true",
+                   help="write nothing; exit 1 if anything would change (for CI and pre-commit)")
+    g.add_argument("--diff", action="store_true", help="write nothing; print unified diffs of what would change")
+    g.add_argument("--from-index", action="store_true",
+                   help="take versions from what the index has published instead of the shared packages' pyproject")
+    g.add_argument("--lock", action="store_true",
+                   help="re-lock each rewritten service that has a lockfile (poetry lock / uv lock / pdm lock)")
+    g.add_argument("--index-auth", action=argparse.BooleanOptionalAction, default=None,
+                   help="the index needs credentials to download: install steps mount a netrc BuildKit secret "
+                        "(default: when credentials are configured)")
+    g.add_argument("--no-dockerfiles", dest="dockerfiles", action="store_false",
+                   help="leave Dockerfiles alone (pyproject.toml only)")
+
+
+def _render(plan: RewritePlan, ctx: Context, verb: str) -> None:
+    out = ctx.out
+    for sp in plan.services:
+        files = [f for f in sp.files if f.changed]
+        if not files:
+            why = "depends on shared packages by version" if sp.by_version else "no shared dependency"
+            out.print(f"{sp.rel}: {why}, unchanged", markup=False)
+            continue
+        out.print(f"{sp.rel}: {verb} {len(files)} file(s)", markup=False)
+        for f in files:
+            for e in f.edits:
+                out.print(f"  {f.rel}:{e.line}: {e.reason}", markup=False)
+    for p in plan.problems:
+        out.print(str(p), markup=False)
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
-    del args, ctx
-    raise NotImplementedYet("`nexusify rewrite` is not implemented yet", hint="see the CHANGELOG for what has landed")
+    dry = args.check or args.diff
+    plan = plan_rewrite(
+        ctx.settings, args.targets, env=ctx.env, from_index=args.from_index, index_auth=args.index_auth,
+        dockerfiles=args.dockerfiles, lock=args.lock and not dry, cwd=None,
+    )
+    if plan.errors and (dry or ctx.json):
+        if ctx.json:
+            ctx.out.json({**plan.to_dict(), "mode": "check" if args.check else "diff" if dry else "apply",
+                          "written": False})
+            return ProblemsFound.exit_code
+        raise ProblemsFound(
+            f"{len(plan.errors)} problem(s) prevent the rewrite:\n  " + "\n  ".join(str(p) for p in plan.errors),
+            hint="fix them and re-run",
+        )
+    if dry:
+        if args.diff and not ctx.json:
+            text = plan.diff()
+            if text:
+                ctx.out.console.file.write(text)
+        if ctx.json:
+            ctx.out.json({**plan.to_dict(), "mode": "check" if args.check else "diff", "written": False,
+                          "diff": plan.diff() if args.diff else None})
+        elif args.check:
+            _render(plan, ctx, "would rewrite")
+            n = len(plan.files)
+            ctx.out.print(f"{n} file(s) would be rewritten; run `nexusify rewrite`" if n
+                          else "nothing to rewrite", markup=False)
+        if args.check:
+            return 1 if plan.changed or plan.problems else 0
+        return 0
+    written = apply_plan(plan)
+    if ctx.json:
+        ctx.out.json({**plan.to_dict(), "mode": "apply", "written": True})
+    else:
+        _render(plan, ctx, "rewrote")
+        ctx.out.print(f"{len(written)} file(s) rewritten" if written else "nothing to rewrite", markup=False)
+    return 1 if plan.problems else 0

@@ -1,0 +1,550 @@
+"""``nexusify rewrite``: services depend on shared packages by version from the index.
+
+Plan, then execute. :func:`plan_rewrite` reads the monorepo and computes, as plain data, every
+edit of every file (:class:`FilePlan`: path, old and new text, edits with line/before/after/
+reason) for the target services, validating all of them; it writes nothing. :func:`apply_plan`
+refuses a plan with errors, checks that no file changed since it was planned, and writes every
+file with :func:`nexusify.files.write_all_atomic` (all temp files staged, then ``os.replace``
+each): any error before that point leaves every file as it was.
+
+What changes, per service that depends on shared packages (a service with none is left
+byte-identical):
+
+* its ``pyproject.toml``, through :mod:`nexusify.pyproject_edit` (the same core ``publish``
+  uses for its staged copies): path/file/workspace dependencies on shared packages become
+  version constraints from the ``source`` (name and URL from the settings);
+* under ``priority = "explicit"`` (the default) the shared packages it needs transitively are
+  declared too, so an explicit source covers every shared package it installs;
+* its Dockerfiles, through :mod:`nexusify.dockerfile`: COPY/ADD of shared code dropped, install
+  steps read ``$NEXUS_INDEX_URL``, and credentials come from a BuildKit secret when the index
+  needs them;
+* lockfiles: re-locked with ``--lock`` (in a scratch copy, then written with the rest), else
+  reported as stale.
+
+Versions come from the shared packages' own ``pyproject.toml``, or with ``from_index`` from
+what the index has published (the highest release on its PEP 503 page).
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import glob
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from nexusify.config import Settings
+from nexusify.credentials import Credentials, resolve_credentials
+from nexusify.dockerfile import patch as patch_dockerfile
+from nexusify.errors import ConfigError, NexusifyError, OperationFailed, ProblemsFound, UsageError
+from nexusify.files import write_all_atomic
+from nexusify.pyproject_edit import AddedDependency, Edit, SourceSpec, edit_pyproject
+from nexusify.workspace import LocalDependency, Problem, Project, Workspace, relpath
+
+LOCKFILES = ("poetry.lock", "uv.lock", "pdm.lock")
+_LOCK_TOOL = {"poetry.lock": "poetry", "uv.lock": "uv", "pdm.lock": "pdm"}
+_COPY_IGNORE = shutil.ignore_patterns(".venv", "venv", "node_modules", "__pycache__", ".git", "dist", "build",
+                                      ".nexusify", "*.egg-info", ".mypy_cache", ".pytest_cache", ".ruff_cache")
+
+
+@dataclass
+class FilePlan:
+    """One file the rewrite changes (or would change)."""
+
+    path: Path
+    rel: str
+    kind: str  # "pyproject", "dockerfile", "lockfile"
+    service: str
+    old: bytes
+    new: bytes
+    edits: list[Edit] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return self.old != self.new
+
+    def diff(self) -> str:
+        a = self.old.decode("utf-8", "replace").splitlines(keepends=True)
+        b = self.new.decode("utf-8", "replace").splitlines(keepends=True)
+        return "".join(difflib.unified_diff(a, b, f"a/{self.rel}", f"b/{self.rel}"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.rel, "kind": self.kind, "service": self.service, "changed": self.changed,
+                "edits": [e.to_dict() for e in self.edits]}
+
+
+@dataclass
+class ServicePlan:
+    name: str
+    rel: str
+    path: Path
+    shared: list[str] = field(default_factory=list)  # direct shared dependencies by path/file/workspace
+    by_version: list[str] = field(default_factory=list)  # shared packages already declared by version
+    added: list[str] = field(default_factory=list)  # transitive ones declared for the explicit source
+    files: list[FilePlan] = field(default_factory=list)
+    stale_lockfiles: list[str] = field(default_factory=list)
+    lock_tools: list[tuple[str, str]] = field(default_factory=list)  # (lockfile rel, tool)
+
+    @property
+    def changed(self) -> bool:
+        return any(f.changed for f in self.files)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "path": self.rel, "changed": self.changed, "shared_dependencies": self.shared,
+                "shared_by_version": self.by_version,
+                "transitive_declared": self.added, "files": [f.rel for f in self.files if f.changed],
+                "stale_lockfiles": self.stale_lockfiles}
+
+
+@dataclass
+class RewritePlan:
+    root: Path
+    source: SourceSpec
+    constraint: str
+    versions: dict[str, str]
+    version_source: str  # "pyproject" or "index"
+    services: list[ServicePlan] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    index_auth: bool = False
+
+    @property
+    def files(self) -> list[FilePlan]:
+        return [f for s in self.services for f in s.files if f.changed]
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.files)
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "warning"]
+
+    def diff(self) -> str:
+        return "".join(f.diff() for f in self.files)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "root": str(self.root),
+            "source": {"name": self.source.name, "url": self.source.url, "priority": self.source.priority},
+            "constraint": self.constraint,
+            "version_source": self.version_source,
+            "versions": self.versions,
+            "index_auth": self.index_auth,
+            "changed": self.changed,
+            "services": [s.to_dict() for s in self.services],
+            "files": [f.to_dict() for f in self.files],
+            "problems": [p.to_dict() for p in self.problems],
+        }
+
+
+# --------------------------------------------------------------------------- targets
+
+
+def select_services(ws: Workspace, targets: Sequence[str], cwd: Path | None = None) -> list[Project]:
+    """The projects named by ``targets`` (folders, pyproject.toml files or globs, relative to
+    ``cwd`` or the root); every service of the workspace when none is given."""
+    if not targets:
+        return list(ws.services)
+    cwd = cwd or Path.cwd()
+    chosen: dict[Path, Project] = {}
+    unknown: list[str] = []
+    for target in targets:
+        matches: list[Path] = []
+        for base in (cwd, ws.root):
+            pattern = target if os.path.isabs(target) else str(base / target)
+            found = [Path(m) for m in sorted(glob.glob(pattern))] if glob.has_magic(target) else (
+                [Path(pattern)] if os.path.exists(pattern) else [])
+            if found:
+                matches = found
+                break
+        projects: list[Project] = []
+        for m in matches:
+            folder = m.parent if m.name == "pyproject.toml" or m.is_file() else m
+            project = ws.project_at(folder)
+            if project is not None:
+                projects.append(project)
+            elif not glob.has_magic(target):
+                unknown.append(f"{target}: no pyproject.toml there (not a project of {ws.root})")
+        if not matches:
+            unknown.append(f"{target}: no such file or folder")
+        for project in projects:
+            if project.role == "shared":
+                if glob.has_magic(target):
+                    continue
+                raise UsageError(
+                    f"{target} is a shared package ({project.name}), not a service",
+                    hint="shared packages keep their path dependencies in the monorepo; "
+                         "`nexusify publish` rewrites its staged copy",
+                )
+            chosen[project.path] = project
+    if unknown:
+        names = [p.rel(ws.root) for p in ws.services]
+        near = [n for t in targets for n in fnmatch.filter(names, f"*{Path(t).name}*")]
+        raise UsageError("unknown target(s):\n  " + "\n  ".join(unknown),
+                         hint=(f"did you mean {', '.join(sorted(set(near)))}? " if near else "")
+                         + f"services found: {', '.join(names) or '(none)'}")
+    return sorted(chosen.values(), key=lambda p: p.path.as_posix())
+
+
+# --------------------------------------------------------------------------- versions
+
+
+def versions_from_pyproject(ws: Workspace) -> dict[str, str]:
+    return {p.normalized: p.version for p in ws.shared if p.normalized and p.version}
+
+
+def versions_from_index(names: Sequence[str], simple_url: str, credentials: Credentials | None,
+                        timeout: float = 30.0) -> tuple[dict[str, str], list[Problem]]:
+    """The highest version the index holds for each name (a release if there is one)."""
+    from nexusify.nexus import SimpleIndex, make_client, origin
+
+    found: dict[str, str] = {}
+    problems: list[Problem] = []
+    scheme, host, port = origin(simple_url)
+    with make_client(timeout=timeout, credentials=credentials,
+                     auth_origins=(f"{scheme}://{host}:{port}",)) as client:
+        index = SimpleIndex(client, simple_url)
+        for name in sorted(set(names)):
+            files = index.project_files(name)
+            versions: list[Version] = []
+            for f in files:
+                if f.yanked or f.version is None:
+                    continue
+                try:
+                    versions.append(Version(f.version))
+                except InvalidVersion:
+                    continue
+            releases = [v for v in versions if not v.is_prerelease and not v.is_devrelease]
+            best = max(releases or versions, default=None)
+            if best is None:
+                problems.append(Problem("error", "not-published", None, None,
+                                        f"{name} is not on the index {simple_url}",
+                                        "run `nexusify publish` first, or drop --from-index"))
+            else:
+                found[name] = str(best)
+    return found, problems
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def _closure(ws: Workspace, start: Sequence[tuple[str, frozenset[str]]]) -> dict[str, str]:
+    """Shared packages reached from ``start`` [(name, extras requested)], each with the package
+    it came through. An optional dependency counts only when its extra is requested."""
+    via: dict[str, str] = {}
+    stack = [(n, e, n) for n, e in start]
+    seen: set[str] = set()
+    while stack:
+        name, extras, origin = stack.pop()
+        key = name + "[" + ",".join(sorted(extras)) + "]"
+        if key in seen:
+            continue
+        seen.add(key)
+        project = ws.by_name.get(name)
+        if project is None:
+            continue
+        for dep in project.local_deps:
+            if not dep.runtime or dep.resolved is None or dep.normalized not in ws.by_name:
+                continue
+            if dep.group.startswith("extra:"):
+                if not set(dep.group[len("extra:"):].split(",")) & extras:
+                    continue
+            elif dep.optional:
+                continue
+            via.setdefault(dep.normalized, origin)
+            stack.append((dep.normalized, frozenset(canonicalize_name(x) for x in dep.extras), origin))
+    return via
+
+
+def _declared_names(project: Project) -> dict[str, set[str]]:
+    """Every dependency name the project declares, by group ("main" or a group name)."""
+    data = project.data
+    out: dict[str, set[str]] = {}
+    poetry = data.get("tool", {}).get("poetry", {})
+    if isinstance(poetry.get("dependencies"), dict):
+        out.setdefault("main", set()).update(canonicalize_name(k) for k in poetry["dependencies"])
+    for g, body in (poetry.get("group") or {}).items():
+        if isinstance(body, dict) and isinstance(body.get("dependencies"), dict):
+            out.setdefault(g, set()).update(canonicalize_name(k) for k in body["dependencies"])
+    rx = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+    def names(arr: Any) -> set[str]:
+        res: set[str] = set()
+        for item in arr if isinstance(arr, list) else []:
+            m = rx.match(item) if isinstance(item, str) else None
+            if m:
+                res.add(canonicalize_name(m.group(1)))
+        return res
+
+    project_table = data.get("project", {})
+    out.setdefault("main", set()).update(names(project_table.get("dependencies")))
+    for g, arr in (data.get("dependency-groups") or {}).items():
+        out.setdefault(g, set()).update(names(arr))
+    return out
+
+
+def transitive_additions(ws: Workspace, project: Project, deps: Sequence[LocalDependency]) -> tuple[list[AddedDependency], list[Problem]]:
+    """The shared packages to declare so an explicit source covers every one the service needs."""
+    declared = _declared_names(project)
+    main_declared = declared.get("main", set())
+    additions: list[AddedDependency] = []
+    problems: list[Problem] = []
+    groups: dict[str, list[LocalDependency]] = {}
+    for d in deps:
+        groups.setdefault(d.group, []).append(d)
+    taken: set[tuple[str, str]] = set()
+    for group, members in groups.items():
+        via = _closure(ws, [(d.normalized, frozenset(canonicalize_name(x) for x in d.extras)) for d in members])
+        direct = {d.normalized for d in members}
+        missing = {n: v for n, v in via.items() if n not in direct}
+        if group.startswith("extra:"):
+            if missing:
+                problems.append(Problem(
+                    "warning", "optional-transitive", relpath(project.pyproject, ws.root),
+                    members[0].line,
+                    f"optional shared dependencies ({', '.join(d.name for d in members)}) need "
+                    f"{', '.join(sorted(missing))}, which are not declared with the source",
+                    "declare them in the same extra with the source, or use --priority supplemental",
+                ))
+            continue
+        target = group
+        for name in sorted(missing):
+            if target != "main" and name in main_declared:
+                continue
+            if (name, target) in taken:
+                continue
+            if target != "main" and any(n == name and g == "main" for n, g in taken):
+                continue
+            taken.add((name, target))
+            display = ws.by_name[name].name or name
+            additions.append(AddedDependency(display, target, ws.by_name[via[name]].name or via[name]))
+    return additions, problems
+
+
+def _container_paths(ws: Workspace, settings: Settings) -> list[str]:
+    paths = set(settings.path_aliases)
+    for p in ws.projects:
+        for d in p.local_deps:
+            if d.mapped_from:
+                paths.add(d.mapped_from)
+    return sorted(paths)
+
+
+def plan_rewrite(
+    settings: Settings,
+    targets: Sequence[str] = (),
+    *,
+    env: Mapping[str, str] | None = None,
+    from_index: bool = False,
+    index_auth: bool | None = None,
+    dockerfiles: bool = True,
+    lock: bool = False,
+    cwd: Path | None = None,
+    workspace: Workspace | None = None,
+    versions: Mapping[str, str] | None = None,
+    which: Callable[[str], str | None] = shutil.which,
+) -> RewritePlan:
+    """Compute every edit for the target services; writes nothing (see the module docstring)."""
+    from nexusify.audit import workspace_for
+
+    env = env or {}
+    url = settings.simple_url
+    if not url:
+        raise ConfigError("no index URL: rewritten services need the URL of the index to install from",
+                          hint="set nexus-url (and repository) or index-url in nexusify.toml, "
+                               "or pass --nexus-url/--index-url")
+    ws = workspace or workspace_for(settings)
+    services = select_services(ws, targets, cwd)
+    creds = resolve_credentials(settings.username, url, env)
+    auth = creds.present if index_auth is None else index_auth
+    source = SourceSpec(settings.source_name, url, settings.priority)
+    plan = RewritePlan(ws.root, source, settings.constraint, {}, "index" if from_index else "pyproject",
+                       index_auth=auth)
+    root = ws.root
+
+    # problems of the targets (and of the shared packages they need) block the rewrite
+    needed: set[str] = set()
+    for project in services:
+        needed.update(d.normalized for d in project.local_deps if d.resolved is not None)
+        needed.update(ws.transitive(project, runtime_only=False))
+    blocking_files = {relpath(p.pyproject, root) for p in services}
+    blocking_files |= {relpath(ws.by_name[n].pyproject, root) for n in needed if n in ws.by_name}
+    for problem in ws.problems:
+        if problem.path in blocking_files and problem.severity == "error":
+            plan.problems.append(problem)
+
+    if versions is not None:
+        plan.versions = {canonicalize_name(k): v for k, v in versions.items()}
+    elif from_index:
+        found, problems = versions_from_index(sorted(needed), url, creds if creds.present else None,
+                                              timeout=float(settings.timeout))
+        plan.versions = found
+        plan.problems.extend(problems)
+    else:
+        plan.versions = {k: v for k, v in versions_from_pyproject(ws).items() if k in needed}
+
+    shared_dirs: list[Path | str] = [p.path for p in ws.shared]
+    shared_dirs += _container_paths(ws, settings)
+    for project in services:
+        sp = ServicePlan(project.name or project.rel(root), project.rel(root), project.path)
+        plan.services.append(sp)
+        deps = [d for d in project.local_deps
+                if d.resolved is not None and d.normalized in ws.by_name and ws.by_name[d.normalized].role == "shared"]
+        shared_names = {p.normalized for p in ws.shared}
+        sp.by_version = sorted(n for names in _declared_names(project).values() for n in names
+                               if n in shared_names and n not in {d.normalized for d in deps})
+        if not deps and not sp.by_version:
+            continue  # nothing to do: the service is left byte-identical
+        sp.shared = sorted({d.normalized for d in deps})
+        rel = relpath(project.pyproject, root)
+        if deps:
+            add: list[AddedDependency] = []
+            if source.explicit:
+                add, problems = transitive_additions(ws, project, deps)
+                plan.problems.extend(problems)
+                sp.added = [a.name for a in add]
+            old = project.pyproject.read_bytes()
+            try:
+                result = edit_pyproject(old.decode("utf-8"), deps, plan.versions, mode=settings.constraint,
+                                        source=source, add=add, path=Path(rel))
+            except NexusifyError as exc:
+                plan.problems.append(Problem("error", "pyproject-unrewritable", rel, exc.line, exc.message, exc.hint))
+                continue
+            except UnicodeDecodeError:
+                plan.problems.append(Problem("error", "unreadable", rel, None, "not UTF-8 text"))
+                continue
+            sp.files.append(FilePlan(project.pyproject, rel, "pyproject", sp.name, old,
+                                     result.text.encode("utf-8"), result.edits))
+        if dockerfiles:
+            for df in project.dockerfiles:
+                drel = relpath(df, root)
+                raw = df.read_bytes()
+                patched = patch_dockerfile(Path(drel), raw.decode("utf-8"), shared_dirs, index_url=url, auth=auth,
+                                           context=project.path)
+                for problem in patched.problems:
+                    problem.severity = "warning"
+                    problem.hint = (problem.hint + "; " if problem.hint else "") + "this Dockerfile was left untouched"
+                    plan.problems.append(problem)
+                if patched.changed:
+                    sp.files.append(FilePlan(df, drel, "dockerfile", sp.name, raw, patched.text.encode("utf-8"),
+                                             patched.edits))
+        changed = any(f.changed for f in sp.files)
+        for name in LOCKFILES:
+            lockfile = project.path / name
+            if not lockfile.is_file() or not changed:
+                continue
+            lrel = relpath(lockfile, root)
+            if lock:
+                tool = _LOCK_TOOL[name]
+                if which(tool) is None:
+                    plan.problems.append(Problem("error", "lock-tool-missing", lrel, None,
+                                                 f"--lock needs `{tool}` to re-lock {lrel}, and it is not installed",
+                                                 f"install {tool} (pip install {tool}), or run without --lock"))
+                else:
+                    sp.lock_tools.append((lrel, tool))
+                continue
+            text = lockfile.read_text(encoding="utf-8", errors="replace")
+            mentions = [d.raw_path for d in deps if d.raw_path and d.raw_path.rstrip("/") in text]
+            why = f"it still records the path(s) {', '.join(sorted(set(mentions)))}" if mentions else \
+                "pyproject.toml changed after it was locked"
+            sp.stale_lockfiles.append(lrel)
+            plan.problems.append(Problem("warning", "stale-lockfile", lrel, None, f"{lrel} is stale: {why}",
+                                         f"re-lock: `{_LOCK_TOOL[name]} lock` in {sp.rel}, or `nexusify rewrite --lock`"))
+    if lock and not plan.errors:
+        _relock(plan, env, creds)
+    return plan
+
+
+# --------------------------------------------------------------------------- locking
+
+
+def _lock_env(tool: str, source: SourceSpec, creds: Credentials | None, base: Mapping[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in base.items() if k not in ("NEXUS_PASSWORD", "TWINE_PASSWORD")}
+    env.setdefault("PATH", os.environ.get("PATH", ""))
+    env.setdefault("HOME", os.environ.get("HOME", "/root"))
+    auth = creds.auth() if creds else None
+    if auth:
+        key = source.name.upper().replace("-", "_").replace(".", "_")
+        if tool == "poetry":
+            env[f"POETRY_HTTP_BASIC_{key}_USERNAME"], env[f"POETRY_HTTP_BASIC_{key}_PASSWORD"] = auth
+        elif tool == "uv":
+            env[f"UV_INDEX_{key}_USERNAME"], env[f"UV_INDEX_{key}_PASSWORD"] = auth
+        elif tool == "pdm":
+            env[f"PDM_SOURCE_{key}_USERNAME"], env[f"PDM_SOURCE_{key}_PASSWORD"] = auth  # pragma: no cover
+    return env
+
+
+def _relock(plan: RewritePlan, env: Mapping[str, str], creds: Credentials | None) -> None:
+    """Re-lock each service in a scratch copy holding the rewritten files; the new lockfiles join
+    the plan, so they are written with everything else (or not at all)."""
+    for sp in plan.services:
+        for lrel, tool in sp.lock_tools:
+            lockfile = plan.root / lrel
+            with tempfile.TemporaryDirectory(prefix="nexusify-lock-") as tmp:
+                scratch = Path(tmp) / sp.path.name
+                shutil.copytree(sp.path, scratch, ignore=_COPY_IGNORE)
+                for f in sp.files:
+                    if f.path.parent == sp.path:
+                        (scratch / f.path.name).write_bytes(f.new)
+                cmd = {"poetry": ["poetry", "lock"], "uv": ["uv", "lock"], "pdm": ["pdm", "lock"]}[tool]
+                proc = subprocess.run(cmd, cwd=scratch, capture_output=True, text=True, check=False,
+                                      env=_lock_env(tool, plan.source, creds, env), timeout=600)
+                if proc.returncode != 0:
+                    tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-10:])
+                    secret = creds.password if creds else None
+                    from nexusify.credentials import redact
+
+                    plan.problems.append(Problem("error", "lock-failed", lrel, None,
+                                                 f"`{' '.join(cmd)}` failed in {sp.rel}:\n{redact(tail, secret)}",
+                                                 "check that every shared package is published (nexusify publish)"))
+                    continue
+                new = (scratch / lockfile.name).read_bytes()
+            old = lockfile.read_bytes()
+            if new != old:
+                sp.files.append(FilePlan(lockfile, lrel, "lockfile", sp.name, old, new,
+                                         [Edit(1, "", "", f"re-locked with `{tool} lock` against {plan.source.name}")]))
+
+
+# --------------------------------------------------------------------------- applying
+
+
+def apply_plan(plan: RewritePlan) -> list[FilePlan]:
+    """Write every changed file of ``plan`` atomically, or nothing (see the module docstring)."""
+    if plan.errors:
+        raise ProblemsFound(
+            f"{len(plan.errors)} problem(s) prevent the rewrite; nothing was written:\n  "
+            + "\n  ".join(str(p) for p in plan.errors),
+            hint="fix them and re-run; `nexusify rewrite --json` lists every edit and problem",
+        )
+    files = plan.files
+    for f in files:
+        try:
+            current = f.path.read_bytes()
+        except OSError as exc:
+            raise OperationFailed(f"{f.rel}: cannot read it again before writing ({exc.strerror})",
+                                  path=f.rel, hint="nothing was written") from exc
+        if current != f.old:
+            raise OperationFailed(f"{f.rel} changed while the rewrite was being planned", path=f.rel,
+                                  hint="nothing was written; re-run the rewrite")
+    write_all_atomic([(f.path, f.new) for f in files])
+    return files
+
+
+__all__ = [
+    "FilePlan", "RewritePlan", "ServicePlan", "apply_plan", "plan_rewrite", "select_services",
+    "transitive_additions", "versions_from_index", "versions_from_pyproject",
+]
