@@ -574,3 +574,54 @@ def describe_difference(a: bytes, b: bytes, filename: str, limit: int = 5) -> st
             shown = ", ".join(names[:limit]) + (f" (+{len(names) - limit} more)" if len(names) > limit else "")
             parts.append(f"{label}: {shown}")
     return "; ".join(parts) or "the archives differ"
+
+
+_METADATA_MEMBER = re.compile(
+    r"(\.dist-info/(METADATA|RECORD)|/PKG-INFO|/pyproject\.toml|/setup\.cfg|/setup\.py|\.egg-info/requires\.txt)$"
+)
+
+
+def _member_text(data: bytes, filename: str, member: str) -> str:
+    if filename.endswith((".whl", ".zip")):
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            return zf.read(member).decode("utf-8", "replace")
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tf:
+        fh = tf.extractfile(member)
+        return fh.read().decode("utf-8", "replace") if fh else ""
+
+
+def admits_current_versions(mine: bytes, theirs: bytes, filename: str, internal: Mapping[str, str]) -> bool:
+    """Whether two archives differ only in how they constrain internal dependencies, with the
+    published one (``theirs``) still admitting the versions being published now.
+
+    That is what a dependency's version bump does to its dependents' metadata (``^0.1.0``
+    becomes ``^0.1.1``): the published dependent still installs with the new dependency, so it
+    need not be republished, and it is not "changed without a bump"."""
+    if not internal:
+        return False
+    try:
+        ca, cb = archive_contents(mine, filename), archive_contents(theirs, filename)
+    except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError):
+        return False
+    differing = {n for n in ca.keys() | cb.keys() if ca.get(n) != cb.get(n)}
+    if not differing or any(not _METADATA_MEMBER.search(n) or n not in ca or n not in cb for n in differing):
+        return False
+    names = [re.escape(n) for n in internal] + [re.escape(n.replace("-", "_")) for n in internal]
+    mentions = re.compile(r"(?i)(?<![\w.-])(" + "|".join(names) + r")(?![\w.-])")
+    for member in differing:
+        if member.endswith("RECORD"):
+            continue  # hashes of the other members, which are compared themselves
+        a, b = _member_text(mine, filename, member), _member_text(theirs, filename, member)
+        if [ln for ln in a.splitlines() if not mentions.search(ln)] != [ln for ln in b.splitlines() if not mentions.search(ln)]:
+            return False
+        if member.endswith(("METADATA", "PKG-INFO")):
+            published = email.parser.Parser().parsestr(b).get_all("Requires-Dist") or []
+            for raw in published:
+                try:
+                    req = Requirement(raw)
+                except InvalidRequirement:
+                    return False
+                norm = canonicalize_name(req.name)
+                if norm in internal and (req.url or not admits(str(req.specifier), internal[norm])):
+                    return False
+    return True
