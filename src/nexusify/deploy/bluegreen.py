@@ -34,6 +34,7 @@ from typing import Any
 from nexusify.deploy.engine import (
     LABEL_CREATED,
     LABEL_ENVIRONMENT,
+    LABEL_IMAGE,
     LABEL_MANAGED,
     LABEL_SECRETS,
     LABEL_SERVICE,
@@ -221,7 +222,7 @@ class BlueGreen:
         if port is None:
             return None
         image_id = str(container.attrs.get("Image", ""))
-        image = str(container.attrs.get("Config", {}).get("Image", "")) or image_id
+        image = labels.get(LABEL_IMAGE) or str(container.attrs.get("Config", {}).get("Image", "")) or image_id
         return Slot(container=container.name, version=labels.get(LABEL_VERSION, ""), image=image, image_id=image_id,
                     port=port, created=float(labels.get(LABEL_CREATED, 0) or 0),
                     secret_versions=labels.get(LABEL_SECRETS, ""))
@@ -260,6 +261,7 @@ class BlueGreen:
         labels = {
             LABEL_MANAGED: "true", LABEL_ENVIRONMENT: self.rt.environment, LABEL_SERVICE: self.rt.service,
             LABEL_VERSION: slot.version, LABEL_CREATED: f"{slot.created:.6f}", LABEL_SECRETS: slot.secret_versions,
+            LABEL_IMAGE: slot.image,
         }
         full_env = {"APP_VERSION": slot.version, "NEXUSIFY_VERSION": slot.version,
                     "NEXUSIFY_ENVIRONMENT": self.rt.environment, "NEXUSIFY_SERVICE": self.rt.service}

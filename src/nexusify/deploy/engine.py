@@ -20,6 +20,7 @@ from typing import Any
 from nexusify.errors import DeployError
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
+API_VERSION = "1.41"
 LABEL_PREFIX = "io.nexusify"
 LABEL_MANAGED = f"{LABEL_PREFIX}.managed"
 LABEL_SERVICE = f"{LABEL_PREFIX}.service"
@@ -27,6 +28,7 @@ LABEL_VERSION = f"{LABEL_PREFIX}.version"
 LABEL_ENVIRONMENT = f"{LABEL_PREFIX}.environment"
 LABEL_CREATED = f"{LABEL_PREFIX}.created"
 LABEL_SECRETS = f"{LABEL_PREFIX}.secret-versions"
+LABEL_IMAGE = f"{LABEL_PREFIX}.image"
 
 
 def engine_url(configured: str | None, env: Mapping[str, str]) -> str:
@@ -70,22 +72,25 @@ def connect(configured: str | None, env: Mapping[str, str], timeout: int = 300) 
     except ImportError as exc:  # pragma: no cover - a declared dependency
         raise DeployError("the Docker SDK for Python is not installed", hint="pip install docker") from exc
     try:
-        client = docker.DockerClient(base_url=url, timeout=timeout)
-        version = client.version()
+        # A fixed API version skips docker-py's /version round trip (slow on Podman: a rollback
+        # is judged in seconds); 1.41 is served by dockerd >= 20.10 and Podman >= 3.
+        client = docker.DockerClient(base_url=url, timeout=timeout, version=API_VERSION)
+        ping = client.api._get(client.api._url("/_ping"))
+        ping.raise_for_status()
     except Exception as exc:
         raise DeployError(
             f"the container engine at {url} does not answer: {type(exc).__name__}: {exc}",
             hint="start the engine (dockerd, or `podman system service --time=0 unix:///PATH.sock`) "
             "and set DOCKER_HOST or `engine` in [tool.nexusify.deploy]",
         ) from exc
-    components = version.get("Components") or []
-    is_podman = any("podman" in str(c.get("Name", "")).lower() for c in components)
+    is_podman = any(h.lower().startswith("libpod") for h in ping.headers) or "libpod" in ping.headers.get("Server", "").lower()
     return Engine(client=client, url=url, is_podman=is_podman)
 
 
 __all__ = [
     "LABEL_CREATED",
     "LABEL_ENVIRONMENT",
+    "LABEL_IMAGE",
     "LABEL_MANAGED",
     "LABEL_SECRETS",
     "LABEL_SERVICE",
