@@ -293,6 +293,30 @@ def shared_copies(path: Path, text: str, shared: Iterable[Path | str], context: 
     return found
 
 
+def guess_context(text: str, project_dir: Path, root: Path) -> Path:
+    """The build context a Dockerfile is written for: the monorepo ``root`` when its COPY/ADD
+    sources name the project's own folder from the root (``COPY projects/worker /src``, as in
+    ``docker build -f projects/worker/Dockerfile .``), else the project folder."""
+    try:
+        rel = project_dir.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return project_dir
+    if rel in ("", "."):
+        return project_dir
+    try:
+        instructions = parse(text)
+    except DockerfileSyntaxError:
+        return project_dir
+    for instr in instructions:
+        if instr.keyword not in ("COPY", "ADD") or instr.has_flag("from"):
+            continue
+        for src in instr.sources:
+            clean = _glob_free(src).removeprefix("./").strip("/")
+            if clean == rel or clean.startswith(rel + "/"):
+                return root
+    return project_dir
+
+
 # --------------------------------------------------------------------------- patching
 
 
@@ -503,5 +527,5 @@ def _patch_installs(df: Dockerfile, rel: str, index_url: str, auth: bool, arg_na
 
 __all__ = [
     "INDEX_ARG", "SECRET_ID", "Dockerfile", "DockerfileSyntaxError", "Heredoc", "Instruction", "PatchResult",
-    "parse", "parse_file", "patch", "shared_copies", "source_is_shared",
+    "guess_context", "parse", "parse_file", "patch", "shared_copies", "source_is_shared",
 ]

@@ -147,16 +147,13 @@ def edit_pyproject(
 
 def local_entries_left(text: str, names: Iterable[str], path: Path | None = None) -> list[str]:
     """Names among ``names`` still written as path/file/workspace dependencies in ``text``."""
-    from nexusify.workspace import Problem, Project, _read_pep621_deps, _read_poetry_deps
+    from nexusify.workspace import Project, read_local_dependencies
 
     data = tomllib.loads(text.removeprefix("\ufeff"))
     where = path or Path("pyproject.toml")
     project = Project(path=where.parent, pyproject=where, data=data, text=text)
-    problems: list[Problem] = []
-    _read_poetry_deps(project, str(where), problems)
-    _read_pep621_deps(project, str(where), problems)
     wanted = {canonicalize_name(n) for n in names}
-    return sorted({d.name for d in project.local_deps if d.normalized in wanted})
+    return sorted({d.name for d in read_local_dependencies(project, [], str(where)) if d.normalized in wanted})
 
 
 # --------------------------------------------------------------------------- implementation
@@ -362,7 +359,13 @@ class _Editor:
         if found is None or version is None:
             return
         arr, index, value = found
-        head, _, rest = value.partition("@")
+        body = value.strip()
+        if body.startswith("-e ") or body.startswith("--editable "):  # PDM editable dev dependency
+            body = body.split(None, 1)[1].strip()
+        head, at, rest = body.partition("@")
+        if not at or "file:" in head or "{root" in head:  # "file:///...#egg=name": no name written
+            head = dep.name + (f"[{','.join(dep.extras)}]" if dep.extras else "")
+            rest = body
         marker = rest.partition(";")[2].strip()
         spec = pep440_specifier(version, self.mode)
         new_value = head.strip() + spec + (f"; {marker}" if marker else "")

@@ -45,6 +45,7 @@ from packaging.version import InvalidVersion, Version
 
 from nexusify.config import Settings
 from nexusify.credentials import Credentials, resolve_credentials
+from nexusify.dockerfile import guess_context
 from nexusify.dockerfile import patch as patch_dockerfile
 from nexusify.errors import ConfigError, NexusifyError, OperationFailed, ProblemsFound, UsageError
 from nexusify.files import write_all_atomic
@@ -158,7 +159,14 @@ def select_services(ws: Workspace, targets: Sequence[str], cwd: Path | None = No
     """The projects named by ``targets`` (folders, pyproject.toml files or globs, relative to
     ``cwd`` or the root); every service of the workspace when none is given."""
     if not targets:
-        return list(ws.services)
+        # a project others declare by name is a shared package even when nothing depends on it
+        # by path any more (after a rewrite): never a default target
+        named: dict[str, set[Path]] = {}
+        for p in ws.projects:
+            for names in _declared_names(p).values():
+                for n in names:
+                    named.setdefault(n, set()).add(p.path)
+        return [p for p in ws.services if not (named.get(p.normalized or "", set()) - {p.path})]
     cwd = cwd or Path.cwd()
     chosen: dict[Path, Project] = {}
     unknown: list[str] = []
@@ -429,12 +437,30 @@ def plan_rewrite(
                 continue
             sp.files.append(FilePlan(project.pyproject, rel, "pyproject", sp.name, old,
                                      result.text.encode("utf-8"), result.edits))
+            wroot = getattr(project, "workspace_root", None)
+            if wroot is not None and wroot != project.path and any(d.kind == "uv-workspace" for d in deps):
+                wrel = relpath(wroot / "pyproject.toml", root)
+                plan.problems.append(Problem(
+                    "warning", "uv-workspace-member", wrel, None,
+                    f"{sp.rel} stays a member of the uv workspace at {relpath(wroot, root)}; uv wants members to "
+                    "depend on each other with `workspace = true`",
+                    f'add "{project.rel(wroot)}" to [tool.uv.workspace] exclude so `uv sync` at the root resolves '
+                    "its shared packages from the index"))
         if dockerfiles:
             for df in project.dockerfiles:
                 drel = relpath(df, root)
                 raw = df.read_bytes()
-                patched = patch_dockerfile(Path(drel), raw.decode("utf-8"), shared_dirs, index_url=url, auth=auth,
-                                           context=project.path)
+                text = raw.decode("utf-8")
+                context = guess_context(text, project.path, root)
+                if context == root and _copies_workspace_root(text, root):
+                    plan.problems.append(Problem(
+                        "warning", "dockerfile-unpatchable", drel, None,
+                        "builds the service inside the uv workspace at the monorepo root (it copies the root "
+                        "pyproject.toml), so it needs the shared packages' folders",
+                        f"after the rewrite, build from the service folder instead (docker build {project.rel(root)}) "
+                        "with `uv pip install` or `uv sync` of the service; this Dockerfile was left untouched"))
+                    continue
+                patched = patch_dockerfile(Path(drel), text, shared_dirs, index_url=url, auth=auth, context=context)
                 for problem in patched.problems:
                     problem.severity = "warning"
                     problem.hint = (problem.hint + "; " if problem.hint else "") + "this Dockerfile was left untouched"
@@ -467,6 +493,25 @@ def plan_rewrite(
     if lock and not plan.errors:
         _relock(plan, env, creds)
     return plan
+
+
+def _copies_workspace_root(text: str, root: Path) -> bool:
+    """Whether a root-context Dockerfile copies the root pyproject.toml of a uv workspace."""
+    from nexusify.dockerfile import DockerfileSyntaxError, parse
+
+    root_pyproject = root / "pyproject.toml"
+    if not root_pyproject.is_file() or "[tool.uv.workspace]" not in root_pyproject.read_text(encoding="utf-8",
+                                                                                          errors="replace"):
+        return False
+    try:
+        instructions = parse(text)
+    except DockerfileSyntaxError:
+        return False
+    for instr in instructions:
+        copies = instr.keyword in ("COPY", "ADD") and not instr.has_flag("from")
+        if copies and any(src.removeprefix("./").strip("/") in ("pyproject.toml", ".") for src in instr.sources):
+            return True
+    return False
 
 
 # --------------------------------------------------------------------------- locking
