@@ -200,11 +200,11 @@ def select_services(ws: Workspace, targets: Sequence[str], cwd: Path | None = No
                 )
             chosen[project.path] = project
     if unknown:
-        names = [p.rel(ws.root) for p in ws.services]
-        near = [n for t in targets for n in fnmatch.filter(names, f"*{Path(t).name}*")]
+        service_paths = [p.rel(ws.root) for p in ws.services]
+        near = [n for t in targets for n in fnmatch.filter(service_paths, f"*{Path(t).name}*")]
         raise UsageError("unknown target(s):\n  " + "\n  ".join(unknown),
                          hint=(f"did you mean {', '.join(sorted(set(near)))}? " if near else "")
-                         + f"services found: {', '.join(names) or '(none)'}")
+                         + f"services found: {', '.join(service_paths) or '(none)'}")
     return sorted(chosen.values(), key=lambda p: p.path.as_posix())
 
 
