@@ -62,6 +62,7 @@ class Emulator:
     anonymous_read: bool = True
     message_style: str = "new"  # "new" (3.71+) or "old" (3.70 and older)
     frozen: bool = False
+    upload_status: list[str] = field(default_factory=list)  # forced answers for the next uploads
     log: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -167,6 +168,12 @@ class Emulator:
         elif what == "clear-log":
             with self.lock:
                 self.log.clear()
+        elif what.startswith("upload-status/"):
+            # the next upload(s) answer this status, e.g. 413 (a proxy's body limit) or 401
+            code = what.split("/", 1)[1]
+            reason = {"413": "Request Entity Too Large", "401": "Unauthorized", "502": "Bad Gateway",
+                      "500": "Internal Server Error"}.get(code, "Error")
+            self.upload_status.append(f"{code} {reason}")
         elif what.startswith("policy/"):
             _, repo, policy = what.split("/")
             self.repos[repo].policy = policy
@@ -226,6 +233,9 @@ class Emulator:
         if rest == "":
             return self._respond(start, "400 Bad Request", "Repository path must have another '/' after initial '/'")
         if write:
+            if self.upload_status:
+                status = self.upload_status.pop(0)
+                return self._respond(start, status, f"<html><body><h1>{status}</h1></body></html>", "text/html")
             if self.frozen:
                 return self._respond(start, "503 Service Unavailable", "Nexus is in read-only mode")
             return self._upload(environ, start, repo)

@@ -224,7 +224,8 @@ class BuildEnvs:
         env = {k: v for k, v in self.env.items() if not k.startswith("PYTHON")}
         env.setdefault("PATH", os.defpath)
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=self.timeout, check=False)
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=self.timeout, check=False,
+                                  cwd=self.cache_dir)
         except subprocess.TimeoutExpired as exc:
             raise BuildError(f"could not {what} for {', '.join(requires) or '(none)'}: timed out after {self.timeout:.0f}s",
                              hint="check that pip can reach your package index") from exc
