@@ -260,3 +260,22 @@ def test_no_deploy_table_gives_an_empty_config_and_a_clear_error_on_use(tmp_path
 )
 def test_locate(text: str, parts: list[str], line: int | None) -> None:
     assert locate(text, parts) == line
+
+
+def test_the_documented_example_is_valid(tmp_path: Path) -> None:
+    import nexusify.deploy.config as module
+
+    doc = module.__doc__ or ""
+    example = doc.split("Example (")[1].split("::\n\n", 1)[1].split("\nTop-level keys")[0]
+    example = textwrap.dedent(example)
+    assert "[deploy.services.gateway]" in example
+    root = tmp_path / "repo"
+    (root / "services" / "gateway").mkdir(parents=True)
+    (root / "services" / "gateway" / "Dockerfile").write_text("FROM scratch\n")
+    (root / "services" / "gateway" / "alembic.ini").write_text("[alembic]\n")
+    (root / "nexusify.toml").write_text(example)
+    cfg = _load(root)
+    assert set(cfg.environments) == {"production", "local"}
+    gateway = cfg.environment("production").services["gateway"]
+    assert (gateway.route, gateway.public_port) == ("/", None)
+    assert cfg.environment("local").services["gateway"].public_port == 8080

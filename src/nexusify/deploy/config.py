@@ -33,7 +33,7 @@ Example (``nexusify.toml``; in ``pyproject.toml`` prefix every table with ``tool
     env = ["DATABASE_URL", "API_KEY"]
 
     [deploy.environments.production.services.gateway]   # per-environment overrides
-    public-port = 80
+    route = "/"                                          # served on the proxy's port 80
 
 Top-level keys (``[deploy]``):
 
