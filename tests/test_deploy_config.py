@@ -127,6 +127,7 @@ def test_all_problems_reported_together_with_file_line_and_did_you_mean(tmp_path
     root = _project(tmp_path, """\
         [deploy]
         kep = 3
+        engine = "/var/run/docker.sock"
         lock-wait = -1
 
         [deploy.environments.prod.secrets]
@@ -159,17 +160,18 @@ def test_all_problems_reported_together_with_file_line_and_did_you_mean(tmp_path
 
     kep = find("deploy.kep")
     assert "did you mean `keep`?" in kep.message and (kep.path, kep.line) == (path, 2)
-    assert find("deploy.lock-wait").line == 3
+    assert find("deploy.lock-wait").line == 4
+    assert find("deploy.engine").line == 3
     provider = find("deploy.environments.prod.secrets.provider")
-    assert "did you mean `aws`?" in provider.message and provider.line == 6
+    assert "did you mean `aws`?" in provider.message and provider.line == 7
     port = find("deploy.services.api.container-port")
-    assert "1-65535" in port.message and port.line == 13
+    assert "1-65535" in port.message and port.line == 14
     helth = find("deploy.services.api.helth-path")
-    assert "did you mean `health-path`?" in helth.message and helth.line == 14
+    assert "did you mean `health-path`?" in helth.message and helth.line == 15
     db = find("deploy.services.api.database-url")
-    assert db.line == 16 and "secret:DATABASE_URL" in (db.hint or "")
+    assert db.line == 17 and "secret:DATABASE_URL" in (db.hint or "")
     assert find("deploy.services.worker.folder").message.endswith("is required")
-    assert find("deploy.services.worker.route").line == 20
+    assert find("deploy.services.worker.route").line == 21
     # the password in the rejected URL is never echoed
     assert "hunter2-secret" not in text
 

@@ -69,8 +69,8 @@ Environment keys (``[deploy.environments.<name>]``):
   - ``prefix``: nginx ``-p`` prefix (default: nginx's own). ``binary``: default ``nginx``.
 - ``services.<service>`` (table): per-environment overrides of a service's ``public-port``,
   ``route``, ``health-path``, ``health-timeout``, ``health-interval``, ``drain-timeout``,
-  ``database-url`` and ``env`` (build keys are the same everywhere: one image, many
-  environments).
+  ``database-url`` and ``env`` (a key given here replaces the service's value; build keys are
+  the same everywhere: one image, many environments).
 
 Service keys (``[deploy.services.<name>]``):
 
@@ -698,7 +698,11 @@ def load_deploy_config(
     raw: Any = settings.deploy
     top = ck.table(raw, [], TOP_KEYS, "the deploy table")
 
-    engine = ck.string(top, "engine", []) or env.get("DOCKER_HOST") or None
+    engine = ck.string(top, "engine", [])
+    if engine is not None and not engine.startswith(("unix://", "tcp://", "ssh://", "npipe://", "http://", "https://")):
+        ck.error(["engine"], f"expected an engine address like unix:///run/podman/podman.sock, got {engine!r}",
+                 hint="the same form as DOCKER_HOST: unix://, tcp://, ssh:// or npipe://")
+    engine = engine or env.get("DOCKER_HOST") or None
     registry = ck.string(top, "registry", [])
     if registry is not None:
         if "://" in registry:
