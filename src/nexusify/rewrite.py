@@ -28,7 +28,6 @@ what the index has published (the highest release on its PEP 503 page).
 from __future__ import annotations
 
 import difflib
-import fnmatch
 import glob
 import os
 import re
@@ -201,7 +200,7 @@ def select_services(ws: Workspace, targets: Sequence[str], cwd: Path | None = No
             chosen[project.path] = project
     if unknown:
         service_paths = [p.rel(ws.root) for p in ws.services]
-        near = [n for t in targets for n in fnmatch.filter(service_paths, f"*{Path(t).name}*")]
+        near = [n for t in targets for n in difflib.get_close_matches(t.strip("/"), service_paths, n=2, cutoff=0.6)]
         raise UsageError("unknown target(s):\n  " + "\n  ".join(unknown),
                          hint=(f"did you mean {', '.join(sorted(set(near)))}? " if near else "")
                          + f"services found: {', '.join(service_paths) or '(none)'}")

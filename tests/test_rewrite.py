@@ -1,0 +1,337 @@
+"""`nexusify rewrite` on the sample and on copies of real public layouts (no engine needed)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from nexusify.config import resolve_settings
+from nexusify.dockerfile import parse
+from nexusify.errors import ProblemsFound
+from nexusify.rewrite import apply_plan, plan_rewrite
+from nexusify.workspace import load_workspace
+from tests.conftest import FIXTURES
+
+URL = "http://127.0.0.1:9/simple/"
+LAYOUTS = FIXTURES / "layouts"
+ENV = {"HOME": "/nonexistent", "NO_COLOR": "1"}
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def rewrite(run_cli, root: Path, *args: str, env: dict[str, str] | None = None):
+    return run_cli("rewrite", "--root", str(root), "--index-url", URL, *args, env=env or ENV)
+
+
+def no_local_dependency_on_shared_packages(root: Path, services: list[str]) -> None:
+    ws = load_workspace(root)
+    shared = {p.normalized for p in load_workspace(root).projects if p.role == "shared"} | {
+        p.normalized for p in ws.projects if p.rel(root) not in services}
+    for rel in services:
+        project = ws.project_at(root / rel)
+        assert project is not None
+        left = [d.name for d in project.local_deps if d.normalized in shared]
+        assert left == [], f"{rel} still has local dependencies {left}"
+
+
+# --------------------------------------------------------------------------- the sample
+
+
+def test_sample_check_fails_before_passes_after_and_second_run_is_a_no_op(run_cli, monorepo: Path) -> None:
+    before = snapshot(monorepo)
+    check = rewrite(run_cli, monorepo, "--check")
+    assert check.exit_code == 1, check.output
+    assert "8 file(s) would be rewritten" in check.stdout
+    assert snapshot(monorepo) == before  # --check writes nothing
+
+    done = rewrite(run_cli, monorepo)
+    assert done.exit_code == 0, done.output
+    after = snapshot(monorepo)
+    changed = sorted(k for k in before if before[k] != after[k])
+    assert changed == [f"services/{s}/{f}" for s in ("automation-service", "gateway", "quality-fabric", "scheduler")
+                       for f in ("Dockerfile", "pyproject.toml")]
+    assert not any(k.startswith("services/reporting/") for k in changed)  # byte-identical
+    assert sorted(after) == sorted(before)  # no stray temp files
+
+    assert rewrite(run_cli, monorepo, "--check").exit_code == 0
+    again = rewrite(run_cli, monorepo)
+    assert again.exit_code == 0 and "nothing to rewrite" in again.stdout
+    assert snapshot(monorepo) == after
+
+    no_local_dependency_on_shared_packages(
+        monorepo, ["services/automation-service", "services/gateway", "services/quality-fabric", "services/scheduler"])
+
+
+def test_sample_rewritten_content(run_cli, monorepo: Path) -> None:
+    assert rewrite(run_cli, monorepo).exit_code == 0
+    auto = (monorepo / "services/automation-service/pyproject.toml").read_text()
+    # comments and extras survive; transitive shared packages are declared with the explicit source
+    assert "# Shared packages straight from the monorepo (develop = editable installs for local work)\n" in auto
+    data = tomllib.loads(auto)
+    deps = data["tool"]["poetry"]["dependencies"]
+    assert deps["maestro-core-api"] == {"version": "^0.1.0", "source": "nexus", "extras": ["db"]}
+    assert {k for k in deps if k != "python"} == {
+        "maestro-core-api", "maestro-core-logging", "maestro-core-auth", "maestro-core-config", "maestro-core-db"}
+    assert all(v["source"] == "nexus" for k, v in deps.items() if k != "python")
+    assert data["tool"]["poetry"]["group"]["dev"]["dependencies"]["maestro-test-healer"] == {
+        "version": "^0.1.0", "source": "nexus"}
+    assert data["tool"]["poetry"]["source"] == [{"name": "nexus", "url": URL, "priority": "explicit"}]
+
+    gateway = tomllib.loads((monorepo / "services/gateway/pyproject.toml").read_text())
+    assert gateway["project"]["dependencies"] == [
+        "maestro-core-auth>=0.2.0,<0.3.0", "maestro-monitoring>=0.1", "maestro-core-config>=0.1.0,<0.2.0"]
+    assert gateway["tool"]["uv"]["sources"] == {n: {"index": "nexus"} for n in (
+        "maestro-core-auth", "maestro-monitoring", "maestro-core-config")}
+    assert gateway["tool"]["uv"]["index"] == [{"name": "nexus", "url": URL, "explicit": True}]
+
+    scheduler = tomllib.loads((monorepo / "services/scheduler/pyproject.toml").read_text())
+    assert scheduler["dependency-groups"]["dev"] == ["maestro-test-healer>=0.1.0,<0.2.0"]
+
+    for svc in ("automation-service", "gateway", "quality-fabric", "scheduler"):
+        dockerfile = (monorepo / f"services/{svc}/Dockerfile").read_text()
+        copied = [src for i in parse(dockerfile) for src in i.sources]
+        assert copied and not any("shared" in src or ".." in src for src in copied), copied
+        assert f"ARG NEXUS_INDEX_URL={URL}\n" in dockerfile
+        assert 'pip install --index-url "$NEXUS_INDEX_URL" --no-cache-dir .' in dockerfile
+        assert "secret" not in dockerfile  # no credentials configured: no mount
+
+
+def test_supplemental_priority_is_the_seeds_layout(run_cli, monorepo: Path) -> None:
+    assert rewrite(run_cli, monorepo, "--priority", "supplemental", "--constraint", "tilde").exit_code == 0
+    data = tomllib.loads((monorepo / "services/quality-fabric/pyproject.toml").read_text())
+    assert data["tool"]["poetry"]["dependencies"] == {
+        "python": "^3.11",
+        "maestro-test-healer": {"version": "~0.1.0", "source": "nexus"},
+        "maestro-core-api": {"version": "~0.1.0", "source": "nexus"},
+    }
+    assert data["tool"]["poetry"]["source"] == [{"name": "nexus", "url": URL, "priority": "supplemental"}]
+    gateway = tomllib.loads((monorepo / "services/gateway/pyproject.toml").read_text())
+    assert gateway["tool"]["uv"]["index"] == [{"name": "nexus", "url": URL}]
+
+
+def test_source_name_and_credentials_give_a_secret_mount(run_cli, monorepo: Path) -> None:
+    env = {**ENV, "NEXUS_USERNAME": "ci", "NEXUS_PASSWORD": "pa55-not-in-files"}
+    result = rewrite(run_cli, monorepo, "--source-name", "corp", env=env)
+    assert result.exit_code == 0, result.output
+    text = (monorepo / "services/quality-fabric/pyproject.toml").read_text()
+    assert 'source = "corp"' in text and 'name = "corp"' in text
+    dockerfile = (monorepo / "services/quality-fabric/Dockerfile").read_text()
+    assert ("RUN --mount=type=secret,id=netrc,target=/root/.netrc pip install --index-url \"$NEXUS_INDEX_URL\""
+            in dockerfile)
+    for path in monorepo.rglob("*"):
+        if path.is_file():
+            assert b"pa55-not-in-files" not in path.read_bytes()
+
+
+def test_check_json_lists_every_edit_and_diff_writes_nothing(run_cli, monorepo: Path) -> None:
+    before = snapshot(monorepo)
+    result = rewrite(run_cli, monorepo, "--check", "--json")
+    assert result.exit_code == 1
+    data = json.loads(result.stdout)
+    assert data["changed"] is True and data["mode"] == "check"
+    files = {f["path"]: f for f in data["files"]}
+    assert set(files) == {f"services/{s}/{f}" for s in ("automation-service", "gateway", "quality-fabric", "scheduler")
+                          for f in ("Dockerfile", "pyproject.toml")}
+    edit = next(e for e in files["services/quality-fabric/pyproject.toml"]["edits"] if e["line"] == 12)
+    assert edit["before"].startswith('maestro-test-healer = {path = "/shared/packages/test-healer"}')
+    assert "maestro-test-healer: path dependency -> version ^0.1.0" in edit["reason"]
+    assert data["versions"]["maestro-core-auth"] == "0.2.0"
+
+    diff = rewrite(run_cli, monorepo, "--diff")
+    assert diff.exit_code == 0
+    assert "--- a/services/gateway/Dockerfile\n+++ b/services/gateway/Dockerfile\n" in diff.stdout
+    assert '-COPY ../../shared/packages/core-auth /shared/packages/core-auth\n' in diff.stdout
+    assert snapshot(monorepo) == before
+
+
+def test_targets_positional_globs_and_errors(run_cli, monorepo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(monorepo)
+    before = snapshot(monorepo)
+    result = rewrite(run_cli, monorepo, "services/gateway")
+    assert result.exit_code == 0, result.output
+    after = snapshot(monorepo)
+    assert sorted(k for k in before if before[k] != after[k]) == [
+        "services/gateway/Dockerfile", "services/gateway/pyproject.toml"]
+
+    bad = rewrite(run_cli, monorepo, "services/gatway")
+    assert bad.exit_code == 2 and "did you mean services/gateway" in bad.output
+    shared = rewrite(run_cli, monorepo, "shared/packages/core-api")
+    assert shared.exit_code == 2 and "is a shared package" in shared.output
+    assert snapshot(monorepo) == after
+
+    everything = rewrite(run_cli, monorepo, "services/*")  # an unexpanded glob works too
+    assert everything.exit_code == 0
+    assert rewrite(run_cli, monorepo, "--check").exit_code == 0
+
+
+def test_crlf_stays_crlf_and_file_mode_is_kept(run_cli, monorepo: Path) -> None:
+    pyproject = monorepo / "services/quality-fabric/pyproject.toml"
+    pyproject.write_bytes(pyproject.read_bytes().replace(b"\n", b"\r\n"))
+    dockerfile = monorepo / "services/quality-fabric/Dockerfile"
+    dockerfile.write_bytes(dockerfile.read_bytes().replace(b"\n", b"\r\n"))
+    os.chmod(pyproject, 0o640)
+    os.chmod(dockerfile, 0o600)
+    assert rewrite(run_cli, monorepo).exit_code == 0
+    for path in (pyproject, dockerfile):
+        raw = path.read_bytes()
+        assert b"\r\n" in raw and raw.count(b"\n") == raw.count(b"\r\n"), path
+    assert b'maestro-core-api = {version = "^0.1.0", source = "nexus"}\r\n' in pyproject.read_bytes()
+    assert stat.S_IMODE(pyproject.stat().st_mode) == 0o640
+    assert stat.S_IMODE(dockerfile.stat().st_mode) == 0o600
+
+
+def test_a_failure_while_validating_any_target_writes_nothing(run_cli, monorepo: Path) -> None:
+    # the last service alphabetically cannot be rewritten: its specifier excludes the version
+    scheduler = monorepo / "services/scheduler/pyproject.toml"
+    gateway = monorepo / "services/gateway/pyproject.toml"
+    gateway.write_text(gateway.read_text().replace('"maestro-monitoring>=0.1"', '"maestro-monitoring>=2"'))
+    before = snapshot(monorepo)
+    result = rewrite(run_cli, monorepo)
+    assert result.exit_code == 1
+    assert "services/gateway/pyproject.toml:10" in result.output
+    assert "does not admit version 0.1.0" in result.output and "nothing was written" in result.output
+    assert snapshot(monorepo) == before
+    assert scheduler.read_bytes() == before["services/scheduler/pyproject.toml"]
+
+
+def test_a_broken_shared_package_blocks_every_service_that_needs_it(run_cli, monorepo: Path) -> None:
+    core_config = monorepo / "shared/packages/core-config/pyproject.toml"
+    core_config.write_text(core_config.read_text().replace('version = "0.1.0"\n', ""))
+    before = snapshot(monorepo)
+    result = rewrite(run_cli, monorepo)
+    assert result.exit_code == 1
+    assert "shared/packages/core-config/pyproject.toml" in result.output and "version" in result.output
+    assert snapshot(monorepo) == before
+
+
+def test_a_file_changed_after_planning_aborts_the_write(monorepo: Path) -> None:
+    settings = resolve_settings(monorepo, {"index_url": URL}, {})
+    plan = plan_rewrite(settings)
+    victim = monorepo / "services/scheduler/Dockerfile"
+    victim.write_text(victim.read_text() + "# edited meanwhile\n")
+    before = snapshot(monorepo)
+    with pytest.raises(Exception, match="changed while the rewrite was being planned"):
+        apply_plan(plan)
+    assert snapshot(monorepo) == before
+
+
+def test_stale_lockfiles_are_reported_and_lock_needs_its_tool(run_cli, monorepo: Path) -> None:
+    (monorepo / "services/gateway/uv.lock").write_text("version = 1\n")
+    settings = resolve_settings(monorepo, {"index_url": URL}, {})
+    plan = plan_rewrite(settings, ["services/gateway"], cwd=monorepo, lock=True, which=lambda tool: None)
+    assert [p.code for p in plan.errors] == ["lock-tool-missing"]
+    assert "--lock needs `uv` to re-lock services/gateway/uv.lock" in plan.errors[0].message
+    before = snapshot(monorepo)
+    with pytest.raises(ProblemsFound, match="nothing was written"):
+        apply_plan(plan)
+    assert snapshot(monorepo) == before
+
+    lock = monorepo / "services/quality-fabric/poetry.lock"
+    lock.write_text('[[package]]\nname = "maestro-test-healer"\n[package.source]\ntype = "directory"\n'
+                    'url = "/shared/packages/test-healer"\n')
+    before_lock = lock.read_bytes()
+    result = rewrite(run_cli, monorepo)
+    assert result.exit_code == 1  # rewritten, with warnings to act on
+    assert ("services/quality-fabric/poetry.lock is stale: it still records the path(s) "
+            "/shared/packages/test-healer") in result.output
+    assert "re-lock: `poetry lock` in services/quality-fabric" in result.output
+    assert "services/gateway/uv.lock is stale: pyproject.toml changed after it was locked" in result.output
+    assert lock.read_bytes() == before_lock
+
+
+def test_versions_from_the_index(run_cli, monorepo: Path, pypi_server_factory) -> None:
+    server = pypi_server_factory(auth="download,update,list")
+    for name, version in [("maestro_core_api", "0.3.1"), ("maestro_core_api", "0.4.0rc1"),
+                          ("maestro_test_healer", "1.2.0"), ("maestro_core_auth", "0.2.0"),
+                          ("maestro_core_config", "0.1.5"), ("maestro_core_db", "0.1.0"),
+                          ("maestro_core_logging", "0.1.0")]:
+        (server.packages / f"{name}-{version}-py3-none-any.whl").write_bytes(b"not really a wheel")
+    env = {**ENV, "NEXUS_USERNAME": server.username or "", "NEXUS_PASSWORD": server.password or ""}
+    result = run_cli("rewrite", "--root", str(monorepo), "--index-url", server.simple_url, "--from-index",
+                     "services/quality-fabric", env=env)
+    assert result.exit_code == 0, result.output
+    deps = tomllib.loads((monorepo / "services/quality-fabric/pyproject.toml").read_text())["tool"]["poetry"]["dependencies"]
+    assert deps["maestro-core-api"]["version"] == "^0.3.1"  # the highest release, not the rc
+    assert deps["maestro-test-healer"]["version"] == "^1.2.0"
+    assert deps["maestro-core-config"]["version"] == "^0.1.5"
+    assert server.password not in result.output
+
+    # a shared package the index does not hold: an error, nothing written
+    before = snapshot(monorepo)
+    missing = run_cli("rewrite", "--root", str(monorepo), "--index-url", server.simple_url, "--from-index", env=env)
+    assert missing.exit_code == 1
+    assert "maestro-core-messaging is not on the index" in missing.output
+    assert snapshot(monorepo) == before
+
+    unauthorised = run_cli("rewrite", "--root", str(monorepo), "--index-url", server.simple_url, "--from-index",
+                           "services/gateway", env=ENV)
+    assert unauthorised.exit_code == 1 and "401" in unauthorised.output
+    assert snapshot(monorepo) == before
+
+
+# --------------------------------------------------------------------------- real public layouts
+
+
+@pytest.mark.parametrize(("layout", "services", "expect"), [
+    pytest.param("poetry-libs", ["projects/api", "projects/worker"], {
+        "projects/api/pyproject.toml": ['acme-events = { version = ">=2.0.0b1,<3.0.0", source = "nexus" }',
+                                        'acme-test-kit = { version = "^0.1.0", source = "nexus" }',
+                                        'fastapi = "^0.110"'],
+        "projects/worker/Dockerfile": ["COPY --chown=1000:1000 projects/worker /src/projects/worker"],
+    }, id="poetry-develop-paths"),
+    pytest.param("uv-editable-dag", ["apps/web", "apps/worker"], {
+        "apps/web/pyproject.toml": ['"dag-sdk>=0.9"', "\"dag-http[async]>=2.3.0,<3.0.0 ; python_version >= '3.11'\"",
+                                    'dag-sdk = { index = "nexus" }', "explicit = true"],
+    }, id="uv-editable-sources"),
+    pytest.param("pdm-file-urls", ["jobs/nightly"], {
+        "jobs/nightly/pyproject.toml": ['"pkg-second>=0.3.0,<0.4.0"', '"requests"', "[[tool.pdm.source]]"],
+    }, id="pdm-file-urls"),
+    pytest.param("uv-workspace", ["services/gateway"], {
+        "services/gateway/pyproject.toml": ['"ws-api>=0.5.0,<0.6.0"', 'ws-api = { index = "nexus" }'],
+    }, id="uv-workspace"),
+    pytest.param("nested", ["deploy/workers/ingest"], {
+        "deploy/workers/ingest/pyproject.toml": ['plat-core = {version = "^5.0.0", source = "nexus"}'],
+    }, id="nested-container-path"),
+])
+def test_real_layouts(run_cli, tmp_path: Path, layout: str, services: list[str], expect: dict[str, list[str]]) -> None:
+    root = tmp_path / layout
+    shutil.copytree(LAYOUTS / layout, root)
+    before = snapshot(root)
+    assert rewrite(run_cli, root, "--check").exit_code == 1
+    first = rewrite(run_cli, root)
+    assert first.exit_code in (0, 1), first.output  # 1: warnings to act on (printed)
+    after = snapshot(root)
+    for rel, needles in expect.items():
+        text = after[rel].decode()
+        for needle in needles:
+            assert needle in text, f"{rel}: {needle!r} not in\n{text}"
+    no_local_dependency_on_shared_packages(root, services)
+    changed = {k for k in before if before[k] != after[k]}
+    assert all(any(k.startswith(s + "/") for s in services) for k in changed), changed
+    assert rewrite(run_cli, root, "--check").exit_code == first.exit_code  # only warnings may remain
+    assert rewrite(run_cli, root).exit_code == first.exit_code
+    assert snapshot(root) == after
+
+
+def test_uv_workspace_build_from_the_root_is_reported_not_patched(run_cli, tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    shutil.copytree(LAYOUTS / "uv-workspace", root)
+    dockerfile = (root / "services/gateway/Dockerfile").read_bytes()
+    result = rewrite(run_cli, root)
+    assert result.exit_code == 1
+    assert "services/gateway/Dockerfile: warning[dockerfile-unpatchable]" in result.output
+    assert "uv-workspace-member" in result.output
+    assert (root / "services/gateway/Dockerfile").read_bytes() == dockerfile
+
+
+def test_no_index_url_is_a_configuration_error(run_cli, monorepo: Path) -> None:
+    result = run_cli("rewrite", "--root", str(monorepo), env=ENV)
+    assert result.exit_code == 2 and "no index URL" in result.output
