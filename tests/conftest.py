@@ -164,6 +164,24 @@ def pypi_server_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ca
             p.kill()
 
 
+@pytest.fixture
+def nexus_factory(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """Start Nexus emulators (tests/nexus_emulator.py: real pypiserver apps behind Nexus' URLs,
+    auth, ALLOW_ONCE and REST): factory(private=False, policy="ALLOW_ONCE", message_style="new")."""
+    from tests.nexus_emulator import RunningEmulator, start_emulator
+
+    started: list[RunningEmulator] = []
+
+    def start(**kwargs):  # type: ignore[no-untyped-def]
+        emu = start_emulator(tmp_path_factory.mktemp("nexus"), free_port(), **kwargs)
+        started.append(emu)
+        return emu
+
+    yield start
+    for emu in started:
+        emu.stop()
+
+
 # --------------------------------------------------------------------------- container engine
 
 

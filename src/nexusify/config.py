@@ -70,6 +70,10 @@ SCHEMA: tuple[Option, ...] = (
     Option("jobs", "int", 0, "Parallel builds for publish (0 = CPU count).", env="NEXUSIFY_JOBS", flag="--jobs"),
     Option("state-dir", "str", ".nexusify", "Folder (relative to the root) for fingerprints, build caches and deploy state.",
            env="NEXUSIFY_STATE_DIR"),
+    Option("build-env-dir", "str", None,
+           "Folder for publish's cached build environments, one per [build-system].requires set "
+           "(default: <state-dir>/build-envs; a shared user cache dir makes fresh clones fast).",
+           env="NEXUSIFY_BUILD_ENV_DIR"),
     Option("public-index-url", "str", "https://pypi.org/simple/",
            "Public PEP 503 index `audit --check-public` looks shared package names up in (dependency confusion).",
            env="NEXUSIFY_PUBLIC_INDEX_URL", flag="--public-index-url"),
@@ -113,6 +117,7 @@ class Settings:
     path_aliases: dict[str, str] = field(default_factory=dict)
     jobs: int = 0
     state_dir: str = ".nexusify"
+    build_env_dir: str | None = None
     public_index_url: str = "https://pypi.org/simple/"
     timeout: int = 30
     deploy: dict[str, Any] = field(default_factory=dict)
@@ -155,6 +160,13 @@ class Settings:
     def is_nexus(self) -> bool:
         """True when a Nexus base URL is set, so its REST API can be used."""
         return bool(self.nexus_url)
+
+    @property
+    def build_env_path(self) -> Path:
+        """Where publish keeps its build environments (relative paths are from the root)."""
+        if self.build_env_dir:
+            return self.root / Path(self.build_env_dir).expanduser()
+        return self.state_path / "build-envs"
 
     @property
     def state_path(self) -> Path:

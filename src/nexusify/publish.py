@@ -720,7 +720,7 @@ def execute_plan(
     ignore = settings.state_path / ".gitignore"
     if not ignore.exists():
         ignore.write_text("# nexusify's local state and caches (fingerprints, build envs, archives)\n*\n")
-    envs = BuildEnvs(settings.state_path / "build-envs", base_env)
+    envs = BuildEnvs(settings.build_env_path, base_env)
     own_client = client is None
     http = client or _client_for(settings, plan.credentials)
     run = _Run(plan, options, emit, http)
