@@ -1097,7 +1097,7 @@ def _classify(ws: Workspace, shared_globs: list[str], service_globs: list[str]) 
                 p.role = "service"
             continue
         if _matches(rel, SHARED_GLOBS):
-            p.role = "shared"
+            p.role = "other" if p.is_virtual else "shared"  # a virtual project cannot be published
         elif p.path in depended:
             # a project others depend on is a shared package, even in a service folder
             p.role = "other" if p.is_virtual else "shared"

@@ -1,0 +1,127 @@
+"""`nexusify audit` on the sample: JSON shape, table, graph output, exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from nexusify.audit import render_graph, run_audit
+from nexusify.config import resolve_settings
+
+from .conftest import SAMPLE
+
+
+@pytest.fixture(scope="module")
+def sample_json() -> dict:  # type: ignore[type-arg]
+    import contextlib
+    import io
+
+    from nexusify import cli
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        code = cli.main(["audit", "--root", str(SAMPLE), "--json"], env={})
+    assert code == 0
+    return json.loads(buf.getvalue())  # type: ignore[no-any-return]
+
+
+def test_json_shape(sample_json: dict) -> None:  # type: ignore[type-arg]
+    data = sample_json
+    assert data["root"] == str(SAMPLE.resolve())
+    assert set(data) >= {"root", "packages", "services", "publish_order", "problems"}
+    for pkg in data["packages"]:
+        assert set(pkg) >= {"name", "version", "path", "build_backend", "depends_on"}
+        assert isinstance(pkg["depends_on"], list)
+    for svc in data["services"]:
+        assert set(svc) >= {"name", "path", "shared_dependencies", "transitive_shared_dependencies", "dockerfiles"}
+    for problem in data["problems"]:
+        assert set(problem) >= {"severity", "code", "path", "line", "message"}
+        assert problem["severity"] in ("error", "warning")
+
+
+def test_json_content(sample_json: dict) -> None:  # type: ignore[type-arg]
+    pkgs = {p["name"]: p for p in sample_json["packages"]}
+    assert pkgs["maestro-core-auth"]["depends_on"] == ["maestro-core-config", "maestro-test-healer"]
+    assert pkgs["maestro-core-auth"]["runtime_depends_on"] == ["maestro-core-config"]
+    assert pkgs["maestro-core-messaging"]["version"] == "0.1.0"
+    assert pkgs["maestro-monitoring"]["build_backend"] == "pdm.backend"
+    svcs = {s["name"]: s for s in sample_json["services"]}
+    assert svcs["quality-fabric"]["shared_dependencies"] == ["maestro-test-healer", "maestro-core-api"]
+    assert svcs["quality-fabric"]["transitive_shared_dependencies"] == [
+        "maestro-core-api", "maestro-core-auth", "maestro-core-config", "maestro-core-db",
+        "maestro-core-logging", "maestro-test-healer"]
+    assert svcs["reporting"]["shared_dependencies"] == [] and svcs["reporting"]["transitive_shared_dependencies"] == []
+    assert svcs["gateway"]["dockerfiles"] == ["services/gateway/Dockerfile"]
+    order = sample_json["publish_order"]
+    assert order.index("maestro-core-config") < order.index("maestro-core-logging") < order.index("maestro-core-api")
+    codes = {(p["code"], p["path"], p["line"]) for p in sample_json["problems"]}
+    assert codes == {
+        ("dockerfile-copies-shared", "services/automation-service/Dockerfile", 7),
+        ("dockerfile-copies-shared", "services/gateway/Dockerfile", 6),
+        ("dockerfile-copies-shared", "services/gateway/Dockerfile", 7),
+        ("dockerfile-copies-shared", "services/gateway/Dockerfile", 8),
+        ("dockerfile-copies-shared", "services/quality-fabric/Dockerfile", 6),
+        ("dockerfile-copies-shared", "services/scheduler/Dockerfile", 6),
+    }
+    assert sample_json["summary"] == {"errors": 0, "warnings": 6}
+    assert sample_json["index"]["url"] is None and sample_json["public"] == {}
+
+
+def test_table_output(run_cli) -> None:  # type: ignore[no-untyped-def]
+    r = run_cli("audit", "--root", str(SAMPLE))
+    assert r.exit_code == 0
+    out = r.stdout
+    assert "Shared packages (8)" in out and "Services (5)" in out
+    assert "Publish order: maestro-core-config -> " in out
+    assert "services/scheduler/Dockerfile:6" in out
+    assert "8 shared package(s), 5 service(s): 0 error(s), 6 warning(s)" in out
+
+
+GRAPH_CASES = [
+    pytest.param("mermaid", ["graph LR", 'n_maestro_core_api["maestro-core-api 0.1.0"]', 'n_gateway(["gateway"])',
+                             "n_gateway --> n_maestro_core_auth",
+                             "n_maestro_core_auth -. dev .-> n_maestro_test_healer"], id="mermaid"),
+    pytest.param("dot", ["digraph nexusify {", '"maestro-core-api" [label="maestro-core-api\\n0.1.0", shape=box];',
+                         '"gateway" -> "maestro-core-auth";',
+                         '"maestro-core-auth" -> "maestro-test-healer" [style=dashed, label="dev"];'], id="dot"),
+]
+
+
+@pytest.mark.parametrize(("fmt", "expected"), GRAPH_CASES)
+def test_graph(run_cli, fmt: str, expected: list[str]) -> None:  # type: ignore[no-untyped-def]
+    r = run_cli("audit", "--root", str(SAMPLE), "--graph", fmt)
+    assert r.exit_code == 0
+    lines = r.stdout.splitlines()
+    for line in expected:
+        assert any(line in got for got in lines), line
+    assert "Shared packages" not in r.stdout  # only the graph on stdout
+    assert "0 error(s), 6 warning(s)" in r.stderr
+    edges = [line for line in lines if "->" in line or "-->" in line or ".->" in line]
+    assert len(edges) == 18
+
+
+def test_graph_in_json(run_cli) -> None:  # type: ignore[no-untyped-def]
+    r = run_cli("audit", "--root", str(SAMPLE), "--graph", "dot", "--json")
+    assert json.loads(r.stdout)["graph"].startswith("digraph nexusify {")
+
+
+def test_graph_rejects_unknown_format(run_cli) -> None:  # type: ignore[no-untyped-def]
+    assert run_cli("audit", "--root", str(SAMPLE), "--graph", "svg").exit_code == 2
+    report = run_audit(resolve_settings(SAMPLE, env={}), index=False)
+    with pytest.raises(ValueError, match="unknown graph format"):
+        render_graph(report, "svg")
+
+
+def test_graph_of_a_cycle_still_renders(tmp_path: Path) -> None:
+    for a, b in (("a", "b"), ("b", "a")):
+        d = tmp_path / "libs" / a
+        d.mkdir(parents=True)
+        d.joinpath("pyproject.toml").write_text(
+            f'[project]\nname = "{a}"\nversion = "1"\ndependencies = ["{b} @ file:///${{PROJECT_ROOT}}/../{b}"]\n'
+            '[build-system]\nrequires = ["hatchling"]\nbuild-backend = "hatchling.build"\n')
+    report = run_audit(resolve_settings(tmp_path, env={}), index=False)
+    text = render_graph(report, "mermaid")
+    assert "n_a --> n_b" in text and "n_b --> n_a" in text
+    assert report.exit_code == 1

@@ -1,0 +1,143 @@
+"""Index status and the public-name check, against real pypiservers on loopback."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+import zipfile
+from pathlib import Path
+
+from .conftest import free_port
+
+
+def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    tar.addfile(info, io.BytesIO(data))
+
+
+def make_sdist(dest: Path, folder: Path, dist: str, version: str, changes: dict[str, bytes] | None = None,
+               skip: tuple[str, ...] = ()) -> Path:
+    """An sdist as a backend would make it: ``<dist>-<version>/`` + the package's files + PKG-INFO."""
+    base = f"{dist.replace('-', '_')}-{version}"
+    path = dest / f"{base}.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:
+        _add(tar, f"{base}/PKG-INFO", f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n".encode())
+        for f in sorted(folder.rglob("*")):
+            rel = f.relative_to(folder).as_posix()
+            if f.is_file() and "__pycache__" not in rel and rel not in skip:
+                _add(tar, f"{base}/{rel}", (changes or {}).get(rel, f.read_bytes()))
+    return path
+
+
+def make_wheel(dest: Path, folder: Path, dist: str, version: str, package: str) -> Path:
+    base = f"{dist.replace('-', '_')}-{version}"
+    path = dest / f"{base}-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as zf:
+        for f in sorted((folder / package).rglob("*.py")):
+            zf.writestr(f.relative_to(folder).as_posix(), f.read_bytes())
+        zf.writestr(f"{base}.dist-info/METADATA", f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+    return path
+
+
+def test_index_status_published_unpublished_and_differing(monorepo: Path, pypi_server_factory, run_cli) -> None:  # type: ignore[no-untyped-def]
+    server = pypi_server_factory(auth=None)
+    pkgs = monorepo / "shared/packages"
+    make_sdist(server.packages, pkgs / "core-config", "maestro-core-config", "0.1.0")  # identical
+    make_sdist(server.packages, pkgs / "core-auth", "maestro-core-auth", "0.2.0",
+               changes={"maestro_core_auth/__init__.py": b"# an older edit\n"})  # differs
+    make_sdist(server.packages, pkgs / "core-logging", "maestro-core-logging", "0.3.0")  # newer than local
+    make_wheel(server.packages, pkgs / "monitoring", "maestro-monitoring", "0.1.0", "maestro_monitoring")  # wheel only
+    (pkgs / "core-db/maestro_core_db/pool.py").write_text("POOL = 1\n")
+    make_sdist(server.packages, pkgs / "core-db", "maestro-core-db", "0.1.0", skip=("maestro_core_db/pool.py",))
+
+    r = run_cli("audit", "--root", str(monorepo), "--index-url", server.simple_url, "--json")
+    data = json.loads(r.stdout)
+    assert r.exit_code == 1, r.output
+    index = data["index"]
+    assert index["reachable"] is True and index["url"] == server.simple_url
+    status = {p["name"]: p for p in index["packages"]}
+    assert len(status) == 8
+    assert (status["maestro-core-config"]["published"], status["maestro-core-config"]["differs"],
+            status["maestro-core-config"]["compared_with"]) == (True, False, "sdist")
+    assert status["maestro-core-auth"]["differs"] is True
+    assert status["maestro-core-auth"]["changed_files"] == ["maestro_core_auth/__init__.py"]
+    assert status["maestro-core-logging"]["published"] is False
+    assert status["maestro-core-logging"]["published_versions"] == ["0.3.0"]
+    assert (status["maestro-monitoring"]["differs"], status["maestro-monitoring"]["compared_with"]) == (False, "wheel")
+    assert status["maestro-core-db"]["changed_files"] == ["maestro_core_db/pool.py (new locally)"]
+    assert status["maestro-core-api"] == {
+        "name": "maestro-core-api", "local_version": "0.1.0", "published_versions": [], "published": False,
+        "differs": None, "compared_with": None, "changed_files": []}
+    problems = {(p["severity"], p["code"], p["path"]) for p in data["problems"]}
+    assert ("error", "published-differs", "shared/packages/core-auth/pyproject.toml") in problems
+    assert ("error", "published-differs", "shared/packages/core-db/pyproject.toml") in problems
+    assert ("warning", "version-behind", "shared/packages/core-logging/pyproject.toml") in problems
+
+    table = run_cli("audit", "--root", str(monorepo), "--index-url", server.simple_url)
+    assert "on index" in table.stdout and "yes, differs" in table.stdout and "not yet" in table.stdout
+
+
+def test_unreachable_index_is_a_warning(run_cli, monorepo: Path) -> None:  # type: ignore[no-untyped-def]
+    url = f"http://127.0.0.1:{free_port()}/simple/"
+    r = run_cli("audit", "--root", str(monorepo), "--index-url", url, "--json")
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout)
+    assert data["index"]["reachable"] is False
+    (problem,) = [p for p in data["problems"] if p["code"] == "index-unreachable"]
+    assert problem["severity"] == "warning" and url in problem["message"]
+
+
+def test_offline_skips_the_index(run_cli, monorepo: Path) -> None:  # type: ignore[no-untyped-def]
+    url = f"http://127.0.0.1:{free_port()}/simple/"
+    data = json.loads(run_cli("audit", "--root", str(monorepo), "--index-url", url, "--json", "--offline").stdout)
+    assert data["index"] == {"url": None, "reachable": None, "packages": []}
+
+
+def test_index_needing_credentials_is_a_warning(run_cli, monorepo: Path, pypi_server_factory) -> None:  # type: ignore[no-untyped-def]
+    server = pypi_server_factory(auth="download,update,list")
+    r = run_cli("audit", "--root", str(monorepo), "--index-url", server.simple_url, "--json")
+    assert r.exit_code == 0
+    codes = [p["code"] for p in json.loads(r.stdout)["problems"]]
+    assert "index-auth" in codes
+
+
+def test_index_with_credentials_reads_status(run_cli, monorepo: Path, pypi_server_factory) -> None:  # type: ignore[no-untyped-def]
+    server = pypi_server_factory(auth="download,update,list")
+    make_sdist(server.packages, monorepo / "shared/packages/core-config", "maestro-core-config", "0.1.0")
+    env = {"HOME": str(monorepo), "NO_COLOR": "1", "NEXUS_USERNAME": server.username, "NEXUS_PASSWORD": server.password}
+    r = run_cli("audit", "--root", str(monorepo), "--index-url", server.simple_url, "--json", env=env)
+    data = json.loads(r.stdout)
+    assert r.exit_code == 0, r.output
+    status = {p["name"]: p for p in data["index"]["packages"]}
+    assert status["maestro-core-config"]["published"] is True and status["maestro-core-config"]["differs"] is False
+    assert server.password not in r.output
+
+
+def test_check_public_flags_names_on_the_public_index(run_cli, monorepo: Path, pypi_server_factory) -> None:  # type: ignore[no-untyped-def]
+    public = pypi_server_factory(auth=None)
+    make_wheel(public.packages, monorepo / "shared/packages/monitoring", "maestro-monitoring", "9.9.9", "maestro_monitoring")
+    args = ("audit", "--root", str(monorepo), "--json", "--offline", "--check-public", "--public-index-url", public.simple_url)
+    r = run_cli(*args)
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout)
+    assert data["public"]["checked"] is True
+    assert data["public"]["names"]["maestro-monitoring"] is True
+    assert data["public"]["names"]["maestro-core-api"] is False  # pypiserver's fallback redirect = not there
+    flagged = [p for p in data["problems"] if p["code"] == "public-name-exists"]
+    assert [(p["severity"], p["path"]) for p in flagged] == [("warning", "shared/packages/monitoring/pyproject.toml")]
+    # with Poetry's supplemental priority the public package would win: an error
+    r = run_cli(*args, "--priority", "supplemental")
+    assert r.exit_code == 1
+    assert [p["severity"] for p in json.loads(r.stdout)["problems"] if p["code"] == "public-name-exists"] == ["error"]
+
+
+def test_check_public_is_off_by_default_and_unreachable_is_a_warning(run_cli, monorepo: Path) -> None:  # type: ignore[no-untyped-def]
+    url = f"http://127.0.0.1:{free_port()}/simple/"
+    data = json.loads(run_cli("audit", "--root", str(monorepo), "--json", "--public-index-url", url).stdout)
+    assert data["public"] == {}
+    r = run_cli("audit", "--root", str(monorepo), "--json", "--check-public", "--public-index-url", url)
+    assert r.exit_code == 0
+    codes = [p["code"] for p in json.loads(r.stdout)["problems"]]
+    assert "public-index-unreachable" in codes
