@@ -203,9 +203,21 @@ class BlueGreen:
         return {"label": [f"{LABEL_MANAGED}=true", f"{LABEL_ENVIRONMENT}={self.rt.environment}",
                           f"{LABEL_SERVICE}={self.rt.service}"]}
 
+    def _list(self, filters: dict[str, Any]) -> list[Any]:
+        """Containers matching ``filters``, skipping any removed between the list and the inspect."""
+        found = []
+        for row in self.client.api.containers(all=True, filters=filters):
+            try:
+                found.append(self.client.containers.get(row["Id"]))
+            except Exception as exc:  # NotFound, or Podman's 500 "no such container"
+                if "no such container" in str(exc).lower() or "not found" in str(exc).lower():
+                    continue
+                raise
+        return found
+
     def containers(self) -> list[Any]:
         """Every container nexusify made for this service and environment, newest first."""
-        found = self.client.containers.list(all=True, filters=self._labels_filter())
+        found = self._list(self._labels_filter())
         return sorted(found, key=lambda c: float((c.labels or {}).get(LABEL_CREATED, 0) or 0), reverse=True)
 
     def _get(self, name: str) -> Any | None:
@@ -215,6 +227,10 @@ class BlueGreen:
             return self.client.containers.get(name)
         except docker.errors.NotFound:
             return None
+        except docker.errors.APIError as exc:  # Podman: 500 "no such container" while it is removed
+            if "no such container" in str(exc).lower():
+                return None
+            raise
 
     def _slot_of(self, container: Any) -> Slot | None:
         labels = container.labels or {}
@@ -241,7 +257,7 @@ class BlueGreen:
 
     def _used_ports(self) -> set[int]:
         ports = set()
-        for c in self.client.containers.list(all=True, filters={"label": f"{LABEL_MANAGED}=true"}):
+        for c in self._list({"label": f"{LABEL_MANAGED}=true"}):
             p = _host_port(c, None)
             if p:
                 ports.add(p)
@@ -525,7 +541,7 @@ class BlueGreen:
             with contextlib.suppress(Exception):
                 c.remove(force=True)
                 removed.append(c.name)
-            if image_id and not self.client.containers.list(all=True, filters={"ancestor": image_id}):
+            if image_id and not self._list({"ancestor": image_id}):
                 with contextlib.suppress(Exception):
                     self.client.images.remove(image_id)
         return removed

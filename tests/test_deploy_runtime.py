@@ -1,0 +1,335 @@
+"""Deploy runtime on the real stack: Podman's Docker API, a private nginx, a registry, PostgreSQL.
+
+The app under test is fixtures/deploy/app (a stdlib HTTP app; ``/`` says which version it was
+built as). Builds reuse the engine's cache: v1/v2/v3 differ only by a build arg.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nexusify.cli import build_parser
+from nexusify.commands import Context
+from nexusify.commands import deploy as deploy_cmd
+from nexusify.config import resolve_settings
+from nexusify.deploy import history as hist
+from nexusify.render import Output
+from tests.conftest import CliResult, missing
+from tests.deploy_fixtures import (
+    REPO,
+    DeployProject,
+    Load,
+    get_json,
+    make_project,
+    postgres_database,
+    start_registry,
+)
+
+pytestmark = [pytest.mark.engine, pytest.mark.stack, pytest.mark.slow]
+
+Run = Callable[..., CliResult]
+
+
+@pytest.fixture
+def project(tmp_path: Path, docker_client: Any) -> Iterator[DeployProject]:
+    p = make_project(tmp_path, health_timeout=4)
+    yield p
+    p.cleanup(docker_client)
+
+
+def deploy(run_cli: Run, p: DeployProject, version: str, *extra: str) -> CliResult:
+    return run_cli("deploy", "--root", str(p.root), "--environment", p.environment, "--tag", version,
+                   "--build-arg", f"BUILT_VERSION={version}", *extra, env=p.env)
+
+
+def containers(client: Any, p: DeployProject, **labels: str) -> list[Any]:
+    flt = [f"io.nexusify.environment={p.environment}", *(f"io.nexusify.{k}={v}" for k, v in labels.items())]
+    return list(client.containers.list(all=True, filters={"label": flt}))
+
+
+def _wait_answers(load: Load, n: int = 20, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while len(load.answers) < n and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def test_blue_green_under_load_unhealthy_release_and_rollback(project: DeployProject, run_cli: Run,
+                                                               docker_client: Any) -> None:
+    p = project
+    r = deploy(run_cli, p, "v1")
+    assert r.exit_code == 0, r.output
+    assert p.served()["built"] == "v1"
+
+    # v2 while requests keep coming through nginx: none fails, answers move from v1 to v2
+    with Load(p.public_port) as load:
+        _wait_answers(load)
+        r = deploy(run_cli, p, "v2")
+        switched_at = time.monotonic()
+        time.sleep(0.3)
+        report = load.stop()
+    assert r.exit_code == 0, r.output
+    assert report.failures == [], report.failures[:5]
+    assert report.versions[0] == "v1" and report.versions[-1] == "v2", report.versions[:3]
+    assert not [a for a in report.answers if a[0] > switched_at and a[2] == "v1"], "v1 answered after the switch"
+    assert p.served()["built"] == "v2"
+    assert len(containers(docker_client, p, version="v1")) == 1, "blue (v1) must be kept for rollback"
+
+    # an unhealthy v3: exit 1, traffic never moves, green removed
+    r = deploy(run_cli, p, "v3", "--build-arg", "UNHEALTHY=1")
+    assert r.exit_code == 1, r.output
+    assert "not healthy" in r.stderr and "traffic did not move" in r.stderr
+    assert p.served()["built"] == "v2"
+    assert containers(docker_client, p, version="v3") == []
+
+    # rollback under the same load: no failure, v1 serves again, in seconds, no build
+    with Load(p.public_port) as load:
+        _wait_answers(load)
+        t0 = time.monotonic()
+        r = run_cli("rollback", "--root", str(p.root), "--environment", p.environment, "--json", env=p.env)
+        took = time.monotonic() - t0
+        time.sleep(0.3)
+        report = load.stop()
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.stdout)
+    assert summary["services"][0]["version"] == "v1" and summary["services"][0]["reused"] is True
+    assert "build" not in summary["stages"] and "migrate" not in summary["stages"]
+    assert report.failures == [], report.failures[:5]
+    assert report.versions[-1] == "v1"
+    assert p.served()["built"] == "v1"
+    assert took < 5.0, f"rollback took {took:.2f}s"  # the benchmark measures it precisely
+
+    records = hist.read_history(p.root / ".nexusify", p.environment)
+    assert [(x.action, x.outcome) for x in records] == [
+        ("deploy", "success"), ("deploy", "success"), ("deploy", "unhealthy"), ("rollback", "success")]
+    assert records[1].services[0].previous_version == "v1"
+    assert records[3].services[0].version == "v1" and records[3].services[0].previous_version == "v2"
+
+    # --to a named kept version
+    r = run_cli("rollback", "--root", str(p.root), "--environment", p.environment, "app", "--to", "v2", env=p.env)
+    assert r.exit_code == 0, r.output
+    assert p.served()["built"] == "v2"
+    r = run_cli("rollback", "--root", str(p.root), "--environment", p.environment, "--to", "v9", env=p.env)
+    assert r.exit_code == 1 and "no kept version 'v9'" in r.stderr
+
+
+def test_keep_prunes_old_versions_but_never_the_rollback_targets(tmp_path: Path, run_cli: Run,
+                                                                 docker_client: Any) -> None:
+    p = make_project(tmp_path, keep=1)
+    try:
+        for v in ("v1", "v2", "v3"):
+            r = deploy(run_cli, p, v)
+            assert r.exit_code == 0, r.output
+        versions = sorted(c.labels["io.nexusify.version"] for c in containers(docker_client, p))
+        assert versions == ["v2", "v3"], versions  # live v3 + keep=1 (v2); v1 pruned
+        r = run_cli("rollback", "--root", str(p.root), "--environment", p.environment, env=p.env)
+        assert r.exit_code == 0, r.output
+        assert p.served()["built"] == "v2"
+    finally:
+        p.cleanup(docker_client)
+
+
+class Killed(BaseException):
+    """Stands in for SIGKILL at a checkpoint: nothing after it runs."""
+
+
+@pytest.mark.parametrize("phase", ["start", "switch", "drain"])
+def test_a_killed_deploy_is_recovered_by_the_next_one(phase: str, project: DeployProject, run_cli: Run,
+                                                       docker_client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from nexusify.deploy.bluegreen import BlueGreen
+
+    p = project
+    assert deploy(run_cli, p, "v1").exit_code == 0
+
+    def kill(self: BlueGreen, at: str) -> None:
+        if at == phase:
+            raise Killed(at)
+
+    monkeypatch.setattr(BlueGreen, "_checkpoint", kill)
+    with pytest.raises(Killed):  # in-process, past cli.main, so nothing catches the "kill"
+        ns = build_parser().parse_args(["deploy", "--environment", p.environment, "--tag", "v2",
+                                        "--build-arg", "BUILT_VERSION=v2"])
+        ctx = Context(p.root, resolve_settings(p.root, {}, p.env), p.env, Output(env=p.env))
+        deploy_cmd.run(ns, ctx)
+    monkeypatch.undo()
+    state = json.loads((p.state / "state.json").read_text())
+    assert state["services"]["app"]["transition"]["phase"] == phase
+    # the proxy keeps serving whatever it was switched to when the deploy died (old nginx
+    # workers may answer a last request or two while they shut down)
+    expected = "v2" if phase == "drain" else "v1"
+    deadline = time.monotonic() + 5
+    while p.served()["built"] != expected and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert p.served()["built"] == expected
+
+    r = deploy(run_cli, p, "v3")
+    assert r.exit_code == 0, r.output
+    assert p.served()["built"] == "v3"
+    state = json.loads((p.state / "state.json").read_text())
+    assert state["services"]["app"]["transition"] is None
+    running = [c.labels["io.nexusify.version"] for c in containers(docker_client, p) if c.status == "running"]
+    assert running == ["v3"], running
+    kept = sorted(c.labels["io.nexusify.version"] for c in containers(docker_client, p))
+    # the half-started v2 is removed unless traffic had already moved to it
+    assert kept == (["v1", "v2", "v3"] if phase == "drain" else ["v1", "v3"]), kept
+
+
+# --------------------------------------------------------------------------- migrations, locks, secrets
+
+
+def _with_migrations(tmp_path: Path, alembic_dir: str, db_url: str, secret: str) -> DeployProject:
+    p = make_project(tmp_path, health_timeout=10, services_toml=(
+        f'migrations = "{REPO / "fixtures" / "deploy" / alembic_dir / "alembic.ini"}"\n'
+        'database-url = "secret:DATABASE_URL"\n'))
+    # trust auth ignores the password, so a URL can carry a secret the tests then look for
+    url = db_url.replace("root@", f"root:{secret}@")
+    with (p.root / ".env.test").open("a") as fh:
+        fh.write(f"DATABASE_URL={url}\n")
+    return p
+
+
+@pytest.fixture
+def database() -> Iterator[str]:
+    try:
+        import psycopg2
+
+        psycopg2.connect(host="127.0.0.1", port=5432, dbname="postgres", connect_timeout=3).close()
+    except Exception as exc:
+        missing("PostgreSQL", f"127.0.0.1:5432 does not answer ({exc})")
+    with postgres_database() as url:
+        yield url
+
+
+def test_a_failing_migration_stops_before_build(tmp_path: Path, database: str, run_cli: Run,
+                                                 docker_client: Any) -> None:
+    p = _with_migrations(tmp_path, "alembic-app-failing", database, "pw-" + "f" * 12)
+    try:
+        r = deploy(run_cli, p, "v1")
+        assert r.exit_code == 1, r.output
+        assert "[migrate] FAILED" in r.stderr and "[build]" not in r.stderr
+        assert docker_client.images.list(filters={"label": f"io.nexusify.environment={p.environment}"}) == []
+        assert containers(docker_client, p) == []
+        records = hist.read_history(p.root / ".nexusify", p.environment)
+        assert [(x.outcome, "build" in x.stages) for x in records] == [("failed", False)]
+        assert "pw-ffff" not in r.output
+    finally:
+        p.cleanup(docker_client)
+
+
+def _spawn(p: DeployProject, version: str, lock_wait: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "nexusify", "deploy", "--root", str(p.root), "--environment", p.environment,
+         "--tag", version, "--build-arg", f"BUILT_VERSION={version}", "--lock-wait", lock_wait, "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=p.env, cwd=p.root,
+    )
+
+
+def test_two_deploys_at_once_one_waits_or_is_refused_and_migrations_run_once(
+        tmp_path: Path, database: str, docker_client: Any) -> None:
+    p = _with_migrations(tmp_path, "alembic-app", database, "pw-" + "c" * 12)
+    try:
+        # both wait: both succeed, one after the other; the schema is migrated exactly once
+        a, b = _spawn(p, "v1", "120"), _spawn(p, "v2", "120")
+        outs = [proc.communicate(timeout=240) for proc in (a, b)]
+        assert [a.returncode, b.returncode] == [0, 0], outs
+        applied = [json.loads(o)["migrations"][0]["applied"] for o, _ in outs]
+        assert sorted(len(x) for x in applied) == [0, 2], applied
+
+        # neither waits: one deploys, the other is refused naming the holder
+        a, b = _spawn(p, "v3", "0"), _spawn(p, "v4", "0")
+        outs = [proc.communicate(timeout=240) for proc in (a, b)]
+        codes = sorted([a.returncode, b.returncode])
+        assert codes == [0, 1], outs
+        refused = next(json.loads(o) for (o, _), proc in zip(outs, (a, b), strict=True) if proc.returncode == 1)
+        assert refused["error"] == "LockHeld" and "pid" in refused["message"], refused
+        records = hist.read_history(p.root / ".nexusify", p.environment)
+        assert [x.outcome for x in records] == ["success", "success", "success"]
+    finally:
+        p.cleanup(docker_client)
+
+
+def _scan_image(client: Any, image_id: str, needle: bytes) -> list[str]:
+    """Where ``needle`` occurs in the image: config, history, or any layer of `save`."""
+    found = []
+    image = client.images.get(image_id)
+    if needle.decode() in json.dumps(image.attrs):
+        found.append("inspect")
+    if needle.decode() in json.dumps(image.history()):
+        found.append("history")
+    tail = b""
+    for chunk in image.save(named=False):
+        if needle in tail + chunk:
+            found.append("save")
+            break
+        tail = chunk[-len(needle):]
+    return found
+
+
+def test_no_secret_value_in_images_history_state_plan_or_output(tmp_path: Path, database: str, run_cli: Run,
+                                                                 docker_client: Any) -> None:
+    db_secret = "pw-" + "9d" * 8
+    p = _with_migrations(tmp_path, "alembic-app", database, db_secret)
+    try:
+        plan = run_cli("deploy", "--root", str(p.root), "--environment", p.environment, "--tag", "v1",
+                       "--dry-run", env=p.env)
+        assert plan.exit_code == 0, plan.output
+        assert "CREATE TABLE" in plan.stdout and "alembic upgrade head" in plan.stdout
+        assert not (p.root / ".nexusify" / "deploy" / p.environment / "state.json").exists()
+
+        r = deploy(run_cli, p, "v1")
+        assert r.exit_code == 0, r.output
+        j = run_cli("deploy", "--root", str(p.root), "--environment", p.environment, "--tag", "v2",
+                    "--build-arg", "BUILT_VERSION=v2", "--json", "-v", env=p.env)
+        assert j.exit_code == 0, j.output
+        # the container got its secret at run time
+        assert get_json(p.public_port, "/secret-check")[1] == {"api_key_present": True}
+
+        secrets = [p.secret_value, db_secret]
+        for s in secrets:
+            for out in (plan, r, j):
+                assert s not in out.output
+            for f in (p.root / ".nexusify").rglob("*"):
+                if f.is_file():
+                    assert s.encode() not in f.read_bytes(), f
+            for img in docker_client.images.list(filters={"label": f"io.nexusify.environment={p.environment}"}):
+                assert _scan_image(docker_client, img.id, s.encode()) == [], img.tags
+        records = hist.read_history(p.root / ".nexusify", p.environment)
+        assert all(rec.secret_versions for rec in records)
+    finally:
+        p.cleanup(docker_client)
+
+
+def test_push_to_a_registry_and_a_registry_error_is_an_error(tmp_path: Path, run_cli: Run,
+                                                              docker_client: Any) -> None:
+    if shutil.which("docker-registry") is None and not Path("/usr/bin/docker-registry").is_file():
+        missing("docker-registry", "not installed")
+    with start_registry(tmp_path / "registry") as registry:
+        p = make_project(tmp_path / "a", registry=registry)
+        try:
+            r = deploy(run_cli, p, "v1", "--json")
+            assert r.exit_code == 0, r.output
+            img = json.loads(r.stdout)["images"][0]
+            assert img["pushed"] and img["image"] == f"{registry}/app:v1"
+            assert img["digest"] and img["digest"].startswith("sha256:")
+            status, tags = get_json(int(registry.rsplit(":", 1)[1]), "/v2/app/tags/list")
+            assert status == 200 and tags["tags"] == ["v1"]
+            assert hist.read_history(p.root / ".nexusify", p.environment)[0].services[0].digest == img["digest"]
+        finally:
+            p.cleanup(docker_client)
+    # the registry is gone now: the push error arrives in the stream and must fail the deploy
+    p = make_project(tmp_path / "b", registry=registry)
+    try:
+        r = deploy(run_cli, p, "v1")
+        assert r.exit_code == 1, r.output
+        assert "push of" in r.stderr and "failed" in r.stderr
+        assert containers(docker_client, p) == []
+    finally:
+        p.cleanup(docker_client)
