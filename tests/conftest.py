@@ -164,6 +164,12 @@ def pypi_server_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ca
             p.kill()
 
 
+@pytest.fixture(scope="session")
+def build_env_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One build-env cache for the session (publish creates each env once, then reuses it)."""
+    return tmp_path_factory.mktemp("build-envs")
+
+
 @pytest.fixture
 def nexus_factory(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     """Start Nexus emulators (tests/nexus_emulator.py: real pypiserver apps behind Nexus' URLs,

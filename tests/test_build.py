@@ -1,0 +1,158 @@
+"""Staging and building: the source tree is never touched, builds are reproducible, checks bite."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from nexusify.build import (
+    Artifact,
+    BuildEnvs,
+    admits_current_versions,
+    backend_of,
+    build_project,
+    check_artifact,
+    fingerprint,
+    normalise_sdist,
+    stage_project,
+)
+from nexusify.pyproject_edit import versionize
+from nexusify.workspace import load_workspace
+
+
+def _tree(root: Path) -> dict[str, tuple[str, float]]:
+    return {p.relative_to(root).as_posix(): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime)
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _build_all(monorepo: Path, tmp: Path, envs: BuildEnvs) -> dict[str, tuple[Artifact, Artifact]]:
+    ws = load_workspace(monorepo)
+    versions = {p.normalized: p.version for p in ws.shared if p.normalized and p.version}
+    out = {}
+    for name in ws.publish_order():
+        p = ws.by_name[name]
+        text = versionize(p.text, [d for d in p.local_deps if d.resolved], versions, path=p.pyproject)
+        staged = stage_project(p.path, text, tmp / "stage" / name)
+        backend, requires, backend_path = backend_of(p.data)
+        result = build_project(staged, tmp / "out" / name, envs.get(requires), backend=backend,
+                               backend_path=backend_path, name=name)
+        internal = {d.normalized: versions[d.normalized] for d in p.local_deps if d.runtime and d.resolved}
+        assert [m for a in result.artifacts for m in check_artifact(a, internal)] == []
+        out[name] = (result.sdist, result.wheel)
+    return out
+
+
+@pytest.mark.slow
+def test_builds_are_reproducible_and_leave_the_source_alone(monorepo: Path, tmp_path: Path,
+                                                            build_env_dir: Path) -> None:
+    before = _tree(monorepo)
+    first = _build_all(monorepo, tmp_path / "a", BuildEnvs(build_env_dir))
+    again_envs = BuildEnvs(build_env_dir)
+    second = _build_all(monorepo, tmp_path / "b", again_envs)
+    assert again_envs.created == []  # one env per requirement set, reused
+    assert _tree(monorepo) == before  # no egg-info, no .pdm-build, no dist in the source tree
+    # poetry-core, hatchling, setuptools and pdm-backend all produce byte-identical archives
+    assert {n: (s.sha256, w.sha256) for n, (s, w) in first.items()} == \
+        {n: (s.sha256, w.sha256) for n, (s, w) in second.items()}
+    assert len(first) == 8
+
+
+def test_fingerprint_follows_content_not_time(monorepo: Path) -> None:
+    pkg = monorepo / "shared/packages/core-config"
+    text = (pkg / "pyproject.toml").read_text()
+    fp = fingerprint(pkg, text, {"backend": "x"})
+    (pkg / "maestro_core_config/__init__.py").touch()
+    (pkg / "maestro_core_config/__pycache__").mkdir()
+    (pkg / "maestro_core_config/__pycache__/x.pyc").write_bytes(b"junk")
+    assert fingerprint(pkg, text, {"backend": "x"}) == fp
+    assert fingerprint(pkg, text + "\n", {"backend": "x"}) != fp
+    assert fingerprint(pkg, text, {"backend": "y"}) != fp
+    (pkg / "maestro_core_config/new.py").write_text("X = 1\n")
+    assert fingerprint(pkg, text, {"backend": "x"}) != fp
+
+
+def test_staging_skips_caches_and_fixes_times(monorepo: Path, tmp_path: Path) -> None:
+    pkg = monorepo / "shared/packages/core-messaging"
+    (pkg / "src/maestro_core_messaging.egg-info").mkdir()
+    (pkg / "src/maestro_core_messaging.egg-info/PKG-INFO").write_text("stale")
+    (pkg / "dist").mkdir()
+    staged = stage_project(pkg, "[project]\nname='x'\n", tmp_path / "s")
+    names = {p.relative_to(staged).as_posix() for p in staged.rglob("*") if p.is_file()}
+    assert "pyproject.toml" in names and "src/maestro_core_messaging/__init__.py" in names
+    assert not any("egg-info" in n or n.startswith("dist") for n in names)
+    assert (staged / "pyproject.toml").read_text() == "[project]\nname='x'\n"
+    assert {int(p.stat().st_mtime) for p in staged.rglob("*")} == {315532800}
+
+
+def _wheel(path: Path, requires: list[str]) -> Artifact:
+    with zipfile.ZipFile(path, "w") as zf:
+        meta = "Metadata-Version: 2.1\nName: demo\nVersion: 1.0.0\n" + "".join(f"Requires-Dist: {r}\n" for r in requires)
+        zf.writestr("demo-1.0.0.dist-info/METADATA", meta)
+        zf.writestr("demo/__init__.py", "")
+    return Artifact.from_path(path, "wheel")
+
+
+@pytest.mark.parametrize(("requires", "problem"), [
+    pytest.param(["core @ file:///tmp/core"], "points at a path", id="file-url"),
+    pytest.param(["core>=0.1,<0.2"], "does not admit", id="excludes-version"),
+    pytest.param(["core>=0.2,<0.3", "requests>=2"], None, id="fine"),
+])
+def test_wheel_metadata_check(tmp_path: Path, requires: list[str], problem: str | None) -> None:
+    problems = check_artifact(_wheel(tmp_path / "demo-1.0.0-py3-none-any.whl", requires), {"core": "0.2.0"})
+    if problem is None:
+        assert problems == []
+    else:
+        assert len(problems) == 1 and problem in problems[0]
+
+
+def _sdist(path: Path, members: dict[str, bytes], mtime: float = 1_700_000_000.5) -> None:
+    with tarfile.open(path, "w:gz") as tf:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime, info.uid, info.uname = len(data), mtime, 1000, "dev"
+            tf.addfile(info, io.BytesIO(data))
+
+
+def test_sdist_pyproject_with_a_path_dependency_is_refused(tmp_path: Path) -> None:
+    pyproject = b'[tool.poetry]\nname = "demo"\nversion = "1.0.0"\n[tool.poetry.dependencies]\ncore = {path = "../core"}\n'
+    path = tmp_path / "demo-1.0.0.tar.gz"
+    _sdist(path, {"demo-1.0.0/PKG-INFO": b"Metadata-Version: 2.1\nName: demo\nVersion: 1.0.0\n",
+                  "demo-1.0.0/pyproject.toml": pyproject})
+    problems = check_artifact(Artifact.from_path(path, "sdist"), {"core": "0.2.0"})
+    assert problems and "still path-depends on core" in problems[0]
+
+
+def test_normalise_sdist_is_byte_stable(tmp_path: Path) -> None:
+    a, b = tmp_path / "a" / "x-1.0.tar.gz", tmp_path / "b" / "x-1.0.tar.gz"
+    a.parent.mkdir()
+    b.parent.mkdir()
+    _sdist(a, {"x-1.0/PKG-INFO": b"Name: x\n"}, mtime=1_700_000_000)
+    _sdist(b, {"x-1.0/PKG-INFO": b"Name: x\n"}, mtime=1_800_000_000)
+    assert a.read_bytes() != b.read_bytes()
+    assert normalise_sdist(a) and normalise_sdist(b)
+    assert a.read_bytes() == b.read_bytes()
+    assert not normalise_sdist(a)  # already normal: left alone
+    with tarfile.open(a) as tf:
+        assert tf.extractfile("x-1.0/PKG-INFO").read() == b"Name: x\n"  # type: ignore[union-attr]
+
+
+def test_a_dependency_bump_does_not_count_as_a_change(tmp_path: Path) -> None:
+    def wheel(spec: str, body: str = "") -> bytes:
+        p = tmp_path / f"w{abs(hash((spec, body)))}.whl"
+        with zipfile.ZipFile(p, "w") as zf:
+            zf.writestr("demo-1.0.0.dist-info/METADATA",
+                        f"Metadata-Version: 2.1\nName: demo\nVersion: 1.0.0\nRequires-Dist: core{spec}\n")
+            zf.writestr("demo-1.0.0.dist-info/RECORD", spec)
+            zf.writestr("demo/__init__.py", body)
+        return p.read_bytes()
+
+    published = wheel(">=0.1.0,<0.2.0")
+    name = "demo-1.0.0-py3-none-any.whl"
+    assert admits_current_versions(wheel(">=0.1.1,<0.2.0"), published, name, {"core": "0.1.1"})
+    assert not admits_current_versions(wheel(">=0.2.0,<0.3.0"), published, name, {"core": "0.2.0"})
+    assert not admits_current_versions(wheel(">=0.1.1,<0.2.0", "X = 1"), published, name, {"core": "0.1.1"})

@@ -1,0 +1,227 @@
+"""`nexusify publish` against REAL servers: pypiserver, and the Nexus emulator (pypiserver inside)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from nexusify.config import resolve_settings
+from nexusify.publish import PublishOptions, execute_plan, plan_publish, run_publish
+from tests.conftest import FIXTURES
+
+pytestmark = pytest.mark.slow
+
+
+def _env(build_env_dir: Path, user: str | None = None, password: str | None = None) -> dict[str, str]:
+    env = {"HOME": str(Path.home()), "NO_COLOR": "1", "NEXUSIFY_BUILD_ENV_DIR": str(build_env_dir),
+           "PATH": os.environ.get("PATH", "")}
+    if user:
+        env["NEXUS_USERNAME"] = user
+    if password:
+        env["NEXUS_PASSWORD"] = password
+    return env
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and ".nexusify" not in p.relative_to(root).parts}
+
+
+def _requires(wheel: Path) -> list[str]:
+    with zipfile.ZipFile(wheel) as zf:
+        meta = next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
+        return [ln.split(":", 1)[1].strip() for ln in zf.read(meta).decode().splitlines() if ln.startswith("Requires-Dist:")]
+
+
+def test_publish_sample_to_pypiserver(monorepo: Path, pypi_server_factory, run_cli, build_env_dir: Path,  # type: ignore[no-untyped-def]
+                                      tmp_path: Path) -> None:
+    server = pypi_server_factory(auth="update")
+    env = _env(build_env_dir, server.username, server.password)
+    before = _tree(monorepo)
+    first = run_cli("publish", "--root", str(monorepo), "--repository-url", server.url, "--json", env=env)
+    assert first.exit_code == 0, first.output
+    report = json.loads(first.stdout)
+    assert server.password not in first.output
+    files = sorted(p.name for p in server.packages.iterdir())
+    assert len(files) == 16 and len([f for f in files if f.endswith(".whl")]) == 8  # each package once: wheel + sdist
+    assert {p["status"] for p in report["packages"]} == {"uploaded"}
+    assert all(p["verified"] for p in report["packages"])
+    assert _tree(monorepo) == before  # the source tree is never modified
+    # internal requirements are versions in the metadata, never paths
+    assert sorted(_requires(server.packages / "maestro_core_api-0.1.0-py3-none-any.whl")) == [
+        "maestro-core-auth (>=0.2.0,<0.3.0)", 'maestro-core-db (>=0.1.0,<0.2.0) ; extra == "db"',
+        "maestro-core-logging (>=0.1.0,<0.2.0)"]
+    assert _requires(server.packages / "maestro_core_messaging-0.1.0-py3-none-any.whl") == [
+        "maestro-core-logging<0.2.0,>=0.1.0"]
+
+    # a clean virtualenv installs every shared package from this index alone
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pip_env = {**os.environ, "PIP_CONFIG_FILE": os.devnull, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    install = subprocess.run(
+        [str(venv / "bin/pip"), "install", "--isolated", "--no-cache-dir", "--index-url", server.simple_url,
+         "maestro-core-api[db]", "maestro-core-messaging", "maestro-test-healer", "maestro-monitoring"],
+        capture_output=True, text=True, env=pip_env, check=False)
+    assert install.returncode == 0, install.stdout + install.stderr
+    check = subprocess.run([str(venv / "bin/python"), "-c", "import maestro_core_api, maestro_core_db, "
+                            "maestro_core_messaging, maestro_core_config"], capture_output=True, text=True, check=False)
+    assert check.returncode == 0, check.stderr
+
+    # a second run uploads nothing, builds nothing, and exits 0
+    mtimes = {p.name: p.stat().st_mtime_ns for p in server.packages.iterdir()}
+    second = run_cli("publish", "--root", str(monorepo), "--repository-url", server.url, "--json", env=env)
+    assert second.exit_code == 0, second.output
+    again = json.loads(second.stdout)
+    assert again["uploaded_files"] == [] and again["counts"] == {"unchanged": 8}
+    assert {p.name: p.stat().st_mtime_ns for p in server.packages.iterdir()} == mtimes
+
+    # a fresh clone (no .nexusify state) reaches the same verdict from the archives themselves
+    shutil.rmtree(monorepo / ".nexusify")
+    fresh = run_cli("publish", "--root", str(monorepo), "--repository-url", server.url, "--json", env=env)
+    assert fresh.exit_code == 0, fresh.output
+    assert json.loads(fresh.stdout)["counts"] == {"present": 8}
+
+    # a package changed without a version bump is refused, with the fix; nothing is uploaded
+    init = monorepo / "shared/packages/core-config/maestro_core_config/__init__.py"
+    init.write_text(init.read_text() + "\nCHANGED = True\n")
+    changed = run_cli("publish", "--root", str(monorepo), "--repository-url", server.url, env=env)
+    assert changed.exit_code == 1
+    assert "version 0.1.0 of maestro-core-config changed without a bump" in changed.output
+    assert "bump the version of maestro-core-config (e.g. 0.1.1)" in changed.output
+    assert server.password not in changed.output
+    assert {p.name: p.stat().st_mtime_ns for p in server.packages.iterdir()} == mtimes
+
+    # after the bump it publishes, and dependents stay as published: their ranges admit 0.1.1
+    pyproject = monorepo / "shared/packages/core-config/pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('version = "0.1.0"', 'version = "0.1.1"', 1))
+    bumped = run_cli("publish", "--root", str(monorepo), "--repository-url", server.url, "--json", env=env)
+    assert bumped.exit_code == 0, bumped.output
+    result = {p["name"]: p["status"] for p in json.loads(bumped.stdout)["packages"]}
+    assert result["maestro-core-config"] == "uploaded"
+    assert set(result.values()) <= {"uploaded", "unchanged", "present"}
+    assert len(list(server.packages.iterdir())) == 18
+
+
+def test_dry_run_builds_and_uploads_nothing(monorepo: Path, pypi_server_factory, run_cli,  # type: ignore[no-untyped-def]
+                                            build_env_dir: Path) -> None:
+    server = pypi_server_factory(auth=None)
+    result = run_cli("publish", "--root", str(monorepo), "--repository-url", server.url, "--dry-run", "--json",
+                     env=_env(build_env_dir))
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["dry_run"] and {p["status"] for p in report["packages"]} == {"would-build"}
+    assert [p["name"] for p in report["packages"]][:2] == ["maestro-core-config", "maestro-core-auth"]
+    assert list(server.packages.iterdir()) == []
+    assert not (monorepo / ".nexusify").exists()
+
+
+@pytest.mark.parametrize("layout", [
+    pytest.param(FIXTURES / "publish/uv-workspace", id="uv-workspace"),
+    pytest.param(FIXTURES / "layouts/pdm-file-urls", id="pdm-file-urls"),
+])
+def test_publish_other_layouts(layout: Path, tmp_path: Path, pypi_server_factory, build_env_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    root = tmp_path / layout.name
+    shutil.copytree(layout, root)
+    server = pypi_server_factory(auth=None)
+    env = _env(build_env_dir)
+    settings = resolve_settings(root, {"repository_url": server.url}, env)
+    report = run_publish(settings, PublishOptions(env=env))
+    assert report.ok, [p.to_dict() for p in report.packages]
+    names = [p.name for p in report.packages]
+    wheels = sorted(server.packages.glob("*.whl"))
+    assert len(wheels) == len(names) and len(list(server.packages.glob("*.tar.gz"))) == len(names)
+    for wheel in wheels:
+        for req in _requires(wheel):
+            assert "file:" not in req and "@" not in req, (wheel.name, req)
+    if layout.name == "uv-workspace":
+        assert "ws-auth<0.3.0,>=0.2.0" in _requires(server.packages / "ws_api-0.5.0-py3-none-any.whl")
+    again = run_publish(settings, PublishOptions(env=env))
+    assert again.ok and again.uploaded == []
+
+
+# --------------------------------------------------------------------------- Nexus (emulated)
+
+
+def test_publish_to_nexus(monorepo: Path, nexus_factory, run_cli, build_env_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    emu = nexus_factory(private=True)
+    env = _env(build_env_dir, emu.username, emu.password)
+    args = ("publish", "--root", str(monorepo), "--nexus-url", emu.base_url, "--repository", emu.repository)
+    result = run_cli(*args, env=env)
+    assert result.exit_code == 0, result.output
+    assert len(emu.files()) == 16
+    assert emu.password not in result.output
+    log = emu.control("log")
+    assert any(e["path"] == "/service/rest/v1/status/writable" for e in log)
+    assert any(e["path"] == "/service/rest/v1/search" for e in log)
+    assert all(e["auth"] for e in log if e["method"] == "POST")
+    emu.control("clear-log")
+    again = run_cli(*args, "--json", env=env)
+    assert again.exit_code == 0 and json.loads(again.stdout)["uploaded_files"] == []
+    assert not any(e["method"] == "POST" for e in emu.control("log"))
+
+
+def test_allow_once_rejection_is_verified_by_hash(monorepo: Path, nexus_factory, build_env_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    emu = nexus_factory(message_style="old")
+    env = _env(build_env_dir, emu.username, emu.password)
+    settings = resolve_settings(monorepo, {"nexus_url": emu.base_url, "repository": emu.repository}, env)
+    options = PublishOptions(env=env, packages=("maestro-core-config",))
+    stale = plan_publish(settings, options)  # sees an empty repository
+    assert run_publish(settings, options).ok  # someone else publishes the same files meanwhile
+    report = execute_plan(stale, options)  # every upload now meets ALLOW_ONCE's 400
+    assert report.ok, [p.to_dict() for p in report.packages]
+    assert [f.action for f in report.packages[0].files] == ["present", "present"]
+    assert len(emu.files()) == 2
+
+
+def test_read_only_nexus_is_a_clear_error(monorepo: Path, nexus_factory, run_cli, build_env_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    emu = nexus_factory()
+    emu.control("freeze")
+    result = run_cli("publish", "--root", str(monorepo), "--nexus-url", emu.base_url,
+                     env=_env(build_env_dir, emu.username, emu.password))
+    assert result.exit_code == 1
+    assert "read-only" in result.output and emu.files() == []
+
+
+def test_without_credentials_nothing_is_uploaded_blind(monorepo: Path, nexus_factory, run_cli,  # type: ignore[no-untyped-def]
+                                                       build_env_dir: Path) -> None:
+    emu = nexus_factory(private=True)
+    result = run_cli("publish", "--root", str(monorepo), "--nexus-url", emu.base_url, env=_env(build_env_dir))
+    assert result.exit_code == 1
+    assert "401" in result.output and "NEXUS_PASSWORD" in result.output
+    assert emu.files() == []
+    assert not any(e["method"] == "POST" for e in emu.control("log"))
+
+
+def test_proxy_413_fails_the_package_and_stops_its_dependents(monorepo: Path, nexus_factory, build_env_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    emu = nexus_factory()
+    emu.control("upload-status/413")  # the first upload (core-config's first file) meets a proxy's limit
+    env = _env(build_env_dir, emu.username, emu.password)
+    settings = resolve_settings(monorepo, {"nexus_url": emu.base_url}, env)
+    report = run_publish(settings, PublishOptions(env=env))
+    status = {p.name: p for p in report.packages}
+    assert status["maestro-core-config"].status == "failed"
+    assert "client_max_body_size" in str(status["maestro-core-config"].error)
+    for dependent in ("maestro-core-auth", "maestro-core-db", "maestro-core-logging", "maestro-core-api",
+                      "maestro-core-messaging", "maestro-test-healer"):
+        assert status[dependent].status == "blocked", dependent
+    assert status["maestro-monitoring"].status == "uploaded"  # independent packages still publish
+    assert not report.ok
+    assert sorted(emu.files()) == ["maestro_monitoring-0.1.0-py3-none-any.whl", "maestro_monitoring-0.1.0.tar.gz"]
+
+
+def test_401_mid_run_stops_every_later_upload(monorepo: Path, nexus_factory, build_env_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    emu = nexus_factory()
+    emu.control("upload-status/401")
+    env = _env(build_env_dir, emu.username, emu.password)
+    settings = resolve_settings(monorepo, {"nexus_url": emu.base_url}, env)
+    report = run_publish(settings, PublishOptions(env=env))
+    assert report.packages[0].status == "failed"
+    assert all(p.status == "blocked" and "credentials" in p.reason for p in report.packages[1:])
+    assert emu.files() == []
