@@ -299,10 +299,13 @@ def _offline_sql(svc: ServiceConfig, bundle: SecretBundle) -> str:
     if url is None:
         return "-- no database-url configured"
     current: str | None = None
-    try:
-        current = mig.migration_status(svc.name, svc.migrations, url).current
-    except Exception:
-        current = None  # no database reachable: SQL from the start
+    raw = url.reveal()
+    sqlite_file = raw.split(":///", 1)[1] if raw.startswith("sqlite") and ":///" in raw else None
+    if sqlite_file is None or (sqlite_file and Path(sqlite_file).is_file()):  # connecting would create the file
+        try:
+            current = mig.migration_status(svc.name, svc.migrations, url).current
+        except Exception:
+            current = None  # no database reachable: SQL from the start
     try:
         return bundle.redact(mig.offline_sql(svc.name, svc.migrations, url, from_revision=current))
     except NexusifyError:
