@@ -165,9 +165,10 @@ def run_audit(
             f"shared packages depend on each other in a cycle: {' -> '.join(cycle)}",
             "break the cycle: move the code both need into a package both depend on",
         ))
+    shared_dirs = [(str(p.path), p) for p in ws.shared]
     for svc in ws.services:
         for dockerfile in svc.dockerfiles:
-            problems.extend(shared_copies(dockerfile, svc, ws))
+            problems.extend(shared_copies(dockerfile, svc, ws, shared_dirs))
     report = AuditReport(ws, order, problems)
     report.index = {"url": None, "reachable": None, "packages": []}
     if index and settings.upload_simple_url:
@@ -186,7 +187,8 @@ def run_audit(
 _URL = re.compile(r"^[a-z][a-z0-9+.-]*://|^git@", re.I)
 
 
-def shared_copies(dockerfile: Path, service: Project, ws: Workspace) -> list[Problem]:
+def shared_copies(dockerfile: Path, service: Project, ws: Workspace,
+                  shared_dirs: list[tuple[str, Project]] | None = None) -> list[Problem]:
     """Problems for every COPY/ADD in ``dockerfile`` that brings shared package code into the
     image. Sources are taken relative to the service folder (the usual build context) and,
     when they do not exist there, to the monorepo root (``docker build -f svc/Dockerfile .``)."""
@@ -195,7 +197,8 @@ def shared_copies(dockerfile: Path, service: Project, ws: Workspace) -> list[Pro
         text = dockerfile.read_text(encoding="utf-8", errors="replace")
     except OSError as exc:
         return [Problem("warning", "unreadable", relpath(dockerfile, root), None, f"cannot read: {exc.strerror}")]
-    shared = {p.path: p for p in ws.shared if p.path != service.path}
+    own = str(service.path)
+    shared = [(path, p) for path, p in (shared_dirs or [(str(p.path), p) for p in ws.shared]) if path != own]
     if not shared:
         return []
     from nexusify.dockerfile import DockerfileSyntaxError, parse
@@ -226,30 +229,42 @@ def shared_copies(dockerfile: Path, service: Project, ws: Workspace) -> list[Pro
     return out
 
 
-def _copied_packages(src: str, service_dir: Path, root: Path, shared: dict[Path, Project]) -> tuple[list[Project], bool]:
+def _glob_free(path: str) -> str:
+    """The leading part of ``path`` before its first segment holding a glob character."""
+    kept = []
+    for seg in path.split("/"):
+        if any(c in seg for c in "*?["):
+            break
+        kept.append(seg)
+    return "/".join(kept)
+
+
+def _copied_packages(src: str, service_dir: Path, root: Path, shared: list[tuple[str, Project]]) -> tuple[list[Project], bool]:
+    """The shared packages a COPY/ADD source brings in (the package folder itself, a folder
+    holding it, or files inside it), and whether the source escapes the service folder."""
     cleaned = src.lstrip("/") or "."
     has_glob = any(c in cleaned for c in "*?[")
-    contexts = [service_dir] if service_dir == root else [service_dir, root]
-    chosen: Path | None = None
-    for ctx in contexts:
-        base = cleaned.split("*")[0].split("?")[0].split("[")[0] if has_glob else cleaned
-        if (ctx / base).exists() if base else True:
-            chosen = ctx
-            break
-    ctx = chosen or service_dir
+    base = _glob_free(cleaned) if has_glob else cleaned
+    # the build context: the service folder, else the monorepo root when the source is there
+    ctx = service_dir
+    if service_dir != root and not (service_dir / base).exists() and (root / base).exists():
+        ctx = root
     target = os.path.normpath(ctx / cleaned)
-    outside = ctx == service_dir and not (target == str(service_dir) or target.startswith(str(service_dir) + os.sep))
+    prefix = os.path.normpath(ctx / base) if base else str(ctx)
+    svc = str(service_dir)
+    outside = ctx == service_dir and not (target == svc or target.startswith(svc + os.sep))
+    if ctx == service_dir and not outside and not any(p.startswith(svc + os.sep) for p, _ in shared):
+        return [], False  # inside the service folder, which holds no shared package (fast path)
     hits: list[Project] = []
-    for path, project in shared.items():
-        p = str(path)
+    for p, project in shared:
         if has_glob:
-            hit = fnmatch.fnmatchcase(p, target) or any(
-                fnmatch.fnmatchcase(str(a), target) for a in path.parents if str(a).startswith(str(root))
-            )
-            prefix = target.split("*")[0].split("?")[0].split("[")[0].rstrip("/")
-            hit = hit or (p.startswith(prefix + os.sep) and fnmatch.fnmatchcase(p[: len(target)], target))
+            inside_pattern = prefix.startswith(p + os.sep) or prefix == p
+            holder = p.startswith(prefix + os.sep) and (
+                fnmatch.fnmatchcase(p, target)
+                or any(fnmatch.fnmatchcase(str(a), target) for a in project.path.parents if str(a).startswith(prefix)))
+            hit = inside_pattern or holder
         else:
-            hit = p == target or p.startswith(target.rstrip(os.sep) + os.sep) or target.startswith(p + os.sep)
+            hit = p == target or p.startswith(target + os.sep) or target.startswith(p + os.sep)
         if hit:
             hits.append(project)
     return hits, outside and bool(hits)

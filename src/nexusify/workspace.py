@@ -358,10 +358,18 @@ def _cycle_through(start: str, deps: dict[str, list[str]], members: set[str]) ->
 
 
 def relpath(path: Path, root: Path) -> str:
-    try:
-        return path.relative_to(root).as_posix() or "."
-    except ValueError:
+    """``path`` relative to ``root`` in POSIX form ("." for the root itself); ``path`` unchanged
+    when it is outside. String arithmetic: called for every project, dependency and problem."""
+    p, r = str(path), str(root)
+    if p == r:
+        return "."
+    if p.startswith(r) and p[len(r):len(r) + 1] == os.sep:
+        rel = p[len(r) + 1:]
+    elif r == os.sep and p.startswith(r):
+        rel = p[1:]
+    else:
         return path.as_posix()
+    return rel if os.sep == "/" else rel.replace(os.sep, "/")
 
 
 # --------------------------------------------------------------------------- line lookup
@@ -786,6 +794,7 @@ def _pep621_arrays(data: dict[str, Any]) -> Iterator[tuple[tuple[str, ...], str,
             yield ("tool", "pdm", "dev-dependencies", g), g, False, arr
 
 
+_REQ_NAME = re.compile(r"\s*([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)")
 _HATCH_ROOT = re.compile(r"\{root((?::parent)*)(?::real)?:uri\}")
 _EGG = re.compile(r"[#&]egg=([A-Za-z0-9][A-Za-z0-9._-]*)")
 
@@ -869,8 +878,11 @@ def _read_pep621_deps(p: Project, root: Path | str, problems: list[Problem], ws_
         for index, item in enumerate(arr):
             if not isinstance(item, str):
                 continue  # {include-group = ...}
-            if "@" not in item and "file:" not in item and not sources:
-                continue  # a plain requirement and no uv source: nothing local (fast path)
+            if "@" not in item and "file:" not in item:
+                # a plain requirement: local only through a uv source (fast path, no parse)
+                m = _REQ_NAME.match(item)
+                if m is None or canonicalize_name(m.group(1)) not in sources:
+                    continue
             req, editable, error = _parse_requirement(item)
             if req is None:
                 line = p.lines.string(item, array_line)
