@@ -24,11 +24,14 @@ def pep621(name: str, deps: str = "", version: str | None = "1.0.0", extra: str 
     return f'[project]\nname = "{name}"\n{ver}dependencies = [{deps}]\n{extra}\n{bs}'
 
 
-def make_tree(root: Path, files: dict[str, str]) -> Path:
+def make_tree(root: Path, files: dict[str, str] | dict[str, str | bytes]) -> Path:
     for rel, text in files.items():
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+        if isinstance(text, bytes):
+            path.write_bytes(text)
+        else:
+            path.write_text(text)
     return root
 
 
@@ -139,6 +142,22 @@ PROBLEMS = [
          "services/s/pyproject.toml": poetry("s", 'a = {path = "../../libs/a"}'),
          "services/s/Dockerfile": "FROM python:3.11\nRUN echo hi && \\\n    echo there\nADD \\\n  --chown=1:1 \\\n  libs /libs\n"},
         ("warning", "dockerfile-copies-shared", "services/s/Dockerfile", 4), id="dockerfile-add-root-context",
+    ),
+    pytest.param(
+        {"libs/a/pyproject.toml": pep621("a"),
+         "services/s/pyproject.toml": poetry("s", 'a = {path = "../../libs/a"}'),
+         "services/s/Dockerfile": "FROM python:3.11\nCOPY <<EOF /app/x\nhello\n"},
+        ("warning", "dockerfile-syntax", "services/s/Dockerfile", 2), id="dockerfile-unclosed-heredoc",
+    ),
+    pytest.param(
+        {"libs/a/pyproject.toml": pep621("a"),
+         "services/s/pyproject.toml": poetry("s", 'a = {path = "../../libs/a"}'),
+         "services/s/Dockerfile": "FROM python:3.11\nCOPY --from=builder /libs/a /libs/a\nCOPY libs/*/ /libs/\n"},
+        ("warning", "dockerfile-copies-shared", "services/s/Dockerfile", 3), id="dockerfile-glob-not-from-stage",
+    ),
+    pytest.param(
+        {"libs/a/pyproject.toml": b'[project]\nname = "\xff"\n'},
+        ("error", "unreadable", "libs/a/pyproject.toml", None), id="not-utf8",
     ),
 ]
 
@@ -251,3 +270,15 @@ def test_problem_lines_in_the_table_keep_their_brackets(tmp_path: Path, run_cli)
     r = run_cli("audit", "--root", str(root))
     assert "[version-missing]" in r.stdout and "libs/a/pyproject.toml:2" in r.stdout
     assert "1 error(s), 0 warning(s)" in r.stdout
+
+
+def test_dockerfile_copies_that_are_not_shared_code(tmp_path: Path) -> None:
+    root = make_tree(tmp_path, {
+        "libs/a/pyproject.toml": pep621("a"),
+        "services/s/pyproject.toml": poetry("s", 'a = {path = "../../libs/a"}'),
+        "services/s/Dockerfile": (
+            "# escape=`\nFROM python:3.11 AS build\nCOPY --from=builder /libs/a /libs/a\nCOPY . .\n"
+            "ADD https://example.invalid/libs/a.tar.gz /tmp/\nCOPY pyproject.toml `\n  README.md ./\n"
+            "RUN <<EOF\ncp -r ../../libs/a /x\nEOF\nCOPY ${LIBS} /libs\n"),
+    })
+    assert [p for p in audit(root).problems if p.code.startswith("dockerfile")] == []

@@ -277,3 +277,38 @@ def test_deep_chain_has_no_recursion_limit(tmp_path: Path) -> None:
     ws = load_workspace(tmp_path)
     order = ws.publish_order()
     assert order[0] == f"p{n - 1}" and order[-1] == "p0"
+
+
+# --------------------------------------------------------------------------- readers
+
+
+@pytest.mark.parametrize(("item", "name", "editable", "path"), [
+    pytest.param("pkg @ file:///${PROJECT_ROOT}/../pkg", "pkg", False, "/repo/a/../pkg", id="pdm-project-root"),
+    pytest.param("-e pkg @ file:///${PROJECT_ROOT}/packages/pkg", "pkg", True, "/repo/a/packages/pkg", id="pdm-editable"),
+    pytest.param("-e file:///${PROJECT_ROOT}/packages/pkg#egg=pkg", "pkg", True, "/repo/a/packages/pkg", id="pdm-egg"),
+    pytest.param("pkg @ {root:uri}/../pkg", "pkg", False, "/repo/a/../pkg", id="hatch-root-uri"),
+    pytest.param("pkg @ {root:parent:uri}/pkg", "pkg", False, "/repo/pkg", id="hatch-root-parent-uri"),
+    pytest.param("pkg[x] @ file:///srv/libs/pkg ; python_version >= '3.11'", "pkg", False, "/srv/libs/pkg",
+                 id="absolute-with-marker"),
+    pytest.param("pkg @ file:///srv/my%20libs/pkg", "pkg", False, "/srv/my libs/pkg", id="percent-encoded"),
+])
+def test_file_url_forms(item: str, name: str, editable: bool, path: str) -> None:
+    from nexusify.workspace import _parse_requirement, file_url_to_path
+
+    req, is_editable, error = _parse_requirement(item)
+    assert error is None and req is not None and req.url
+    assert (req.name, is_editable, file_url_to_path(req.url, Path("/repo/a"))) == (name, editable, path)
+
+
+def test_dynamic_version_from_the_backend_hook(tmp_path: Path) -> None:
+    """A version only the backend can compute (not a literal) is asked from its metadata hook."""
+    pkg = tmp_path / "libs/calc"
+    (pkg / "calc").mkdir(parents=True)
+    (pkg / "calc/__init__.py").write_text('VERSION = ".".join(["4", "2", "0"])\n')
+    (pkg / "pyproject.toml").write_text(
+        '[project]\nname = "calc"\ndynamic = ["version"]\n[tool.setuptools.dynamic]\nversion = {attr = "calc.VERSION"}\n'
+        '[tool.setuptools]\npackages = ["calc"]\n'
+        '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n')
+    ws = load_workspace(tmp_path)
+    assert ws.by_name["calc"].version == "4.2.0"
+    assert load_workspace(tmp_path, resolve_dynamic=False).by_name["calc"].version is None

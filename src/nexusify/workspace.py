@@ -1057,7 +1057,8 @@ def _resolve_dependency(
             problems.append(Problem(
                 "error", "unresolvable-path", where, line,
                 f"{dep.name}: {raw} does not exist here (a path inside a container?) and matches no project of the monorepo",
-                'map it with path-aliases = {"/shared/packages" = "shared/packages"} in nexusify.toml, or fix the path',
+                f'map it with path-aliases = {{"{PurePosixPath(raw).parent.as_posix()}" = "<monorepo folder>"}} '
+                "in nexusify.toml, or fix the path",
             ))
             return
     else:
