@@ -156,6 +156,10 @@ PROBLEMS = [
         ("warning", "dockerfile-copies-shared", "services/s/Dockerfile", 3), id="dockerfile-glob-not-from-stage",
     ),
     pytest.param(
+        {"libs/a/pyproject.toml": poetry("a", version="0.0.0") + "\n[tool.poetry-dynamic-versioning]\nenable = true\n"},
+        ("warning", "placeholder-version", "libs/a/pyproject.toml", 12), id="poetry-dynamic-versioning",
+    ),
+    pytest.param(
         {"libs/a/pyproject.toml": b'[project]\nname = "\xff"\n'},
         ("error", "unreadable", "libs/a/pyproject.toml", None), id="not-utf8",
     ),

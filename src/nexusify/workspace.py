@@ -1189,6 +1189,14 @@ def _check_shared(p: Project, rel: str, problems: list[Problem]) -> None:
                 f"{label}: version {p.version!r} is not a PEP 440 version; an index rejects it",
                 'use a version such as "1.2.0"',
             ))
+    pdv = _table(p.data, "tool", "poetry-dynamic-versioning")
+    if pdv.get("enable") is True:
+        problems.append(Problem(
+            "warning", "placeholder-version", rel, p.lines.header(("tool", "poetry-dynamic-versioning")),
+            f"{label}: poetry-dynamic-versioning is enabled, so {p.version!r} is a placeholder; the published "
+            "version comes from git tags at build time",
+            "publish needs the real version in pyproject.toml: set it (or run the plugin) before publishing",
+        ))
     if not p.has_build_system and not p.is_virtual:
         poetry_only = p.style == "poetry"
         problems.append(Problem(
