@@ -150,6 +150,12 @@ class LoadReport:
     total: int
     failures: list[str]
     answers: list[tuple[float, float, str]]  # (sent, received, built version)
+    failure_times: list[float] = field(default_factory=list)
+
+    @property
+    def failing_window(self) -> float:
+        """Seconds between sending the first and the last request that failed (0 without failures)."""
+        return max(self.failure_times) - min(self.failure_times) if self.failure_times else 0.0
 
     @property
     def versions(self) -> list[str]:
@@ -171,6 +177,7 @@ class Load:
         self._lock = threading.Lock()
         self._count = 0
         self.failures: list[str] = []
+        self.failure_times: list[float] = []
         self.answers: list[tuple[float, float, str]] = []
         self._workers: list[threading.Thread] = []
 
@@ -189,6 +196,7 @@ class Load:
         except Exception as exc:
             with self._lock:
                 self.failures.append(f"{type(exc).__name__}: {exc}")
+                self.failure_times.append(sent)
         finally:
             conn.close()
 
@@ -214,7 +222,7 @@ class Load:
         self._stop.set()
         for t in self._workers:
             t.join(30)
-        return LoadReport(self._count, list(self.failures), list(self.answers))
+        return LoadReport(self._count, list(self.failures), list(self.answers), list(self.failure_times))
 
     def __enter__(self) -> Load:
         return self.start()
