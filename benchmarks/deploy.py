@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import itertools
 import json
 import os
 import statistics
@@ -30,8 +31,6 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "src"))
-
-import itertools
 
 from tests.deploy_fixtures import Load, LoadReport, free_port, make_project, wait_for_port  # noqa: E402
 
