@@ -141,3 +141,13 @@ def test_check_public_is_off_by_default_and_unreachable_is_a_warning(run_cli, mo
     assert r.exit_code == 0
     codes = [p["code"] for p in json.loads(r.stdout)["problems"]]
     assert "public-index-unreachable" in codes
+
+
+def test_malformed_urls_are_warnings_not_crashes(run_cli, monorepo: Path) -> None:  # type: ignore[no-untyped-def]
+    r = run_cli("audit", "--root", str(monorepo), "--json", "--index-url", "http://user:hunter2@[::1",
+                "--check-public", "--public-index-url", "http://[bad")
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout)
+    codes = {p["code"] for p in data["problems"]}
+    assert {"index-unreachable", "public-index-unreachable"} <= codes
+    assert "hunter2" not in r.output

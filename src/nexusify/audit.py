@@ -35,7 +35,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from nexusify.config import Settings
-from nexusify.credentials import mask_url
+from nexusify.credentials import mask_url as _mask_url
 from nexusify.errors import AuthError, IndexServerError, NexusifyError
 from nexusify.workspace import (
     CycleError,
@@ -172,13 +172,41 @@ def run_audit(
     report = AuditReport(ws, order, problems)
     report.index = {"url": None, "reachable": None, "packages": []}
     if index and settings.upload_simple_url:
-        report.index, index_problems = index_status(ws, settings, env or {}, transport)
+        try:
+            report.index, index_problems = index_status(ws, settings, env or {}, transport)
+        except (NexusifyError, httpx.HTTPError, ValueError) as exc:  # a malformed URL, an odd answer
+            report.index["url"] = _mask(settings.upload_simple_url)
+            index_problems = [Problem(
+                "warning", "index-unreachable", None, None,
+                f"the index {_mask(settings.upload_simple_url)} could not be read: {_reason(exc)}",
+                "check --index-url/--nexus-url, or pass --offline",
+            )]
         problems.extend(index_problems)
     if check_public:
-        report.public, public_problems = check_public_names(ws, settings, transport)
+        try:
+            report.public, public_problems = check_public_names(ws, settings, transport)
+        except (NexusifyError, httpx.HTTPError, ValueError) as exc:
+            report.public = {"url": _mask(settings.public_index_url), "checked": False, "names": {}}
+            public_problems = [Problem(
+                "warning", "public-index-unreachable", None, None,
+                f"the public index {_mask(settings.public_index_url)} could not be read: {_reason(exc)}",
+                "set --public-index-url to a reachable index, or drop --check-public",
+            )]
         problems.extend(public_problems)
     problems.sort(key=lambda p: (p.severity != "error", p.path or "", p.line or 0))
     return report
+
+
+def _mask(url: str) -> str:
+    """``url`` without credentials, even when it is too malformed to parse."""
+    try:
+        return _mask_url(url)
+    except ValueError:
+        return re.sub(r"//[^/@\s]+@", "//***@", url)
+
+
+def _reason(exc: Exception) -> str:
+    return exc.message if isinstance(exc, NexusifyError) else (str(exc) or type(exc).__name__)
 
 
 # --------------------------------------------------------------------------- Dockerfiles
@@ -338,7 +366,7 @@ def index_status(
 
     url = settings.upload_simple_url
     assert url is not None
-    status: dict[str, Any] = {"url": mask_url(url), "reachable": False, "packages": []}
+    status: dict[str, Any] = {"url": _mask(url), "reachable": False, "packages": []}
     problems: list[Problem] = []
     root = ws.root
     with _client(settings, env, transport, url) as client:
@@ -350,12 +378,12 @@ def index_status(
                 files = index.project_files(p.name)
             except AuthError as exc:
                 problems.append(Problem("warning", "index-auth", None, None,
-                                        f"cannot read {mask_url(url)}: {exc.message}", exc.hint))
+                                        f"cannot read {_mask(url)}: {exc.message}", exc.hint))
                 return status, problems
             except NexusifyError as exc:
                 problems.append(Problem(
                     "warning", "index-unreachable", None, None,
-                    f"the index {mask_url(url)} could not be read, so published versions are unknown: {exc.message}",
+                    f"the index {_mask(url)} could not be read, so published versions are unknown: {exc.message}",
                     "check --index-url/--nexus-url and that the server is up, or pass --offline",
                 ))
                 return status, problems
@@ -508,7 +536,7 @@ def check_public_names(
     from nexusify.nexus import make_client, origin
 
     base = settings.public_index_url.rstrip("/") + "/"
-    result: dict[str, Any] = {"url": mask_url(base), "checked": False, "names": {}}
+    result: dict[str, Any] = {"url": _mask(base), "checked": False, "names": {}}
     problems: list[Problem] = []
     severity: Severity = "error" if settings.priority == "supplemental" else "warning"
     with make_client(timeout=float(settings.timeout), retries=1, backoff=0.2, transport=transport) as client:
@@ -533,7 +561,7 @@ def check_public_names(
             except IndexServerError as exc:
                 problems.append(Problem(
                     "warning", "public-index-unreachable", None, None,
-                    f"the public index {mask_url(base)} could not be reached, names were not checked: {exc.message}",
+                    f"the public index {_mask(base)} could not be reached, names were not checked: {exc.message}",
                     "set --public-index-url to a reachable index (a PyPI mirror), or drop --check-public",
                 ))
                 return result, problems
@@ -541,11 +569,11 @@ def check_public_names(
             result["names"][p.normalized] = found
             if found is None:
                 problems.append(Problem("warning", "public-check-failed", None, None,
-                                        f"{mask_url(url)} answered HTTP {code}: {p.name} was not checked"))
+                                        f"{_mask(url)} answered HTTP {code}: {p.name} was not checked"))
             elif found:
                 problems.append(Problem(
                     severity, "public-name-exists", relpath(p.pyproject, ws.root), None,
-                    f"{p.name} also exists on the public index ({mask_url(url)}): a client that consults both "
+                    f"{p.name} also exists on the public index ({_mask(url)}): a client that consults both "
                     "indexes may install the public one (dependency confusion)",
                     "rename the package with a company prefix, or keep priority = \"explicit\" and install "
                     "only from the Nexus group repository (never --extra-index-url)",
