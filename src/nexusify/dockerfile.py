@@ -243,52 +243,71 @@ def _is_remote(source: str) -> bool:
     return "://" in source or source.startswith("git@") or source.startswith("<<")
 
 
-def _overlaps(src: Path, shared: Path) -> bool:
-    return src == shared or shared.is_relative_to(src) or src.is_relative_to(shared)
+class SharedMatcher:
+    """Decides whether a COPY/ADD source is shared code; built once for many Dockerfiles.
 
+    Absolute host paths are compared exactly (the source is the folder, holds it, or is inside
+    it); other strings (container paths like ``/shared/packages``) by path segments."""
 
-def source_is_shared(source: str, context: Path, shared: Sequence[Path | str]) -> bool:
-    """Whether a COPY/ADD ``source`` (relative to ``context``) is a shared folder, holds one, or is
-    inside one. Absolute host paths in ``shared`` are compared exactly; strings that are not
-    existing absolute paths (container paths like ``/shared/packages``) by path segments."""
-    if _is_remote(source) or "$" in source:
-        return False
-    clean = _glob_free(source)
-    resolved = Path(os.path.normpath(context / clean.lstrip("/")))
-    if resolved == Path(os.path.normpath(context)):
-        return False  # the whole context: whatever is in it is part of the service
-    seg = _segments(clean)
-    for item in shared:
-        if isinstance(item, Path) and item.is_absolute():
-            if _overlaps(resolved, Path(os.path.normpath(item))):
+    def __init__(self, shared: Iterable[Path | str]) -> None:
+        self.host: list[str] = []
+        self.segments: list[list[str]] = []
+        for item in shared:
+            if isinstance(item, Path) and item.is_absolute():
+                self.host.append(os.path.normpath(str(item)))
+            else:
+                target = _segments(str(item))
+                if target:
+                    self.segments.append(target)
+
+    def __call__(self, source: str, context: Path) -> bool:
+        if _is_remote(source) or "$" in source:
+            return False
+        clean = _glob_free(source)
+        ctx = os.path.normpath(str(context))
+        resolved = os.path.normpath(os.path.join(ctx, clean.lstrip("/")))
+        if resolved == ctx:
+            return False  # the whole context: whatever is in it is part of the service
+        for shared in self.host:
+            if resolved == shared or shared.startswith(resolved + os.sep) or resolved.startswith(shared + os.sep):
                 return True
-            continue
-        target = _segments(str(item))
-        if not target or not seg:
-            continue
-        inside = seg[: len(target)] == target  # the shared folder itself, or a part of it
-        holder = len(seg) >= 2 and target[-len(seg):] == seg  # names the tail of a shared path
-        escaping = clean.startswith("..") and any(
-            seg[k:k + len(target)] == target for k in range(len(seg)))  # ../../<shared>/...
-        if inside or holder or escaping:
-            return True
-    return False
+        if not self.segments:
+            return False
+        seg = _segments(clean)
+        if not seg:
+            return False
+        for target in self.segments:
+            inside = seg[: len(target)] == target  # the shared folder itself, or a part of it
+            holder = len(seg) >= 2 and target[-len(seg):] == seg  # names the tail of a shared path
+            escaping = clean.startswith("..") and any(
+                seg[k:k + len(target)] == target for k in range(len(seg)))  # ../../<shared>/...
+            if inside or holder or escaping:
+                return True
+        return False
 
 
-def shared_copies(path: Path, text: str, shared: Iterable[Path | str], context: Path | None = None) -> list[tuple[int, str]]:
+def source_is_shared(source: str, context: Path, shared: Sequence[Path | str] | SharedMatcher) -> bool:
+    """Whether a COPY/ADD ``source`` (relative to ``context``) is a shared folder, holds one, or is
+    inside one (see :class:`SharedMatcher`)."""
+    matcher = shared if isinstance(shared, SharedMatcher) else SharedMatcher(shared)
+    return matcher(source, context)
+
+
+def shared_copies(path: Path, text: str, shared: Iterable[Path | str] | SharedMatcher,
+                  context: Path | None = None) -> list[tuple[int, str]]:
     """(line, source) for every COPY/ADD source that is shared code (see :func:`source_is_shared`).
 
     ``context`` is the build context (default: the Dockerfile's folder). ``COPY --from`` copies
     from a stage or image, not from the context, and is not reported.
     """
     ctx = (context or path.parent).resolve()
-    shared_list = list(shared)
+    matcher = shared if isinstance(shared, SharedMatcher) else SharedMatcher(shared)
     found: list[tuple[int, str]] = []
     for instr in parse(text):
         if instr.keyword not in ("COPY", "ADD") or instr.has_flag("from"):
             continue
         for src in instr.sources:
-            if source_is_shared(src, ctx, shared_list):
+            if matcher(src, ctx):
                 found.append((instr.start, src))
     return found
 
@@ -343,7 +362,7 @@ class _Change:
 def patch(
     path: Path,
     text: str,
-    shared: Sequence[Path | str],
+    shared: Sequence[Path | str] | SharedMatcher,
     *,
     index_url: str,
     auth: bool = False,
@@ -358,6 +377,7 @@ def patch(
     except DockerfileSyntaxError as exc:
         return PatchResult(path, text, [], [Problem("error", "dockerfile-syntax", rel, exc.line, exc.message)])
     ctx = (context or path.parent).resolve()
+    matcher = shared if isinstance(shared, SharedMatcher) else SharedMatcher(shared)
     bom = "\ufeff" if text.startswith("\ufeff") else ""
     nl = df.newline
     lines = df.lines
@@ -377,7 +397,7 @@ def patch(
             gone = removed_dests.get(stage, []) if stage is not None else []
             drop = [s for s in instr.sources if any(_under(s, d) for d in gone)]
         else:
-            drop = [s for s in instr.sources if source_is_shared(s, ctx, shared)]
+            drop = [s for s in instr.sources if matcher(s, ctx)]
         if not drop:
             continue
         keep = [s for s in instr.sources if s not in drop]
@@ -527,5 +547,6 @@ def _patch_installs(df: Dockerfile, rel: str, index_url: str, auth: bool, arg_na
 
 __all__ = [
     "INDEX_ARG", "SECRET_ID", "Dockerfile", "DockerfileSyntaxError", "Heredoc", "Instruction", "PatchResult",
+    "SharedMatcher",
     "guess_context", "parse", "parse_file", "patch", "shared_copies", "source_is_shared",
 ]

@@ -138,18 +138,23 @@ def edit_pyproject(
     source: SourceSpec | None = None,
     add: Sequence[AddedDependency] = (),
     path: Path | None = None,
+    data: Mapping[str, Any] | None = None,
 ) -> EditResult:
     """Like :func:`versionize`, returning the edits too. Raises ProblemsFound (file:line) for
-    shapes it cannot rewrite safely and for specifiers that exclude the version."""
-    editor = _Editor(text, versions, mode, source, path)
+    shapes it cannot rewrite safely and for specifiers that exclude the version. ``data`` is
+    ``text`` already parsed (tomllib), when the caller has it."""
+    editor = _Editor(text, versions, mode, source, path, data)
     return editor.run(list(deps), list(add))
 
 
-def local_entries_left(text: str, names: Iterable[str], path: Path | None = None) -> list[str]:
-    """Names among ``names`` still written as path/file/workspace dependencies in ``text``."""
+def local_entries_left(text: str, names: Iterable[str], path: Path | None = None,
+                       data: dict[str, Any] | None = None) -> list[str]:
+    """Names among ``names`` still written as path/file/workspace dependencies in ``text``
+    (``data``: ``text`` already parsed)."""
     from nexusify.workspace import Project, read_local_dependencies
 
-    data = tomllib.loads(text.removeprefix("\ufeff"))
+    if data is None:
+        data = tomllib.loads(text.removeprefix("\ufeff"))
     where = path or Path("pyproject.toml")
     project = Project(path=where.parent, pyproject=where, data=data, text=text)
     wanted = {canonicalize_name(n) for n in names}
@@ -171,8 +176,30 @@ def _item(value_toml: str, trail: str = "\n", indent: str = "") -> Item:
     return item
 
 
+_REQ_NAME = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def _key(name: str) -> str:
+    """A TOML key: bare when it can be (``Acme.Events`` must be quoted, or it is a dotted key)."""
+    return name if _BARE_KEY.match(name) else _quote(name)
+
+
+_PLAIN = re.compile(r"^[\x20-\x7e]*$")
+
+
 def _quote(value: str) -> str:
+    """A TOML basic string (fast path for printable ASCII without quotes or backslashes)."""
+    if _PLAIN.match(value) and '"' not in value and "\\" not in value:
+        return f'"{value}"'
     return tomlkit.string(value).as_string()
+
+
+def _walk_cached(editor: _Editor, path: tuple[str, ...]) -> Any:
+    found = editor._walks.get(path)
+    if found is None:
+        found = editor._walks[path] = _walk(editor.doc, path)
+    return found
 
 
 def _walk(doc: Container, path: Sequence[str]) -> Any:
@@ -184,7 +211,7 @@ def _walk(doc: Container, path: Sequence[str]) -> Any:
 
 class _Editor:
     def __init__(self, text: str, versions: Mapping[str, str], mode: str, source: SourceSpec | None,
-                 path: Path | None) -> None:
+                 path: Path | None, data: Mapping[str, Any] | None = None) -> None:
         self.bom = text.startswith("\ufeff")
         self.original = text
         self.body = text.removeprefix("\ufeff")
@@ -202,7 +229,7 @@ class _Editor:
             self.doc = tomlkit.parse(self.body)
         except Exception as exc:  # tomlkit's ParseError carries line/col in its message
             raise TomlError(f"invalid TOML: {exc}", path=self.where) from exc
-        self.data = tomllib.loads(self.body)
+        self.data = data if data is not None else tomllib.loads(self.body)
         self.uses_uv = "uv" in self.data.get("tool", {}) or (source is not None and source.tool == "uv")
         self.uses_pdm = "pdm" in self.data.get("tool", {}) or (source is not None and source.tool == "pdm")
         self.need_poetry_source = False
@@ -210,6 +237,13 @@ class _Editor:
         self.pdm_packages: list[str] = []
         self.done_uv_keys: set[str] = set()
         self._pending_uv_sources: list[str] = []
+        self._deferred: dict[int, tuple[Table, list[tuple[str, str]]]] = {}
+        self._table_index: dict[int, dict[str, str]] = {}
+        self._placeholders: dict[str, str] = {}
+        self._walks: dict[tuple[str, ...], Any] = {}
+        self._uv_lines: dict[str, int] | None = None
+        self._pad: dict[int, str] = {}
+        self._array_names: dict[int, set[str]] = {}
 
     # ---------------------------------------------------------------- helpers
 
@@ -245,7 +279,8 @@ class _Editor:
                 path=self.where, line=self.first_problem_line,
                 hint="fix these entries by hand or exclude the file; nothing was written",
             )
-        text = tomlkit.dumps(self.doc)
+        self._flush()
+        text = self._expand(tomlkit.dumps(self.doc))
         text = self._source_blocks(text)
         if self.nl == "\r\n" and self.body.count("\n") == self.body.count("\r\n"):
             text = re.sub(r"(?<!\r)\n", "\r\n", text)
@@ -407,7 +442,7 @@ class _Editor:
     def _uv_source_entry(self, key: str, dep: LocalDependency | None) -> None:
         """Point ``[tool.uv.sources] key`` at the index (or drop it when staging)."""
         try:
-            sources = _walk(self.doc, ("tool", "uv", "sources"))
+            sources = _walk_cached(self, ("tool", "uv", "sources"))
         except KeyError:
             sources = None
         line = self._uv_line(key)
@@ -415,11 +450,14 @@ class _Editor:
             if self.source is None:
                 return
             if sources is None:
-                self.block_reasons.append(("[tool.uv.sources]", "add [tool.uv.sources] for the index"))
-                self._pending_uv_sources.append(key)
+                if key not in self._pending_uv_sources:
+                    self.block_reasons.append(("[tool.uv.sources]", "add [tool.uv.sources] for the index"))
+                    self._pending_uv_sources.append(key)
                 self.need_uv_index = True
                 return
-            self._append_key(sources, key, _item("{ index = " + _quote(self.source.name) + " }", self.nl))
+            if canonicalize_name(key) in self._names(sources):
+                return  # added already (deferred)
+            self._defer(sources, key, "{ index = " + _quote(self.source.name) + " }")
             self.need_uv_index = True
             return
         entry = sources[key]
@@ -440,14 +478,57 @@ class _Editor:
             self.reasons[line] = f"{key}: uv source -> index {self.source.name!r}"
 
     def _uv_line(self, key: str) -> int | None:
-        start = _header_line(self.body, "tool.uv.sources")
-        if start is None:
-            return None
-        rx = re.compile(rf"^\s*[\"']?{re.escape(key)}[\"']?\s*=")
-        for n, line in enumerate(self.body.splitlines(), 1):
-            if n > start and rx.match(line):
-                return n
-        return None
+        if self._uv_lines is None:
+            self._uv_lines = {}
+            start = _header_line(self.body, "tool.uv.sources")
+            if start is not None:
+                rx = re.compile(r"^\s*[\"']?([^\"'=\s]+)[\"']?\s*=")
+                for n, line in enumerate(self.body.splitlines()[start:], start + 1):
+                    if _header_key(line):
+                        break
+                    m = rx.match(line)
+                    if m:
+                        self._uv_lines.setdefault(m.group(1), n)
+        return self._uv_lines.get(key)
+
+    def _defer(self, table: Table, key: str, value_toml: str) -> None:
+        """Add ``key = value`` after the table's last key; all additions to one table are parsed
+        in one go by :meth:`_flush` (tomlkit parsing is the cost of this module)."""
+        self._deferred.setdefault(id(table), (table, []))[1].append((key, value_toml))
+        self._names(table)[canonicalize_name(key)] = key
+
+    def _names(self, table: Table) -> dict[str, str]:
+        """canonical name -> key as written, for one table (computed once)."""
+        index = self._table_index.get(id(table))
+        if index is None:
+            index = self._table_index[id(table)] = {canonicalize_name(k): k for k in table}
+        return index
+
+    def _flush(self) -> None:
+        """Put a placeholder key where each table's additions go; :meth:`_expand` replaces it
+        with the rendered lines after dumping (no TOML parsing for added entries)."""
+        for n, (table, pairs) in enumerate(self._deferred.values()):
+            keys = [k for k in table]
+            indent = table[keys[-1]].trivia.indent if keys else ""
+            marker = f"__nexusify_insert_{n}__"
+            item = tomlkit.item(0)
+            item.trivia.indent = indent
+            item.trivia.trail = self.nl
+            if keys:
+                table.value._insert_after(keys[-1], marker, item)
+            else:
+                table.add(marker, item)
+            self._placeholders[marker] = "".join(f"{indent}{_key(k)} = {v}{self.nl}" for k, v in pairs)
+        self._deferred.clear()
+
+    def _expand(self, text: str) -> str:
+        for marker, block in self._placeholders.items():
+            text, count = re.subn(rf"^[ \t]*{marker} = 0\r?\n", block.replace("\\", "\\\\"), text, count=1,
+                                  flags=re.M)
+            if count != 1:  # pragma: no cover - a bug in this module
+                raise OperationFailed(f"internal error: lost an insertion point in {self.where}",
+                                      hint="nothing was written; please report this")
+        return text
 
     def _append_key(self, table: Table, key: str, item: Item) -> None:
         keys = [k for k in table]
@@ -470,7 +551,7 @@ class _Editor:
             path: tuple[str, ...] = ("tool", "poetry", "dependencies") if extra.group == "main" else (
                 "tool", "poetry", "group", extra.group, "dependencies")
             try:
-                table = _walk(self.doc, path)
+                table = _walk_cached(self, path)
             except KeyError:
                 try:  # Poetry < 1.2 layout
                     table = _walk(self.doc, ("tool", "poetry", "dev-dependencies"))
@@ -479,7 +560,7 @@ class _Editor:
                 if extra.group != "dev" or table is None:
                     self._fail(None, f"{extra.name}: no [{'.'.join(path)}] table to add it to")
                     return
-            existing = next((k for k in table if canonicalize_name(k) == canonicalize_name(extra.name)), None)
+            existing = self._names(table).get(canonicalize_name(extra.name))
             constraint = poetry_constraint(version, self.mode)
             if existing is not None:
                 item = table[existing]
@@ -493,11 +574,12 @@ class _Editor:
                     return
                 self.block_reasons.append((f"{existing} =", f"{extra.name}: name source {self.source.name!r}{via}"))
                 return
-            style = next((table[k] for k in table if isinstance(table[k], InlineTable)), None)
-            pad = " " if style is not None and style.as_string().startswith("{ ") else ""
-            new = _item("{" + pad + f"version = {_quote(constraint)}, source = {_quote(self.source.name)}" + pad + "}",
-                        self.nl)
-            self._append_key(table, extra.name, new)
+            pad = self._pad.get(id(table))
+            if pad is None:
+                style = next((v for v in table.value.values() if isinstance(v, InlineTable)), None)
+                pad = self._pad[id(table)] = " " if style is not None and style.as_string().startswith("{ ") else ""
+            self._defer(table, extra.name,
+                        "{" + pad + f"version = {_quote(constraint)}, source = {_quote(self.source.name)}" + pad + "}")
             self.need_poetry_source = True
             self.block_reasons.append((f"{extra.name} =", f"{extra.name}: transitive shared package declared with "
                                                            f"source {self.source.name!r}{via}"))
@@ -505,18 +587,20 @@ class _Editor:
         # PEP 621 / 735
         array_path = ("project", "dependencies") if extra.group == "main" else ("dependency-groups", extra.group)
         try:
-            arr = _walk(self.doc, array_path)
+            arr = _walk_cached(self, array_path)
         except KeyError:
             self._fail(None, f"{extra.name}: no {'.'.join(array_path)} array to add it to")
             return
-        names = set()
-        for v in arr:
-            if isinstance(v, str):
-                m = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", v)
+        names = self._array_names.get(id(arr))
+        if names is None:
+            names = self._array_names[id(arr)] = set()
+            for v in arr:
+                m = _REQ_NAME.match(v) if isinstance(v, str) else None
                 if m:
                     names.add(canonicalize_name(m.group(1)))
         spec = pep440_specifier(version, self.mode)
         if canonicalize_name(extra.name) not in names:
+            names.add(canonicalize_name(extra.name))
             arr.append(extra.name + spec)
             self.block_reasons.append((f'"{extra.name}{spec}"', f"{extra.name}: transitive shared package declared{via}"))
         if self.uses_uv:
@@ -562,8 +646,7 @@ class _Editor:
         """One ``[[path]]`` entry named ``fields[0]``: update it in place, or insert a new block."""
         header = ".".join(path)
         name = fields[0][1]
-        data = tomllib.loads(text)
-        cur: Any = data
+        cur: Any = self.data  # the source tables are never touched by the dependency edits
         for k in path:
             cur = cur.get(k) if isinstance(cur, dict) else None
         if cur is not None and not isinstance(cur, list):
@@ -598,11 +681,11 @@ class _Editor:
 
     def _verify(self, text: str, deps: list[LocalDependency]) -> None:
         try:
-            tomllib.loads(text.removeprefix("\ufeff"))
+            data = tomllib.loads(text.removeprefix("\ufeff"))
         except tomllib.TOMLDecodeError as exc:  # pragma: no cover - a bug in this module
             raise OperationFailed(f"internal error: the rewritten {self.where} is not valid TOML ({exc})",
                                   hint="nothing was written; please report this") from exc
-        left = local_entries_left(text, [d.name for d in deps], self.path)
+        left = local_entries_left(text, [d.name for d in deps], self.path, data=data)
         if left:  # pragma: no cover - a bug in this module
             raise OperationFailed(f"internal error: {self.where} still has local dependencies {left} after rewriting",
                                   hint="nothing was written; please report this")

@@ -44,7 +44,7 @@ from packaging.version import InvalidVersion, Version
 
 from nexusify.config import Settings
 from nexusify.credentials import Credentials, resolve_credentials
-from nexusify.dockerfile import guess_context
+from nexusify.dockerfile import SharedMatcher, guess_context
 from nexusify.dockerfile import patch as patch_dockerfile
 from nexusify.errors import ConfigError, NexusifyError, OperationFailed, ProblemsFound, UsageError
 from nexusify.files import write_all_atomic
@@ -404,8 +404,7 @@ def plan_rewrite(
     else:
         plan.versions = {k: v for k, v in versions_from_pyproject(ws).items() if k in needed}
 
-    shared_dirs: list[Path | str] = [p.path for p in ws.shared]
-    shared_dirs += _container_paths(ws, settings)
+    shared_dirs = SharedMatcher([*(p.path for p in ws.shared), *_container_paths(ws, settings)])
     for project in services:
         sp = ServicePlan(project.name or project.rel(root), project.rel(root), project.path)
         plan.services.append(sp)
@@ -426,8 +425,9 @@ def plan_rewrite(
                 sp.added = [a.name for a in add]
             old = project.pyproject.read_bytes()
             try:
-                result = edit_pyproject(old.decode("utf-8"), deps, plan.versions, mode=settings.constraint,
-                                        source=source, add=add, path=Path(rel))
+                text = old.decode("utf-8")
+                result = edit_pyproject(text, deps, plan.versions, mode=settings.constraint, source=source, add=add,
+                                        path=Path(rel), data=project.data if text == project.text else None)
             except NexusifyError as exc:
                 plan.problems.append(Problem("error", "pyproject-unrewritable", rel, exc.line, exc.message, exc.hint))
                 continue
