@@ -286,3 +286,30 @@ def test_dockerfile_copies_that_are_not_shared_code(tmp_path: Path) -> None:
             "RUN <<EOF\ncp -r ../../libs/a /x\nEOF\nCOPY ${LIBS} /libs\n"),
     })
     assert [p for p in audit(root).problems if p.code.startswith("dockerfile")] == []
+
+
+ODD_VALUES = ['1', '"x"', '[]', '{}', '[1, {a = 1}]', '{path = 1}', '"/abs"', '["/abs/*", "../../*", ""]', 'true',
+              '{workspace = "yes"}', '[{path = "../x"}, "s"]', '{path = ""}']
+ODD_KEYS = [
+    ("project", "dependencies"), ("project", "optional-dependencies"), ("project", "name"), ("project", "version"),
+    ("project", "dynamic"), ("tool.uv.sources", "b"), ("tool.uv", "sources"), ("tool.uv.workspace", "members"),
+    ("tool.uv.workspace", "exclude"), ("tool.poetry", "dependencies"), ("tool.poetry.dependencies", "b"),
+    ("tool.poetry.group", "dev"), ("tool.poetry", "extras"), ("tool.poetry", "package-mode"),
+    ("build-system", "requires"), ("build-system", "build-backend"), ("dependency-groups", "dev"),
+    ("tool.pdm", "dev-dependencies"), ("tool.setuptools.dynamic", "version"), ("tool.hatch", "version"),
+    ("tool.pdm", "version"), ("tool.poetry-dynamic-versioning", "enable"),
+]
+
+
+@pytest.mark.parametrize(("table", "key"), [pytest.param(t, k, id=f"{t}.{k}") for t, k in ODD_KEYS])
+def test_odd_values_never_crash(tmp_path: Path, table: str, key: str) -> None:
+    """Every odd value in every place audit reads: a report, never an exception."""
+    for i, value in enumerate(ODD_VALUES):
+        root = tmp_path / str(i)
+        base = "" if table == "project" else '[project]\nname = "a"\nversion = "1"\ndependencies = ["b"]\n'
+        make_tree(root, {
+            "libs/a/pyproject.toml": base + f"[{table}]\n{key} = {value}\n",
+            "services/s/pyproject.toml": poetry("s", 'a = {path = "../../libs/a"}'),
+        })
+        report = audit(root)
+        json.dumps(report.to_dict())

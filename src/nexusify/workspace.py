@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import glob
 import os
 import re
 from collections.abc import Iterable, Iterator
@@ -669,16 +670,13 @@ def _link_workspaces(projects: list[Project], by_path: dict[Path, Project]) -> d
         if not ws:
             continue
         members = ws.get("members")
+        excludes = ws.get("exclude")
         excluded: set[Path] = set()
-        for pattern in ws.get("exclude", []) or []:
-            if isinstance(pattern, str):
-                excluded.update(Path(os.path.normpath(d)) for d in p.path.glob(pattern))
+        for pattern in excludes if isinstance(excludes, list) else []:
+            excluded.update(_glob_dirs(p.path, pattern))
         found: list[Path] = []
         for pattern in members if isinstance(members, list) else []:
-            if not isinstance(pattern, str):
-                continue
-            for d in sorted(p.path.glob(pattern.rstrip("/"))):
-                d = Path(os.path.normpath(d))
+            for d in _glob_dirs(p.path, pattern):
                 if d in excluded or d == p.path or d in found:
                     continue
                 if d in by_path or (d / "pyproject.toml").is_file():
@@ -696,6 +694,17 @@ def _link_workspaces(projects: list[Project], by_path: dict[Path, Project]) -> d
             if member is not None and member.workspace_root is None:
                 member.workspace_root = p.path
     return roots
+
+
+def _glob_dirs(base: Path, pattern: Any) -> list[Path]:
+    """Folders matching a workspace glob (relative to ``base``; absolute or ``..`` allowed)."""
+    if not isinstance(pattern, str) or not pattern.strip():
+        return []
+    try:
+        hits = glob.glob(os.path.join(str(base), pattern.strip().rstrip("/")))
+    except (ValueError, OSError):
+        return []
+    return sorted(Path(os.path.normpath(h)) for h in hits if os.path.isdir(h))
 
 
 # --------------------------------------------------------------------------- dependency readers
