@@ -151,3 +151,20 @@ def test_malformed_urls_are_warnings_not_crashes(run_cli, monorepo: Path) -> Non
     codes = {p["code"] for p in data["problems"]}
     assert {"index-unreachable", "public-index-unreachable"} <= codes
     assert "hunter2" not in r.output
+
+
+def test_really_built_archives_do_not_differ(monorepo: Path, pypi_server_factory, run_cli) -> None:  # type: ignore[no-untyped-def]
+    """Archives from the real backends (setuptools adds egg-info and setup.cfg tags, hatchling a
+    .gitignore, poetry-core and pdm-backend their own PKG-INFO) match the sources they came from."""
+    import subprocess
+    import sys
+
+    server = pypi_server_factory(auth=None)
+    for folder in ("core-messaging", "core-db", "core-config", "monitoring"):
+        subprocess.run([sys.executable, "-m", "build", "--sdist", "--no-isolation", "-o", str(server.packages),
+                        str(monorepo / "shared/packages" / folder)], check=True, capture_output=True)
+    r = run_cli("audit", "--root", str(monorepo), "--index-url", server.simple_url, "--json")
+    status = {p["name"]: p for p in json.loads(r.stdout)["index"]["packages"]}
+    for name in ("maestro-core-messaging", "maestro-core-db", "maestro-core-config", "maestro-monitoring"):
+        assert (status[name]["published"], status[name]["differs"], status[name]["changed_files"]) == (True, False, []), name
+    assert r.exit_code == 0, r.output

@@ -435,7 +435,9 @@ def _version_key(v: str) -> tuple[int, Any]:
         return (0, v)
 
 
-_GENERATED = re.compile(r"^(PKG-INFO|setup\.py|setup\.cfg|pyproject\.toml|MANIFEST\.in|[^/]+\.egg-info/.*)$")
+# files a backend generates into an sdist (compared only when the sources have them too)
+_GENERATED = re.compile(r"^(PKG-INFO|setup\.py|setup\.cfg|pyproject\.toml|MANIFEST\.in|\.[^/]+)$|(^|/)[^/]+\.egg-info/")
+_EGG_INFO_SECTION = re.compile(rb"\n*\[egg_info\]\n(?:[^\[\n][^\n]*\n?)*")
 
 
 def _compare_published(index: Any, files: list[Any], project: Project) -> tuple[str | None, list[str]]:
@@ -458,8 +460,10 @@ def _compare_published(index: Any, files: list[Any], project: Project) -> tuple[
     changed: list[str] = []
     folders: set[Path] = set()
     for rel, content in sorted(members.items()):
-        if kind == "sdist" and _GENERATED.match(rel) and not (project.path / rel).is_file():
+        if kind == "sdist" and _GENERATED.search(rel) and not (project.path / rel).is_file():
             continue
+        if kind == "sdist" and rel == "setup.cfg":
+            content = _EGG_INFO_SECTION.sub(b"\n", content).rstrip() + b"\n"
         if kind == "sdist" and rel == "pyproject.toml":
             continue  # publish rewrites path dependencies into versions in the staged copy
         local = _local_file(project.path, rel, kind)
@@ -468,7 +472,10 @@ def _compare_published(index: Any, files: list[Any], project: Project) -> tuple[
             continue
         folders.add(local.parent)
         try:
-            if local.read_bytes() != content:
+            mine = local.read_bytes()
+            if rel == "setup.cfg":
+                mine = mine.rstrip() + b"\n"
+            if mine != content:
                 changed.append(rel)
         except OSError:
             changed.append(rel)
