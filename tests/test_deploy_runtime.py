@@ -130,9 +130,14 @@ def test_keep_prunes_old_versions_but_never_the_rollback_targets(tmp_path: Path,
             assert r.exit_code == 0, r.output
         versions = sorted(c.labels["io.nexusify.version"] for c in containers(docker_client, p))
         assert versions == ["v2", "v3"], versions  # live v3 + keep=1 (v2); v1 pruned
-        r = run_cli("rollback", "--root", str(p.root), "--environment", p.environment, env=p.env)
+        # the secrets changed since v2's container was made: rollback recreates it from its image
+        time.sleep(0.01)
+        (p.root / ".env.test").write_text("API_KEY=rotated-" + p.secret_value + "\n")
+        r = run_cli("rollback", "--root", str(p.root), "--environment", p.environment, "--json", env=p.env)
         assert r.exit_code == 0, r.output
+        assert json.loads(r.stdout)["services"][0]["reused"] is False
         assert p.served()["built"] == "v2"
+        assert get_json(p.public_port, "/secret-check")[1] == {"api_key_present": True}
     finally:
         p.cleanup(docker_client)
 
@@ -170,9 +175,11 @@ def test_a_killed_deploy_is_recovered_by_the_next_one(phase: str, project: Deplo
         time.sleep(0.05)
     assert p.served()["built"] == expected
 
-    r = deploy(run_cli, p, "v3")
+    r = deploy(run_cli, p, "v3", "--json")
     assert r.exit_code == 0, r.output
     assert p.served()["built"] == "v3"
+    recovered = json.loads(r.stdout)["recovered"]
+    assert len(recovered) == 1 and ("completed" if phase == "drain" else "undid") in recovered[0], recovered
     state = json.loads((p.state / "state.json").read_text())
     assert state["services"]["app"]["transition"] is None
     running = [c.labels["io.nexusify.version"] for c in containers(docker_client, p) if c.status == "running"]

@@ -110,6 +110,7 @@ class SwitchResult:
     drained: bool = True
     reused: bool = False  # rollback restarted a kept container (no new container)
     pruned: list[str] = field(default_factory=list)
+    recovered: str | None = None  # what was done about a transition a killed deploy left behind
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -178,6 +179,7 @@ class BlueGreen:
         self.store = store
         self._event = on_event or (lambda _m: None)
         self._redact = redact or (lambda s: s)
+        self.recovered: str | None = None
 
     # ------------------------------------------------------------------ state
 
@@ -435,6 +437,7 @@ class BlueGreen:
         """Start ``image`` as green, health-check it, switch, drain, stop blue (kept), prune."""
         t0 = time.monotonic()
         if (msg := self.recover()) is not None:
+            self.recovered = msg
             self._event(f"{self.rt.service}: {msg}")
         blue = self._current_blue()
         green = self._create(image, image_id, version, secret_tag)
@@ -459,6 +462,7 @@ class BlueGreen:
         """
         t0 = time.monotonic()
         if (msg := self.recover()) is not None:
+            self.recovered = msg
             self._event(f"{self.rt.service}: {msg}")
         blue = self._current_blue()
         kept = self.kept()
@@ -528,7 +532,7 @@ class BlueGreen:
             previous_version=blue.version if blue else None, container=green.container, port=green.port,
             image=green.image, image_id=green.image_id, health_seconds=round(health, 3),
             switch_seconds=round(switch_seconds, 3), total_seconds=round(time.monotonic() - t0, 3),
-            drained=drained, reused=reused, pruned=pruned,
+            drained=drained, reused=reused, pruned=pruned, recovered=self.recovered,
         )
 
     def prune(self) -> list[str]:

@@ -499,6 +499,8 @@ def _execute(plan: DeployPlan, config: DeployConfig, settings: Settings, env_cfg
                                                    previous.version if previous else None, "unhealthy"))
                     raise
                 result.services.append(sres.to_dict())
+                if sres.recovered:
+                    result.recovered.append(f"{svc.name}: {sres.recovered}")
                 records.append(_service_record(svc.name, plan.version, img, migrated.get(svc.name),
                                                sres.previous_version, None))
     elif built or migrated:
@@ -575,6 +577,8 @@ def run_rollback(
                     rres: SwitchResult = bg.rollback(
                         to_version, container_env(svc, bundle) if bundle else None, tag if bundle else None)
                     result.services.append(rres.to_dict())
+                    if rres.recovered:
+                        result.recovered.append(f"{svc.name}: {rres.recovered}")
                     records.append(hist.ServiceRecord(name=svc.name, version=rres.version, image=rres.image,
                                                       digest=rres.image_id, previous_version=rres.previous_version))
         except NexusifyError as exc:
