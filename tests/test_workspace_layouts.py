@@ -312,3 +312,28 @@ def test_dynamic_version_from_the_backend_hook(tmp_path: Path) -> None:
     ws = load_workspace(tmp_path)
     assert ws.by_name["calc"].version == "4.2.0"
     assert load_workspace(tmp_path, resolve_dynamic=False).by_name["calc"].version is None
+
+
+@pytest.mark.parametrize(("files", "roles"), [
+    pytest.param({"deploy/app/pyproject.toml": '[tool.poetry]\nname = "app"\npackage-mode = false\n'
+                  '[tool.poetry.dependencies]\nlib = {path = "../../code/lib"}\n'},
+                 {"app": "service", "lib": "shared"}, id="poetry-package-mode-false-app-is-a-service"),
+    pytest.param({"pyproject.toml": '[tool.poetry]\nname = "everything"\nversion = "0"\n'
+                  '[tool.poetry.dependencies]\nlib = {path = "code/lib", develop = true}\n'},
+                 {"everything": "other", "lib": "shared"}, id="root-aggregator-is-not-a-service"),
+    pytest.param({"pyproject.toml": '[tool.poetry]\nname = "mono-app"\nversion = "0"\n'
+                  '[tool.poetry.dependencies]\nlib = {path = "code/lib"}\n', "Dockerfile": "FROM python:3.11\n"},
+                 {"mono-app": "service", "lib": "shared"}, id="root-app-with-dockerfile-is-a-service"),
+    pytest.param({"tools/lint/pyproject.toml": '[project]\nname = "lint"\nversion = "0"\n'
+                  '[dependency-groups]\ndev = ["lib @ file:///${PROJECT_ROOT}/../../code/lib"]\n'},
+                 {"lint": "other", "lib": "shared"}, id="dev-only-tool-is-not-a-service"),
+])
+def test_graph_classification(tmp_path: Path, files: dict[str, str], roles: dict[str, str]) -> None:
+    lib = tmp_path / "code/lib"
+    lib.mkdir(parents=True)
+    (lib / "pyproject.toml").write_text('[project]\nname = "lib"\nversion = "1.0"\n')
+    for rel, text in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    ws = load_workspace(tmp_path)
+    assert {p.normalized: p.role for p in ws.projects} == roles

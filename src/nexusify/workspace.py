@@ -553,9 +553,10 @@ def load_workspace(
             _resolve_dependency(dep, p, root, by_path, by_name, mapper, broken, list(exclude), problems)
 
     ws = Workspace(root, projects, problems, by_name, by_path)
-    _classify(ws, list(shared_globs), list(service_globs))
     for p in projects:
         p.dockerfiles = _find_dockerfiles(p.path)
+    _classify(ws, list(shared_globs), list(service_globs))
+    for p in projects:
         if p.role == "shared" and p.version is None and p.version_dynamic and resolve_dynamic:
             from nexusify.dynamic_version import resolve_dynamic_version
 
@@ -1131,7 +1132,7 @@ def _classify(ws: Workspace, shared_globs: list[str], service_globs: list[str]) 
                     "treated as a shared package",
                     'set `shared = [...]` and `services = [...]` in nexusify.toml to classify it yourself',
                 ))
-        elif _matches(rel, SERVICE_GLOBS) or _looks_like_service(p):
+        elif _matches(rel, SERVICE_GLOBS) or _looks_like_service(p, root):
             p.role = "service"
     if configured:
         for path, dependants in depended.items():
@@ -1145,10 +1146,15 @@ def _classify(ws: Workspace, shared_globs: list[str], service_globs: list[str]) 
                 ))
 
 
-def _looks_like_service(p: Project) -> bool:
-    """Classified by the graph: it depends at runtime on other projects and is not a virtual
-    workspace root (a project with only dev-time local dependencies is a tool, not a service)."""
-    if not p.name or p.is_virtual:
+def _looks_like_service(p: Project, root: Path) -> bool:
+    """Classified by the graph: a named project that depends at runtime on other projects.
+
+    Not a service: a uv workspace root, a project whose local dependencies are all dev-time (a
+    tool or test harness), the monorepo's own root project unless it has a Dockerfile. An
+    application that is not a package itself (Poetry ``package-mode = false``) is a service."""
+    if not p.name or p.workspace_members:
+        return False
+    if p.path == root and not p.dockerfiles:
         return False
     return any(d.resolved is not None and d.resolved != p.path and d.runtime for d in p.local_deps)
 
