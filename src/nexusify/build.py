@@ -24,6 +24,7 @@ import gzip
 import hashlib
 import io
 import json
+import logging
 import os
 import re
 import shutil
@@ -45,11 +46,13 @@ from packaging.utils import canonicalize_name
 from nexusify.constraints import admits
 from nexusify.errors import BuildError
 
+log = logging.getLogger(__name__)
+
 # 1980-01-01T00:00:00Z, the earliest time a zip archive can hold
 SOURCE_DATE_EPOCH = 315532800
 DEFAULT_BACKEND = "setuptools.build_meta:__legacy__"
 DEFAULT_REQUIRES = ("setuptools>=40.8.0",)
-ENV_LAYOUT = "1"  # bump to invalidate every cached build env
+ENV_LAYOUT = "2"  # bump to invalidate every cached build env
 
 SKIP_DIR_NAMES = frozenset({
     ".git", ".hg", ".svn", ".venv", "venv", ".tox", ".nox", "node_modules", "__pycache__",
@@ -176,6 +179,21 @@ class BuildEnvs:
         """Keys of the envs this instance had to create (for reports and tests)."""
         return list(self._created)
 
+    def prepare(self, requirement_sets: Sequence[Sequence[str]], workers: int = 8) -> None:
+        """Create every missing env at once (pip waits on the network, not the CPU); errors
+        surface later, from :meth:`get`, for the packages that need that env."""
+        missing = {env_key(r): list(r) for r in requirement_sets if not self.is_ready(r)}
+        if not missing:
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        def make(reqs: list[str]) -> None:
+            with contextlib.suppress(BuildError):
+                self.get(reqs)
+
+        with ThreadPoolExecutor(max(1, min(workers, len(missing)))) as pool:
+            list(pool.map(make, missing.values()))
+
     def path_for(self, requires: Sequence[str]) -> Path:
         return self.cache_dir / env_key(requires)
 
@@ -207,16 +225,29 @@ class BuildEnvs:
     def _create(self, where: Path, requires: list[str]) -> None:
         started = time.monotonic()
         shutil.rmtree(where)
-        self._run([sys.executable, "-m", "venv", "--without-pip", str(where)], "create the build env", requires)
-        python = where / "bin" / "python"
-        if requires:
-            self._run(
-                [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet",
-                 "--disable-pip-version-check", "--no-input", *requires],
-                "install the build requirements", requires,
-            )
+        installer = "pip"
+        uv = find_uv(self.env)
+        if uv is not None:
+            try:
+                self._run([uv, "venv", "--quiet", "--python", sys.executable, str(where)],
+                          "create the build env", requires)
+                if requires:
+                    self._run([uv, "pip", "install", "--quiet", "--compile-bytecode", "--python", str(where / "bin" / "python"),
+                               *uv_index_args(self.env), *requires], "install the build requirements", requires)
+                installer = "uv"
+            except BuildError as exc:  # uv cannot reach what pip can (e.g. pip.conf-only indexes)
+                log.info("uv could not make the build env (%s); falling back to pip", exc.message.splitlines()[0])
+                shutil.rmtree(where, ignore_errors=True)
+        if installer == "pip":
+            self._run([sys.executable, "-m", "venv", "--without-pip", str(where)], "create the build env", requires)
+            if requires:
+                self._run(
+                    [sys.executable, "-m", "pip", "--python", str(where / "bin" / "python"), "install", "--quiet",
+                     "--disable-pip-version-check", "--no-input", "--progress-bar", "off", *requires],
+                    "install the build requirements", requires,
+                )
         (where / "nexusify-env.json").write_text(json.dumps({
-            "requires": requires, "python": sys.version, "created": time.time(),
+            "requires": requires, "python": sys.version, "created": time.time(), "installer": installer,
             "seconds": round(time.monotonic() - started, 2),
         }, indent=2))
 
@@ -236,6 +267,71 @@ class BuildEnvs:
                 hint="check [build-system].requires and that pip can reach an index holding them "
                      "(pip's own configuration is used for this step)",
             )
+
+
+def find_uv(env: Mapping[str, str]) -> str | None:
+    """The uv binary, when installed (PATH or the ``uv`` Python package); None disables it.
+
+    ``NEXUSIFY_BUILD_INSTALLER=pip`` forces pip."""
+    if env.get("NEXUSIFY_BUILD_INSTALLER", "").lower() == "pip":
+        return None
+    found = shutil.which("uv", path=env.get("PATH"))
+    if found:
+        return found
+    try:
+        from uv import find_uv_bin  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return None
+    try:
+        return str(find_uv_bin())
+    except FileNotFoundError:
+        return None
+
+
+def _pip_config_values(env: Mapping[str, str], key: str) -> list[str]:
+    """A pip setting (index-url, extra-index-url, find-links) from PIP_* variables or pip's
+    config files, so build requirements come from the same place with uv as with pip."""
+    import configparser
+
+    var = env.get("PIP_" + key.upper().replace("-", "_"))
+    if var:
+        return var.split()
+    home = Path(env.get("HOME", os.path.expanduser("~")))
+    files = [Path("/etc/pip.conf"), Path("/etc/xdg/pip/pip.conf"), home / ".pip/pip.conf",
+             Path(env.get("XDG_CONFIG_HOME", home / ".config")) / "pip/pip.conf"]
+    if env.get("PIP_CONFIG_FILE"):
+        files.append(Path(env["PIP_CONFIG_FILE"]))
+    values: list[str] = []
+    for f in files:
+        cp = configparser.RawConfigParser()
+        try:
+            cp.read(f)
+        except (configparser.Error, OSError):
+            continue
+        for section in ("global", "install"):
+            if cp.has_option(section, key):
+                values = cp.get(section, key).split()
+    return values
+
+
+def uv_index_args(env: Mapping[str, str]) -> list[str]:
+    args: list[str] = []
+
+    def usable(url: str) -> bool:
+        if url.startswith("file://"):
+            return Path(url[len("file://"):]).exists()
+        return url.startswith(("http://", "https://")) or Path(url).exists()
+
+    for url in _pip_config_values(env, "index-url")[:1]:
+        if usable(url):
+            args += ["--default-index", url]
+    for url in _pip_config_values(env, "extra-index-url"):
+        if usable(url):
+            args += ["--index", url]
+    for link in _pip_config_values(env, "find-links"):
+        if usable(link):
+            args += ["--find-links", link]
+    return args
 
 
 @contextlib.contextmanager
@@ -332,7 +428,8 @@ def backend_of(data: Mapping[str, Any]) -> tuple[str, list[str], list[str]]:
 
 
 def build_env_vars(base: Mapping[str, str]) -> dict[str, str]:
-    """The environment backends run in: fixed time, hash seed, locale and timezone."""
+    """The environment backends run in: fixed time, hash seed, locale and timezone; no bytecode
+    written (build envs are compiled when installed; the staged sources stay clean)."""
     env = {k: v for k, v in base.items() if not k.startswith(("PYTHON", "PIP_", "VIRTUAL_ENV"))}
     env.setdefault("PATH", os.defpath)
     env.update({
@@ -340,8 +437,8 @@ def build_env_vars(base: Mapping[str, str]) -> dict[str, str]:
         "PYTHONHASHSEED": "0",
         "TZ": "UTC",
         "LC_ALL": "C.UTF-8",
-        "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONNOUSERSITE": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
     })
     return env
 
@@ -367,7 +464,8 @@ def build_project(
     try:
         proc = subprocess.run(
             [str(env.python), "-c", _RUNNER, json.dumps(spec)], cwd=staged, capture_output=True, text=True,
-            env=build_env_vars(base_env if base_env is not None else os.environ), timeout=timeout, check=False,
+            env=build_env_vars(base_env if base_env is not None else os.environ),
+            timeout=timeout, check=False,
         )
     except subprocess.TimeoutExpired as exc:
         raise BuildError(f"building {label} timed out after {timeout:.0f}s", hint="look for a backend waiting on input or the network") from exc

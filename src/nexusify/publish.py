@@ -729,9 +729,16 @@ def execute_plan(
     stop: NexusifyError | None = None
     jobs = max(1, options.jobs or settings.effective_jobs)
     try:
+        # build envs are created all at once, in the background: pip waits on the network
+        need_envs = [pl.requires for pl in plan.packages if pl.action == "build"
+                     and (options.force_build or _cached_build(_dist_dir(settings, pl)) is None)]
+        preparing = threading.Thread(target=envs.prepare, args=(need_envs,), daemon=True)
+        preparing.start()
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             futures: dict[str, Future[BuildResult]] = {}
-            for pl in plan.packages:
+            # longest builds first (uploads still go in publish order): the last build to
+            # finish is then a short one, which keeps both cores busy to the end
+            for pl in sorted(plan.packages, key=lambda p: -_build_cost(p, records)):
                 if pl.action == "build":
                     futures[pl.normalized] = pool.submit(
                         build_package, settings, pl, plan.versions, envs, base_env, options.force_build)
@@ -750,8 +757,11 @@ def execute_plan(
                         "version": pl.version, "fingerprint": pl.fingerprint,
                         "files": {f.filename: f.digests() for f in outcome.files},
                         "published": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                        "build_seconds": round(outcome.build_seconds or 0.0, 3) or
+                        records.get(pl.normalized, {}).get("build_seconds"),
                     }
                 emit("done", pl.name, outcome.to_dict())
+        preparing.join()
         report.packages = [outcomes[pl.normalized] for pl in plan.packages]
         if options.verify:
             run.verify(report)
@@ -768,6 +778,17 @@ def execute_plan(
     report.build_envs_created = len(envs.created)
     report.seconds = time.monotonic() - started
     return report
+
+
+_BACKEND_COST = (("setuptools", 1.0), ("pdm", 0.6), ("hatchling", 0.5), ("poetry", 0.4), ("flit", 0.3))
+
+
+def _build_cost(pl: PackagePlan, records: Mapping[str, Any]) -> float:
+    """Expected build time: the last measured one, else a guess from the backend."""
+    seconds = records.get(pl.normalized, {}).get("build_seconds")
+    if isinstance(seconds, int | float) and seconds > 0:
+        return float(seconds)
+    return next((cost for key, cost in _BACKEND_COST if key in pl.backend), 0.8)
 
 
 def _one(run: _Run, pl: PackagePlan, future: Future[BuildResult], outcomes: Mapping[str, PackageOutcome],
