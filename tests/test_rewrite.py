@@ -335,3 +335,41 @@ def test_uv_workspace_build_from_the_root_is_reported_not_patched(run_cli, tmp_p
 def test_no_index_url_is_a_configuration_error(run_cli, monorepo: Path) -> None:
     result = run_cli("rewrite", "--root", str(monorepo), env=ENV)
     assert result.exit_code == 2 and "no index URL" in result.output
+
+
+@pytest.mark.slow
+def test_lock_relocks_with_uv_against_the_index(run_cli, monorepo: Path, pypi_server_factory, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    if shutil.which("uv") is None:
+        from tests.conftest import missing
+
+        missing("uv", "`uv` is not on PATH (it is a dev extra: pip install -e '.[dev]')")
+    server = pypi_server_factory(auth="download,update,list")
+    env = {**ENV, "HOME": str(tmp_path), "NEXUS_USERNAME": server.username or "",
+           "NEXUS_PASSWORD": server.password or "", "UV_NO_CACHE": "1", "UV_PYTHON_DOWNLOADS": "never"}
+    common = ("--root", str(monorepo), "--repository-url", server.url, "--index-url", server.simple_url)
+    published = run_cli("publish", *common, "maestro-core-auth", "maestro-monitoring", env=env)
+    assert published.exit_code == 0, published.output
+    lock = monorepo / "services/gateway/uv.lock"
+    lock.write_text('version = 1\nrevision = 2\nrequires-python = ">=3.11"\n\n'
+                    '[[package]]\nname = "maestro-core-auth"\nversion = "0.2.0"\n'
+                    'source = { editable = "../../shared/packages/core-auth" }\n')
+    before = snapshot(monorepo)
+
+    result = run_cli("rewrite", *common, "--lock", "services/gateway", env=env)
+    assert result.exit_code == 0, result.output
+    after = snapshot(monorepo)
+    assert sorted(k for k in before if before[k] != after[k]) == [
+        "services/gateway/Dockerfile", "services/gateway/pyproject.toml", "services/gateway/uv.lock"]
+    locked = tomllib.loads(lock.read_text())
+    packages = {p["name"]: p for p in locked["package"]}
+    assert packages["maestro-core-auth"]["source"] == {"registry": server.simple_url}
+    assert packages["maestro-core-config"]["version"] == "0.1.0"
+    assert "shared/packages" not in lock.read_text()
+    assert (server.password or "") not in lock.read_text() + result.output
+    assert run_cli("rewrite", *common, "--check", "services/gateway", env=env).exit_code == 0
+    assert run_cli("rewrite", *common, "--lock", "services/gateway", env=env).exit_code == 0
+    assert snapshot(monorepo) == after
