@@ -125,7 +125,15 @@ def test_keep_prunes_old_versions_but_never_the_rollback_targets(tmp_path: Path,
                                                                  docker_client: Any) -> None:
     p = make_project(tmp_path, keep=1)
     try:
-        for v in ("v1", "v2", "v3"):
+        # stages one at a time: build only, then switch the image built before
+        r = deploy(run_cli, p, "v1", "--stages", "build")
+        assert r.exit_code == 0, r.output
+        assert containers(docker_client, p) == [] and not (p.state / "state.json").exists()
+        r = run_cli("deploy", "--root", str(p.root), "--environment", p.environment, "--tag", "v1",
+                    "--stages", "switch,record", env=p.env)
+        assert r.exit_code == 0, r.output
+        assert "[build]" not in r.stderr and p.served()["built"] == "v1"
+        for v in ("v2", "v3"):
             r = deploy(run_cli, p, v)
             assert r.exit_code == 0, r.output
         versions = sorted(c.labels["io.nexusify.version"] for c in containers(docker_client, p))
@@ -338,5 +346,32 @@ def test_push_to_a_registry_and_a_registry_error_is_an_error(tmp_path: Path, run
         assert r.exit_code == 1, r.output
         assert "push of" in r.stderr and "failed" in r.stderr
         assert containers(docker_client, p) == []
+    finally:
+        p.cleanup(docker_client)
+
+
+def test_a_dockerfile_mounting_a_secret_builds_through_the_cli_with_a_netrc(
+        tmp_path: Path, run_cli: Run, docker_client: Any) -> None:
+    p = make_project(tmp_path)
+    password = "idx-" + "7e" * 10
+    dockerfile = p.root / "app" / "Dockerfile"
+    dockerfile.write_text(dockerfile.read_text().replace(
+        "COPY app.py /srv/app.py\n",
+        "COPY app.py /srv/app.py\n"
+        "ARG NEXUS_INDEX_URL\n"
+        "RUN --mount=type=secret,id=netrc,target=/root/.netrc "
+        "grep -q 'machine 127.0.0.1 login ci-user password' /root/.netrc && echo \"index=$NEXUS_INDEX_URL\"\n"))
+    p.extra_env.update({"NEXUS_INDEX_URL": "http://127.0.0.1:9/simple/", "NEXUS_USERNAME": "ci-user",
+                        "NEXUS_PASSWORD": password})
+    try:
+        r = deploy(run_cli, p, "v1", "--json")
+        assert r.exit_code == 0, r.output
+        img = json.loads(r.stdout)["images"][0]
+        assert img["built_with"] == "cli"
+        assert p.served()["built"] == "v1"
+        assert password not in r.output
+        assert _scan_image(docker_client, img["image_id"], password.encode()) == []
+        history = json.dumps(docker_client.images.get(img["image_id"]).history())
+        assert "NEXUS_INDEX_URL" in history or "127.0.0.1:9" in history  # the URL is a build arg, fine
     finally:
         p.cleanup(docker_client)

@@ -129,6 +129,7 @@ class NginxProxy:
         self.drain_timeout = drain_timeout
         self.reload_timeout = reload_timeout
         self._old_workers: set[int] = set()
+        self._pid_path: Path | None = None
 
     # ------------------------------------------------------------------ files
 
@@ -143,11 +144,14 @@ class NginxProxy:
         return self._external_pid_file()
 
     def _external_pid_file(self) -> Path:
+        if self._pid_path is not None:
+            return self._pid_path
         proc = subprocess.run(self._cmd("-T", "-q"), capture_output=True, text=True, check=False)
         m = re.search(r"^\s*pid\s+([^;]+);", proc.stdout, re.MULTILINE)
         pid = m.group(1).strip() if m else "/run/nginx.pid"
         p = Path(pid)
-        return p if p.is_absolute() or self.prefix is None else self.prefix / p
+        self._pid_path = p if p.is_absolute() or self.prefix is None else self.prefix / p
+        return self._pid_path
 
     def upstream_file(self, service: str) -> Path:
         return self.conf_dir / "upstreams" / f"{_SAFE.sub('_', service)}.conf"
