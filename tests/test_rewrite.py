@@ -373,3 +373,14 @@ def test_lock_relocks_with_uv_against_the_index(run_cli, monorepo: Path, pypi_se
     assert run_cli("rewrite", *common, "--check", "services/gateway", env=env).exit_code == 0
     assert run_cli("rewrite", *common, "--lock", "services/gateway", env=env).exit_code == 0
     assert snapshot(monorepo) == after
+
+
+def test_pre_commit_hook_runs_rewrite_check(run_cli, monorepo: Path) -> None:
+    yaml = pytest.importorskip("yaml")
+    hooks = yaml.safe_load((FIXTURES.parent / ".pre-commit-hooks.yaml").read_text())
+    hook = next(h for h in hooks if h["id"] == "nexusify-rewrite-check")
+    assert hook["entry"] == "nexusify rewrite --check" and hook["pass_filenames"] is False
+    argv = hook["entry"].split()[1:]
+    assert run_cli(*argv, "--root", str(monorepo), "--index-url", URL, env=ENV).exit_code == 1
+    assert rewrite(run_cli, monorepo).exit_code == 0
+    assert run_cli(*argv, "--root", str(monorepo), "--index-url", URL, env=ENV).exit_code == 0
