@@ -529,4 +529,5 @@ class NexusRest:
             yield Component.from_json(item)
 
     def project_files(self, name: str) -> list[IndexFile]:
-        return [a.as_index_file() for c in self.search(name) for a in c.assets]
+        """Every file of ``name`` in the repository (Nexus stores PyPI names normalised)."""
+        return [a.as_index_file() for c in self.search(canonicalize_name(name)) for a in c.assets]

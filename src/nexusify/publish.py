@@ -127,6 +127,7 @@ class PublishPlan:
     versions: dict[str, str]
     state: dict[str, Any]
     uses_rest: bool
+    seconds: float = 0.0  # time spent planning (reading the monorepo, asking the index)
 
     def by_name(self) -> dict[str, PackagePlan]:
         return {p.normalized: p for p in self.packages}
@@ -256,6 +257,7 @@ def plan_publish(
 ) -> PublishPlan:
     """Validate the monorepo and decide what each shared package needs. Builds and writes nothing."""
     options = options or PublishOptions()
+    started = time.monotonic()
     env = options.env if options.env is not None else os.environ
     ws = workspace_for(settings)
     shared_files = {relpath(p.pyproject, ws.root) for p in ws.shared}
@@ -359,7 +361,7 @@ def plan_publish(
     return PublishPlan(
         settings=settings, workspace=ws, packages=plans, upload_url=upload_url, check_url=check_url,
         verify_url=settings.simple_url or check_url, credentials=credentials, versions=versions,
-        state=state, uses_rest=uses_rest,
+        state=state, uses_rest=uses_rest, seconds=time.monotonic() - started,
     )
 
 
@@ -699,7 +701,7 @@ def execute_plan(
     """Build what the plan says, upload in publish order, verify; see the module docstring."""
     options = options or PublishOptions()
     settings = plan.settings
-    started = time.monotonic()
+    started = time.monotonic() - plan.seconds
     emit: Reporter = reporter or (lambda _e, _n, _d: None)
     report = PublishReport(plan.upload_url, plan.verify_url, options.dry_run, [])
     if options.dry_run:
