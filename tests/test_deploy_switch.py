@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -112,3 +113,42 @@ def test_generated_config_routes_and_placeholders(tmp_path: Path) -> None:
     assert text.index("location /api/") < text.index("location / {")  # longest prefix first
     assert "return 503" in text  # nothing deployed yet
     p.test_config()  # nginx -t accepts what nexusify generates
+
+
+def test_an_external_nginx_that_includes_the_generated_file(tmp_path: Path) -> None:
+    """`conf` given: nexusify writes conf-dir/nexusify.conf, checks and reloads *your* nginx, never starts it."""
+    try:
+        nginx = find_nginx()
+    except DeployError:
+        missing("nginx", "not installed")
+    port = free_port()
+    conf_dir, prefix = tmp_path / "nexusify", tmp_path / "prefix"
+    (prefix / "logs").mkdir(parents=True)
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(
+        "worker_processes 1;\n"
+        f"pid {prefix}/nginx.pid;\n"
+        f"error_log {prefix}/logs/error.log;\n"
+        "events {}\n"
+        "http {\n"
+        f"    access_log off; client_body_temp_path {prefix}/cb; proxy_temp_path {prefix}/px;\n"
+        f"    fastcgi_temp_path {prefix}/fc; uwsgi_temp_path {prefix}/uw; scgi_temp_path {prefix}/sc;\n"
+        f"    include {conf_dir}/nexusify.conf;\n"
+        "}\n")
+    p = NginxProxy(conf_dir, {"web": Route(f"127.0.0.1:{port}")}, conf=conf, prefix=prefix)
+    blue, green = _backend("blue"), _backend("green")
+    try:
+        sw = p.switch("web")
+        with pytest.raises(DeployError, match="not running"):
+            sw.point_to(_target(blue, "blue"))
+        subprocess.run([nginx, "-c", str(conf), "-p", f"{prefix}/", "-e", str(prefix / "logs" / "error.log")],
+                       check=True, capture_output=True)
+        sw.point_to(_target(blue, "blue"))
+        assert get_json(port)[1] == {"built": "blue"}
+        sw.point_to(_target(green, "green"))
+        assert sw.drain(5)
+        assert get_json(port)[1] == {"built": "green"}
+    finally:
+        p.stop()
+        blue.shutdown()
+        green.shutdown()
