@@ -258,6 +258,8 @@ def plan_deploy(
             bundle = fetch_secrets(env_cfg, chosen, env)
     sql: dict[str, str] = {}
     if "migrate" in stages:
+        if not any(s.migrations for s in chosen):
+            steps.append(PlanStep("migrate", None, "nothing to migrate (no service has `migrations`)"))
         for svc in chosen:
             if svc.migrations is None:
                 continue
@@ -278,11 +280,12 @@ def plan_deploy(
             route = routes.get(svc.name)
             where = f"{route.listen}{route.path if route and route.path != '/' else ''}" if route else "?"
             now = live.get(svc.name)
+            head = f"start {ver} beside {now} (live)" if now else f"start {ver} (first deploy)"
+            tail = (f", drain (<= {svc.drain_timeout:g}s), stop {now} and keep it with the last {env_cfg.keep} "
+                    "for rollback") if now else ""
             steps.append(PlanStep(
                 "switch", svc.name,
-                f"start {ver} beside {now or 'nothing'}, wait for {svc.health_path} (<= {svc.health_timeout:g}s), "
-                f"point nginx {where} at it, drain (<= {svc.drain_timeout:g}s), stop {now or 'nothing'} and keep "
-                f"the last {env_cfg.keep} for rollback",
+                f"{head}, wait for {svc.health_path} (<= {svc.health_timeout:g}s), point nginx {where} at it{tail}",
                 {"from": now, "to": ver, "listen": where}))
     if "record" in stages:
         steps.append(PlanStep("record", None,
