@@ -384,3 +384,11 @@ def test_pre_commit_hook_runs_rewrite_check(run_cli, monorepo: Path) -> None:
     assert run_cli(*argv, "--root", str(monorepo), "--index-url", URL, env=ENV).exit_code == 1
     assert rewrite(run_cli, monorepo).exit_code == 0
     assert run_cli(*argv, "--root", str(monorepo), "--index-url", URL, env=ENV).exit_code == 0
+
+
+def test_an_index_url_with_credentials_is_refused(run_cli, monorepo: Path) -> None:
+    before = snapshot(monorepo)
+    result = run_cli("rewrite", "--root", str(monorepo), "--index-url", "http://ci:hunter2@127.0.0.1:9/simple/", env=ENV)
+    assert result.exit_code == 2 and "holds credentials" in result.output
+    assert "hunter2" not in result.output
+    assert snapshot(monorepo) == before

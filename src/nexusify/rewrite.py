@@ -43,7 +43,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from nexusify.config import Settings
-from nexusify.credentials import Credentials, resolve_credentials
+from nexusify.credentials import Credentials, mask_url, resolve_credentials
 from nexusify.dockerfile import SharedMatcher, guess_context
 from nexusify.dockerfile import patch as patch_dockerfile
 from nexusify.errors import ConfigError, NexusifyError, OperationFailed, ProblemsFound, UsageError
@@ -374,6 +374,10 @@ def plan_rewrite(
         raise ConfigError("no index URL: rewritten services need the URL of the index to install from",
                           hint="set nexus-url (and repository) or index-url in nexusify.toml, "
                                "or pass --nexus-url/--index-url")
+    if mask_url(url) != url:
+        raise ConfigError("the index URL holds credentials, and rewrite writes it into pyproject.toml and Dockerfiles",
+                          hint="give the URL without user:password@ and set NEXUS_USERNAME/NEXUS_PASSWORD; "
+                               "builds get them from a BuildKit secret")
     ws = workspace or workspace_for(settings)
     services = select_services(ws, targets, cwd)
     creds = resolve_credentials(settings.username, url, env)
