@@ -392,3 +392,19 @@ def test_an_index_url_with_credentials_is_refused(run_cli, monorepo: Path) -> No
     assert result.exit_code == 2 and "holds credentials" in result.output
     assert "hunter2" not in result.output
     assert snapshot(monorepo) == before
+
+
+def test_index_auth_and_no_dockerfiles_flags(run_cli, monorepo: Path) -> None:
+    assert rewrite(run_cli, monorepo, "--index-auth", "services/gateway").exit_code == 0
+    assert "RUN --mount=type=secret,id=netrc,target=/root/.netrc pip install" in (
+        monorepo / "services/gateway/Dockerfile").read_text()
+    env = {**ENV, "NEXUS_USERNAME": "ci", "NEXUS_PASSWORD": "pw"}
+    assert rewrite(run_cli, monorepo, "--no-index-auth", "services/scheduler", env=env).exit_code == 0
+    assert "secret" not in (monorepo / "services/scheduler/Dockerfile").read_text()
+    qf = (monorepo / "services/quality-fabric/Dockerfile").read_bytes()
+    assert rewrite(run_cli, monorepo, "--no-dockerfiles", "services/quality-fabric").exit_code == 0
+    assert (monorepo / "services/quality-fabric/Dockerfile").read_bytes() == qf
+    assert "version" in (monorepo / "services/quality-fabric/pyproject.toml").read_text()
+    # the Dockerfile is patched by a later run, although the pyproject is already rewritten
+    later = rewrite(run_cli, monorepo, "services/quality-fabric")
+    assert later.exit_code == 0 and "services/quality-fabric/Dockerfile:6: drop COPY" in later.stdout
