@@ -119,15 +119,24 @@ def test_seed_failure_reproduced_then_fixed_by_publish_and_rewrite(
     fd = os.open(netrc, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:
         fh.write(f"machine 127.0.0.1 login {server.username} password {password}\n")
-    build = subprocess.run(
-        [*podman, "build", "--network", "host", "--secret", f"id=netrc,src={netrc}", "-t", tag, str(service)],
-        capture_output=True, text=True, check=False, timeout=900,
-    )
-    output = build.stdout + build.stderr
+
+    def build(folder: Path, ref: str) -> str:
+        proc = subprocess.run(
+            [*podman, "build", "--network", "host", "--secret", f"id=netrc,src={netrc}", "-t", ref, str(folder)],
+            capture_output=True, text=True, check=False, timeout=900,
+        )
+        assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+        return proc.stdout + proc.stderr
+
+    scheduler_tag = tag.replace("quality-fabric", "scheduler")
     try:
-        assert build.returncode == 0, output[-3000:]
+        output = build(service, tag)
         assert "Successfully installed" in output and "maestro-core-api-0.1.0" in output
         assert "maestro-test-healer-0.1.0" in output
+        # a PDM service (file URLs before the rewrite; its Dockerfile checks the import itself)
+        scheduler_output = build(monorepo / "services" / "scheduler", scheduler_tag)
+        assert "maestro-core-messaging-0.1.0" in scheduler_output
+        assert password not in output + scheduler_output
 
         # 5. it imports the shared packages when run
         result = docker_client.containers.run(
@@ -150,6 +159,6 @@ def test_seed_failure_reproduced_then_fixed_by_publish_and_rewrite(
         assert _scan_saved_image(saved, password.encode()) == []
         assert _scan_saved_image(saved, b"maestro_core_api") != []  # the scan does look inside layers
     finally:
-        for ref in (tag, tag + "-before"):
+        for ref in (tag, tag + "-before", scheduler_tag):
             with contextlib.suppress(docker.errors.APIError):
                 docker_client.images.remove(ref, force=True)
