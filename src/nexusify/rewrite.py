@@ -409,12 +409,12 @@ def plan_rewrite(
         plan.versions = {k: v for k, v in versions_from_pyproject(ws).items() if k in needed}
 
     shared_dirs = SharedMatcher([*(p.path for p in ws.shared), *_container_paths(ws, settings)])
+    shared_names = {p.normalized for p in ws.shared}
     for project in services:
         sp = ServicePlan(project.name or project.rel(root), project.rel(root), project.path)
         plan.services.append(sp)
         deps = [d for d in project.local_deps
                 if d.resolved is not None and d.normalized in ws.by_name and ws.by_name[d.normalized].role == "shared"]
-        shared_names = {p.normalized for p in ws.shared}
         sp.by_version = sorted(n for names in _declared_names(project).values() for n in names
                                if n in shared_names and n not in {d.normalized for d in deps})
         if not deps and not sp.by_version:
@@ -453,7 +453,12 @@ def plan_rewrite(
             for df in project.dockerfiles:
                 drel = relpath(df, root)
                 raw = df.read_bytes()
-                text = raw.decode("utf-8")
+                try:
+                    text = raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    plan.problems.append(Problem("warning", "dockerfile-unpatchable", drel, None,
+                                                 "not UTF-8 text; this Dockerfile was left untouched"))
+                    continue
                 context = guess_context(text, project.path, root)
                 if context == root and _copies_workspace_root(text, root):
                     plan.problems.append(Problem(
