@@ -125,6 +125,7 @@ def test_dry_run_builds_and_uploads_nothing(monorepo: Path, pypi_server_factory,
 @pytest.mark.parametrize("layout", [
     pytest.param(FIXTURES / "publish/uv-workspace", id="uv-workspace"),
     pytest.param(FIXTURES / "layouts/pdm-file-urls", id="pdm-file-urls"),
+    pytest.param(FIXTURES / "publish/poetry-libs", id="poetry-libs"),
 ])
 def test_publish_other_layouts(layout: Path, tmp_path: Path, pypi_server_factory, build_env_dir: Path) -> None:  # type: ignore[no-untyped-def]
     root = tmp_path / layout.name
@@ -142,6 +143,18 @@ def test_publish_other_layouts(layout: Path, tmp_path: Path, pypi_server_factory
             assert "file:" not in req and "@" not in req, (wheel.name, req)
     if layout.name == "uv-workspace":
         assert "ws-auth<0.3.0,>=0.2.0" in _requires(server.packages / "ws_api-0.5.0-py3-none-any.whl")
+    if layout.name == "poetry-libs":
+        # odd names (underscores, dots), a pre-release; installs from this index alone
+        assert sorted(_requires(server.packages / "acme_events-2.0.0b1-py3-none-any.whl")) == [
+            "acme-common-utils (>=1.2.0,<2.0.0)", "acme-db-client (>=0.4.1,<0.5.0)"]
+        venv = tmp_path / "venv"
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        install = subprocess.run(
+            [str(venv / "bin/pip"), "install", "--isolated", "--no-cache-dir", "--index-url", server.simple_url,
+             "Acme.Events==2.0.0b1"], capture_output=True, text=True, check=False,
+            env={**os.environ, "PIP_CONFIG_FILE": os.devnull, "PIP_DISABLE_PIP_VERSION_CHECK": "1"})
+        assert install.returncode == 0, install.stdout + install.stderr
+        assert "acme-db-client-0.4.1" in install.stdout.replace("_", "-").lower()
     again = run_publish(settings, PublishOptions(env=env))
     assert again.ok and again.uploaded == []
 
