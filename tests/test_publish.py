@@ -238,3 +238,33 @@ def test_401_mid_run_stops_every_later_upload(monorepo: Path, nexus_factory, bui
     assert report.packages[0].status == "failed"
     assert all(p.status == "blocked" and "credentials" in p.reason for p in report.packages[1:])
     assert emu.files() == []
+
+
+def _package(root: Path, name: str, deps: dict[str, str], requires: str = '"hatchling"') -> None:
+    folder = root / "packages" / name
+    module = folder / "src" / name.replace("-", "_")
+    module.mkdir(parents=True)
+    (module / "__init__.py").write_text(f'"""{name}."""\n')
+    dependencies = ", ".join(f'"{d}"' for d in deps)
+    sources = "".join(f'{d} = {{ path = "{p}" }}\n' for d, p in deps.items())
+    (folder / "pyproject.toml").write_text(
+        f'[project]\nname = "{name}"\nversion = "1.0.0"\ndescription = "x"\nrequires-python = ">=3.11"\n'
+        f"dependencies = [{dependencies}]\n\n[tool.uv.sources]\n{sources}\n"
+        f'[build-system]\nrequires = [{requires}]\nbuild-backend = "hatchling.build"\n')
+
+
+def test_unbuildable_package_blocks_only_its_dependents(tmp_path: Path, pypi_server_factory,  # type: ignore[no-untyped-def]
+                                                        build_env_dir: Path) -> None:
+    root = tmp_path / "repo"
+    _package(root, "base-lib", {}, requires='"hatchling==0.0.0.1"')  # no such release: the env cannot be made
+    _package(root, "mid-lib", {"base-lib": "../base-lib"})
+    _package(root, "solo-lib", {})
+    server = pypi_server_factory(auth=None)
+    env = _env(build_env_dir)
+    report = run_publish(resolve_settings(root, {"repository_url": server.url}, env), PublishOptions(env=env))
+    status = {p.name: p for p in report.packages}
+    assert status["base-lib"].status == "failed"
+    assert "could not install the build requirements" in str(status["base-lib"].error)
+    assert status["mid-lib"].status == "blocked" and "base-lib" in status["mid-lib"].reason
+    assert status["solo-lib"].status == "uploaded"
+    assert sorted(p.name for p in server.packages.iterdir()) == ["solo_lib-1.0.0-py3-none-any.whl", "solo_lib-1.0.0.tar.gz"]

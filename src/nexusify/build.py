@@ -173,6 +173,7 @@ class BuildEnvs:
         self.env = dict(env if env is not None else os.environ)
         self.timeout = timeout
         self._created: list[str] = []
+        self._failed: dict[str, BuildError] = {}
 
     @property
     def created(self) -> list[str]:
@@ -206,6 +207,17 @@ class BuildEnvs:
         env = BuildEnv(key, path, tuple(requires))
         if (path / "nexusify-env.json").is_file() and env.python.exists():
             return env
+        failed = self._failed.get(key)
+        if failed is not None:  # tried once this run: every package needing it gets the same error
+            raise BuildError(failed.message, hint=failed.hint)
+        try:
+            return self._make(key, path, env)
+        except BuildError as exc:
+            self._failed[key] = exc
+            raise
+
+    def _make(self, key: str, path: Path, env: BuildEnv) -> BuildEnv:
+        requires = env.requires
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         with _file_lock(self.cache_dir / f"{key}.lock"):
             if (path / "nexusify-env.json").is_file() and env.python.exists():

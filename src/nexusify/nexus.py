@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import ssl
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -82,7 +84,10 @@ class IndexClient:
             follow_redirects=False,
             headers={"User-Agent": USER_AGENT},
             transport=transport,
+            # proxies/.netrc from the environment are not picked up behind the user's back, but a
+            # private CA bundle is honoured the way requests (and so twine) honours it
             trust_env=False,
+            verify=_verify(),
         )
 
     def __enter__(self) -> IndexClient:
@@ -156,6 +161,13 @@ class IndexClient:
 
     def get(self, url: str, **kwargs: Any) -> httpx.Response:
         return self.request("GET", url, **kwargs)
+
+
+def _verify() -> ssl.SSLContext | bool:
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("SSL_CERT_FILE")
+    if bundle and os.path.isfile(bundle):
+        return ssl.create_default_context(cafile=bundle)
+    return True
 
 
 def _retry_after(response: httpx.Response) -> float | None:
