@@ -226,3 +226,15 @@ def test_a_list_of_poetry_constraints_is_reported_not_guessed() -> None:
     text = '[tool.poetry.dependencies]\nshared-a = [\n  {path = "../a", python = "<3.12"},\n  {version = "^0.1", python = ">=3.12"},\n]\n'
     with pytest.raises(ProblemsFound, match="list of constraints"):
         edit_pyproject(text, deps_of(text), VERSIONS, source=NEXUS)
+
+
+@pytest.mark.parametrize("text", [POETRY, PEP621], ids=["poetry", "pep621"])
+def test_the_self_check_sees_every_local_entry_before_and_none_after(text: str) -> None:
+    from nexusify.pyproject_edit import _still_local
+
+    deps = deps_of(text)
+    assert deps and all(_still_local(tomllib.loads(text), d) for d in deps)
+    out = versionize(text, deps, VERSIONS, source=NEXUS)
+    assert not any(_still_local(tomllib.loads(out), d) for d in deps)
+    staged = versionize(text, deps, VERSIONS, source=None)
+    assert not any(_still_local(tomllib.loads(staged), d) for d in deps)

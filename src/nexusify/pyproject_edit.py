@@ -685,7 +685,7 @@ class _Editor:
         except tomllib.TOMLDecodeError as exc:  # pragma: no cover - a bug in this module
             raise OperationFailed(f"internal error: the rewritten {self.where} is not valid TOML ({exc})",
                                   hint="nothing was written; please report this") from exc
-        left = local_entries_left(text, [d.name for d in deps], self.path, data=data)
+        left = sorted({d.name for d in deps if _still_local(data, d)})
         if left:  # pragma: no cover - a bug in this module
             raise OperationFailed(f"internal error: {self.where} still has local dependencies {left} after rewriting",
                                   hint="nothing was written; please report this")
@@ -707,6 +707,26 @@ class _Editor:
         if not edits:  # only the line ending of the last line changed
             edits.append(Edit(len(old), old[-1] if old else "", new[-1] if new else "", "final newline"))
         return edits
+
+
+def _still_local(data: Mapping[str, Any], dep: LocalDependency) -> bool:
+    """Whether the place ``dep`` was written at still holds a path/file/workspace dependency."""
+    kind, where, key = dep.location
+    cur: Any = data
+    for part in where:
+        cur = cur.get(part) if isinstance(cur, dict) else None
+    if kind == "poetry":
+        entry = cur.get(key) if isinstance(cur, dict) and isinstance(key, str) else None
+        entries = entry if isinstance(entry, list) else [entry]
+        return any(isinstance(e, dict) and "path" in e for e in entries)
+    value = cur[key] if isinstance(cur, list) and isinstance(key, int) and key < len(cur) else None
+    if isinstance(value, str) and ("file:" in value or "PROJECT_ROOT" in value or "{root" in value):
+        return True
+    if dep.kind in ("uv-path", "uv-workspace") and dep.source_key and (dep.source_file in (None, dep.file)):
+        source = data.get("tool", {}).get("uv", {}).get("sources", {}).get(dep.source_key)
+        sources = source if isinstance(source, list) else [source]
+        return any(isinstance(e, dict) and ("path" in e or e.get("workspace") is True) for e in sources)
+    return False
 
 
 # --------------------------------------------------------------------------- text blocks
