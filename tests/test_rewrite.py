@@ -408,3 +408,21 @@ def test_index_auth_and_no_dockerfiles_flags(run_cli, monorepo: Path) -> None:
     # the Dockerfile is patched by a later run, although the pyproject is already rewritten
     later = rewrite(run_cli, monorepo, "services/quality-fabric")
     assert later.exit_code == 0 and "services/quality-fabric/Dockerfile:6: drop COPY" in later.stdout
+
+
+def test_a_new_index_url_is_brought_into_rewritten_services(run_cli, monorepo: Path) -> None:
+    assert rewrite(run_cli, monorepo).exit_code == 0
+    other = "https://nexus.example.com/repository/pypi-group/simple/"
+    args = ("rewrite", "--root", str(monorepo), "--index-url", other)
+    assert run_cli(*args, "--check", env=ENV).exit_code == 1
+    moved = run_cli(*args, env=ENV)
+    assert moved.exit_code == 0, moved.output
+    for svc in ("automation-service", "gateway", "quality-fabric", "scheduler"):
+        text = (monorepo / f"services/{svc}/pyproject.toml").read_text()
+        assert URL not in text and other in text, svc
+        dockerfile = (monorepo / f"services/{svc}/Dockerfile").read_text()
+        assert f"ARG NEXUS_INDEX_URL={other}\n" in dockerfile and URL not in dockerfile
+    assert tomllib.loads((monorepo / "services/quality-fabric/pyproject.toml").read_text())["tool"]["poetry"][
+        "source"] == [{"name": "nexus", "url": other, "priority": "explicit"}]
+    assert "services/reporting" not in moved.stdout.replace("services/reporting: no shared dependency", "")
+    assert run_cli(*args, "--check", env=ENV).exit_code == 0

@@ -482,6 +482,15 @@ def _patch_installs(df: Dockerfile, rel: str, index_url: str, auth: bool, arg_na
     for instr in df.instructions:
         if instr.keyword == "ARG" and instr.words and instr.words[0].split("=", 1)[0] == arg_name:
             arg_declared.add(instr.stage)
+            name, eq, default = instr.words[0].partition("=")
+            line = lines[instr.start - 1]
+            simple = instr.start == instr.end and len(instr.words) == 1 and default.strip("\"'") == default
+            if eq and default != index_url and simple and default in line:
+                # rewritten before, with another index URL: bring its default in line
+                start = line.index(default, line.index(name))
+                changes.append(_Change(instr.start - 1, instr.end,
+                                       [line[:start] + index_url + line[start + len(default):]],
+                                       f"index URL default: {default} -> {index_url}"))
         if instr.keyword == "USER" and instr.words:
             user_by_stage[instr.stage] = instr.words[0]
         if instr.keyword != "RUN":

@@ -139,12 +139,14 @@ def edit_pyproject(
     add: Sequence[AddedDependency] = (),
     path: Path | None = None,
     data: Mapping[str, Any] | None = None,
+    reconcile: bool = False,
 ) -> EditResult:
     """Like :func:`versionize`, returning the edits too. Raises ProblemsFound (file:line) for
     shapes it cannot rewrite safely and for specifiers that exclude the version. ``data`` is
-    ``text`` already parsed (tomllib), when the caller has it."""
+    ``text`` already parsed (tomllib), when the caller has it. ``reconcile``: bring source
+    tables that already carry the source's name up to date (url, priority), adding none."""
     editor = _Editor(text, versions, mode, source, path, data)
-    return editor.run(list(deps), list(add))
+    return editor.run(list(deps), list(add), reconcile=reconcile)
 
 
 def local_entries_left(text: str, names: Iterable[str], path: Path | None = None,
@@ -235,6 +237,7 @@ class _Editor:
         self.need_poetry_source = False
         self.need_uv_index = False
         self.pdm_packages: list[str] = []
+        self.pdm_reconcile = False
         self.done_uv_keys: set[str] = set()
         self._pending_uv_sources: list[str] = []
         self._deferred: dict[int, tuple[Table, list[tuple[str, str]]]] = {}
@@ -261,7 +264,18 @@ class _Editor:
 
     # ---------------------------------------------------------------- main
 
-    def run(self, deps: list[LocalDependency], add: list[AddedDependency]) -> EditResult:
+    def run(self, deps: list[LocalDependency], add: list[AddedDependency], reconcile: bool = False) -> EditResult:
+        if reconcile and self.source is not None:
+            named = self.source.name
+            tool = self.data.get("tool", {})
+
+            def has(entries: Any) -> bool:
+                return isinstance(entries, list) and any(isinstance(e, dict) and e.get("name") == named
+                                                         for e in entries)
+
+            self.need_poetry_source |= has(tool.get("poetry", {}).get("source"))
+            self.need_uv_index |= has(tool.get("uv", {}).get("index"))
+            self.pdm_reconcile = has(tool.get("pdm", {}).get("source"))
         for dep in deps:
             if dep.kind == "poetry-path":
                 self._poetry(dep)
@@ -635,9 +649,9 @@ class _Editor:
             if src.explicit:
                 fields.append(("explicit", True))
             text = self._ensure_aot(text, ("tool", "uv", "index"), "tool.uv", fields)
-        if self.pdm_packages and tool in ("auto", "pdm"):
+        if (self.pdm_packages or self.pdm_reconcile) and tool in ("auto", "pdm"):
             fields = [("name", src.name), ("url", src.url)]
-            if src.explicit:
+            if src.explicit and self.pdm_packages:
                 fields.append(("include_packages", sorted(set(self.pdm_packages))))
             text = self._ensure_aot(text, ("tool", "pdm", "source"), "tool.pdm", fields)
         return text

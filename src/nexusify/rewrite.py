@@ -421,6 +421,19 @@ def plan_rewrite(
             continue  # nothing to do: the service is left byte-identical
         sp.shared = sorted({d.normalized for d in deps})
         rel = relpath(project.pyproject, root)
+        if not deps:  # rewritten before: keep its source tables in line with the settings
+            raw = project.pyproject.read_bytes()
+            try:
+                current = raw.decode("utf-8")
+                result = edit_pyproject(current, [], plan.versions, mode=settings.constraint, source=source,
+                                        path=Path(rel), reconcile=True,
+                                        data=project.data if current == project.text else None)
+            except (NexusifyError, UnicodeDecodeError) as exc:
+                plan.problems.append(Problem("error", "pyproject-unrewritable", rel, None, str(exc)))
+                continue
+            if result.changed:
+                sp.files.append(FilePlan(project.pyproject, rel, "pyproject", sp.name, raw,
+                                         result.text.encode("utf-8"), result.edits))
         if deps:
             add: list[AddedDependency] = []
             if source.explicit:
