@@ -683,8 +683,9 @@ class _Editor:
                             new.trivia.trail = self.nl
                             entry.value._insert_after(keys[-1], key, new)
                         changed = True
+                        self.block_reasons.append((f"{key} = {tomlkit.item(value).as_string()}",
+                                                   f"[[{header}]] {name!r}: {key} = {value!r}"))
             if changed:
-                self.block_reasons.append((f'name = "{name}"', f"update [[{header}]] {name!r}"))
                 return tomlkit.dumps(doc)
             return text
         lines = [f"[[{header}]]"] + [f"{k} = {tomlkit.item(v).as_string()}" for k, v in fields]
