@@ -320,9 +320,19 @@ class NginxProxy:
             now = self.workers()
             if now - before:
                 self._old_workers |= before
-                return
+                break
             time.sleep(0.01)
-        raise DeployError("nginx did not start new workers after the reload",
+        else:
+            raise DeployError("nginx did not start new workers after the reload",
+                              hint=f"see {self.error_log}")
+        # The master starts the new workers first and only then tells the old ones to quit; until
+        # then both accept connections. Return once no old worker accepts any more, so the caller
+        # knows every new connection reaches the new upstream.
+        while time.monotonic() < deadline:
+            if all(not _accepting(pid) for pid in before):
+                return
+            time.sleep(0.005)
+        raise DeployError("nginx's old workers did not start shutting down after the reload",
                           hint=f"see {self.error_log}")
 
     def drain(self, timeout: float) -> bool:
@@ -354,6 +364,15 @@ class NginxProxy:
 
     def switch(self, service: str) -> NginxSwitch:
         return NginxSwitch(self, service)
+
+
+def _accepting(pid: int) -> bool:
+    """True while a worker still takes new connections (not exited, not "shutting down")."""
+    try:
+        title = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return bool(title) and b"shutting down" not in title
 
 
 def _is_child(pid: int, master: int | None) -> bool:
