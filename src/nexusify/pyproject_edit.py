@@ -266,16 +266,10 @@ class _Editor:
 
     def run(self, deps: list[LocalDependency], add: list[AddedDependency], reconcile: bool = False) -> EditResult:
         if reconcile and self.source is not None:
-            named = self.source.name
-            tool = self.data.get("tool", {})
-
-            def has(entries: Any) -> bool:
-                return isinstance(entries, list) and any(isinstance(e, dict) and e.get("name") == named
-                                                         for e in entries)
-
-            self.need_poetry_source |= has(tool.get("poetry", {}).get("source"))
-            self.need_uv_index |= has(tool.get("uv", {}).get("index"))
-            self.pdm_reconcile = has(tool.get("pdm", {}).get("source"))
+            outdated = _outdated_tables(self.data, self.source)
+            self.need_poetry_source |= "poetry" in outdated
+            self.need_uv_index |= "uv" in outdated
+            self.pdm_reconcile = "pdm" in outdated
         for dep in deps:
             if dep.kind == "poetry-path":
                 self._poetry(dep)
@@ -666,7 +660,10 @@ class _Editor:
         if cur is not None and not isinstance(cur, list):
             self._fail(None, f"{header} is not an array of tables; add the source {name!r} by hand")
             raise ProblemsFound("\n".join(self.problems), path=self.where)
-        existing = [i for i, e in enumerate(cur or []) if isinstance(e, dict) and e.get("name") == name]
+        entries: list[Any] = cur or []
+        existing = [i for i, e in enumerate(entries) if isinstance(e, dict) and e.get("name") == name]
+        if existing and all(entries[existing[0]].get(k) == v for k, v in fields[1:]):
+            return text  # up to date: nothing to parse
         if existing:
             doc = tomlkit.parse(text)
             aot = _walk(doc, path)
@@ -722,6 +719,39 @@ class _Editor:
         if not edits:  # only the line ending of the last line changed
             edits.append(Edit(len(old), old[-1] if old else "", new[-1] if new else "", "final newline"))
         return edits
+
+
+def _wanted_fields(source: SourceSpec) -> dict[str, dict[str, Any]]:
+    wanted: dict[str, dict[str, Any]] = {
+        "poetry": {"url": source.url, "priority": source.priority},
+        "uv": {"url": source.url},
+        "pdm": {"url": source.url},
+    }
+    if source.explicit:
+        wanted["uv"]["explicit"] = True
+    return wanted
+
+
+def _outdated_tables(data: Mapping[str, Any], source: SourceSpec) -> set[str]:
+    """The tools ("poetry", "uv", "pdm") whose source entry named like ``source`` exists and
+    differs from it (url, Poetry priority, uv explicit)."""
+    tool = data.get("tool", {})
+    tables = {"poetry": tool.get("poetry", {}).get("source"), "uv": tool.get("uv", {}).get("index"),
+              "pdm": tool.get("pdm", {}).get("source")}
+    out: set[str] = set()
+    for name, fields in _wanted_fields(source).items():
+        entries = tables[name]
+        for entry in entries if isinstance(entries, list) else []:
+            if isinstance(entry, dict) and entry.get("name") == source.name and any(
+                    entry.get(k) != v for k, v in fields.items()):
+                out.add(name)
+    return out
+
+
+def sources_outdated(data: Mapping[str, Any], source: SourceSpec) -> bool:
+    """Whether a source table carrying ``source.name`` differs from ``source`` (cheap: no
+    tomlkit), i.e. whether ``edit_pyproject(..., reconcile=True)`` would change something."""
+    return bool(_outdated_tables(data, source))
 
 
 def _still_local(data: Mapping[str, Any], dep: LocalDependency) -> bool:
@@ -789,5 +819,6 @@ def _insert_block(text: str, prefix: str, block: list[str], nl: str) -> str:
 
 
 __all__ = [
-    "AddedDependency", "Edit", "EditResult", "SourceSpec", "edit_pyproject", "local_entries_left", "versionize",
+    "AddedDependency", "Edit", "EditResult", "SourceSpec", "edit_pyproject", "local_entries_left", "sources_outdated",
+    "versionize",
 ]

@@ -48,7 +48,13 @@ from nexusify.dockerfile import SharedMatcher, guess_context
 from nexusify.dockerfile import patch as patch_dockerfile
 from nexusify.errors import ConfigError, NexusifyError, OperationFailed, ProblemsFound, UsageError
 from nexusify.files import write_all_atomic
-from nexusify.pyproject_edit import AddedDependency, Edit, SourceSpec, edit_pyproject
+from nexusify.pyproject_edit import (
+    AddedDependency,
+    Edit,
+    SourceSpec,
+    edit_pyproject,
+    sources_outdated,
+)
 from nexusify.workspace import LocalDependency, Problem, Project, Workspace, relpath
 
 LOCKFILES = ("poetry.lock", "uv.lock", "pdm.lock")
@@ -421,7 +427,7 @@ def plan_rewrite(
             continue  # nothing to do: the service is left byte-identical
         sp.shared = sorted({d.normalized for d in deps})
         rel = relpath(project.pyproject, root)
-        if not deps:  # rewritten before: keep its source tables in line with the settings
+        if not deps and sources_outdated(project.data, source):  # rewritten before, with other settings
             raw = project.pyproject.read_bytes()
             try:
                 current = raw.decode("utf-8")
