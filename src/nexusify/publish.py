@@ -303,7 +303,10 @@ def plan_publish(
                           "which is not a shared package with a version (it would not be on the index)")
             continue
         try:
-            staged = versionize(p.text, local, versions, mode=settings.constraint, path=p.pyproject)
+            # dev-only path dependencies on unpublished projects stay as they are: they never
+            # reach the wheel's metadata, and are no business of the index
+            staged = versionize(p.text, [d for d in local if d.normalized in versions], versions,
+                                mode=settings.constraint, path=p.pyproject)
         except NexusifyError as exc:
             errors.append(str(exc))
             continue
