@@ -327,7 +327,7 @@ def test_uv_workspace_build_from_the_root_is_reported_not_patched(run_cli, tmp_p
     dockerfile = (root / "services/gateway/Dockerfile").read_bytes()
     result = rewrite(run_cli, root)
     assert result.exit_code == 1
-    assert "services/gateway/Dockerfile: warning[dockerfile-unpatchable]" in result.output
+    assert "services/gateway/Dockerfile:5: warning[dockerfile-unpatchable]" in result.output
     assert "uv-workspace-member" in result.output
     assert (root / "services/gateway/Dockerfile").read_bytes() == dockerfile
 

@@ -479,9 +479,10 @@ def plan_rewrite(
                                                  "not UTF-8 text; this Dockerfile was left untouched"))
                     continue
                 context = guess_context(text, project.path, root)
-                if context == root and _copies_workspace_root(text, root):
+                ws_line = _copies_workspace_root(text, root) if context == root else None
+                if ws_line is not None:
                     plan.problems.append(Problem(
-                        "warning", "dockerfile-unpatchable", drel, None,
+                        "warning", "dockerfile-unpatchable", drel, ws_line,
                         "builds the service inside the uv workspace at the monorepo root (it copies the root "
                         "pyproject.toml), so it needs the shared packages' folders",
                         f"after the rewrite, build from the service folder instead (docker build {project.rel(root)}) "
@@ -522,23 +523,23 @@ def plan_rewrite(
     return plan
 
 
-def _copies_workspace_root(text: str, root: Path) -> bool:
-    """Whether a root-context Dockerfile copies the root pyproject.toml of a uv workspace."""
+def _copies_workspace_root(text: str, root: Path) -> int | None:
+    """The line where a root-context Dockerfile copies the root pyproject.toml of a uv workspace."""
     from nexusify.dockerfile import DockerfileSyntaxError, parse
 
     root_pyproject = root / "pyproject.toml"
     if not root_pyproject.is_file() or "[tool.uv.workspace]" not in root_pyproject.read_text(encoding="utf-8",
                                                                                           errors="replace"):
-        return False
+        return None
     try:
         instructions = parse(text)
     except DockerfileSyntaxError:
-        return False
+        return None
     for instr in instructions:
         copies = instr.keyword in ("COPY", "ADD") and not instr.has_flag("from")
         if copies and any(src.removeprefix("./").strip("/") in ("pyproject.toml", ".") for src in instr.sources):
-            return True
-    return False
+            return instr.start
+    return None
 
 
 # --------------------------------------------------------------------------- locking
