@@ -180,8 +180,10 @@ def test_publish_to_nexus(monorepo: Path, nexus_factory, run_cli, build_env_dir:
     assert not any(e["method"] == "POST" for e in emu.control("log"))
 
 
-def test_allow_once_rejection_is_verified_by_hash(monorepo: Path, nexus_factory, build_env_dir: Path) -> None:  # type: ignore[no-untyped-def]
-    emu = nexus_factory(message_style="old")
+@pytest.mark.parametrize("style", ["old", "new"])  # 3.70-: "does not allow updating assets"; 3.71+: "cannot be updated"
+def test_allow_once_rejection_is_verified_by_hash(monorepo: Path, nexus_factory, build_env_dir: Path,  # type: ignore[no-untyped-def]
+                                                  style: str) -> None:
+    emu = nexus_factory(message_style=style)
     env = _env(build_env_dir, emu.username, emu.password)
     settings = resolve_settings(monorepo, {"nexus_url": emu.base_url, "repository": emu.repository}, env)
     options = PublishOptions(env=env, packages=("maestro-core-config",))
