@@ -106,9 +106,9 @@ class DeployProject:
 def remove_labelled(client: Any, environment: str) -> None:
     """Remove every container and image nexusify labelled with ``environment``."""
     flt = {"label": f"{LABEL_ENV}={environment}"}
-    for c in client.containers.list(all=True, filters=flt):
+    for c in client.api.containers(all=True, filters=flt):
         with contextlib.suppress(Exception):
-            c.remove(force=True)
+            client.api.remove_container(c["Id"], force=True)
     for img in client.images.list(filters=flt):
         with contextlib.suppress(Exception):
             client.images.remove(img.id, force=True)

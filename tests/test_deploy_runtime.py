@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,9 +52,17 @@ def deploy(run_cli: Run, p: DeployProject, version: str, *extra: str) -> CliResu
                    "--build-arg", f"BUILT_VERSION={version}", *extra, env=p.env)
 
 
-def containers(client: Any, p: DeployProject, **labels: str) -> list[Any]:
+@dataclass
+class Row:
+    labels: dict[str, str]
+    status: str
+
+
+def containers(client: Any, p: DeployProject, **labels: str) -> list[Row]:
+    """The project's containers, from the list call alone (other suites remove theirs concurrently)."""
     flt = [f"io.nexusify.environment={p.environment}", *(f"io.nexusify.{k}={v}" for k, v in labels.items())]
-    return list(client.containers.list(all=True, filters={"label": flt}))
+    return [Row(dict(c.get("Labels") or {}), str(c.get("State", "")).lower())
+            for c in client.api.containers(all=True, filters={"label": flt})]
 
 
 def _wait_answers(load: Load, n: int = 20, timeout: float = 10.0) -> None:
