@@ -109,9 +109,9 @@ def remove_labelled(client: Any, environment: str) -> None:
     for c in client.api.containers(all=True, filters=flt):
         with contextlib.suppress(Exception):
             client.api.remove_container(c["Id"], force=True)
-    for img in client.images.list(filters=flt):
+    for img in client.api.images(filters=flt):
         with contextlib.suppress(Exception):
-            client.images.remove(img.id, force=True)
+            client.api.remove_image(img["Id"], force=True)
 
 
 def make_project(base: Path, *, services_toml: str = "", extra_toml: str = "", registry: str | None = None,
