@@ -391,6 +391,8 @@ class BlueGreen:
         self._ensure_serving()
         self._discard(green, action)
         current = blue or live
+        if current is not None and self._get(current.container) is None:
+            current = None  # removed by hand meanwhile: nothing to bring back, the deploy starts afresh
         if current is not None and not self._running(current.container):
             self._bring_back(current)
         self._save(current, None)
