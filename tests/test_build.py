@@ -17,6 +17,7 @@ from nexusify.build import (
     backend_of,
     build_project,
     check_artifact,
+    equivalent_release,
     fingerprint,
     normalise_sdist,
     stage_project,
@@ -156,3 +157,24 @@ def test_a_dependency_bump_does_not_count_as_a_change(tmp_path: Path) -> None:
     assert admits_current_versions(wheel(">=0.1.1,<0.2.0"), published, name, {"core": "0.1.1"})
     assert not admits_current_versions(wheel(">=0.2.0,<0.3.0"), published, name, {"core": "0.2.0"})
     assert not admits_current_versions(wheel(">=0.1.1,<0.2.0", "X = 1"), published, name, {"core": "0.1.1"})
+
+
+def test_a_newer_backend_writing_the_same_release_is_not_a_change(tmp_path: Path) -> None:
+    def wheel(generator: str, meta_version: str, spelling: str, body: str = "X = 1\n") -> bytes:
+        p = tmp_path / "w.whl"
+        with zipfile.ZipFile(p, "w") as zf:
+            zf.writestr("demo/__init__.py", body)
+            zf.writestr("demo-1.0.0.dist-info/WHEEL", f"Wheel-Version: 1.0\nGenerator: {generator}\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+            zf.writestr("demo-1.0.0.dist-info/METADATA", f"Metadata-Version: {meta_version}\nName: demo\nVersion: 1.0.0\n"
+                        f"Requires-Dist: {spelling}\nRequires-Dist: requests>=2\n\nThe description.\n")
+            zf.writestr("demo-1.0.0.dist-info/RECORD", generator)
+        return p.read_bytes()
+
+    name = "demo-1.0.0-py3-none-any.whl"
+    published = wheel("poetry-core 1.9.0", "2.1", "core (>=0.1.0,<0.2.0)")
+    assert equivalent_release(wheel("poetry-core 2.5.0", "2.4", "core<0.2.0,>=0.1.0"), published, name, {"core": "0.1.0"})
+    assert not equivalent_release(wheel("poetry-core 2.5.0", "2.4", "core<0.2.0,>=0.1.0", "X = 2\n"), published, name,
+                                  {"core": "0.1.0"})
+    # third-party requirements must be the same (spelling aside)
+    assert equivalent_release(wheel("poetry-core 2.5.0", "2.4", "core<0.2.0,>=0.1.0"), published, name, {})
+    assert not equivalent_release(wheel("poetry-core 2.5.0", "2.4", "core>=0.1.0"), published, name, {})

@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import contextlib
+import email.message
 import email.parser
 import fcntl
 import gzip
@@ -688,8 +689,11 @@ def describe_difference(a: bytes, b: bytes, filename: str, limit: int = 5) -> st
 
 
 _METADATA_MEMBER = re.compile(
-    r"(\.dist-info/(METADATA|RECORD)|/PKG-INFO|/pyproject\.toml|/setup\.cfg|/setup\.py|\.egg-info/requires\.txt)$"
+    r"(\.dist-info/(METADATA|RECORD|WHEEL)|/PKG-INFO|/pyproject\.toml|/setup\.cfg|/setup\.py"
+    r"|\.egg-info/(PKG-INFO|requires\.txt|SOURCES\.txt))$"
 )
+# fields a newer backend writes differently for the very same release
+_VOLATILE_FIELDS = frozenset({"metadata-version", "dynamic", "license-file", "requires-dist"})
 
 
 def _member_text(data: bytes, filename: str, member: str) -> str:
@@ -701,15 +705,53 @@ def _member_text(data: bytes, filename: str, member: str) -> str:
         return fh.read().decode("utf-8", "replace") if fh else ""
 
 
-def admits_current_versions(mine: bytes, theirs: bytes, filename: str, internal: Mapping[str, str]) -> bool:
-    """Whether two archives differ only in how they constrain internal dependencies, with the
-    published one (``theirs``) still admitting the versions being published now.
+def _requirement_key(req: Requirement) -> str:
+    extras = ",".join(sorted(req.extras))
+    return f"{canonicalize_name(req.name)}[{extras}]{req.specifier}{req.url or ''};{req.marker or ''}"
 
-    That is what a dependency's version bump does to its dependents' metadata (``^0.1.0``
-    becomes ``^0.1.1``): the published dependent still installs with the new dependency, so it
-    need not be republished, and it is not "changed without a bump"."""
-    if not internal:
+
+def _same_metadata(mine: str, theirs: str, internal: Mapping[str, str]) -> bool:
+    """METADATA/PKG-INFO of the same release: equal fields (order, generator-specific fields and
+    requirement spelling aside), equal external requirements, and internal requirements the
+    published side still satisfies with the versions being published now."""
+    a, b = email.parser.Parser().parsestr(mine), email.parser.Parser().parsestr(theirs)
+
+    def fields(msg: email.message.Message) -> dict[str, list[str]]:
+        return {k.lower(): sorted(" ".join(str(v).split()) for v in msg.get_all(k) or [])
+                for k in set(msg.keys()) if k.lower() not in _VOLATILE_FIELDS}
+
+    if fields(a) != fields(b):
         return False
+    if str(a.get_payload() or "").strip() != str(b.get_payload() or "").strip():
+        return False
+    try:
+        ra = [Requirement(r) for r in a.get_all("Requires-Dist") or []]
+        rb = [Requirement(r) for r in b.get_all("Requires-Dist") or []]
+    except InvalidRequirement:
+        return False
+    external_a = sorted(_requirement_key(r) for r in ra if canonicalize_name(r.name) not in internal)
+    external_b = sorted(_requirement_key(r) for r in rb if canonicalize_name(r.name) not in internal)
+    if external_a != external_b:
+        return False
+
+    def shape(reqs: list[Requirement]) -> list[str]:
+        return sorted(f"{canonicalize_name(r.name)}[{','.join(sorted(r.extras))}];{r.marker or ''}"
+                      for r in reqs if canonicalize_name(r.name) in internal)
+
+    if shape(ra) != shape(rb):
+        return False
+    return all(not r.url and admits(str(r.specifier), internal[canonicalize_name(r.name)])
+               for r in rb if canonicalize_name(r.name) in internal)
+
+
+def equivalent_release(mine: bytes, theirs: bytes, filename: str, internal: Mapping[str, str]) -> bool:
+    """Whether a rebuilt archive is the same release as the published one although its bytes
+    and member hashes differ.
+
+    Every file of the package itself must be identical; only metadata may differ, and only the
+    way a newer backend (``Generator``, ``Metadata-Version``, requirement spelling) or a
+    dependency's version bump (``^0.1.0`` becoming ``^0.1.1``, which the published range still
+    admits) changes it. Anything else is a real change: "changed without a bump"."""
     try:
         ca, cb = archive_contents(mine, filename), archive_contents(theirs, filename)
     except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError):
@@ -718,21 +760,27 @@ def admits_current_versions(mine: bytes, theirs: bytes, filename: str, internal:
     if not differing or any(not _METADATA_MEMBER.search(n) or n not in ca or n not in cb for n in differing):
         return False
     names = [re.escape(n) for n in internal] + [re.escape(n.replace("-", "_")) for n in internal]
-    mentions = re.compile(r"(?i)(?<![\w.-])(" + "|".join(names) + r")(?![\w.-])")
+    mentions = re.compile(r"(?i)(?<![\w.-])(" + "|".join(names) + r")(?![\w.-])") if names else None
+
+    def kept(text: str) -> list[str]:
+        return [ln for ln in text.splitlines() if mentions is None or not mentions.search(ln)]
+
     for member in differing:
         if member.endswith("RECORD"):
             continue  # hashes of the other members, which are compared themselves
         a, b = _member_text(mine, filename, member), _member_text(theirs, filename, member)
-        if [ln for ln in a.splitlines() if not mentions.search(ln)] != [ln for ln in b.splitlines() if not mentions.search(ln)]:
-            return False
         if member.endswith(("METADATA", "PKG-INFO")):
-            published = email.parser.Parser().parsestr(b).get_all("Requires-Dist") or []
-            for raw in published:
-                try:
-                    req = Requirement(raw)
-                except InvalidRequirement:
-                    return False
-                norm = canonicalize_name(req.name)
-                if norm in internal and (req.url or not admits(str(req.specifier), internal[norm])):
-                    return False
+            if not _same_metadata(a, b, internal):
+                return False
+        elif member.endswith("WHEEL"):
+            if [ln for ln in a.splitlines() if not ln.startswith("Generator:")] != \
+                    [ln for ln in b.splitlines() if not ln.startswith("Generator:")]:
+                return False
+        elif kept(a) != kept(b):
+            return False
     return True
+
+
+def admits_current_versions(mine: bytes, theirs: bytes, filename: str, internal: Mapping[str, str]) -> bool:
+    """Kept for callers of the first API: see :func:`equivalent_release`."""
+    return equivalent_release(mine, theirs, filename, internal)

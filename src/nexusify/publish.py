@@ -43,11 +43,11 @@ from nexusify.build import (
     Artifact,
     BuildEnvs,
     BuildResult,
-    admits_current_versions,
     backend_of,
     build_project,
     check_artifact,
     describe_difference,
+    equivalent_release,
     fingerprint,
     same_contents,
     stage_project,
@@ -542,7 +542,7 @@ class _Run:
         if same_contents(mine, theirs, artifact.filename):
             return FileOutcome(artifact.filename, artifact.kind, artifact.sha256, "present-same-contents", artifact.md5)
         internal = {d: self.plan.versions[d] for d in pl.deps if d in self.plan.versions}
-        if admits_current_versions(mine, theirs, artifact.filename, internal):
+        if equivalent_release(mine, theirs, artifact.filename, internal):
             import hashlib
 
             return FileOutcome(match.filename, artifact.kind, hashlib.sha256(theirs).hexdigest(), "present-compatible",
@@ -625,8 +625,8 @@ class _Run:
         if any(f.action == "uploaded" for f in outcome.files):
             outcome.status, outcome.reason = "uploaded", pl.reason
         elif any(f.action == "present-compatible" for f in outcome.files):
-            outcome.reason = ("already on the index; its published requirements admit the current "
-                              "versions of the shared packages it needs")
+            outcome.reason = ("already on the index: the same release (its metadata differs only in form, "
+                              "or in ranges that admit the current versions of the packages it needs)")
         elif any(f.action == "present-same-contents" for f in outcome.files):
             outcome.reason = "already on the index (same archive contents)"
         return outcome
