@@ -115,7 +115,8 @@ def remove_labelled(client: Any, environment: str) -> None:
 
 
 def make_project(base: Path, *, services_toml: str = "", extra_toml: str = "", registry: str | None = None,
-                 health_timeout: float = 15, drain_timeout: float = 5, keep: int = 3) -> DeployProject:
+                 health_timeout: float = 15, drain_timeout: float = 5, keep: int = 3,
+                 secrets_toml: str = 'provider = "env-file"\npath = ".env.test"\n') -> DeployProject:
     """A project with the test app as service ``app`` behind a private nginx, secrets from an env-file."""
     environment = "t" + secrets.token_hex(4)
     root = base / "project"
@@ -134,9 +135,7 @@ def make_project(base: Path, *, services_toml: str = "", extra_toml: str = "", r
         "health-interval = 0.2\n"
         f"drain-timeout = {drain_timeout}\n"
         'env = ["API_KEY"]\n' + services_toml + "\n"
-        f"[deploy.environments.{environment}.secrets]\n"
-        'provider = "env-file"\n'
-        'path = ".env.test"\n'
+        f"[deploy.environments.{environment}.secrets]\n" + secrets_toml
     )
     return DeployProject(root=root, environment=environment, public_port=port, secret_value=secret,
                          docker_host=os.environ.get("DOCKER_HOST", ""))

@@ -381,3 +381,42 @@ def test_a_dockerfile_mounting_a_secret_builds_through_the_cli_with_a_netrc(
         assert "NEXUS_INDEX_URL" in history or "127.0.0.1:9" in history  # the URL is a build arg, fine
     finally:
         p.cleanup(docker_client)
+
+
+def test_secrets_from_aws_secrets_manager_reach_the_container_and_rotation_recreates_on_rollback(
+        tmp_path: Path, run_cli: Run, docker_client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    try:
+        import boto3
+        from moto.server import ThreadedMotoServer
+    except ImportError:
+        missing("moto", "moto[server] is not installed")
+    for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "eu-west-1"}.items():
+        monkeypatch.setenv(k, v)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    try:
+        endpoint = f"http://127.0.0.1:{server._server.server_port}"  # type: ignore[union-attr]
+        sm = boto3.client("secretsmanager", region_name="eu-west-1", endpoint_url=endpoint)
+        value = "aws-" + "5a" * 10
+        created = sm.create_secret(Name="app/test", SecretString=json.dumps({"API_KEY": value}))
+        p = make_project(tmp_path, secrets_toml=(
+            f'provider = "aws"\nsecret-ids = ["app/test"]\nregion = "eu-west-1"\nendpoint-url = "{endpoint}"\n'))
+        try:
+            for v in ("v1", "v2"):
+                r = deploy(run_cli, p, v)
+                assert r.exit_code == 0, r.output
+            assert get_json(p.public_port, "/secret-check")[1] == {"api_key_present": True}
+            records = hist.read_history(p.root / ".nexusify", p.environment)
+            assert list(records[-1].secret_versions.values()) == [created["VersionId"]]
+            sm.put_secret_value(SecretId="app/test", SecretString=json.dumps({"API_KEY": value + "-rotated"}))
+            r = run_cli("rollback", "--root", str(p.root), "--environment", p.environment, "--json", env=p.env)
+            assert r.exit_code == 0, r.output
+            assert json.loads(r.stdout)["services"][0]["reused"] is False  # new secret version: new container
+            assert p.served()["built"] == "v1"
+            for f in (p.root / ".nexusify").rglob("*"):
+                if f.is_file():
+                    assert value.encode() not in f.read_bytes(), f
+        finally:
+            p.cleanup(docker_client)
+    finally:
+        server.stop()
