@@ -25,7 +25,7 @@ def _parse(version: str) -> Version:
 
 
 def _upper(v: Version, mode: str) -> str | None:
-    major, minor, micro = (list(v.release) + [0, 0, 0])[:3]
+    major, minor, micro = [*v.release, 0, 0, 0][:3]
     if mode == "caret":
         if major > 0:
             return f"{major + 1}.0.0"
