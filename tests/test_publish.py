@@ -270,3 +270,24 @@ def test_unbuildable_package_blocks_only_its_dependents(tmp_path: Path, pypi_ser
     assert status["mid-lib"].status == "blocked" and "base-lib" in status["mid-lib"].reason
     assert status["solo-lib"].status == "uploaded"
     assert sorted(p.name for p in server.packages.iterdir()) == ["solo_lib-1.0.0-py3-none-any.whl", "solo_lib-1.0.0.tar.gz"]
+
+
+def test_same_contents_in_other_bytes_is_the_same_release_every_time(monorepo: Path, pypi_server_factory,  # type: ignore[no-untyped-def]
+                                                                       build_env_dir: Path) -> None:
+    import gzip
+
+    server = pypi_server_factory(auth=None)
+    env = _env(build_env_dir)
+    settings = resolve_settings(monorepo, {"repository_url": server.url}, env)
+    options = PublishOptions(env=env, packages=("maestro-core-config",))
+    assert run_publish(settings, options).ok
+    # the index's sdist was built elsewhere: same members, other gzip bytes (another machine's clock)
+    sdist = server.packages / "maestro_core_config-0.1.0.tar.gz"
+    sdist.write_bytes(gzip.compress(gzip.decompress(sdist.read_bytes()), compresslevel=1, mtime=1_700_000_000))
+    shutil.rmtree(monorepo / ".nexusify" / "dist")
+    (monorepo / ".nexusify" / "publish-state.json").unlink()  # a fresh clone
+    first = run_publish(settings, options)
+    assert first.ok and first.uploaded == []
+    assert sorted(f.action for f in first.packages[0].files) == ["present", "present-same-contents"]
+    second = run_publish(settings, options)
+    assert [p.status for p in second.packages] == ["unchanged"]  # no rebuild next time

@@ -20,6 +20,7 @@ The core never prints: progress goes to ``reporter`` callbacks, the result is a
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -532,21 +533,26 @@ class _Run:
         return self.index.download(f)
 
     def _compare(self, pl: PackagePlan, artifact: Artifact, match: IndexFile) -> FileOutcome:
+        """The index holds a file for this artifact: the same release (skip) or a change
+        without a version bump (raise). Outcomes name the index's file and its hashes, which is
+        what the next run checks the index against."""
         verdict = match.hash_matches(artifact.digests)
         if verdict is True:
-            return FileOutcome(artifact.filename, artifact.kind, artifact.sha256, "present", artifact.md5)
+            return FileOutcome(match.filename, artifact.kind, artifact.sha256, "present", artifact.md5)
         theirs = self._download(match)
         mine = artifact.path.read_bytes()
-        if verdict is None and mine == theirs:
-            return FileOutcome(artifact.filename, artifact.kind, artifact.sha256, "present", artifact.md5)
+
+        def present(action: str) -> FileOutcome:
+            return FileOutcome(match.filename, artifact.kind, hashlib.sha256(theirs).hexdigest(), action,
+                               hashlib.md5(theirs, usedforsecurity=False).hexdigest())
+
+        if mine == theirs:
+            return present("present")
         if same_contents(mine, theirs, artifact.filename):
-            return FileOutcome(artifact.filename, artifact.kind, artifact.sha256, "present-same-contents", artifact.md5)
+            return present("present-same-contents")
         internal = {d: self.plan.versions[d] for d in pl.deps if d in self.plan.versions}
         if equivalent_release(mine, theirs, artifact.filename, internal):
-            import hashlib
-
-            return FileOutcome(match.filename, artifact.kind, hashlib.sha256(theirs).hexdigest(), "present-compatible",
-                               hashlib.md5(theirs, usedforsecurity=False).hexdigest())
+            return present("present-compatible")
         line = find_line(pl.project.text, r"^\s*version\s*=")
         raise IndexServerError(
             f"version {pl.version} of {pl.name} changed without a bump: the index's {match.filename} differs "
@@ -661,8 +667,6 @@ class _Run:
                     problems = [f"{f.filename} is not listed on {mask_url(index.project_url(pl.name))}"
                                 for f in uploaded if f.filename not in listed]
                 if not problems:
-                    import hashlib
-
                     for f in uploaded:
                         try:
                             data = index.download(listed[f.filename])
