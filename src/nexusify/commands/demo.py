@@ -1,19 +1,79 @@
-"""`nexusify demo` (not implemented yet)."""
+"""`nexusify demo`: the whole journey on the sample monorepo with an embedded local index."""
 
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
 
 from nexusify.commands import Context
-from nexusify.errors import NotImplementedYet
+from nexusify.demo import DEFAULT_WORKDIR, DemoEvent, DemoOptions, DemoReport, run_demo
 
-HELP = "demo (not implemented yet)"
+HELP = "run the whole journey on the sample monorepo with an embedded local index"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    del parser
+    g = parser.add_argument_group("demo options")
+    g.add_argument("--workdir", metavar="DIR", default=DEFAULT_WORKDIR,
+                   help=f"working folder the sample is copied to (default: ./{DEFAULT_WORKDIR}); "
+                        "re-running replaces it only if an earlier demo made it")
+    g.add_argument("--no-engine", dest="engine", action="store_false",
+                   help="skip the container steps (image build, blue-green deploy) even when an engine is reachable")
+
+
+def render_event(ctx: Context, event: DemoEvent) -> None:
+    if event.kind == "start":
+        ctx.out.info(f"[{event.step}] {event.message} ...")
+    elif event.kind == "done":
+        ctx.out.info(f"[{event.step}] done in {event.seconds or 0:.1f}s")
+    elif event.kind == "skip":
+        ctx.out.info(f"[{event.step}] {event.message}")
+    elif event.kind == "fail":
+        ctx.out.info(f"[{event.step}] FAILED after {event.seconds or 0:.1f}s: {event.message}")
+    elif ctx.out.verbose or event.step in ("build", "install"):
+        ctx.out.info(f"[{event.step}]   {event.message}")
+
+
+def render(ctx: Context, report: DemoReport) -> None:
+    out = ctx.out
+    rows = []
+    for s in report.steps:
+        status = {"ok": "ok", "skipped": "skipped", "failed": "FAILED"}.get(s.status, s.status)
+        time_text = f"{s.seconds:.1f}s" if s.status != "skipped" else "-"
+        rows.append([s.title, time_text, status, s.summary])
+    verdict = "finished" if report.ok else "stopped"
+    out.table(f"nexusify demo {verdict} in {report.seconds:.1f}s", ["step", "time", "result", "what it did"], rows)
+    if report.index_url:
+        state = "stopped" if report.index_stopped else "STILL RUNNING"
+        out.print(f"Local index: {report.index_url} ({state}); its packages are in "
+                  f"{_show(report.workdir / '.demo' / 'index')}", markup=False)
+    if report.engine_skipped:
+        out.print(f"Container steps skipped: {report.engine_skipped}", markup=False)
+    out.print(f"Working folder: {_show(report.workdir)} (the sample monorepo after the rewrite; "
+              "`git diff --no-index` against the original shows every edit)", markup=False)
+    if report.ok:
+        out.print("Next, on your own monorepo: `nexusify init`, then `nexusify audit`, "
+                  "`nexusify publish`, `nexusify rewrite` (see the README)", markup=False)
+
+
+def _show(path: Path) -> str:
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return str(path)
+    return rel if not rel.startswith("..") else str(path)
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
-    del args, ctx
-    raise NotImplementedYet("`nexusify demo` is not implemented yet", hint="see the CHANGELOG for what has landed")
+    workdir = Path(args.workdir)
+    if not workdir.is_absolute():
+        workdir = Path(os.getcwd()) / workdir
+    options = DemoOptions(workdir=workdir, engine=args.engine, env=ctx.env)
+    report = run_demo(options, on_event=lambda e: render_event(ctx, e))
+    if ctx.json:
+        ctx.out.json(report.to_dict())
+        return 0 if report.ok else (report.error.exit_code if report.error else 1)
+    render(ctx, report)
+    if report.error is not None:
+        raise report.error
+    return 0 if report.ok else 1
