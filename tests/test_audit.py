@@ -10,7 +10,9 @@ import pytest
 from nexusify.audit import render_graph, run_audit
 from nexusify.config import resolve_settings
 
-from .conftest import SAMPLE
+from .conftest import FIXTURES, SAMPLE
+
+LAYOUTS = FIXTURES / "layouts"
 
 
 @pytest.fixture(scope="module")
@@ -125,3 +127,24 @@ def test_graph_of_a_cycle_still_renders(tmp_path: Path) -> None:
     text = render_graph(report, "mermaid")
     assert "n_a --> n_b" in text and "n_b --> n_a" in text
     assert report.exit_code == 1
+
+
+def test_classification_survives_rewrite(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """After rewrite, services name shared packages by version: audit must still see the same
+    shared packages and services in a layout classified by the graph alone."""
+    import shutil
+
+    root = tmp_path / "nested"
+    shutil.copytree(LAYOUTS / "nested", root)
+
+    def roles() -> tuple[list[str], list[str]]:
+        r = run_cli("--root", str(root), "audit", "--json", "--offline")
+        data = json.loads(r.stdout)
+        return sorted(p["name"] for p in data["packages"]), sorted(s["name"] for s in data["services"])
+
+    before = roles()
+    assert before == (["plat-core", "plat-metrics"], ["ingest-worker"])
+    r = run_cli("--root", str(root), "rewrite", "--index-url", "http://127.0.0.1:9/simple/")
+    assert r.exit_code == 0, r.output
+    assert "path =" not in (root / "deploy/workers/ingest/pyproject.toml").read_text()
+    assert roles() == before

@@ -30,7 +30,6 @@ from __future__ import annotations
 import difflib
 import glob
 import os
-import re
 import shutil
 import subprocess
 import tempfile
@@ -55,7 +54,7 @@ from nexusify.pyproject_edit import (
     edit_pyproject,
     sources_outdated,
 )
-from nexusify.workspace import LocalDependency, Problem, Project, Workspace, relpath
+from nexusify.workspace import LocalDependency, Problem, Project, Workspace, declared_names, relpath
 
 LOCKFILES = ("poetry.lock", "uv.lock", "pdm.lock")
 _LOCK_TOOL = {"poetry.lock": "poetry", "uv.lock": "uv", "pdm.lock": "pdm"}
@@ -168,7 +167,7 @@ def select_services(ws: Workspace, targets: Sequence[str], cwd: Path | None = No
         # by path any more (after a rewrite): never a default target
         named: dict[str, set[Path]] = {}
         for p in ws.projects:
-            for names in _declared_names(p).values():
+            for names in declared_names(p).values():
                 for n in names:
                     named.setdefault(n, set()).add(p.path)
         return [p for p in ws.services if not (named.get(p.normalized or "", set()) - {p.path})]
@@ -283,36 +282,9 @@ def _closure(ws: Workspace, start: Sequence[tuple[str, frozenset[str]]]) -> dict
     return via
 
 
-def _declared_names(project: Project) -> dict[str, set[str]]:
-    """Every dependency name the project declares, by group ("main" or a group name)."""
-    data = project.data
-    out: dict[str, set[str]] = {}
-    poetry = data.get("tool", {}).get("poetry", {})
-    if isinstance(poetry.get("dependencies"), dict):
-        out.setdefault("main", set()).update(canonicalize_name(k) for k in poetry["dependencies"])
-    for g, body in (poetry.get("group") or {}).items():
-        if isinstance(body, dict) and isinstance(body.get("dependencies"), dict):
-            out.setdefault(g, set()).update(canonicalize_name(k) for k in body["dependencies"])
-    rx = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
-
-    def names(arr: Any) -> set[str]:
-        res: set[str] = set()
-        for item in arr if isinstance(arr, list) else []:
-            m = rx.match(item) if isinstance(item, str) else None
-            if m:
-                res.add(canonicalize_name(m.group(1)))
-        return res
-
-    project_table = data.get("project", {})
-    out.setdefault("main", set()).update(names(project_table.get("dependencies")))
-    for g, arr in (data.get("dependency-groups") or {}).items():
-        out.setdefault(g, set()).update(names(arr))
-    return out
-
-
 def transitive_additions(ws: Workspace, project: Project, deps: Sequence[LocalDependency]) -> tuple[list[AddedDependency], list[Problem]]:
     """The shared packages to declare so an explicit source covers every one the service needs."""
-    declared = _declared_names(project)
+    declared = declared_names(project)
     main_declared = declared.get("main", set())
     additions: list[AddedDependency] = []
     problems: list[Problem] = []
@@ -421,7 +393,7 @@ def plan_rewrite(
         plan.services.append(sp)
         deps = [d for d in project.local_deps
                 if d.resolved is not None and d.normalized in ws.by_name and ws.by_name[d.normalized].role == "shared"]
-        sp.by_version = sorted(n for names in _declared_names(project).values() for n in names
+        sp.by_version = sorted(n for names in declared_names(project).values() for n in names
                                if n in shared_names and n not in {d.normalized for d in deps})
         if not deps and not sp.by_version:
             continue  # nothing to do: the service is left byte-identical

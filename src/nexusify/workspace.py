@@ -1103,6 +1103,35 @@ def _map_path(raw: str, root: Path, by_path: dict[Path, Project], aliases: dict[
 # --------------------------------------------------------------------------- classification
 
 
+_REQ_NAME = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+
+def declared_names(project: Project) -> dict[str, set[str]]:
+    """Every dependency name the project declares, by group ("main" or a group name)."""
+    data = project.data
+    out: dict[str, set[str]] = {}
+    poetry = data.get("tool", {}).get("poetry", {})
+    if isinstance(poetry.get("dependencies"), dict):
+        out.setdefault("main", set()).update(canonicalize_name(k) for k in poetry["dependencies"])
+    for g, body in (poetry.get("group") or {}).items():
+        if isinstance(body, dict) and isinstance(body.get("dependencies"), dict):
+            out.setdefault(g, set()).update(canonicalize_name(k) for k in body["dependencies"])
+
+    def names(arr: Any) -> set[str]:
+        res: set[str] = set()
+        for item in arr if isinstance(arr, list) else []:
+            m = _REQ_NAME.match(item) if isinstance(item, str) else None
+            if m:
+                res.add(canonicalize_name(m.group(1)))
+        return res
+
+    project_table = data.get("project", {})
+    out.setdefault("main", set()).update(names(project_table.get("dependencies")))
+    for g, arr in (data.get("dependency-groups") or {}).items():
+        out.setdefault(g, set()).update(names(arr))
+    return out
+
+
 def _classify(ws: Workspace, shared_globs: list[str], service_globs: list[str]) -> None:
     root = ws.root
     depended: dict[Path, list[Project]] = {}
@@ -1110,6 +1139,19 @@ def _classify(ws: Workspace, shared_globs: list[str], service_globs: list[str]) 
         for d in p.local_deps:
             if d.resolved is not None and d.resolved != p.path:
                 depended.setdefault(d.resolved, []).append(p)
+    # After `nexusify rewrite`, services name shared packages by version instead of path:
+    # a dependency by name on a project of the monorepo counts for classification too.
+    named_runtime: set[Path] = set()
+    for p in ws.projects:
+        local = {d.resolved for d in p.local_deps}
+        for group, names in declared_names(p).items():
+            for n in names:
+                target = ws.by_name.get(n)
+                if target is None or target is p or target.path in local:
+                    continue
+                depended.setdefault(target.path, []).append(p)
+                if group == "main":
+                    named_runtime.add(p.path)
     configured = bool(shared_globs or service_globs)
     for p in ws.projects:
         rel = p.rel(root)
@@ -1132,7 +1174,9 @@ def _classify(ws: Workspace, shared_globs: list[str], service_globs: list[str]) 
                     "treated as a shared package",
                     'set `shared = [...]` and `services = [...]` in nexusify.toml to classify it yourself',
                 ))
-        elif _matches(rel, SERVICE_GLOBS) or _looks_like_service(p, root):
+        elif _matches(rel, SERVICE_GLOBS) or _looks_like_service(p, root) or (
+            p.path in named_runtime and p.name and not p.workspace_members and p.path != root
+        ):
             p.role = "service"
     if configured:
         for path, dependants in depended.items():
