@@ -114,7 +114,7 @@ def test_blue_green_under_load_unhealthy_release_and_rollback(project: DeployPro
     assert report.failures == [], report.failures[:5]
     assert report.versions[-1] == "v1"
     assert p.served()["built"] == "v1"
-    assert took < 5.0, f"rollback took {took:.2f}s"  # the benchmark measures it precisely
+    assert took < 3.0, f"rollback took {took:.2f}s"  # loose: the benchmark measures it (about 1.3 s)
 
     records = hist.read_history(p.root / ".nexusify", p.environment)
     assert [(x.action, x.outcome) for x in records] == [
