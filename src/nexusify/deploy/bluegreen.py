@@ -5,7 +5,7 @@ file (``<state>/deploy/<env>/state.json``) is rewritten atomically, so a deploy 
 point leaves a record the next deploy or rollback finishes or undoes (:meth:`BlueGreen.recover`):
 
 1. ``start``  green is created (or a kept container restarted) on a free loopback port;
-2. health     its health path must answer 2xx within the timeout, else green is removed,
+2. health     its health path must answer 2xx/3xx within the timeout, else green is removed,
               traffic never moved, and :class:`DeployError` is raised (exit 1);
 3. ``switch`` the traffic switch points at green (nginx: upstream file, ``nginx -t``, reload);
 4. ``drain``  green is live; requests still on blue finish (old nginx workers exit);
@@ -154,13 +154,13 @@ def free_port(host: str = "127.0.0.1", avoid: set[int] | None = None) -> int:
 
 
 def check_health(host: str, port: int, path: str, timeout: float = 2.0) -> tuple[bool, str]:
-    """One GET of the health path on a fresh connection: (2xx?, short description)."""
+    """One GET of the health path on a fresh connection: (2xx/3xx?, short description)."""
     conn = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
         conn.request("GET", path, headers={"Connection": "close", "User-Agent": "nexusify-health"})
         resp = conn.getresponse()
         resp.read()
-        return 200 <= resp.status < 300, f"HTTP {resp.status}"
+        return 200 <= resp.status < 400, f"HTTP {resp.status}"
     except (OSError, http.client.HTTPException) as exc:
         return False, f"{type(exc).__name__}: {exc}"
     finally:
@@ -328,7 +328,7 @@ class BlueGreen:
         return self._redact(text.strip())
 
     def wait_healthy(self, slot: Slot) -> float:
-        """Poll the health path until 2xx; DeployError on timeout or if the container exits."""
+        """Poll the health path until 2xx/3xx; DeployError on timeout or if the container exits."""
         start = time.monotonic()
         deadline = start + self.rt.health_timeout
         delay = 0.05

@@ -63,9 +63,12 @@ Environment keys (``[deploy.environments.<name>]``):
   - ``kind`` (default ``"nginx"``).
   - ``listen``: port (or ``"host:port"``, default host ``127.0.0.1``) of the shared server
     block that serves services with a ``route``.
-  - ``conf-dir``: folder nexusify writes its server/upstream files into (include it from your
-    nginx.conf); default ``<state-dir>/deploy/<environment>/nginx``.
-  - ``conf``: the main nginx.conf for ``nginx -t -c`` and reload (default: nginx's own).
+  - ``conf-dir``: folder nexusify writes ``nexusify.conf`` (server blocks) and
+    ``upstreams/*.conf`` (the switch) into; default ``<state-dir>/deploy/<environment>/nginx``.
+  - ``conf``: your own main nginx.conf, whose ``http {}`` includes ``<conf-dir>/nexusify.conf``;
+    nexusify checks (``nginx -t -c``) and reloads it but never starts it. Without ``conf``,
+    nexusify runs a private nginx (``-c <conf-dir>/nginx.conf -p <conf-dir>``), starting it
+    when it is not running.
   - ``prefix``: nginx ``-p`` prefix (default: nginx's own). ``binary``: default ``nginx``.
 - ``services.<service>`` (table): per-environment overrides of a service's ``public-port``,
   ``route``, ``health-path``, ``health-timeout``, ``health-interval``, ``drain-timeout``,
@@ -85,7 +88,8 @@ Service keys (``[deploy.services.<name>]``):
 - ``drain-timeout`` (seconds, default 5): how long the old container keeps serving in-flight
   requests after the switch before it is stopped.
 - ``public-port``: port the proxy listens on for this service (one server block per service);
-  without a proxy, the host port the container is published on.
+  without a ``[proxy]`` table, nexusify's private nginx listens on ``127.0.0.1:<public-port>``
+  (containers themselves are always published on free loopback ports).
 - ``route``: a path prefix (``/api``) on the environment proxy's ``listen`` port instead of a
   port of its own. With a proxy, give exactly one of ``public-port`` and ``route``.
 - ``migrations``: path of the service's ``alembic.ini``; ``upgrade head`` runs before anything
