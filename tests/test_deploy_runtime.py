@@ -29,6 +29,7 @@ from tests.deploy_fixtures import (
     REPO,
     DeployProject,
     Load,
+    free_port,
     get_json,
     make_project,
     postgres_database,
@@ -420,3 +421,32 @@ def test_secrets_from_aws_secrets_manager_reach_the_container_and_rotation_recre
             p.cleanup(docker_client)
     finally:
         server.stop()
+
+
+def test_two_services_on_routes_of_one_proxy_port_and_a_one_service_rollback(
+        tmp_path: Path, run_cli: Run, docker_client: Any) -> None:
+    listen = free_port()
+    p = make_project(tmp_path, extra_toml=(
+        "\n[deploy.services.api]\n"
+        'folder = "app"\n'
+        "container-port = 8000\n"
+        'route = "/api"\n'
+        "health-interval = 0.2\n"
+    ))
+    toml = (p.root / "nexusify.toml").read_text()
+    toml = toml.replace(f"public-port = {p.public_port}\n", 'route = "/app"\n')
+    toml += f'\n[deploy.environments.{p.environment}.proxy]\nlisten = "127.0.0.1:{listen}"\n'
+    (p.root / "nexusify.toml").write_text(toml)
+    try:
+        for v in ("v1", "v2"):
+            r = deploy(run_cli, p, v)
+            assert r.exit_code == 0, r.output
+        assert get_json(listen, "/api/")[1]["service"] == "api"
+        assert get_json(listen, "/app/x")[1] == {"service": "app", "version": "v2", "built": "v2"}
+        assert get_json(listen, "/other")[0] == 404
+        r = run_cli("rollback", "--root", str(p.root), "--environment", p.environment, "api", env=p.env)
+        assert r.exit_code == 0, r.output
+        assert get_json(listen, "/api/")[1]["built"] == "v1"
+        assert get_json(listen, "/app/")[1]["built"] == "v2"  # only the named service moved
+    finally:
+        p.cleanup(docker_client)
