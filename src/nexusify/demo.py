@@ -53,7 +53,7 @@ from nexusify.localindex import LocalIndex, free_port, start_local_index, stop_s
 
 MARKER = ".nexusify-demo.json"
 SERVICE = "quality-fabric"
-ENVIRONMENT = "nexusify-demo"
+ENVIRONMENT_PREFIX = "demo-"
 IMAGE = "nexusify-demo/quality-fabric"
 DEFAULT_WORKDIR = "nexusify-demo"
 _COPY_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", ".nexusify", "dist", "build",
@@ -159,6 +159,14 @@ def sample_source() -> Path:
                           hint="reinstall nexusify (the wheel ships it as nexusify/_sample)")
 
 
+def environment_name(workdir: Path) -> str:
+    """The deploy environment of a working folder: its containers and images carry this label,
+    so a demo only ever removes what a demo in the same folder made."""
+    import hashlib
+
+    return ENVIRONMENT_PREFIX + hashlib.sha256(str(workdir).encode()).hexdigest()[:8]
+
+
 def default_cache_dir(env: Mapping[str, str]) -> Path:
     base = env.get("XDG_CACHE_HOME") or str(Path(env.get("HOME") or Path.home()) / ".cache")
     return Path(base) / "nexusify" / "demo"
@@ -216,7 +224,7 @@ def _stop_leftovers(workdir: Path, marker: Mapping[str, Any]) -> None:
     pid = marker.get("index_pid")
     if isinstance(pid, int) and pid > 1:
         stop_stale(pid, str(workdir / ".demo" / "index"))
-    conf_dir = workdir / ".nexusify" / "deploy" / ENVIRONMENT / "nginx"
+    conf_dir = workdir / ".nexusify" / "deploy" / environment_name(workdir) / "nginx"
     if (conf_dir / "nginx.pid").is_file():
         from nexusify.deploy.switch import NginxProxy
 
@@ -224,7 +232,7 @@ def _stop_leftovers(workdir: Path, marker: Mapping[str, Any]) -> None:
             NginxProxy(conf_dir, {}).stop()
 
 
-def demo_config(public_port: int) -> str:
+def demo_config(public_port: int, environment: str) -> str:
     """The ``nexusify.toml`` the demo writes into the working folder (its deploy settings)."""
     return (
         "# Written by `nexusify demo`. The demo passes the index URLs itself: its local index runs\n"
@@ -244,7 +252,7 @@ def demo_config(public_port: int) -> str:
         "health-interval = 0.2\n"
         "drain-timeout = 1\n"
         "\n"
-        f"[deploy.environments.{ENVIRONMENT}]   # no secrets, a private nginx nexusify manages\n"
+        f"[deploy.environments.{environment}]   # no secrets, a private nginx nexusify manages\n"
     )
 
 
@@ -317,7 +325,7 @@ def run_demo(options: DemoOptions, on_event: EventSink | None = None) -> DemoRep
             source = sample_source()
             replaced = prepare_workdir(workdir, source)
             public_port = free_port()
-            write_atomic(workdir / "nexusify.toml", demo_config(public_port))
+            write_atomic(workdir / "nexusify.toml", demo_config(public_port, environment_name(workdir)))
             step.summary = f"copied the sample monorepo to {workdir}" + (f" ({replaced})" if replaced else "")
             step.details = {"source": str(source), "workdir": str(workdir), "replaced": bool(replaced)}
 
@@ -445,7 +453,10 @@ def _rewrite(run: _Runner, settings: Settings, env: Mapping[str, str]) -> dict[s
 
     with run.step("rewrite") as step:
         plan = plan_rewrite(settings, env=env, from_index=True, index_auth=False)
+        diff = plan.diff()
         written = apply_plan(plan)
+        diff_file = settings.root / ".demo" / "rewrite.diff"
+        write_atomic(diff_file, diff)
         after = run_audit(settings, env=env, index=False)
         ws = after.workspace
         left = [f"{s.name}: {d.name} ({d.raw_path})" for s in ws.services for d in s.local_deps if d.resolved is not None]
@@ -464,7 +475,7 @@ def _rewrite(run: _Runner, settings: Settings, env: Mapping[str, str]) -> dict[s
         step.details = {
             "services": {s.name: [f.rel for f in s.files if f.changed] for s in changed},
             "unchanged": unchanged, "versions": plan.versions, "source": plan.source.name,
-            "constraint": plan.constraint, "path_dependencies_left": 0,
+            "constraint": plan.constraint, "path_dependencies_left": 0, "diff": str(diff_file),
         }
         return {"versions": dict(plan.versions), "shared": list(svc.shared), "added": list(svc.added)}
 
@@ -566,13 +577,14 @@ def engine_unavailable(env: Mapping[str, str]) -> tuple[Any | None, str | None]:
     from nexusify.deploy.engine import DEFAULT_HOST, connect, engine_url
 
     url = engine_url(None, env)
-    if not env.get("DOCKER_HOST") and url.startswith("unix://") and not Path(url[len("unix://"):]).exists():
-        return None, (f"no container engine: DOCKER_HOST is not set and {url[len('unix://'):]} does not exist"
-                      if url == DEFAULT_HOST else f"no container engine at {url}")
+    if url.startswith("unix://") and not Path(url[len("unix://"):]).exists():
+        where = "DOCKER_HOST is not set and" if url == DEFAULT_HOST and not env.get("DOCKER_HOST") else \
+            f"DOCKER_HOST is {url}, but"
+        return None, f"no container engine: {where} {url[len('unix://'):]} does not exist"
     try:
         engine = connect(None, env, timeout=600)
     except NexusifyError as exc:
-        return None, f"the container engine at {url} does not answer ({exc.message.split(': ', 1)[-1][:160]})"
+        return None, exc.message.splitlines()[0][:240]
     return engine, None
 
 
@@ -705,13 +717,14 @@ def _deploy_steps(run: _Runner, settings: Settings, env: Mapping[str, str], engi
     from nexusify.deploy.pipeline import Event, make_proxy, run_deploy
 
     denv = _deploy_env(env)
+    environment = environment_name(settings.root)
     config = load_deploy_config(settings, env=denv)
-    env_cfg = config.environment(ENVIRONMENT)
+    env_cfg = config.environment(environment)
     svc = env_cfg.services[SERVICE]
     port = svc.public_port
     assert port is not None
     proxy = make_proxy(env_cfg, settings)
-    removed_before = remove_demo_containers(engine.client)
+    removed_before = remove_demo_containers(engine.client, environment)
     if removed_before:
         run.info("build", f"removed {removed_before} container(s) left by an earlier demo run")
     cleaned = False
@@ -724,7 +737,7 @@ def _deploy_steps(run: _Runner, settings: Settings, env: Mapping[str, str], engi
 
     try:
         with run.step("build") as step:
-            res = run_deploy(config, settings, ENVIRONMENT, stages=("build",), version="v1", env=denv,
+            res = run_deploy(config, settings, environment, stages=("build",), version="v1", env=denv,
                              on_event=sink("build"), engine=engine, lock_wait=0)
             img = res.images[0]
             step.summary = (f"built {img['image']} from services/{SERVICE} alone (its only build context); pip "
@@ -733,7 +746,7 @@ def _deploy_steps(run: _Runner, settings: Settings, env: Mapping[str, str], engi
                             "build_seconds": round(res.stages.get("build", 0.0), 3)}
 
         with run.step("deploy-v1") as step:
-            res = run_deploy(config, settings, ENVIRONMENT, stages=("switch", "record"), version="v1", env=denv,
+            res = run_deploy(config, settings, environment, stages=("switch", "record"), version="v1", env=denv,
                              on_event=sink("deploy-v1"), engine=engine, lock_wait=0)
             status, body = get_json(port)
             if status != 200 or body.get("version") != "v1":
@@ -748,7 +761,7 @@ def _deploy_steps(run: _Runner, settings: Settings, env: Mapping[str, str], engi
             poller = Poller(port)
             poller.start()
             try:
-                res = run_deploy(config, settings, ENVIRONMENT, version="v2", env=denv,
+                res = run_deploy(config, settings, environment, version="v2", env=denv,
                                  on_event=sink("deploy-v2"), engine=engine, lock_wait=0)
                 switched = time.monotonic()
                 time.sleep(0.3)
@@ -766,48 +779,50 @@ def _deploy_steps(run: _Runner, settings: Settings, env: Mapping[str, str], engi
                             + (f"; both answered for {move.overlap * 1000:.0f} ms while nginx reloaded"
                                if move.overlap > 0 else ""))
             step.details = {"requests": move.total, "v1": move.v1, "v2": move.v2, "failed": len(poller.failures),
-                            "overlap_seconds": round(move.overlap, 3), "after_switch": move.after,
+                            "overlap_seconds": round(move.overlap, 3), "after": move.after,
                             "switch_seconds": sres.get("switch_seconds"),
                             "stages": {k: round(v, 3) for k, v in res.stages.items()}}
 
         with run.step("cleanup") as step:
-            containers, images = _cleanup(engine.client, proxy)
+            containers, images = _cleanup(engine.client, proxy, environment)
             cleaned = True
             step.summary = (f"removed {containers} containers and {images} images of the demo, stopped its nginx; "
                             f"kept the working folder")
-            step.details = {"containers": containers, "images": images}
+            step.details = {"containers": containers, "images": images, "environment": environment}
     finally:
         if not cleaned:
             with contextlib.suppress(Exception):
-                _cleanup(engine.client, proxy)
+                _cleanup(engine.client, proxy, environment)
 
 
-def _cleanup(client: Any, proxy: Any) -> tuple[int, int]:
+def _cleanup(client: Any, proxy: Any, environment: str) -> tuple[int, int]:
     with contextlib.suppress(NexusifyError, OSError):
         proxy.stop()
-    containers = remove_demo_containers(client)
-    images = remove_demo_images(client)
+    containers = remove_demo_containers(client, environment)
+    images = remove_demo_images(client, environment)
     return containers, images
 
 
-def _demo_filter() -> dict[str, Any]:
+def _demo_filter(environment: str) -> dict[str, Any]:
     from nexusify.deploy.engine import LABEL_ENVIRONMENT
 
-    return {"label": f"{LABEL_ENVIRONMENT}={ENVIRONMENT}"}
+    return {"label": f"{LABEL_ENVIRONMENT}={environment}"}
 
 
-def remove_demo_containers(client: Any) -> int:
+def remove_demo_containers(client: Any, environment: str) -> int:
+    """Remove the containers of the demo's environment (and only those)."""
     n = 0
-    for c in client.containers.list(all=True, filters=_demo_filter()):
+    for c in client.containers.list(all=True, filters=_demo_filter(environment)):
         with contextlib.suppress(Exception):
             c.remove(force=True)
             n += 1
     return n
 
 
-def remove_demo_images(client: Any) -> int:
+def remove_demo_images(client: Any, environment: str) -> int:
+    """Remove the images the demo built for its environment (and only those)."""
     n = 0
-    for img in client.images.list(filters=_demo_filter()):
+    for img in client.images.list(filters=_demo_filter(environment)):
         with contextlib.suppress(Exception):
             client.images.remove(img.id, force=True)
             n += 1
@@ -908,6 +923,6 @@ class Movement:
 
 
 __all__ = [
-    "DEFAULT_WORKDIR", "ENVIRONMENT", "MARKER", "SERVICE", "DemoEvent", "DemoOptions", "DemoReport", "Poller",
-    "Step", "backend_wheels", "demo_config", "engine_unavailable", "prepare_workdir", "run_demo", "sample_source",
+    "DEFAULT_WORKDIR", "MARKER", "SERVICE", "DemoEvent", "DemoOptions", "DemoReport", "Poller",
+    "Step", "backend_wheels", "demo_config", "engine_unavailable", "environment_name", "prepare_workdir", "run_demo", "sample_source",
 ]

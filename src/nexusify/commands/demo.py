@@ -49,8 +49,9 @@ def render(ctx: Context, report: DemoReport) -> None:
                   f"{_show(report.workdir / '.demo' / 'index')}", markup=False)
     if report.engine_skipped:
         out.print(f"Container steps skipped: {report.engine_skipped}", markup=False)
-    out.print(f"Working folder: {_show(report.workdir)} (the sample monorepo after the rewrite; "
-              "`git diff --no-index` against the original shows every edit)", markup=False)
+    diff = report.workdir / ".demo" / "rewrite.diff"
+    out.print(f"Working folder: {_show(report.workdir)} (the sample monorepo after the rewrite"
+              + (f"; every edit is in {_show(diff)})" if diff.is_file() else ")"), markup=False)
     if report.ok:
         out.print("Next, on your own monorepo: `nexusify init`, then `nexusify audit`, "
                   "`nexusify publish`, `nexusify rewrite` (see the README)", markup=False)

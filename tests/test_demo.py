@@ -1,0 +1,369 @@
+"""`nexusify demo`: the whole journey on the sample, end to end, against its embedded index.
+
+- without a reachable engine (fast): every step up to the clean install runs for real, the
+  container steps are skipped with the reason and how to enable them; re-running (with
+  ``--no-engine --json``) replaces the folder; the index is stopped (its port closed); the
+  clean install came from the local index alone; the password is nowhere;
+- on the engine: image built from the rewritten service folder alone, deployed blue-green,
+  v1 -> v2 with no failed request, everything cleaned up;
+- Ctrl-C stops the index; a folder the demo did not make is refused;
+- the pieces: the answer movement check, engine detection, backend wheel cache, stale servers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nexusify import demo, localindex
+from nexusify.config import resolve_settings
+from nexusify.demo import (
+    MARKER,
+    Poller,
+    backend_wheels,
+    engine_unavailable,
+    environment_name,
+    prepare_workdir,
+)
+from nexusify.errors import UsageError
+from nexusify.localindex import port_open, start_local_index, stop_stale
+from nexusify.workspace import load_workspace
+from tests.conftest import SAMPLE
+
+SHARED = {"maestro-core-api", "maestro-core-auth", "maestro-core-config", "maestro-core-db", "maestro-core-logging",
+          "maestro-core-messaging", "maestro-monitoring", "maestro-test-healer"}
+
+
+@pytest.fixture(scope="session")
+def demo_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """XDG_CACHE_HOME for the demo runs of this session (build envs, backend wheels)."""
+    return tmp_path_factory.mktemp("demo-cache")
+
+
+@pytest.fixture
+def demo_env(demo_cache: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("NEXUS_PASSWORD", "NEXUS_URL", "NEXUS_REPOSITORY_URL",
+                                                             "NEXUS_INDEX_URL", "NEXUS_USERNAME")}
+    env.update({"NO_COLOR": "1", "XDG_CACHE_HOME": str(demo_cache)})
+    return env
+
+
+@pytest.fixture
+def known_password(monkeypatch: pytest.MonkeyPatch) -> str:
+    """The index password the demo will generate (so the tests can look for it everywhere)."""
+    password = "demo-pw-" + uuid.uuid4().hex
+    monkeypatch.setattr(localindex, "new_password", lambda: password)
+    return password
+
+
+def _files_holding(folder: Path, needle: str) -> list[str]:
+    return [str(p) for p in folder.rglob("*") if p.is_file() and needle.encode() in p.read_bytes()]
+
+
+def _service_path_deps(root: Path) -> list[str]:
+    ws = load_workspace(root)
+    return [f"{s.name}: {d.name}" for s in ws.services for d in s.local_deps if d.resolved is not None]
+
+
+# --------------------------------------------------------------------------- end to end, no engine
+
+
+@pytest.mark.slow
+def test_demo_without_engine_then_rerun_with_json(tmp_path: Path, run_cli: Any, demo_env: dict[str, str],
+                                                  known_password: str) -> None:
+    workdir = tmp_path / "work" / "nexusify-demo"
+    socket_path = tmp_path / "no-engine.sock"
+    env = {**demo_env, "DOCKER_HOST": f"unix://{socket_path}"}
+    assert _service_path_deps(SAMPLE)  # the sample starts with path dependencies
+
+    first = run_cli("demo", "--workdir", str(workdir), env=env)
+    assert first.exit_code == 0, first.output
+    out = first.stdout
+    assert "nexusify demo finished in" in out
+    assert "8 shared packages and 5 services" in out
+    assert "built and uploaded 8 shared packages (16 files)" in out
+    assert "rewrote 4 services" in out and "no path dependency left" in out
+    assert "a new virtualenv installed quality-fabric's shared packages" in out
+    # the container steps: skipped, saying why and how to enable them
+    assert out.count("skipped") >= 4
+    assert f"DOCKER_HOST is unix://{socket_path}, but {socket_path} does not exist" in out
+    assert "bash scripts/stack.sh" in out and "set DOCKER_HOST" in out
+    assert "Working folder:" in out and "rewrite.diff" in out
+    # the index is stopped: its port is closed
+    m = re.search(r"Local index: http://127\.0\.0\.1:(\d+)/ \(stopped\)", out)
+    assert m, out
+    first_port = int(m.group(1))
+    assert not port_open(first_port)
+    # the working folder holds the rewritten monorepo, the uploaded files, the marker
+    assert _service_path_deps(workdir) == []
+    assert "maestro-test-healer = {version = " in (workdir / "services/quality-fabric/pyproject.toml").read_text()
+    assert "COPY ../../shared" not in (workdir / "services/quality-fabric/Dockerfile").read_text()
+    assert len(list((workdir / ".demo" / "index").glob("maestro*"))) == 16
+    assert "services/quality-fabric/pyproject.toml" in (workdir / ".demo" / "rewrite.diff").read_text()
+    assert (workdir / MARKER).is_file()
+    # the throwaway password is in no output and no file
+    assert known_password not in first.output
+    assert _files_holding(workdir, known_password) == []
+
+    # re-running replaces the demo's own folder; JSON summary
+    (workdir / "services" / "leftover.txt").write_text("from the first run\n")
+    second = run_cli("demo", "--workdir", str(workdir), "--no-engine", "--json", env=env)
+    assert second.exit_code == 0, second.output
+    data = json.loads(second.stdout)
+    assert known_password not in second.output
+    assert not (workdir / "services" / "leftover.txt").exists()
+    assert data["ok"] is True and data["workdir"] == str(workdir.resolve())
+    steps = {s["name"]: s for s in data["steps"]}
+    assert [s["name"] for s in data["steps"]] == ["prepare", "index", "audit", "publish", "rewrite", "install",
+                                                   "build", "deploy-v1", "deploy-v2", "cleanup"]
+    assert steps["prepare"]["details"]["replaced"] is True
+    assert all(steps[n]["status"] == "ok" and steps[n]["seconds"] > 0 for n in
+               ("prepare", "index", "audit", "publish", "rewrite", "install"))
+    assert all(steps[n]["status"] == "skipped" for n in ("build", "deploy-v1", "deploy-v2", "cleanup"))
+    assert data["engine_skipped"] == "--no-engine was given"
+    assert set(steps["audit"]["details"]["shared"]) == SHARED
+    assert {p["name"] for p in steps["publish"]["details"]["packages"]} == SHARED
+    assert steps["rewrite"]["details"]["unchanged"] == ["reporting"]
+    # the clean install: every file came from the local index (pip's own install report)
+    index = data["index"]
+    assert index["stopped"] is True and index["port"] != first_port and not port_open(index["port"])
+    installed = steps["install"]["details"]["installed"]
+    assert {i["name"] for i in installed} >= {"maestro-core-api", "maestro-test-healer", "maestro-core-config"}
+    assert all(i["url"].startswith(index["url"] + "packages/") for i in installed), installed
+    assert steps["install"]["details"]["imported"] == ["maestro_core_api", "maestro_test_healer"]
+    assert json.loads((workdir / MARKER).read_text())["index_stopped"] is True
+
+
+def test_demo_refuses_a_folder_it_did_not_make(tmp_path: Path, run_cli: Any, demo_env: dict[str, str]) -> None:
+    precious = tmp_path / "mine"
+    precious.mkdir()
+    (precious / "notes.txt").write_text("keep me\n")
+    result = run_cli("demo", "--workdir", str(precious), "--no-engine", env=demo_env)
+    assert result.exit_code == 2, result.output
+    assert "is not empty and was not made by `nexusify demo`" in result.output
+    assert "Local index" not in result.output  # refused before anything started
+    assert (precious / "notes.txt").read_text() == "keep me\n"
+    assert sorted(p.name for p in precious.iterdir()) == ["notes.txt"]
+
+
+# --------------------------------------------------------------------------- Ctrl-C
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_index(tmp_path: Path, demo_env: dict[str, str]) -> None:
+    workdir = tmp_path / "demo"
+    proc = subprocess.Popen([sys.executable, "-m", "nexusify", "demo", "--workdir", str(workdir), "--no-engine"],
+                            env=demo_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        marker: dict[str, Any] = {}
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and "index_pid" not in marker:
+            try:
+                marker = json.loads((workdir / MARKER).read_text())
+            except (OSError, ValueError):
+                marker = {}
+            time.sleep(0.05)
+        assert "index_pid" in marker, proc.communicate(timeout=60)
+        port = int(marker["index_url"].rsplit(":", 1)[1].strip("/"))
+        assert port_open(port)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, stdout + stderr
+    assert "interrupted" in stderr
+    assert not port_open(port)
+    assert not Path(f"/proc/{marker['index_pid']}").exists() or b"pypiserver" not in \
+        Path(f"/proc/{marker['index_pid']}/cmdline").read_bytes()
+
+
+# --------------------------------------------------------------------------- on the engine
+
+
+@pytest.mark.engine
+@pytest.mark.slow
+def test_demo_builds_and_deploys_blue_green_on_the_engine(docker_client: Any, tmp_path: Path, run_cli: Any,
+                                                           demo_env: dict[str, str], known_password: str) -> None:
+    workdir = tmp_path / "nexusify-demo"
+    env = {**demo_env, "DOCKER_HOST": os.environ["DOCKER_HOST"]}
+    result = run_cli("demo", "--workdir", str(workdir), "--json", env=env)
+    data = json.loads(result.stdout)
+    steps = {s["name"]: s for s in data["steps"]}
+    assert result.exit_code == 0, json.dumps(data, indent=2)[-4000:] + result.stderr
+    assert data["ok"] and data["engine_skipped"] is None
+    assert all(s["status"] == "ok" for s in data["steps"]), [(s["name"], s["status"]) for s in data["steps"]]
+
+    build = steps["build"]["details"]
+    assert build["context"] == "services/quality-fabric" and build["image"].endswith(":v1")
+    v1 = steps["deploy-v1"]["details"]["answer"]
+    assert v1["service"] == "quality-fabric" and v1["version"] == "v1"
+    assert v1["shared"] == {"maestro-core-api": "maestro-core-api 0.1.0",
+                            "maestro-test-healer": "maestro-test-healer 0.1.0"}
+    v2 = steps["deploy-v2"]["details"]
+    assert v2["failed"] == 0 and v2["v1"] > 0 and v2["v2"] > 0 and v2["after"] > 0
+    assert "answered v1" in steps["deploy-v2"]["summary"] and "then v2" in steps["deploy-v2"]["summary"]
+
+    # cleaned up: no container or image of the demo's environment, nginx and the index stopped
+    environment = environment_name(workdir.resolve())
+    assert steps["cleanup"]["details"]["environment"] == environment
+    flt = {"label": f"io.nexusify.environment={environment}"}
+    assert docker_client.containers.list(all=True, filters=flt) == []
+    assert docker_client.images.list(filters=flt) == []
+    public = int(steps["deploy-v1"]["details"]["url"].rsplit(":", 1)[1].strip("/"))
+    assert not port_open(public)
+    assert not port_open(data["index"]["port"])
+    # the password: nowhere in output, files, or the deploy history
+    assert known_password not in result.output
+    assert _files_holding(workdir, known_password) == []
+
+
+# --------------------------------------------------------------------------- the pieces
+
+
+def _poller(answers: list[tuple[float, str]], failures: list[str] | None = None) -> Poller:
+    p = Poller(1)
+    p.answers = answers
+    p.failures = failures or []
+    return p
+
+
+@pytest.mark.parametrize(("answers", "failures", "switched", "problem", "overlap"), [
+    pytest.param([(0.0, "v1"), (0.1, "v1"), (0.2, "v2"), (0.3, "v2")], [], 0.25, None, 0.0, id="clean-move"),
+    pytest.param([(0.0, "v1"), (0.1, "v2"), (0.15, "v1"), (0.2, "v2"), (0.4, "v2")], [], 0.3, None, 0.05,
+                 id="reload-overlap-is-fine"),
+    pytest.param([(0.0, "v1"), (0.1, "v2"), (0.5, "v1"), (0.6, "v2")], [], 0.3, "1 answers still came from v1", 0.4,
+                 id="old-after-the-deploy-returned"),
+    pytest.param([(0.0, "v1"), (0.2, "v2")], ["ConnectionRefusedError: refused"], 0.1, "1 of 3 requests failed",
+                 0.0, id="a-failed-request"),
+    pytest.param([(0.0, "v1"), (0.1, "v1")], [], 0.1, "answers went v1, not v1 -> v2", 0.0, id="never-moved"),
+    pytest.param([(0.0, "v2"), (0.1, "v2")], [], 0.1, "answers went v2, not v1 -> v2", 0.0, id="never-saw-v1"),
+    pytest.param([(0.0, "v1"), (0.1, "dev"), (0.2, "v2")], [], 0.15, "unexpected answers from dev", 0.0,
+                 id="another-version"),
+    pytest.param([], [], 0.0, "answers went (none)", 0.0, id="no-answers"),
+])
+def test_answer_movement(answers: list[tuple[float, str]], failures: list[str], switched: float,
+                         problem: str | None, overlap: float) -> None:
+    move = _poller(answers, failures).movement(switched)
+    if problem is None:
+        assert move.ok, move.problem
+    else:
+        assert move.problem is not None and move.problem.startswith(problem), move.problem
+    assert move.overlap == pytest.approx(overlap)
+    assert move.total == len(answers)
+
+
+def test_engine_detection_names_the_missing_socket_and_the_fix(tmp_path: Path) -> None:
+    engine, why = engine_unavailable({"DOCKER_HOST": f"unix://{tmp_path}/none.sock"})
+    assert engine is None and why == f"no container engine: DOCKER_HOST is unix://{tmp_path}/none.sock, " \
+                                      f"but {tmp_path}/none.sock does not exist"
+    engine, why = engine_unavailable({})
+    if engine is not None:  # this machine has a Docker socket at the default place
+        engine.close()
+    else:
+        assert why is not None and ("DOCKER_HOST is not set" in why or "does not answer" in why)
+    assert "bash scripts/stack.sh" in demo.ENABLE_HINT and "DOCKER_HOST" in demo.ENABLE_HINT
+
+
+def test_backend_wheels_come_from_the_cache_or_say_why_not(tmp_path: Path) -> None:
+    cache = tmp_path / "wheels"
+    cache.mkdir()
+    wheel = cache / "poetry_core-2.1.0-py3-none-any.whl"
+    wheel.write_bytes(b"not really a wheel")
+    offline = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "PIP_CONFIG_FILE": os.devnull,
+               "PIP_NO_INDEX": "1"}
+    assert backend_wheels(["poetry-core>=1.0.0"], cache, offline) == ([wheel], None)
+    wheels, why = backend_wheels(["poetry-core>=3"], cache, offline)
+    assert wheels == [] and why is not None
+    assert why.startswith("`pip download poetry-core>=3` failed:")
+    assert backend_wheels(["not a requirement ["], cache, offline) == ([], "cannot read the build requirement 'not a requirement ['")
+
+
+def test_prepare_workdir_replaces_only_its_own_folder(tmp_path: Path) -> None:
+    target = tmp_path / "demo"
+    assert prepare_workdir(target, SAMPLE) == ""
+    assert (target / "services" / "quality-fabric" / "pyproject.toml").is_file() and (target / MARKER).is_file()
+    (target / "extra.txt").write_text("x")
+    assert prepare_workdir(target, SAMPLE) == "replaced the previous demo folder"
+    assert not (target / "extra.txt").exists()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    prepare_workdir(empty, SAMPLE)
+    assert (empty / MARKER).is_file()
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    with pytest.raises(UsageError, match="exists and is not a folder"):
+        prepare_workdir(a_file, SAMPLE)
+    foreign = tmp_path / "foreign"
+    (foreign / "sub").mkdir(parents=True)
+    (foreign / MARKER).write_text('{"created_by": "someone else"}')
+    with pytest.raises(UsageError, match="was not made by `nexusify demo`"):
+        prepare_workdir(foreign, SAMPLE)
+    assert (foreign / "sub").is_dir()
+
+
+def test_sample_ships_with_the_package() -> None:
+    source = demo.sample_source()
+    assert (source / "services" / "quality-fabric" / "Dockerfile").is_file()
+    text = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
+    assert '"fixtures/monorepo" = "nexusify/_sample"' in text
+
+
+def test_stop_stale_only_stops_the_demos_own_server(tmp_path: Path) -> None:
+    marker = str(tmp_path / "index")
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "pypiserver", "elsewhere"])
+    mine = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "pypiserver", marker])
+    try:
+        assert stop_stale(other.pid, marker) is False
+        assert other.poll() is None
+        assert stop_stale(mine.pid, marker) is True
+        assert mine.wait(10) is not None
+        assert stop_stale(mine.pid, marker) is False  # gone (reaped): nothing to do
+    finally:
+        for p in (other, mine):
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+
+def test_local_index_needs_the_password_for_uploads_and_stops(tmp_path: Path) -> None:
+    import httpx
+
+    index = start_local_index(tmp_path / "packages", log_file=tmp_path / "index.log")
+    with index:
+        assert index.running and port_open(index.port)
+        with httpx.Client(trust_env=False, timeout=10) as http:
+            assert http.get(index.simple_url).status_code == 200
+            form = {":action": "file_upload", "name": "x", "version": "1.0"}
+            files = {"content": ("x-1.0.tar.gz", b"data", "application/octet-stream")}
+            assert http.post(index.upload_url, data=form, files=files).status_code in (401, 403)
+            wrong = http.post(index.upload_url, data=form, files=files, auth=(index.username, "wrong"))
+            assert wrong.status_code in (401, 403)
+            # nothing falls back to PyPI: an unknown project is a 404, not a redirect
+            assert http.get(index.simple_url + "requests/").status_code == 404
+        private = index._private
+        assert private is not None and (private / "htpasswd").is_file()
+        assert index.password.reveal() not in (private / "htpasswd").read_text()
+    assert not index.running and not port_open(index.port)
+    assert not private.exists()
+    assert index.password.reveal() not in (tmp_path / "index.log").read_text()
+
+
+def test_settings_of_the_demo_ignore_the_users_nexus_environment(tmp_path: Path) -> None:
+    # the demo resolves its settings with an empty environment and its own flags
+    settings = resolve_settings(SAMPLE, {"repository_url": "http://127.0.0.1:1/", "index_url": "http://127.0.0.1:1/simple/"},
+                                {})
+    assert settings.upload_url == "http://127.0.0.1:1/" and settings.simple_url == "http://127.0.0.1:1/simple/"
+    env = demo._core_env({"NEXUS_PASSWORD": "users", "NEXUS_URL": "https://nexus.example", "PATH": "/bin"},
+                         tmp_path / "pypirc")
+    assert env == {"PATH": "/bin", "PYPIRC": str(tmp_path / "pypirc")}
