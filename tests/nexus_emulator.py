@@ -53,6 +53,7 @@ class Repo:
     root: Path
     policy: str = "ALLOW_ONCE"  # ALLOW | ALLOW_ONCE | DENY
     app: Any = None
+    members: tuple[str, ...] = ()  # a group repository: read-only union of these
 
 
 @dataclass
@@ -232,6 +233,8 @@ class Emulator:
             return self._unauthorized(start)
         if rest == "":
             return self._respond(start, "400 Bad Request", "Repository path must have another '/' after initial '/'")
+        if write and repo.members:
+            return self._respond(start, "405 Method Not Allowed", f"Repository {repo.name} is a group: upload to a hosted member")
         if write:
             if self.upload_status:
                 status = self.upload_status.pop(0)
@@ -318,7 +321,8 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 def build_emulator(data: Path, repos: Iterable[str], users: dict[str, str], *, anonymous_read: bool = True,
-                   policy: str = "ALLOW_ONCE", message_style: str = "new") -> Emulator:
+                   policy: str = "ALLOW_ONCE", message_style: str = "new",
+                   groups: dict[str, list[str]] | None = None) -> Emulator:
     import pypiserver
 
     table: dict[str, Repo] = {}
@@ -328,6 +332,11 @@ def build_emulator(data: Path, repos: Iterable[str], users: dict[str, str], *, a
         app = pypiserver.app(roots=[str(root)], authenticate=[], password_file=".", disable_fallback=True,
                              overwrite=True, hash_algo="sha256")
         table[name] = Repo(name, root, policy, app)
+    for name, members in (groups or {}).items():
+        roots = [str(table[m].root) for m in members]
+        app = pypiserver.app(roots=roots, authenticate=[], password_file=".", disable_fallback=True,
+                             overwrite=False, hash_algo="sha256")
+        table[name] = Repo(name, table[members[0]].root, "DENY", app, tuple(members))
     return Emulator(table, users, anonymous_read=anonymous_read, message_style=message_style)
 
 
@@ -340,10 +349,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--private", action="store_true", help="reads need credentials too")
     ap.add_argument("--policy", default="ALLOW_ONCE", choices=["ALLOW", "ALLOW_ONCE", "DENY"])
     ap.add_argument("--message-style", default="new", choices=["new", "old"])
+    ap.add_argument("--group", action="append", default=[], help="NAME=MEMBER[,MEMBER...] (read-only union)")
     args = ap.parse_args(argv)
+    groups = {g.split("=", 1)[0]: g.split("=", 1)[1].split(",") for g in args.group}
     users = dict(u.split(":", 1) for u in args.user)
     emu = build_emulator(args.data, args.repo or ["pypi-hosted"], users, anonymous_read=not args.private,
-                         policy=args.policy, message_style=args.message_style)
+                         policy=args.policy, message_style=args.message_style, groups=groups)
     emu.base_url = f"http://127.0.0.1:{args.port}"
     server = make_server("127.0.0.1", args.port, emu, server_class=_ThreadingServer, handler_class=_QuietHandler)
     print(f"nexus emulator on {emu.base_url}", flush=True)
@@ -390,7 +401,8 @@ class RunningEmulator:
 
 def start_emulator(data: Path, port: int, *, repository: str = "pypi-hosted", username: str = "ci-user",
                    password: str = "s3cr3t-Pa55word", private: bool = False, policy: str = "ALLOW_ONCE",
-                   message_style: str = "new", extra_repos: Iterator[str] | list[str] = ()) -> RunningEmulator:
+                   message_style: str = "new", extra_repos: Iterator[str] | list[str] = (),
+                   groups: dict[str, list[str]] | None = None) -> RunningEmulator:
     import socket
 
     cmd = [sys.executable, str(Path(__file__).resolve()), "--port", str(port), "--data", str(data),
@@ -398,6 +410,8 @@ def start_emulator(data: Path, port: int, *, repository: str = "pypi-hosted", us
            "--message-style", message_style]
     for r in extra_repos:
         cmd += ["--repo", r]
+    for g, members in (groups or {}).items():
+        cmd += ["--group", f"{g}={','.join(members)}"]
     if private:
         cmd.append("--private")
     data.mkdir(parents=True, exist_ok=True)

@@ -291,3 +291,28 @@ def test_same_contents_in_other_bytes_is_the_same_release_every_time(monorepo: P
     assert sorted(f.action for f in first.packages[0].files) == ["present", "present-same-contents"]
     second = run_publish(settings, options)
     assert [p.status for p in second.packages] == ["unchanged"]  # no rebuild next time
+
+
+def test_upload_to_hosted_verify_and_install_from_the_group(monorepo: Path, nexus_factory, run_cli,  # type: ignore[no-untyped-def]
+                                                            build_env_dir: Path, tmp_path: Path) -> None:
+    emu = nexus_factory(groups={"pypi-all": ["pypi-hosted"]})
+    env = _env(build_env_dir, emu.username, emu.password)
+    # a group is read-only: pointing uploads at it is a clear error, not a silent success
+    wrong = run_cli("publish", "--root", str(monorepo), "--nexus-url", emu.base_url, "--repository", "pypi-all",
+                    "maestro-core-config", env=env)
+    assert wrong.exit_code == 1 and "405" in wrong.output and "hosted" in wrong.output
+    result = run_cli("publish", "--root", str(monorepo), "--nexus-url", emu.base_url, "--repository", "pypi-hosted",
+                     "--index-repository", "pypi-all", "--json", env=env)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["index_url"] == f"{emu.base_url}/repository/pypi-all/simple/"
+    assert all(p["verified"] for p in report["packages"])
+    log = emu.control("log")
+    assert any(e["path"].startswith("/repository/pypi-all/simple/") for e in log)  # verified from the group
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    install = subprocess.run(
+        [str(venv / "bin/pip"), "install", "--isolated", "--no-cache-dir", "--index-url",
+         f"{emu.base_url}/repository/pypi-all/simple/", "maestro-core-api"], capture_output=True, text=True,
+        env={**os.environ, "PIP_CONFIG_FILE": os.devnull, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}, check=False)
+    assert install.returncode == 0, install.stdout + install.stderr
