@@ -601,7 +601,9 @@ class _Run:
                                        hint="Nexus may have become read-only; check GET /service/rest/v1/status/writable")
             if status is not None and status < 500:
                 raise IndexServerError(f"uploading {artifact.filename}: HTTP {status} {body}",
-                                       hint="check the upload URL points at a hosted PyPI repository")
+                                       hint="check the upload URL points at a hosted PyPI repository: group and "
+                                            "proxy repositories are read-only (install from the group with "
+                                            "--index-repository, upload to its hosted member with --repository)")
             # 5xx or a connection error: the file may have arrived; look before retrying
             match = _find_match(self._lookup(pl), artifact)
             if match is not None and match.hash_matches(artifact.digests):
