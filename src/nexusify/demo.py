@@ -71,6 +71,18 @@ STEP_TITLES: dict[str, str] = {
     "deploy-v2": "deploy v2",
     "cleanup": "clean up",
 }
+STEP_DOING: dict[str, str] = {
+    "prepare": "copying the sample monorepo (8 shared packages, 5 services) to the working folder",
+    "index": "starting a local PyPI index (pypiserver) on a free loopback port",
+    "audit": "finding the shared packages, the services and their path dependencies",
+    "publish": "building every shared package and uploading it in dependency order",
+    "rewrite": "making the services depend on the shared packages by version from the index",
+    "install": "installing a rewritten service's shared packages into a new virtualenv from the index alone",
+    "build": "building the service's image with its rewritten folder as the only build context",
+    "deploy-v1": "deploying v1 behind a private nginx",
+    "deploy-v2": "deploying v2 blue-green while a client keeps asking",
+    "cleanup": "removing the demo's containers, images and nginx",
+}
 ENGINE_STEPS = ("build", "deploy-v1", "deploy-v2", "cleanup")
 
 
@@ -275,7 +287,7 @@ class _Runner:
     def step(self, name: str) -> Iterator[Step]:
         step = Step(name)
         self.report.steps.append(step)
-        self.sink(DemoEvent("start", name, step.title))
+        self.sink(DemoEvent("start", name, STEP_DOING.get(name, step.title)))
         t0 = time.monotonic()
         try:
             yield step
@@ -664,6 +676,7 @@ def _engine_steps(run: _Runner, settings: Settings, index: LocalIndex, env: Mapp
 
     engine, why = engine_unavailable(env)
     hint = ENABLE_HINT
+    notes: list[str] = []
     if engine is None:
         pass
     else:
@@ -691,8 +704,8 @@ def _engine_steps(run: _Runner, settings: Settings, index: LocalIndex, env: Mapp
             else:
                 for wheel in wheels:
                     shutil.copy2(wheel, index.packages / wheel.name)
-                run.info("build", f"put {', '.join(w.name for w in wheels)} on the index (cached in {cache / 'wheels'}; "
-                         "a Nexus group repository proxying PyPI serves it the same way)")
+                notes.append(f"put {', '.join(w.name for w in wheels)} (the service's build backend, cached in "
+                             f"{cache / 'wheels'}) on the index, as a Nexus group proxying PyPI would serve it")
     if why is not None:
         if engine is not None:
             engine.close()
@@ -702,7 +715,7 @@ def _engine_steps(run: _Runner, settings: Settings, index: LocalIndex, env: Mapp
         return
     assert engine is not None
     try:
-        _deploy_steps(run, settings, env, engine)
+        _deploy_steps(run, settings, env, engine, notes)
     finally:
         engine.close()
 
@@ -712,7 +725,8 @@ def _deploy_env(env: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in env.items() if k not in drop}
 
 
-def _deploy_steps(run: _Runner, settings: Settings, env: Mapping[str, str], engine: Any) -> None:
+def _deploy_steps(run: _Runner, settings: Settings, env: Mapping[str, str], engine: Any,
+                  notes: Sequence[str] = ()) -> None:
     from nexusify.deploy.config import load_deploy_config
     from nexusify.deploy.pipeline import Event, make_proxy, run_deploy
 
@@ -726,7 +740,7 @@ def _deploy_steps(run: _Runner, settings: Settings, env: Mapping[str, str], engi
     proxy = make_proxy(env_cfg, settings)
     removed_before = remove_demo_containers(engine.client, environment)
     if removed_before:
-        run.info("build", f"removed {removed_before} container(s) left by an earlier demo run")
+        notes = [*notes, f"removed {removed_before} container(s) left by an earlier demo run"]
     cleaned = False
 
     def sink(stage: str) -> Callable[[Event], None]:
@@ -737,6 +751,8 @@ def _deploy_steps(run: _Runner, settings: Settings, env: Mapping[str, str], engi
 
     try:
         with run.step("build") as step:
+            for note in notes:
+                run.info("build", note)
             res = run_deploy(config, settings, environment, stages=("build",), version="v1", env=denv,
                              on_event=sink("build"), engine=engine, lock_wait=0)
             img = res.images[0]
@@ -774,7 +790,8 @@ def _deploy_steps(run: _Runner, settings: Settings, env: Mapping[str, str], engi
             if not move.ok:
                 raise OperationFailed(f"while v2 was deployed: {move.problem}")
             sres = res.services[0] if res.services else {}
-            step.summary = (f"built v2, started it beside v1, switched nginx: {move.total} requests during the deploy "
+            step.summary = (f"built v2 (same sources, a new release), started it beside v1, switched nginx: "
+                            f"{move.total} requests during the deploy "
                             f"answered v1 ({move.v1}) then v2 ({move.v2}), none failed"
                             + (f"; both answered for {move.overlap * 1000:.0f} ms while nginx reloaded"
                                if move.overlap > 0 else ""))

@@ -30,7 +30,7 @@ def render_event(ctx: Context, event: DemoEvent) -> None:
         ctx.out.info(f"[{event.step}] {event.message}")
     elif event.kind == "fail":
         ctx.out.info(f"[{event.step}] FAILED after {event.seconds or 0:.1f}s: {event.message}")
-    elif ctx.out.verbose or event.step in ("build", "install"):
+    elif ctx.out.verbose or event.step != "publish":
         ctx.out.info(f"[{event.step}]   {event.message}")
 
 
