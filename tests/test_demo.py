@@ -160,7 +160,8 @@ def test_demo_refuses_a_folder_it_did_not_make(tmp_path: Path, run_cli: Any, dem
 
 
 @pytest.mark.slow
-def test_ctrl_c_stops_the_index(tmp_path: Path, demo_env: dict[str, str]) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_interrupting_the_demo_stops_the_index(tmp_path: Path, demo_env: dict[str, str], signum: int) -> None:
     workdir = tmp_path / "demo"
     proc = subprocess.Popen([sys.executable, "-m", "nexusify", "demo", "--workdir", str(workdir), "--no-engine"],
                             env=demo_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -176,7 +177,7 @@ def test_ctrl_c_stops_the_index(tmp_path: Path, demo_env: dict[str, str]) -> Non
         assert "index_pid" in marker, proc.communicate(timeout=60)
         port = int(marker["index_url"].rsplit(":", 1)[1].strip("/"))
         assert port_open(port)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
         stdout, stderr = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:

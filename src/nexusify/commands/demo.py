@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 
 from nexusify.commands import Context
 from nexusify.demo import DEFAULT_WORKDIR, DemoEvent, DemoOptions, DemoReport, run_demo
@@ -65,12 +70,31 @@ def _show(path: Path) -> str:
     return rel if not rel.startswith("..") else str(path)
 
 
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a CI timeout, `kill`) cleans up like Ctrl-C: the index server, containers and
+    nginx the demo started are stopped before it exits."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run(args: argparse.Namespace, ctx: Context) -> int:
     workdir = Path(args.workdir)
     if not workdir.is_absolute():
         workdir = Path(os.getcwd()) / workdir
     options = DemoOptions(workdir=workdir, engine=args.engine, env=ctx.env)
-    report = run_demo(options, on_event=lambda e: render_event(ctx, e))
+    with _terminate_as_interrupt():
+        report = run_demo(options, on_event=lambda e: render_event(ctx, e))
     if ctx.json:
         ctx.out.json(report.to_dict())
         return 0 if report.ok else (report.error.exit_code if report.error else 1)
