@@ -61,6 +61,7 @@ from nexusify.errors import (
     ConfigError,
     IndexServerError,
     NexusifyError,
+    OperationFailed,
     ProblemsFound,
     UsageError,
 )
@@ -453,8 +454,13 @@ def build_package(settings: Settings, pl: PackagePlan, versions: Mapping[str, st
     env = envs.get(pl.requires)
     with tempfile.TemporaryDirectory(prefix="nexusify-stage-") as tmp:
         staged = stage_project(pl.project.path, pl.staged_text, Path(tmp) / pl.project.path.name)
+        build_env = dict(base_env)
+        if pl.project.version_dynamic:
+            # a VCS-derived version (setuptools-scm, hatch-vcs, pdm-backend's scm source) cannot be
+            # read from the staged copy, which has no .git: pin it to the version the audit resolved
+            build_env.update(scm_version_env(pl.name, pl.version))
         result = build_project(staged, out, env, backend=pl.backend, backend_path=pl.backend_path,
-                               base_env=base_env, timeout=max(600.0, float(settings.timeout)), name=pl.name)
+                               base_env=build_env, timeout=max(600.0, float(settings.timeout)), name=pl.name)
     internal = {d.normalized: versions[d.normalized] for d in pl.project.local_deps
                 if d.resolved is not None and d.runtime and d.normalized in versions}
     problems = [msg for a in result.artifacts for msg in check_artifact(a, internal)]
@@ -468,6 +474,16 @@ def build_package(settings: Settings, pl: PackagePlan, versions: Mapping[str, st
         )
     (out / "artifacts.json").write_text(json.dumps({"sdist": result.sdist.filename, "wheel": result.wheel.filename}))
     return result
+
+
+def scm_version_env(name: str, version: str) -> dict[str, str]:
+    """Variables that make VCS-version plugins report ``version`` (they read them first)."""
+    upper = re.sub(r"[^A-Z0-9]", "_", canonicalize_name(name).upper())
+    return {
+        "SETUPTOOLS_SCM_PRETEND_VERSION": version,
+        f"SETUPTOOLS_SCM_PRETEND_VERSION_FOR_{upper}": version,
+        "PDM_BUILD_SCM_VERSION": version,
+    }
 
 
 def _find_match(existing: list[IndexFile], artifact: Artifact) -> IndexFile | None:
@@ -732,6 +748,7 @@ def execute_plan(
     if not ignore.exists():
         ignore.write_text("# nexusify's local state and caches (fingerprints, build envs, archives)\n*\n")
     envs = BuildEnvs(settings.build_env_path, base_env)
+    lock = _publish_lock(settings)
     own_client = client is None
     http = client or _client_for(settings, plan.credentials)
     run = _Run(plan, options, emit, http)
@@ -781,14 +798,44 @@ def execute_plan(
                     records.pop(canonicalize_name(o.name), None)
     finally:
         run.close()
+        lock.close()  # releases the lock
         if own_client:
             http.close()
         report.packages = [outcomes[pl.normalized] for pl in plan.packages if pl.normalized in outcomes]
-        write_atomic(_state_path(settings), json.dumps(plan.state, indent=2, sort_keys=True) + "\n")
+        _save_records(settings, plan, records)
         _prune_dist(settings, plan)
     report.build_envs_created = len(envs.created)
     report.seconds = time.monotonic() - started
     return report
+
+
+def _save_records(settings: Settings, plan: PublishPlan, records: Mapping[str, Any]) -> None:
+    """Write this run's records over the state on disk (re-read under the lock, so records of
+    packages this run did not touch, e.g. from a run with other PACKAGE arguments, are kept)."""
+    state = load_state(settings)
+    mine = state["indexes"].setdefault(_index_key(plan.upload_url), {})
+    for pl in plan.packages:
+        if pl.normalized in records:
+            mine[pl.normalized] = records[pl.normalized]
+        else:
+            mine.pop(pl.normalized, None)
+    write_atomic(_state_path(settings), json.dumps(state, indent=2, sort_keys=True) + "\n")
+
+
+def _publish_lock(settings: Settings) -> Any:
+    """An exclusive lock on the monorepo's publish state: two runs at once would race on it."""
+    import fcntl
+
+    fh = (settings.state_path / "publish.lock").open("a")
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.close()
+        raise OperationFailed(
+            f"another `nexusify publish` is running on {settings.root}",
+            hint="wait for it to finish (its lock is .nexusify/publish.lock), then re-run",
+        ) from None
+    return fh
 
 
 _BACKEND_COST = (("setuptools", 1.0), ("pdm", 0.6), ("hatchling", 0.5), ("poetry", 0.4), ("flit", 0.3))
