@@ -188,6 +188,25 @@ def nexus_factory(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-
         emu.stop()
 
 
+BUILD_BACKENDS = ("poetry-core", "hatchling", "pdm-backend")
+
+
+@pytest.fixture(scope="session")
+def backend_wheels(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Wheels of the build backends the services need (a Nexus group repository proxies PyPI;
+    the local index must hold them for a hermetic build)."""
+    dest = tmp_path_factory.mktemp("backend-wheels")
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:", "--python-version", "3.11",
+         "-d", str(dest), *BUILD_BACKENDS],
+        capture_output=True, text=True, check=False,
+    )
+    wheels = sorted(dest.glob("*.whl"))
+    if proc.returncode != 0 or not wheels:
+        missing("PyPI", f"pip download of the build backends failed: {proc.stderr.strip()[-300:]}")
+    return wheels
+
+
 # --------------------------------------------------------------------------- container engine
 
 

@@ -15,7 +15,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tarfile
 import uuid
 from pathlib import Path
@@ -23,24 +22,6 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import missing
-
-BACKENDS = ("poetry-core", "hatchling", "pdm-backend")
-
-
-@pytest.fixture(scope="session")
-def backend_wheels(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    """Wheels of the build backends the services need (a Nexus group repository proxies PyPI;
-    the local index must hold them for a hermetic build)."""
-    dest = tmp_path_factory.mktemp("backend-wheels")
-    proc = subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:", "--python-version", "3.11",
-         "-d", str(dest), *BACKENDS],
-        capture_output=True, text=True, check=False,
-    )
-    wheels = sorted(dest.glob("*.whl"))
-    if proc.returncode != 0 or not wheels:
-        missing("PyPI", f"pip download of the build backends failed: {proc.stderr.strip()[-300:]}")
-    return wheels
 
 
 def _podman() -> list[str]:
