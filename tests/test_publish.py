@@ -316,3 +316,15 @@ def test_upload_to_hosted_verify_and_install_from_the_group(monorepo: Path, nexu
          f"{emu.base_url}/repository/pypi-all/simple/", "maestro-core-api"], capture_output=True, text=True,
         env={**os.environ, "PIP_CONFIG_FILE": os.devnull, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}, check=False)
     assert install.returncode == 0, install.stdout + install.stderr
+
+
+def test_a_5xx_on_upload_is_retried_after_looking(monorepo: Path, nexus_factory, build_env_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    emu = nexus_factory()
+    emu.control("upload-status/502")  # a proxy hiccup on the first upload
+    env = _env(build_env_dir, emu.username, emu.password)
+    settings = resolve_settings(monorepo, {"nexus_url": emu.base_url}, env)
+    report = run_publish(settings, PublishOptions(env=env, packages=("maestro-core-config",)))
+    assert report.ok and [f.action for f in report.packages[0].files] == ["uploaded", "uploaded"]
+    posts = [e for e in emu.control("log") if e["method"] == "POST"]
+    assert len(posts) == 3  # the sdist twice (502, then 200), the wheel once
+    assert len(emu.files()) == 2
