@@ -368,3 +368,32 @@ def test_settings_of_the_demo_ignore_the_users_nexus_environment(tmp_path: Path)
     env = demo._core_env({"NEXUS_PASSWORD": "users", "NEXUS_URL": "https://nexus.example", "PATH": "/bin"},
                          tmp_path / "pypirc")
     assert env == {"PATH": "/bin", "PYPIRC": str(tmp_path / "pypirc")}
+
+
+@pytest.mark.engine
+@pytest.mark.slow
+def test_a_failing_engine_step_still_cleans_up(docker_client: Any, tmp_path: Path, run_cli: Any,
+                                               demo_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    original = demo.demo_config
+
+    def unhealthy(public_port: int, environment: str) -> str:
+        return original(public_port, environment).replace('health-path = "/health"', 'health-path = "/nope"') \
+            .replace("health-timeout = 90", "health-timeout = 2")
+
+    monkeypatch.setattr(demo, "demo_config", unhealthy)
+    workdir = tmp_path / "nexusify-demo"
+    env = {**demo_env, "DOCKER_HOST": os.environ["DOCKER_HOST"]}
+    result = run_cli("demo", "--workdir", str(workdir), env=env)
+    assert result.exit_code == 1, result.output
+    assert re.search(r"deploy v1\s+│\s+[\d.]+s\s+│\s+FAILED", result.stdout), result.stdout
+    assert "nexusify demo stopped in" in result.stdout
+    assert "`nexusify demo --no-engine` runs the rest without the container steps" in result.stderr
+    assert re.search(r"Cleaned up after the failure: removed \d+ containers? and 1 image of the demo", result.stdout)
+    environment = environment_name(workdir.resolve())
+    flt = {"label": f"io.nexusify.environment={environment}"}
+    assert docker_client.containers.list(all=True, filters=flt) == []
+    assert docker_client.images.list(filters=flt) == []
+    m = re.search(r"Local index: http://127\.0\.0\.1:(\d+)/ \(stopped\)", result.stdout)
+    assert m and not port_open(int(m.group(1)))
+    nginx_pid = workdir / ".nexusify" / "deploy" / environment / "nginx" / "nginx.pid"
+    assert not nginx_pid.exists() or not Path(f"/proc/{nginx_pid.read_text().strip()}").exists()

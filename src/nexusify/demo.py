@@ -132,6 +132,7 @@ class DemoReport:
     index_port: int | None = None
     index_stopped: bool = False
     engine_skipped: str | None = None  # why the container steps were skipped
+    notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
     error: NexusifyError | None = None
 
@@ -149,7 +150,7 @@ class DemoReport:
         return {
             "ok": self.ok, "workdir": str(self.workdir), "seconds": round(self.seconds, 3),
             "index": {"url": self.index_url, "port": self.index_port, "stopped": self.index_stopped},
-            "engine_skipped": self.engine_skipped,
+            "engine_skipped": self.engine_skipped, "notes": self.notes,
             "steps": [s.to_dict() for s in self.steps],
             "error": self.error.to_dict() if self.error else None,
         }
@@ -296,6 +297,9 @@ class _Runner:
             step.status = "failed"
             exc.message = self.clean(exc.message)
             exc.args = (exc.message,)
+            if name in ENGINE_STEPS:
+                skip = "`nexusify demo --no-engine` runs the rest without the container steps"
+                exc.hint = f"{exc.hint}; {skip}" if exc.hint else skip
             step.summary = exc.message.splitlines()[0]
             self.sink(DemoEvent("fail", name, step.summary, step.seconds))
             raise
@@ -803,13 +807,23 @@ def _deploy_steps(run: _Runner, settings: Settings, env: Mapping[str, str], engi
         with run.step("cleanup") as step:
             containers, images = _cleanup(engine.client, proxy, environment)
             cleaned = True
-            step.summary = (f"removed {containers} containers and {images} images of the demo, stopped its nginx; "
-                            f"kept the working folder")
+            step.summary = (f"removed {plural(containers, 'container')} and {plural(images, 'image')} of the demo, "
+                            "stopped its nginx; kept the working folder")
             step.details = {"containers": containers, "images": images, "environment": environment}
     finally:
         if not cleaned:
-            with contextlib.suppress(Exception):
-                _cleanup(engine.client, proxy, environment)
+            try:
+                containers, images = _cleanup(engine.client, proxy, environment)
+            except Exception as exc:
+                run.report.notes.append(f"could not clean up the demo's containers ({type(exc).__name__}: {exc}); "
+                                        f"remove those labelled io.nexusify.environment={environment}")
+            else:
+                run.report.notes.append(f"cleaned up after the failure: removed {plural(containers, 'container')} "
+                                        f"and {plural(images, 'image')} of the demo, stopped its nginx")
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
 
 
 def _cleanup(client: Any, proxy: Any, environment: str) -> tuple[int, int]:

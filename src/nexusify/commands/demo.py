@@ -52,6 +52,8 @@ def render(ctx: Context, report: DemoReport) -> None:
         state = "stopped" if report.index_stopped else "STILL RUNNING"
         out.print(f"Local index: {report.index_url} ({state}); its packages are in "
                   f"{_show(report.workdir / '.demo' / 'index')}", markup=False)
+    for note in report.notes:
+        out.print(note[:1].upper() + note[1:], markup=False)
     if report.engine_skipped:
         out.print(f"Container steps skipped: {report.engine_skipped}", markup=False)
     diff = report.workdir / ".demo" / "rewrite.diff"
