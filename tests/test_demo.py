@@ -140,6 +140,8 @@ def test_demo_without_engine_then_rerun_with_json(tmp_path: Path, run_cli: Any, 
     installed = steps["install"]["details"]["installed"]
     assert {i["name"] for i in installed} >= {"maestro-core-api", "maestro-test-healer", "maestro-core-config"}
     assert all(i["url"].startswith(index["url"] + "packages/") for i in installed), installed
+    served = {p.name for p in (workdir / ".demo" / "index").iterdir()}
+    assert {i["url"].rsplit("/", 1)[1].split("#")[0] for i in installed} <= served
     assert steps["install"]["details"]["imported"] == ["maestro_core_api", "maestro_test_healer"]
     assert json.loads((workdir / MARKER).read_text())["index_stopped"] is True
 
