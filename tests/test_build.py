@@ -178,3 +178,16 @@ def test_a_newer_backend_writing_the_same_release_is_not_a_change(tmp_path: Path
     # third-party requirements must be the same (spelling aside)
     assert equivalent_release(wheel("poetry-core 2.5.0", "2.4", "core<0.2.0,>=0.1.0"), published, name, {})
     assert not equivalent_release(wheel("poetry-core 2.5.0", "2.4", "core>=0.1.0"), published, name, {})
+
+
+def test_an_sdist_from_older_naming_rules_with_the_same_files_is_the_same_release(tmp_path: Path) -> None:
+    from nexusify.build import same_contents
+
+    old, new = tmp_path / "maestro-core-0.1.0.tar.gz", tmp_path / "maestro_core-0.1.0.tar.gz"
+    files = {"PKG-INFO": b"Metadata-Version: 2.1\nName: maestro-core\nVersion: 0.1.0\n", "maestro_core/__init__.py": b"X = 1\n"}
+    _sdist(old, {f"maestro-core-0.1.0/{k}": v for k, v in files.items()})
+    _sdist(new, {f"maestro_core-0.1.0/{k}": v for k, v in files.items()})
+    assert same_contents(new.read_bytes(), old.read_bytes(), new.name)
+    _sdist(new, {f"maestro_core-0.1.0/{k}": v + b"# changed\n" for k, v in files.items()})
+    assert not same_contents(new.read_bytes(), old.read_bytes(), new.name)
+    assert not equivalent_release(new.read_bytes(), old.read_bytes(), new.name, {})

@@ -656,11 +656,14 @@ def archive_contents(data: bytes, filename: str) -> dict[str, str]:
         return out
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tf:
         for m in tf.getmembers():
+            # the top folder is named after the file (older tools wrote "my-pkg-1.0/", newer
+            # ones "my_pkg-1.0/"): compare what is inside it
+            name = m.name.split("/", 1)[1] if "/" in m.name else m.name
             if m.isfile():
                 fh = tf.extractfile(m)
-                out[m.name] = hashlib.sha256(fh.read() if fh else b"").hexdigest()
+                out[name] = hashlib.sha256(fh.read() if fh else b"").hexdigest()
             elif m.issym():
-                out[m.name] = "symlink:" + m.linkname
+                out[name] = "symlink:" + m.linkname
     return out
 
 
@@ -689,7 +692,7 @@ def describe_difference(a: bytes, b: bytes, filename: str, limit: int = 5) -> st
 
 
 _METADATA_MEMBER = re.compile(
-    r"(\.dist-info/(METADATA|RECORD|WHEEL)|/PKG-INFO|/pyproject\.toml|/setup\.cfg|/setup\.py"
+    r"(\.dist-info/(METADATA|RECORD|WHEEL)|(^|/)PKG-INFO|(^|/)pyproject\.toml|(^|/)setup\.cfg|(^|/)setup\.py"
     r"|\.egg-info/(PKG-INFO|requires\.txt|SOURCES\.txt))$"
 )
 # fields a newer backend writes differently for the very same release
@@ -701,8 +704,11 @@ def _member_text(data: bytes, filename: str, member: str) -> str:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             return zf.read(member).decode("utf-8", "replace")
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tf:
-        fh = tf.extractfile(member)
-        return fh.read().decode("utf-8", "replace") if fh else ""
+        for m in tf.getmembers():
+            if m.isfile() and (m.name == member or m.name.split("/", 1)[-1] == member):
+                fh = tf.extractfile(m)
+                return fh.read().decode("utf-8", "replace") if fh else ""
+    return ""
 
 
 def _requirement_key(req: Requirement) -> str:
