@@ -54,6 +54,7 @@ def test_publish_sample_to_pypiserver(monorepo: Path, pypi_server_factory, run_c
     assert {p["status"] for p in report["packages"]} == {"uploaded"}
     assert all(p["verified"] for p in report["packages"])
     assert _tree(monorepo) == before  # the source tree is never modified
+    assert server.password not in (monorepo / ".nexusify/publish-state.json").read_text()
     # internal requirements are versions in the metadata, never paths
     assert sorted(_requires(server.packages / "maestro_core_api-0.1.0-py3-none-any.whl")) == [
         "maestro-core-auth (>=0.2.0,<0.3.0)", 'maestro-core-db (>=0.1.0,<0.2.0) ; extra == "db"',
