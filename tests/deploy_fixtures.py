@@ -29,28 +29,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.conftest import free_port as free_port  # re-exported for the deploy tests
+from tests.conftest import wait_for_port as wait_for_port
+
 REPO = Path(__file__).resolve().parent.parent
 APP = REPO / "fixtures" / "deploy" / "app"
 LABEL_ENV = "io.nexusify.environment"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for_port(port: int, timeout: float = 20.0, proc: subprocess.Popen[bytes] | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode} before listening on {port}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listened on 127.0.0.1:{port} within {timeout}s")
 
 
 def get_json(port: int, path: str = "/", timeout: float = 5.0) -> tuple[int, dict[str, Any]]:
