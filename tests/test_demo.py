@@ -313,6 +313,12 @@ def test_prepare_workdir_replaces_only_its_own_folder(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="was not made by `nexusify demo`"):
         prepare_workdir(foreign, SAMPLE)
     assert (foreign / "sub").is_dir()
+    copy = tmp_path / "sample"
+    prepare_workdir(copy, SAMPLE)
+    with pytest.raises(UsageError, match="is inside the sample"):
+        prepare_workdir(copy / "services" / "x", copy)
+    with pytest.raises(UsageError, match="holds the sample itself"):
+        prepare_workdir(tmp_path, copy)
 
 
 def test_sample_ships_with_the_package() -> None:
@@ -352,10 +358,15 @@ def test_local_index_needs_the_password_for_uploads_and_stops(tmp_path: Path) ->
             assert http.post(index.upload_url, data=form, files=files).status_code in (401, 403)
             wrong = http.post(index.upload_url, data=form, files=files, auth=(index.username, "wrong"))
             assert wrong.status_code in (401, 403)
+            right = http.post(index.upload_url, data=form, files=files, auth=(index.username, index.password.reveal()))
+            assert right.status_code == 200, right.text
+            assert "x-1.0.tar.gz" in http.get(index.simple_url + "x/").text
             # nothing falls back to PyPI: an unknown project is a 404, not a redirect
             assert http.get(index.simple_url + "requests/").status_code == 404
-        private = index._private
-        assert private is not None and (private / "htpasswd").is_file()
+        pypirc = index.write_pypirc()
+        assert pypirc.stat().st_mode & 0o777 == 0o600
+        private = pypirc.parent
+        assert (private / "htpasswd").is_file()
         assert index.password.reveal() not in (private / "htpasswd").read_text()
     assert not index.running and not port_open(index.port)
     assert not private.exists()

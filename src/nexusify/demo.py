@@ -72,7 +72,7 @@ STEP_TITLES: dict[str, str] = {
     "cleanup": "clean up",
 }
 STEP_DOING: dict[str, str] = {
-    "prepare": "copying the sample monorepo (8 shared packages, 5 services) to the working folder",
+    "prepare": "copying the sample monorepo to the working folder",
     "index": "starting a local PyPI index (pypiserver) on a free loopback port",
     "audit": "finding the shared packages, the services and their path dependencies",
     "publish": "building every shared package and uploading it in dependency order",
@@ -204,6 +204,12 @@ def prepare_workdir(workdir: Path, source: Path) -> str:
     demo's marker (after stopping what an interrupted run may have left running); a non-empty
     folder without it is refused. Returns what happened (for the report)."""
     replaced = ""
+    for inner, outer, what in ((source, workdir, "holds the sample itself"), (workdir, source, "is inside the sample")):
+        try:
+            inner.resolve().relative_to(outer.resolve())
+        except ValueError:
+            continue
+        raise UsageError(f"--workdir {workdir} {what}", hint="give a folder outside the sample monorepo")
     if workdir.exists() or workdir.is_symlink():
         if not workdir.is_dir() or workdir.is_symlink():
             raise UsageError(f"--workdir {workdir} exists and is not a folder",
@@ -220,12 +226,6 @@ def prepare_workdir(workdir: Path, source: Path) -> str:
             )
         else:
             workdir.rmdir()
-    try:
-        source.relative_to(workdir)
-    except ValueError:
-        pass
-    else:
-        raise UsageError(f"--workdir {workdir} holds the sample itself", hint="give a folder outside it")
     workdir.parent.mkdir(parents=True, exist_ok=True)
     shutil.copytree(source, workdir, ignore=_COPY_IGNORE)
     _write_marker(workdir)
@@ -356,7 +356,7 @@ def run_demo(options: DemoOptions, on_event: EventSink | None = None) -> DemoRep
             step.details = {"url": index.base_url, "simple_url": index.simple_url, "packages": str(index.packages),
                             "log": str(index.log_file), "username": index.username}
 
-        pypirc = _write_pypirc(index)
+        pypirc = index.write_pypirc()  # the password never goes into an environment variable
         settings = resolve_settings(workdir, {
             "repository_url": index.upload_url, "index_url": index.simple_url, "username": index.username,
             "build_env_dir": str(cache / "build-envs"),
@@ -384,18 +384,6 @@ def run_demo(options: DemoOptions, on_event: EventSink | None = None) -> DemoRep
                     _write_marker(workdir, index_url=index.base_url, index_stopped=True)
         report.seconds = time.monotonic() - started
     return report
-
-
-def _write_pypirc(index: LocalIndex) -> Path:
-    """Upload credentials in a 0600 file of the index's private folder (removed when it stops):
-    the password is never in an environment variable a build backend could see."""
-    assert index._private is not None
-    path = index._private / "pypirc"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write("[distutils]\nindex-servers = demo\n\n[demo]\n"
-                 f"repository = {index.upload_url}\nusername = {index.username}\npassword = {index.password.reveal()}\n")
-    return path
 
 
 def _core_env(env: Mapping[str, str], pypirc: Path) -> dict[str, str]:

@@ -92,6 +92,19 @@ class LocalIndex:
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    def write_pypirc(self) -> Path:
+        """A ``.pypirc`` for uploads (mode 0600, in the private folder removed when the index
+        stops): point ``PYPIRC`` at it, and the password reaches no environment variable a build
+        backend or a child process could see."""
+        if self._private is None:
+            raise IndexServerError("the local index is not running")
+        path = self._private / "pypirc"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(f"[distutils]\nindex-servers = local\n\n[local]\nrepository = {self.upload_url}\n"
+                     f"username = {self.username}\npassword = {self.password.reveal()}\n")
+        return path
+
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the server (SIGTERM, then SIGKILL) and remove the htpasswd folder. Idempotent."""
         proc, self.process = self.process, None
