@@ -117,7 +117,8 @@ def test_demo_without_engine_then_rerun_with_json(tmp_path: Path, run_cli: Any, 
 
     # re-running replaces the demo's own folder; JSON summary
     (workdir / "services" / "leftover.txt").write_text("from the first run\n")
-    second = run_cli("demo", "--workdir", str(workdir), "--no-engine", "--json", env=env)
+    second = run_cli("demo", "--workdir", str(workdir), "--no-engine", "--json", "--constraint", "exact",
+                     "--priority", "supplemental", env=env)
     assert second.exit_code == 0, second.output
     data = json.loads(second.stdout)
     assert known_password not in second.output
@@ -143,7 +144,20 @@ def test_demo_without_engine_then_rerun_with_json(tmp_path: Path, run_cli: Any, 
     served = {p.name for p in (workdir / ".demo" / "index").iterdir()}
     assert {i["url"].rsplit("/", 1)[1].split("#")[0] for i in installed} <= served
     assert steps["install"]["details"]["imported"] == ["maestro_core_api", "maestro_test_healer"]
+    # the settings a user may try on the sample are honoured
+    assert steps["rewrite"]["details"]["constraint"] == "exact"
+    assert steps["install"]["details"]["requirements"] == ["maestro-core-api==0.1.0", "maestro-test-healer==0.1.0"]
+    rewritten = (workdir / "services/quality-fabric/pyproject.toml").read_text()
+    assert 'maestro-test-healer = {version = "0.1.0", source = "nexus"}' in rewritten
+    assert 'priority = "supplemental"' in rewritten
     assert json.loads((workdir / MARKER).read_text())["index_stopped"] is True
+
+
+def test_demo_refuses_index_flags(tmp_path: Path, run_cli: Any, demo_env: dict[str, str]) -> None:
+    result = run_cli("demo", "--workdir", str(tmp_path / "d"), "--repository-url", "http://127.0.0.1:1/", env=demo_env)
+    assert result.exit_code == 2
+    assert "--repository-url: the demo publishes to its own local index" in result.stderr
+    assert not (tmp_path / "d").exists()
 
 
 def test_demo_refuses_a_folder_it_did_not_make(tmp_path: Path, run_cli: Any, demo_env: dict[str, str]) -> None:
@@ -187,8 +201,11 @@ def test_interrupting_the_demo_stops_the_index(tmp_path: Path, demo_env: dict[st
     assert proc.returncode == 130, stdout + stderr
     assert "interrupted" in stderr
     assert not port_open(port)
-    assert not Path(f"/proc/{marker['index_pid']}").exists() or b"pypiserver" not in \
-        Path(f"/proc/{marker['index_pid']}/cmdline").read_bytes()
+    try:
+        cmdline = Path(f"/proc/{marker['index_pid']}/cmdline").read_bytes()
+    except OSError:
+        cmdline = b""
+    assert b"pypiserver" not in cmdline
 
 
 # --------------------------------------------------------------------------- on the engine
@@ -333,6 +350,10 @@ def test_stop_stale_only_stops_the_demos_own_server(tmp_path: Path) -> None:
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "pypiserver", "elsewhere"])
     mine = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "pypiserver", marker])
     try:
+        for p in (other, mine):  # until exec has replaced the forked pytest's command line
+            deadline = time.monotonic() + 10
+            while b"pypiserver" not in Path(f"/proc/{p.pid}/cmdline").read_bytes() and time.monotonic() < deadline:
+                time.sleep(0.01)
         assert stop_stale(other.pid, marker) is False
         assert other.poll() is None
         assert stop_stale(mine.pid, marker) is True

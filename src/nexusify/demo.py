@@ -84,6 +84,8 @@ STEP_DOING: dict[str, str] = {
     "cleanup": "removing the demo's containers, images and nginx",
 }
 ENGINE_STEPS = ("build", "deploy-v1", "deploy-v2", "cleanup")
+# settings a user may try on the sample (`nexusify demo --constraint exact --priority supplemental`)
+TUNABLE = ("constraint", "priority", "source_name", "jobs")
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,7 @@ class DemoOptions:
     engine: bool = True  # False: --no-engine
     env: Mapping[str, str] | None = None  # DOCKER_HOST, PATH, HOME... (default: os.environ)
     cache_dir: Path | None = None  # build envs and backend wheels (default: user cache dir)
+    settings: Mapping[str, Any] = field(default_factory=dict)  # constraint, priority, source_name, jobs
 
 
 @dataclass
@@ -358,6 +361,7 @@ def run_demo(options: DemoOptions, on_event: EventSink | None = None) -> DemoRep
 
         pypirc = index.write_pypirc()  # the password never goes into an environment variable
         settings = resolve_settings(workdir, {
+            **{k: v for k, v in options.settings.items() if k in TUNABLE},
             "repository_url": index.upload_url, "index_url": index.simple_url, "username": index.username,
             "build_env_dir": str(cache / "build-envs"),
         }, {})

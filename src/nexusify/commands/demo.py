@@ -12,9 +12,11 @@ from pathlib import Path
 from types import FrameType
 
 from nexusify.commands import Context
-from nexusify.demo import DEFAULT_WORKDIR, DemoEvent, DemoOptions, DemoReport, run_demo
+from nexusify.demo import DEFAULT_WORKDIR, TUNABLE, DemoEvent, DemoOptions, DemoReport, run_demo
+from nexusify.errors import UsageError
 
 HELP = "run the whole journey on the sample monorepo with an embedded local index"
+INDEX_SETTINGS = ("nexus_url", "repository", "index_repository", "repository_url", "index_url", "username")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -94,7 +96,14 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     workdir = Path(args.workdir)
     if not workdir.is_absolute():
         workdir = Path(os.getcwd()) / workdir
-    options = DemoOptions(workdir=workdir, engine=args.engine, env=ctx.env)
+    flags = {k for k, v in ctx.settings.sources.items() if v == "flag"}
+    refused = sorted(flags & set(INDEX_SETTINGS))
+    if refused:
+        names = ", ".join("--" + k.replace("_", "-") for k in refused)
+        raise UsageError(f"{names}: the demo publishes to its own local index",
+                         hint="to use your own index, run audit/publish/rewrite on your monorepo (see `nexusify init`)")
+    options = DemoOptions(workdir=workdir, engine=args.engine, env=ctx.env,
+                          settings={k: getattr(ctx.settings, k) for k in TUNABLE if k in flags})
     with _terminate_as_interrupt():
         report = run_demo(options, on_event=lambda e: render_event(ctx, e))
     if ctx.json:
