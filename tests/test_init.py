@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
+
+import pytest
+
+from .conftest import FIXTURES
 
 
 def test_init_writes_config_that_audit_accepts(run_cli, monorepo: Path) -> None:  # type: ignore[no-untyped-def]
@@ -71,3 +76,18 @@ def test_completion_completes_verbs(tmp_path: Path) -> None:
     candidates = out.read_text().split()
     assert "publish" in candidates
     assert "audit" not in candidates
+
+
+@pytest.mark.parametrize("layout", sorted(p.name for p in (FIXTURES / "layouts").iterdir() if p.is_dir()))
+def test_init_on_real_world_layouts_writes_a_config_audit_accepts(run_cli, tmp_path: Path, layout: str) -> None:  # type: ignore[no-untyped-def]
+    """Layouts modelled on public monorepos (poetry libs/, uv DAG, uv workspace, PDM, src/, nested)."""
+    root = tmp_path / layout
+    shutil.copytree(FIXTURES / "layouts" / layout, root)
+    before = json.loads(run_cli("--root", str(root), "audit", "--json", "--offline").stdout)
+    r = run_cli("--root", str(root), "init")
+    assert r.exit_code == 0, r.output
+    after_run = run_cli("--root", str(root), "audit", "--json", "--offline")
+    assert after_run.exit_code in (0, 1), after_run.output  # 2 would mean the config was refused
+    after = json.loads(after_run.stdout)
+    assert sorted(p["name"] for p in after["packages"]) == sorted(p["name"] for p in before["packages"])
+    assert sorted(s["name"] for s in after["services"]) == sorted(s["name"] for s in before["services"])

@@ -21,10 +21,24 @@ class InitResult:
     services: list[str]
 
 
-def _globs_for(projects: list[Project], root: Path) -> list[str]:
-    """Folder globs covering ``projects``: ``parent/*`` per parent folder, sorted."""
-    parents = sorted({p.path.parent.relative_to(root).as_posix() for p in projects if p.path != root})
-    return [f"{parent}/*" if parent != "." else "*" for parent in parents]
+def _globs_for(projects: list[Project], ws: Workspace) -> list[str]:
+    """Globs covering exactly ``projects``: ``parent/*`` where every project of that folder is
+    one of them, the project's own folder otherwise (so pinning never reclassifies a project)."""
+    root = ws.root
+    chosen = {p.path for p in projects if p.path != root}
+    by_parent: dict[Path, list[Path]] = {}
+    for p in ws.projects:
+        if p.path != root:
+            by_parent.setdefault(p.path.parent, []).append(p.path)
+    globs: list[str] = []
+    for parent in sorted({path.parent for path in chosen}):
+        siblings = by_parent.get(parent, [])
+        rel = parent.relative_to(root).as_posix()
+        if all(s in chosen for s in siblings):
+            globs.append(f"{rel}/*" if rel != "." else "*")
+        else:
+            globs.extend(sorted(s.relative_to(root).as_posix() for s in siblings if s in chosen))
+    return globs
 
 
 def _toml_list(items: list[str]) -> str:
@@ -33,8 +47,8 @@ def _toml_list(items: list[str]) -> str:
 
 def render_config(ws: Workspace, settings: Settings) -> tuple[str, list[str], list[str]]:
     root = ws.root
-    shared = _globs_for(ws.shared, root)
-    services = _globs_for(ws.services, root)
+    shared = _globs_for(ws.shared, ws)
+    services = _globs_for(ws.services, ws)
     conventional = set(SHARED_GLOBS) | set(SERVICE_GLOBS)
     layout_is_conventional = all(g in conventional for g in shared + services)
     lines = [
