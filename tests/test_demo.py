@@ -95,7 +95,7 @@ def test_demo_without_engine_then_rerun_with_json(tmp_path: Path, run_cli: Any, 
     assert "rewrote 4 services" in out and "no path dependency left" in out
     assert "a new virtualenv installed quality-fabric's shared packages" in out
     # the container steps: skipped, saying why and how to enable them
-    assert out.count("skipped") >= 4
+    assert out.count("skipped") >= 5
     assert f"DOCKER_HOST is unix://{socket_path}, but {socket_path} does not exist" in out
     assert "bash scripts/stack.sh" in out and "set DOCKER_HOST" in out
     assert "Working folder:" in out and "rewrite.diff" in out
@@ -126,11 +126,11 @@ def test_demo_without_engine_then_rerun_with_json(tmp_path: Path, run_cli: Any, 
     assert data["ok"] is True and data["workdir"] == str(workdir.resolve())
     steps = {s["name"]: s for s in data["steps"]}
     assert [s["name"] for s in data["steps"]] == ["prepare", "index", "audit", "publish", "rewrite", "install",
-                                                   "build", "deploy-v1", "deploy-v2", "cleanup"]
+                                                   "build", "deploy-v1", "deploy-v2", "rollback", "cleanup"]
     assert steps["prepare"]["details"]["replaced"] is True
     assert all(steps[n]["status"] == "ok" and steps[n]["seconds"] > 0 for n in
                ("prepare", "index", "audit", "publish", "rewrite", "install"))
-    assert all(steps[n]["status"] == "skipped" for n in ("build", "deploy-v1", "deploy-v2", "cleanup"))
+    assert all(steps[n]["status"] == "skipped" for n in ("build", "deploy-v1", "deploy-v2", "rollback", "cleanup"))
     assert data["engine_skipped"] == "--no-engine was given"
     assert set(steps["audit"]["details"]["shared"]) == SHARED
     assert {p["name"] for p in steps["publish"]["details"]["packages"]} == SHARED
@@ -233,10 +233,14 @@ def test_demo_builds_and_deploys_blue_green_on_the_engine(docker_client: Any, tm
     v2 = steps["deploy-v2"]["details"]
     assert v2["failed"] == 0 and v2["v1"] > 0 and v2["v2"] > 0 and v2["after"] > 0
     assert "answered v1" in steps["deploy-v2"]["summary"] and "then v2" in steps["deploy-v2"]["summary"]
+    assert steps["rollback"]["details"]["answer"]["version"] == "v1"
 
     # cleaned up: no container or image of the demo's environment, nginx and the index stopped
     environment = environment_name(workdir.resolve())
-    assert steps["cleanup"]["details"]["environment"] == environment
+    assert steps["cleanup"]["details"]["environment"] == environment == data["environment"]
+    history = run_cli("history", "--root", str(workdir), "-e", environment, "--json", env=env)
+    assert history.exit_code == 0, history.output
+    assert sorted(r["action"] for r in json.loads(history.stdout)["records"]) == ["deploy", "deploy", "rollback"]
     flt = {"label": f"io.nexusify.environment={environment}"}
     assert docker_client.containers.list(all=True, filters=flt) == []
     assert docker_client.images.list(filters=flt) == []

@@ -69,6 +69,7 @@ STEP_TITLES: dict[str, str] = {
     "build": "build image",
     "deploy-v1": "deploy v1",
     "deploy-v2": "deploy v2",
+    "rollback": "roll back",
     "cleanup": "clean up",
 }
 STEP_DOING: dict[str, str] = {
@@ -81,9 +82,10 @@ STEP_DOING: dict[str, str] = {
     "build": "building the service's image with its rewritten folder as the only build context",
     "deploy-v1": "deploying v1 behind a private nginx",
     "deploy-v2": "deploying v2 blue-green while a client keeps asking",
+    "rollback": "rolling back to v1 (its kept container; no build)",
     "cleanup": "removing the demo's containers, images and nginx",
 }
-ENGINE_STEPS = ("build", "deploy-v1", "deploy-v2", "cleanup")
+ENGINE_STEPS = ("build", "deploy-v1", "deploy-v2", "rollback", "cleanup")
 # settings a user may try on the sample (`nexusify demo --constraint exact --priority supplemental`)
 TUNABLE = ("constraint", "priority", "source_name", "jobs")
 
@@ -136,6 +138,7 @@ class DemoReport:
     index_stopped: bool = False
     engine_skipped: str | None = None  # why the container steps were skipped
     notes: list[str] = field(default_factory=list)
+    environment: str | None = None  # the deploy environment, once something was deployed
     seconds: float = 0.0
     error: NexusifyError | None = None
 
@@ -153,7 +156,7 @@ class DemoReport:
         return {
             "ok": self.ok, "workdir": str(self.workdir), "seconds": round(self.seconds, 3),
             "index": {"url": self.index_url, "port": self.index_port, "stopped": self.index_stopped},
-            "engine_skipped": self.engine_skipped, "notes": self.notes,
+            "engine_skipped": self.engine_skipped, "notes": self.notes, "environment": self.environment,
             "steps": [s.to_dict() for s in self.steps],
             "error": self.error.to_dict() if self.error else None,
         }
@@ -472,13 +475,16 @@ def _rewrite(run: _Runner, settings: Settings, env: Mapping[str, str]) -> dict[s
         if left or copies:
             raise OperationFailed("the rewritten monorepo still depends on shared code by path:\n"
                                   + "\n".join(f"  {x}" for x in [*left, *copies]))
+        again = plan_rewrite(settings, env=env, from_index=True, index_auth=False)
+        if again.changed:
+            raise OperationFailed("a second rewrite would still change " + ", ".join(f.rel for f in again.files))
         changed = [s for s in plan.services if s.changed]
         unchanged = [s.name for s in plan.services if not s.changed]
         svc = next((s for s in plan.services if s.name == SERVICE), None)
         if svc is None or not svc.changed:
             raise OperationFailed(f"rewrite did not change {SERVICE}, the service the demo installs and deploys")
         step.summary = (f"rewrote {len(changed)} services ({len(written)} files: pyproject.toml and Dockerfile); "
-                        f"versions from the index; no path dependency left"
+                        f"versions from the index; no path dependency left; a second run changes nothing"
                         + (f"; unchanged: {', '.join(unchanged)} (no shared dependency)" if unchanged else ""))
         step.details = {
             "services": {s.name: [f.rel for f in s.files if f.changed] for s in changed},
@@ -724,7 +730,7 @@ def _deploy_env(env: Mapping[str, str]) -> dict[str, str]:
 def _deploy_steps(run: _Runner, settings: Settings, env: Mapping[str, str], engine: Any,
                   notes: Sequence[str] = ()) -> None:
     from nexusify.deploy.config import load_deploy_config
-    from nexusify.deploy.pipeline import Event, make_proxy, run_deploy
+    from nexusify.deploy.pipeline import Event, make_proxy, run_deploy, run_rollback
 
     denv = _deploy_env(env)
     environment = environment_name(settings.root)
@@ -758,6 +764,7 @@ def _deploy_steps(run: _Runner, settings: Settings, env: Mapping[str, str], engi
                             "build_seconds": round(res.stages.get("build", 0.0), 3)}
 
         with run.step("deploy-v1") as step:
+            run.report.environment = environment
             res = run_deploy(config, settings, environment, stages=("switch", "record"), version="v1", env=denv,
                              on_event=sink("deploy-v1"), engine=engine, lock_wait=0)
             status, body = get_json(port)
@@ -795,6 +802,18 @@ def _deploy_steps(run: _Runner, settings: Settings, env: Mapping[str, str], engi
                             "overlap_seconds": round(move.overlap, 3), "after": move.after,
                             "switch_seconds": sres.get("switch_seconds"),
                             "stages": {k: round(v, 3) for k, v in res.stages.items()}}
+
+        with run.step("rollback") as step:
+            res = run_rollback(config, settings, environment, env=denv, on_event=sink("rollback"), engine=engine,
+                               lock_wait=0)
+            status, body = get_json(port)
+            if status != 200 or body.get("version") != "v1":
+                raise OperationFailed(f"after the rollback http://127.0.0.1:{port}/ answered {status} {body}")
+            sres = res.services[0] if res.services else {}
+            step.summary = (f"back to v1 in {res.duration:.1f}s: its kept container restarted, health-checked, "
+                            "nginx switched; nothing rebuilt")
+            step.details = {"answer": body, "switch_seconds": sres.get("switch_seconds"),
+                            "duration": round(res.duration, 3)}
 
         with run.step("cleanup") as step:
             containers, images = _cleanup(engine.client, proxy, environment)

@@ -61,9 +61,12 @@ def render(ctx: Context, report: DemoReport) -> None:
     diff = report.workdir / ".demo" / "rewrite.diff"
     out.print(f"Working folder: {_show(report.workdir)} (the sample monorepo after the rewrite"
               + (f"; every edit is in {_show(diff)})" if diff.is_file() else ")"), markup=False)
+    if report.environment:
+        out.print(f"Deploy history: nexusify history --root {_show(report.workdir)} -e {report.environment}",
+                  markup=False)
     if report.ok:
-        out.print("Next, on your own monorepo: `nexusify init`, then `nexusify audit`, "
-                  "`nexusify publish`, `nexusify rewrite` (see the README)", markup=False)
+        out.print("Next, on your own monorepo: `nexusify init`, then `nexusify audit`, `nexusify publish`, "
+                  "`nexusify rewrite`, `nexusify deploy` (see the README)", markup=False)
 
 
 def _show(path: Path) -> str:
