@@ -426,3 +426,48 @@ def test_a_new_index_url_is_brought_into_rewritten_services(run_cli, monorepo: P
         "source"] == [{"name": "nexus", "url": other, "priority": "explicit"}]
     assert "services/reporting" not in moved.stdout.replace("services/reporting: no shared dependency", "")
     assert run_cli(*args, "--check", env=ENV).exit_code == 0
+
+
+def test_parallel_planning_gives_the_same_plan(monorepo: Path) -> None:
+    """Large monorepos are planned on every core (forked workers); the plan must be identical
+    to the sequential one. Run in a fresh, single-threaded interpreter (fork-safe)."""
+    script = f"""
+import json
+import os
+from pathlib import Path
+from nexusify import rewrite
+from nexusify.config import resolve_settings
+
+def summary(plan):
+    return json.dumps([[sp.name, sp.shared, sp.added, [[f.rel, f.new.decode()] for f in sp.files]]
+                       for sp in plan.services] + [[str(p) for p in plan.problems]], sort_keys=True)
+
+settings = resolve_settings(Path({str(monorepo)!r}), {{"index_url": "http://127.0.0.1:9/simple/"}}, {{}})
+rewrite.PARALLEL_FROM = 10**9
+sequential = summary(rewrite.plan_rewrite(settings))
+rewrite.PARALLEL_FROM = 1
+planned_in = []
+original = rewrite._plan_service
+
+def spy(project, ctx):
+    import os
+    sp, problems = original(project, ctx)
+    sp.name = f"{{sp.name}}@{{os.getpid()}}"
+    return sp, problems
+
+rewrite._plan_service = spy
+plan = rewrite.plan_rewrite(settings)
+pids = {{int(sp.name.rsplit("@", 1)[1]) for sp in plan.services}}
+assert pids and os.getpid() not in pids, "workers must plan, not the parent"
+for sp in plan.services:
+    sp.name = sp.name.rsplit("@", 1)[0]
+parallel = summary(plan)
+assert parallel == sequential, "parallel plan differs"
+print("same", len(sequential))
+"""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("same")

@@ -171,8 +171,7 @@ def _newline(text: str) -> str:
 
 
 def _item(value_toml: str, trail: str = "\n", indent: str = "") -> Item:
-    item = tomlkit.parse("x = " + value_toml)["x"]
-    assert isinstance(item, Item)
+    item = tomlkit.value(value_toml)  # parses just the value, keeping its exact formatting
     item.trivia.trail = trail
     item.trivia.indent = indent
     return item

@@ -29,10 +29,12 @@ from __future__ import annotations
 
 import difflib
 import glob
+import multiprocessing
 import os
 import shutil
 import subprocess
 import tempfile
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -388,111 +390,166 @@ def plan_rewrite(
 
     shared_dirs = SharedMatcher([*(p.path for p in ws.shared), *_container_paths(ws, settings)])
     shared_names = {p.normalized for p in ws.shared}
-    for project in services:
-        sp = ServicePlan(project.name or project.rel(root), project.rel(root), project.path)
+    ctx = _PlanContext(ws, settings, source, plan.versions, shared_dirs, shared_names, url, auth, dockerfiles,
+                       lock, which)
+    for sp, problems in _plan_services(services, ctx):
         plan.services.append(sp)
-        deps = [d for d in project.local_deps
-                if d.resolved is not None and d.normalized in ws.by_name and ws.by_name[d.normalized].role == "shared"]
-        sp.by_version = sorted(n for names in declared_names(project).values() for n in names
-                               if n in shared_names and n not in {d.normalized for d in deps})
-        if not deps and not sp.by_version:
-            continue  # nothing to do: the service is left byte-identical
-        sp.shared = sorted({d.normalized for d in deps})
-        rel = relpath(project.pyproject, root)
-        if not deps and sources_outdated(project.data, source):  # rewritten before, with other settings
-            raw = project.pyproject.read_bytes()
-            try:
-                current = raw.decode("utf-8")
-                result = edit_pyproject(current, [], plan.versions, mode=settings.constraint, source=source,
-                                        path=Path(rel), reconcile=True,
-                                        data=project.data if current == project.text else None)
-            except (NexusifyError, UnicodeDecodeError) as exc:
-                plan.problems.append(Problem("error", "pyproject-unrewritable", rel, None, str(exc)))
-                continue
-            if result.changed:
-                sp.files.append(FilePlan(project.pyproject, rel, "pyproject", sp.name, raw,
-                                         result.text.encode("utf-8"), result.edits))
-        if deps:
-            add: list[AddedDependency] = []
-            if source.explicit:
-                add, problems = transitive_additions(ws, project, deps)
-                plan.problems.extend(problems)
-                sp.added = [a.name for a in add]
-            old = project.pyproject.read_bytes()
-            try:
-                text = old.decode("utf-8")
-                result = edit_pyproject(text, deps, plan.versions, mode=settings.constraint, source=source, add=add,
-                                        path=Path(rel), data=project.data if text == project.text else None)
-            except NexusifyError as exc:
-                plan.problems.append(Problem("error", "pyproject-unrewritable", rel, exc.line, exc.message, exc.hint))
-                continue
-            except UnicodeDecodeError:
-                plan.problems.append(Problem("error", "unreadable", rel, None, "not UTF-8 text"))
-                continue
-            sp.files.append(FilePlan(project.pyproject, rel, "pyproject", sp.name, old,
-                                     result.text.encode("utf-8"), result.edits))
-            wroot = getattr(project, "workspace_root", None)
-            if wroot is not None and wroot != project.path and any(d.kind == "uv-workspace" for d in deps):
-                wrel = relpath(wroot / "pyproject.toml", root)
-                plan.problems.append(Problem(
-                    "warning", "uv-workspace-member", wrel, None,
-                    f"{sp.rel} stays a member of the uv workspace at {relpath(wroot, root)}; uv wants members to "
-                    "depend on each other with `workspace = true`",
-                    f'add "{project.rel(wroot)}" to [tool.uv.workspace] exclude so `uv sync` at the root resolves '
-                    "its shared packages from the index"))
-        if dockerfiles:
-            for df in project.dockerfiles:
-                drel = relpath(df, root)
-                raw = df.read_bytes()
-                try:
-                    text = raw.decode("utf-8")
-                except UnicodeDecodeError:
-                    plan.problems.append(Problem("warning", "dockerfile-unpatchable", drel, None,
-                                                 "not UTF-8 text; this Dockerfile was left untouched"))
-                    continue
-                context = guess_context(text, project.path, root)
-                ws_line = _copies_workspace_root(text, root) if context == root else None
-                if ws_line is not None:
-                    plan.problems.append(Problem(
-                        "warning", "dockerfile-unpatchable", drel, ws_line,
-                        "builds the service inside the uv workspace at the monorepo root (it copies the root "
-                        "pyproject.toml), so it needs the shared packages' folders",
-                        f"after the rewrite, build from the service folder instead (docker build {project.rel(root)}) "
-                        "with `uv pip install` or `uv sync` of the service; this Dockerfile was left untouched"))
-                    continue
-                patched = patch_dockerfile(Path(drel), text, shared_dirs, index_url=url, auth=auth, context=context)
-                for problem in patched.problems:
-                    problem.severity = "warning"
-                    problem.hint = (problem.hint + "; " if problem.hint else "") + "this Dockerfile was left untouched"
-                    plan.problems.append(problem)
-                if patched.changed:
-                    sp.files.append(FilePlan(df, drel, "dockerfile", sp.name, raw, patched.text.encode("utf-8"),
-                                             patched.edits))
-        changed = any(f.changed for f in sp.files)
-        for name in LOCKFILES:
-            lockfile = project.path / name
-            if not lockfile.is_file() or not changed:
-                continue
-            lrel = relpath(lockfile, root)
-            if lock:
-                tool = _LOCK_TOOL[name]
-                if which(tool) is None:
-                    plan.problems.append(Problem("error", "lock-tool-missing", lrel, None,
-                                                 f"--lock needs `{tool}` to re-lock {lrel}, and it is not installed",
-                                                 f"install {tool} (pip install {tool}), or run without --lock"))
-                else:
-                    sp.lock_tools.append((lrel, tool))
-                continue
-            text = lockfile.read_text(encoding="utf-8", errors="replace")
-            mentions = [d.raw_path for d in deps if d.raw_path and d.raw_path.rstrip("/") in text]
-            why = f"it still records the path(s) {', '.join(sorted(set(mentions)))}" if mentions else \
-                "pyproject.toml changed after it was locked"
-            sp.stale_lockfiles.append(lrel)
-            plan.problems.append(Problem("warning", "stale-lockfile", lrel, None, f"{lrel} is stale: {why}",
-                                         f"re-lock: `{_LOCK_TOOL[name]} lock` in {sp.rel}, or `nexusify rewrite --lock`"))
+        plan.problems.extend(problems)
     if lock and not plan.errors:
         _relock(plan, env, creds)
     return plan
+
+
+@dataclass
+class _PlanContext:
+    """What every service's plan reads (shared, read-only)."""
+
+    ws: Workspace
+    settings: Settings
+    source: SourceSpec
+    versions: dict[str, str]
+    shared_dirs: SharedMatcher
+    shared_names: set[str | None]
+    url: str
+    auth: bool
+    dockerfiles: bool
+    lock: bool
+    which: Callable[[str], str | None]
+
+
+PARALLEL_FROM = 200  # services; below this, forking costs more than it saves
+_FORKED: tuple[Sequence[Project], _PlanContext] | None = None
+
+
+def _plan_nth(i: int) -> tuple[ServicePlan, list[Problem]]:
+    assert _FORKED is not None
+    services, ctx = _FORKED
+    return _plan_service(services[i], ctx)
+
+
+def _plan_services(services: Sequence[Project], ctx: _PlanContext) -> list[tuple[ServicePlan, list[Problem]]]:
+    """Plan every service; large monorepos are planned on every core (forked workers inherit
+    the workspace, so nothing is re-read; only the plans travel back). In order, either way."""
+    global _FORKED
+    cpus = os.cpu_count() or 1
+    if (len(services) < PARALLEL_FROM or cpus < 2 or threading.active_count() > 1
+            or "fork" not in multiprocessing.get_all_start_methods()):
+        return [_plan_service(p, ctx) for p in services]
+    _FORKED = (services, ctx)
+    try:
+        with multiprocessing.get_context("fork").Pool(cpus) as pool:
+            return pool.map(_plan_nth, range(len(services)), chunksize=max(1, len(services) // (cpus * 4)))
+    finally:
+        _FORKED = None
+
+
+def _plan_service(project: Project, ctx: _PlanContext) -> tuple[ServicePlan, list[Problem]]:
+    """The edits for one service (pure: reads files, writes nothing)."""
+    ws, root, settings, source = ctx.ws, ctx.ws.root, ctx.settings, ctx.source
+    url, auth, dockerfiles, lock, which = ctx.url, ctx.auth, ctx.dockerfiles, ctx.lock, ctx.which
+    shared_dirs, shared_names = ctx.shared_dirs, ctx.shared_names
+    sp = ServicePlan(project.name or project.rel(root), project.rel(root), project.path)
+    problems: list[Problem] = []
+    deps = [d for d in project.local_deps
+            if d.resolved is not None and d.normalized in ws.by_name and ws.by_name[d.normalized].role == "shared"]
+    sp.by_version = sorted(n for names in declared_names(project).values() for n in names
+                           if n in shared_names and n not in {d.normalized for d in deps})
+    if not deps and not sp.by_version:
+        return sp, problems  # nothing to do: the service is left byte-identical
+    sp.shared = sorted({d.normalized for d in deps})
+    rel = relpath(project.pyproject, root)
+    if not deps and sources_outdated(project.data, source):  # rewritten before, with other settings
+        raw = project.pyproject.read_bytes()
+        try:
+            current = raw.decode("utf-8")
+            result = edit_pyproject(current, [], ctx.versions, mode=settings.constraint, source=source,
+                                    path=Path(rel), reconcile=True,
+                                    data=project.data if current == project.text else None)
+        except (NexusifyError, UnicodeDecodeError) as exc:
+            problems.append(Problem("error", "pyproject-unrewritable", rel, None, str(exc)))
+            return sp, problems
+        if result.changed:
+            sp.files.append(FilePlan(project.pyproject, rel, "pyproject", sp.name, raw,
+                                     result.text.encode("utf-8"), result.edits))
+    if deps:
+        add: list[AddedDependency] = []
+        if source.explicit:
+            add, more = transitive_additions(ws, project, deps)
+            problems.extend(more)
+            sp.added = [a.name for a in add]
+        old = project.pyproject.read_bytes()
+        try:
+            text = old.decode("utf-8")
+            result = edit_pyproject(text, deps, ctx.versions, mode=settings.constraint, source=source, add=add,
+                                    path=Path(rel), data=project.data if text == project.text else None)
+        except NexusifyError as exc:
+            problems.append(Problem("error", "pyproject-unrewritable", rel, exc.line, exc.message, exc.hint))
+            return sp, problems
+        except UnicodeDecodeError:
+            problems.append(Problem("error", "unreadable", rel, None, "not UTF-8 text"))
+            return sp, problems
+        sp.files.append(FilePlan(project.pyproject, rel, "pyproject", sp.name, old,
+                                 result.text.encode("utf-8"), result.edits))
+        wroot = getattr(project, "workspace_root", None)
+        if wroot is not None and wroot != project.path and any(d.kind == "uv-workspace" for d in deps):
+            wrel = relpath(wroot / "pyproject.toml", root)
+            problems.append(Problem(
+                "warning", "uv-workspace-member", wrel, None,
+                f"{sp.rel} stays a member of the uv workspace at {relpath(wroot, root)}; uv wants members to "
+                "depend on each other with `workspace = true`",
+                f'add "{project.rel(wroot)}" to [tool.uv.workspace] exclude so `uv sync` at the root resolves '
+                "its shared packages from the index"))
+    if dockerfiles:
+        for df in project.dockerfiles:
+            drel = relpath(df, root)
+            raw = df.read_bytes()
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                problems.append(Problem("warning", "dockerfile-unpatchable", drel, None,
+                                             "not UTF-8 text; this Dockerfile was left untouched"))
+                continue
+            context = guess_context(text, project.path, root)
+            ws_line = _copies_workspace_root(text, root) if context == root else None
+            if ws_line is not None:
+                problems.append(Problem(
+                    "warning", "dockerfile-unpatchable", drel, ws_line,
+                    "builds the service inside the uv workspace at the monorepo root (it copies the root "
+                    "pyproject.toml), so it needs the shared packages' folders",
+                    f"after the rewrite, build from the service folder instead (docker build {project.rel(root)}) "
+                    "with `uv pip install` or `uv sync` of the service; this Dockerfile was left untouched"))
+                continue
+            patched = patch_dockerfile(Path(drel), text, shared_dirs, index_url=url, auth=auth, context=context)
+            for problem in patched.problems:
+                problem.severity = "warning"
+                problem.hint = (problem.hint + "; " if problem.hint else "") + "this Dockerfile was left untouched"
+                problems.append(problem)
+            if patched.changed:
+                sp.files.append(FilePlan(df, drel, "dockerfile", sp.name, raw, patched.text.encode("utf-8"),
+                                         patched.edits))
+    changed = any(f.changed for f in sp.files)
+    for name in LOCKFILES:
+        lockfile = project.path / name
+        if not lockfile.is_file() or not changed:
+            continue
+        lrel = relpath(lockfile, root)
+        if lock:
+            tool = _LOCK_TOOL[name]
+            if which(tool) is None:
+                problems.append(Problem("error", "lock-tool-missing", lrel, None,
+                                             f"--lock needs `{tool}` to re-lock {lrel}, and it is not installed",
+                                             f"install {tool} (pip install {tool}), or run without --lock"))
+            else:
+                sp.lock_tools.append((lrel, tool))
+            continue
+        text = lockfile.read_text(encoding="utf-8", errors="replace")
+        mentions = [d.raw_path for d in deps if d.raw_path and d.raw_path.rstrip("/") in text]
+        why = f"it still records the path(s) {', '.join(sorted(set(mentions)))}" if mentions else \
+            "pyproject.toml changed after it was locked"
+        sp.stale_lockfiles.append(lrel)
+        problems.append(Problem("warning", "stale-lockfile", lrel, None, f"{lrel} is stale: {why}",
+                                     f"re-lock: `{_LOCK_TOOL[name]} lock` in {sp.rel}, or `nexusify rewrite --lock`"))
+    return sp, problems
 
 
 def _copies_workspace_root(text: str, root: Path) -> int | None:
