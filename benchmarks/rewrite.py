@@ -37,12 +37,13 @@ from nexusify.rewrite import apply_plan, plan_rewrite  # noqa: E402
 URL = "https://nexus.example.com/repository/pypi-group/simple/"
 
 
-def _generator():  # type: ignore[no-untyped-def]
+def _audit_benchmark():  # type: ignore[no-untyped-def]
+    """The audit benchmark's module: its monorepo generator and its best-of-N timer."""
     spec = importlib.util.spec_from_file_location("bench_audit", HERE / "audit.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.generate
+    return module
 
 
 def baseline(root: Path) -> int:
@@ -60,23 +61,14 @@ def plan(root: Path):  # type: ignore[no-untyped-def]
     return plan_rewrite(settings)
 
 
-def best(fn, repeat: int) -> tuple[float, object]:  # type: ignore[no-untyped-def]
-    times = []
-    result = None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - t0)
-    return min(times), result
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--services", type=int, default=1000)
     ap.add_argument("--shared", type=int, default=60)
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
-    generate = _generator()
+    bench = _audit_benchmark()
+    generate, best = bench.generate, bench.best
     with tempfile.TemporaryDirectory(prefix="nexusify-bench-") as tmp:
         root = Path(tmp)
         generate(root, args.services, args.shared)
