@@ -70,10 +70,13 @@ def test_switch_moves_traffic_without_a_failed_request(proxy: tuple[NginxProxy, 
             while len(load.answers) < 50:
                 time.sleep(0.01)
             sw.point_to(_target(green, "green"))
+            switched_at = time.monotonic()  # point_to returns once no old worker accepts
             assert sw.drain(5) is True
+            time.sleep(0.2)  # keep asking after the drain
             report = load.stop()
         assert report.failures == []
         assert report.versions[0] == "blue" and report.versions[-1] == "green"
+        assert not [a for a in report.answers if a[0] > switched_at and a[2] == "blue"], "blue answered after the switch"
         assert get_json(port)[1] == {"built": "green"}
         assert sw.current() == _target(green, "green")
     finally:
