@@ -375,6 +375,86 @@ def test_lock_relocks_with_uv_against_the_index(run_cli, monorepo: Path, pypi_se
     assert snapshot(monorepo) == after
 
 
+def test_lock_relocks_with_poetry_against_the_index(run_cli, monorepo: Path, pypi_server_factory, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """`rewrite --lock` on a Poetry service: poetry lock resolves every shared package (transitive
+    ones included, explicit source) from an index that needs credentials, passed through
+    POETRY_HTTP_BASIC_NEXUS_*; the stale lock's paths are gone and the password is nowhere."""
+    import sys
+
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    if shutil.which("poetry") is None:
+        from tests.conftest import missing
+
+        missing("poetry", "`poetry` is not on PATH (it is a dev extra: pip install -e '.[dev]')")
+    server = pypi_server_factory(auth="download,update,list")
+    password = server.password or ""
+    env = {**ENV, "HOME": str(tmp_path), "NEXUS_USERNAME": server.username or "", "NEXUS_PASSWORD": password,
+           "POETRY_CACHE_DIR": str(tmp_path / "poetry-cache"), "POETRY_NO_INTERACTION": "1",
+           "PATH": os.environ["PATH"]}
+    common = ("--root", str(monorepo), "--repository-url", server.url, "--index-url", server.simple_url)
+    published = run_cli("publish", *common, env=env)
+    assert published.exit_code == 0, published.output
+    lock = monorepo / "services/quality-fabric/poetry.lock"
+    lock.write_text('[[package]]\nname = "maestro-core-api"\nversion = "0.1.0"\n\n'
+                    '[package.source]\ntype = "directory"\nurl = "/shared/packages/core-api"\n')
+    stale = run_cli("rewrite", *common, "--check", "services/quality-fabric", env=env)
+    assert stale.exit_code == 1
+    assert "stale-lockfile" in stale.output
+
+    result = run_cli("rewrite", *common, "--lock", "services/quality-fabric", env=env)
+    assert result.exit_code == 0, result.output
+    text = lock.read_text()
+    locked = tomllib.loads(text)
+    packages = {p["name"]: p for p in locked["package"]}
+    assert set(packages) >= {"maestro-core-api", "maestro-test-healer", "maestro-core-auth",
+                             "maestro-core-logging", "maestro-core-config"}
+    for name in ("maestro-core-api", "maestro-core-config"):
+        assert packages[name]["source"]["reference"] == "nexus"
+        assert packages[name]["source"]["url"].rstrip("/") == server.simple_url.rstrip("/")
+    assert "/shared/packages" not in text
+    assert password not in text + result.output
+    assert run_cli("rewrite", *common, "--check", "services/quality-fabric", env=env).exit_code == 0
+
+
+def test_lock_replaces_a_real_pre_rewrite_poetry_lock(run_cli, monorepo: Path, pypi_server_factory, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The team's own poetry.lock, made by `poetry lock` while the shared packages were directory
+    sources, is re-locked against the index: registry sources under `nexus`, the extra's package
+    (maestro-core-db, needed through `extras = ["db"]`) included, no path left."""
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    if shutil.which("poetry") is None:
+        from tests.conftest import missing
+
+        missing("poetry", "`poetry` is not on PATH (it is a dev extra: pip install -e '.[dev]')")
+    server = pypi_server_factory(auth="download,update,list")
+    password = server.password or ""
+    env = {**ENV, "HOME": str(tmp_path), "NEXUS_USERNAME": server.username or "", "NEXUS_PASSWORD": password,
+           "POETRY_CACHE_DIR": str(tmp_path / "poetry-cache"), "POETRY_NO_INTERACTION": "1",
+           "PATH": os.environ["PATH"]}
+    service = monorepo / "services/automation-service"
+    lock = service / "poetry.lock"
+    made = subprocess.run(["poetry", "lock"], cwd=service, env=env, capture_output=True, text=True, check=False,
+                          timeout=300)
+    assert made.returncode == 0, made.stdout + made.stderr
+    assert "shared/packages" in lock.read_text()
+    common = ("--root", str(monorepo), "--repository-url", server.url, "--index-url", server.simple_url)
+    assert run_cli("publish", *common, env=env).exit_code == 0
+
+    result = run_cli("rewrite", *common, "--lock", "services/automation-service", env=env)
+    assert result.exit_code == 0, result.output
+    text = lock.read_text()
+    packages = {p["name"]: p for p in tomllib.loads(text)["package"]}
+    assert set(packages) >= {"maestro-core-api", "maestro-core-db", "maestro-core-logging", "maestro-core-config",
+                             "maestro-core-auth", "maestro-test-healer"}
+    assert all(p["source"]["reference"] == "nexus" for p in packages.values())
+    assert "shared/packages" not in text
+    assert password not in text + result.output
+
+
 def test_pre_commit_hook_runs_rewrite_check(run_cli, monorepo: Path) -> None:
     yaml = pytest.importorskip("yaml")
     hooks = yaml.safe_load((FIXTURES.parent / ".pre-commit-hooks.yaml").read_text())

@@ -603,8 +603,14 @@ def _relock(plan: RewritePlan, env: Mapping[str, str], creds: Credentials | None
                     if f.path.parent == sp.path:
                         (scratch / f.path.name).write_bytes(f.new)
                 cmd = {"poetry": ["poetry", "lock"], "uv": ["uv", "lock"], "pdm": ["pdm", "lock"]}[tool]
+                lock_env = _lock_env(tool, plan.source, creds, env)
                 proc = subprocess.run(cmd, cwd=scratch, capture_output=True, text=True, check=False,
-                                      env=_lock_env(tool, plan.source, creds, env), timeout=600)
+                                      env=lock_env, timeout=600)
+                if proc.returncode != 0 and (scratch / lockfile.name).exists():
+                    # an old lock the tool refuses (hand-edited, another tool version): lock afresh
+                    (scratch / lockfile.name).unlink()
+                    proc = subprocess.run(cmd, cwd=scratch, capture_output=True, text=True, check=False,
+                                          env=lock_env, timeout=600)
                 if proc.returncode != 0:
                     tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-10:])
                     secret = creds.password if creds else None
