@@ -86,6 +86,7 @@ def _terminate_as_interrupt() -> Iterator[None]:
         return
 
     def handler(signum: int, frame: FrameType | None) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one interrupt: let the cleanup finish
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, handler)
