@@ -105,3 +105,31 @@ def test_not_reentrant_and_bad_names(tmp_path: Path) -> None:
     lock.release()  # releasing twice is harmless
     with pytest.raises(DeployError, match="invalid environment"):
         DeployLock(tmp_path, "../x")
+
+
+def test_refusal_waits_a_moment_to_name_a_holder_that_just_took_the_lock(tmp_path: Path) -> None:
+    """A holder takes the flock first and writes who it is just after: a refusal in between
+    still names it (a race seen in CI with two deploys started at once)."""
+    import fcntl
+
+    lock_dir = tmp_path / "deploy" / "production"
+    lock_dir.mkdir(parents=True)
+    fd = os.open(lock_dir / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held, but holder.json not written yet
+    holder = LockHolder(who="carol@ci", pid=os.getpid(), host="elsewhere", since="2026-11-27T00:00:00Z",
+                        action="deploy")
+
+    def write_holder_late() -> None:
+        time.sleep(0.3)
+        (lock_dir / "holder.json").write_text(json.dumps(holder.to_dict()))
+
+    writer = threading.Thread(target=write_holder_late)
+    writer.start()
+    try:
+        with pytest.raises(LockHeld) as info:
+            DeployLock(tmp_path, "production").acquire()
+    finally:
+        writer.join()
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+    assert "carol@ci" in info.value.message

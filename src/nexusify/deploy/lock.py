@@ -26,6 +26,7 @@ from nexusify.errors import DeployError, LockHeld
 from nexusify.files import write_atomic
 
 POLL = 0.1
+HOLDER_GRACE = 1.0  # seconds a refusal waits to learn who holds the lock
 
 
 @dataclass(frozen=True)
@@ -136,7 +137,13 @@ class DeployLock:
                     break
                 except BlockingIOError:
                     holder = _read_holder(self.holder_path)
-                    if time.monotonic() >= deadline:
+                    now = time.monotonic()
+                    if now >= deadline:
+                        if holder is None and now < deadline + HOLDER_GRACE:
+                            # the holder writes who it is right after taking the lock: give it
+                            # a moment, so the refusal can name it
+                            time.sleep(0.02)
+                            continue
                         raise self._refuse(holder) from None
                     if not told and self.on_wait is not None:
                         self.on_wait(holder)
