@@ -29,26 +29,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nexusify.demo import get_json as get_json  # re-exported for the deploy tests
 from tests.conftest import free_port as free_port  # re-exported for the deploy tests
 from tests.conftest import wait_for_port as wait_for_port
 
 REPO = Path(__file__).resolve().parent.parent
 APP = REPO / "fixtures" / "deploy" / "app"
 LABEL_ENV = "io.nexusify.environment"
-
-
-def get_json(port: int, path: str = "/", timeout: float = 5.0) -> tuple[int, dict[str, Any]]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        conn.request("GET", path, headers={"Connection": "close"})
-        resp = conn.getresponse()
-        body = resp.read()
-        try:
-            return resp.status, json.loads(body or b"{}")
-        except ValueError:
-            return resp.status, {"raw": body.decode("utf-8", "replace")}
-    finally:
-        conn.close()
 
 
 # --------------------------------------------------------------------------- project

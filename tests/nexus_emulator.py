@@ -29,7 +29,6 @@ import re
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -403,8 +402,6 @@ def start_emulator(data: Path, port: int, *, repository: str = "pypi-hosted", us
                    password: str = "s3cr3t-Pa55word", private: bool = False, policy: str = "ALLOW_ONCE",
                    message_style: str = "new", extra_repos: Iterator[str] | list[str] = (),
                    groups: dict[str, list[str]] | None = None) -> RunningEmulator:
-    import socket
-
     cmd = [sys.executable, str(Path(__file__).resolve()), "--port", str(port), "--data", str(data),
            "--repo", repository, "--user", f"{username}:{password}", "--policy", policy,
            "--message-style", message_style]
@@ -419,18 +416,13 @@ def start_emulator(data: Path, port: int, *, repository: str = "pypi-hosted", us
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHONWARNINGS")}
     env["PYTHONWARNINGS"] = "ignore"
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the Nexus emulator exited with {proc.returncode}: {(data / 'emulator.log').read_text()}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                break
-        except OSError:
-            time.sleep(0.05)
-    else:
+    from tests.conftest import wait_for_port
+
+    try:
+        wait_for_port(port, proc=proc)
+    except RuntimeError as exc:
         proc.kill()
-        raise RuntimeError("the Nexus emulator did not start")
+        raise RuntimeError(f"the Nexus emulator did not start ({exc}): {(data / 'emulator.log').read_text()}") from exc
     return RunningEmulator(f"http://127.0.0.1:{port}", repository, data, username, password, proc)
 
 
