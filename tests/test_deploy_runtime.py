@@ -450,3 +450,79 @@ def test_two_services_on_routes_of_one_proxy_port_and_a_one_service_rollback(
         assert get_json(listen, "/app/")[1]["built"] == "v2"  # only the named service moved
     finally:
         p.cleanup(docker_client)
+
+
+def test_a_multi_service_deploy_switches_all_or_none(tmp_path: Path, run_cli: Run, docker_client: Any,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two services behind one proxy. An unhealthy one: the other's new container is removed and
+    nothing switches. A switch that fails on the second service: the first is switched back."""
+    from nexusify.deploy.switch import NginxSwitch, Target
+
+    listen = free_port()
+    p = make_project(tmp_path, health_timeout=10, services_toml=(  # api after app: switched second
+        "\n[deploy.services.api]\n"
+        'folder = "app"\n'
+        "container-port = 8000\n"
+        'route = "/api"\n'
+        "health-timeout = 3\n"
+        "health-interval = 0.2\n"
+        "#API-ENV\n"
+    ))
+    toml = (p.root / "nexusify.toml").read_text()
+    toml = toml.replace(f"public-port = {p.public_port}\n", 'route = "/app"\n')
+    toml += f'\n[deploy.environments.{p.environment}.proxy]\nlisten = "127.0.0.1:{listen}"\n'
+    (p.root / "nexusify.toml").write_text(toml)
+
+    def served() -> dict[str, str]:
+        return {svc: get_json(listen, f"/{svc}/")[1]["built"] for svc in ("api", "app")}
+
+    try:
+        r = deploy(run_cli, p, "v1")
+        assert r.exit_code == 0, r.output
+        assert served() == {"api": "v1", "app": "v1"}
+
+        # 1. api v2 never gets healthy: app's healthy v2 must not serve either
+        (p.root / "nexusify.toml").write_text(toml.replace("#API-ENV\n", 'env = {UNHEALTHY = "1"}\n'))
+        r = deploy(run_cli, p, "v2")
+        assert r.exit_code == 1, r.output
+        assert "api v2" in r.stderr and "not healthy" in r.stderr, r.stderr
+        assert "not switched: app (its new container was removed)" in r.stderr, r.stderr
+        assert served() == {"api": "v1", "app": "v1"}
+        assert containers(docker_client, p, version="v2") == []
+        rec = hist.read_history(p.root / ".nexusify", p.environment)[-1]
+        assert rec.outcome == "unhealthy"
+        assert {s.name: s.outcome for s in rec.services} == {"api": "unhealthy", "app": "not switched"}
+
+        # 2. both v3 healthy, but nginx refuses the second switch: the first is switched back to v1
+        (p.root / "nexusify.toml").write_text(toml)
+        real_point_to = NginxSwitch.point_to
+        seen: list[str] = []
+
+        def second_switch_breaks(self: NginxSwitch, target: Target) -> None:
+            if self.service not in seen:
+                seen.append(self.service)
+            if len(seen) == 2 and self.service == seen[1] and target.version == "v3":
+                target = Target(target.host, 0, name=target.name, version=target.version)  # port 0: nginx -t rejects it
+            real_point_to(self, target)
+
+        monkeypatch.setattr(NginxSwitch, "point_to", second_switch_breaks)
+        r = deploy(run_cli, p, "v3")
+        monkeypatch.undo()
+        assert r.exit_code == 1, r.output
+        assert "nginx rejected" in r.stderr, r.stderr
+        assert f"switched back: {seen[0]} to v1" in r.stderr, r.stderr
+        assert served() == {"api": "v1", "app": "v1"}
+        running = sorted(c.labels["io.nexusify.service"] + "=" + c.labels["io.nexusify.version"]
+                         for c in containers(docker_client, p) if c.status == "running")
+        assert running == ["api=v1", "app=v1"], running
+        rec = hist.read_history(p.root / ".nexusify", p.environment)[-1]
+        assert {s.name: s.outcome for s in rec.services} == {seen[0]: "switched back", seen[1]: "unhealthy"}
+        state = json.loads((p.state / "state.json").read_text())
+        assert all(entry["transition"] is None for entry in state["services"].values()), state
+
+        # and the next deploy goes through for both
+        r = deploy(run_cli, p, "v3")
+        assert r.exit_code == 0, r.output
+        assert served() == {"api": "v3", "app": "v3"}
+    finally:
+        p.cleanup(docker_client)

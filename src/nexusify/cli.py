@@ -11,6 +11,7 @@ import argparse
 import importlib
 import logging
 import os
+import signal
 import sys
 import traceback
 from collections.abc import Mapping, Sequence
@@ -24,6 +25,7 @@ from nexusify import __version__
 from nexusify.commands import Context
 from nexusify.config import SCHEMA, resolve_settings
 from nexusify.errors import NexusifyError, UsageError
+from nexusify.interrupts import interrupts_raise
 from nexusify.render import Output
 
 VERBS: dict[str, str] = {
@@ -97,6 +99,11 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     json_mode = "--json" in args_list
     debug = "--debug" in args_list
     out = Output(json_mode=json_mode, env=env)
+    with interrupts_raise(signal.SIGINT):
+        return _run(args_list, env, out, debug)
+
+
+def _run(args_list: list[str], env: dict[str, str], out: Output, debug: bool) -> int:
     try:
         parser = build_parser()
         if "_ARGCOMPLETE" in env:

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import signal
-import threading
-from collections.abc import Iterator
 from pathlib import Path
-from types import FrameType
 
 from nexusify.commands import Context
 from nexusify.demo import DEFAULT_WORKDIR, TUNABLE, DemoEvent, DemoOptions, DemoReport, run_demo
 from nexusify.errors import UsageError
+from nexusify.interrupts import interrupts_raise
 
 HELP = "run the whole journey on the sample monorepo with an embedded local index"
 INDEX_SETTINGS = ("nexus_url", "repository", "index_repository", "repository_url", "index_url", "username")
@@ -77,25 +74,6 @@ def _show(path: Path) -> str:
     return rel if not rel.startswith("..") else str(path)
 
 
-@contextlib.contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM (a CI timeout, `kill`) cleans up like Ctrl-C: the index server, containers and
-    nginx the demo started are stopped before it exits."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one interrupt: let the cleanup finish
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def run(args: argparse.Namespace, ctx: Context) -> int:
     workdir = Path(args.workdir)
     if not workdir.is_absolute():
@@ -108,7 +86,9 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
                          hint="to use your own index, run audit/publish/rewrite on your monorepo (see `nexusify init`)")
     options = DemoOptions(workdir=workdir, engine=args.engine, env=ctx.env,
                           settings={k: getattr(ctx.settings, k) for k in TUNABLE if k in flags})
-    with _terminate_as_interrupt():
+    # SIGTERM (a CI timeout, `kill`) cleans up like Ctrl-C: the index server, containers and
+    # nginx the demo started are stopped before it exits
+    with interrupts_raise(signal.SIGTERM, once=True):
         report = run_demo(options, on_event=lambda e: render_event(ctx, e))
     if ctx.json:
         ctx.out.json(report.to_dict())

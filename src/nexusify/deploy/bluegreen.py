@@ -167,6 +167,17 @@ def check_health(host: str, port: int, path: str, timeout: float = 2.0) -> tuple
         conn.close()
 
 
+@dataclass
+class Prepared:
+    """A green container started and healthy, not yet serving (see :meth:`BlueGreen.prepare`)."""
+
+    green: Slot
+    blue: Slot | None
+    transition: dict[str, Any]
+    health: float
+    t0: float
+
+
 class BlueGreen:
     """Blue-green deploys and rollbacks of one service in one environment."""
 
@@ -437,6 +448,15 @@ class BlueGreen:
 
     def deploy(self, image: str, image_id: str, version: str, env: Mapping[str, str], secret_tag: str = "") -> SwitchResult:
         """Start ``image`` as green, health-check it, switch, drain, stop blue (kept), prune."""
+        return self.commit(self.prepare(image, image_id, version, env, secret_tag))
+
+    def prepare(self, image: str, image_id: str, version: str, env: Mapping[str, str],
+                secret_tag: str = "") -> Prepared:
+        """Start ``image`` as green and wait until it is healthy; traffic does not move yet.
+
+        Follow with :meth:`commit` (switch) or :meth:`abandon` (remove green). A deploy killed
+        in between is undone by the next one (the transition stays in its "start" phase).
+        """
         t0 = time.monotonic()
         if (msg := self.recover()) is not None:
             self.recovered = msg
@@ -454,7 +474,18 @@ class BlueGreen:
             self._remove(green.container)
             self._save(blue, None)
             raise
-        return self._switch_over(t0, "deploy", green, blue, transition, health, reused=False)
+        return Prepared(green, blue, transition, health, t0)
+
+    def commit(self, prepared: Prepared) -> SwitchResult:
+        """Switch traffic to a prepared green, drain, stop blue (kept for rollback), prune."""
+        p = prepared
+        return self._switch_over(p.t0, "deploy", p.green, p.blue, p.transition, p.health, reused=False)
+
+    def abandon(self, prepared: Prepared) -> None:
+        """Remove a prepared green that will not be switched to; blue keeps serving."""
+        self._event(f"{self.rt.service}: removing {prepared.green.version} ({prepared.green.container}); not switched")
+        self._remove(prepared.green.container)
+        self._save(prepared.blue, None)
 
     def rollback(self, to_version: str | None, env: Mapping[str, str] | None, secret_tag: str | None) -> SwitchResult:
         """Bring back a kept version: restart its container (or recreate it from its image), switch.
@@ -566,4 +597,4 @@ def _host_port(container: Any, container_port: int | None) -> int | None:
     return None
 
 
-__all__ = ["BlueGreen", "ServiceRuntime", "Slot", "StateStore", "SwitchResult", "check_health", "free_port"]
+__all__ = ["BlueGreen", "Prepared", "ServiceRuntime", "Slot", "StateStore", "SwitchResult", "check_health", "free_port"]
