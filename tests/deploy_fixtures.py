@@ -210,8 +210,9 @@ REGISTRY_PORTS = range(25000, 25020)
 
 
 @contextlib.contextmanager
-def start_registry(base: Path) -> Iterator[str]:
-    """A distribution registry on 127.0.0.1:<25000-25019>; yields ``127.0.0.1:PORT``."""
+def start_registry(base: Path, users: dict[str, str] | None = None) -> Iterator[str]:
+    """A distribution registry on 127.0.0.1:<25000-25019>; yields ``127.0.0.1:PORT``. With
+    ``users`` ({name: password}), it requires HTTP basic auth (htpasswd, bcrypt)."""
     exe = shutil.which("docker-registry") or "/usr/bin/docker-registry"
     if not Path(exe).is_file():
         raise FileNotFoundError("docker-registry")
@@ -233,7 +234,13 @@ def start_registry(base: Path) -> Iterator[str]:
         "log:\n  level: error\n"
         f"storage:\n  filesystem:\n    rootdirectory: {base / 'data'}\n  delete:\n    enabled: true\n"
         f"http:\n  addr: 127.0.0.1:{port}\n"
+        + (f"auth:\n  htpasswd:\n    realm: nexusify-tests\n    path: {base / 'htpasswd'}\n" if users else "")
     )
+    if users:
+        import bcrypt
+
+        (base / "htpasswd").write_text("".join(
+            f"{name}:{bcrypt.hashpw(pw.encode(), bcrypt.gensalt(rounds=4)).decode()}\n" for name, pw in users.items()))
     log = (base / "registry.log").open("wb")
     proc = subprocess.Popen([exe, "serve", str(cfg)], stdout=log, stderr=subprocess.STDOUT)
     try:

@@ -357,6 +357,51 @@ def test_push_to_a_registry_and_a_registry_error_is_an_error(tmp_path: Path, run
         p.cleanup(docker_client)
 
 
+def test_push_to_a_registry_that_requires_a_login(tmp_path: Path, run_cli: Run, docker_client: Any) -> None:
+    if shutil.which("docker-registry") is None and not Path("/usr/bin/docker-registry").is_file():
+        missing("docker-registry", "not installed")
+    password = "reg-" + "5b" * 12
+    with start_registry(tmp_path / "registry", users={"pusher": password}) as registry:
+        p = make_project(tmp_path / "a", registry=registry)
+        try:
+            # no credentials: the registry's refusal is an error that says how to log in
+            r = deploy(run_cli, p, "v1")
+            assert r.exit_code == 1, r.output
+            assert "push of" in r.stderr and "NEXUSIFY_REGISTRY_USERNAME" in r.stderr, r.stderr
+            assert containers(docker_client, p) == []
+            # one of the two: a usage error before anything runs
+            r = run_cli(
+                "deploy", "--root", str(p.root), "--environment", p.environment, "--dry-run",
+                env={**p.env, "NEXUSIFY_REGISTRY_USERNAME": "pusher"})
+            assert r.exit_code == 2 and "NEXUSIFY_REGISTRY_PASSWORD is not set" in r.stderr, r.output
+            # a wrong password: refused, and the password is never printed
+            wrong = "nope-" + "3c" * 8
+            r = run_cli("deploy", "--root", str(p.root), "--environment", p.environment, "--tag", "v1",
+                        env={**p.env, "NEXUSIFY_REGISTRY_USERNAME": "pusher", "NEXUSIFY_REGISTRY_PASSWORD": wrong})
+            assert r.exit_code == 1, r.output
+            assert "refused the credentials of pusher" in r.stderr, r.stderr
+            assert wrong not in r.output
+            # the right one: pushed
+            r = run_cli("deploy", "--root", str(p.root), "--environment", p.environment, "--tag", "v1", "--json",
+                        env={**p.env, "NEXUSIFY_REGISTRY_USERNAME": "pusher", "NEXUSIFY_REGISTRY_PASSWORD": password})
+            assert r.exit_code == 0, r.output
+            img = json.loads(r.stdout)["images"][0]
+            assert img["pushed"] and img["digest"].startswith("sha256:")
+            assert password not in r.output
+            for f in (p.root / ".nexusify").rglob("*"):
+                if f.is_file():
+                    assert password not in f.read_text(errors="replace"), f
+            import base64
+            import urllib.request
+
+            req = urllib.request.Request(f"http://{registry}/v2/app/tags/list", headers={
+                "Authorization": "Basic " + base64.b64encode(f"pusher:{password}".encode()).decode()})
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                assert json.loads(resp.read())["tags"] == ["v1"]
+        finally:
+            p.cleanup(docker_client)
+
+
 def test_a_dockerfile_mounting_a_secret_builds_through_the_cli_with_a_netrc(
         tmp_path: Path, run_cli: Run, docker_client: Any) -> None:
     p = make_project(tmp_path)

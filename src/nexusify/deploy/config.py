@@ -40,7 +40,9 @@ Top-level keys (``[deploy]``):
 - ``engine`` (string, default: ``$DOCKER_HOST``, else the Docker SDK default): the container
   engine's API address, e.g. ``unix:///run/podman/podman.sock`` or ``tcp://127.0.0.1:2375``.
 - ``registry`` (string, optional): where images are pushed, as ``host[:port][/namespace]`` (no
-  ``http://``). Without it images stay in the engine (single-host deploys).
+  ``http://``). Without it images stay in the engine (single-host deploys). Pushes log in with
+  ``NEXUSIFY_REGISTRY_USERNAME``/``NEXUSIFY_REGISTRY_PASSWORD`` when set (never a config key),
+  else with the engine's own login (``docker login``).
 - ``keep`` (integer >= 1, default 3): versions kept per service and environment for rollback;
   older containers and images are pruned, the ones in ``keep`` never.
 - ``lock-wait`` (seconds >= 0, default 0): how long a deploy waits for another deploy of the

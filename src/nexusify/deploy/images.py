@@ -11,7 +11,8 @@
   through the engine's CLI (the SDK cannot pass secrets). Nothing secret is ever a build arg:
   build args are recorded in the image's history.
 - Push: ``images.push(stream=True)``; docker-py does not raise on registry errors, they arrive
-  inside the stream as ``{"error": ...}``, so every chunk is checked.
+  inside the stream as ``{"error": ...}``, so every chunk is checked. Credentials come from
+  NEXUSIFY_REGISTRY_USERNAME/_PASSWORD, else the engine's own login (``docker login``).
 """
 
 from __future__ import annotations
@@ -290,7 +291,35 @@ def _build_cli(engine: Engine, req: BuildRequest, args: dict[str, str], labels: 
 # --------------------------------------------------------------------------- push
 
 
-def push_image(engine: Engine, built: BuiltImage, *, auth: Mapping[str, str] | None = None,
+REGISTRY_USERNAME_ENV = "NEXUSIFY_REGISTRY_USERNAME"
+REGISTRY_PASSWORD_ENV = "NEXUSIFY_REGISTRY_PASSWORD"
+
+
+@dataclass(frozen=True)
+class RegistryAuth:
+    """Credentials for pushing to ``registry``; the password never prints itself."""
+
+    username: str
+    password: Secret
+
+    def auth_config(self) -> dict[str, str]:
+        return {"username": self.username, "password": self.password.reveal()}
+
+
+def registry_auth(env: Mapping[str, str]) -> RegistryAuth | None:
+    """Push credentials from NEXUSIFY_REGISTRY_USERNAME/_PASSWORD; None when neither is set (the
+    engine then uses its own login, e.g. ``docker login``'s config.json)."""
+    user, password = env.get(REGISTRY_USERNAME_ENV, ""), env.get(REGISTRY_PASSWORD_ENV, "")
+    if not user and not password:
+        return None
+    if not user or not password:
+        missing = REGISTRY_PASSWORD_ENV if user else REGISTRY_USERNAME_ENV
+        raise UsageError(f"{missing} is not set but {REGISTRY_USERNAME_ENV if user else REGISTRY_PASSWORD_ENV} is",
+                         hint="set both to push with those credentials, or neither to use the engine's own login")
+    return RegistryAuth(user, Secret(password))
+
+
+def push_image(engine: Engine, built: BuiltImage, *, auth: RegistryAuth | None = None,
                on_log: Callable[[str], None] | None = None) -> BuiltImage:
     """Push ``built.ref``; raise DeployError on any ``error`` in the stream; return it with its digest."""
     repo, tag = split_ref(built.ref)
@@ -298,7 +327,7 @@ def push_image(engine: Engine, built: BuiltImage, *, auth: Mapping[str, str] | N
     errors: list[str] = []
     try:
         stream = engine.client.images.push(repo, tag=tag, stream=True, decode=True,
-                                           auth_config=dict(auth) if auth else None)
+                                           auth_config=auth.auth_config() if auth else None)
         for chunk in stream:
             if not isinstance(chunk, dict):
                 continue
@@ -317,9 +346,17 @@ def push_image(engine: Engine, built: BuiltImage, *, auth: Mapping[str, str] | N
     except Exception as exc:
         errors.append(f"{type(exc).__name__}: {exc}")
     if errors:
-        raise DeployError(f"{built.service}: push of {built.ref} failed: {'; '.join(errors)}",
-                          hint="is the registry running and reachable, and does it accept plain HTTP "
-                          "(registries.conf `insecure = true` for Podman, `insecure-registries` for dockerd)?")
+        text = "; ".join(errors)
+        if auth is not None:
+            text = text.replace(auth.password.reveal(), "***")
+        if re.search(r"unauthorized|authentication required|denied", text, re.IGNORECASE):
+            hint = (f"the registry refused the credentials of {auth.username} ({REGISTRY_USERNAME_ENV})" if auth else
+                    f"log in with `docker login {repo.split('/', 1)[0]}`, or set {REGISTRY_USERNAME_ENV} and "
+                    f"{REGISTRY_PASSWORD_ENV}")
+        else:
+            hint = ("is the registry running and reachable, and does it accept plain HTTP "
+                    "(registries.conf `insecure = true` for Podman, `insecure-registries` for dockerd)?")
+        raise DeployError(f"{built.service}: push of {built.ref} failed: {text}", hint=hint)
     if digest is None:
         try:
             image = engine.client.images.get(built.ref)
@@ -333,9 +370,12 @@ def push_image(engine: Engine, built: BuiltImage, *, auth: Mapping[str, str] | N
 
 __all__ = [
     "INDEX_ARGS",
+    "REGISTRY_PASSWORD_ENV",
+    "REGISTRY_USERNAME_ENV",
     "BuildRequest",
     "BuiltImage",
     "DockerfileNeeds",
+    "RegistryAuth",
     "build_image",
     "check_version",
     "content_hash",
@@ -344,6 +384,7 @@ __all__ = [
     "labels_for",
     "netrc_text",
     "push_image",
+    "registry_auth",
     "resolve_build_args",
     "source_version",
     "split_ref",

@@ -37,6 +37,7 @@ from nexusify.deploy.images import (
     check_version,
     image_ref,
     push_image,
+    registry_auth,
     source_version,
 )
 from nexusify.deploy.lock import DeployLock, LockHolder
@@ -270,9 +271,10 @@ def plan_deploy(
             if with_sql:
                 sql[svc.name] = _offline_sql(svc, bundle or SecretBundle())
     if "build" in stages:
+        auth = registry_auth(env) if config.registry else None  # both or neither: checked before anything runs
         for svc in chosen:
             ref = image_ref(config.registry, svc.image_name, ver)
-            push = " and push" if config.registry else ""
+            push = (f" and push (as {auth.username})" if auth else " and push") if config.registry else ""
             steps.append(PlanStep("build", svc.name,
                                   f"build {_rel(svc.folder / svc.dockerfile, settings.root)} -> {ref}{push}",
                                   {"image": ref, "push": bool(config.registry)}))
@@ -479,7 +481,7 @@ def _execute(plan: DeployPlan, config: DeployConfig, settings: Settings, env_cfg
                 ), secret_values=secret_values)
                 if config.registry:
                     sink(Event("info", "build", f"{svc.name}: pushing {ref}"))
-                    img = push_image(engine, img)
+                    img = push_image(engine, img, auth=registry_auth(env))
                 built[svc.name] = img
                 result.images.append(img.to_dict())
     if "switch" in stages:
