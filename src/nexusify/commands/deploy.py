@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 from nexusify.commands import Context
 from nexusify.deploy.config import load_deploy_config
@@ -88,10 +89,17 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         else:
             render_plan(ctx, plan)
         return 0
+    return report(ctx, lambda: run_deploy(
+        config, ctx.settings, args.environment, services=args.services or None, stages=stages, version=args.tag,
+        env=ctx.env, build_args=_build_args(args.build_arg), lock_wait=args.lock_wait,
+        on_event=lambda e: render_event(ctx, e)))
+
+
+def report(ctx: Context, action: Callable[[], DeployResult]) -> int:
+    """Run a deploy or rollback and show its result (a table, or JSON); on failure the partial
+    result (what was switched, what was recorded) is shown before the error."""
     try:
-        result = run_deploy(config, ctx.settings, args.environment, services=args.services or None, stages=stages,
-                            version=args.tag, env=ctx.env, build_args=_build_args(args.build_arg),
-                            lock_wait=args.lock_wait, on_event=lambda e: render_event(ctx, e))
+        result = action()
     except NexusifyError as exc:
         partial = getattr(exc, "result", None)
         if ctx.json and isinstance(partial, DeployResult):

@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 
 from nexusify.commands import Context
-from nexusify.commands.deploy import render_event, render_result
+from nexusify.commands.deploy import render_event, report
 from nexusify.deploy.config import load_deploy_config
-from nexusify.deploy.pipeline import DeployResult, run_rollback
-from nexusify.errors import NexusifyError
+from nexusify.deploy.pipeline import run_rollback
 
 HELP = "switch an environment back to a kept version, with health check, no rebuild"
 
@@ -24,18 +23,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
     config = load_deploy_config(ctx.settings, env=ctx.env)
-    try:
-        result = run_rollback(config, ctx.settings, args.environment, services=args.services or None,
-                              to_version=args.to, env=ctx.env, lock_wait=args.lock_wait,
-                              on_event=lambda e: render_event(ctx, e))
-    except NexusifyError as exc:
-        partial = getattr(exc, "result", None)
-        if ctx.json and isinstance(partial, DeployResult):
-            ctx.out.json({**partial.to_dict(), "error": exc.to_dict()})
-            return exc.exit_code
-        raise
-    if ctx.json:
-        ctx.out.json(result.to_dict())
-    else:
-        render_result(ctx, result)
-    return 0
+    return report(ctx, lambda: run_rollback(
+        config, ctx.settings, args.environment, services=args.services or None, to_version=args.to, env=ctx.env,
+        lock_wait=args.lock_wait, on_event=lambda e: render_event(ctx, e)))
