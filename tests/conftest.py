@@ -121,7 +121,8 @@ class PyPIServer:
 def _htpasswd(path: Path, user: str, password: str) -> None:
     from passlib.apache import HtpasswdFile
 
-    ht = HtpasswdFile(str(path), new=True)
+    # apr_md5_crypt (Apache's own default), never bcrypt: passlib 1.7 cannot use bcrypt >= 5
+    ht = HtpasswdFile(str(path), new=True, default_scheme="apr_md5_crypt")
     ht.set_password(user, password)
     ht.save()
 

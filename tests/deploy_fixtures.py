@@ -209,6 +209,18 @@ class Load:
 REGISTRY_PORTS = range(25000, 25020)
 
 
+def _bcrypt_hash(password: str) -> str:
+    """A bcrypt hash (the only kind the registry's htpasswd accepts) from the C library's crypt(3).
+    Not the bcrypt package: with bcrypt >= 5 installed, passlib (pypiserver's htpasswd) breaks."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import crypt  # Python < 3.13; libxcrypt does $2b$
+
+        return crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16))
+
+
 @contextlib.contextmanager
 def start_registry(base: Path, users: dict[str, str] | None = None) -> Iterator[str]:
     """A distribution registry on 127.0.0.1:<25000-25019>; yields ``127.0.0.1:PORT``. With
@@ -237,10 +249,7 @@ def start_registry(base: Path, users: dict[str, str] | None = None) -> Iterator[
         + (f"auth:\n  htpasswd:\n    realm: nexusify-tests\n    path: {base / 'htpasswd'}\n" if users else "")
     )
     if users:
-        import bcrypt
-
-        (base / "htpasswd").write_text("".join(
-            f"{name}:{bcrypt.hashpw(pw.encode(), bcrypt.gensalt(rounds=4)).decode()}\n" for name, pw in users.items()))
+        (base / "htpasswd").write_text("".join(f"{name}:{_bcrypt_hash(pw)}\n" for name, pw in users.items()))
     log = (base / "registry.log").open("wb")
     proc = subprocess.Popen([exe, "serve", str(cfg)], stdout=log, stderr=subprocess.STDOUT)
     try:

@@ -435,3 +435,23 @@ def test_a_failing_engine_step_still_cleans_up(docker_client: Any, tmp_path: Pat
     assert m and not port_open(int(m.group(1)))
     nginx_pid = workdir / ".nexusify" / "deploy" / environment / "nginx" / "nginx.pid"
     assert not nginx_pid.exists() or not Path(f"/proc/{nginx_pid.read_text().strip()}").exists()
+
+
+def test_a_passlib_broken_by_bcrypt_5_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """passlib 1.7 raises ValueError on import when bcrypt >= 5 is installed; the demo's index
+    must say what to do instead of an internal error."""
+    import importlib.abc
+
+    from nexusify.errors import IndexServerError
+
+    class BrokenPasslib(importlib.abc.MetaPathFinder):
+        def find_spec(self, name: str, path: Any, target: Any = None) -> None:
+            if name == "passlib.apache":
+                raise ValueError("password cannot be longer than 72 bytes, truncate manually if necessary")
+            return None
+
+    monkeypatch.delitem(sys.modules, "passlib.apache", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [BrokenPasslib(), *sys.meta_path])
+    with pytest.raises(IndexServerError) as info:
+        start_local_index(tmp_path / "index", log_file=tmp_path / "index.log")
+    assert "passlib" in info.value.message and "bcrypt<5" in (info.value.hint or "")

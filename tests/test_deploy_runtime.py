@@ -204,6 +204,40 @@ def test_a_killed_deploy_is_recovered_by_the_next_one(phase: str, project: Deplo
     assert kept == (["v1", "v2", "v3"] if phase == "drain" else ["v1", "v3"]), kept
 
 
+def test_sigterm_during_a_deploy_undoes_it_and_exits_130(tmp_path: Path, docker_client: Any) -> None:
+    """A cancelled CI job sends SIGTERM: the green that was waiting for its health check is
+    removed, the old version keeps serving, the history says "aborted", exit code 130."""
+    p = make_project(tmp_path, health_timeout=60)
+    try:
+        cmd = [sys.executable, "-m", "nexusify", "deploy", "--root", str(p.root), "--environment", p.environment]
+        first = subprocess.run([*cmd, "--tag", "v1", "--build-arg", "BUILT_VERSION=v1"], env=p.env,
+                               capture_output=True, text=True, timeout=300)
+        assert first.returncode == 0, first.stdout + first.stderr
+        proc = subprocess.Popen([*cmd, "--tag", "v2", "--build-arg", "BUILT_VERSION=v2", "--build-arg", "UNHEALTHY=1"],
+                                env=p.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and not any(
+                    c.status == "running" for c in containers(docker_client, p, version="v2")):
+                assert proc.poll() is None, proc.communicate()
+                time.sleep(0.1)
+            time.sleep(0.5)  # inside the health wait
+            proc.terminate()
+            stdout, stderr = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert proc.returncode == 130, stdout + stderr
+        assert "interrupted" in stderr
+        assert containers(docker_client, p, version="v2") == []
+        assert p.served()["built"] == "v1"
+        assert hist.read_history(p.root / ".nexusify", p.environment)[-1].outcome == "aborted"
+        state = json.loads((p.state / "state.json").read_text())
+        assert state["services"]["app"]["transition"] is None
+    finally:
+        p.cleanup(docker_client)
+
+
 # --------------------------------------------------------------------------- migrations, locks, secrets
 
 

@@ -31,6 +31,7 @@ import re
 import shutil
 import subprocess
 import sys
+import sysconfig
 import tarfile
 import tempfile
 import time
@@ -280,6 +281,12 @@ class BuildEnvs:
                 hint="check [build-system].requires and that pip can reach an index holding them "
                      "(pip's own configuration is used for this step)",
             )
+
+
+# sysconfig fills its variables lazily and not thread-safely (Python 3.11): a build-env worker
+# thread could read EXE as None while another fills them, and uv's find_uv_bin then fails with a
+# TypeError. Filling them once at import, before any worker starts, closes that race.
+sysconfig.get_config_vars()
 
 
 def find_uv(env: Mapping[str, str]) -> str | None:

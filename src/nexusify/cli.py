@@ -99,7 +99,9 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     json_mode = "--json" in args_list
     debug = "--debug" in args_list
     out = Output(json_mode=json_mode, env=env)
-    with interrupts_raise(signal.SIGINT):
+    # Ctrl-C, and SIGTERM (a CI job cancelled, `kill`) once, end every command through its cleanup:
+    # containers, servers and half-done switches it started are undone before it exits 130
+    with interrupts_raise(signal.SIGINT), interrupts_raise(signal.SIGTERM, once=True):
         return _run(args_list, env, out, debug)
 
 

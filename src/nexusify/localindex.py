@@ -130,11 +130,19 @@ class LocalIndex:
 
 
 def _write_htpasswd(path: Path, username: str, password: str) -> None:
-    from passlib.apache import HtpasswdFile
+    try:
+        from passlib.apache import HtpasswdFile
+    except ValueError as exc:  # passlib 1.7 probes bcrypt on import, and bcrypt >= 5 rejects the probe
+        raise IndexServerError(
+            f"pypiserver's password file support (passlib) does not work in this environment: {exc}",
+            hint="bcrypt >= 5 is installed beside passlib 1.7; run `python -m pip install 'bcrypt<5'` "
+                 "(or uninstall bcrypt) in the environment nexusify runs in",
+        ) from None
 
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     os.close(fd)
-    ht = HtpasswdFile(str(path), new=True)
+    # apr_md5_crypt (Apache's own default), never bcrypt: passlib 1.7 cannot use bcrypt >= 5
+    ht = HtpasswdFile(str(path), new=True, default_scheme="apr_md5_crypt")
     ht.set_password(username, password)
     ht.save()
 

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 from pathlib import Path
 
 from nexusify.commands import Context
 from nexusify.demo import DEFAULT_WORKDIR, TUNABLE, DemoEvent, DemoOptions, DemoReport, run_demo
 from nexusify.errors import UsageError
-from nexusify.interrupts import interrupts_raise
 
 HELP = "run the whole journey on the sample monorepo with an embedded local index"
 INDEX_SETTINGS = ("nexus_url", "repository", "index_repository", "repository_url", "index_url", "username")
@@ -86,10 +84,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
                          hint="to use your own index, run audit/publish/rewrite on your monorepo (see `nexusify init`)")
     options = DemoOptions(workdir=workdir, engine=args.engine, env=ctx.env,
                           settings={k: getattr(ctx.settings, k) for k in TUNABLE if k in flags})
-    # SIGTERM (a CI timeout, `kill`) cleans up like Ctrl-C: the index server, containers and
-    # nginx the demo started are stopped before it exits
-    with interrupts_raise(signal.SIGTERM, once=True):
-        report = run_demo(options, on_event=lambda e: render_event(ctx, e))
+    report = run_demo(options, on_event=lambda e: render_event(ctx, e))  # cli.main turns SIGTERM into an interrupt
     if ctx.json:
         ctx.out.json(report.to_dict())
         return 0 if report.ok else (report.error.exit_code if report.error else 1)

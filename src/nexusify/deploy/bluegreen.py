@@ -470,7 +470,7 @@ class BlueGreen:
         try:
             self._run(green, env)
             health = self.wait_healthy(green)
-        except DeployError:
+        except (DeployError, KeyboardInterrupt):  # unhealthy, or Ctrl-C/SIGTERM while waiting: undo
             self._remove(green.container)
             self._save(blue, None)
             raise
@@ -534,7 +534,7 @@ class BlueGreen:
             else:
                 self._run(green, env or {})
             health = self.wait_healthy(green)
-        except DeployError:
+        except (DeployError, KeyboardInterrupt):
             self._discard(green, "rollback" if reuse else "deploy")
             self._save(blue, None)
             raise
