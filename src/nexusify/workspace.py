@@ -572,6 +572,8 @@ def load_workspace(
         for dep in p.local_deps:
             _resolve_dependency(dep, p, root, by_path, by_name, mapper, broken, exclude, problems)
             _adopt_target_name(dep, by_path)
+        # `-e .` in a project's own requirements file installs the project itself
+        p.local_deps = [d for d in p.local_deps if not (d.kind == "requirements" and d.resolved == p.path)]
 
     ws = Workspace(root, projects, problems, by_name, by_path)
     for p in projects:
