@@ -218,6 +218,14 @@ def test_vendored_code_in_the_service_folder_is_left_alone(tmp_path: Path) -> No
     assert ws.by_name["svc"].internal_names() == ["lib-a"]
 
 
+def test_a_path_relative_to_the_service_folder_also_resolves(tmp_path: Path) -> None:
+    # pip reads a relative path from the current folder: `pip install -r requirements/prod.txt` in the service
+    root = _monorepo(tmp_path, "-e ../../libs/a\n", name="requirements/prod.txt")
+    ws = load_workspace(root)
+    assert ws.problems == []
+    assert ws.by_name["svc"].internal_names() == ["lib-a"]
+
+
 def test_requirements_folder_and_configured_service_globs(tmp_path: Path) -> None:
     root = _monorepo(tmp_path, "-e ../../../libs/a\n", name="requirements/prod.txt")
     (root / "tools/job").mkdir(parents=True)

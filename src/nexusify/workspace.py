@@ -1093,7 +1093,7 @@ def _resolve_dependency(
         return
     raw = dep.raw_path or ""
     written_abs = os.path.isabs(raw) and not (dep.written and _is_project_relative(dep.written))
-    base = dep.file.parent if dep.kind == "requirements" else owner.path
+    base = _requirements_base(dep, owner.path, raw) if dep.kind == "requirements" else owner.path
     candidate = Path(os.path.normpath(Path(raw) if os.path.isabs(raw) else base / os.path.expanduser(raw)))
     if candidate in by_path:
         dep.resolved = candidate
@@ -1174,6 +1174,16 @@ def _resolve_dependency(
             f"{dep.name} points at {relpath(target.path, root)}, whose project is named {target.name!r}",
             f"rename the dependency to {target.name}",
         ))
+
+
+def _requirements_base(dep: LocalDependency, project_dir: Path, raw: str) -> Path:
+    """The folder a relative path of a requirements file is read from: the file's own folder,
+    else the project folder (pip reads such paths from the current folder, which is usually
+    the service's: ``requirements/prod.txt`` holding ``-e ../../libs/x``)."""
+    here = dep.file.parent
+    if here == project_dir or os.path.isabs(raw) or (here / raw).exists():
+        return here
+    return project_dir if (project_dir / raw).exists() else here
 
 
 def _inside(path: Path, root: Path) -> bool:
