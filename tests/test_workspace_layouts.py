@@ -186,6 +186,18 @@ LAYOUT_CASES = [
         {"dockerfile-copies-shared"},
         id="nested-odd-graph-only",
     ),
+    pytest.param(
+        "requirements-services",
+        {"rq-core-config": ("0.2.0", set(), set()),
+         "rq-core-auth": ("0.1.0", {"rq-core-config"}, set()),
+         "rq-core-api": ("1.0.0", {"rq-core-auth"}, {"rq-core-config"})},  # dev: its requirements-dev.txt
+        {"billing": {"rq-core-auth", "rq-core-api"},
+         "reports": {"rq-core-config", "rq-core-api", "rq-core-auth"},
+         "portal": {"rq-core-api", "rq-core-config", "rq-core-auth"}},
+        set(),
+        set(),
+        id="requirements-files",
+    ),
 ]
 
 

@@ -298,7 +298,8 @@ def plan_publish(
         if not p.version or not p.name:
             errors.append(f"{rel}: no resolvable name/version")
             continue
-        local = [d for d in p.local_deps if d.resolved is not None]
+        # a requirements file is no part of the package's metadata: its lines never reach the wheel
+        local = [d for d in p.local_deps if d.resolved is not None and d.kind != "requirements"]
         not_shared = sorted({d.normalized for d in local if d.runtime and d.normalized not in versions})
         if not_shared:
             errors.append(f"{relpath(p.pyproject, ws.root)}: depends at runtime on {', '.join(not_shared)}, "
@@ -462,7 +463,7 @@ def build_package(settings: Settings, pl: PackagePlan, versions: Mapping[str, st
         result = build_project(staged, out, env, backend=pl.backend, backend_path=pl.backend_path,
                                base_env=build_env, timeout=max(600.0, float(settings.timeout)), name=pl.name)
     internal = {d.normalized: versions[d.normalized] for d in pl.project.local_deps
-                if d.resolved is not None and d.runtime and d.normalized in versions}
+                if d.resolved is not None and d.runtime and d.normalized in versions and d.kind != "requirements"}
     problems = [msg for a in result.artifacts for msg in check_artifact(a, internal)]
     problems += [msg for a in result.artifacts for msg in twine_check(a)]
     if problems:

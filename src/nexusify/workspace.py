@@ -34,6 +34,7 @@ from packaging.version import InvalidVersion, Version
 
 from nexusify.errors import TomlError
 from nexusify.files import parse_toml
+from nexusify.requirements import RequirementsFile, file_group, find_requirements_files, read_tree
 
 SKIP_DIRS = frozenset({
     ".git", ".hg", ".svn", ".venv", "venv", ".env", "env", "node_modules", "__pycache__",
@@ -45,7 +46,7 @@ SERVICE_GLOBS = ("services/*", "apps/*", "projects/*", "jobs/*")
 LEGACY_BACKEND = "setuptools.build_meta:__legacy__"
 DOCKERFILE_DIRS = ("", "docker", "deploy", ".docker")
 
-DepKind = Literal["poetry-path", "pep508-file", "uv-path", "uv-workspace"]
+DepKind = Literal["poetry-path", "pep508-file", "uv-path", "uv-workspace", "requirements"]
 Role = Literal["shared", "service", "other"]
 Severity = Literal["error", "warning"]
 
@@ -89,6 +90,9 @@ class LocalDependency:
     - ("poetry", table_path, key): a Poetry dependency table entry, e.g.
       (("tool","poetry","group","dev","dependencies"), "maestro-x")
     - ("pep508", array_path, index): a requirement string in a PEP 621/735 array
+    - ("requirements", (), line): a line of a pip requirements file (``file``), whose path is
+      resolved relative to that file's folder; a bare path gets its name from the project it
+      resolves to
     ``source_key`` names the ``[tool.uv.sources]`` entry when the path lives there;
     ``source_file`` is the file holding that entry when it is inherited from a uv workspace root.
     """
@@ -147,6 +151,9 @@ class Project:
     role: Role = "other"
     workspace_root: Path | None = None  # the uv workspace this project is a member of
     virtual_reason: str | None = None  # why it is not installable, when it is not
+    requirements_only: bool = False  # a service folder with requirements files and no pyproject.toml
+    requirement_tops: list[Path] = field(default_factory=list)  # its requirements*.txt, requirements/*.txt
+    requirement_files: dict[Path, RequirementsFile] = field(default_factory=dict)  # those and their includes
     _lines: _Lines | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -163,6 +170,14 @@ class Project:
 
     def rel(self, root: Path) -> str:
         return relpath(self.path, root)
+
+    @property
+    def manifest(self) -> Path:
+        """The file that declares the project: its pyproject.toml, or for a requirements-only
+        service its first requirements file."""
+        if self.requirements_only and self.requirement_tops:
+            return self.requirement_tops[0]
+        return self.pyproject
 
     def internal_names(self, runtime_only: bool = False) -> list[str]:
         seen: dict[str, None] = {}
@@ -515,6 +530,8 @@ def load_workspace(
     the fast static readers cannot tell it; this is only ever done for shared packages.
     """
     root = root.resolve()
+    service_globs = list(service_globs)
+    exclude = list(exclude)
     problems: list[Problem] = []
     projects: list[Project] = []
     broken: set[Path] = set()
@@ -524,6 +541,8 @@ def load_workspace(
             broken.add(pp.parent.resolve())
         else:
             projects.append(project)
+    taken = {p.path for p in projects} | broken
+    projects.extend(_requirements_only_projects(root, taken, service_globs or list(SERVICE_GLOBS), exclude))
     projects.sort(key=lambda p: p.path.as_posix())
 
     by_path = {p.path: p for p in projects}
@@ -534,9 +553,9 @@ def load_workspace(
         other = by_name.get(p.normalized)
         if other is not None:
             problems.append(Problem(
-                "error", "duplicate-name", relpath(p.pyproject, root), p.lines.pattern(_NAME_KEY),
+                "error", "duplicate-name", relpath(p.manifest, root), p.lines.pattern(_NAME_KEY),
                 f"{p.name!r} has the same normalised name ({p.normalized}) as {other.name!r} in "
-                f"{relpath(other.pyproject, root)}",
+                f"{relpath(other.manifest, root)}",
                 "rename one of them: an index holds one project per normalised name",
             ))
             continue
@@ -546,11 +565,15 @@ def load_workspace(
     for p in projects:
         _read_poetry_deps(p, root, problems)
         _read_pep621_deps(p, root, problems, roots.get(p.workspace_root) if p.workspace_root else None)
+        _read_requirements_deps(p, root, problems)
 
     mapper = _PathMapper(root, by_path, dict(path_aliases or {}))
     for p in projects:
         for dep in p.local_deps:
-            _resolve_dependency(dep, p, root, by_path, by_name, mapper, broken, list(exclude), problems)
+            _resolve_dependency(dep, p, root, by_path, by_name, mapper, broken, exclude, problems)
+            _adopt_target_name(dep, by_path)
+        # `-e .` in a project's own requirements file installs the project itself
+        p.local_deps = [d for d in p.local_deps if not (d.kind == "requirements" and d.resolved == p.path)]
 
     ws = Workspace(root, projects, problems, by_name, by_path)
     for p in projects:
@@ -652,6 +675,65 @@ def _read_metadata(p: Project) -> None:
         from nexusify.dynamic_version import static_dynamic_version
 
         p.version = static_dynamic_version(p)
+
+
+# --------------------------------------------------------------------------- requirements files
+
+
+def _requirements_only_projects(root: Path, taken: set[Path], service_globs: list[str],
+                                exclude: list[str]) -> list[Project]:
+    """Folders matching a service glob that hold requirements files but no pyproject.toml:
+    services installed with ``pip install -r`` (named after their folder, no version)."""
+    found: list[Project] = []
+    for pattern in service_globs:
+        for folder in _glob_dirs(root, pattern.strip().strip("/")):
+            rel = relpath(folder, root)
+            skipped = any(part in SKIP_DIRS for part in rel.split("/")) or (exclude and _matches(rel, exclude))
+            if folder in taken or skipped or not _inside(folder, root) or folder == root:
+                continue
+            tops = find_requirements_files(folder)
+            if not tops:
+                continue
+            taken.add(folder)
+            found.append(Project(
+                path=folder, pyproject=folder / "pyproject.toml", data={}, text="", name=folder.name,
+                normalized=canonicalize_name(folder.name), requirements_only=True, requirement_tops=tops,
+                virtual_reason="a service with requirements files only (no pyproject.toml)",
+            ))
+    return found
+
+
+def _read_requirements_deps(p: Project, root: Path, problems: list[Problem]) -> None:
+    """Local entries of the project's requirements files (and the files they include) as
+    LocalDependency objects; every issue found while reading becomes a Problem (file:line)."""
+    if not p.requirements_only:
+        p.requirement_tops = find_requirements_files(p.path)
+    if not p.requirement_tops:
+        return
+    p.requirement_files = read_tree(p.requirement_tops)
+    for path, parsed in p.requirement_files.items():
+        rel = relpath(path, root)
+        for issue in parsed.issues:
+            problems.append(Problem(issue.severity, issue.code, rel, issue.line or None, issue.message, issue.hint))
+        group, runtime = file_group(path)
+        for entry in parsed.entries:
+            raw = file_url_to_path(entry.written, path.parent) if entry.is_url else entry.written
+            name = entry.name or entry.written
+            p.local_deps.append(LocalDependency(
+                name=name, normalized=canonicalize_name(entry.name) if entry.name else "", kind="requirements",
+                raw_path=raw, resolved=None, group=group, runtime=runtime, file=path, line=entry.line,
+                location=("requirements", (), entry.line), extras=list(entry.extras), markers=entry.markers,
+                editable=entry.editable, written=entry.written,
+            ))
+
+
+def _adopt_target_name(dep: LocalDependency, by_path: dict[Path, Project]) -> None:
+    """A bare path in a requirements file is named by the project it resolves to."""
+    if dep.normalized or dep.resolved is None:
+        return
+    target = by_path.get(dep.resolved)
+    if target is not None and target.name and target.normalized:
+        dep.name, dep.normalized = target.name, target.normalized
 
 
 # --------------------------------------------------------------------------- uv workspaces
@@ -990,7 +1072,7 @@ def _resolve_dependency(
     exclude: list[str],
     problems: list[Problem],
 ) -> None:
-    rel = relpath(owner.pyproject, root)
+    rel = relpath(dep.file, root)
     where = relpath(dep.source_file, root) if dep.source_file and dep.source_file != dep.file else rel
     line = dep.path_line if where == rel else dep.source_line
     if dep.kind == "uv-workspace":
@@ -1011,13 +1093,16 @@ def _resolve_dependency(
         return
     raw = dep.raw_path or ""
     written_abs = os.path.isabs(raw) and not (dep.written and _is_project_relative(dep.written))
-    candidate = Path(os.path.normpath(Path(raw) if os.path.isabs(raw) else owner.path / raw))
+    base = _requirements_base(dep, owner.path, raw) if dep.kind == "requirements" else owner.path
+    candidate = Path(os.path.normpath(Path(raw) if os.path.isabs(raw) else base / os.path.expanduser(raw)))
     if candidate in by_path:
         dep.resolved = candidate
     elif candidate.is_dir():
         if candidate in broken:
             dep.resolved = candidate  # its invalid-toml problem is reported already
             return
+        if dep.kind == "requirements" and _inside(candidate, owner.path):
+            return  # code vendored inside the service folder ships with it: not a shared package
         if not _inside(candidate, root):
             problems.append(Problem(
                 "error", "outside-monorepo", where, line,
@@ -1083,12 +1168,22 @@ def _resolve_dependency(
         ))
         return
     target = by_path.get(dep.resolved) if dep.resolved is not None else None
-    if target is not None and target.normalized and target.normalized != dep.normalized:
+    if target is not None and target.normalized and dep.normalized and target.normalized != dep.normalized:
         problems.append(Problem(
             "error", "name-mismatch", where, dep.line,
             f"{dep.name} points at {relpath(target.path, root)}, whose project is named {target.name!r}",
             f"rename the dependency to {target.name}",
         ))
+
+
+def _requirements_base(dep: LocalDependency, project_dir: Path, raw: str) -> Path:
+    """The folder a relative path of a requirements file is read from: the file's own folder,
+    else the project folder (pip reads such paths from the current folder, which is usually
+    the service's: ``requirements/prod.txt`` holding ``-e ../../libs/x``)."""
+    here = dep.file.parent
+    if here == project_dir or os.path.isabs(raw) or (here / raw).exists():
+        return here
+    return project_dir if (project_dir / raw).exists() else here
 
 
 def _inside(path: Path, root: Path) -> bool:
@@ -1129,6 +1224,9 @@ def declared_names(project: Project) -> dict[str, set[str]]:
     out.setdefault("main", set()).update(names(project_table.get("dependencies")))
     for g, arr in (data.get("dependency-groups") or {}).items():
         out.setdefault(g, set()).update(names(arr))
+    for path, parsed in project.requirement_files.items():
+        group = file_group(path)[0]
+        out.setdefault(group, set()).update(n for n, _ in parsed.names)
     return out
 
 
@@ -1214,7 +1312,7 @@ def _check_targets(ws: Workspace) -> None:
             target = by_path.get(d.resolved) if d.resolved else None
             if target is not None and target.is_virtual and target is not p:
                 ws.problems.append(Problem(
-                    "error", "virtual-dependency", rel, d.line,
+                    "error", "virtual-dependency", relpath(d.file, root), d.line,
                     f"{d.name} depends on {relpath(target.path, root)}, which is not a package ({target.virtual_reason})",
                     "give it a [build-system] and package metadata, or move the shared code into a real package",
                 ))
