@@ -39,6 +39,7 @@ from nexusify.credentials import mask_url as _mask_url
 from nexusify.errors import AuthError, IndexServerError, NexusifyError
 from nexusify.workspace import (
     CycleError,
+    HasProblems,
     Problem,
     Project,
     Severity,
@@ -53,20 +54,12 @@ GRAPH_FORMATS = ("mermaid", "dot")
 
 
 @dataclass
-class AuditReport:
+class AuditReport(HasProblems):
     workspace: Workspace
     publish_order: list[str]
     problems: list[Problem]
     index: dict[str, Any] = field(default_factory=dict)
     public: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def errors(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity == "error"]
-
-    @property
-    def warnings(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity == "warning"]
 
     @property
     def exit_code(self) -> int:

@@ -66,7 +66,15 @@ from nexusify.pyproject_edit import (
     sources_outdated,
 )
 from nexusify.requirements import RequirementsFile, replace_lines, requirement_line, tree_of
-from nexusify.workspace import LocalDependency, Problem, Project, Workspace, declared_names, relpath
+from nexusify.workspace import (
+    HasProblems,
+    LocalDependency,
+    Problem,
+    Project,
+    Workspace,
+    declared_names,
+    relpath,
+)
 
 LOCKFILES = ("poetry.lock", "uv.lock", "pdm.lock")
 _LOCK_TOOL = {"poetry.lock": "poetry", "uv.lock": "uv", "pdm.lock": "pdm"}
@@ -124,7 +132,7 @@ class ServicePlan:
 
 
 @dataclass
-class RewritePlan:
+class RewritePlan(HasProblems):
     root: Path
     source: SourceSpec
     constraint: str
@@ -141,14 +149,6 @@ class RewritePlan:
     @property
     def changed(self) -> bool:
         return bool(self.files)
-
-    @property
-    def errors(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity == "error"]
-
-    @property
-    def warnings(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity == "warning"]
 
     def diff(self) -> str:
         return "".join(f.diff() for f in self.files)

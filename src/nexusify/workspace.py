@@ -82,6 +82,20 @@ class Problem:
         return text + (f" (hint: {self.hint})" if self.hint else "")
 
 
+class HasProblems:
+    """For reports holding a ``problems`` list: its errors and warnings."""
+
+    problems: list[Problem]
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "warning"]
+
+
 @dataclass
 class LocalDependency:
     """A dependency on another project of the monorepo, by path, file URL or workspace.
