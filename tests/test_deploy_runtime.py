@@ -502,20 +502,25 @@ def test_secrets_from_aws_secrets_manager_reach_the_container_and_rotation_recre
         server.stop()
 
 
-def test_two_services_on_routes_of_one_proxy_port_and_a_one_service_rollback(
-        tmp_path: Path, run_cli: Run, docker_client: Any) -> None:
+def two_services(tmp_path: Path, *, api_keys: str = "", api_second: bool = False,
+                 **kw: Any) -> tuple[DeployProject, int, str]:
+    """Services ``app`` (route /app) and ``api`` (route /api, ``api_keys`` added) of the test app behind
+    one nginx port; ``api_second`` puts api after app in the config (the order services switch in).
+    Returns the project, the proxy port and the config text written."""
     listen = free_port()
-    p = make_project(tmp_path, extra_toml=(
-        "\n[deploy.services.api]\n"
-        'folder = "app"\n'
-        "container-port = 8000\n"
-        'route = "/api"\n'
-        "health-interval = 0.2\n"
-    ))
+    api = ("\n[deploy.services.api]\n" 'folder = "app"\n' "container-port = 8000\n" 'route = "/api"\n'
+           "health-interval = 0.2\n" + api_keys)
+    p = make_project(tmp_path, **({"services_toml": api} if api_second else {"extra_toml": api}), **kw)
     toml = (p.root / "nexusify.toml").read_text()
     toml = toml.replace(f"public-port = {p.public_port}\n", 'route = "/app"\n')
     toml += f'\n[deploy.environments.{p.environment}.proxy]\nlisten = "127.0.0.1:{listen}"\n'
     (p.root / "nexusify.toml").write_text(toml)
+    return p, listen, toml
+
+
+def test_two_services_on_routes_of_one_proxy_port_and_a_one_service_rollback(
+        tmp_path: Path, run_cli: Run, docker_client: Any) -> None:
+    p, listen, _ = two_services(tmp_path)
     try:
         for v in ("v1", "v2"):
             r = deploy(run_cli, p, v)
@@ -537,20 +542,9 @@ def test_a_multi_service_deploy_switches_all_or_none(tmp_path: Path, run_cli: Ru
     nothing switches. A switch that fails on the second service: the first is switched back."""
     from nexusify.deploy.switch import NginxSwitch, Target
 
-    listen = free_port()
-    p = make_project(tmp_path, health_timeout=10, services_toml=(  # api after app: switched second
-        "\n[deploy.services.api]\n"
-        'folder = "app"\n'
-        "container-port = 8000\n"
-        'route = "/api"\n'
-        "health-timeout = 3\n"
-        "health-interval = 0.2\n"
-        "#API-ENV\n"
-    ))
-    toml = (p.root / "nexusify.toml").read_text()
-    toml = toml.replace(f"public-port = {p.public_port}\n", 'route = "/app"\n')
-    toml += f'\n[deploy.environments.{p.environment}.proxy]\nlisten = "127.0.0.1:{listen}"\n'
-    (p.root / "nexusify.toml").write_text(toml)
+    # api after app: switched second
+    p, listen, toml = two_services(tmp_path, api_keys="health-timeout = 3\n#API-ENV\n", api_second=True,
+                                   health_timeout=10)
 
     def served() -> dict[str, str]:
         return {svc: get_json(listen, f"/{svc}/")[1]["built"] for svc in ("api", "app")}
