@@ -469,6 +469,7 @@ def _execute(plan: DeployPlan, config: DeployConfig, settings: Settings, env_cfg
     if "build" in stages:
         assert engine is not None
         creds = resolve_credentials(settings.username, settings.simple_url, env)
+        push_auth = registry_auth(env) if config.registry else None
         secret_values = list(bundle.values.values()) if bundle else []
         with _Stage(result, sink, "build"):
             for svc in chosen:
@@ -481,7 +482,7 @@ def _execute(plan: DeployPlan, config: DeployConfig, settings: Settings, env_cfg
                 ), secret_values=secret_values)
                 if config.registry:
                     sink(Event("info", "build", f"{svc.name}: pushing {ref}"))
-                    img = push_image(engine, img, auth=registry_auth(env))
+                    img = push_image(engine, img, auth=push_auth)
                 built[svc.name] = img
                 result.images.append(img.to_dict())
     if "switch" in stages:
