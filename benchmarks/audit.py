@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from nexusify.audit import run_audit
+from nexusify.audit.report import run_audit
 from nexusify.config import resolve_settings
 
 POETRY_BS = '[build-system]\nrequires = ["poetry-core>=1.0.0"]\nbuild-backend = "poetry.core.masonry.api"\n'

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nexusify.demo import get_json as get_json  # re-exported for the deploy tests
+from nexusify.demo.run import get_json as get_json  # re-exported for the deploy tests
 from tests.conftest import free_port as free_port  # re-exported for the deploy tests
 from tests.conftest import wait_for_port as wait_for_port
 

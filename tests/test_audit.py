@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from nexusify.audit import render_graph, run_audit
+from nexusify.audit.report import render_graph, run_audit
 from nexusify.config import resolve_settings
 
 from .conftest import FIXTURES, SAMPLE

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from nexusify.audit import AuditReport, run_audit
+from nexusify.audit.report import AuditReport, run_audit
 from nexusify.config import resolve_settings
 
 POETRY_BS = '[build-system]\nrequires = ["poetry-core>=1.0.0"]\nbuild-backend = "poetry.core.masonry.api"\n'

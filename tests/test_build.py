@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from nexusify.build import (
+from nexusify.dists.build import (
     Artifact,
     BuildEnvs,
     admits_current_versions,
@@ -22,8 +22,8 @@ from nexusify.build import (
     normalise_sdist,
     stage_project,
 )
-from nexusify.pyproject_edit import versionize
-from nexusify.workspace import load_workspace
+from nexusify.formats.pyproject_edit import versionize
+from nexusify.model.workspace import load_workspace
 
 
 def _tree(root: Path) -> dict[str, tuple[str, float]]:
@@ -181,7 +181,7 @@ def test_a_newer_backend_writing_the_same_release_is_not_a_change(tmp_path: Path
 
 
 def test_an_sdist_from_older_naming_rules_with_the_same_files_is_the_same_release(tmp_path: Path) -> None:
-    from nexusify.build import same_contents
+    from nexusify.dists.build import same_contents
 
     old, new = tmp_path / "maestro-core-0.1.0.tar.gz", tmp_path / "maestro_core-0.1.0.tar.gz"
     files = {"PKG-INFO": b"Metadata-Version: 2.1\nName: maestro-core\nVersion: 0.1.0\n", "maestro_core/__init__.py": b"X = 1\n"}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from nexusify.constraints import admits, pep440_specifier, poetry_constraint
 from nexusify.errors import ConfigError
+from nexusify.formats.constraints import admits, pep440_specifier, poetry_constraint
 
 
 @pytest.mark.parametrize(

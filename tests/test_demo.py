@@ -25,9 +25,9 @@ from typing import Any
 
 import pytest
 
-from nexusify import demo, localindex
 from nexusify.config import resolve_settings
-from nexusify.demo import (
+from nexusify.demo import run as demo
+from nexusify.demo.run import (
     MARKER,
     Poller,
     backend_wheels,
@@ -36,8 +36,9 @@ from nexusify.demo import (
     prepare_workdir,
 )
 from nexusify.errors import UsageError
-from nexusify.localindex import port_open, start_local_index, stop_stale
-from nexusify.workspace import load_workspace
+from nexusify.index import local as localindex
+from nexusify.index.local import port_open, start_local_index, stop_stale
+from nexusify.model.workspace import load_workspace
 from tests.conftest import SAMPLE
 
 SHARED = {"maestro-core-api", "maestro-core-auth", "maestro-core-config", "maestro-core-db", "maestro-core-logging",

@@ -23,7 +23,7 @@ from nexusify.commands import Context
 from nexusify.commands import deploy as deploy_cmd
 from nexusify.config import resolve_settings
 from nexusify.deploy import history as hist
-from nexusify.render import Output
+from nexusify.ui.output import Output
 from tests.conftest import CliResult, missing
 from tests.deploy_fixtures import (
     REPO,

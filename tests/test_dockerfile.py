@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from nexusify.dockerfile import DockerfileSyntaxError, parse, parse_file, patch, shared_copies
+from nexusify.formats.dockerfile import (
+    DockerfileSyntaxError,
+    parse,
+    parse_file,
+    patch,
+    shared_copies,
+)
 from tests.conftest import SAMPLE
 
 URL = "http://127.0.0.1:9/simple/"

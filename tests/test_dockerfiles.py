@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from nexusify.dockerfile import parse, patch
+from nexusify.formats.dockerfile import parse, patch
 
 from .conftest import REPO, missing
 

@@ -12,7 +12,13 @@ import respx
 
 from nexusify.credentials import Credentials, Secret
 from nexusify.errors import AuthError, IndexServerError
-from nexusify.nexus import NexusRest, SimpleIndex, make_client, parse_filename, parse_simple_page
+from nexusify.index.nexus import (
+    NexusRest,
+    SimpleIndex,
+    make_client,
+    parse_filename,
+    parse_simple_page,
+)
 
 PAGE = """<!DOCTYPE html><html><body>
 <a href="../../packages/demo_pkg-1.0.0.tar.gz#sha256=AAAA">demo_pkg-1.0.0.tar.gz</a>

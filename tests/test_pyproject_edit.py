@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 
 from nexusify.errors import ProblemsFound
-from nexusify.pyproject_edit import (
+from nexusify.formats.pyproject_edit import (
     AddedDependency,
     SourceSpec,
     edit_pyproject,
     local_entries_left,
     versionize,
 )
-from nexusify.workspace import Problem, Project, _read_pep621_deps, _read_poetry_deps
+from nexusify.model.workspace import Problem, Project, _read_pep621_deps, _read_poetry_deps
 
 URL = "http://127.0.0.1:9/simple/"
 NEXUS = SourceSpec("nexus", URL)
@@ -230,7 +230,7 @@ def test_a_list_of_poetry_constraints_is_reported_not_guessed() -> None:
 
 @pytest.mark.parametrize("text", [POETRY, PEP621], ids=["poetry", "pep621"])
 def test_the_self_check_sees_every_local_entry_before_and_none_after(text: str) -> None:
-    from nexusify.pyproject_edit import _still_local
+    from nexusify.formats.pyproject_edit import _still_local
 
     deps = deps_of(text)
     assert deps and all(_still_local(tomllib.loads(text), d) for d in deps)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from nexusify.requirements import (
+from nexusify.formats.requirements import (
     LocalEntry,
     file_group,
     logical_lines,
@@ -21,7 +21,7 @@ from nexusify.requirements import (
     replace_lines,
     tree_of,
 )
-from nexusify.workspace import Workspace, load_workspace
+from nexusify.model.workspace import Workspace, load_workspace
 from tests.conftest import FIXTURES
 
 LAYOUT = FIXTURES / "layouts" / "requirements-services"
@@ -341,7 +341,7 @@ def test_a_bad_path_blocks_the_rewrite(run_cli, copy: Path) -> None:  # type: ig
 def test_publish_rewrite_then_pip_install_r_from_the_index_alone(copy: Path, pypi_server_factory, tmp_path: Path,  # type: ignore[no-untyped-def]
                                                                  build_env_dir: Path, run_cli) -> None:
     from nexusify.config import resolve_settings
-    from nexusify.publish import PublishOptions, run_publish
+    from nexusify.publish.plan import PublishOptions, run_publish
 
     server = pypi_server_factory(auth=None)
     env = {"HOME": str(Path.home()), "NO_COLOR": "1", "NEXUSIFY_BUILD_ENV_DIR": str(build_env_dir),

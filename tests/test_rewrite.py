@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from nexusify.config import resolve_settings
-from nexusify.dockerfile import parse
 from nexusify.errors import ProblemsFound
-from nexusify.rewrite import apply_plan, plan_rewrite
-from nexusify.workspace import load_workspace
+from nexusify.formats.dockerfile import parse
+from nexusify.model.workspace import load_workspace
+from nexusify.rewrite.plan import apply_plan, plan_rewrite
 from tests.conftest import FIXTURES
 
 URL = "http://127.0.0.1:9/simple/"
@@ -515,7 +515,7 @@ def test_parallel_planning_gives_the_same_plan(monorepo: Path) -> None:
 import json
 import os
 from pathlib import Path
-from nexusify import rewrite
+from nexusify.rewrite import plan as rewrite
 from nexusify.config import resolve_settings
 
 def summary(plan):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from nexusify.workspace import Workspace, load_workspace
+from nexusify.model.workspace import Workspace, load_workspace
 
 from .conftest import FIXTURES, SAMPLE
 
@@ -204,7 +204,7 @@ LAYOUT_CASES = [
 @pytest.mark.parametrize(("layout", "packages", "services", "others", "problem_codes"), LAYOUT_CASES)
 def test_layout(layout: str, packages: dict[str, tuple[str, set[str], set[str]]], services: dict[str, set[str]],
                 others: set[str], problem_codes: set[str]) -> None:
-    from nexusify.audit import run_audit
+    from nexusify.audit.report import run_audit
     from nexusify.config import resolve_settings
 
     ws = load_workspace(LAYOUTS / layout)
@@ -305,7 +305,7 @@ def test_deep_chain_has_no_recursion_limit(tmp_path: Path) -> None:
     pytest.param("pkg @ file:///srv/my%20libs/pkg", "pkg", False, "/srv/my libs/pkg", id="percent-encoded"),
 ])
 def test_file_url_forms(item: str, name: str, editable: bool, path: str) -> None:
-    from nexusify.workspace import _parse_requirement, file_url_to_path
+    from nexusify.model.workspace import _parse_requirement, file_url_to_path
 
     req, is_editable, error = _parse_requirement(item)
     assert error is None and req is not None and req.url

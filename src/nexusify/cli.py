@@ -25,8 +25,8 @@ from nexusify import __version__
 from nexusify.commands import Context
 from nexusify.config import SCHEMA, resolve_settings
 from nexusify.errors import NexusifyError, UsageError
-from nexusify.interrupts import interrupts_raise
-from nexusify.render import Output
+from nexusify.ui.interrupts import interrupts_raise
+from nexusify.ui.output import Output
 
 VERBS: dict[str, str] = {
     "audit": "find shared packages, the services that path-depend on them, and the publish order",

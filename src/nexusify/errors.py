@@ -120,3 +120,7 @@ class DeployError(OperationFailed):
 
 class LockHeld(DeployError):
     """Another deploy holds the environment's lock."""
+
+
+class ExtraMissing(UsageError):
+    """A verb needs an optional part of nexusify that is not installed (``pip install 'nexusify[X]'``)."""

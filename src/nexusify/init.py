@@ -6,11 +6,11 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from nexusify.audit import workspace_for
+from nexusify.audit.report import workspace_for
 from nexusify.config import Settings
 from nexusify.errors import UsageError
 from nexusify.files import write_atomic
-from nexusify.workspace import SERVICE_GLOBS, SHARED_GLOBS, Project, Workspace
+from nexusify.model.workspace import SERVICE_GLOBS, SHARED_GLOBS, Project, Workspace
 
 
 @dataclass

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nexusify.config import Settings
-from nexusify.render import Output
+from nexusify.ui.output import Output
 
 
 @dataclass

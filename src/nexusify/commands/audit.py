@@ -8,7 +8,7 @@ from typing import Any
 
 from rich.markup import escape
 
-from nexusify.audit import GRAPH_FORMATS, AuditReport, render_graph, run_audit
+from nexusify.audit.report import GRAPH_FORMATS, AuditReport, render_graph, run_audit
 from nexusify.commands import Context
 
 HELP = "audit the monorepo"

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from nexusify.commands import Context
-from nexusify.demo import DEFAULT_WORKDIR, TUNABLE, DemoEvent, DemoOptions, DemoReport, run_demo
+from nexusify.demo.run import DEFAULT_WORKDIR, TUNABLE, DemoEvent, DemoOptions, DemoReport, run_demo
 from nexusify.errors import UsageError
 
 HELP = "run the whole journey on the sample monorepo with an embedded local index"

@@ -3,7 +3,7 @@
 The report holds the shared packages, the services and their shared dependencies, the publish
 order, and problems (errors and warnings) from every check:
 
-- the monorepo model (:mod:`nexusify.workspace`): TOML syntax, names, versions, build systems,
+- the monorepo model (:mod:`nexusify.model.workspace`): TOML syntax, names, versions, build systems,
   paths, virtual projects, duplicates;
 - dependency cycles among shared packages (each strongly connected component, named);
 - services' Dockerfiles that COPY/ADD shared code into the image;
@@ -37,7 +37,7 @@ from packaging.version import InvalidVersion, Version
 from nexusify.config import Settings
 from nexusify.credentials import mask_url as _mask_url
 from nexusify.errors import AuthError, IndexServerError, NexusifyError
-from nexusify.workspace import (
+from nexusify.model.workspace import (
     CycleError,
     HasProblems,
     Problem,
@@ -222,7 +222,7 @@ def shared_copies(dockerfile: Path, service: Project, ws: Workspace,
     shared = [(path, p) for path, p in (shared_dirs or [(str(p.path), p) for p in ws.shared]) if path != own]
     if not shared:
         return []
-    from nexusify.dockerfile import DockerfileSyntaxError, parse
+    from nexusify.formats.dockerfile import DockerfileSyntaxError, parse
 
     try:
         instructions = parse(text)
@@ -339,7 +339,7 @@ def render_graph(report: AuditReport, fmt: str) -> str:
 
 def _client(settings: Settings, env: Mapping[str, str], transport: httpx.BaseTransport | None, auth_url: str | None) -> Any:
     from nexusify.credentials import resolve_credentials
-    from nexusify.nexus import make_client
+    from nexusify.index.nexus import make_client
 
     creds = resolve_credentials(settings.username, settings.upload_url or auth_url, env) if auth_url else None
     return make_client(
@@ -355,7 +355,7 @@ def index_status(
     """Which local versions the upload repository already holds, and whether those published
     files differ from the local sources (compared file by file against the published sdist,
     or the wheel when there is no sdist; no build needed)."""
-    from nexusify.nexus import SimpleIndex, same_version
+    from nexusify.index.nexus import SimpleIndex, same_version
 
     url = settings.upload_simple_url
     assert url is not None
@@ -533,7 +533,7 @@ def check_public_names(
     """Look every shared package's name up on the public index: a name that exists there can
     be served instead of the internal package by a client that consults both
     (``--extra-index-url``, Poetry ``supplemental``): the dependency-confusion hazard."""
-    from nexusify.nexus import make_client, origin
+    from nexusify.index.nexus import make_client, origin
 
     base = settings.public_index_url.rstrip("/") + "/"
     result: dict[str, Any] = {"url": _mask(base), "checked": False, "names": {}}

@@ -38,8 +38,10 @@ from typing import Any
 from packaging.utils import canonicalize_name
 
 from nexusify import __version__
-from nexusify.audit import workspace_for
-from nexusify.build import (
+from nexusify.audit.report import workspace_for
+from nexusify.config import Settings, suggest
+from nexusify.credentials import Credentials, mask_url, redact, resolve_credentials
+from nexusify.dists.build import (
     SOURCE_DATE_EPOCH,
     Artifact,
     BuildEnvs,
@@ -53,8 +55,6 @@ from nexusify.build import (
     same_contents,
     stage_project,
 )
-from nexusify.config import Settings, suggest
-from nexusify.credentials import Credentials, mask_url, redact, resolve_credentials
 from nexusify.errors import (
     AuthError,
     BuildError,
@@ -66,7 +66,7 @@ from nexusify.errors import (
     UsageError,
 )
 from nexusify.files import find_line, write_atomic
-from nexusify.nexus import (
+from nexusify.index.nexus import (
     IndexClient,
     IndexFile,
     NexusRest,
@@ -75,7 +75,7 @@ from nexusify.nexus import (
     parse_filename,
     same_version,
 )
-from nexusify.workspace import CycleError, Project, Workspace, relpath
+from nexusify.model.workspace import CycleError, Project, Workspace, relpath
 
 log = logging.getLogger(__name__)
 
@@ -288,7 +288,7 @@ def plan_publish(
             hint="set --nexus-url (with --repository) or NEXUS_URL, or --repository-url for another PyPI server",
         )
     versions = {p.normalized: p.version for p in ws.shared if p.normalized and p.version}
-    from nexusify.pyproject_edit import versionize
+    from nexusify.formats.pyproject_edit import versionize
 
     plans: list[PackagePlan] = []
     errors: list[str] = []

@@ -49,7 +49,7 @@ from nexusify.config import Settings, resolve_settings
 from nexusify.credentials import redact
 from nexusify.errors import NexusifyError, OperationFailed, UsageError
 from nexusify.files import write_atomic
-from nexusify.localindex import LocalIndex, free_port, start_local_index, stop_stale
+from nexusify.index.local import LocalIndex, free_port, start_local_index, stop_stale
 
 MARKER = ".nexusify-demo.json"
 SERVICE = "quality-fabric"
@@ -407,7 +407,7 @@ def _core_env(env: Mapping[str, str], pypirc: Path) -> dict[str, str]:
 
 
 def _audit(run: _Runner, settings: Settings, env: Mapping[str, str]) -> dict[str, Any]:
-    from nexusify.audit import run_audit
+    from nexusify.audit.report import run_audit
 
     with run.step("audit") as step:
         report = run_audit(settings, env=env, index=True)
@@ -433,7 +433,7 @@ def _audit(run: _Runner, settings: Settings, env: Mapping[str, str]) -> dict[str
 
 
 def _publish(run: _Runner, settings: Settings, env: Mapping[str, str]) -> None:
-    from nexusify.publish import PublishOptions, run_publish
+    from nexusify.publish.plan import PublishOptions, run_publish
 
     with run.step("publish") as step:
         def reporter(event: str, name: str | None, data: Mapping[str, Any]) -> None:
@@ -459,8 +459,8 @@ def _publish(run: _Runner, settings: Settings, env: Mapping[str, str]) -> None:
 
 
 def _rewrite(run: _Runner, settings: Settings, env: Mapping[str, str]) -> dict[str, Any]:
-    from nexusify.audit import run_audit
-    from nexusify.rewrite import apply_plan, plan_rewrite
+    from nexusify.audit.report import run_audit
+    from nexusify.rewrite.plan import apply_plan, plan_rewrite
 
     with run.step("rewrite") as step:
         plan = plan_rewrite(settings, env=env, from_index=True, index_auth=False)
@@ -532,7 +532,7 @@ def _host_pip() -> bool:
 
 
 def _install(run: _Runner, settings: Settings, index: LocalIndex, rewritten: Mapping[str, Any]) -> None:
-    from nexusify.constraints import pep440_specifier
+    from nexusify.formats.constraints import pep440_specifier
 
     with run.step("install") as step:
         versions: Mapping[str, str] = rewritten["versions"]
@@ -694,7 +694,7 @@ def _engine_steps(run: _Runner, settings: Settings, index: LocalIndex, env: Mapp
             hint = (f"pull it (`docker pull {base}`; in a nexusify checkout `bash scripts/stack.sh` builds it), "
                     "then run `nexusify demo` again")
         if why is None:
-            from nexusify.build import backend_of
+            from nexusify.dists.build import backend_of
             from nexusify.files import read_toml
 
             _backend, requires, _path = backend_of(read_toml(service / "pyproject.toml"))

@@ -6,7 +6,7 @@ packages). It parses with tomlkit, replaces only the entries named by the
 byte as it was: comments, key order, quoting style, inline-table spacing, CRLF line endings,
 a missing trailing newline, a UTF-8 BOM.
 
-The rules (``mode`` is a constraint mode of :mod:`nexusify.constraints`):
+The rules (``mode`` is a constraint mode of :mod:`nexusify.formats.constraints`):
 
 ==========================  ====================================================================
 written as                  becomes
@@ -56,9 +56,9 @@ from packaging.utils import canonicalize_name
 from tomlkit.container import Container
 from tomlkit.items import AoT, Array, InlineTable, Item, String, Table
 
-from nexusify.constraints import admits, pep440_specifier, poetry_constraint
 from nexusify.errors import OperationFailed, ProblemsFound, TomlError
-from nexusify.workspace import LocalDependency
+from nexusify.formats.constraints import admits, pep440_specifier, poetry_constraint
+from nexusify.model.workspace import LocalDependency
 
 PRIORITIES = ("explicit", "supplemental", "primary")
 TOOLS = ("auto", "poetry", "uv", "pdm", "pip")
@@ -153,7 +153,7 @@ def local_entries_left(text: str, names: Iterable[str], path: Path | None = None
                        data: dict[str, Any] | None = None) -> list[str]:
     """Names among ``names`` still written as path/file/workspace dependencies in ``text``
     (``data``: ``text`` already parsed)."""
-    from nexusify.workspace import Project, read_local_dependencies
+    from nexusify.model.workspace import Project, read_local_dependencies
 
     if data is None:
         data = tomllib.loads(text.removeprefix("\ufeff"))

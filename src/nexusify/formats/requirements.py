@@ -1,8 +1,8 @@
 """pip requirements files: finding, parsing (the line forms pip accepts) and rewriting lines.
 
-Pure text work, no monorepo model: :mod:`nexusify.workspace` turns the local entries found here
+Pure text work, no monorepo model: :mod:`nexusify.model.workspace` turns the local entries found here
 into :class:`~nexusify.workspace.LocalDependency` objects and resolves them with the same
-resolver as ``pyproject.toml`` paths; :mod:`nexusify.rewrite` plans the edits.
+resolver as ``pyproject.toml`` paths; :mod:`nexusify.rewrite.plan` plans the edits.
 
 Parsing follows pip's own order: physical lines ending in ``\\`` are joined, then comments
 (``#`` at the start or after whitespace, so ``#egg=`` fragments stay) are dropped. A logical

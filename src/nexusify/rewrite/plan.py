@@ -10,7 +10,7 @@ each): any error before that point leaves every file as it was.
 What changes, per service that depends on shared packages (a service with none is left
 byte-identical):
 
-* its ``pyproject.toml``, through :mod:`nexusify.pyproject_edit` (the same core ``publish``
+* its ``pyproject.toml``, through :mod:`nexusify.formats.pyproject_edit` (the same core ``publish``
   uses for its staged copies): path/file/workspace dependencies on shared packages become
   version constraints from the ``source`` (name and URL from the settings);
 * under ``priority = "explicit"`` (the default) the shared packages it needs transitively are
@@ -22,7 +22,7 @@ byte-identical):
   per-package index, and ``--extra-index-url`` takes the highest version across indexes:
   dependency confusion). A different ``--index-url`` is an error, another
   ``--extra-index-url`` a warning;
-* its Dockerfiles, through :mod:`nexusify.dockerfile`: COPY/ADD of shared code dropped, install
+* its Dockerfiles, through :mod:`nexusify.formats.dockerfile`: COPY/ADD of shared code dropped, install
   steps read ``$NEXUS_INDEX_URL``, and credentials come from a BuildKit secret when the index
   needs them;
 * lockfiles: re-locked with ``--lock`` (in a scratch copy, then written with the rest), else
@@ -52,21 +52,21 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from nexusify.config import Settings
-from nexusify.constraints import pep440_specifier
 from nexusify.credentials import Credentials, mask_url, resolve_credentials
-from nexusify.dockerfile import SharedMatcher, guess_context
-from nexusify.dockerfile import patch as patch_dockerfile
 from nexusify.errors import ConfigError, NexusifyError, OperationFailed, ProblemsFound, UsageError
 from nexusify.files import write_all_atomic
-from nexusify.pyproject_edit import (
+from nexusify.formats.constraints import pep440_specifier
+from nexusify.formats.dockerfile import SharedMatcher, guess_context
+from nexusify.formats.dockerfile import patch as patch_dockerfile
+from nexusify.formats.pyproject_edit import (
     AddedDependency,
     Edit,
     SourceSpec,
     edit_pyproject,
     sources_outdated,
 )
-from nexusify.requirements import RequirementsFile, replace_lines, requirement_line, tree_of
-from nexusify.workspace import (
+from nexusify.formats.requirements import RequirementsFile, replace_lines, requirement_line, tree_of
+from nexusify.model.workspace import (
     HasProblems,
     LocalDependency,
     Problem,
@@ -234,7 +234,7 @@ def versions_from_pyproject(ws: Workspace) -> dict[str, str]:
 def versions_from_index(names: Sequence[str], simple_url: str, credentials: Credentials | None,
                         timeout: float = 30.0) -> tuple[dict[str, str], list[Problem]]:
     """The highest version the index holds for each name (a release if there is one)."""
-    from nexusify.nexus import SimpleIndex, make_client, origin
+    from nexusify.index.nexus import SimpleIndex, make_client, origin
 
     found: dict[str, str] = {}
     problems: list[Problem] = []
@@ -356,7 +356,7 @@ def plan_rewrite(
     which: Callable[[str], str | None] = shutil.which,
 ) -> RewritePlan:
     """Compute every edit for the target services; writes nothing (see the module docstring)."""
-    from nexusify.audit import workspace_for
+    from nexusify.audit.report import workspace_for
 
     env = env or {}
     url = settings.simple_url
@@ -572,7 +572,7 @@ def _plan_service(project: Project, ctx: _PlanContext) -> tuple[ServicePlan, lis
 
 def _copies_workspace_root(text: str, root: Path) -> int | None:
     """The line where a root-context Dockerfile copies the root pyproject.toml of a uv workspace."""
-    from nexusify.dockerfile import DockerfileSyntaxError, parse
+    from nexusify.formats.dockerfile import DockerfileSyntaxError, parse
 
     root_pyproject = root / "pyproject.toml"
     if not root_pyproject.is_file() or "[tool.uv.workspace]" not in root_pyproject.read_text(encoding="utf-8",

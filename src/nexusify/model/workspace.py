@@ -34,7 +34,12 @@ from packaging.version import InvalidVersion, Version
 
 from nexusify.errors import TomlError
 from nexusify.files import parse_toml
-from nexusify.requirements import RequirementsFile, file_group, find_requirements_files, read_tree
+from nexusify.formats.requirements import (
+    RequirementsFile,
+    file_group,
+    find_requirements_files,
+    read_tree,
+)
 
 SKIP_DIRS = frozenset({
     ".git", ".hg", ".svn", ".venv", "venv", ".env", "env", "node_modules", "__pycache__",
@@ -595,7 +600,7 @@ def load_workspace(
     _classify(ws, list(shared_globs), list(service_globs))
     for p in projects:
         if p.role == "shared" and p.version is None and p.version_dynamic and resolve_dynamic:
-            from nexusify.dynamic_version import resolve_dynamic_version
+            from nexusify.model.dynamic_version import resolve_dynamic_version
 
             p.version = resolve_dynamic_version(p)
     _check_targets(ws)
@@ -686,7 +691,7 @@ def _read_metadata(p: Project) -> None:
         p.version = version.strip()
     elif isinstance(dynamic, list) and "version" in dynamic:
         p.version_dynamic = True
-        from nexusify.dynamic_version import static_dynamic_version
+        from nexusify.model.dynamic_version import static_dynamic_version
 
         p.version = static_dynamic_version(p)
 
@@ -1339,7 +1344,7 @@ def _check_shared(p: Project, rel: str, problems: list[Problem]) -> None:
                                 "shared package has no name", "set [project] name or [tool.poetry] name"))
     if p.version is None:
         if p.version_dynamic:
-            from nexusify.dynamic_version import describe_source
+            from nexusify.model.dynamic_version import describe_source
 
             problems.append(Problem(
                 "error", "version-unresolved", rel, p.lines.pattern(_DYNAMIC_KEY),

@@ -2,7 +2,7 @@
 
 - :func:`stage_project` copies a package's folder (minus VCS, caches, build output) into a
   staging folder, writes its ``pyproject.toml`` with internal path dependencies replaced by
-  version constraints (:func:`nexusify.pyproject_edit.versionize`, publish-staging mode), and
+  version constraints (:func:`nexusify.formats.pyproject_edit.versionize`, publish-staging mode), and
   normalises every file's mtime and mode, so setuptools' egg-info or pdm's ``.pdm-build`` land
   in the copy, and archives come out byte-identical on any machine.
 - :class:`BuildEnvs` keeps one virtualenv per distinct ``[build-system].requires`` set (under
@@ -45,8 +45,8 @@ from typing import Any
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from nexusify.constraints import admits
 from nexusify.errors import BuildError
+from nexusify.formats.constraints import admits
 
 log = logging.getLogger(__name__)
 
@@ -627,7 +627,7 @@ def check_pyproject_text(text: str, where: str, internal_names: Sequence[str]) -
         data = tomllib.loads(text.removeprefix("\ufeff"))
     except tomllib.TOMLDecodeError:
         return problems
-    from nexusify.pyproject_edit import local_entries_left
+    from nexusify.formats.pyproject_edit import local_entries_left
 
     left = local_entries_left(text, internal_names)
     if left:
