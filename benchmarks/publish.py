@@ -67,7 +67,7 @@ class Server:
 
 def publish_order(root: Path) -> list[Path]:
     sys.path.insert(0, str(REPO / "src"))
-    from nexusify.model.workspace import load_workspace
+    from nexusify.model import load_workspace
 
     ws = load_workspace(root)
     return [ws.by_name[n].path for n in ws.publish_order()]

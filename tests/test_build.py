@@ -23,7 +23,7 @@ from nexusify.dists.build import (
     stage_project,
 )
 from nexusify.formats.pyproject_edit import versionize
-from nexusify.model.workspace import load_workspace
+from nexusify.model import load_workspace
 
 
 def _tree(root: Path) -> dict[str, tuple[str, float]]:

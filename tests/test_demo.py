@@ -38,7 +38,7 @@ from nexusify.demo.run import (
 from nexusify.errors import UsageError
 from nexusify.index import local as localindex
 from nexusify.index.local import port_open, start_local_index, stop_stale
-from nexusify.model.workspace import load_workspace
+from nexusify.model import load_workspace
 from tests.conftest import SAMPLE
 
 SHARED = {"maestro-core-api", "maestro-core-auth", "maestro-core-config", "maestro-core-db", "maestro-core-logging",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from nexusify.errors import ProblemsFound
+from nexusify.errors import Problem, ProblemsFound
 from nexusify.formats.pyproject_edit import (
     AddedDependency,
     SourceSpec,
@@ -15,7 +15,9 @@ from nexusify.formats.pyproject_edit import (
     local_entries_left,
     versionize,
 )
-from nexusify.model.workspace import Problem, Project, _read_pep621_deps, _read_poetry_deps
+from nexusify.model import Project
+from nexusify.model.readers.pep621 import read_pep621_deps as _read_pep621_deps
+from nexusify.model.readers.poetry import read_poetry_deps as _read_poetry_deps
 
 URL = "http://127.0.0.1:9/simple/"
 NEXUS = SourceSpec("nexus", URL)

@@ -21,7 +21,7 @@ from nexusify.formats.requirements import (
     replace_lines,
     tree_of,
 )
-from nexusify.model.workspace import Workspace, load_workspace
+from nexusify.model import Workspace, load_workspace
 from tests.conftest import FIXTURES
 
 LAYOUT = FIXTURES / "layouts" / "requirements-services"

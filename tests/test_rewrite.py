@@ -14,7 +14,7 @@ import pytest
 from nexusify.config import resolve_settings
 from nexusify.errors import ProblemsFound
 from nexusify.formats.dockerfile import parse
-from nexusify.model.workspace import load_workspace
+from nexusify.model import load_workspace
 from nexusify.rewrite.plan import apply_plan, plan_rewrite
 from tests.conftest import FIXTURES
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from nexusify.model.workspace import Workspace, load_workspace
+from nexusify.model import Workspace, load_workspace
 
 from .conftest import FIXTURES, SAMPLE
 
@@ -305,7 +305,8 @@ def test_deep_chain_has_no_recursion_limit(tmp_path: Path) -> None:
     pytest.param("pkg @ file:///srv/my%20libs/pkg", "pkg", False, "/srv/my libs/pkg", id="percent-encoded"),
 ])
 def test_file_url_forms(item: str, name: str, editable: bool, path: str) -> None:
-    from nexusify.model.workspace import _parse_requirement, file_url_to_path
+    from nexusify.model.paths import file_url_to_path
+    from nexusify.model.readers.pep621 import parse_requirement as _parse_requirement
 
     req, is_editable, error = _parse_requirement(item)
     assert error is None and req is not None and req.url

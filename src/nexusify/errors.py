@@ -6,7 +6,21 @@ Exit codes: 0 success, 1 the operation found problems or failed, 2 usage or conf
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal
+
+Severity = Literal["error", "warning"]
+
+
+def format_location(path: str | None, line: int | None = None, column: int | None = None) -> str:
+    """``path:line:column`` (as far as known), the one form every message and problem uses."""
+    loc = path or ""
+    if loc and line:
+        loc += f":{line}"
+        if column:
+            loc += f":{column}"
+    return loc
 
 
 class NexusifyError(Exception):
@@ -34,12 +48,7 @@ class NexusifyError(Exception):
     def location(self) -> str | None:
         if self.path is None:
             return None
-        loc = self.path
-        if self.line is not None:
-            loc += f":{self.line}"
-            if self.column is not None:
-                loc += f":{self.column}"
-        return loc
+        return format_location(self.path, self.line, self.column)
 
     def __str__(self) -> str:
         text = f"{self.location}: {self.message}" if self.location else self.message
@@ -124,3 +133,46 @@ class LockHeld(DeployError):
 
 class ExtraMissing(UsageError):
     """A verb needs an optional part of nexusify that is not installed (``pip install 'nexusify[X]'``)."""
+
+
+# --------------------------------------------------------------------------- problems
+
+
+@dataclass
+class Problem:
+    severity: Severity
+    code: str
+    path: str | None
+    line: int | None
+    message: str
+    hint: str | None = None
+    column: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "severity": self.severity, "code": self.code, "path": self.path,
+            "line": self.line, "column": self.column, "message": self.message, "hint": self.hint,
+        }
+
+    @property
+    def location(self) -> str:
+        return format_location(self.path, self.line, self.column)
+
+    def __str__(self) -> str:
+        loc = self.location
+        text = f"{loc}: {self.severity}[{self.code}]: {self.message}" if loc else f"{self.severity}[{self.code}]: {self.message}"
+        return text + (f" (hint: {self.hint})" if self.hint else "")
+
+
+class HasProblems:
+    """For reports holding a ``problems`` list: its errors and warnings."""
+
+    problems: list[Problem]
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "warning"]

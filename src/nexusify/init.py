@@ -6,11 +6,10 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from nexusify.audit.report import workspace_for
 from nexusify.config import Settings
 from nexusify.errors import UsageError
 from nexusify.files import write_atomic
-from nexusify.model.workspace import SERVICE_GLOBS, SHARED_GLOBS, Project, Workspace
+from nexusify.model import SERVICE_GLOBS, SHARED_GLOBS, Project, Workspace, workspace_for
 
 
 @dataclass

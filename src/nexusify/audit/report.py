@@ -3,7 +3,7 @@
 The report holds the shared packages, the services and their shared dependencies, the publish
 order, and problems (errors and warnings) from every check:
 
-- the monorepo model (:mod:`nexusify.model.workspace`): TOML syntax, names, versions, build systems,
+- the monorepo model (:mod:`nexusify.model`): TOML syntax, names, versions, build systems,
   paths, virtual projects, duplicates;
 - dependency cycles among shared packages (each strongly connected component, named);
 - services' Dockerfiles that COPY/ADD shared code into the image;
@@ -36,17 +36,15 @@ from packaging.version import InvalidVersion, Version
 
 from nexusify.config import Settings
 from nexusify.credentials import mask_url as _mask_url
-from nexusify.errors import AuthError, IndexServerError, NexusifyError
-from nexusify.model.workspace import (
-    CycleError,
+from nexusify.errors import (
+    AuthError,
     HasProblems,
+    IndexServerError,
+    NexusifyError,
     Problem,
-    Project,
     Severity,
-    Workspace,
-    load_workspace,
-    relpath,
 )
+from nexusify.model import CycleError, Project, Workspace, relpath, workspace_for
 
 log = logging.getLogger(__name__)
 
@@ -121,17 +119,6 @@ class AuditReport(HasProblems):
             "index": self.index,
             "public": self.public,
         }
-
-
-def workspace_for(settings: Settings) -> Workspace:
-    """Load the monorepo with the settings' discovery overrides."""
-    return load_workspace(
-        settings.root,
-        shared_globs=settings.shared,
-        service_globs=settings.services,
-        exclude=settings.exclude,
-        path_aliases=settings.path_aliases,
-    )
 
 
 def run_audit(

@@ -38,8 +38,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from nexusify.errors import Problem
 from nexusify.formats.pyproject_edit import Edit
-from nexusify.model.workspace import Problem
 
 INDEX_ARG = "NEXUS_INDEX_URL"
 SECRET_ID = "netrc"

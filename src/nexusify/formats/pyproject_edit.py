@@ -58,7 +58,7 @@ from tomlkit.items import AoT, Array, InlineTable, Item, String, Table
 
 from nexusify.errors import OperationFailed, ProblemsFound, TomlError
 from nexusify.formats.constraints import admits, pep440_specifier, poetry_constraint
-from nexusify.model.workspace import LocalDependency
+from nexusify.model import LocalDependency
 
 PRIORITIES = ("explicit", "supplemental", "primary")
 TOOLS = ("auto", "poetry", "uv", "pdm", "pip")
@@ -153,7 +153,7 @@ def local_entries_left(text: str, names: Iterable[str], path: Path | None = None
                        data: dict[str, Any] | None = None) -> list[str]:
     """Names among ``names`` still written as path/file/workspace dependencies in ``text``
     (``data``: ``text`` already parsed)."""
-    from nexusify.model.workspace import Project, read_local_dependencies
+    from nexusify.model import Project, read_local_dependencies
 
     if data is None:
         data = tomllib.loads(text.removeprefix("\ufeff"))

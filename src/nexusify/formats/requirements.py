@@ -1,6 +1,6 @@
 """pip requirements files: finding, parsing (the line forms pip accepts) and rewriting lines.
 
-Pure text work, no monorepo model: :mod:`nexusify.model.workspace` turns the local entries found here
+Pure text work, no monorepo model: :mod:`nexusify.model` turns the local entries found here
 into :class:`~nexusify.workspace.LocalDependency` objects and resolves them with the same
 resolver as ``pyproject.toml`` paths; :mod:`nexusify.rewrite.plan` plans the edits.
 

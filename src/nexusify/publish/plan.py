@@ -38,7 +38,6 @@ from typing import Any
 from packaging.utils import canonicalize_name
 
 from nexusify import __version__
-from nexusify.audit.report import workspace_for
 from nexusify.config import Settings, suggest
 from nexusify.credentials import Credentials, mask_url, redact, resolve_credentials
 from nexusify.dists.build import (
@@ -75,7 +74,7 @@ from nexusify.index.nexus import (
     parse_filename,
     same_version,
 )
-from nexusify.model.workspace import CycleError, Project, Workspace, relpath
+from nexusify.model import CycleError, Project, Workspace, relpath, workspace_for
 
 log = logging.getLogger(__name__)
 

@@ -53,7 +53,15 @@ from packaging.version import InvalidVersion, Version
 
 from nexusify.config import Settings
 from nexusify.credentials import Credentials, mask_url, resolve_credentials
-from nexusify.errors import ConfigError, NexusifyError, OperationFailed, ProblemsFound, UsageError
+from nexusify.errors import (
+    ConfigError,
+    HasProblems,
+    NexusifyError,
+    OperationFailed,
+    Problem,
+    ProblemsFound,
+    UsageError,
+)
 from nexusify.files import write_all_atomic
 from nexusify.formats.constraints import pep440_specifier
 from nexusify.formats.dockerfile import SharedMatcher, guess_context
@@ -66,15 +74,7 @@ from nexusify.formats.pyproject_edit import (
     sources_outdated,
 )
 from nexusify.formats.requirements import RequirementsFile, replace_lines, requirement_line, tree_of
-from nexusify.model.workspace import (
-    HasProblems,
-    LocalDependency,
-    Problem,
-    Project,
-    Workspace,
-    declared_names,
-    relpath,
-)
+from nexusify.model import LocalDependency, Project, Workspace, declared_names, relpath
 
 LOCKFILES = ("poetry.lock", "uv.lock", "pdm.lock")
 _LOCK_TOOL = {"poetry.lock": "poetry", "uv.lock": "uv", "pdm.lock": "pdm"}
@@ -356,7 +356,7 @@ def plan_rewrite(
     which: Callable[[str], str | None] = shutil.which,
 ) -> RewritePlan:
     """Compute every edit for the target services; writes nothing (see the module docstring)."""
-    from nexusify.audit.report import workspace_for
+    from nexusify.model import workspace_for
 
     env = env or {}
     url = settings.simple_url

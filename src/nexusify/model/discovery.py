@@ -1,0 +1,142 @@
+"""Discovery: every ``pyproject.toml`` (and requirements-only service folder) under the root,
+read once into a :class:`Project` with its metadata; the Dockerfiles beside each project."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from packaging.utils import canonicalize_name
+
+from nexusify.errors import Problem, TomlError
+from nexusify.files import parse_toml
+from nexusify.formats.requirements import find_requirements_files
+from nexusify.formats.toml import subtable
+from nexusify.model.dynamic_version import static_dynamic_version
+from nexusify.model.paths import glob_dirs, is_inside, matches_glob, relpath
+from nexusify.model.project import DOCKERFILE_DIRS, SKIP_DIRS, Project
+
+
+def iter_pyprojects(root: Path, exclude: Iterable[str] = ()) -> Iterator[Path]:
+    """Every pyproject.toml under ``root``, skipping VCS, virtualenv, build and cache folders."""
+    excl = list(exclude)
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel = os.path.relpath(dirpath, root).replace(os.sep, "/")
+        keep = []
+        for d in sorted(dirnames):
+            if d in SKIP_DIRS or d.endswith(".egg-info"):
+                continue
+            sub = d if rel == "." else f"{rel}/{d}"
+            if excl and matches_glob(sub, excl):
+                continue
+            if os.path.isfile(os.path.join(dirpath, d, "pyvenv.cfg")):
+                continue
+            keep.append(d)
+        dirnames[:] = keep
+        if "pyproject.toml" in filenames:
+            yield Path(dirpath) / "pyproject.toml"
+
+
+
+def find_dockerfiles(folder: Path) -> list[Path]:
+    found: list[Path] = []
+    for sub in DOCKERFILE_DIRS:
+        d = folder / sub if sub else folder
+        try:
+            entries = list(os.scandir(d))
+        except OSError:
+            continue
+        for e in entries:
+            n = e.name
+            if (n == "Dockerfile" or n.startswith("Dockerfile.") or n.endswith(".Dockerfile")
+                    or n.lower() == "containerfile") and e.is_file():
+                found.append(Path(e.path))
+    return sorted(found)
+
+
+def read_project(pp: Path, root: Path, problems: list[Problem]) -> Project | None:
+    rel = relpath(pp, root)
+    try:
+        text = pp.read_bytes().decode("utf-8-sig")
+    except OSError as exc:
+        problems.append(Problem("error", "unreadable", rel, None, f"cannot read: {exc.strerror}"))
+        return None
+    except UnicodeDecodeError:
+        problems.append(Problem("error", "unreadable", rel, None, "not UTF-8 text", "save the file as UTF-8"))
+        return None
+    try:
+        data = parse_toml(text, Path(rel))
+    except TomlError as exc:
+        problems.append(Problem(
+            "error", "invalid-toml", rel, exc.line, exc.message,
+            "fix the syntax at that position; the rest of the monorepo was still audited",
+            column=exc.column,
+        ))
+        return None
+    folder = pp.parent.resolve()
+    project = Project(path=folder, pyproject=folder / "pyproject.toml", data=data, text=text)
+    read_metadata(project)
+    return project
+
+
+
+def read_metadata(p: Project) -> None:
+    data = p.data
+    proj = subtable(data, "project")
+    poetry = subtable(data, "tool", "poetry")
+    bs = subtable(data, "build-system")
+    p.has_build_system = "build-system" in data
+    p.build_backend = bs.get("build-backend") if isinstance(bs.get("build-backend"), str) else None
+    reqs = bs.get("requires", [])
+    p.build_requires = [r for r in reqs if isinstance(r, str)] if isinstance(reqs, list) else []
+    styles = []
+    if poetry.get("name") or poetry.get("dependencies") or poetry.get("group"):
+        styles.append("poetry")
+    if proj:
+        styles.append("pep621")
+    p.style = "+".join(styles) or "unknown"
+    name = proj.get("name") or poetry.get("name")
+    if isinstance(name, str) and name.strip():
+        p.name = name.strip()
+        p.normalized = canonicalize_name(p.name)
+    if poetry.get("package-mode") is False:
+        p.package_mode = False
+        p.virtual_reason = "Poetry package-mode = false"
+    elif subtable(data, "tool", "uv").get("package") is False:
+        p.virtual_reason = "[tool.uv] package = false"
+    elif subtable(data, "tool", "pdm").get("distribution") is False:
+        p.virtual_reason = "[tool.pdm] distribution = false"
+    version = proj.get("version") if "version" in proj else None
+    if version is None and poetry.get("version") is not None:
+        version = poetry.get("version")
+    dynamic = proj.get("dynamic", [])
+    if isinstance(version, str) and version.strip():
+        p.version = version.strip()
+    elif isinstance(dynamic, list) and "version" in dynamic:
+        p.version_dynamic = True
+        p.version = static_dynamic_version(p)
+
+
+
+def requirements_only_projects(root: Path, taken: set[Path], service_globs: list[str],
+                                exclude: list[str]) -> list[Project]:
+    """Folders matching a service glob that hold requirements files but no pyproject.toml:
+    services installed with ``pip install -r`` (named after their folder, no version)."""
+    found: list[Project] = []
+    for pattern in service_globs:
+        for folder in glob_dirs(root, pattern.strip().strip("/")):
+            rel = relpath(folder, root)
+            skipped = any(part in SKIP_DIRS for part in rel.split("/")) or (exclude and matches_glob(rel, exclude))
+            if folder in taken or skipped or not is_inside(folder, root) or folder == root:
+                continue
+            tops = find_requirements_files(folder)
+            if not tops:
+                continue
+            taken.add(folder)
+            found.append(Project(
+                path=folder, pyproject=folder / "pyproject.toml", data={}, text="", name=folder.name,
+                normalized=canonicalize_name(folder.name), requirements_only=True, requirement_tops=tops,
+                virtual_reason="a service with requirements files only (no pyproject.toml)",
+            ))
+    return found

@@ -1,0 +1,122 @@
+"""``load_workspace``: the one way every verb reads the monorepo (discover, read, resolve,
+classify, check), and ``workspace_for(settings)`` with the configured overrides."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from nexusify.errors import Problem
+from nexusify.model.checks import NAME_KEY, check_projects
+from nexusify.model.classify import classify
+from nexusify.model.discovery import (
+    find_dockerfiles,
+    iter_pyprojects,
+    read_project,
+    requirements_only_projects,
+)
+from nexusify.model.dynamic_version import resolve_dynamic_version
+from nexusify.model.paths import PathMapper, relpath
+from nexusify.model.project import SERVICE_GLOBS, LocalDependency, Project
+from nexusify.model.readers.pep621 import read_pep621_deps
+from nexusify.model.readers.poetry import read_poetry_deps
+from nexusify.model.readers.requirements import read_requirements_deps
+from nexusify.model.readers.uv import link_uv_workspaces
+from nexusify.model.resolve import adopt_target_name, resolve_dependency
+from nexusify.model.workspace import Workspace
+
+if TYPE_CHECKING:
+    from nexusify.config import Settings
+
+def load_workspace(
+    root: Path,
+    *,
+    shared_globs: Iterable[str] = (),
+    service_globs: Iterable[str] = (),
+    exclude: Iterable[str] = (),
+    path_aliases: dict[str, str] | None = None,
+    resolve_dynamic: bool = True,
+) -> Workspace:
+    """Discover and classify every project under ``root``; problems are collected, not raised.
+
+    ``resolve_dynamic`` allows asking a build backend for a dynamic version (a subprocess) when
+    the fast static readers cannot tell it; this is only ever done for shared packages.
+    """
+    root = root.resolve()
+    service_globs = list(service_globs)
+    exclude = list(exclude)
+    problems: list[Problem] = []
+    projects: list[Project] = []
+    broken: set[Path] = set()
+    for pp in iter_pyprojects(root, exclude):
+        project = read_project(pp, root, problems)
+        if project is None:
+            broken.add(pp.parent.resolve())
+        else:
+            projects.append(project)
+    taken = {p.path for p in projects} | broken
+    projects.extend(requirements_only_projects(root, taken, service_globs or list(SERVICE_GLOBS), exclude))
+    projects.sort(key=lambda p: p.path.as_posix())
+
+    by_path = {p.path: p for p in projects}
+    by_name: dict[str, Project] = {}
+    for p in projects:
+        if not p.normalized:
+            continue
+        other = by_name.get(p.normalized)
+        if other is not None:
+            problems.append(Problem(
+                "error", "duplicate-name", relpath(p.manifest, root), p.lines.pattern(NAME_KEY),
+                f"{p.name!r} has the same normalised name ({p.normalized}) as {other.name!r} in "
+                f"{relpath(other.manifest, root)}",
+                "rename one of them: an index holds one project per normalised name",
+            ))
+            continue
+        by_name[p.normalized] = p
+
+    roots = link_uv_workspaces(projects, by_path)
+    for p in projects:
+        read_poetry_deps(p, root, problems)
+        read_pep621_deps(p, root, problems, roots.get(p.workspace_root) if p.workspace_root else None)
+        read_requirements_deps(p, root, problems)
+
+    mapper = PathMapper(root, by_path, dict(path_aliases or {}))
+    for p in projects:
+        for dep in p.local_deps:
+            resolve_dependency(dep, p, root, by_path, by_name, mapper, broken, exclude, problems)
+            adopt_target_name(dep, by_path)
+        # `-e .` in a project's own requirements file installs the project itself
+        p.local_deps = [d for d in p.local_deps if not (d.kind == "requirements" and d.resolved == p.path)]
+
+    ws = Workspace(root, projects, problems, by_name, by_path)
+    for p in projects:
+        p.dockerfiles = find_dockerfiles(p.path)
+    classify(ws, list(shared_globs), list(service_globs))
+    for p in projects:
+        if p.role == "shared" and p.version is None and p.version_dynamic and resolve_dynamic:
+            p.version = resolve_dynamic_version(p)
+    check_projects(ws)
+    return ws
+
+
+
+def read_local_dependencies(project: Project, problems: list[Problem] | None = None, rel: str = "pyproject.toml") -> list[LocalDependency]:
+    """Read ``project``'s local dependencies (all forms) without resolving them: for tools that
+    look at one file (``rewrite``). Workspace-inherited uv sources are not applied here."""
+    problems = [] if problems is None else problems
+    project.local_deps = []
+    read_poetry_deps(project, rel, problems)
+    read_pep621_deps(project, rel, problems)
+    return project.local_deps
+
+
+def workspace_for(settings: Settings) -> Workspace:
+    """Load the monorepo with the settings' discovery overrides (what every verb calls)."""
+    return load_workspace(
+        settings.root,
+        shared_globs=settings.shared,
+        service_globs=settings.services,
+        exclude=settings.exclude,
+        path_aliases=settings.path_aliases,
+    )
