@@ -19,6 +19,7 @@ from nexusify.model.discovery import (
 from nexusify.model.dynamic_version import resolve_dynamic_version
 from nexusify.model.paths import PathMapper, relpath
 from nexusify.model.project import SERVICE_GLOBS, LocalDependency, Project
+from nexusify.model.readers.named import read_index_dependencies
 from nexusify.model.readers.pep621 import read_pep621_deps
 from nexusify.model.readers.poetry import read_poetry_deps
 from nexusify.model.readers.requirements import read_requirements_deps
@@ -88,6 +89,9 @@ def load_workspace(
             adopt_target_name(dep, by_path)
         # `-e .` in a project's own requirements file installs the project itself
         p.local_deps = [d for d in p.local_deps if not (d.kind == "requirements" and d.resolved == p.path)]
+
+    for p in projects:
+        p.index_deps = read_index_dependencies(p, by_name)
 
     ws = Workspace(root, projects, problems, by_name, by_path)
     for p in projects:

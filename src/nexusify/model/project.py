@@ -75,6 +75,24 @@ class LocalDependency:
 
 
 @dataclass
+class IndexDependency:
+    """A dependency on a shared package of the monorepo by name and version (what ``rewrite``
+    writes): ``maestro-core-config = {version = "^0.1.0", source = "nexus"}``, a PEP 508 range
+    (with a uv index source), or a named line of a requirements file. ``location`` has the
+    shape of :attr:`LocalDependency.location`; ``source`` names the index when the file says."""
+
+    name: str
+    normalized: str
+    specifier: str
+    group: str
+    runtime: bool
+    file: Path
+    line: int | None
+    location: tuple[str, tuple[str, ...], str | int]
+    source: str | None = None
+
+
+@dataclass
 class Project:
     path: Path  # folder
     pyproject: Path
@@ -91,6 +109,7 @@ class Project:
     package_mode: bool = True
     workspace_members: list[Path] = field(default_factory=list)
     local_deps: list[LocalDependency] = field(default_factory=list)
+    index_deps: list[IndexDependency] = field(default_factory=list)  # shared packages named by version
     dockerfiles: list[Path] = field(default_factory=list)
     role: Role = "other"
     workspace_root: Path | None = None  # the uv workspace this project is a member of
@@ -124,8 +143,12 @@ class Project:
         return self.pyproject
 
     def internal_names(self, runtime_only: bool = False) -> list[str]:
+        """The shared packages this project depends on, by path or by version."""
         seen: dict[str, None] = {}
         for d in self.local_deps:
             if d.resolved is not None and (d.runtime or not runtime_only):
                 seen.setdefault(d.normalized, None)
+        for i in self.index_deps:
+            if i.runtime or not runtime_only:
+                seen.setdefault(i.normalized, None)
         return list(seen)

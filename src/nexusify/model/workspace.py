@@ -109,18 +109,18 @@ class Workspace:
         return sorted(out)
 
     def edges(self, runtime_only: bool = False) -> list[tuple[str, str, bool]]:
-        """(from, to, runtime) for every resolved internal dependency, services included."""
+        """(from, to, runtime) for every internal dependency (by path or by version), services included."""
         result: dict[tuple[str, str], bool] = {}
         for p in self.projects:
             if not p.normalized or p.role == "other":
                 continue
-            for d in p.local_deps:
-                if d.resolved is None or d.normalized not in self.by_name:
+            named = [(d.normalized, d.runtime) for d in p.local_deps if d.resolved is not None]
+            named += [(i.normalized, i.runtime) for i in p.index_deps]
+            for target, runtime in named:
+                if target not in self.by_name or (runtime_only and not runtime):
                     continue
-                if runtime_only and not d.runtime:
-                    continue
-                key = (p.normalized, d.normalized)
-                result[key] = result.get(key, False) or d.runtime
+                key = (p.normalized, target)
+                result[key] = result.get(key, False) or runtime
         return [(a, b, r) for (a, b), r in sorted(result.items())]
 
 

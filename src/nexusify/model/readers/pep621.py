@@ -45,7 +45,7 @@ def pep621_arrays(data: dict[str, Any]) -> Iterator[tuple[tuple[str, ...], str, 
             yield ("tool", "pdm", "dev-dependencies", g), g, False, arr
 
 
-_REQ_NAME = re.compile(r"\s*([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)")
+REQ_NAME = re.compile(r"\s*([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)")
 _EGG = re.compile(r"[#&]egg=([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
@@ -100,7 +100,7 @@ def read_pep621_deps(p: Project, root: Path | str, problems: list[Problem], ws_r
                 continue  # {include-group = ...}
             if "@" not in item and "file:" not in item:
                 # a plain requirement: local only through a uv source (fast path, no parse)
-                m = _REQ_NAME.match(item)
+                m = REQ_NAME.match(item)
                 if m is None or canonicalize_name(m.group(1)) not in sources:
                     continue
             req, editable, error = parse_requirement(item)
