@@ -147,6 +147,7 @@ class Problem:
     message: str
     hint: str | None = None
     column: int | None = None
+    subjects: tuple[str, ...] = ()  # the package names a graph problem concerns (cycle members, a duplicate)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -138,13 +138,6 @@ def run_audit(
         order = ws.publish_order()
     except CycleError:
         order = []
-    for cycle in ws.cycles():
-        first = ws.by_name[cycle[0]]
-        problems.append(Problem(
-            "error", "dependency-cycle", relpath(first.pyproject, ws.root), None,
-            f"shared packages depend on each other in a cycle: {' -> '.join(cycle)}",
-            "break the cycle: move the code both need into a package both depend on",
-        ))
     shared_dirs = [(str(p.path), p) for p in ws.shared]
     for svc in ws.services:
         for dockerfile in svc.dockerfiles:

@@ -8,8 +8,12 @@ pdm ``file``); anything else asks the backend's own ``prepare_metadata_for_build
 from __future__ import annotations
 
 import ast
+import os
 import re
+import subprocess
 import tempfile
+import warnings
+from collections.abc import Mapping, Sequence
 from email.parser import Parser
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -99,24 +103,54 @@ def _pdm(project: Project) -> str | None:
     return None
 
 
-def _backend_hook(project: Project) -> str | None:
+#: what backends report when they cannot find a version (setuptools, setuptools-scm without git)
+PLACEHOLDER_VERSIONS = frozenset({"0.0.0", "0.0", "0"})
+
+
+def _backend_hook(project: Project) -> tuple[str | None, str | None]:
+    """(version, the backend's own message when it gave none) from ``prepare_metadata_for_build_wheel``.
+
+    A placeholder (``0.0.0``) counts as no version: setuptools reports it when a ``file`` source
+    is missing, setuptools-scm when there is no git data. Nothing the backend prints reaches
+    nexusify's output; its last words are kept for the problem instead."""
     if not project.build_backend:
-        return None
-    try:
-        import pyproject_hooks
-    except ImportError:  # pragma: no cover
-        return None
-    hooks = pyproject_hooks.BuildBackendHookCaller(
-        str(project.path), project.build_backend, runner=pyproject_hooks.quiet_subprocess_runner
-    )
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            dist_info = hooks.prepare_metadata_for_build_wheel(tmp)
-            meta = Path(tmp, dist_info, "METADATA").read_text(encoding="utf-8")
-    except Exception:
-        return None
-    version = Parser().parsestr(meta).get("Version")
-    return str(version) if version else None
+        return None, "no build backend to ask"
+    import pyproject_hooks
+
+    said: list[str] = []
+
+    def runner(cmd: Sequence[str], cwd: str | None = None, extra_environ: Mapping[str, str] | None = None) -> None:
+        env = {**os.environ, **(extra_environ or {})}
+        proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+        said.append(proc.stderr + proc.stdout)
+        if proc.returncode:
+            raise subprocess.CalledProcessError(proc.returncode, cmd)
+
+    hooks = pyproject_hooks.BuildBackendHookCaller(str(project.path), project.build_backend, runner=runner)
+    version: str | None = None
+    with warnings.catch_warnings(record=True) as caught:  # the backend's warnings, re-raised here
+        warnings.simplefilter("always")
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                dist_info = hooks.prepare_metadata_for_build_wheel(tmp)
+                meta = Path(tmp, dist_info, "METADATA").read_text(encoding="utf-8")
+            version = Parser().parsestr(meta).get("Version")
+        except Exception as exc:
+            return None, _last_words("".join(said)) or f"{type(exc).__name__}: {exc}"
+    if not version or (str(version) in PLACEHOLDER_VERSIONS):
+        words = "; ".join(str(w.message) for w in caught)
+        return None, (f"{project.build_backend} reported {version or 'no version'!s}"
+                      + (f": {words}" if words else ", its placeholder for an unknown version"))
+    return str(version), None
+
+
+def _last_words(output: str) -> str:
+    """The backend's most telling line: its last warning or error, without the traceback."""
+    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
+    for ln in reversed(lines):
+        if any(w in ln for w in ("Error", "Warning", "error:", "warning:", "cannot", "not found", "No such")):
+            return ln[:300]
+    return lines[-1][:300] if lines else ""
 
 
 def static_dynamic_version(project: Project) -> str | None:
@@ -128,16 +162,23 @@ def static_dynamic_version(project: Project) -> str | None:
     return None
 
 
-def resolve_dynamic_version(project: Project, *, use_backend: bool = True) -> str | None:
-    """The dynamic version: static readers first, then (``use_backend``) the backend's hook."""
+def resolve_dynamic_version(project: Project, *, use_backend: bool = True) -> tuple[str | None, str | None]:
+    """(version, why not): static readers first, then (``use_backend``) the backend's hook."""
     version = static_dynamic_version(project)
     if version is None and use_backend:
-        version = _backend_hook(project)
-    return version
+        return _backend_hook(project)
+    return version, None
 
 
 def describe_source(project: Project) -> str:
-    """Where the project says its dynamic version comes from, for error messages."""
+    """Where the project says its dynamic version comes from, for error messages; the backend's
+    own message when it was asked and said why."""
+    if project.version_error:
+        return f"{project.version_error}; {_static_source(project)}"
+    return _static_source(project)
+
+
+def _static_source(project: Project) -> str:
     tool = project.data.get("tool", {})
     st = tool.get("setuptools", {}).get("dynamic", {}).get("version") if isinstance(tool.get("setuptools"), dict) else None
     if isinstance(st, dict) and st.get("attr"):

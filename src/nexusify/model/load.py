@@ -62,6 +62,7 @@ def load_workspace(
 
     by_path = {p.path: p for p in projects}
     by_name: dict[str, Project] = {}
+    duplicates: set[str] = set()
     for p in projects:
         if not p.normalized:
             continue
@@ -72,7 +73,9 @@ def load_workspace(
                 f"{p.name!r} has the same normalised name ({p.normalized}) as {other.name!r} in "
                 f"{relpath(other.manifest, root)}",
                 "rename one of them: an index holds one project per normalised name",
+                subjects=(p.normalized,),
             ))
+            duplicates.add(p.normalized)
             continue
         by_name[p.normalized] = p
 
@@ -93,14 +96,22 @@ def load_workspace(
     for p in projects:
         p.index_deps = read_index_dependencies(p, by_name)
 
-    ws = Workspace(root, projects, problems, by_name, by_path)
+    ws = Workspace(root, projects, problems, by_name, broken=broken, duplicates=duplicates, _by_path=by_path)
     for p in projects:
         p.dockerfiles = find_dockerfiles(p.path)
     classify(ws, list(shared_globs), list(service_globs))
     for p in projects:
         if p.role == "shared" and p.version is None and p.version_dynamic and resolve_dynamic:
-            p.version = resolve_dynamic_version(p)
+            p.version, p.version_error = resolve_dynamic_version(p)
     check_projects(ws)
+    for cycle in ws.cycles():
+        first = ws.by_name[cycle[0]]
+        problems.append(Problem(
+            "error", "dependency-cycle", relpath(first.pyproject, root), None,
+            f"shared packages depend on each other in a cycle: {' -> '.join(cycle)}",
+            "break the cycle: move the code both need into a package both depend on",
+            subjects=tuple(cycle),
+        ))
     return ws
 
 

@@ -102,6 +102,7 @@ class Project:
     normalized: str | None = None
     version: str | None = None
     version_dynamic: bool = False
+    version_error: str | None = None  # why a dynamic version could not be resolved (the backend's words)
     build_backend: str | None = None
     build_requires: list[str] = field(default_factory=list)
     has_build_system: bool = False

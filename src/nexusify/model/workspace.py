@@ -4,7 +4,7 @@ order, cycles, transitive closure, edges), answered in one place for every verb.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +19,8 @@ class Workspace:
     projects: list[Project]
     problems: list[Problem]
     by_name: dict[str, Project]
+    broken: set[Path] = field(default_factory=set)  # folders whose pyproject.toml could not be read
+    duplicates: set[str] = field(default_factory=set)  # normalised names two projects claim
     _by_path: dict[Path, Project] = field(default_factory=dict, repr=False)
     _deps_cache: dict[tuple[str, bool], list[str]] = field(default_factory=dict, repr=False)
 
@@ -34,6 +36,48 @@ class Workspace:
         if not self._by_path:
             self._by_path = {p.path: p for p in self.projects}
         return self._by_path.get(Path(os.path.normpath(folder.resolve())))
+
+    def owner_of(self, file: Path) -> Path | None:
+        """The folder of the project (or unreadable project) a file belongs to: its nearest
+        ancestor that is a project folder."""
+        folders = {p.path for p in self.projects} | self.broken
+        for folder in [file, *file.parents]:
+            if folder in folders:
+                return folder
+            if folder == self.root:
+                break
+        return None
+
+    def reached_folders(self, targets: Iterable[Project]) -> set[Path]:
+        """The folders of ``targets`` and of every project they need, directly or transitively,
+        by path or by version (unreadable ones included: they are reached by path)."""
+        seen: set[Path] = set()
+        stack = [t.path for t in targets]
+        while stack:
+            folder = stack.pop()
+            if folder in seen:
+                continue
+            seen.add(folder)
+            project = self.project_at(folder)
+            if project is None:
+                continue
+            stack.extend(d.resolved for d in project.local_deps if d.resolved is not None)
+            stack.extend(self.by_name[i.normalized].path for i in project.index_deps if i.normalized in self.by_name)
+        return seen
+
+    def errors_reaching(self, targets: Iterable[Project]) -> list[Problem]:
+        """Every error in a project ``targets`` reach (see :meth:`reached_folders`) and every
+        graph error among them (cycles, names two projects claim): the one gate that every verb
+        that writes or uploads (rewrite and its --check, publish, release, verify) applies first."""
+        folders = self.reached_folders(targets)
+        names = {p.normalized for f in folders if (p := self.project_at(f)) is not None and p.normalized}
+        out: list[Problem] = []
+        for problem in self.problems:
+            if problem.severity != "error":
+                continue
+            if (problem.code == "dependency-cycle" and set(problem.subjects) & names) or (problem.code == "duplicate-name" and set(problem.subjects) & names) or (problem.path is not None and self.owner_of(self.root / problem.path) in folders):
+                out.append(problem)
+        return out
 
     def dependencies_of(self, name: str, runtime_only: bool = True) -> list[str]:
         key = (name, runtime_only)
