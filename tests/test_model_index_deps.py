@@ -62,3 +62,20 @@ def test_requirements_lines_and_pep621_ranges_name_shared_packages(tmp_path: Pat
         ("acme-common", 3, "http://127.0.0.1:1/simple/")]
     assert ws.transitive(api) == ["acme-common"] and ws.transitive(worker) == ["acme-common"]
     assert ("api", "acme-common", True) in ws.edges()
+
+
+def test_each_consumer_knows_its_tool_and_lockfiles(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "root"\nversion = "0"\n[tool.uv.workspace]\nmembers = ["libs/*", "services/*"]\n')
+    (tmp_path / "uv.lock").write_text("version = 1\n")
+    for rel, name in (("libs/common", "common"), ("services/api", "api")):
+        (tmp_path / rel).mkdir(parents=True)
+        (tmp_path / rel / "pyproject.toml").write_text(f'[project]\nname = "{name}"\nversion = "0.1.0"\n')
+    poetry_svc = tmp_path / "apps" / "web"
+    poetry_svc.mkdir(parents=True)
+    (poetry_svc / "pyproject.toml").write_text('[tool.poetry]\nname = "web"\nversion = "1"\n')
+    (poetry_svc / "poetry.lock").write_text("")
+    ws = load_workspace(tmp_path)
+    api, web = ws.by_name["api"], ws.by_name["web"]
+    assert (api.tool, api.lockfiles) == ("uv", [tmp_path / "uv.lock"])  # one lock for the workspace
+    assert (web.tool, web.lockfiles) == ("poetry", [poetry_svc / "poetry.lock"])

@@ -4,7 +4,7 @@ read once into a :class:`Project` with its metadata; the Dockerfiles beside each
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 from packaging.utils import canonicalize_name
@@ -15,7 +15,7 @@ from nexusify.formats.requirements import find_requirements_files
 from nexusify.formats.toml import subtable
 from nexusify.model.dynamic_version import static_dynamic_version
 from nexusify.model.paths import glob_dirs, is_inside, matches_glob, relpath
-from nexusify.model.project import DOCKERFILE_DIRS, SKIP_DIRS, Project
+from nexusify.model.project import DOCKERFILE_DIRS, LOCK_TOOLS, SKIP_DIRS, Project
 
 
 def iter_pyprojects(root: Path, exclude: Iterable[str] = ()) -> Iterator[Path]:
@@ -140,3 +140,13 @@ def requirements_only_projects(root: Path, taken: set[Path], service_globs: list
                 virtual_reason="a service with requirements files only (no pyproject.toml)",
             ))
     return found
+
+
+def find_lockfiles(p: Project, by_path: Mapping[Path, Project]) -> list[Path]:
+    """The lockfiles that pin ``p``: its own (poetry.lock, uv.lock, pdm.lock), else, for a uv
+    workspace member, the workspace root's uv.lock (one lock for the whole workspace)."""
+    own = [p.path / name for name in LOCK_TOOLS if (p.path / name).is_file()]
+    if own or p.workspace_root is None or p.workspace_root == p.path:
+        return own
+    root_lock = p.workspace_root / "uv.lock"
+    return [root_lock] if root_lock.is_file() and p.workspace_root in by_path else []

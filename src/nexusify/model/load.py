@@ -12,6 +12,7 @@ from nexusify.model.checks import NAME_KEY, check_projects
 from nexusify.model.classify import classify
 from nexusify.model.discovery import (
     find_dockerfiles,
+    find_lockfiles,
     iter_pyprojects,
     read_project,
     requirements_only_projects,
@@ -99,6 +100,7 @@ def load_workspace(
     ws = Workspace(root, projects, problems, by_name, broken=broken, duplicates=duplicates, _by_path=by_path)
     for p in projects:
         p.dockerfiles = find_dockerfiles(p.path)
+        p.lockfiles = find_lockfiles(p, by_path)
     classify(ws, list(shared_globs), list(service_globs))
     for p in projects:
         if p.role == "shared" and p.version is None and p.version_dynamic and resolve_dynamic:

@@ -20,6 +20,9 @@ SERVICE_GLOBS = ("services/*", "apps/*", "projects/*", "jobs/*")
 LEGACY_BACKEND = "setuptools.build_meta:__legacy__"
 DOCKERFILE_DIRS = ("", "docker", "deploy", ".docker")
 
+#: lockfile name -> the tool that writes it
+LOCK_TOOLS = {"poetry.lock": "poetry", "uv.lock": "uv", "pdm.lock": "pdm"}
+
 DepKind = Literal["poetry-path", "pep508-file", "uv-path", "uv-workspace", "requirements"]
 Role = Literal["shared", "service", "other"]
 
@@ -112,6 +115,7 @@ class Project:
     local_deps: list[LocalDependency] = field(default_factory=list)
     index_deps: list[IndexDependency] = field(default_factory=list)  # shared packages named by version
     dockerfiles: list[Path] = field(default_factory=list)
+    lockfiles: list[Path] = field(default_factory=list)  # its own, or its uv workspace root's uv.lock
     role: Role = "other"
     workspace_root: Path | None = None  # the uv workspace this project is a member of
     virtual_reason: str | None = None  # why it is not installable, when it is not
@@ -142,6 +146,24 @@ class Project:
         if self.requirements_only and self.requirement_tops:
             return self.requirement_tops[0]
         return self.pyproject
+
+    @property
+    def tool(self) -> str:
+        """The tool that installs this project: "uv", "poetry", "pdm", "hatch" or "pip" (its lockfile
+        says first, then its own tables)."""
+        for lock in self.lockfiles:
+            return LOCK_TOOLS[lock.name]
+        tool = self.data.get("tool", {}) if isinstance(self.data.get("tool"), dict) else {}
+        if self.requirements_only:
+            return "pip"
+        if self.workspace_root is not None:
+            return "uv"
+        for name in ("uv", "poetry", "pdm"):
+            if name in tool:
+                return name
+        if isinstance(tool.get("hatch"), dict) and "envs" in tool["hatch"]:
+            return "hatch"
+        return "pip"
 
     def internal_names(self, runtime_only: bool = False) -> list[str]:
         """The shared packages this project depends on, by path or by version."""
