@@ -22,7 +22,8 @@ class InitResult:
 
 def _globs_for(projects: list[Project], ws: Workspace) -> list[str]:
     """Globs covering exactly ``projects``: ``parent/*`` where every project of that folder is
-    one of them, the project's own folder otherwise (so pinning never reclassifies a project)."""
+    one of them, the project's own folder otherwise (so pinning never reclassifies a project);
+    ``"."`` for the root project."""
     root = ws.root
     chosen = {p.path for p in projects if p.path != root}
     by_parent: dict[Path, list[Path]] = {}
@@ -37,6 +38,8 @@ def _globs_for(projects: list[Project], ws: Workspace) -> list[str]:
             globs.append(f"{rel}/*" if rel != "." else "*")
         else:
             globs.extend(sorted(s.relative_to(root).as_posix() for s in siblings if s in chosen))
+    if any(p.path == root for p in projects):
+        globs.insert(0, ".")  # the root project itself (a PDM root that consumes its own packages)
     return globs
 
 

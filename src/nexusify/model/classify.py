@@ -47,12 +47,18 @@ def declared_names(project: Project) -> dict[str, set[str]]:
     return out
 
 
+def is_aggregator(p: Project, root: Path) -> bool:
+    """The monorepo's root project or a uv workspace root: its dev groups list members for local
+    development (libraries and services alike), which makes none of them a shared package."""
+    return p.path == root or bool(p.workspace_members)
+
+
 def classify(ws: Workspace, shared_globs: list[str], service_globs: list[str]) -> None:
     root = ws.root
     depended: dict[Path, list[Project]] = {}
     for p in ws.projects:
         for d in p.local_deps:
-            if d.resolved is not None and d.resolved != p.path:
+            if d.resolved is not None and d.resolved != p.path and not (is_aggregator(p, root) and not d.runtime):
                 depended.setdefault(d.resolved, []).append(p)
     # After `nexusify rewrite`, services name shared packages by version instead of path:
     # a dependency by name on a project of the monorepo counts for classification too.
@@ -60,6 +66,8 @@ def classify(ws: Workspace, shared_globs: list[str], service_globs: list[str]) -
     for p in ws.projects:
         local = {d.resolved for d in p.local_deps}
         for group, names in declared_names(p).items():
+            if group != "main" and is_aggregator(p, root):
+                continue
             for n in names:
                 target = ws.by_name.get(n)
                 if target is None or target is p or target.path in local:

@@ -15,7 +15,7 @@ from nexusify.formats.requirements import find_requirements_files
 from nexusify.formats.toml import subtable
 from nexusify.model.dynamic_version import static_dynamic_version
 from nexusify.model.paths import glob_dirs, is_inside, matches_glob, relpath
-from nexusify.model.project import DOCKERFILE_DIRS, LOCK_TOOLS, SKIP_DIRS, Project
+from nexusify.model.project import LOCK_TOOLS, SKIP_DIRS, Project
 
 
 def iter_pyprojects(root: Path, exclude: Iterable[str] = ()) -> Iterator[Path]:
@@ -37,22 +37,6 @@ def iter_pyprojects(root: Path, exclude: Iterable[str] = ()) -> Iterator[Path]:
         if "pyproject.toml" in filenames:
             yield Path(dirpath) / "pyproject.toml"
 
-
-
-def find_dockerfiles(folder: Path) -> list[Path]:
-    found: list[Path] = []
-    for sub in DOCKERFILE_DIRS:
-        d = folder / sub if sub else folder
-        try:
-            entries = list(os.scandir(d))
-        except OSError:
-            continue
-        for e in entries:
-            n = e.name
-            if (n == "Dockerfile" or n.startswith("Dockerfile.") or n.endswith(".Dockerfile")
-                    or n.lower() == "containerfile") and e.is_file():
-                found.append(Path(e.path))
-    return sorted(found)
 
 
 def read_project(pp: Path, root: Path, problems: list[Problem]) -> Project | None:

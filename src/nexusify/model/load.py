@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING
 
 from nexusify.errors import Problem
 from nexusify.model.checks import NAME_KEY, check_projects
-from nexusify.model.classify import classify
+from nexusify.model.classify import classify, is_aggregator
 from nexusify.model.discovery import (
-    find_dockerfiles,
     find_lockfiles,
     iter_pyprojects,
     read_project,
     requirements_only_projects,
 )
+from nexusify.model.dockerfiles import match_builds
 from nexusify.model.dynamic_version import resolve_dynamic_version
 from nexusify.model.paths import PathMapper, relpath
 from nexusify.model.project import SERVICE_GLOBS, LocalDependency, Project
@@ -98,8 +98,12 @@ def load_workspace(
         p.index_deps = read_index_dependencies(p, by_name)
 
     ws = Workspace(root, projects, problems, by_name, broken=broken, duplicates=duplicates, _by_path=by_path)
+    depended = {d.resolved for p in projects if not is_aggregator(p, root) for d in p.local_deps if d.resolved}
+    depended |= {by_name[i.normalized].path for p in projects for i in p.index_deps}
+    builds, ws.unmatched_builds = match_builds(root, projects, depended, problems)
     for p in projects:
-        p.dockerfiles = find_dockerfiles(p.path)
+        p.docker_builds = builds.get(p.path, [])
+        p.dockerfiles = sorted({b.dockerfile for b in p.docker_builds})
         p.lockfiles = find_lockfiles(p, by_path)
     classify(ws, list(shared_globs), list(service_globs))
     for p in projects:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from nexusify.formats.requirements import RequirementsFile
 from nexusify.formats.toml import TomlLines
 from nexusify.model.paths import relpath
+
+if TYPE_CHECKING:
+    from nexusify.model.dockerfiles import DockerBuild
 
 SKIP_DIRS = frozenset({
     ".git", ".hg", ".svn", ".venv", "venv", ".env", "env", "node_modules", "__pycache__",
@@ -114,7 +117,8 @@ class Project:
     workspace_members: list[Path] = field(default_factory=list)
     local_deps: list[LocalDependency] = field(default_factory=list)
     index_deps: list[IndexDependency] = field(default_factory=list)  # shared packages named by version
-    dockerfiles: list[Path] = field(default_factory=list)
+    dockerfiles: list[Path] = field(default_factory=list)  # the Dockerfiles that build it (model.dockerfiles)
+    docker_builds: list[DockerBuild] = field(default_factory=list)  # each with its build context
     lockfiles: list[Path] = field(default_factory=list)  # its own, or its uv workspace root's uv.lock
     role: Role = "other"
     workspace_root: Path | None = None  # the uv workspace this project is a member of

@@ -135,7 +135,8 @@ def resolve_dependency(
 
 
 def adopt_target_name(dep: LocalDependency, by_path: dict[Path, Project]) -> None:
-    """A bare path in a requirements file is named by the project it resolves to."""
+    """A bare path in a requirements file, or PDM's unnamed ``-e`` form, is named by the project it
+    resolves to."""
     if dep.normalized or dep.resolved is None:
         return
     target = by_path.get(dep.resolved)

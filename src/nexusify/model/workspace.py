@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nexusify.errors import Problem
+from nexusify.model.dockerfiles import DockerBuild
 from nexusify.model.graph import cycle_through, strongly_connected
 from nexusify.model.project import Project
 
@@ -21,6 +22,7 @@ class Workspace:
     by_name: dict[str, Project]
     broken: set[Path] = field(default_factory=set)  # folders whose pyproject.toml could not be read
     duplicates: set[str] = field(default_factory=set)  # normalised names two projects claim
+    unmatched_builds: list[DockerBuild] = field(default_factory=list)  # Dockerfiles that build no project
     _by_path: dict[Path, Project] = field(default_factory=dict, repr=False)
     _deps_cache: dict[tuple[str, bool], list[str]] = field(default_factory=dict, repr=False)
 

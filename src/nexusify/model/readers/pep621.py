@@ -50,6 +50,20 @@ _EGG = re.compile(r"[#&]egg=([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
 
+def editable_target(item: str) -> str | None:
+    """The URL or path of PDM's unnamed editable forms (``-e file:///${PROJECT_ROOT}/src/api``,
+    ``-e ./src/api``): the project it points at names the dependency. None for any other form."""
+    text = item.strip()
+    if not (text.startswith("-e ") or text.startswith("--editable ")):
+        return None
+    target = text.split(None, 1)[1].split(";")[0].strip()
+    if "@" in target or _EGG.search(target):
+        return None
+    if target.startswith(("file:", "{root", "${PROJECT_ROOT}", "./", "../", "/")):
+        return target
+    return None
+
+
 def parse_requirement(item: str) -> tuple[Requirement | None, bool, str | None]:
     """(requirement, editable, error) for a PEP 508 string, PDM's ``-e`` forms included."""
     text = item.strip()
@@ -98,6 +112,16 @@ def read_pep621_deps(p: Project, root: Path | str, problems: list[Problem], ws_r
         for index, item in enumerate(arr):
             if not isinstance(item, str):
                 continue  # {include-group = ...}
+            target = editable_target(item)
+            if target is not None:
+                url = target.startswith(("file:", "{root", "${PROJECT_ROOT}"))
+                p.local_deps.append(LocalDependency(
+                    name=target, normalized="", kind="pep508-file", group=group, runtime=runtime,
+                    file=p.pyproject, line=p.lines.string(item, array_line), location=("pep508", array_path, index),
+                    raw_path=file_url_to_path(target, p.path) if url else target, resolved=None,
+                    editable=True, written=target,
+                ))
+                continue
             if "@" not in item and "file:" not in item:
                 # a plain requirement: local only through a uv source (fast path, no parse)
                 m = REQ_NAME.match(item)

@@ -1,0 +1,189 @@
+"""Which Dockerfiles build which consumer, and from which build context.
+
+Dockerfiles are found wherever they are: beside a project (and in its ``docker/``, ``deploy/``,
+``.docker/`` folders), anywhere else in the tree (``docker/Dockerfile.api``,
+``terraform/docker/...``), and through compose files (``build.context``, ``build.dockerfile``,
+``additional_contexts``). Each is matched to a consumer by its build context and what it
+COPY/ADDs and installs: a context that is a project's folder builds that project; a root context
+builds the project whose folder its COPY/ADD sources or RUN commands name
+(``COPY services/api ...``, ``uv sync --directory services/api``). A Dockerfile that matches no
+project, or several, is left unmatched (audit lists it) rather than guessed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nexusify.errors import Problem
+from nexusify.model.paths import is_inside, relpath
+from nexusify.model.project import DOCKERFILE_DIRS, SKIP_DIRS, Project
+
+COMPOSE_NAMES = re.compile(r"^(docker-)?compose(\.[\w.-]+)?\.ya?ml$")
+
+
+@dataclass(frozen=True)
+class DockerBuild:
+    """One way a Dockerfile is built: its context folder, and where that is said."""
+
+    dockerfile: Path
+    context: Path
+    origin: str  # "compose:<file>:<service>", "folder" (beside its project), or "tree" (elsewhere)
+    additional_contexts: tuple[tuple[str, Path], ...] = ()
+
+
+def is_dockerfile_name(name: str) -> bool:
+    low = name.lower()
+    return (name == "Dockerfile" or name.startswith("Dockerfile.") or low.endswith(".dockerfile")
+            or low == "containerfile" or low.startswith("containerfile."))
+
+
+def scan(root: Path, exclude_dirs: frozenset[str] = SKIP_DIRS) -> tuple[list[Path], list[Path]]:
+    """(every Dockerfile, every compose file) under ``root``, skipping VCS/virtualenv/build folders."""
+    dockerfiles: list[Path] = []
+    composes: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in exclude_dirs and not d.endswith(".egg-info")
+                             and not os.path.isfile(os.path.join(dirpath, d, "pyvenv.cfg")))
+        for n in sorted(filenames):
+            if is_dockerfile_name(n):
+                dockerfiles.append(Path(dirpath) / n)
+            elif COMPOSE_NAMES.match(n):
+                composes.append(Path(dirpath) / n)
+    return dockerfiles, composes
+
+
+def compose_builds(compose: Path, problems: list[Problem], root: Path) -> list[DockerBuild]:
+    """The builds a compose file declares (services with a ``build`` key)."""
+    import yaml  # type: ignore[import-untyped]
+
+    try:
+        data = yaml.safe_load(compose.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problems.append(Problem(
+            "warning", "compose-unreadable", relpath(compose, root), mark.line + 1 if mark else None,
+            f"cannot read this compose file: {getattr(exc, 'problem', None) or exc}",
+            "fix it so the Dockerfiles it builds can be matched to their services",
+        ))
+        return []
+    services = data.get("services") if isinstance(data, dict) else None
+    out: list[DockerBuild] = []
+    for name, body in (services or {}).items() if isinstance(services, dict) else []:
+        build: Any = body.get("build") if isinstance(body, dict) else None
+        if isinstance(build, str):
+            build = {"context": build}
+        if not isinstance(build, dict):
+            continue
+        context = _local(compose.parent, build.get("context", "."))
+        if context is None:
+            continue  # a git URL or a remote context: nothing of this monorepo
+        dockerfile = context / str(build.get("dockerfile", "Dockerfile"))
+        extra = build.get("additional_contexts") or {}
+        if isinstance(extra, list):
+            extra = dict(item.split("=", 1) for item in extra if isinstance(item, str) and "=" in item)
+        contexts = tuple((str(k), p) for k, v in extra.items() if (p := _local(compose.parent, v)) is not None)
+        out.append(DockerBuild(Path(os.path.normpath(dockerfile)), context, f"compose:{relpath(compose, root)}:{name}",
+                               contexts))
+    return out
+
+
+def _local(base: Path, value: Any) -> Path | None:
+    if not isinstance(value, str) or "://" in value or value.startswith(("git@", "docker-image:", "target:")):
+        return None
+    return Path(os.path.normpath(base / os.path.expandvars(value)))
+
+
+def _names_project(text: str, rel: str) -> bool:
+    """Does a Dockerfile (built from the root) name ``rel`` (a project folder) as what it copies or
+    installs: ``COPY services/api ...``, ``--directory services/api``, ``cd services/api``,
+    ``-r services/api/requirements.txt``?"""
+    from nexusify.formats.dockerfile import (  # until the parser is its own module
+        DockerfileSyntaxError,
+        parse,
+    )
+
+    try:
+        instructions = parse(text)
+    except DockerfileSyntaxError:
+        return False
+    pattern = re.compile(rf"(^|[\s=\"'/.])(\./)?{re.escape(rel)}(/|$|[\s\"'])")
+    for instr in instructions:
+        if instr.keyword in ("COPY", "ADD") and not instr.has_flag("from"):
+            if any(pattern.search(src.removeprefix("./")) for src in instr.sources):
+                return True
+        elif instr.keyword == "RUN" and pattern.search(instr.args):
+            return True
+    return False
+
+
+def match_builds(root: Path, projects: list[Project], depended: set[Path],
+                 problems: list[Problem]) -> tuple[dict[Path, list[DockerBuild]], list[DockerBuild]]:
+    """(project folder -> the builds of its Dockerfiles, builds matched to no project). Every
+    Dockerfile under ``root`` is considered; ``depended`` (folders other projects depend on) breaks
+    ties toward the consumer when a Dockerfile copies a library beside it."""
+    dockerfiles, composes = scan(root)
+    by_dockerfile: dict[Path, list[DockerBuild]] = {}
+    for compose in composes:
+        for b in compose_builds(compose, problems, root):
+            by_dockerfile.setdefault(b.dockerfile, []).append(b)
+    folders = {p.path for p in projects}
+    out: dict[Path, list[DockerBuild]] = {}
+    unmatched: list[DockerBuild] = []
+    for df in sorted(set(dockerfiles) | set(by_dockerfile)):
+        for build in by_dockerfile.get(df) or [_implicit_build(df, folders, root)]:
+            owner = _owner(build, folders, depended, root)
+            if owner is None:
+                unmatched.append(build)
+            else:
+                out.setdefault(owner, []).append(build)
+    return out, unmatched
+
+
+def _home(df: Path, folders: set[Path]) -> Path | None:
+    """The project folder a Dockerfile sits in, or whose docker/, deploy/, .docker/ folder holds it."""
+    if df.parent in folders:
+        return df.parent
+    if df.parent.name in DOCKERFILE_DIRS and df.parent.parent in folders:
+        return df.parent.parent
+    return None
+
+
+def _implicit_build(df: Path, folders: set[Path], root: Path) -> DockerBuild:
+    """A Dockerfile no compose file names: built from the project folder it belongs to, else from
+    the monorepo root (``docker build -f docker/Dockerfile.api .``)."""
+    home = _home(df, folders)
+    if home is not None and home != root:
+        try:
+            text = df.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            text = ""
+        if _names_project(text, relpath(home, root)):  # COPY projects/worker /src: `docker build -f ... .`
+            return DockerBuild(df, root, "folder, built from the root")
+        return DockerBuild(df, home, "folder")
+    return DockerBuild(df, root, "folder" if home == root else "tree")
+
+
+def _owner(build: DockerBuild, folders: set[Path], depended: set[Path], root: Path) -> Path | None:
+    if build.context in folders and build.context != root:
+        return build.context
+    if build.origin.startswith("folder"):
+        home = _home(build.dockerfile, folders)
+        if home is not None and home != root:
+            return home
+    try:
+        text = build.dockerfile.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    named = [f for f in sorted(folders) if f != build.context and is_inside(f, build.context)
+             and _names_project(text, relpath(f, build.context))]
+    consumers = [f for f in named if f not in depended] or named
+    if len(consumers) == 1:
+        return consumers[0]
+    if build.context in folders:
+        return build.context  # the root project builds itself
+    home = _home(build.dockerfile, folders)
+    return home if home is not None and home != root else None

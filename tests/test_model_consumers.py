@@ -1,0 +1,69 @@
+"""Consumers wherever they are, and the Dockerfiles that build them, on layouts shaped like real
+public monorepos: a uv workspace whose virtual root lists every member in a dev group (one root
+uv.lock, Dockerfiles under docker/ built from the root through docker-compose.yml), and a PDM
+project whose root consumes its own sub-packages (PDM's unnamed `-e file:///${PROJECT_ROOT}/...`)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from nexusify.model import load_workspace
+
+from .conftest import FIXTURES
+
+LAYOUTS = FIXTURES / "layouts"
+
+
+def builds(ws, rel: str) -> list[tuple[str, str, str]]:
+    p = ws.project_at(ws.root / rel)
+    return [(b.dockerfile.relative_to(ws.root).as_posix(), b.context.relative_to(ws.root).as_posix(), b.origin)
+            for b in p.docker_builds]
+
+
+def test_a_virtual_roots_dev_group_makes_no_service_a_shared_package() -> None:
+    ws = load_workspace(LAYOUTS / "uv-root-lock-compose")
+    roles = {p.rel(ws.root): p.role for p in ws.projects}
+    assert roles == {".": "other", "libs/common": "shared", "libs/models": "shared",
+                     "services/api": "service", "services/worker": "service"}
+    assert ws.problems == []
+    api = ws.by_name["api"]
+    assert api.tool == "uv" and api.lockfiles == [ws.root / "uv.lock"]
+    assert ws.transitive(api) == ["common", "models"]
+
+
+def test_dockerfiles_under_docker_built_through_compose_belong_to_their_service() -> None:
+    ws = load_workspace(LAYOUTS / "uv-root-lock-compose")
+    assert builds(ws, "services/api") == [("docker/Dockerfile.api", ".", "compose:docker-compose.yml:api")]
+    assert builds(ws, "services/worker") == [("docker/Dockerfile.worker", ".", "compose:docker-compose.yml:worker")]
+    assert ws.project_at(ws.root).docker_builds == [] and ws.unmatched_builds == []
+
+
+def test_a_dockerfile_under_docker_without_compose_is_matched_by_what_it_copies(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    shutil.copytree(LAYOUTS / "uv-root-lock-compose", root)
+    (root / "docker-compose.yml").unlink()
+    ws = load_workspace(root)
+    assert builds(ws, "services/api") == [("docker/Dockerfile.api", ".", "folder")]
+    assert builds(ws, "services/worker") == [("docker/Dockerfile.worker", ".", "folder")]
+
+
+def test_a_pdm_root_consumes_its_own_packages() -> None:
+    ws = load_workspace(LAYOUTS / "pdm-root-consumer")
+    root = ws.project_at(ws.root)
+    assert root is not None and root.role == "service" and root.tool == "pdm"
+    assert ws.problems == []  # PDM's documented unnamed -e form is valid
+    by_group = sorted((d.name, d.group, d.editable) for d in root.local_deps)
+    assert by_group == [("api", "dev", True), ("api", "extra:server", False), ("schemas", "dev", True)]
+    assert {p.name: p.role for p in ws.shared} == {"api": "shared", "schemas": "shared"}
+    assert builds(ws, ".") == [("Dockerfile", ".", "folder")]
+    assert ws.transitive(root) == ["api", "schemas"]
+
+
+def test_an_unnamed_editable_path_that_points_nowhere_is_an_error_at_its_line(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "app"\nversion = "0"\n[tool.pdm.dev-dependencies]\ndev = [\n'
+        '    "-e ./libs/missing",\n]\n')
+    ws = load_workspace(tmp_path)
+    [problem] = ws.problems
+    assert (problem.code, problem.path, problem.line) == ("missing-path", "pyproject.toml", 6)
