@@ -115,7 +115,7 @@ PROBLEMS = [
     pytest.param(
         {"services/s/pyproject.toml": poetry("s", 'a = {path = "../../libs/a"}'), "libs/a/setup.py": "",
          "libs/b/pyproject.toml": pep621("b")},
-        ("error", "not-a-project", "services/s/pyproject.toml", 7), id="setup-py-only",
+        ("error", "name-missing", "libs/a/setup.py", None), id="setup-py-only-without-metadata",
     ),
     pytest.param(
         {"services/s/pyproject.toml": poetry("s", 'a = {path = "../../dist/a-1.0-py3-none-any.whl"}'),

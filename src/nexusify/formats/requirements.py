@@ -251,6 +251,8 @@ def _file_url_entry(req: str, first: int, last: int, editable: bool, options: st
     if egg and egg.group(2):
         extras = tuple(e.strip() for e in egg.group(2)[1:-1].split(",") if e.strip())
     url = _EGG.sub("", body).rstrip("#&") if egg else body
+    if not extras:  # pip also takes `file:/abs/lib[extra]` (extras after the path, no #egg=)
+        url, extras = _split_extras(url)
     return LocalEntry(first, last, url, True, name, editable, extras, marker, options)
 
 

@@ -23,7 +23,7 @@ def check_projects(ws: Workspace) -> None:
     root = ws.root
     by_path = {p.path: p for p in ws.projects}
     for p in ws.projects:
-        rel = relpath(p.pyproject, root)
+        rel = relpath(p.manifest, root)
         if p.role == "shared":
             check_shared(p, rel, ws.problems)
         for d in p.local_deps:

@@ -92,7 +92,7 @@ def classify(ws: Workspace, shared_globs: list[str], service_globs: list[str]) -
             if not p.is_virtual and matches_glob(rel, SERVICE_GLOBS):
                 users = ", ".join(sorted({u.rel(root) for u in depended[p.path]}))
                 ws.problems.append(Problem(
-                    "warning", "service-depended-upon", relpath(p.pyproject, root), None,
+                    "warning", "service-depended-upon", relpath(p.manifest, root), None,
                     f"{p.name or rel} is in a services folder but {users} depend(s) on it by path: "
                     "treated as a shared package",
                     'set `shared = [...]` and `services = [...]` in nexusify.toml to classify it yourself',
@@ -106,7 +106,7 @@ def classify(ws: Workspace, shared_globs: list[str], service_globs: list[str]) -
             target = ws.project_at(path)
             if target is not None and target.role != "shared" and not target.is_virtual:
                 ws.problems.append(Problem(
-                    "warning", "unclassified-dependency", relpath(target.pyproject, root), None,
+                    "warning", "unclassified-dependency", relpath(target.manifest, root), None,
                     f"{', '.join(sorted({u.rel(root) for u in dependants}))} depend(s) on {target.rel(root)} by path, "
                     "but it matches no `shared` glob: it will not be published",
                     "add its folder to `shared` in nexusify.toml",

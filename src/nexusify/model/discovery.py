@@ -14,14 +14,30 @@ from nexusify.files import parse_toml
 from nexusify.formats.requirements import find_requirements_files
 from nexusify.formats.toml import subtable
 from nexusify.model.dynamic_version import static_dynamic_version
+from nexusify.model.legacy import read_legacy_project
 from nexusify.model.paths import glob_dirs, is_inside, matches_glob, relpath
 from nexusify.model.project import LOCK_TOOLS, SKIP_DIRS, Project
 
+LEGACY_MANIFESTS = ("setup.py", "setup.cfg")
+
 
 def iter_pyprojects(root: Path, exclude: Iterable[str] = ()) -> Iterator[Path]:
-    """Every pyproject.toml under ``root``, skipping VCS, virtualenv, build and cache folders."""
+    """Every project manifest under ``root``: its ``pyproject.toml``, or ``setup.py``/``setup.cfg``
+    for a library that has only those. Skips VCS, virtualenv, build and cache folders, and the
+    inside of Python packages (a folder with ``__init__.py``): a ``pyproject.toml`` there (a plugin
+    folder in a library's ``src/``) belongs to that library's source tree, not to the monorepo."""
     excl = list(exclude)
     for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        if "pyproject.toml" in filenames:
+            yield here / "pyproject.toml"
+        else:
+            legacy = [n for n in LEGACY_MANIFESTS if n in filenames]
+            if legacy:
+                yield here / legacy[0]
+        if "__init__.py" in filenames and Path(dirpath) != root:
+            dirnames[:] = []
+            continue
         rel = os.path.relpath(dirpath, root).replace(os.sep, "/")
         keep = []
         for d in sorted(dirnames):
@@ -34,13 +50,17 @@ def iter_pyprojects(root: Path, exclude: Iterable[str] = ()) -> Iterator[Path]:
                 continue
             keep.append(d)
         dirnames[:] = keep
-        if "pyproject.toml" in filenames:
-            yield Path(dirpath) / "pyproject.toml"
 
 
 
 def read_project(pp: Path, root: Path, problems: list[Problem]) -> Project | None:
     rel = relpath(pp, root)
+    if pp.name in LEGACY_MANIFESTS:
+        return read_legacy_project(pp, root, problems)
+    if pp.exists() and not pp.is_file():
+        problems.append(Problem("error", "unreadable", rel, None, "not a regular file (a FIFO, device or folder)",
+                                "replace it with the project's pyproject.toml"))
+        return None
     try:
         text = pp.read_bytes().decode("utf-8-sig")
     except OSError as exc:

@@ -59,6 +59,9 @@ def load_workspace(
             projects.append(project)
     taken = {p.path for p in projects} | broken
     projects.extend(requirements_only_projects(root, taken, service_globs or list(SERVICE_GLOBS), exclude))
+    # a setup.py inside another project's folder is vendored code that ships with that project
+    folders = {p.path for p in projects if p.path != root}
+    projects = [p for p in projects if p.legacy_manifest is None or not any(f in folders for f in p.path.parents)]
     projects.sort(key=lambda p: p.path.as_posix())
 
     by_path = {p.path: p for p in projects}
@@ -113,7 +116,7 @@ def load_workspace(
     for cycle in ws.cycles():
         first = ws.by_name[cycle[0]]
         problems.append(Problem(
-            "error", "dependency-cycle", relpath(first.pyproject, root), None,
+            "error", "dependency-cycle", relpath(first.manifest, root), None,
             f"shared packages depend on each other in a cycle: {' -> '.join(cycle)}",
             "break the cycle: move the code both need into a package both depend on",
             subjects=tuple(cycle),

@@ -123,6 +123,7 @@ class Project:
     role: Role = "other"
     workspace_root: Path | None = None  # the uv workspace this project is a member of
     virtual_reason: str | None = None  # why it is not installable, when it is not
+    legacy_manifest: Path | None = None  # setup.py or setup.cfg of a library without pyproject.toml
     requirements_only: bool = False  # a service folder with requirements files and no pyproject.toml
     requirement_tops: list[Path] = field(default_factory=list)  # its requirements*.txt, requirements/*.txt
     requirement_files: dict[Path, RequirementsFile] = field(default_factory=dict)  # those and their includes
@@ -145,11 +146,11 @@ class Project:
 
     @property
     def manifest(self) -> Path:
-        """The file that declares the project: its pyproject.toml, or for a requirements-only
-        service its first requirements file."""
+        """The file that declares the project: its pyproject.toml, its setup.py/setup.cfg when it
+        has only those, or for a requirements-only service its first requirements file."""
         if self.requirements_only and self.requirement_tops:
             return self.requirement_tops[0]
-        return self.pyproject
+        return self.legacy_manifest or self.pyproject
 
     @property
     def tool(self) -> str:
