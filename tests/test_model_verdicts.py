@@ -88,3 +88,50 @@ def test_a_stated_version_is_taken_even_when_it_is_0_0_0(tmp_path: Path, stated:
     ws = load_workspace(tmp_path)
     assert ws.by_name["dyn"].version == stated.strip()
     assert not [x for x in ws.problems if x.code == "version-unresolved"]
+
+
+def _lib(root: Path, folder: str, name: str, deps: str = "", extra: str = "") -> None:
+    (root / folder).mkdir(parents=True, exist_ok=True)
+    (root / folder / "pyproject.toml").write_text(
+        f'[project]\nname = "{name}"\nversion = "0.1.0"\ndependencies = [{deps}]\n{extra}'
+        '[build-system]\nrequires = ["hatchling"]\nbuild-backend = "hatchling.build"\n')
+
+
+def test_two_packages_renamed_to_one_name_are_a_duplicate_not_a_cycle(tmp_path: Path) -> None:
+    _lib(tmp_path, "libs/a", "same", '"same"', '[tool.uv.sources]\nsame = { path = "../b" }\n')
+    _lib(tmp_path, "libs/b", "same")
+    ws = load_workspace(tmp_path)
+    codes = sorted(p.code for p in ws.problems if p.severity == "error")
+    assert "duplicate-name" in codes and "dependency-cycle" not in codes, codes
+    assert ws.cycles() == []
+
+
+def test_a_string_uv_source_is_an_error_at_its_line(tmp_path: Path) -> None:
+    _lib(tmp_path, "libs/common", "common")
+    _lib(tmp_path, "services/api", "api", '"common"', '[tool.uv.sources]\ncommon = "../../libs/common"\n')
+    ws = load_workspace(tmp_path)
+    [problem] = [p for p in ws.problems if p.code == "bad-source"]
+    assert (problem.severity, problem.path, problem.line) == ("error", "services/api/pyproject.toml", 6)
+    assert "common = { path = '../../libs/common' }" in (problem.hint or "")
+    assert ws.errors_reaching([ws.by_name["api"]]) == [problem]
+
+
+def test_include_group_to_a_missing_group_and_group_cycles_are_errors(tmp_path: Path) -> None:
+    _lib(tmp_path, "services/api", "api", "",
+         '[dependency-groups]\ndev = [{include-group = "test"}, "ruff"]\ntest = [{include-group = "dev"}]\n'
+         'lint = [{include-group = "nope"}]\n')
+    ws = load_workspace(tmp_path)
+    found = sorted((p.code, p.line) for p in ws.problems)
+    assert found == [("group-cycle", 6), ("group-missing", 8)], [str(p) for p in ws.problems]
+
+
+def test_a_malformed_line_naming_a_shared_package_is_an_error(tmp_path: Path) -> None:
+    _lib(tmp_path, "libs/common", "common")
+    _lib(tmp_path, "services/api", "api", '"common>=0.1,<", "six>=1,<"')
+    (tmp_path / "services/worker").mkdir(parents=True)
+    (tmp_path / "services/worker/requirements.txt").write_text("common>=0.1,<\nsix>=1,<\n")
+    ws = load_workspace(tmp_path)
+    found = sorted((p.severity, p.path, p.line) for p in ws.problems if p.code == "bad-requirement")
+    assert ("error", "services/api/pyproject.toml", 4) in found
+    assert ("error", "services/worker/requirements.txt", 1) in found
+    assert ("warning", "services/worker/requirements.txt", 2) in found  # six is not ours: pip's business

@@ -46,6 +46,7 @@ class Issue:
     line: int
     message: str
     hint: str | None = None
+    subject: str | None = None  # the (normalised) name a malformed requirement line starts with
 
 
 @dataclass(frozen=True)
@@ -213,8 +214,10 @@ def _parse_named(req: str, first: int, last: int, editable: bool, options: str, 
     try:
         parsed = Requirement(req)
     except InvalidRequirement as exc:
+        named = re.match(r"\s*([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)", req)
         out.issues.append(Issue("warning", "bad-requirement", first, f"{req!r} is not a valid requirement: {exc}",
-                                "pip will refuse this line too; fix it"))
+                                "pip will refuse this line too; fix it",
+                                canonicalize_name(named.group(1)) if named else None))
         return
     url = parsed.url or ""
     if url.lower().startswith("file:"):

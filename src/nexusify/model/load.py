@@ -4,6 +4,7 @@ classify, check), and ``workspace_for(settings)`` with the configured overrides.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,7 +22,7 @@ from nexusify.model.dynamic_version import resolve_dynamic_version
 from nexusify.model.paths import PathMapper, relpath
 from nexusify.model.project import SERVICE_GLOBS, LocalDependency, Project
 from nexusify.model.readers.named import read_index_dependencies
-from nexusify.model.readers.pep621 import read_pep621_deps
+from nexusify.model.readers.pep621 import check_dependency_groups, read_pep621_deps
 from nexusify.model.readers.poetry import read_poetry_deps
 from nexusify.model.readers.requirements import read_requirements_deps
 from nexusify.model.readers.uv import link_uv_workspaces
@@ -86,8 +87,15 @@ def load_workspace(
     roots = link_uv_workspaces(projects, by_path)
     for p in projects:
         read_poetry_deps(p, root, problems)
-        read_pep621_deps(p, root, problems, roots.get(p.workspace_root) if p.workspace_root else None)
+        read_pep621_deps(p, root, problems, roots.get(p.workspace_root) if p.workspace_root else None, by_name)
         read_requirements_deps(p, root, problems)
+        check_dependency_groups(p, root, problems)
+
+    for i, problem in enumerate(problems):
+        if problem.code == "bad-requirement" and problem.severity == "warning" and set(problem.subjects) & by_name.keys():
+            problems[i] = replace(problem, severity="error", hint=(
+                f"it names {problem.subjects[0]}, a package of this monorepo: fix the line so nexusify (and pip) "
+                "can tell which version it needs"))
 
     mapper = PathMapper(root, by_path, dict(path_aliases or {}))
     for p in projects:

@@ -81,13 +81,26 @@ class Workspace:
                 out.append(problem)
         return out
 
+    def direct(self, project: Project, runtime_only: bool = True) -> list[str]:
+        """The shared packages ``project`` names directly, by path or by version. A path counts only
+        when it leads to the project that owns that name (two projects claiming one name make no edge)."""
+        out: dict[str, None] = {}
+        for d in project.local_deps:
+            target = self.by_name.get(d.normalized)
+            if target is not None and d.resolved == target.path and (d.runtime or not runtime_only):
+                out.setdefault(d.normalized, None)
+        for i in project.index_deps:
+            if i.normalized in self.by_name and (i.runtime or not runtime_only):
+                out.setdefault(i.normalized, None)
+        return list(out)
+
     def dependencies_of(self, name: str, runtime_only: bool = True) -> list[str]:
         key = (name, runtime_only)
         cached = self._deps_cache.get(key)
         if cached is not None:
             return cached
         p = self.by_name.get(name)
-        out = [] if p is None else [n for n in p.internal_names(runtime_only) if n in self.by_name]
+        out = [] if p is None else self.direct(p, runtime_only)
         self._deps_cache[key] = out
         return out
 
@@ -95,7 +108,7 @@ class Workspace:
         """Every shared package ``project`` needs, direct and indirect (runtime edges beyond
         the first hop; the first hop honours ``runtime_only``)."""
         out: dict[str, None] = {}
-        stack = [n for n in project.internal_names(runtime_only) if n in self.by_name]
+        stack = self.direct(project, runtime_only)
         while stack:
             n = stack.pop()
             if n in out:
@@ -160,13 +173,10 @@ class Workspace:
         for p in self.projects:
             if not p.normalized or p.role == "other":
                 continue
-            named = [(d.normalized, d.runtime) for d in p.local_deps if d.resolved is not None]
-            named += [(i.normalized, i.runtime) for i in p.index_deps]
-            for target, runtime in named:
-                if target not in self.by_name or (runtime_only and not runtime):
-                    continue
+            runtime_names = set(self.direct(p, True))
+            for target in self.direct(p, runtime_only):
                 key = (p.normalized, target)
-                result[key] = result.get(key, False) or runtime
+                result[key] = result.get(key, False) or target in runtime_names
         return [(a, b, r) for (a, b), r in sorted(result.items())]
 
 

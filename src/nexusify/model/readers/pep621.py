@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ from packaging.utils import canonicalize_name
 
 from nexusify.errors import Problem
 from nexusify.formats.toml import subtable
-from nexusify.model.paths import file_url_to_path, is_project_relative
+from nexusify.model.paths import file_url_to_path, is_project_relative, relpath
 from nexusify.model.project import LocalDependency, Project
 from nexusify.model.readers.poetry import rel_of
 from nexusify.model.readers.uv import UvWorkspaceRoot
@@ -97,7 +97,10 @@ def parse_requirement(item: str) -> tuple[Requirement | None, bool, str | None]:
         return None, editable, str(exc)
 
 
-def read_pep621_deps(p: Project, root: Path | str, problems: list[Problem], ws_root: UvWorkspaceRoot | None = None) -> None:
+def read_pep621_deps(p: Project, root: Path | str, problems: list[Problem], ws_root: UvWorkspaceRoot | None = None,
+                     known: Container[str] = ()) -> None:
+    """Local dependencies of the PEP 621/735 arrays (``known``: the monorepo's project names, so a
+    malformed line that names one of them is parsed and reported, not skipped)."""
     rel = rel_of(p, root)
     own_sources = subtable(p.data, "tool", "uv", "sources")
     sources: dict[str, tuple[str, Any, int | None, Path | None]] = {}
@@ -125,16 +128,18 @@ def read_pep621_deps(p: Project, root: Path | str, problems: list[Problem], ws_r
             if "@" not in item and "file:" not in item:
                 # a plain requirement: local only through a uv source (fast path, no parse)
                 m = REQ_NAME.match(item)
-                if m is None or canonicalize_name(m.group(1)) not in sources:
+                if m is None or (canonicalize_name(m.group(1)) not in sources and m.group(1) not in known):
                     continue
             req, editable, error = parse_requirement(item)
             if req is None:
                 line = p.lines.string(item, array_line)
                 local = "file:" in item or "PROJECT_ROOT" in item or "{root" in item
+                named = REQ_NAME.match(item.removeprefix("-e ").strip())
                 problems.append(Problem(
                     "error" if local else "warning", "bad-requirement", rel, line,
                     f"{item!r} is not a valid requirement: {error}",
                     "write it as `name @ file:///${PROJECT_ROOT}/../folder`" if local else None,
+                    subjects=(canonicalize_name(named.group(1)),) if named else (),
                 ))
                 continue
             norm = canonicalize_name(req.name)
@@ -160,6 +165,12 @@ def read_pep621_deps(p: Project, root: Path | str, problems: list[Problem], ws_r
             entries = src if isinstance(src, list) else [src]
             for entry in entries:
                 if not isinstance(entry, dict):
+                    problems.append(Problem(
+                        "error", "bad-source", relpath_of(src_file, p, root), src_line,
+                        f"[tool.uv.sources] {key} = {entry!r} is not a source table (uv refuses it)",
+                        f"write it as {key} = {{ path = {entry!r} }}" if isinstance(entry, str)
+                        else f"write it as {key} = {{ path = \"...\" }} or {{ index = \"...\" }}",
+                    ))
                     continue
                 if isinstance(entry.get("path"), str):
                     p.local_deps.append(LocalDependency(
@@ -174,3 +185,53 @@ def read_pep621_deps(p: Project, root: Path | str, problems: list[Problem], ws_r
                         source_line=src_line, source_file=src_file, editable=True, **common,
                     ))
                     break
+
+
+def relpath_of(source_file: Path | None, p: Project, root: Path | str) -> str:
+    """The display path of the file holding a uv source entry (a workspace root's, or the project's)."""
+    if source_file is None or isinstance(root, str):
+        return rel_of(p, root)
+    return relpath(source_file, root)
+
+
+def check_dependency_groups(p: Project, root: Path | str, problems: list[Problem]) -> None:
+    """PEP 735 ``{include-group = "..."}``: a group that does not exist, or groups that include each
+    other in a cycle, are errors (uv and pip refuse the file)."""
+    groups = p.data.get("dependency-groups")
+    if not isinstance(groups, dict):
+        return
+    rel = rel_of(p, root)
+    norm: dict[str, str] = {canonicalize_name(g): g for g in groups}
+    includes: dict[str, list[str]] = {}
+    for g, arr in groups.items():
+        for item in arr if isinstance(arr, list) else []:
+            target = item.get("include-group") if isinstance(item, dict) else None
+            if not isinstance(target, str):
+                continue
+            if canonicalize_name(target) not in norm:
+                problems.append(Problem(
+                    "error", "group-missing", rel, p.lines.string(target, p.lines.key(("dependency-groups",), g)),
+                    f"dependency group {g!r} includes {target!r}, which does not exist",
+                    f"add [dependency-groups] {target} = [...], or fix the name",
+                ))
+                continue
+            includes.setdefault(canonicalize_name(g), []).append(canonicalize_name(target))
+    state: dict[str, int] = {}
+
+    def visit(g: str, trail: list[str]) -> None:
+        state[g] = 1
+        for nxt in includes.get(g, []):
+            if state.get(nxt) == 1:
+                cycle = [*trail[trail.index(nxt):], nxt] if nxt in trail else [g, nxt]
+                problems.append(Problem(
+                    "error", "group-cycle", rel, p.lines.key(("dependency-groups",), norm[cycle[0]]),
+                    f"dependency groups include each other in a cycle: {' -> '.join(norm[c] for c in cycle)}",
+                    "remove one of the include-group entries",
+                ))
+            elif state.get(nxt) is None:
+                visit(nxt, [*trail, nxt])
+        state[g] = 2
+
+    for g in sorted(includes):
+        if state.get(g) is None:
+            visit(g, [g])

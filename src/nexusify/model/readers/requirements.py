@@ -23,7 +23,8 @@ def read_requirements_deps(p: Project, root: Path, problems: list[Problem]) -> N
     for path, parsed in p.requirement_files.items():
         rel = relpath(path, root)
         for issue in parsed.issues:
-            problems.append(Problem(issue.severity, issue.code, rel, issue.line or None, issue.message, issue.hint))
+            problems.append(Problem(issue.severity, issue.code, rel, issue.line or None, issue.message, issue.hint,
+                                    subjects=(issue.subject,) if issue.subject else ()))
         group, runtime = file_group(path)
         for entry in parsed.entries:
             raw = file_url_to_path(entry.written, path.parent) if entry.is_url else entry.written
