@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from nexusify.audit.report import render_graph, run_audit
+from nexusify.audit.graph import render_graph
+from nexusify.audit.report import run_audit
 from nexusify.config import resolve_settings
 
 from .conftest import FIXTURES, SAMPLE
