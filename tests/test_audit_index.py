@@ -8,7 +8,7 @@ import tarfile
 import zipfile
 from pathlib import Path
 
-from .conftest import free_port
+from tests.helpers import free_port
 
 
 def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
