@@ -12,8 +12,6 @@ from nexusify.audit.graph import GRAPH_FORMATS, render_graph
 from nexusify.audit.report import AuditReport, run_audit
 from nexusify.commands import Context
 
-HELP = "audit the monorepo"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(

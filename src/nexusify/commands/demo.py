@@ -12,7 +12,6 @@ from nexusify.demo.run import run_demo
 from nexusify.demo.sample import DEFAULT_WORKDIR
 from nexusify.errors import UsageError
 
-HELP = "run the whole journey on the sample monorepo with an embedded local index"
 INDEX_SETTINGS = ("nexus_url", "repository", "index_repository", "repository_url", "index_url", "username")
 
 
