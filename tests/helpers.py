@@ -1,5 +1,6 @@
 """Test helpers every test module shares (the one place for them): free loopback ports,
-waiting for a server to listen, and folder snapshots to prove what a command wrote or left alone.
+waiting for a server to listen, folder snapshots to prove what a command wrote or left alone,
+and hand-made sdists and wheels to put on a test index.
 
 Fixtures live in ``conftest.py``; project builders for the deploy tests in ``deploy_fixtures.py``.
 """
@@ -7,9 +8,12 @@ Fixtures live in ``conftest.py``; project builders for the deploy tests in ``dep
 from __future__ import annotations
 
 import hashlib
+import io
 import socket
 import subprocess
+import tarfile
 import time
+import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -61,3 +65,33 @@ def stamps(root: Path) -> dict[str, tuple[str, float]]:
     """Every file under ``root`` -> (sha256, mtime): proves files were neither changed nor touched."""
     return {p.relative_to(root).as_posix(): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime)
             for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    tar.addfile(info, io.BytesIO(data))
+
+
+def make_sdist(dest: Path, folder: Path, dist: str, version: str, changes: dict[str, bytes] | None = None,
+               skip: tuple[str, ...] = ()) -> Path:
+    """An sdist as a backend would make it: ``<dist>-<version>/`` + the package's files + PKG-INFO."""
+    base = f"{dist.replace('-', '_')}-{version}"
+    path = dest / f"{base}.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:
+        _add(tar, f"{base}/PKG-INFO", f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n".encode())
+        for f in sorted(folder.rglob("*")):
+            rel = f.relative_to(folder).as_posix()
+            if f.is_file() and "__pycache__" not in rel and rel not in skip:
+                _add(tar, f"{base}/{rel}", (changes or {}).get(rel, f.read_bytes()))
+    return path
+
+
+def make_wheel(dest: Path, folder: Path, dist: str, version: str, package: str) -> Path:
+    base = f"{dist.replace('-', '_')}-{version}"
+    path = dest / f"{base}-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as zf:
+        for f in sorted((folder / package).rglob("*.py")):
+            zf.writestr(f.relative_to(folder).as_posix(), f.read_bytes())
+        zf.writestr(f"{base}.dist-info/METADATA", f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+    return path
