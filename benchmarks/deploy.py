@@ -32,7 +32,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "src"))
 
-from tests.deploy_fixtures import Load, LoadReport, free_port, make_project, wait_for_port  # noqa: E402
+from tests.deploy_fixtures import Load, LoadReport, make_project  # noqa: E402
+from tests.helpers import free_port, wait_for_port  # noqa: E402
 
 from nexusify import cli  # noqa: E402
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,12 +29,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "fixtures" / "monorepo"
+sys.path.insert(0, str(REPO))
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.helpers import free_port, wait_for_port  # noqa: E402
 
 
 class Server:
@@ -47,14 +43,7 @@ class Server:
         self.proc = subprocess.Popen([exe, "run", "-i", "127.0.0.1", "-p", str(self.port), "-a", ".", "-P", ".",
                                       "--disable-fallback", str(self.packages)],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("pypiserver did not start")
+        wait_for_port(self.port)
 
     @property
     def url(self) -> str:

@@ -20,7 +20,6 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -29,9 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nexusify.demo.run import get_json as get_json  # re-exported for the deploy tests
-from tests.conftest import free_port as free_port  # re-exported for the deploy tests
-from tests.conftest import wait_for_port as wait_for_port
+from nexusify.demo.traffic import get_json as get_json  # re-exported for the deploy tests
+from tests.helpers import free_port, free_port_in, wait_for_port
 
 REPO = Path(__file__).resolve().parent.parent
 APP = REPO / "fixtures" / "deploy" / "app"
@@ -228,15 +226,7 @@ def start_registry(base: Path, users: dict[str, str] | None = None) -> Iterator[
     exe = shutil.which("docker-registry") or "/usr/bin/docker-registry"
     if not Path(exe).is_file():
         raise FileNotFoundError("docker-registry")
-    port = None
-    for candidate in REGISTRY_PORTS:
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", candidate))
-            except OSError:
-                continue
-            port = candidate
-            break
+    port = free_port_in(REGISTRY_PORTS)
     if port is None:
         raise RuntimeError("no free port in 25000-25019 for the registry")
     base.mkdir(parents=True, exist_ok=True)

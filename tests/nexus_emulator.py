@@ -416,7 +416,7 @@ def start_emulator(data: Path, port: int, *, repository: str = "pypi-hosted", us
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHONWARNINGS")}
     env["PYTHONWARNINGS"] = "ignore"
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
-    from tests.conftest import wait_for_port
+    from tests.helpers import wait_for_port
 
     try:
         wait_for_port(port, proc=proc)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 import tarfile
 import zipfile
@@ -24,11 +23,7 @@ from nexusify.dists.build import (
 )
 from nexusify.formats.pyproject_edit import versionize
 from nexusify.model import load_workspace
-
-
-def _tree(root: Path) -> dict[str, tuple[str, float]]:
-    return {p.relative_to(root).as_posix(): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime)
-            for p in sorted(root.rglob("*")) if p.is_file()}
+from tests.helpers import stamps
 
 
 def _build_all(monorepo: Path, tmp: Path, envs: BuildEnvs) -> dict[str, tuple[Artifact, Artifact]]:
@@ -51,12 +46,12 @@ def _build_all(monorepo: Path, tmp: Path, envs: BuildEnvs) -> dict[str, tuple[Ar
 @pytest.mark.slow
 def test_builds_are_reproducible_and_leave_the_source_alone(monorepo: Path, tmp_path: Path,
                                                             build_env_dir: Path) -> None:
-    before = _tree(monorepo)
+    before = stamps(monorepo)
     first = _build_all(monorepo, tmp_path / "a", BuildEnvs(build_env_dir))
     again_envs = BuildEnvs(build_env_dir)
     second = _build_all(monorepo, tmp_path / "b", again_envs)
     assert again_envs.created == []  # one env per requirement set, reused
-    assert _tree(monorepo) == before  # no egg-info, no .pdm-build, no dist in the source tree
+    assert stamps(monorepo) == before  # no egg-info, no .pdm-build, no dist in the source tree
     # poetry-core, hatchling, setuptools and pdm-backend all produce byte-identical archives
     assert {n: (s.sha256, w.sha256) for n, (s, w) in first.items()} == \
         {n: (s.sha256, w.sha256) for n, (s, w) in second.items()}

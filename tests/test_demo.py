@@ -27,14 +27,9 @@ import pytest
 
 from nexusify.config import resolve_settings
 from nexusify.demo import run as demo
-from nexusify.demo.run import (
-    MARKER,
-    Poller,
-    backend_wheels,
-    engine_unavailable,
-    environment_name,
-    prepare_workdir,
-)
+from nexusify.demo.container import ENABLE_HINT, backend_wheels, engine_unavailable
+from nexusify.demo.sample import MARKER, environment_name, prepare_workdir, sample_source
+from nexusify.demo.traffic import Poller
 from nexusify.errors import UsageError
 from nexusify.index import local as localindex
 from nexusify.index.local import port_open, start_local_index, stop_stale
@@ -297,7 +292,7 @@ def test_engine_detection_names_the_missing_socket_and_the_fix(tmp_path: Path) -
         engine.close()
     else:
         assert why is not None and ("DOCKER_HOST is not set" in why or "does not answer" in why)
-    assert "bash scripts/stack.sh" in demo.ENABLE_HINT and "DOCKER_HOST" in demo.ENABLE_HINT
+    assert "bash scripts/stack.sh" in ENABLE_HINT and "DOCKER_HOST" in ENABLE_HINT
 
 
 def test_backend_wheels_come_from_the_cache_or_say_why_not(tmp_path: Path) -> None:
@@ -344,7 +339,7 @@ def test_prepare_workdir_replaces_only_its_own_folder(tmp_path: Path) -> None:
 
 
 def test_sample_ships_with_the_package() -> None:
-    source = demo.sample_source()
+    source = sample_source()
     assert (source / "services" / "quality-fabric" / "Dockerfile").is_file()
     text = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
     assert '"fixtures/monorepo" = "nexusify/_sample"' in text

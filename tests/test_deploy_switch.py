@@ -16,7 +16,8 @@ import pytest
 from nexusify.deploy.switch import NginxProxy, Route, Target, TrafficSwitch, find_nginx
 from nexusify.errors import DeployError
 from tests.conftest import missing
-from tests.deploy_fixtures import Load, free_port, get_json
+from tests.deploy_fixtures import Load, get_json
+from tests.helpers import free_port
 
 pytestmark = pytest.mark.stack
 

@@ -23,7 +23,8 @@ from nexusify.deploy.migrations import (
     upgrade,
 )
 from nexusify.errors import DeployError
-from tests.conftest import FIXTURES, REPO, free_port
+from tests.conftest import FIXTURES, REPO
+from tests.helpers import free_port
 
 APP = FIXTURES / "deploy" / "alembic-app" / "alembic.ini"
 FAILING = FIXTURES / "deploy" / "alembic-app-failing" / "alembic.ini"

@@ -15,6 +15,7 @@ import pytest
 from nexusify.config import resolve_settings
 from nexusify.publish.plan import PublishOptions, execute_plan, plan_publish, run_publish
 from tests.conftest import FIXTURES
+from tests.helpers import snapshot
 
 pytestmark = pytest.mark.slow
 
@@ -29,11 +30,6 @@ def _env(build_env_dir: Path, user: str | None = None, password: str | None = No
     return env
 
 
-def _tree(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file() and ".nexusify" not in p.relative_to(root).parts}
-
-
 def _requires(wheel: Path) -> list[str]:
     with zipfile.ZipFile(wheel) as zf:
         meta = next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
@@ -44,7 +40,7 @@ def test_publish_sample_to_pypiserver(monorepo: Path, pypi_server_factory, run_c
                                       tmp_path: Path) -> None:
     server = pypi_server_factory(auth="update")
     env = _env(build_env_dir, server.username, server.password)
-    before = _tree(monorepo)
+    before = snapshot(monorepo, skip=[".nexusify"])
     first = run_cli("publish", "--root", str(monorepo), "--repository-url", server.url, "--json", env=env)
     assert first.exit_code == 0, first.output
     report = json.loads(first.stdout)
@@ -53,7 +49,7 @@ def test_publish_sample_to_pypiserver(monorepo: Path, pypi_server_factory, run_c
     assert len(files) == 16 and len([f for f in files if f.endswith(".whl")]) == 8  # each package once: wheel + sdist
     assert {p["status"] for p in report["packages"]} == {"uploaded"}
     assert all(p["verified"] for p in report["packages"])
-    assert _tree(monorepo) == before  # the source tree is never modified
+    assert snapshot(monorepo, skip=[".nexusify"]) == before  # the source tree is never modified
     assert server.password not in (monorepo / ".nexusify/publish-state.json").read_text()
     # internal requirements are versions in the metadata, never paths
     assert sorted(_requires(server.packages / "maestro_core_api-0.1.0-py3-none-any.whl")) == [

@@ -30,7 +30,7 @@ def test_a_cycle_stops_publishing_before_any_build(monorepo: Path, run_cli) -> N
 
 
 def test_unreachable_index_is_reported_not_crashed(monorepo: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
-    from tests.conftest import free_port
+    from tests.helpers import free_port
 
     url = f"http://127.0.0.1:{free_port()}/"
     result = run_cli("publish", "--root", str(monorepo), "--repository-url", url, "--timeout", "2",

@@ -40,6 +40,7 @@ def _section(text: str, title: str) -> str:
 def test_generated_reference_is_current() -> None:
     text = README.read_text(encoding="utf-8")
     assert "<!-- BEGIN GENERATED: settings -->" in text
+    assert "<!-- BEGIN GENERATED: verbs -->" in text  # the Commands table, from commands/verbs.py
     assert docs.render(text) == text, "run: python -m nexusify.docs README.md"
     for key in ("nexus-url", "index-repository", "constraint", "priority", "path-aliases"):
         assert f"`{key}`" in text

@@ -23,6 +23,7 @@ from nexusify.formats.requirements import (
 )
 from nexusify.model import Workspace, load_workspace
 from tests.conftest import FIXTURES
+from tests.helpers import snapshot
 
 LAYOUT = FIXTURES / "layouts" / "requirements-services"
 URL = "http://127.0.0.1:9/simple/"
@@ -239,10 +240,6 @@ def test_requirements_folder_and_configured_service_globs(tmp_path: Path) -> Non
 
 
 # --------------------------------------------------------------------------- rewrite
-
-
-def snapshot(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture

@@ -17,14 +17,11 @@ from nexusify.formats.dockerfile import parse
 from nexusify.model import load_workspace
 from nexusify.rewrite.plan import apply_plan, plan_rewrite
 from tests.conftest import FIXTURES
+from tests.helpers import snapshot
 
 URL = "http://127.0.0.1:9/simple/"
 LAYOUTS = FIXTURES / "layouts"
 ENV = {"HOME": "/nonexistent", "NO_COLOR": "1"}
-
-
-def snapshot(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def rewrite(run_cli, root: Path, *args: str, env: dict[str, str] | None = None):

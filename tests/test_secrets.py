@@ -119,7 +119,7 @@ def test_aws_unreachable_endpoint_is_a_deploy_error(aws_env: dict[str, str]) -> 
     import boto3
     import botocore.config
 
-    from tests.conftest import free_port
+    from tests.helpers import free_port
 
     client = boto3.session.Session().client(
         "secretsmanager", region_name="us-east-1", endpoint_url=f"http://127.0.0.1:{free_port()}",

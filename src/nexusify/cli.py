@@ -14,7 +14,7 @@ import os
 import signal
 import sys
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any, NoReturn
@@ -23,22 +23,11 @@ from rich.markup import escape
 
 from nexusify import __version__
 from nexusify.commands import Context
+from nexusify.commands.verbs import VERBS
 from nexusify.config import SCHEMA, resolve_settings
 from nexusify.errors import NexusifyError, UsageError
 from nexusify.ui.interrupts import interrupts_raise
 from nexusify.ui.output import Output
-
-VERBS: dict[str, str] = {
-    "audit": "find shared packages, the services that path-depend on them, and the publish order",
-    "publish": "build every shared package and upload it to Nexus in dependency order",
-    "rewrite": "make services depend on shared packages by version from Nexus (pyproject + Dockerfile)",
-    "deploy": "secrets, migrations, image build and push, blue-green switch, history",
-    "rollback": "switch an environment back to a kept version, with health check, no rebuild",
-    "history": "show the deployment history of an environment",
-    "init": "write a commented nexusify.toml for this monorepo",
-    "demo": "run the whole journey on the sample monorepo with an embedded local index",
-    "completion": "print a shell completion script for bash, zsh or fish",
-}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -46,46 +35,118 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message, hint=f"see `{self.prog} --help`")
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Help laid out like uv's and ruff's: ``Usage:``, then the verbs one line each (without
+    argparse's ``{audit,publish,...}`` line), or a verb's own arguments and options before the
+    shared groups; descriptions and examples kept as written."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=34)
+
+    def add_usage(self, usage: str | None, actions: Iterable[argparse.Action],
+                  groups: Iterable[argparse._MutuallyExclusiveGroup], prefix: str | None = None) -> None:
+        super().add_usage(usage, actions, groups, "Usage: " if prefix is None else prefix)
+
+    def _format_action_invocation(self, action: argparse.Action) -> str:
+        if not action.option_strings or action.nargs == 0:
+            return super()._format_action_invocation(action)
+        value = self._format_args(action, self._get_default_metavar_for_optional(action))
+        return ", ".join(action.option_strings) + " " + value  # `-e, --environment ENVIRONMENT`
+
+    def _format_action(self, action: argparse.Action) -> str:
+        text = super()._format_action(action)
+        if isinstance(action, argparse._SubParsersAction):  # drop the COMMAND line, un-indent the verbs
+            text = "".join(line[2:] if line.startswith("    ") else line
+                           for line in text.splitlines(keepends=True)[1:])
+        return text
+
+
 def _command_module(verb: str) -> ModuleType:
     return importlib.import_module(f"nexusify.commands.{verb}")
 
 
-def _add_common(parser: argparse.ArgumentParser) -> None:
-    """Options accepted before or after the verb (defaults suppressed so both places work)."""
+INDEX_OPTIONS = "Index options (flag > environment > config file > default)"
+GLOBAL_OPTIONS = "Global options"
+
+
+def _add_common(parser: argparse.ArgumentParser, *, top: bool = False, shown: Container[str] | None = None) -> None:
+    """The options every verb shares, accepted before or after the verb (defaults suppressed so
+    both places work): the index settings in their own group, then the global options. Help
+    lists the index settings a verb uses (``shown``: attribute names; None: all); the top level
+    accepts them too but lists them only in each verb's help."""
     s = argparse.SUPPRESS
-    g = parser.add_argument_group("common options")
+    n = parser.add_argument_group(INDEX_OPTIONS)
+    for opt in SCHEMA:
+        if not opt.flag:
+            continue
+        kwargs: dict[str, Any] = {"default": s, "dest": opt.attr,
+                                  "help": s if top or (shown is not None and opt.attr not in shown)
+                                  else opt.help + (f" [env {opt.env}]" if opt.env else "")}
+        if opt.kind == "choice":
+            kwargs["choices"] = opt.choices
+            kwargs["metavar"] = "{" + ",".join(opt.choices) + "}"
+        if opt.kind == "int":
+            kwargs["type"] = int
+            kwargs["metavar"] = "N"
+        if opt.kind == "str":
+            kwargs["metavar"] = "URL" if opt.flag.endswith("-url") else "NAME"
+        n.add_argument(opt.flag, **kwargs)
+    g = parser.add_argument_group(GLOBAL_OPTIONS)
     g.add_argument("--root", metavar="DIR", default=s, help="monorepo root (default: the current directory)")
     g.add_argument("--json", action="store_true", default=s, help="print machine-readable JSON")
     g.add_argument("-v", "--verbose", action="count", default=s, help="more detail (repeatable)")
     g.add_argument("--debug", action="store_true", default=s, help="show tracebacks for errors")
-    n = parser.add_argument_group("index settings (flag > environment > config file > default)")
-    for opt in SCHEMA:
-        if not opt.flag:
-            continue
-        kwargs: dict[str, Any] = {"default": s, "dest": opt.attr, "help": opt.help + (f" [env {opt.env}]" if opt.env else "")}
-        if opt.kind == "choice":
-            kwargs["choices"] = opt.choices
-        if opt.kind == "int":
-            kwargs["type"] = int
-        n.add_argument(opt.flag, **kwargs)
+    g.add_argument("-h", "--help", action="help", default=s, help="show this help and exit")
+    if top:
+        g.add_argument("--version", action="version", version=f"nexusify {__version__}",
+                       help="show the version and exit")
+
+
+def _own_options_first(parser: argparse.ArgumentParser, verb: str) -> None:
+    """A verb module may gather its options in a group titled "<verb> options": list them under
+    the usual Arguments/Options headings, which come before the shared groups."""
+    positionals, optionals = parser._positionals, parser._optionals
+    positionals.title, optionals.title = "Arguments", "Options"
+    for group in [g for g in parser._action_groups if g.title == f"{verb} options"]:
+        for action in group._group_actions:
+            (optionals if action.option_strings else positionals)._group_actions.append(action)
+        parser._action_groups.remove(group)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="nexusify",
-        description="Publish a monorepo's shared packages to Nexus, make services depend on them by "
-        "version, and deploy the services blue-green.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="exit codes: 0 success, 1 problems found or operation failed, 2 usage or configuration error",
+        usage="nexusify [OPTIONS] COMMAND [ARGS]...",
+        description="Publish a monorepo's shared packages to Nexus, make services depend on them\n"
+        "by version, and deploy the services blue-green.",
+        formatter_class=_HelpFormatter,
+        add_help=False,
+        epilog="Use `nexusify COMMAND --help` for a command's options and examples.\n"
+        "Exit codes: 0 success, 1 problems found or operation failed, 2 usage or configuration error.",
     )
-    parser.add_argument("--version", action="version", version=f"nexusify {__version__}")
-    _add_common(parser)
-    sub = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
-    for verb, help_text in VERBS.items():
-        p = sub.add_parser(verb, help=help_text, description=help_text)
-        _add_common(p)
-        _command_module(verb).add_arguments(p)
+    sub = parser.add_subparsers(title="Commands", dest="verb", metavar="COMMAND", parser_class=_Parser)
+    for verb in VERBS:
+        p = sub.add_parser(
+            verb.name, prog=f"nexusify {verb.name}", help=verb.summary, epilog=verb.epilog(),
+            description=verb.summary[:1].upper() + verb.summary[1:] + ".",
+            formatter_class=_HelpFormatter, add_help=False,
+        )
+        _command_module(verb.name).add_arguments(p)
+        p.usage = _usage(p)
+        _own_options_first(p, verb.name)
+        _add_common(p, shown=verb.index_options)
+    _add_common(parser, top=True)
     return parser
+
+
+def _usage(parser: argparse.ArgumentParser) -> str:
+    """``nexusify VERB [OPTIONS] ARGS``: the verb's arguments, its options summed up (uv's way);
+    required options are named, since the verb cannot run without them."""
+    fmt = _HelpFormatter(parser.prog)
+    required = [f"{a.option_strings[-1]} {fmt._format_args(a, a.dest.upper())}"
+                for a in parser._actions if a.option_strings and a.required]
+    args = [fmt._format_args(a, a.dest) for a in parser._actions if not a.option_strings]
+    return " ".join([parser.prog, "[OPTIONS]", *required, *args])
 
 
 def _settings_flags(ns: argparse.Namespace) -> dict[str, Any]:

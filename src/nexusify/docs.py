@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from nexusify.commands.verbs import verbs_markdown
 from nexusify.config import config_reference_markdown
 
 
@@ -34,6 +35,7 @@ def deploy_reference_markdown() -> str:
 
 
 GENERATORS: dict[str, Callable[[], str]] = {
+    "verbs": verbs_markdown,
     "settings": config_reference_markdown,
     "deploy-keys": deploy_reference_markdown,
 }

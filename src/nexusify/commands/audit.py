@@ -8,10 +8,9 @@ from typing import Any
 
 from rich.markup import escape
 
-from nexusify.audit.report import GRAPH_FORMATS, AuditReport, render_graph, run_audit
+from nexusify.audit.graph import GRAPH_FORMATS, render_graph
+from nexusify.audit.report import AuditReport, run_audit
 from nexusify.commands import Context
-
-HELP = "audit the monorepo"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

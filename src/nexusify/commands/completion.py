@@ -8,8 +8,6 @@ from argcomplete.shell_integration import shellcode
 
 from nexusify.commands import Context
 
-HELP = "print a shell completion script"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("shell", choices=("bash", "zsh", "fish"), help="the shell to complete in")

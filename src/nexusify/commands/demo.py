@@ -7,10 +7,11 @@ import os
 from pathlib import Path
 
 from nexusify.commands import Context
-from nexusify.demo.run import DEFAULT_WORKDIR, TUNABLE, DemoEvent, DemoOptions, DemoReport, run_demo
+from nexusify.demo.report import TUNABLE, DemoEvent, DemoOptions, DemoReport
+from nexusify.demo.run import run_demo
+from nexusify.demo.sample import DEFAULT_WORKDIR
 from nexusify.errors import UsageError
 
-HELP = "run the whole journey on the sample monorepo with an embedded local index"
 INDEX_SETTINGS = ("nexus_url", "repository", "index_repository", "repository_url", "index_url", "username")
 
 

@@ -7,8 +7,6 @@ import argparse
 from nexusify.commands import Context
 from nexusify.init import run_init
 
-HELP = "write a commented nexusify.toml"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="overwrite an existing nexusify.toml")

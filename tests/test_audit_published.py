@@ -1,44 +1,12 @@
-"""Index status and the public-name check, against real pypiservers on loopback."""
+"""The index status of `nexusify audit` (published versions, published-vs-local comparison) and
+malformed URLs, against real pypiservers on loopback."""
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
-import zipfile
 from pathlib import Path
 
-from .conftest import free_port
-
-
-def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
-    info = tarfile.TarInfo(name)
-    info.size = len(data)
-    tar.addfile(info, io.BytesIO(data))
-
-
-def make_sdist(dest: Path, folder: Path, dist: str, version: str, changes: dict[str, bytes] | None = None,
-               skip: tuple[str, ...] = ()) -> Path:
-    """An sdist as a backend would make it: ``<dist>-<version>/`` + the package's files + PKG-INFO."""
-    base = f"{dist.replace('-', '_')}-{version}"
-    path = dest / f"{base}.tar.gz"
-    with tarfile.open(path, "w:gz") as tar:
-        _add(tar, f"{base}/PKG-INFO", f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n".encode())
-        for f in sorted(folder.rglob("*")):
-            rel = f.relative_to(folder).as_posix()
-            if f.is_file() and "__pycache__" not in rel and rel not in skip:
-                _add(tar, f"{base}/{rel}", (changes or {}).get(rel, f.read_bytes()))
-    return path
-
-
-def make_wheel(dest: Path, folder: Path, dist: str, version: str, package: str) -> Path:
-    base = f"{dist.replace('-', '_')}-{version}"
-    path = dest / f"{base}-py3-none-any.whl"
-    with zipfile.ZipFile(path, "w") as zf:
-        for f in sorted((folder / package).rglob("*.py")):
-            zf.writestr(f.relative_to(folder).as_posix(), f.read_bytes())
-        zf.writestr(f"{base}.dist-info/METADATA", f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
-    return path
+from tests.helpers import free_port, make_sdist, make_wheel
 
 
 def test_index_status_published_unpublished_and_differing(monorepo: Path, pypi_server_factory, run_cli) -> None:  # type: ignore[no-untyped-def]
@@ -113,34 +81,6 @@ def test_index_with_credentials_reads_status(run_cli, monorepo: Path, pypi_serve
     status = {p["name"]: p for p in data["index"]["packages"]}
     assert status["maestro-core-config"]["published"] is True and status["maestro-core-config"]["differs"] is False
     assert server.password not in r.output
-
-
-def test_check_public_flags_names_on_the_public_index(run_cli, monorepo: Path, pypi_server_factory) -> None:  # type: ignore[no-untyped-def]
-    public = pypi_server_factory(auth=None)
-    make_wheel(public.packages, monorepo / "shared/packages/monitoring", "maestro-monitoring", "9.9.9", "maestro_monitoring")
-    args = ("audit", "--root", str(monorepo), "--json", "--offline", "--check-public", "--public-index-url", public.simple_url)
-    r = run_cli(*args)
-    assert r.exit_code == 0, r.output
-    data = json.loads(r.stdout)
-    assert data["public"]["checked"] is True
-    assert data["public"]["names"]["maestro-monitoring"] is True
-    assert data["public"]["names"]["maestro-core-api"] is False  # pypiserver's fallback redirect = not there
-    flagged = [p for p in data["problems"] if p["code"] == "public-name-exists"]
-    assert [(p["severity"], p["path"]) for p in flagged] == [("warning", "shared/packages/monitoring/pyproject.toml")]
-    # with Poetry's supplemental priority the public package would win: an error
-    r = run_cli(*args, "--priority", "supplemental")
-    assert r.exit_code == 1
-    assert [p["severity"] for p in json.loads(r.stdout)["problems"] if p["code"] == "public-name-exists"] == ["error"]
-
-
-def test_check_public_is_off_by_default_and_unreachable_is_a_warning(run_cli, monorepo: Path) -> None:  # type: ignore[no-untyped-def]
-    url = f"http://127.0.0.1:{free_port()}/simple/"
-    data = json.loads(run_cli("audit", "--root", str(monorepo), "--json", "--public-index-url", url).stdout)
-    assert data["public"] == {}
-    r = run_cli("audit", "--root", str(monorepo), "--json", "--check-public", "--public-index-url", url)
-    assert r.exit_code == 0
-    codes = [p["code"] for p in json.loads(r.stdout)["problems"]]
-    assert "public-index-unreachable" in codes
 
 
 def test_malformed_urls_are_warnings_not_crashes(run_cli, monorepo: Path) -> None:  # type: ignore[no-untyped-def]
