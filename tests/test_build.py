@@ -10,18 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from nexusify.dists.build import (
-    Artifact,
-    BuildEnvs,
-    admits_current_versions,
-    backend_of,
-    build_project,
-    check_artifact,
-    equivalent_release,
-    fingerprint,
-    normalise_sdist,
-    stage_project,
-)
+from nexusify.dists.archives import admits_current_versions, equivalent_release
+from nexusify.dists.artifact import Artifact
+from nexusify.dists.backend import backend_of, build_project, normalise_sdist
+from nexusify.dists.checks import check_artifact
+from nexusify.dists.envs import BuildEnvs
+from nexusify.dists.staging import fingerprint, stage_project
 from nexusify.formats.pyproject_edit import versionize
 from nexusify.model import load_workspace
 
@@ -181,7 +175,7 @@ def test_a_newer_backend_writing_the_same_release_is_not_a_change(tmp_path: Path
 
 
 def test_an_sdist_from_older_naming_rules_with_the_same_files_is_the_same_release(tmp_path: Path) -> None:
-    from nexusify.dists.build import same_contents
+    from nexusify.dists.archives import same_contents
 
     old, new = tmp_path / "maestro-core-0.1.0.tar.gz", tmp_path / "maestro_core-0.1.0.tar.gz"
     files = {"PKG-INFO": b"Metadata-Version: 2.1\nName: maestro-core\nVersion: 0.1.0\n", "maestro_core/__init__.py": b"X = 1\n"}

@@ -319,7 +319,7 @@ def render_graph(report: AuditReport, fmt: str) -> str:
 
 def _client(settings: Settings, env: Mapping[str, str], transport: httpx.BaseTransport | None, auth_url: str | None) -> Any:
     from nexusify.credentials import resolve_credentials
-    from nexusify.index.nexus import make_client
+    from nexusify.index.client import make_client
 
     creds = resolve_credentials(settings.username, settings.upload_url or auth_url, env) if auth_url else None
     return make_client(
@@ -335,7 +335,7 @@ def index_status(
     """Which local versions the upload repository already holds, and whether those published
     files differ from the local sources (compared file by file against the published sdist,
     or the wheel when there is no sdist; no build needed)."""
-    from nexusify.index.nexus import SimpleIndex, same_version
+    from nexusify.index.pages import SimpleIndex, same_version
 
     url = settings.upload_simple_url
     assert url is not None
@@ -513,7 +513,7 @@ def check_public_names(
     """Look every shared package's name up on the public index: a name that exists there can
     be served instead of the internal package by a client that consults both
     (``--extra-index-url``, Poetry ``supplemental``): the dependency-confusion hazard."""
-    from nexusify.index.nexus import make_client, origin
+    from nexusify.index.client import make_client, origin
 
     base = settings.public_index_url.rstrip("/") + "/"
     result: dict[str, Any] = {"url": _mask(base), "checked": False, "names": {}}

@@ -433,7 +433,7 @@ def _audit(run: _Runner, settings: Settings, env: Mapping[str, str]) -> dict[str
 
 
 def _publish(run: _Runner, settings: Settings, env: Mapping[str, str]) -> None:
-    from nexusify.publish.plan import PublishOptions, run_publish
+    from nexusify.publish import PublishOptions, run_publish
 
     with run.step("publish") as step:
         def reporter(event: str, name: str | None, data: Mapping[str, Any]) -> None:
@@ -694,7 +694,7 @@ def _engine_steps(run: _Runner, settings: Settings, index: LocalIndex, env: Mapp
             hint = (f"pull it (`docker pull {base}`; in a nexusify checkout `bash scripts/stack.sh` builds it), "
                     "then run `nexusify demo` again")
         if why is None:
-            from nexusify.dists.build import backend_of
+            from nexusify.dists.backend import backend_of
             from nexusify.files import read_toml
 
             _backend, requires, _path = backend_of(read_toml(service / "pyproject.toml"))
