@@ -176,6 +176,7 @@ def plan_publish(
         raise ProblemsFound(f"{len(errors)} shared package(s) cannot be staged:\n" + "\n".join(f"  {e}" for e in errors),
                             hint="nothing was built or uploaded; fix these and re-run")
 
+    state = load_state(settings)  # a damaged state stops here, before the network
     credentials = resolve_credentials(settings.username, upload_url, env)
     uses_rest = settings.is_nexus and not settings.repository_url
     check_url = settings.upload_simple_url or (upload_url.rstrip("/") + "/simple/")
@@ -197,7 +198,6 @@ def plan_publish(
         if own_client:
             http.close()
 
-    state = load_state(settings)
     records = records_for(state, upload_url)
     for pl, files in zip(plans, found, strict=True):
         pl.existing = [f for f in files if (parsed := parse_filename(f.filename))
