@@ -105,6 +105,27 @@ def test_wheel_metadata_check(tmp_path: Path, requires: list[str], problem: str 
         assert len(problems) == 1 and problem in problems[0]
 
 
+@pytest.mark.parametrize(("extra", "problem"), [
+    pytest.param("Description-Content-Type: text/x-rst\n\nTitle\n===\n\nA paragraph.\n", None, id="rst-fine"),
+    pytest.param("Description-Content-Type: text/x-rst\n\n`broken link <\n\n.. nope::\n", "would not render", id="rst-broken"),
+    pytest.param("\n`broken <\n\n.. nope::\n", "would not render", id="no-content-type-means-rst"),
+    pytest.param("Description-Content-Type: text/markdown\n\n`broken <\n", None, id="markdown-cannot-fail"),
+    pytest.param("Requires-Dist: six >>>= 1\n", "invalid metadata", id="invalid-field"),
+    pytest.param("Frobnicate: yes\n", "unrecognized or malformed field 'frobnicate'", id="unknown-field"),
+])
+def test_metadata_is_valid_and_the_long_description_renders(tmp_path: Path, extra: str, problem: str | None) -> None:
+    from nexusify.dists.checks import check_metadata
+
+    path = tmp_path / "demo-1.0.0-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("demo-1.0.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: demo\nVersion: 1.0.0\n" + extra)
+    problems = check_metadata(Artifact.from_path(path, "wheel"))
+    if problem is None:
+        assert problems == []
+    else:
+        assert len(problems) == 1 and problem in problems[0], problems
+
+
 def _sdist(path: Path, members: dict[str, bytes], mtime: float = 1_700_000_000.5) -> None:
     with tarfile.open(path, "w:gz") as tf:
         for name, data in members.items():

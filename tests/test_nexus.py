@@ -222,3 +222,48 @@ def test_nexus_auth_and_read_only(nexus_factory) -> None:  # type: ignore[no-unt
     emu.control("freeze")
     with make_client(timeout=10) as client, pytest.raises(IndexServerError, match="read-only"):
         NexusRest(client, emu.base_url, emu.repository).check_writable()
+
+
+# --------------------------------------------------------------------------- PEP 691, upload form
+
+
+@respx.mock
+def test_a_pep691_json_page_is_read_like_an_html_one() -> None:
+    page = {"meta": {"api-version": "1.1"}, "name": "demo-pkg", "files": [
+        {"filename": "demo_pkg-1.0.0.tar.gz", "url": "../../packages/demo_pkg-1.0.0.tar.gz",
+         "hashes": {"sha256": "AAAA"}, "size": 12},
+        {"filename": "demo_pkg-0.9.0-py3-none-any.whl", "url": "https://files.example/w.whl", "hashes": {},
+         "requires-python": ">=3.11", "yanked": "broken"},
+    ]}
+    route = respx.get("http://idx/repository/r/simple/demo-pkg/").mock(return_value=httpx.Response(
+        200, json=page, headers={"Content-Type": "application/vnd.pypi.simple.v1+json"}))
+    client, _ = _client()
+    files = SimpleIndex(client, "http://idx/repository/r/simple/").project_files("Demo.Pkg")  # type: ignore[arg-type]
+    assert "application/vnd.pypi.simple.v1+json" in route.calls.last.request.headers["Accept"]
+    assert [f.filename for f in files] == ["demo_pkg-1.0.0.tar.gz", "demo_pkg-0.9.0-py3-none-any.whl"]
+    assert files[0].url == "http://idx/repository/r/packages/demo_pkg-1.0.0.tar.gz"
+    assert files[0].hashes == {"sha256": "aaaa"} and files[0].size == 12 and not files[0].yanked
+    assert files[1].yanked and files[1].requires_python == ">=3.11" and files[1].hash_matches({"sha256": "x"}) is None
+
+
+def test_the_upload_form_carries_the_core_metadata_kind_and_digests() -> None:
+    import hashlib
+
+    from nexusify.index.upload import form_fields
+
+    metadata = ("Metadata-Version: 2.1\nName: demo-pkg\nVersion: 1.0.0\nSummary: A demo\n"
+                "Requires-Dist: six>=1.16\nRequires-Dist: attrs\nClassifier: Private :: Do Not Upload\n"
+                "Description-Content-Type: text/markdown\n\n# Demo\n")
+    data = b"wheel bytes"
+    fields = form_fields(metadata, "demo_pkg-1.0.0-py3-none-any.whl", data)
+    assert fields[:2] == [(":action", "file_upload"), ("protocol_version", "1")]
+    got: dict[str, list[str]] = {}
+    for key, value in fields:
+        got.setdefault(key, []).append(value)
+    assert got["name"] == ["demo-pkg"] and got["version"] == ["1.0.0"] and got["metadata_version"] == ["2.1"]
+    assert got["requires_dist"] == ["six>=1.16", "attrs"] and got["classifiers"] == ["Private :: Do Not Upload"]
+    assert got["description"] == ["# Demo\n"] and got["description_content_type"] == ["text/markdown"]
+    assert got["filetype"] == ["bdist_wheel"] and got["pyversion"] == ["py3"]
+    assert got["sha256_digest"] == [hashlib.sha256(data).hexdigest()]
+    sdist = dict(form_fields(metadata, "demo_pkg-1.0.0.tar.gz", data))
+    assert sdist["filetype"] == "sdist" and sdist["pyversion"] == "source"
