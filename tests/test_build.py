@@ -206,3 +206,16 @@ def test_an_sdist_from_older_naming_rules_with_the_same_files_is_the_same_releas
     _sdist(new, {f"maestro_core-0.1.0/{k}": v + b"# changed\n" for k, v in files.items()})
     assert not same_contents(new.read_bytes(), old.read_bytes(), new.name)
     assert not equivalent_release(new.read_bytes(), old.read_bytes(), new.name, {})
+
+
+def test_one_archive_reader_for_wheels_and_sdists(tmp_path: Path) -> None:
+    from nexusify.dists.archives import archive_members
+
+    path = tmp_path / "demo-1.0.0.tar.gz"
+    _sdist(path, {"demo-1.0.0/PKG-INFO": b"Name: demo\n", "demo-1.0.0/demo/__init__.py": b"X = 1\n"})
+    assert archive_members(path.read_bytes(), path.name) == {"PKG-INFO": b"Name: demo\n", "demo/__init__.py": b"X = 1\n"}
+    wheel = _wheel(tmp_path / "demo-1.0.0-py3-none-any.whl", ["core>=0.2"])
+    members = archive_members(wheel.path.read_bytes(), wheel.filename)
+    assert set(members) == {"demo-1.0.0.dist-info/METADATA", "demo/__init__.py"}
+    with pytest.raises(tarfile.TarError):
+        archive_members(b"not an archive", "demo-1.0.0.tar.gz")

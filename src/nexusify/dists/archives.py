@@ -49,26 +49,34 @@ def read_sdist_members(path: Path, names: Sequence[str]) -> dict[str, str]:
     return found
 
 
-def archive_contents(data: bytes, filename: str) -> dict[str, str]:
-    """member name -> sha256 of its content (timestamps, owners, compression ignored)."""
-    out: dict[str, str] = {}
-    if filename.endswith(".whl") or filename.endswith(".zip"):
+def archive_members(data: bytes, filename: str) -> dict[str, bytes]:
+    """THE archive reader: member path -> content of every file of a wheel/zip or an sdist.
+
+    An sdist's top folder is named after the file (older tools wrote "my-pkg-1.0/", newer ones
+    "my_pkg-1.0/"), so member paths are given inside it; a symlink's content is
+    ``b"symlink:" + target``. Raises ``tarfile.TarError``/``zipfile.BadZipFile``/``OSError``/
+    ``EOFError`` for an unreadable archive."""
+    out: dict[str, bytes] = {}
+    if filename.endswith((".whl", ".zip")):
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             for info in zf.infolist():
                 if not info.is_dir():
-                    out[info.filename] = hashlib.sha256(zf.read(info)).hexdigest()
+                    out[info.filename] = zf.read(info)
         return out
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tf:
         for m in tf.getmembers():
-            # the top folder is named after the file (older tools wrote "my-pkg-1.0/", newer
-            # ones "my_pkg-1.0/"): compare what is inside it
             name = m.name.split("/", 1)[1] if "/" in m.name else m.name
             if m.isfile():
                 fh = tf.extractfile(m)
-                out[name] = hashlib.sha256(fh.read() if fh else b"").hexdigest()
+                out[name] = fh.read() if fh else b""
             elif m.issym():
-                out[name] = "symlink:" + m.linkname
+                out[name] = b"symlink:" + m.linkname.encode()
     return out
+
+
+def archive_contents(data: bytes, filename: str) -> dict[str, str]:
+    """member name -> sha256 of its content (timestamps, owners, compression ignored)."""
+    return {name: hashlib.sha256(content).hexdigest() for name, content in archive_members(data, filename).items()}
 
 
 def same_contents(a: bytes, b: bytes, filename: str) -> bool:
@@ -104,15 +112,7 @@ _VOLATILE_FIELDS = frozenset({"metadata-version", "dynamic", "license-file", "re
 
 
 def _member_text(data: bytes, filename: str, member: str) -> str:
-    if filename.endswith((".whl", ".zip")):
-        with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            return zf.read(member).decode("utf-8", "replace")
-    with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tf:
-        for m in tf.getmembers():
-            if m.isfile() and (m.name == member or m.name.split("/", 1)[-1] == member):
-                fh = tf.extractfile(m)
-                return fh.read().decode("utf-8", "replace") if fh else ""
-    return ""
+    return archive_members(data, filename).get(member, b"").decode("utf-8", "replace")
 
 
 def _requirement_key(req: Requirement) -> str:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import importlib.util
 import os
 import secrets
 import shutil
@@ -180,7 +181,8 @@ def start_local_index(
     """Start pypiserver serving ``packages`` on a free port of ``host``; IndexServerError if it
     does not answer its health endpoint within ``start_timeout`` seconds. Needs the ``demo``
     extra (pypiserver, passlib): :class:`~nexusify.errors.ExtraMissing` names the pip command."""
-    require("demo", "pypiserver")
+    if importlib.util.find_spec("pypiserver") is None:  # it runs as a child: never imported here
+        require("demo", "pypiserver")  # raises ExtraMissing with the pip command
     packages.mkdir(parents=True, exist_ok=True)
     log_file.parent.mkdir(parents=True, exist_ok=True)
     secret = Secret(password or new_password())
