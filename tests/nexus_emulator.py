@@ -62,6 +62,7 @@ class Emulator:
     anonymous_read: bool = True
     message_style: str = "new"  # "new" (3.71+) or "old" (3.70 and older)
     frozen: bool = False
+    corrupt_downloads: bool = False  # files download with one byte changed (the pages keep the true hashes)
     upload_status: list[str] = field(default_factory=list)  # forced answers for the next uploads
     log: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -162,6 +163,10 @@ class Emulator:
             self.frozen = True
         elif what == "unfreeze":
             self.frozen = False
+        elif what == "corrupt-downloads":  # a broken cache or proxy in front of the files
+            self.corrupt_downloads = True
+        elif what == "fix-downloads":
+            self.corrupt_downloads = False
         elif what == "log":
             with self.lock:
                 return self._json(start, list(self.log))
@@ -246,7 +251,22 @@ class Emulator:
         m = re.match(r"^/packages/([^/]+)/([^/]+)/([^/]+)$", rest)
         if m:  # Nexus' asset path -> pypiserver's /packages/{file}
             rest = f"/packages/{m.group(3)}"
+        if self.corrupt_downloads and rest.startswith("/packages/"):
+            return self._corrupted(environ, start, repo, rest)
         return self._forward(environ, start, repo, rest)
+
+    def _corrupted(self, environ: Environ, start: StartResponse, repo: Repo, rest: str) -> list[bytes]:
+        captured: dict[str, Any] = {}
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]:
+            captured.update(status=status, headers=headers)
+            return lambda _data: None
+
+        body = b"".join(self._forward(environ, capture, repo, rest))
+        if captured.get("status", "").startswith("200") and body:
+            body = body[:-1] + bytes([body[-1] ^ 0xFF])  # same length, other bytes
+        start(captured.get("status", "500 Internal Server Error"), captured.get("headers", []))
+        return [body]
 
     def _forward(self, environ: Environ, start: StartResponse, repo: Repo, rest: str) -> Iterable[bytes]:
         env = dict(environ)

@@ -9,18 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from nexusify.dists.build import (
-    Artifact,
-    BuildEnvs,
-    admits_current_versions,
-    backend_of,
-    build_project,
-    check_artifact,
-    equivalent_release,
-    fingerprint,
-    normalise_sdist,
-    stage_project,
-)
+from nexusify.dists.archives import admits_current_versions, equivalent_release
+from nexusify.dists.artifact import Artifact
+from nexusify.dists.backend import backend_of, build_project, normalise_sdist
+from nexusify.dists.checks import check_artifact
+from nexusify.dists.envs import BuildEnvs
+from nexusify.dists.staging import fingerprint, stage_project
 from nexusify.formats.pyproject_edit import versionize
 from nexusify.model import load_workspace
 from tests.helpers import stamps
@@ -106,6 +100,27 @@ def test_wheel_metadata_check(tmp_path: Path, requires: list[str], problem: str 
         assert len(problems) == 1 and problem in problems[0]
 
 
+@pytest.mark.parametrize(("extra", "problem"), [
+    pytest.param("Description-Content-Type: text/x-rst\n\nTitle\n===\n\nA paragraph.\n", None, id="rst-fine"),
+    pytest.param("Description-Content-Type: text/x-rst\n\n`broken link <\n\n.. nope::\n", "would not render", id="rst-broken"),
+    pytest.param("\n`broken <\n\n.. nope::\n", "would not render", id="no-content-type-means-rst"),
+    pytest.param("Description-Content-Type: text/markdown\n\n`broken <\n", None, id="markdown-cannot-fail"),
+    pytest.param("Requires-Dist: six >>>= 1\n", "invalid metadata", id="invalid-field"),
+    pytest.param("Frobnicate: yes\n", "unrecognized or malformed field 'frobnicate'", id="unknown-field"),
+])
+def test_metadata_is_valid_and_the_long_description_renders(tmp_path: Path, extra: str, problem: str | None) -> None:
+    from nexusify.dists.checks import check_metadata
+
+    path = tmp_path / "demo-1.0.0-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("demo-1.0.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: demo\nVersion: 1.0.0\n" + extra)
+    problems = check_metadata(Artifact.from_path(path, "wheel"))
+    if problem is None:
+        assert problems == []
+    else:
+        assert len(problems) == 1 and problem in problems[0], problems
+
+
 def _sdist(path: Path, members: dict[str, bytes], mtime: float = 1_700_000_000.5) -> None:
     with tarfile.open(path, "w:gz") as tf:
         for name, data in members.items():
@@ -176,7 +191,7 @@ def test_a_newer_backend_writing_the_same_release_is_not_a_change(tmp_path: Path
 
 
 def test_an_sdist_from_older_naming_rules_with_the_same_files_is_the_same_release(tmp_path: Path) -> None:
-    from nexusify.dists.build import same_contents
+    from nexusify.dists.archives import same_contents
 
     old, new = tmp_path / "maestro-core-0.1.0.tar.gz", tmp_path / "maestro_core-0.1.0.tar.gz"
     files = {"PKG-INFO": b"Metadata-Version: 2.1\nName: maestro-core\nVersion: 0.1.0\n", "maestro_core/__init__.py": b"X = 1\n"}
@@ -186,3 +201,16 @@ def test_an_sdist_from_older_naming_rules_with_the_same_files_is_the_same_releas
     _sdist(new, {f"maestro_core-0.1.0/{k}": v + b"# changed\n" for k, v in files.items()})
     assert not same_contents(new.read_bytes(), old.read_bytes(), new.name)
     assert not equivalent_release(new.read_bytes(), old.read_bytes(), new.name, {})
+
+
+def test_one_archive_reader_for_wheels_and_sdists(tmp_path: Path) -> None:
+    from nexusify.dists.archives import archive_members
+
+    path = tmp_path / "demo-1.0.0.tar.gz"
+    _sdist(path, {"demo-1.0.0/PKG-INFO": b"Name: demo\n", "demo-1.0.0/demo/__init__.py": b"X = 1\n"})
+    assert archive_members(path.read_bytes(), path.name) == {"PKG-INFO": b"Name: demo\n", "demo/__init__.py": b"X = 1\n"}
+    wheel = _wheel(tmp_path / "demo-1.0.0-py3-none-any.whl", ["core>=0.2"])
+    members = archive_members(wheel.path.read_bytes(), wheel.filename)
+    assert set(members) == {"demo-1.0.0.dist-info/METADATA", "demo/__init__.py"}
+    with pytest.raises(tarfile.TarError):
+        archive_members(b"not an archive", "demo-1.0.0.tar.gz")

@@ -12,13 +12,9 @@ import respx
 
 from nexusify.credentials import Credentials, Secret
 from nexusify.errors import AuthError, IndexServerError
-from nexusify.index.nexus import (
-    NexusRest,
-    SimpleIndex,
-    make_client,
-    parse_filename,
-    parse_simple_page,
-)
+from nexusify.index.client import make_client
+from nexusify.index.nexus_rest import NexusRest
+from nexusify.index.pages import SimpleIndex, parse_filename, parse_simple_page
 
 PAGE = """<!DOCTYPE html><html><body>
 <a href="../../packages/demo_pkg-1.0.0.tar.gz#sha256=AAAA">demo_pkg-1.0.0.tar.gz</a>
@@ -105,16 +101,53 @@ def test_missing_project_and_offsite_redirect_mean_not_there() -> None:
     assert not pypi.called  # never followed off the index host
 
 
-@respx.mock
-def test_credentials_only_go_to_their_origin() -> None:
-    own = respx.get("http://idx/simple/a/").mock(return_value=httpx.Response(404))
-    other = respx.get("http://other/simple/a/").mock(return_value=httpx.Response(404))
+@pytest.mark.parametrize(("url", "gets_credentials"), [
+    pytest.param("http://idx/repository/hosted/", True, id="upload-url"),
+    pytest.param("http://idx/repository/hosted/simple/a/", True, id="under-the-upload-url"),
+    pytest.param("http://idx:80/repository/hosted/packages/a-1.0.tar.gz", True, id="explicit-default-port"),
+    pytest.param("http://IDX/repository/group/packages/a/1.0/a-1.0.tar.gz", True, id="simple-url-stands-for-its-repository"),
+    pytest.param("http://other/repository/hosted/", False, id="other-host"),
+    pytest.param("https://idx/repository/hosted/", False, id="other-scheme"),
+    pytest.param("http://idx:8080/repository/hosted/", False, id="other-port"),
+    pytest.param("http://idx/repository/other/simple/a/", False, id="other-repository"),
+    pytest.param("http://idx/repository/hosted-evil/", False, id="prefix-is-not-a-folder"),
+    pytest.param("http://idx/repository/hosted/../other/", False, id="dot-segments-leave-the-scope"),
+    pytest.param("http://idx/", False, id="the-server-root"),
+])
+def test_credentials_go_only_inside_the_configured_index(url: str, gets_credentials: bool) -> None:
     creds = Credentials("u", Secret("pw-123"), "env")
-    client, _ = _client(credentials=creds, auth_origins=("http://idx/upload/",))
-    SimpleIndex(client, "http://idx/simple/").project_files("a")  # type: ignore[arg-type]
-    SimpleIndex(client, "http://other/simple/").project_files("a")  # type: ignore[arg-type]
-    assert own.calls.last.request.headers.get("Authorization", "").startswith("Basic ")
-    assert "Authorization" not in other.calls.last.request.headers
+    client, _ = _client(credentials=creds, auth_origins=(
+        "http://idx/repository/hosted/", "http://idx/repository/group/simple/"))
+    with respx.mock(assert_all_called=False) as mock:
+        route = mock.route().mock(return_value=httpx.Response(404))
+        client.get(url)  # type: ignore[attr-defined]
+        sent = route.calls.last.request.headers.get("Authorization", "")
+    assert sent.startswith("Basic ") is gets_credentials
+
+
+def test_a_client_without_a_scope_sends_credentials_nowhere() -> None:
+    creds = Credentials("u", Secret("pw-123"), "env")
+    client, _ = _client(credentials=creds)
+    with respx.mock() as mock:
+        route = mock.get("http://idx/simple/a/").mock(return_value=httpx.Response(404))
+        client.get("http://idx/simple/a/")  # type: ignore[attr-defined]
+    assert "Authorization" not in route.calls.last.request.headers
+
+
+def test_the_settings_client_scopes_credentials_to_the_configured_urls(tmp_path: Path) -> None:
+    from nexusify.config import resolve_settings
+    from nexusify.index.client import index_client
+
+    settings = resolve_settings(tmp_path, {"nexus_url": "https://nx.example/base", "repository": "hosted"}, {})
+    creds = Credentials("u", Secret("pw-123"), "env")
+    with respx.mock(assert_all_called=False) as mock, index_client(settings, creds, retries=0) as client:
+        route = mock.route().mock(return_value=httpx.Response(404))
+        for url, expected in [("https://nx.example/base/service/rest/v1/status", True),
+                              ("https://nx.example/base/repository/hosted/", True),
+                              ("https://nx.example/other/", False),
+                              ("https://pypi.org/simple/x/", False)]:
+            client.get(url)
+            assert route.calls.last.request.headers.get("Authorization", "").startswith("Basic ") is expected, url
 
 
 @respx.mock
@@ -163,7 +196,7 @@ def test_nexus_search_pages_and_exact_names(nexus_factory, tmp_path: Path) -> No
     names = [f"core-x{i}==1.0.{i}" for i in range(58)] + ["core==1.0.0", "core==1.1.0"]
     _upload_wheels(emu, names, tmp_path)
     creds = Credentials(emu.username, Secret(emu.password), "env")
-    with make_client(timeout=10, credentials=creds) as client:
+    with make_client(timeout=10, credentials=creds, auth_origins=(emu.base_url,)) as client:
         rest = NexusRest(client, emu.base_url, emu.repository)
         assert rest.status()
         rest.check_writable()
@@ -189,3 +222,48 @@ def test_nexus_auth_and_read_only(nexus_factory) -> None:  # type: ignore[no-unt
     emu.control("freeze")
     with make_client(timeout=10) as client, pytest.raises(IndexServerError, match="read-only"):
         NexusRest(client, emu.base_url, emu.repository).check_writable()
+
+
+# --------------------------------------------------------------------------- PEP 691, upload form
+
+
+@respx.mock
+def test_a_pep691_json_page_is_read_like_an_html_one() -> None:
+    page = {"meta": {"api-version": "1.1"}, "name": "demo-pkg", "files": [
+        {"filename": "demo_pkg-1.0.0.tar.gz", "url": "../../packages/demo_pkg-1.0.0.tar.gz",
+         "hashes": {"sha256": "AAAA"}, "size": 12},
+        {"filename": "demo_pkg-0.9.0-py3-none-any.whl", "url": "https://files.example/w.whl", "hashes": {},
+         "requires-python": ">=3.11", "yanked": "broken"},
+    ]}
+    route = respx.get("http://idx/repository/r/simple/demo-pkg/").mock(return_value=httpx.Response(
+        200, json=page, headers={"Content-Type": "application/vnd.pypi.simple.v1+json"}))
+    client, _ = _client()
+    files = SimpleIndex(client, "http://idx/repository/r/simple/").project_files("Demo.Pkg")  # type: ignore[arg-type]
+    assert "application/vnd.pypi.simple.v1+json" in route.calls.last.request.headers["Accept"]
+    assert [f.filename for f in files] == ["demo_pkg-1.0.0.tar.gz", "demo_pkg-0.9.0-py3-none-any.whl"]
+    assert files[0].url == "http://idx/repository/r/packages/demo_pkg-1.0.0.tar.gz"
+    assert files[0].hashes == {"sha256": "aaaa"} and files[0].size == 12 and not files[0].yanked
+    assert files[1].yanked and files[1].requires_python == ">=3.11" and files[1].hash_matches({"sha256": "x"}) is None
+
+
+def test_the_upload_form_carries_the_core_metadata_kind_and_digests() -> None:
+    import hashlib
+
+    from nexusify.index.upload import form_fields
+
+    metadata = ("Metadata-Version: 2.1\nName: demo-pkg\nVersion: 1.0.0\nSummary: A demo\n"
+                "Requires-Dist: six>=1.16\nRequires-Dist: attrs\nClassifier: Private :: Do Not Upload\n"
+                "Description-Content-Type: text/markdown\n\n# Demo\n")
+    data = b"wheel bytes"
+    fields = form_fields(metadata, "demo_pkg-1.0.0-py3-none-any.whl", data)
+    assert fields[:2] == [(":action", "file_upload"), ("protocol_version", "1")]
+    got: dict[str, list[str]] = {}
+    for key, value in fields:
+        got.setdefault(key, []).append(value)
+    assert got["name"] == ["demo-pkg"] and got["version"] == ["1.0.0"] and got["metadata_version"] == ["2.1"]
+    assert got["requires_dist"] == ["six>=1.16", "attrs"] and got["classifiers"] == ["Private :: Do Not Upload"]
+    assert got["description"] == ["# Demo\n"] and got["description_content_type"] == ["text/markdown"]
+    assert got["filetype"] == ["bdist_wheel"] and got["pyversion"] == ["py3"]
+    assert got["sha256_digest"] == [hashlib.sha256(data).hexdigest()]
+    sdist = dict(form_fields(metadata, "demo_pkg-1.0.0.tar.gz", data))
+    assert sdist["filetype"] == "sdist" and sdist["pyversion"] == "source"

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from nexusify.config import resolve_settings
-from nexusify.publish.plan import PublishOptions, execute_plan, plan_publish, run_publish
+from nexusify.publish import PublishOptions, execute_plan, plan_publish, run_publish
 from tests.conftest import FIXTURES
 from tests.helpers import snapshot
 

@@ -41,7 +41,7 @@ def test_unreachable_index_is_reported_not_crashed(monorepo: Path, run_cli) -> N
 
 
 def test_vcs_versions_are_pinned_for_the_staged_copy() -> None:
-    from nexusify.publish.plan import scm_version_env
+    from nexusify.publish.builds import scm_version_env
 
     env = scm_version_env("Acme.Events", "2.0.0b1")
     assert env["SETUPTOOLS_SCM_PRETEND_VERSION_FOR_ACME_EVENTS"] == "2.0.0b1"
@@ -53,14 +53,14 @@ def test_a_second_publish_at_the_same_time_is_refused(monorepo: Path) -> None:
 
     from nexusify.config import resolve_settings
     from nexusify.errors import OperationFailed
-    from nexusify.publish.plan import _publish_lock
+    from nexusify.publish.state import publish_lock
 
     settings = resolve_settings(monorepo, {}, {})
     settings.state_path.mkdir()
-    held = _publish_lock(settings)
+    held = publish_lock(settings)
     try:
         with pytest.raises(OperationFailed, match="another `nexusify publish` is running"):
-            _publish_lock(settings)
+            publish_lock(settings)
     finally:
         held.close()
-    _publish_lock(settings).close()  # free again
+    publish_lock(settings).close()  # free again

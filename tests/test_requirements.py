@@ -338,7 +338,7 @@ def test_a_bad_path_blocks_the_rewrite(run_cli, copy: Path) -> None:  # type: ig
 def test_publish_rewrite_then_pip_install_r_from_the_index_alone(copy: Path, pypi_server_factory, tmp_path: Path,  # type: ignore[no-untyped-def]
                                                                  build_env_dir: Path, run_cli) -> None:
     from nexusify.config import resolve_settings
-    from nexusify.publish.plan import PublishOptions, run_publish
+    from nexusify.publish import PublishOptions, run_publish
 
     server = pypi_server_factory(auth=None)
     env = {"HOME": str(Path.home()), "NO_COLOR": "1", "NEXUSIFY_BUILD_ENV_DIR": str(build_env_dir),

@@ -21,7 +21,7 @@ def check_public_names(
     """Look every shared package's name up on the public index: a name that exists there can
     be served instead of the internal package by a client that consults both
     (``--extra-index-url``, Poetry ``supplemental``): the dependency-confusion hazard."""
-    from nexusify.index.nexus import make_client, origin
+    from nexusify.index.client import make_client, origin
 
     base = settings.public_index_url.rstrip("/") + "/"
     result: dict[str, Any] = {"url": shown_url(base), "checked": False, "names": {}}

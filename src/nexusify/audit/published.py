@@ -23,7 +23,7 @@ from nexusify.model import Project, Workspace, relpath
 
 def _client(settings: Settings, env: Mapping[str, str], transport: httpx.BaseTransport | None, auth_url: str | None) -> Any:
     from nexusify.credentials import resolve_credentials
-    from nexusify.index.nexus import make_client
+    from nexusify.index.client import make_client
 
     creds = resolve_credentials(settings.username, settings.upload_url or auth_url, env) if auth_url else None
     return make_client(
@@ -39,7 +39,7 @@ def index_status(
     """Which local versions the upload repository already holds, and whether those published
     files differ from the local sources (compared file by file against the published sdist,
     or the wheel when there is no sdist; no build needed)."""
-    from nexusify.index.nexus import SimpleIndex, same_version
+    from nexusify.index.pages import SimpleIndex, same_version
 
     url = settings.upload_simple_url
     assert url is not None

@@ -8,7 +8,7 @@ from typing import Any
 
 from nexusify.commands import Context
 from nexusify.credentials import mask_url
-from nexusify.publish.plan import PublishOptions, PublishReport, execute_plan, plan_publish
+from nexusify.publish import PublishOptions, PublishReport, execute_plan, plan_publish
 
 HELP = "build every shared package and upload it to Nexus in dependency order"
 

@@ -130,7 +130,7 @@ def engine_steps(run: StepRunner, settings: Settings, index: LocalIndex, env: Ma
             hint = (f"pull it (`docker pull {base}`; in a nexusify checkout `bash scripts/stack.sh` builds it), "
                     "then run `nexusify demo` again")
         if why is None:
-            from nexusify.dists.build import backend_of
+            from nexusify.dists.backend import backend_of
             from nexusify.files import read_toml
 
             _backend, requires, _path = backend_of(read_toml(service / "pyproject.toml"))

@@ -48,7 +48,7 @@ def audit_step(run: StepRunner, settings: Settings, env: Mapping[str, str]) -> d
 
 
 def publish_step(run: StepRunner, settings: Settings, env: Mapping[str, str]) -> None:
-    from nexusify.publish.plan import PublishOptions, run_publish
+    from nexusify.publish import PublishOptions, run_publish
 
     with run.step("publish") as step:
         def reporter(event: str, name: str | None, data: Mapping[str, Any]) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import importlib.util
 import os
 import secrets
 import shutil
@@ -34,6 +35,7 @@ from types import TracebackType
 
 from nexusify.credentials import Secret
 from nexusify.errors import IndexServerError
+from nexusify.extras import require
 
 USERNAME = "nexusify-demo"
 HEALTH_PATH = "/health"
@@ -131,7 +133,7 @@ class LocalIndex:
 
 def _write_htpasswd(path: Path, username: str, password: str) -> None:
     try:
-        from passlib.apache import HtpasswdFile
+        HtpasswdFile = require("demo", "passlib.apache").HtpasswdFile
     except ValueError as exc:  # passlib 1.7 probes bcrypt on import, and bcrypt >= 5 rejects the probe
         raise IndexServerError(
             f"pypiserver's password file support (passlib) does not work in this environment: {exc}",
@@ -177,7 +179,10 @@ def start_local_index(
     attempts: int = 3,
 ) -> LocalIndex:
     """Start pypiserver serving ``packages`` on a free port of ``host``; IndexServerError if it
-    does not answer its health endpoint within ``start_timeout`` seconds."""
+    does not answer its health endpoint within ``start_timeout`` seconds. Needs the ``demo``
+    extra (pypiserver, passlib): :class:`~nexusify.errors.ExtraMissing` names the pip command."""
+    if importlib.util.find_spec("pypiserver") is None:  # it runs as a child: never imported here
+        require("demo", "pypiserver")  # raises ExtraMissing with the pip command
     packages.mkdir(parents=True, exist_ok=True)
     log_file.parent.mkdir(parents=True, exist_ok=True)
     secret = Secret(password or new_password())
@@ -202,7 +207,7 @@ def start_local_index(
             log.close()
             shutil.rmtree(private, ignore_errors=True)
             raise IndexServerError(f"could not start pypiserver: {exc}",
-                                   hint="reinstall nexusify (pypiserver is one of its dependencies)") from exc
+                                   hint="python -m pip install 'nexusify[demo]' (pypiserver is part of the demo extra)") from exc
         finally:
             if not log.closed:
                 log.close()

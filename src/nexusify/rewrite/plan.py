@@ -234,7 +234,8 @@ def versions_from_pyproject(ws: Workspace) -> dict[str, str]:
 def versions_from_index(names: Sequence[str], simple_url: str, credentials: Credentials | None,
                         timeout: float = 30.0) -> tuple[dict[str, str], list[Problem]]:
     """The highest version the index holds for each name (a release if there is one)."""
-    from nexusify.index.nexus import SimpleIndex, make_client, origin
+    from nexusify.index.client import make_client, origin
+    from nexusify.index.pages import SimpleIndex
 
     found: dict[str, str] = {}
     problems: list[Problem] = []
