@@ -13,7 +13,7 @@ import pytest
 
 from nexusify.config import resolve_settings
 from nexusify.errors import ProblemsFound
-from nexusify.formats.dockerfile import parse
+from nexusify.formats.dockerfile_parse import parse
 from nexusify.model import load_workspace
 from nexusify.rewrite.plan import apply_plan, plan_rewrite
 from tests.conftest import FIXTURES
@@ -294,9 +294,6 @@ def test_versions_from_the_index(run_cli, monorepo: Path, pypi_server_factory) -
     pytest.param("pdm-file-urls", ["jobs/nightly"], {
         "jobs/nightly/pyproject.toml": ['"pkg-second>=0.3.0,<0.4.0"', '"requests"', "[[tool.pdm.source]]"],
     }, id="pdm-file-urls"),
-    pytest.param("uv-workspace", ["services/gateway"], {
-        "services/gateway/pyproject.toml": ['"ws-api>=0.5.0,<0.6.0"', 'ws-api = { index = "nexus" }'],
-    }, id="uv-workspace"),
     pytest.param("nested", ["deploy/workers/ingest"], {
         "deploy/workers/ingest/pyproject.toml": ['plat-core = {version = "^5.0.0", source = "nexus"}'],
     }, id="nested-container-path"),
@@ -321,15 +318,28 @@ def test_real_layouts(run_cli, tmp_path: Path, layout: str, services: list[str],
     assert snapshot(root) == after
 
 
-def test_uv_workspace_build_from_the_root_is_reported_not_patched(run_cli, tmp_path: Path) -> None:
+def test_uv_workspace_build_from_the_root_is_an_error_of_rewrite_and_audit(run_cli, tmp_path: Path) -> None:
+    """The root-context Dockerfile needs the workspace's folders: rewrite cannot drop them with
+    certainty, so rewrite, --check and audit all report the same error; --no-dockerfiles rewrites
+    the rest."""
     root = tmp_path / "ws"
     shutil.copytree(LAYOUTS / "uv-workspace", root)
-    dockerfile = (root / "services/gateway/Dockerfile").read_bytes()
-    result = rewrite(run_cli, root)
-    assert result.exit_code == 1
-    assert "services/gateway/Dockerfile:5: warning[dockerfile-unpatchable]" in result.output
-    assert "uv-workspace-member" in result.output
-    assert (root / "services/gateway/Dockerfile").read_bytes() == dockerfile
+    before = snapshot(root)
+    where = "services/gateway/Dockerfile:5: error[dockerfile-uv-workspace]"
+    for args in ((), ("--check",)):
+        result = rewrite(run_cli, root, *args)
+        assert result.exit_code == 1 and where in result.output, result.output
+        assert snapshot(root) == before
+    audit = run_cli("audit", "--root", str(root), "--offline", "--json", env=ENV)
+    found = [(p["path"], p["line"], p["code"], p["severity"]) for p in json.loads(audit.stdout)["problems"]]
+    assert ("services/gateway/Dockerfile", 5, "dockerfile-uv-workspace", "warning") in found
+    assert audit.exit_code == 0  # the monorepo is fine; its migration needs a hand edit
+
+    result = rewrite(run_cli, root, "--no-dockerfiles")
+    assert result.exit_code in (0, 1) and "uv-workspace-member" in result.output
+    text = (root / "services/gateway/pyproject.toml").read_text()
+    assert '"ws-api>=0.5.0,<0.6.0"' in text and 'ws-api = { index = "nexus" }' in text
+    assert (root / "services/gateway/Dockerfile").read_bytes() == before["services/gateway/Dockerfile"]
 
 
 def test_no_index_url_is_a_configuration_error(run_cli, monorepo: Path) -> None:
@@ -551,3 +561,58 @@ print("same", len(sequential))
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("same")
+
+
+# --------------------------------------------------------------------------- one verdict per Dockerfile line
+
+
+def reproducer(root: Path, run: str) -> Path:
+    """Issue 10's reproducer: a service Dockerfile copying a shared package from the root."""
+    (root / "shared/packages/a/a").mkdir(parents=True)
+    (root / "shared/packages/a/a/__init__.py").write_text("")
+    (root / "shared/packages/a/pyproject.toml").write_text(
+        '[project]\nname = "a"\nversion = "0.1.0"\n\n[build-system]\nrequires = ["hatchling"]\n'
+        'build-backend = "hatchling.build"\n')
+    (root / "services/svc/svc").mkdir(parents=True)
+    (root / "services/svc/svc/__init__.py").write_text("")
+    (root / "services/svc/pyproject.toml").write_text(
+        '[project]\nname = "svc"\nversion = "0.1.0"\ndependencies = ["a"]\n\n[tool.uv.sources]\n'
+        'a = { path = "../../shared/packages/a" }\n\n[build-system]\nrequires = ["hatchling"]\n'
+        'build-backend = "hatchling.build"\n')
+    (root / "services/svc/Dockerfile").write_text(
+        f"FROM python:3.11-slim\nCOPY shared/packages/a /deps/a\nCOPY . /app\n{run}\nRUN pip install /app\n")
+    return root
+
+
+def dockerfile_problems(run_cli, root: Path) -> list[tuple[int, str, str]]:
+    audit = run_cli("audit", "--root", str(root), "--offline", "--json", env=ENV)
+    return [(p["line"], p["code"], p["severity"]) for p in json.loads(audit.stdout)["problems"]
+            if p["path"] == "services/svc/Dockerfile"]
+
+
+def test_shared_copy_reproducer_rewrite_then_audit_one_verdict(run_cli, tmp_path: Path) -> None:
+    root = reproducer(tmp_path / "repo", "RUN pip install /deps/a")
+    assert dockerfile_problems(run_cli, root) == [(2, "dockerfile-copies-shared", "warning")]
+    assert rewrite(run_cli, root, "--check").exit_code == 1
+    done = rewrite(run_cli, root)
+    assert done.exit_code == 0, done.output
+    assert (root / "services/svc/Dockerfile").read_text() == (
+        "FROM python:3.11-slim\nCOPY . /app\n"
+        f"ARG NEXUS_INDEX_URL={URL}\n"
+        "RUN pip install --index-url \"$NEXUS_INDEX_URL\" 'a>=0.1.0,<0.2.0'\n"
+        "RUN pip install --index-url \"$NEXUS_INDEX_URL\" /app\n")
+    assert dockerfile_problems(run_cli, root) == []  # audit is silent about every line rewrite kept
+    check = rewrite(run_cli, root, "--check")
+    assert check.exit_code == 0 and "nothing to rewrite" in check.stdout
+
+
+def test_shared_copy_rewrite_cannot_decide_is_one_error_everywhere(run_cli, tmp_path: Path) -> None:
+    root = reproducer(tmp_path / "repo", "RUN for d in /deps/*; do pip install $d; done")
+    before = snapshot(root)
+    expected = "services/svc/Dockerfile:4: error[dockerfile-uses-shared-code]"
+    for args in ((), ("--check",)):
+        result = rewrite(run_cli, root, *args)
+        assert result.exit_code == 1 and expected in result.output, result.output
+        assert snapshot(root) == before  # nothing written, not even the pyproject
+    assert dockerfile_problems(run_cli, root) == [
+        (2, "dockerfile-copies-shared", "warning"), (4, "dockerfile-uses-shared-code", "warning")]

@@ -47,7 +47,7 @@ import difflib
 import re
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +58,7 @@ from tomlkit.items import AoT, Array, InlineTable, Item, String, Table
 
 from nexusify.errors import OperationFailed, ProblemsFound, TomlError
 from nexusify.formats.constraints import admits, pep440_specifier, poetry_constraint
+from nexusify.formats.edits import Edit, EditResult
 from nexusify.model import LocalDependency
 
 PRIORITIES = ("explicit", "supplemental", "primary")
@@ -87,29 +88,6 @@ class AddedDependency:
     name: str
     group: str = "main"
     via: str = ""
-
-
-@dataclass(frozen=True)
-class Edit:
-    """One changed region: 1-based first line in the original, old and new text, why."""
-
-    line: int
-    before: str
-    after: str
-    reason: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"line": self.line, "before": self.before, "after": self.after, "reason": self.reason}
-
-
-@dataclass
-class EditResult:
-    text: str
-    edits: list[Edit] = field(default_factory=list)
-
-    @property
-    def changed(self) -> bool:
-        return bool(self.edits)
 
 
 # --------------------------------------------------------------------------- public API

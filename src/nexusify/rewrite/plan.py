@@ -64,8 +64,7 @@ from nexusify.errors import (
 )
 from nexusify.files import write_all_atomic
 from nexusify.formats.constraints import pep440_specifier
-from nexusify.formats.dockerfile import SharedMatcher, guess_context
-from nexusify.formats.dockerfile import patch as patch_dockerfile
+from nexusify.formats.dockerfile_rules import SharedCode, judge_file
 from nexusify.formats.pyproject_edit import (
     AddedDependency,
     Edit,
@@ -75,6 +74,7 @@ from nexusify.formats.pyproject_edit import (
 )
 from nexusify.formats.requirements import RequirementsFile, replace_lines, requirement_line, tree_of
 from nexusify.model import LocalDependency, Project, Workspace, declared_names, relpath
+from nexusify.rewrite.dockerfile_patch import patch as patch_dockerfile
 
 LOCKFILES = ("poetry.lock", "uv.lock", "pdm.lock")
 _LOCK_TOOL = {"poetry.lock": "poetry", "uv.lock": "uv", "pdm.lock": "pdm"}
@@ -332,15 +332,6 @@ def transitive_additions(ws: Workspace, project: Project, deps: Sequence[LocalDe
     return additions, problems
 
 
-def _container_paths(ws: Workspace, settings: Settings) -> list[str]:
-    paths = set(settings.path_aliases)
-    for p in ws.projects:
-        for d in p.local_deps:
-            if d.mapped_from:
-                paths.add(d.mapped_from)
-    return sorted(paths)
-
-
 def plan_rewrite(
     settings: Settings,
     targets: Sequence[str] = (),
@@ -399,10 +390,9 @@ def plan_rewrite(
     else:
         plan.versions = {k: v for k, v in versions_from_pyproject(ws).items() if k in needed}
 
-    shared_dirs = SharedMatcher([*(p.path for p in ws.shared), *_container_paths(ws, settings)])
     shared_names = {p.normalized for p in ws.shared}
-    ctx = _PlanContext(ws, settings, source, plan.versions, shared_dirs, shared_names, url, auth, dockerfiles,
-                       lock, which)
+    ctx = _PlanContext(ws, settings, source, plan.versions, SharedCode.from_workspace(ws, settings.path_aliases),
+                       shared_names, url, auth, dockerfiles, lock, which)
     for sp, problems in _plan_services(services, ctx):
         plan.services.append(sp)
         plan.problems.extend(problems)
@@ -420,13 +410,18 @@ class _PlanContext:
     settings: Settings
     source: SourceSpec
     versions: dict[str, str]
-    shared_dirs: SharedMatcher
+    shared_code: SharedCode
     shared_names: set[str | None]
     url: str
     auth: bool
     dockerfiles: bool
     lock: bool
     which: Callable[[str], str | None]
+
+    def requirement(self, name: str, extras: str) -> str | None:
+        """What a Dockerfile installs instead of a copied shared package: ``name[extras]<spec>``."""
+        version = self.versions.get(canonicalize_name(name))
+        return None if version is None else f"{name}{extras}{pep440_specifier(version, self.settings.constraint)}"
 
 
 PARALLEL_FROM = 200  # services; below this, forking costs more than it saves
@@ -455,18 +450,30 @@ def _plan_services(services: Sequence[Project], ctx: _PlanContext) -> list[tuple
         _FORKED = None
 
 
+def _copies_shared_code(project: Project, ctx: _PlanContext) -> bool:
+    """Whether a Dockerfile of ``project`` copies shared code (or cannot be judged), even though its
+    manifest names no shared package: audit warns about it, so rewrite patches it."""
+    root = ctx.ws.root
+    for df in project.dockerfiles if ctx.dockerfiles else ():
+        _content, verdict = judge_file(df, relpath(df, root), project_dir=project.path, root=root,
+                                       shared=ctx.shared_code)
+        if verdict.copies or verdict.installs or verdict.problems:
+            return True
+    return False
+
+
 def _plan_service(project: Project, ctx: _PlanContext) -> tuple[ServicePlan, list[Problem]]:
     """The edits for one service (pure: reads files, writes nothing)."""
     ws, root, settings, source = ctx.ws, ctx.ws.root, ctx.settings, ctx.source
     url, auth, dockerfiles, lock, which = ctx.url, ctx.auth, ctx.dockerfiles, ctx.lock, ctx.which
-    shared_dirs, shared_names = ctx.shared_dirs, ctx.shared_names
+    shared_names = ctx.shared_names
     sp = ServicePlan(project.name or project.rel(root), project.rel(root), project.path)
     problems: list[Problem] = []
     deps = [d for d in project.local_deps
             if d.resolved is not None and d.normalized in ws.by_name and ws.by_name[d.normalized].role == "shared"]
     sp.by_version = sorted(n for names in declared_names(project).values() for n in names
                            if n in shared_names and n not in {d.normalized for d in deps})
-    if not deps and not sp.by_version:
+    if not deps and not sp.by_version and not _copies_shared_code(project, ctx):
         return sp, problems  # nothing to do: the service is left byte-identical
     sp.shared = sorted({d.normalized for d in deps})
     req_deps = [d for d in deps if d.kind == "requirements"]
@@ -520,30 +527,20 @@ def _plan_service(project: Project, ctx: _PlanContext) -> tuple[ServicePlan, lis
     if dockerfiles:
         for df in project.dockerfiles:
             drel = relpath(df, root)
-            raw = df.read_bytes()
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                problems.append(Problem("warning", "dockerfile-unpatchable", drel, None,
-                                             "not UTF-8 text; this Dockerfile was left untouched"))
+            content, verdict = judge_file(df, drel, project_dir=project.path, root=root, shared=ctx.shared_code)
+            if content is None:
+                problems.extend(verdict.problems)
                 continue
-            context = guess_context(text, project.path, root)
-            ws_line = _copies_workspace_root(text, root) if context == root else None
-            if ws_line is not None:
-                problems.append(Problem(
-                    "warning", "dockerfile-unpatchable", drel, ws_line,
-                    "builds the service inside the uv workspace at the monorepo root (it copies the root "
-                    "pyproject.toml), so it needs the shared packages' folders",
-                    f"after the rewrite, build from the service folder instead (docker build {project.rel(root)}) "
-                    "with `uv pip install` or `uv sync` of the service; this Dockerfile was left untouched"))
-                continue
-            patched = patch_dockerfile(Path(drel), text, shared_dirs, index_url=url, auth=auth, context=context)
+            patched = patch_dockerfile(Path(drel), content.decode("utf-8"), verdict, index_url=url, auth=auth,
+                                       requirement=ctx.requirement)
+            needed = bool(verdict.copies or verdict.installs)
             for problem in patched.problems:
-                problem.severity = "warning"
+                if not needed:  # only the index URL could not be added: the shared code is gone already
+                    problem.severity = "warning"
                 problem.hint = (problem.hint + "; " if problem.hint else "") + "this Dockerfile was left untouched"
                 problems.append(problem)
             if patched.changed:
-                sp.files.append(FilePlan(df, drel, "dockerfile", sp.name, raw, patched.text.encode("utf-8"),
+                sp.files.append(FilePlan(df, drel, "dockerfile", sp.name, content, patched.text.encode("utf-8"),
                                          patched.edits))
     changed = any(f.changed for f in sp.files)
     for name in LOCKFILES:
@@ -568,25 +565,6 @@ def _plan_service(project: Project, ctx: _PlanContext) -> tuple[ServicePlan, lis
         problems.append(Problem("warning", "stale-lockfile", lrel, None, f"{lrel} is stale: {why}",
                                      f"re-lock: `{_LOCK_TOOL[name]} lock` in {sp.rel}, or `nexusify rewrite --lock`"))
     return sp, problems
-
-
-def _copies_workspace_root(text: str, root: Path) -> int | None:
-    """The line where a root-context Dockerfile copies the root pyproject.toml of a uv workspace."""
-    from nexusify.formats.dockerfile import DockerfileSyntaxError, parse
-
-    root_pyproject = root / "pyproject.toml"
-    if not root_pyproject.is_file() or "[tool.uv.workspace]" not in root_pyproject.read_text(encoding="utf-8",
-                                                                                          errors="replace"):
-        return None
-    try:
-        instructions = parse(text)
-    except DockerfileSyntaxError:
-        return None
-    for instr in instructions:
-        copies = instr.keyword in ("COPY", "ADD") and not instr.has_flag("from")
-        if copies and any(src.removeprefix("./").strip("/") in ("pyproject.toml", ".") for src in instr.sources):
-            return instr.start
-    return None
 
 
 # --------------------------------------------------------------------------- requirements files

@@ -1,0 +1,492 @@
+"""The one shared-code rule for Dockerfiles: which lines bring shared package code into an image.
+
+``nexusify audit`` (its ``dockerfile-copies-shared`` warnings) and ``nexusify rewrite`` (the
+Dockerfile patch) both ask :func:`judge_dockerfile`, so they cannot disagree: every line the
+verdict lists is a line rewrite removes or rewrites, every other line is kept and audit is silent
+about it, and a line nobody can decide with certainty is a problem both report (an error).
+
+The verdict, per Dockerfile:
+
+* **the build context**, decided once for the whole file: the monorepo root when a COPY/ADD source
+  names the project's folder from the root, or exists only from the root; the project folder when
+  sources exist only there or climb out of it (``../../shared``, written from the project folder).
+  Sources pointing both ways make the context undecidable: a problem.
+* :class:`SharedCopy` for every COPY/ADD whose source is a shared package folder, holds one or
+  lies inside one (:class:`SharedCode`), and every ``COPY --from=<stage>`` of a path such a copy
+  filled. The whole-context source (``.``) is the project itself, never shared code.
+* :class:`PathInstall` for every ``pip install`` / ``uv pip install`` argument that installs a
+  package from the folder a removed copy filled (``/deps/a``, ``-e /deps/a``, ``/deps/a[extra]``,
+  resolved against ``WORKDIR``): rewrite installs that package by version from the index instead.
+* a problem for every other use of a path a removed copy filled (a script, a shell loop, a
+  ``cd``, ``ENV PYTHONPATH=...``, a heredoc): rewriting it would be a guess.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
+
+from nexusify.errors import Problem
+from nexusify.formats.dockerfile_parse import (
+    Dockerfile,
+    DockerfileSyntaxError,
+    Instruction,
+    parse_file,
+)
+
+if TYPE_CHECKING:
+    from nexusify.model import Workspace
+
+PIP_INSTALL = re.compile(r"(?<![\w.-])((?:uv\s+pip|(?:python[\d.]*\s+-m\s+)?pip[\d.]*)\s+install)(?=\s|$)")
+_SEGMENT_END = re.compile(r"&&|\|\||;|\||\n")
+_WORD = re.compile(r"""(?:"[^"]*"|'[^']*'|[^\s;&|"'])+""")
+_VALUE_OPTIONS = {
+    "-r", "--requirement", "-c", "--constraint", "-i", "--index-url", "--extra-index-url", "-f", "--find-links",
+    "-t", "--target", "--prefix", "--root", "--src", "--python-version", "--platform", "--implementation",
+    "--abi", "--only-binary", "--no-binary", "--progress-bar", "--log", "--cache-dir", "--trusted-host",
+    "--cert", "--client-cert", "--timeout", "--retries", "--proxy", "--config-settings", "-C",
+    "--upgrade-strategy", "--python", "-p",
+}
+_EDITABLE = ("-e", "--editable")
+_HINT = "install the package by name instead (`pip install NAME`), or drop the line; then re-run `nexusify rewrite`"
+
+
+# --------------------------------------------------------------------------- what is shared code
+
+
+def _segments(path: str) -> list[str]:
+    return [s for s in PurePosixPath(path.replace("\\", "/")).parts if s not in ("/", ".", "..")]
+
+
+def glob_free(source: str) -> str:
+    """The leading part of a COPY source before its first segment holding a glob character."""
+    parts = []
+    for seg in source.replace("\\", "/").split("/"):
+        if any(c in seg for c in "*?["):
+            break
+        parts.append(seg)
+    return "/".join(parts) or "."
+
+
+def _is_local(source: str) -> bool:
+    return not ("://" in source or source.startswith("git@") or source.startswith("<<") or "$" in source)
+
+
+@dataclass(frozen=True)
+class SharedCode:
+    """The shared packages' folders on the host (with their names), and container paths that
+    stand for them (``path_aliases``, ``/srv/platform/python/core``): what counts as shared code."""
+
+    packages: tuple[tuple[str, str], ...] = ()  # (normalized absolute folder, display name)
+    segments: tuple[tuple[str, ...], ...] = ()
+
+    @classmethod
+    def of(cls, packages: Iterable[tuple[Path | str, str]], container_paths: Iterable[str] = ()) -> SharedCode:
+        host = tuple(sorted({(os.path.normpath(str(p)), name) for p, name in packages}))
+        segs = tuple(t for t in (tuple(_segments(c)) for c in container_paths) if t)
+        return cls(host, segs)
+
+    @classmethod
+    def from_workspace(cls, ws: Workspace, path_aliases: Iterable[str] = ()) -> SharedCode:
+        """The shared packages of ``ws`` and every container path its projects map onto them."""
+        container = set(path_aliases)
+        for p in ws.projects:
+            container.update(d.mapped_from for d in p.local_deps if d.mapped_from)
+        return cls.of([(p.path, p.name or p.rel(ws.root)) for p in ws.shared], sorted(container))
+
+    def without(self, folder: Path) -> SharedCode:
+        own = os.path.normpath(str(folder))
+        return SharedCode(tuple(p for p in self.packages if p[0] != own), self.segments)
+
+    def match(self, source: str, context: Path) -> tuple[tuple[str, str | None], ...] | None:
+        """The shared packages a COPY/ADD ``source`` (relative to ``context``) brings, each with
+        its folder relative to the source ("" = the source is the package; None = the source is
+        a part of it), ``()`` for a container path with no known package, None: not shared."""
+        if not _is_local(source):
+            return None
+        clean = glob_free(source)
+        ctx = os.path.normpath(str(context))
+        resolved = os.path.normpath(os.path.join(ctx, clean.lstrip("/")))
+        if resolved == ctx:
+            return None  # the whole context: whatever is in it is part of the project
+        hits: list[tuple[str, str | None]] = []
+        for folder, name in self.packages:
+            if resolved == folder:
+                hits.append((name, ""))
+            elif folder.startswith(resolved + os.sep):
+                hits.append((name, Path(folder).relative_to(resolved).as_posix()))
+            elif resolved.startswith(folder + os.sep):
+                hits.append((name, None))
+        if hits:
+            return tuple(hits)
+        seg = _segments(clean)
+        for target in self.segments if seg else ():
+            inside = list(seg[: len(target)]) == list(target)
+            holder = len(seg) >= 2 and list(target[-len(seg):]) == seg
+            escaping = clean.startswith("..") and any(
+                tuple(seg[k:k + len(target)]) == target for k in range(len(seg)))
+            if inside or holder or escaping:
+                return ()
+        return None
+
+
+# --------------------------------------------------------------------------- the verdict
+
+
+@dataclass(frozen=True)
+class SharedCopy:
+    """A COPY/ADD that brings shared code: its ``sources`` go (the instruction, when ``whole``)."""
+
+    instruction: Instruction
+    sources: tuple[str, ...]
+    names: tuple[str, ...]
+    whole: bool
+
+    @property
+    def line(self) -> int:
+        return self.instruction.start
+
+
+@dataclass(frozen=True)
+class PathInstall:
+    """An install argument naming a folder a removed copy filled: becomes ``name`` from the index."""
+
+    instruction: Instruction
+    word: str  # the argument as written (quotes included)
+    editable: str | None  # the -e/--editable word before it, as written
+    name: str
+    extras: str  # "[x,y]" or ""
+
+
+@dataclass
+class DockerfileVerdict:
+    path: str
+    context: Path | None
+    dockerfile: Dockerfile | None
+    copies: list[SharedCopy] = field(default_factory=list)
+    installs: list[PathInstall] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    def audit_problems(self) -> list[Problem]:
+        """What audit reports: a warning per shared copy rewrite will remove, and the problems
+        (errors of rewrite, which refuses the file; warnings of audit, like every Dockerfile finding:
+        the monorepo itself is fine, the migration needs a hand edit)."""
+        out = [replace(p, severity="warning") for p in self.problems]
+        for c in self.copies:
+            shown = ", ".join(c.names[:4]) + (f" and {len(c.names) - 4} more" if len(c.names) > 4 else "")
+            what = f"shared code ({shown})" if shown else "shared code"
+            msg = f"{c.instruction.keyword} {' '.join(c.sources)} copies {what} into the image"
+            if any(s.startswith("..") for s in c.sources):
+                msg += "; it is outside the build context"
+            out.append(Problem("warning", "dockerfile-copies-shared", self.path, c.line, msg,
+                               "install the shared packages from the index instead: `nexusify publish`, "
+                               "then `nexusify rewrite`"))
+        return out
+
+
+@dataclass(frozen=True)
+class _Filled:
+    """A container path a removed copy would have filled (``name``: the package it holds there)."""
+
+    path: str
+    name: str | None
+    line: int
+
+
+@dataclass
+class _Stage:
+    workdir: str = "/"
+    filled: list[_Filled] = field(default_factory=list)
+
+
+def judge_dockerfile(path: str, text: str, *, project_dir: Path, root: Path, shared: SharedCode,
+                     context: Path | None = None) -> DockerfileVerdict:
+    """The shared-code verdict for one Dockerfile (see the module docstring). ``path`` names the
+    file in problems; ``context`` overrides the build context the rule would decide."""
+    try:
+        df = parse_file(text)
+    except DockerfileSyntaxError as exc:
+        return DockerfileVerdict(path, None, None, problems=[
+            Problem("error", "dockerfile-syntax", path, exc.line, exc.message,
+                    "fix the Dockerfile; nexusify cannot tell what it copies")])
+    shared = shared.without(project_dir)
+    verdict = DockerfileVerdict(path, context, df)
+    if context is None:
+        verdict.context, problem = _decide_context(path, df, project_dir, root)
+        if problem is not None:
+            verdict.problems.append(problem)
+            return verdict
+    assert verdict.context is not None
+    _walk(verdict, df, project_dir, shared)
+    if verdict.copies and verdict.context == root:
+        problem = _uv_workspace_build(path, df, root)
+        if problem is not None:
+            verdict.problems.append(problem)
+    return verdict
+
+
+def judge_file(dockerfile: Path, rel: str, *, project_dir: Path, root: Path,
+               shared: SharedCode) -> tuple[bytes | None, DockerfileVerdict]:
+    """Read ``dockerfile`` and judge it: (its bytes, the verdict). ``rel`` names it in problems."""
+    try:
+        raw = dockerfile.read_bytes()
+        text = raw.decode("utf-8")
+    except OSError as exc:
+        return None, DockerfileVerdict(rel, None, None, problems=[
+            Problem("error", "unreadable", rel, None, f"cannot read: {exc.strerror}")])
+    except UnicodeDecodeError:
+        return None, DockerfileVerdict(rel, None, None, problems=[
+            Problem("error", "unreadable", rel, None, "not UTF-8 text: nexusify cannot tell what it copies",
+                    "save the Dockerfile as UTF-8")])
+    return raw, judge_dockerfile(rel, text, project_dir=project_dir, root=root, shared=shared)
+
+
+def _decide_context(path: str, df: Dockerfile, project_dir: Path, root: Path) -> tuple[Path | None, Problem | None]:
+    try:
+        rel = project_dir.relative_to(root).as_posix()
+    except ValueError:
+        return project_dir, None
+    if rel in ("", "."):
+        return project_dir, None
+    from_root: Instruction | None = None
+    from_project: Instruction | None = None
+    for instr in df.instructions:
+        if instr.keyword not in ("COPY", "ADD") or instr.has_flag("from"):
+            continue
+        for src in instr.sources:
+            if not _is_local(src):
+                continue
+            clean = glob_free(src).removeprefix("./").strip("/")
+            if clean == rel or clean.startswith(rel + "/"):
+                return root, None  # names the project's own folder from the root
+            if clean.startswith(".."):
+                from_project = from_project or instr  # written from the project folder
+                continue
+            here, there = (project_dir / clean).exists(), (root / clean).exists()
+            if here and not there:
+                from_project = from_project or instr
+            elif there and not here:
+                from_root = from_root or instr
+    if from_root is None:
+        return project_dir, None
+    if from_project is None:
+        return root, None
+    return None, Problem(
+        "error", "dockerfile-context-unknown", path, from_root.start,
+        f"the build context cannot be decided: line {from_root.start} copies a path found only from the "
+        f"monorepo root, line {from_project.start} one found only in {rel}",
+        f"make every COPY/ADD source relative to one context (the monorepo root: `COPY {rel}/... `, or "
+        f"{rel}); nothing was changed")
+
+
+def _uv_workspace_build(path: str, df: Dockerfile, root: Path) -> Problem | None:
+    """A root-context build that copies the root pyproject.toml of a uv workspace needs the
+    members' folders: dropping them breaks it, keeping them keeps the shared code."""
+    root_pyproject = root / "pyproject.toml"
+    try:
+        if "[tool.uv.workspace]" not in root_pyproject.read_text(encoding="utf-8", errors="replace"):
+            return None
+    except OSError:
+        return None
+    for instr in df.instructions:
+        copies = instr.keyword in ("COPY", "ADD") and not instr.has_flag("from")
+        if copies and any(src.removeprefix("./").strip("/") in ("pyproject.toml", ".") for src in instr.sources):
+            return Problem(
+                "error", "dockerfile-uv-workspace", path, instr.start,
+                "builds inside the uv workspace at the monorepo root (it copies the root pyproject.toml), so it "
+                "needs the shared packages' folders; removing them would break the build",
+                "build from the service folder instead, with `uv pip install` or `uv sync` of the service "
+                "(or pass --no-dockerfiles); nothing was changed")
+    return None
+
+
+def _abs(path: str, workdir: str) -> str:
+    return posixpath.normpath(posixpath.join(workdir, path))
+
+
+def _under(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+def _walk(verdict: DockerfileVerdict, df: Dockerfile, project_dir: Path, shared: SharedCode) -> None:
+    ctx = verdict.context
+    assert ctx is not None
+    stages: list[_Stage] = []
+    names: dict[str, int] = {}
+    stage = _Stage()
+    own = os.path.normpath(str(project_dir))
+    for instr in df.instructions:
+        kw = instr.keyword
+        if kw == "FROM":
+            base = instr.image or ""
+            parent = names.get(base.lower(), int(base) if base.isdigit() and int(base) < len(stages) else None)
+            stage = _Stage(stages[parent].workdir, list(stages[parent].filled)) if parent is not None else _Stage()
+            stages.append(stage)
+            if instr.alias:
+                names[instr.alias.lower()] = len(stages) - 1
+            continue
+        if kw in ("COPY", "ADD") and not instr.heredocs:
+            src_from = instr.flag("from")
+            if src_from is None:
+                _judge_copy(verdict, instr, stage, ctx, own, shared)
+            else:
+                index = names.get(src_from.lower(), int(src_from) if src_from.isdigit() else None)
+                if index is not None and index < len(stages):
+                    _judge_copy_from(verdict, instr, stage, stages[index])
+            continue
+        if not stage.filled:
+            if kw == "WORKDIR" and instr.words:
+                stage.workdir = _abs(instr.words[0], stage.workdir)
+            continue
+        if kw == "RUN":
+            _judge_run(verdict, instr, stage, df)
+        elif kw in ("ENV", "WORKDIR", "CMD", "ENTRYPOINT", "VOLUME", "ARG"):
+            _uses(verdict, instr, instr.words, stage)
+        if kw == "WORKDIR" and instr.words:
+            stage.workdir = _abs(instr.words[0], stage.workdir)
+
+
+def _judge_copy(verdict: DockerfileVerdict, instr: Instruction, stage: _Stage, ctx: Path, own: str,
+                shared: SharedCode) -> None:
+    drop: list[str] = []
+    names: list[str] = []
+    filled: list[tuple[str | None, str | None]] = []  # (relative folder under dest, package)
+    for src in instr.sources:
+        hits = shared.match(src, ctx)
+        if hits is None:
+            continue
+        resolved = os.path.normpath(os.path.join(str(ctx), glob_free(src).lstrip("/")))
+        if own == resolved or own.startswith(resolved + os.sep):
+            verdict.problems.append(Problem(
+                "error", "dockerfile-copies-shared", verdict.path, instr.start,
+                f"{instr.keyword} {src} brings shared code together with the project's own folder: rewrite "
+                "cannot drop one without the other", "copy the project's folder and the shared packages with "
+                "separate COPY lines; nothing was changed"))
+            return
+        drop.append(src)
+        exact = not any(c in src for c in "*?[")
+        for name, rel in hits:
+            names.append(name)
+            filled.append((rel if exact else None, name if exact and rel is not None else None))
+        if not hits:
+            filled.append(("", None))
+    if not drop:
+        return
+    dest = instr.dest or ""
+    if "$" in dest:
+        verdict.problems.append(Problem(
+            "error", "dockerfile-uses-shared-code", verdict.path, instr.start,
+            f"{instr.keyword} puts shared code at {dest}, a path named by a variable: its uses cannot be traced",
+            "write the destination literally; nothing was changed"))
+        return
+    whole = len(drop) == len(instr.sources)
+    base = _abs(dest, stage.workdir)
+    for rel, pkg in filled if whole else ():  # a partial copy merges into what the kept sources fill
+        stage.filled.append(_Filled(_abs(rel, base) if rel else base, pkg, instr.start))
+    verdict.copies.append(SharedCopy(instr, tuple(drop), tuple(dict.fromkeys(names)), whole))
+
+
+def _judge_copy_from(verdict: DockerfileVerdict, instr: Instruction, stage: _Stage, source: _Stage) -> None:
+    if not source.filled:
+        return
+    base = _abs(instr.dest or ".", stage.workdir)
+    drop: list[str] = []
+    names: list[str] = []
+    for src in instr.sources:
+        s = _abs(glob_free(src), "/")
+        inside = [f for f in source.filled if _under(s, f.path)]
+        if inside:
+            drop.append(src)
+            names.extend(f.name for f in inside if f.name)
+            for f in inside:
+                stage.filled.append(_Filled(base, f.name if s == f.path else None, instr.start))
+            continue
+        for f in source.filled:  # a parent folder: what it held lands under the destination
+            if _under(f.path, s):
+                stage.filled.append(_Filled(_abs(posixpath.relpath(f.path, s), base), f.name, instr.start))
+    if drop:
+        verdict.copies.append(SharedCopy(instr, tuple(drop), tuple(dict.fromkeys(names)),
+                                         len(drop) == len(instr.sources)))
+
+
+def _judge_run(verdict: DockerfileVerdict, instr: Instruction, stage: _Stage, df: Dockerfile) -> None:
+    if instr.json_form or instr.heredocs:
+        words = list(instr.words)
+        for h in instr.heredocs:
+            words += " ".join(df.lines[h.first_line - 1:h.last_line]).split()
+        _uses(verdict, instr, words, stage, "a script")
+        return
+    args = instr.args
+    handled: set[int] = set()  # offsets of words read as install arguments
+    for m in PIP_INSTALL.finditer(args):
+        end = _SEGMENT_END.search(args, m.end())
+        segment_end = end.start() if end else len(args)
+        found = list(_WORD.finditer(args, m.end(), segment_end))
+        k = 0
+        while k < len(found):
+            word = found[k].group(0)
+            if word in _VALUE_OPTIONS:
+                k += 2
+                continue
+            editable = word if word in _EDITABLE else None
+            target = found[k + 1] if editable and k + 1 < len(found) else found[k]
+            if word.startswith("-") and not editable:
+                k += 1
+                continue
+            install = _path_install(verdict, instr, stage, target.group(0), editable)
+            if install is not None:
+                handled.update({found[k].start(), target.start()})
+            k += 2 if editable else 1
+    rest = [w.group(0) for w in _WORD.finditer(args) if w.start() not in handled]
+    _uses(verdict, instr, rest, stage)
+
+
+def _path_install(verdict: DockerfileVerdict, instr: Instruction, stage: _Stage, word: str,
+                  editable: str | None) -> PathInstall | None:
+    raw = word.strip("'\"")
+    m = re.fullmatch(r"(?:file:(?://)?)?(.*?)(\[[^\]]*\])?", raw)
+    if m is None or "$" in raw or "://" in raw.removeprefix("file://"):
+        return None
+    where = _abs(m.group(1), stage.workdir)
+    hits = [f for f in stage.filled if f.path == where]
+    if not hits:
+        return None
+    found = {f.name for f in hits}
+    if len(found) != 1 or None in found:
+        return None  # left to _uses: a problem
+    install = PathInstall(instr, word, editable, hits[0].name or "", m.group(2) or "")
+    verdict.installs.append(install)
+    return install
+
+
+def _uses(verdict: DockerfileVerdict, instr: Instruction, words: Iterable[str], stage: _Stage,
+          what: str = "") -> None:
+    """A problem for the first word that names a path a removed copy filled, or a folder above it
+    through a glob or a ``cd``."""
+    previous = ""
+    for word in words:
+        after_cd, previous = previous == "cd", word
+        for piece in re.split(r"[=:,]", word.strip("'\"")):
+            piece = piece.strip("'\"")
+            if not piece or piece.startswith("-") or "$" in piece or piece.startswith("//"):
+                continue
+            where = _abs(glob_free(piece), stage.workdir)
+            above = after_cd or glob_free(piece) != piece
+            for f in stage.filled:
+                if _under(where, f.path) or (above and where != "/" and _under(f.path, where)):
+                    shape = what or f"`{piece}`"
+                    verdict.problems.append(Problem(
+                        "error", "dockerfile-uses-shared-code", verdict.path, instr.start,
+                        f"{instr.keyword} uses {f.path}, shared code the copy at line {f.line} brings, "
+                        f"through {shape}: rewrite cannot replace that with an install from the index "
+                        "with certainty", _HINT + "; nothing was changed"))
+                    return
+
+
+__all__ = ["PIP_INSTALL", "DockerfileVerdict", "PathInstall", "SharedCode", "SharedCopy", "glob_free",
+           "judge_dockerfile", "judge_file"]
