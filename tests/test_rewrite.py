@@ -15,7 +15,8 @@ from nexusify.config import resolve_settings
 from nexusify.errors import ProblemsFound
 from nexusify.formats.dockerfile_parse import parse
 from nexusify.model import load_workspace
-from nexusify.rewrite.plan import apply_plan, plan_rewrite
+from nexusify.rewrite.apply import apply_plan
+from nexusify.rewrite.plan import plan_rewrite
 from tests.conftest import FIXTURES
 
 URL = "http://127.0.0.1:9/simple/"
@@ -616,3 +617,26 @@ def test_shared_copy_rewrite_cannot_decide_is_one_error_everywhere(run_cli, tmp_
         assert snapshot(root) == before  # nothing written, not even the pyproject
     assert dockerfile_problems(run_cli, root) == [
         (2, "dockerfile-copies-shared", "warning"), (4, "dockerfile-uses-shared-code", "warning")]
+
+
+def test_relock_timeout_is_a_clear_error_and_nothing_is_written(monorepo: Path, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import nexusify.rewrite.lock as lock
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "uv").write_text("#!/bin/sh\nexec sleep 30\n")
+    (bin_dir / "uv").chmod(0o755)
+    (monorepo / "services/gateway/uv.lock").write_text("version = 1\n")
+    monkeypatch.setattr(lock, "LOCK_TIMEOUT", 0.5)
+    before = snapshot(monorepo)
+    settings = resolve_settings(monorepo, {"index_url": URL}, {})
+    plan = plan_rewrite(settings, ["services/gateway"], env={"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path)},
+                        lock=True, which=lambda tool: str(bin_dir / tool))
+    (problem,) = plan.errors
+    assert (problem.code, problem.path) == ("lock-timeout", "services/gateway/uv.lock")
+    assert "`uv lock` did not finish within 0.5 s in services/gateway" in problem.message
+    assert "without --lock" in (problem.hint or "")
+    with pytest.raises(ProblemsFound):
+        apply_plan(plan)
+    assert snapshot(monorepo) == before

@@ -28,8 +28,7 @@ import posixpath
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 from nexusify.errors import Problem
 from nexusify.formats.dockerfile_parse import (
@@ -38,9 +37,7 @@ from nexusify.formats.dockerfile_parse import (
     Instruction,
     parse_file,
 )
-
-if TYPE_CHECKING:
-    from nexusify.model import Workspace
+from nexusify.formats.shared_code import SharedCode, glob_free, is_local
 
 PIP_INSTALL = re.compile(r"(?<![\w.-])((?:uv\s+pip|(?:python[\d.]*\s+-m\s+)?pip[\d.]*)\s+install)(?=\s|$)")
 _SEGMENT_END = re.compile(r"&&|\|\||;|\||\n")
@@ -54,85 +51,6 @@ _VALUE_OPTIONS = {
 }
 _EDITABLE = ("-e", "--editable")
 _HINT = "install the package by name instead (`pip install NAME`), or drop the line; then re-run `nexusify rewrite`"
-
-
-# --------------------------------------------------------------------------- what is shared code
-
-
-def _segments(path: str) -> list[str]:
-    return [s for s in PurePosixPath(path.replace("\\", "/")).parts if s not in ("/", ".", "..")]
-
-
-def glob_free(source: str) -> str:
-    """The leading part of a COPY source before its first segment holding a glob character."""
-    parts = []
-    for seg in source.replace("\\", "/").split("/"):
-        if any(c in seg for c in "*?["):
-            break
-        parts.append(seg)
-    return "/".join(parts) or "."
-
-
-def _is_local(source: str) -> bool:
-    return not ("://" in source or source.startswith("git@") or source.startswith("<<") or "$" in source)
-
-
-@dataclass(frozen=True)
-class SharedCode:
-    """The shared packages' folders on the host (with their names), and container paths that
-    stand for them (``path_aliases``, ``/srv/platform/python/core``): what counts as shared code."""
-
-    packages: tuple[tuple[str, str], ...] = ()  # (normalized absolute folder, display name)
-    segments: tuple[tuple[str, ...], ...] = ()
-
-    @classmethod
-    def of(cls, packages: Iterable[tuple[Path | str, str]], container_paths: Iterable[str] = ()) -> SharedCode:
-        host = tuple(sorted({(os.path.normpath(str(p)), name) for p, name in packages}))
-        segs = tuple(t for t in (tuple(_segments(c)) for c in container_paths) if t)
-        return cls(host, segs)
-
-    @classmethod
-    def from_workspace(cls, ws: Workspace, path_aliases: Iterable[str] = ()) -> SharedCode:
-        """The shared packages of ``ws`` and every container path its projects map onto them."""
-        container = set(path_aliases)
-        for p in ws.projects:
-            container.update(d.mapped_from for d in p.local_deps if d.mapped_from)
-        return cls.of([(p.path, p.name or p.rel(ws.root)) for p in ws.shared], sorted(container))
-
-    def without(self, folder: Path) -> SharedCode:
-        own = os.path.normpath(str(folder))
-        return SharedCode(tuple(p for p in self.packages if p[0] != own), self.segments)
-
-    def match(self, source: str, context: Path) -> tuple[tuple[str, str | None], ...] | None:
-        """The shared packages a COPY/ADD ``source`` (relative to ``context``) brings, each with
-        its folder relative to the source ("" = the source is the package; None = the source is
-        a part of it), ``()`` for a container path with no known package, None: not shared."""
-        if not _is_local(source):
-            return None
-        clean = glob_free(source)
-        ctx = os.path.normpath(str(context))
-        resolved = os.path.normpath(os.path.join(ctx, clean.lstrip("/")))
-        if resolved == ctx:
-            return None  # the whole context: whatever is in it is part of the project
-        hits: list[tuple[str, str | None]] = []
-        for folder, name in self.packages:
-            if resolved == folder:
-                hits.append((name, ""))
-            elif folder.startswith(resolved + os.sep):
-                hits.append((name, Path(folder).relative_to(resolved).as_posix()))
-            elif resolved.startswith(folder + os.sep):
-                hits.append((name, None))
-        if hits:
-            return tuple(hits)
-        seg = _segments(clean)
-        for target in self.segments if seg else ():
-            inside = list(seg[: len(target)]) == list(target)
-            holder = len(seg) >= 2 and list(target[-len(seg):]) == seg
-            escaping = clean.startswith("..") and any(
-                tuple(seg[k:k + len(target)]) == target for k in range(len(seg)))
-            if inside or holder or escaping:
-                return ()
-        return None
 
 
 # --------------------------------------------------------------------------- the verdict
@@ -259,7 +177,7 @@ def _decide_context(path: str, df: Dockerfile, project_dir: Path, root: Path) ->
         if instr.keyword not in ("COPY", "ADD") or instr.has_flag("from"):
             continue
         for src in instr.sources:
-            if not _is_local(src):
+            if not is_local(src):
                 continue
             clean = glob_free(src).removeprefix("./").strip("/")
             if clean == rel or clean.startswith(rel + "/"):
@@ -488,5 +406,5 @@ def _uses(verdict: DockerfileVerdict, instr: Instruction, words: Iterable[str], 
                     return
 
 
-__all__ = ["PIP_INSTALL", "DockerfileVerdict", "PathInstall", "SharedCode", "SharedCopy", "glob_free",
-           "judge_dockerfile", "judge_file"]
+__all__ = ["PIP_INSTALL", "DockerfileVerdict", "PathInstall", "SharedCode", "SharedCopy", "judge_dockerfile",
+           "judge_file"]
