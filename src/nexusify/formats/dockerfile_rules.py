@@ -303,6 +303,13 @@ def _judge_copy(verdict: DockerfileVerdict, instr: Instruction, stage: _Stage, c
             "write the destination literally; nothing was changed"))
         return
     whole = len(drop) == len(instr.sources)
+    if not whole and instr.json_form and instr.start != instr.end:
+        verdict.problems.append(Problem(
+            "error", "dockerfile-unpatchable", verdict.path, instr.start,
+            f"{instr.keyword} mixes shared code ({', '.join(drop)}) with other sources in a multi-line JSON form "
+            "that cannot be edited safely", "split the instruction: one COPY for the shared folders, one for the "
+            "rest; nothing was changed"))
+        return
     base = _abs(dest, stage.workdir)
     for rel, pkg in filled if whole else ():  # a partial copy merges into what the kept sources fill
         stage.filled.append(_Filled(_abs(rel, base) if rel else base, pkg, instr.start))
