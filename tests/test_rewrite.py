@@ -640,3 +640,22 @@ def test_relock_timeout_is_a_clear_error_and_nothing_is_written(monorepo: Path, 
     with pytest.raises(ProblemsFound):
         apply_plan(plan)
     assert snapshot(monorepo) == before
+
+
+def test_a_service_naming_no_shared_package_is_patched_when_its_dockerfile_copies_shared_code(
+        run_cli, monorepo: Path) -> None:
+    """Audit warns about the copy, so rewrite removes it: one verdict, whatever the manifest says."""
+    dockerfile = monorepo / "services/reporting/Dockerfile"
+    text = dockerfile.read_text()
+    dockerfile.write_text(text.replace("COPY pyproject.toml README.md ./\n",
+                                       "COPY ../../shared/packages/core-config /cfg\nCOPY pyproject.toml README.md ./\n"))
+    assert (5, "dockerfile-copies-shared", "warning") in [
+        (p["line"], p["code"], p["severity"]) for p in json.loads(run_cli(
+            "audit", "--root", str(monorepo), "--offline", "--json", env=ENV).stdout)["problems"]
+        if p["path"] == "services/reporting/Dockerfile"]
+    assert rewrite(run_cli, monorepo, "services/reporting").exit_code == 0
+    assert "core-config" not in dockerfile.read_text()
+    assert (monorepo / "services/reporting/pyproject.toml").read_bytes() == (
+        FIXTURES / "monorepo/services/reporting/pyproject.toml").read_bytes()
+    audit = json.loads(run_cli("audit", "--root", str(monorepo), "--offline", "--json", env=ENV).stdout)
+    assert not [p for p in audit["problems"] if p["path"] == "services/reporting/Dockerfile"]
