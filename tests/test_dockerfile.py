@@ -286,3 +286,22 @@ def test_rule_copy_holding_the_project_too_is_an_error(tmp_path: Path) -> None:
                                shared=shared, context=root)
     assert [(p.line, p.code) for p in verdict.problems] == [(2, "dockerfile-copies-shared")]
     assert verdict.copies == []
+
+
+def test_rule_takes_a_declared_context_and_named_contexts(tmp_path: Path) -> None:
+    """A compose file's build.context is taken as is (no guess); COPY --from=<additional context>
+    is judged like a COPY from that folder; a Dockerfile built from two contexts is a problem."""
+    from nexusify.formats.dockerfile_rules import judge_file
+
+    root = tree(tmp_path, "shared/packages/a", "services/svc")
+    df = root / "services/svc/Dockerfile"
+    df.write_text("FROM x\nCOPY --from=libs a /deps/a\nCOPY shared/packages/a /a\nRUN pip install /deps/a\n")
+    shared = SharedCode.of([(root / "shared/packages/a", "a")])
+    _raw, verdict = judge_file(df, "services/svc/Dockerfile", project_dir=root / "services/svc", root=root,
+                               shared=shared, contexts=[root], additional={"libs": root / "shared/packages"})
+    assert verdict.problems == [] and verdict.context == root
+    assert [(c.line, c.sources) for c in verdict.copies] == [(2, ("a",)), (3, ("shared/packages/a",))]
+    assert [(i.instruction.start, i.name) for i in verdict.installs] == [(4, "a")]
+    _raw, verdict = judge_file(df, "services/svc/Dockerfile", project_dir=root / "services/svc", root=root,
+                               shared=shared, contexts=[root, root / "services/svc"])
+    assert [p.code for p in verdict.problems] == ["dockerfile-context-unknown"] and verdict.copies == []

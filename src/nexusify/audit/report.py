@@ -43,7 +43,7 @@ from nexusify.errors import (
     Problem,
     Severity,
 )
-from nexusify.formats.dockerfile_rules import SharedCode, judge_file
+from nexusify.formats.dockerfile_rules import SharedCode, judge_project
 from nexusify.model import CycleError, Project, Workspace, relpath, workspace_for
 
 log = logging.getLogger(__name__)
@@ -173,10 +173,8 @@ def dockerfile_problems(ws: Workspace, settings: Settings) -> list[Problem]:
     shared = SharedCode.from_workspace(ws, settings.path_aliases)
     problems: list[Problem] = []
     for svc in ws.services:
-        for dockerfile in svc.dockerfiles:
-            _raw, verdict = judge_file(dockerfile, relpath(dockerfile, ws.root), project_dir=svc.path, root=ws.root,
-                                       shared=shared)
-            problems.extend(verdict.audit_problems())
+        for judged in judge_project(svc, ws.root, shared):
+            problems.extend(judged.verdict.audit_problems())
     return problems
 
 

@@ -7,10 +7,10 @@ about it, and a line nobody can decide with certainty is a problem both report (
 
 The verdict, per Dockerfile:
 
-* **the build context**, decided once for the whole file: the monorepo root when a COPY/ADD source
-  names the project's folder from the root, or exists only from the root; the project folder when
-  sources exist only there or climb out of it (``../../shared``, written from the project folder).
-  Sources pointing both ways make the context undecidable: a problem.
+* **the build context**: the one a compose file declares (the model's builds), else decided once
+  for the whole file by :func:`nexusify.formats.build_context.decide_context` (sources pointing
+  both at the root and at the project folder make it undecidable: a problem). ``COPY --from=<name>``
+  of a compose ``additional_contexts`` folder is judged like a COPY from that folder.
 * :class:`SharedCopy` for every COPY/ADD whose source is a shared package folder, holds one or
   lies inside one (:class:`SharedCode`), and every ``COPY --from=<stage>`` of a path such a copy
   filled. The whole-context source (``.``) is the project itself, never shared code.
@@ -26,18 +26,24 @@ from __future__ import annotations
 import os
 import posixpath
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nexusify.errors import Problem
+from nexusify.formats.build_context import decide_context, uv_workspace_build
 from nexusify.formats.dockerfile_parse import (
     Dockerfile,
     DockerfileSyntaxError,
     Instruction,
     parse_file,
 )
-from nexusify.formats.shared_code import SharedCode, glob_free, is_local
+from nexusify.formats.shared_code import SharedCode, glob_free
+
+if TYPE_CHECKING:
+    from nexusify.model import Project
+    from nexusify.model.dockerfiles import DockerBuild
 
 PIP_INSTALL = re.compile(r"(?<![\w.-])((?:uv\s+pip|(?:python[\d.]*\s+-m\s+)?pip[\d.]*)\s+install)(?=\s|$)")
 _SEGMENT_END = re.compile(r"&&|\|\||;|\||\n")
@@ -123,7 +129,8 @@ class _Stage:
 
 
 def judge_dockerfile(path: str, text: str, *, project_dir: Path, root: Path, shared: SharedCode,
-                     context: Path | None = None) -> DockerfileVerdict:
+                     context: Path | None = None, additional: Mapping[str, Path] | None = None,
+                     ) -> DockerfileVerdict:
     """The shared-code verdict for one Dockerfile (see the module docstring). ``path`` names the
     file in problems; ``context`` overrides the build context the rule would decide."""
     try:
@@ -135,22 +142,32 @@ def judge_dockerfile(path: str, text: str, *, project_dir: Path, root: Path, sha
     shared = shared.without(project_dir)
     verdict = DockerfileVerdict(path, context, df)
     if context is None:
-        verdict.context, problem = _decide_context(path, df, project_dir, root)
+        verdict.context, problem = decide_context(path, df, project_dir, root)
         if problem is not None:
             verdict.problems.append(problem)
             return verdict
     assert verdict.context is not None
-    _walk(verdict, df, project_dir, shared)
+    _walk(verdict, df, project_dir, shared, additional or {})
     if verdict.copies and verdict.context == root:
-        problem = _uv_workspace_build(path, df, root)
+        problem = uv_workspace_build(path, df, root)
         if problem is not None:
             verdict.problems.append(problem)
     return verdict
 
 
-def judge_file(dockerfile: Path, rel: str, *, project_dir: Path, root: Path,
-               shared: SharedCode) -> tuple[bytes | None, DockerfileVerdict]:
-    """Read ``dockerfile`` and judge it: (its bytes, the verdict). ``rel`` names it in problems."""
+def judge_file(dockerfile: Path, rel: str, *, project_dir: Path, root: Path, shared: SharedCode,
+               contexts: Iterable[Path] = (), additional: Mapping[str, Path] | None = None,
+               ) -> tuple[bytes | None, DockerfileVerdict]:
+    """Read ``dockerfile`` and judge it: (its bytes, the verdict). ``rel`` names it in problems;
+    ``contexts``: the build contexts declared for it (compose ``build.context``), which the rule then
+    takes instead of deciding; ``additional``: named contexts (compose ``additional_contexts``)."""
+    declared = sorted(set(contexts))
+    if len(declared) > 1:
+        shown = ", ".join(relpath_or_abs(c, root) for c in declared)
+        return None, DockerfileVerdict(rel, None, None, problems=[Problem(
+            "error", "dockerfile-context-unknown", rel, None,
+            f"built from several contexts ({shown}): what it copies differs between them",
+            "give each context its own Dockerfile; nothing was changed")])
     try:
         raw = dockerfile.read_bytes()
         text = raw.decode("utf-8")
@@ -161,66 +178,40 @@ def judge_file(dockerfile: Path, rel: str, *, project_dir: Path, root: Path,
         return None, DockerfileVerdict(rel, None, None, problems=[
             Problem("error", "unreadable", rel, None, "not UTF-8 text: nexusify cannot tell what it copies",
                     "save the Dockerfile as UTF-8")])
-    return raw, judge_dockerfile(rel, text, project_dir=project_dir, root=root, shared=shared)
+    return raw, judge_dockerfile(rel, text, project_dir=project_dir, root=root, shared=shared,
+                                 context=declared[0] if declared else None, additional=additional)
 
 
-def _decide_context(path: str, df: Dockerfile, project_dir: Path, root: Path) -> tuple[Path | None, Problem | None]:
+@dataclass(frozen=True)
+class JudgedDockerfile:
+    path: Path
+    rel: str
+    content: bytes | None  # None: unreadable (the verdict says why)
+    verdict: DockerfileVerdict
+
+
+def judge_project(project: Project, root: Path, shared: SharedCode) -> list[JudgedDockerfile]:
+    """The verdict for every Dockerfile that builds ``project`` (the model's builds: a context a
+    compose file declares is taken as is, else the rule decides it). What audit and rewrite ask."""
+    builds: dict[Path, list[DockerBuild]] = {df: [] for df in project.dockerfiles}
+    for b in project.docker_builds:
+        builds.setdefault(b.dockerfile, []).append(b)
+    out: list[JudgedDockerfile] = []
+    for df, found in sorted(builds.items()):
+        rel = relpath_or_abs(df, root)
+        content, verdict = judge_file(
+            df, rel, project_dir=project.path, root=root, shared=shared,
+            contexts=[b.context for b in found if b.origin.startswith("compose")],
+            additional={name: folder for b in found for name, folder in b.additional_contexts})
+        out.append(JudgedDockerfile(df, rel, content, verdict))
+    return out
+
+
+def relpath_or_abs(path: Path, root: Path) -> str:
     try:
-        rel = project_dir.relative_to(root).as_posix()
+        return path.relative_to(root).as_posix() or "."
     except ValueError:
-        return project_dir, None
-    if rel in ("", "."):
-        return project_dir, None
-    from_root: Instruction | None = None
-    from_project: Instruction | None = None
-    for instr in df.instructions:
-        if instr.keyword not in ("COPY", "ADD") or instr.has_flag("from"):
-            continue
-        for src in instr.sources:
-            if not is_local(src):
-                continue
-            clean = glob_free(src).removeprefix("./").strip("/")
-            if clean == rel or clean.startswith(rel + "/"):
-                return root, None  # names the project's own folder from the root
-            if clean.startswith(".."):
-                from_project = from_project or instr  # written from the project folder
-                continue
-            here, there = (project_dir / clean).exists(), (root / clean).exists()
-            if here and not there:
-                from_project = from_project or instr
-            elif there and not here:
-                from_root = from_root or instr
-    if from_root is None:
-        return project_dir, None
-    if from_project is None:
-        return root, None
-    return None, Problem(
-        "error", "dockerfile-context-unknown", path, from_root.start,
-        f"the build context cannot be decided: line {from_root.start} copies a path found only from the "
-        f"monorepo root, line {from_project.start} one found only in {rel}",
-        f"make every COPY/ADD source relative to one context (the monorepo root: `COPY {rel}/... `, or "
-        f"{rel}); nothing was changed")
-
-
-def _uv_workspace_build(path: str, df: Dockerfile, root: Path) -> Problem | None:
-    """A root-context build that copies the root pyproject.toml of a uv workspace needs the
-    members' folders: dropping them breaks it, keeping them keeps the shared code."""
-    root_pyproject = root / "pyproject.toml"
-    try:
-        if "[tool.uv.workspace]" not in root_pyproject.read_text(encoding="utf-8", errors="replace"):
-            return None
-    except OSError:
-        return None
-    for instr in df.instructions:
-        copies = instr.keyword in ("COPY", "ADD") and not instr.has_flag("from")
-        if copies and any(src.removeprefix("./").strip("/") in ("pyproject.toml", ".") for src in instr.sources):
-            return Problem(
-                "error", "dockerfile-uv-workspace", path, instr.start,
-                "builds inside the uv workspace at the monorepo root (it copies the root pyproject.toml), so it "
-                "needs the shared packages' folders; removing them would break the build",
-                "build from the service folder instead, with `uv pip install` or `uv sync` of the service "
-                "(or pass --no-dockerfiles); nothing was changed")
-    return None
+        return str(path)
 
 
 def _abs(path: str, workdir: str) -> str:
@@ -231,7 +222,8 @@ def _under(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip("/") + "/")
 
 
-def _walk(verdict: DockerfileVerdict, df: Dockerfile, project_dir: Path, shared: SharedCode) -> None:
+def _walk(verdict: DockerfileVerdict, df: Dockerfile, project_dir: Path, shared: SharedCode,
+          additional: Mapping[str, Path]) -> None:
     ctx = verdict.context
     assert ctx is not None
     stages: list[_Stage] = []
@@ -256,6 +248,8 @@ def _walk(verdict: DockerfileVerdict, df: Dockerfile, project_dir: Path, shared:
                 index = names.get(src_from.lower(), int(src_from) if src_from.isdigit() else None)
                 if index is not None and index < len(stages):
                     _judge_copy_from(verdict, instr, stage, stages[index])
+                elif src_from in additional:  # a named build context: a folder of the monorepo
+                    _judge_copy(verdict, instr, stage, additional[src_from], own, shared)
             continue
         if not stage.filled:
             if kw == "WORKDIR" and instr.words:
@@ -413,5 +407,14 @@ def _uses(verdict: DockerfileVerdict, instr: Instruction, words: Iterable[str], 
                     return
 
 
-__all__ = ["PIP_INSTALL", "DockerfileVerdict", "PathInstall", "SharedCode", "SharedCopy", "judge_dockerfile",
-           "judge_file"]
+__all__ = [
+    "PIP_INSTALL",
+    "DockerfileVerdict",
+    "JudgedDockerfile",
+    "PathInstall",
+    "SharedCode",
+    "SharedCopy",
+    "judge_dockerfile",
+    "judge_file",
+    "judge_project",
+]

@@ -101,10 +101,7 @@ def _names_project(text: str, rel: str) -> bool:
     """Does a Dockerfile (built from the root) name ``rel`` (a project folder) as what it copies or
     installs: ``COPY services/api ...``, ``--directory services/api``, ``cd services/api``,
     ``-r services/api/requirements.txt``?"""
-    from nexusify.formats.dockerfile import (  # until the parser is its own module
-        DockerfileSyntaxError,
-        parse,
-    )
+    from nexusify.formats.dockerfile_parse import DockerfileSyntaxError, parse
 
     try:
         instructions = parse(text)

@@ -49,7 +49,7 @@ from nexusify.config import Settings
 from nexusify.credentials import mask_url, resolve_credentials
 from nexusify.errors import ConfigError, NexusifyError, Problem
 from nexusify.formats.constraints import pep440_specifier
-from nexusify.formats.dockerfile_rules import SharedCode, judge_file
+from nexusify.formats.dockerfile_rules import SharedCode, judge_project
 from nexusify.formats.pyproject_edit import (
     AddedDependency,
     SourceSpec,
@@ -193,11 +193,8 @@ def _plan_services(services: Sequence[Project], ctx: _PlanContext) -> list[tuple
 def _copies_shared_code(project: Project, ctx: _PlanContext) -> bool:
     """Whether a Dockerfile of ``project`` copies shared code (or cannot be judged), even though its
     manifest names no shared package: audit warns about it, so rewrite patches it."""
-    root = ctx.ws.root
-    for df in project.dockerfiles if ctx.dockerfiles else ():
-        _content, verdict = judge_file(df, relpath(df, root), project_dir=project.path, root=root,
-                                       shared=ctx.shared_code)
-        if verdict.copies or verdict.installs or verdict.problems:
+    for judged in judge_project(project, ctx.ws.root, ctx.shared_code) if ctx.dockerfiles else ():
+        if judged.verdict.copies or judged.verdict.installs or judged.verdict.problems:
             return True
     return False
 
@@ -265,9 +262,8 @@ def _plan_service(project: Project, ctx: _PlanContext) -> tuple[ServicePlan, lis
                 f'add "{project.rel(wroot)}" to [tool.uv.workspace] exclude so `uv sync` at the root resolves '
                 "its shared packages from the index"))
     if dockerfiles:
-        for df in project.dockerfiles:
-            drel = relpath(df, root)
-            content, verdict = judge_file(df, drel, project_dir=project.path, root=root, shared=ctx.shared_code)
+        for judged in judge_project(project, root, ctx.shared_code):
+            df, drel, content, verdict = judged.path, judged.rel, judged.content, judged.verdict
             if content is None:
                 problems.extend(verdict.problems)
                 continue
