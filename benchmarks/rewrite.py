@@ -32,7 +32,8 @@ sys.path.insert(0, str(HERE.parent / "src"))
 import tomlkit  # noqa: E402
 
 from nexusify.config import resolve_settings  # noqa: E402
-from nexusify.rewrite.plan import apply_plan, plan_rewrite  # noqa: E402
+from nexusify.rewrite.apply import apply_plan  # noqa: E402
+from nexusify.rewrite.plan import plan_rewrite  # noqa: E402
 
 URL = "https://nexus.example.com/repository/pypi-group/simple/"
 

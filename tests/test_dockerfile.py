@@ -2,20 +2,39 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
-from nexusify.formats.dockerfile import (
-    DockerfileSyntaxError,
-    parse,
-    parse_file,
-    patch,
-    shared_copies,
-)
+from nexusify.formats.dockerfile_parse import DockerfileSyntaxError, parse, parse_file
+from nexusify.formats.dockerfile_rules import SharedCode, judge_dockerfile
+from nexusify.rewrite.dockerfile_patch import PatchResult
+from nexusify.rewrite.dockerfile_patch import patch as patch_verdict
 from tests.conftest import SAMPLE
 
 URL = "http://127.0.0.1:9/simple/"
+
+
+def shared_code(items: Sequence[Path | str]) -> SharedCode:
+    """Absolute Paths are shared package folders (named after the folder), strings container paths."""
+    return SharedCode.of([(p, p.name) for p in items if isinstance(p, Path)],
+                         [str(c) for c in items if not isinstance(c, Path)])
+
+
+def shared_copies(path: Path, text: str, shared: Sequence[Path | str]) -> list[tuple[int, str]]:
+    """(line, source) of every COPY/ADD source the rule says brings shared code."""
+    verdict = judge_dockerfile(str(path), text, project_dir=path.parent, root=path.parent.parent.parent,
+                               shared=shared_code(shared))
+    return [(c.line, src) for c in verdict.copies for src in c.sources]
+
+
+def patch(path: Path, text: str, shared: Sequence[Path | str], *, index_url: str, auth: bool = False,
+          context: Path | None = None) -> PatchResult:
+    verdict = judge_dockerfile(str(path), text, project_dir=path.parent, root=path.parent.parent.parent,
+                               shared=shared_code(shared), context=context)
+    return patch_verdict(path, text, verdict, index_url=index_url, auth=auth,
+                         requirement=lambda name, extras: f"{name}{extras}==1.0")
 
 TRICKY = """\
 # syntax=docker/dockerfile:1.7
@@ -146,3 +165,143 @@ def test_unpatchable_shapes_are_reported_with_their_line_and_left_untouched(text
     problem = result.problems[0]
     assert message in problem.message and problem.line is not None and problem.line >= 2
     assert problem.path == "/r/services/s/Dockerfile"
+
+
+# --------------------------------------------------------------------------- the one shared-code rule
+
+
+def tree(root: Path, *folders: str) -> Path:
+    for folder in folders:
+        (root / folder).mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def judge(root: Path, text: str, project: str = "services/svc") -> tuple[list[tuple[int, tuple[str, ...]]],
+                                                                       list[tuple[int, str, str]],
+                                                                       list[tuple[int | None, str]]]:
+    """(copies as (line, sources), installs as (line, word, name+extras), problems as (line, code))."""
+    shared = SharedCode.of([(root / "shared/packages/a", "a"), (root / "shared/packages/b", "b")])
+    verdict = judge_dockerfile("Dockerfile", text, project_dir=root / project, root=root, shared=shared)
+    return ([(c.line, c.sources) for c in verdict.copies],
+            [(i.instruction.start, i.word, i.name + i.extras) for i in verdict.installs],
+            [(p.line, p.code) for p in verdict.problems])
+
+
+def test_rule_root_context_copy_and_its_installs(tmp_path: Path) -> None:
+    """The issue's reproducer: the source exists only from the root, so the context is the root;
+    the COPY goes and every pip install of what it filled names the package instead."""
+    root = tree(tmp_path, "shared/packages/a", "shared/packages/b", "services/svc")
+    text = ("FROM python:3.11-slim\n"
+            "COPY shared/packages/a /deps/a\n"
+            "COPY . /app\n"
+            "WORKDIR /deps\n"
+            "RUN pip install /deps/a && pip install -e ./a 'a[x]' file:///deps/a[y,z] /app\n")
+    copies, installs, problems = judge(root, text)
+    assert problems == []
+    assert copies == [(2, ("shared/packages/a",))]
+    assert installs == [(5, "/deps/a", "a"), (5, "./a", "a"), (5, "'a[x]'", "a[x]"), (5, "file:///deps/a[y,z]", "a[y,z]")]
+    verdict = judge_dockerfile("Dockerfile", text, project_dir=root / "services/svc", root=root,
+                               shared=SharedCode.of([(root / "shared/packages/a", "a")]))
+    assert [(p.line, p.code, p.severity) for p in verdict.audit_problems()] == [
+        (2, "dockerfile-copies-shared", "warning")]
+    patched = patch_verdict(Path("Dockerfile"), text, verdict, index_url=URL,
+                            requirement=lambda name, extras: f"{name}{extras}>=0.1.0,<0.2.0")
+    assert patched.problems == []
+    assert patched.text == (
+        "FROM python:3.11-slim\n"
+        "COPY . /app\n"
+        "WORKDIR /deps\n"
+        f"ARG NEXUS_INDEX_URL={URL}\n"
+        "RUN pip install --index-url \"$NEXUS_INDEX_URL\" 'a>=0.1.0,<0.2.0' && pip install --index-url "
+        "\"$NEXUS_INDEX_URL\" 'a>=0.1.0,<0.2.0' 'a[x]>=0.1.0,<0.2.0' 'a[y,z]>=0.1.0,<0.2.0' /app\n")
+    again = judge_dockerfile("Dockerfile", patched.text, project_dir=root / "services/svc", root=root,
+                             shared=SharedCode.of([(root / "shared/packages/a", "a")]))
+    assert again.copies == [] and again.installs == [] and again.audit_problems() == []
+
+
+def test_rule_multistage_copy_from_of_a_path_a_previous_stage_copied(tmp_path: Path) -> None:
+    root = tree(tmp_path, "shared/packages/a", "shared/packages/b", "services/svc")
+    text = ("FROM python:3.11-slim AS builder\n"           # 1
+            "WORKDIR /workspace\n"                          # 2
+            "COPY shared/packages ./libs\n"                 # 3: holds a and b
+            "COPY services/svc ./svc\n"                     # 4: names the project from the root
+            "RUN pip install /workspace/libs/a ./svc\n"     # 5
+            "FROM builder AS test\n"                        # 6: inherits what builder filled
+            "RUN pip install -e libs/b\n"                   # 7
+            "FROM python:3.11-slim\n"                       # 8
+            "COPY --from=builder /workspace/libs/a /opt/a\n"  # 9
+            "COPY --from=builder /workspace /srv\n"         # 10: a parent: kept, libs land under /srv
+            "RUN pip install /opt/a /srv/libs/b\n")         # 11
+    copies, installs, problems = judge(root, text)
+    assert problems == []
+    assert copies == [(3, ("shared/packages",)), (9, ("/workspace/libs/a",))]
+    assert installs == [(5, "/workspace/libs/a", "a"), (7, "libs/b", "b"), (11, "/opt/a", "a"), (11, "/srv/libs/b", "b")]
+
+
+@pytest.mark.parametrize(("run", "line"), [
+    pytest.param("RUN for d in /deps/*; do pip install $d; done", 3, id="shell-loop"),
+    pytest.param("RUN bash /deps/a/install.sh", 3, id="script"),
+    pytest.param("RUN cd /deps && pip install ./a", 3, id="cd"),
+    pytest.param("ENV PYTHONPATH=/deps/a:/app", 3, id="env"),
+    pytest.param("RUN pip install -r /deps/a/requirements.txt", 3, id="requirements-inside"),
+    pytest.param("RUN <<EOF\npip install /deps/a\nEOF", 3, id="heredoc"),
+    pytest.param('RUN ["pip", "install", "/deps/a"]', 3, id="exec-form"),
+])
+def test_rule_uses_it_cannot_rewrite_are_errors(tmp_path: Path, run: str, line: int) -> None:
+    root = tree(tmp_path, "shared/packages/a", "shared/packages/b", "services/svc")
+    text = f"FROM python:3.11-slim\nCOPY shared/packages/a /deps/a\n{run}\n"
+    _copies, _installs, problems = judge(root, text)
+    assert problems == [(line, "dockerfile-uses-shared-code")]
+    verdict = judge_dockerfile("Dockerfile", text, project_dir=root / "services/svc", root=root,
+                               shared=SharedCode.of([(root / "shared/packages/a", "a")]))
+    assert [p.severity for p in verdict.problems] == ["error"]  # rewrite refuses the file
+    assert [p.severity for p in verdict.audit_problems() if p.code == "dockerfile-uses-shared-code"] == ["warning"]
+    patched = patch_verdict(Path("Dockerfile"), text, verdict, index_url=URL, requirement=lambda n, e: n)
+    assert patched.text == text and not patched.changed and patched.problems
+
+
+def test_rule_undecidable_context_is_an_error(tmp_path: Path) -> None:
+    root = tree(tmp_path, "shared/packages/a", "services/svc")
+    (root / "services/svc/requirements.txt").write_text("six\n")
+    text = "FROM python:3.11-slim\nCOPY requirements.txt /app/\nCOPY shared/packages/a /deps/a\n"
+    copies, installs, problems = judge(root, text)
+    assert (copies, installs, problems) == ([], [], [(3, "dockerfile-context-unknown")])
+
+
+@pytest.mark.parametrize(("text", "copies"), [
+    pytest.param("FROM x\nCOPY ../../shared/packages/a /a\n", [(2, ("../../shared/packages/a",))], id="climbs-out"),
+    pytest.param("FROM x\nCOPY . /app\nCOPY src/ /src/\n", [], id="whole-context-is-the-project"),
+    pytest.param("FROM x\nADD https://example.com/shared/packages/a.tgz /a\nCOPY $LIBS /libs\n", [], id="remote-or-var"),
+    pytest.param("FROM x\nCOPY --from=other /shared/packages/a /a\n", [], id="from-an-image"),
+])
+def test_rule_what_is_not_or_is_shared(tmp_path: Path, text: str, copies: list[tuple[int, tuple[str, ...]]]) -> None:
+    root = tree(tmp_path, "shared/packages/a", "shared/packages/b", "services/svc/src")
+    assert judge(root, text) == (copies, [], [])
+
+
+def test_rule_copy_holding_the_project_too_is_an_error(tmp_path: Path) -> None:
+    root = tree(tmp_path, "libs/a", "libs/svc")
+    shared = SharedCode.of([(root / "libs/a", "a")])
+    verdict = judge_dockerfile("Dockerfile", "FROM x\nCOPY libs /libs\n", project_dir=root / "libs/svc", root=root,
+                               shared=shared, context=root)
+    assert [(p.line, p.code) for p in verdict.problems] == [(2, "dockerfile-copies-shared")]
+    assert verdict.copies == []
+
+
+def test_rule_takes_a_declared_context_and_named_contexts(tmp_path: Path) -> None:
+    """A compose file's build.context is taken as is (no guess); COPY --from=<additional context>
+    is judged like a COPY from that folder; a Dockerfile built from two contexts is a problem."""
+    from nexusify.formats.dockerfile_rules import judge_file
+
+    root = tree(tmp_path, "shared/packages/a", "services/svc")
+    df = root / "services/svc/Dockerfile"
+    df.write_text("FROM x\nCOPY --from=libs a /deps/a\nCOPY shared/packages/a /a\nRUN pip install /deps/a\n")
+    shared = SharedCode.of([(root / "shared/packages/a", "a")])
+    _raw, verdict = judge_file(df, "services/svc/Dockerfile", project_dir=root / "services/svc", root=root,
+                               shared=shared, contexts=[root], additional={"libs": root / "shared/packages"})
+    assert verdict.problems == [] and verdict.context == root
+    assert [(c.line, c.sources) for c in verdict.copies] == [(2, ("a",)), (3, ("shared/packages/a",))]
+    assert [(i.instruction.start, i.name) for i in verdict.installs] == [(4, "a")]
+    _raw, verdict = judge_file(df, "services/svc/Dockerfile", project_dir=root / "services/svc", root=root,
+                               shared=shared, contexts=[root, root / "services/svc"])
+    assert [p.code for p in verdict.problems] == ["dockerfile-context-unknown"] and verdict.copies == []

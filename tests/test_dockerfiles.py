@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from nexusify.formats.dockerfile import parse, patch
+from nexusify.formats.dockerfile_parse import parse
 
 from .conftest import REPO, missing
+from .test_dockerfile import patch
 
 TEMPLATES = sorted((REPO / "dockerfiles").glob("*.Dockerfile"))
 

@@ -13,9 +13,10 @@ import pytest
 
 from nexusify.config import resolve_settings
 from nexusify.errors import ProblemsFound
-from nexusify.formats.dockerfile import parse
+from nexusify.formats.dockerfile_parse import parse
 from nexusify.model import load_workspace
-from nexusify.rewrite.plan import apply_plan, plan_rewrite
+from nexusify.rewrite.apply import apply_plan
+from nexusify.rewrite.plan import plan_rewrite
 from tests.conftest import FIXTURES
 from tests.helpers import snapshot
 
@@ -291,9 +292,6 @@ def test_versions_from_the_index(run_cli, monorepo: Path, pypi_server_factory) -
     pytest.param("pdm-file-urls", ["jobs/nightly"], {
         "jobs/nightly/pyproject.toml": ['"pkg-second>=0.3.0,<0.4.0"', '"requests"', "[[tool.pdm.source]]"],
     }, id="pdm-file-urls"),
-    pytest.param("uv-workspace", ["services/gateway"], {
-        "services/gateway/pyproject.toml": ['"ws-api>=0.5.0,<0.6.0"', 'ws-api = { index = "nexus" }'],
-    }, id="uv-workspace"),
     pytest.param("nested", ["deploy/workers/ingest"], {
         "deploy/workers/ingest/pyproject.toml": ['plat-core = {version = "^5.0.0", source = "nexus"}'],
     }, id="nested-container-path"),
@@ -318,15 +316,28 @@ def test_real_layouts(run_cli, tmp_path: Path, layout: str, services: list[str],
     assert snapshot(root) == after
 
 
-def test_uv_workspace_build_from_the_root_is_reported_not_patched(run_cli, tmp_path: Path) -> None:
+def test_uv_workspace_build_from_the_root_is_an_error_of_rewrite_and_audit(run_cli, tmp_path: Path) -> None:
+    """The root-context Dockerfile needs the workspace's folders: rewrite cannot drop them with
+    certainty, so rewrite, --check and audit all report the same error; --no-dockerfiles rewrites
+    the rest."""
     root = tmp_path / "ws"
     shutil.copytree(LAYOUTS / "uv-workspace", root)
-    dockerfile = (root / "services/gateway/Dockerfile").read_bytes()
-    result = rewrite(run_cli, root)
-    assert result.exit_code == 1
-    assert "services/gateway/Dockerfile:5: warning[dockerfile-unpatchable]" in result.output
-    assert "uv-workspace-member" in result.output
-    assert (root / "services/gateway/Dockerfile").read_bytes() == dockerfile
+    before = snapshot(root)
+    where = "services/gateway/Dockerfile:5: error[dockerfile-uv-workspace]"
+    for args in ((), ("--check",)):
+        result = rewrite(run_cli, root, *args)
+        assert result.exit_code == 1 and where in result.output, result.output
+        assert snapshot(root) == before
+    audit = run_cli("audit", "--root", str(root), "--offline", "--json", env=ENV)
+    found = [(p["path"], p["line"], p["code"], p["severity"]) for p in json.loads(audit.stdout)["problems"]]
+    assert ("services/gateway/Dockerfile", 5, "dockerfile-uv-workspace", "warning") in found
+    assert audit.exit_code == 0  # the monorepo is fine; its migration needs a hand edit
+
+    result = rewrite(run_cli, root, "--no-dockerfiles")
+    assert result.exit_code in (0, 1) and "uv-workspace-member" in result.output
+    text = (root / "services/gateway/pyproject.toml").read_text()
+    assert '"ws-api>=0.5.0,<0.6.0"' in text and 'ws-api = { index = "nexus" }' in text
+    assert (root / "services/gateway/Dockerfile").read_bytes() == before["services/gateway/Dockerfile"]
 
 
 def test_no_index_url_is_a_configuration_error(run_cli, monorepo: Path) -> None:
@@ -548,3 +559,100 @@ print("same", len(sequential))
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("same")
+
+
+# --------------------------------------------------------------------------- one verdict per Dockerfile line
+
+
+def reproducer(root: Path, run: str) -> Path:
+    """Issue 10's reproducer: a service Dockerfile copying a shared package from the root."""
+    (root / "shared/packages/a/a").mkdir(parents=True)
+    (root / "shared/packages/a/a/__init__.py").write_text("")
+    (root / "shared/packages/a/pyproject.toml").write_text(
+        '[project]\nname = "a"\nversion = "0.1.0"\n\n[build-system]\nrequires = ["hatchling"]\n'
+        'build-backend = "hatchling.build"\n')
+    (root / "services/svc/svc").mkdir(parents=True)
+    (root / "services/svc/svc/__init__.py").write_text("")
+    (root / "services/svc/pyproject.toml").write_text(
+        '[project]\nname = "svc"\nversion = "0.1.0"\ndependencies = ["a"]\n\n[tool.uv.sources]\n'
+        'a = { path = "../../shared/packages/a" }\n\n[build-system]\nrequires = ["hatchling"]\n'
+        'build-backend = "hatchling.build"\n')
+    (root / "services/svc/Dockerfile").write_text(
+        f"FROM python:3.11-slim\nCOPY shared/packages/a /deps/a\nCOPY . /app\n{run}\nRUN pip install /app\n")
+    return root
+
+
+def dockerfile_problems(run_cli, root: Path) -> list[tuple[int, str, str]]:
+    audit = run_cli("audit", "--root", str(root), "--offline", "--json", env=ENV)
+    return [(p["line"], p["code"], p["severity"]) for p in json.loads(audit.stdout)["problems"]
+            if p["path"] == "services/svc/Dockerfile"]
+
+
+def test_shared_copy_reproducer_rewrite_then_audit_one_verdict(run_cli, tmp_path: Path) -> None:
+    root = reproducer(tmp_path / "repo", "RUN pip install /deps/a")
+    assert dockerfile_problems(run_cli, root) == [(2, "dockerfile-copies-shared", "warning")]
+    assert rewrite(run_cli, root, "--check").exit_code == 1
+    done = rewrite(run_cli, root)
+    assert done.exit_code == 0, done.output
+    assert (root / "services/svc/Dockerfile").read_text() == (
+        "FROM python:3.11-slim\nCOPY . /app\n"
+        f"ARG NEXUS_INDEX_URL={URL}\n"
+        "RUN pip install --index-url \"$NEXUS_INDEX_URL\" 'a>=0.1.0,<0.2.0'\n"
+        "RUN pip install --index-url \"$NEXUS_INDEX_URL\" /app\n")
+    assert dockerfile_problems(run_cli, root) == []  # audit is silent about every line rewrite kept
+    check = rewrite(run_cli, root, "--check")
+    assert check.exit_code == 0 and "nothing to rewrite" in check.stdout
+
+
+def test_shared_copy_rewrite_cannot_decide_is_one_error_everywhere(run_cli, tmp_path: Path) -> None:
+    root = reproducer(tmp_path / "repo", "RUN for d in /deps/*; do pip install $d; done")
+    before = snapshot(root)
+    expected = "services/svc/Dockerfile:4: error[dockerfile-uses-shared-code]"
+    for args in ((), ("--check",)):
+        result = rewrite(run_cli, root, *args)
+        assert result.exit_code == 1 and expected in result.output, result.output
+        assert snapshot(root) == before  # nothing written, not even the pyproject
+    assert dockerfile_problems(run_cli, root) == [
+        (2, "dockerfile-copies-shared", "warning"), (4, "dockerfile-uses-shared-code", "warning")]
+
+
+def test_relock_timeout_is_a_clear_error_and_nothing_is_written(monorepo: Path, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import nexusify.rewrite.lock as lock
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "uv").write_text("#!/bin/sh\nexec sleep 30\n")
+    (bin_dir / "uv").chmod(0o755)
+    (monorepo / "services/gateway/uv.lock").write_text("version = 1\n")
+    monkeypatch.setattr(lock, "LOCK_TIMEOUT", 0.5)
+    before = snapshot(monorepo)
+    settings = resolve_settings(monorepo, {"index_url": URL}, {})
+    plan = plan_rewrite(settings, ["services/gateway"], env={"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path)},
+                        lock=True, which=lambda tool: str(bin_dir / tool))
+    (problem,) = plan.errors
+    assert (problem.code, problem.path) == ("lock-timeout", "services/gateway/uv.lock")
+    assert "`uv lock` did not finish within 0.5 s in services/gateway" in problem.message
+    assert "without --lock" in (problem.hint or "")
+    with pytest.raises(ProblemsFound):
+        apply_plan(plan)
+    assert snapshot(monorepo) == before
+
+
+def test_a_service_naming_no_shared_package_is_patched_when_its_dockerfile_copies_shared_code(
+        run_cli, monorepo: Path) -> None:
+    """Audit warns about the copy, so rewrite removes it: one verdict, whatever the manifest says."""
+    dockerfile = monorepo / "services/reporting/Dockerfile"
+    text = dockerfile.read_text()
+    dockerfile.write_text(text.replace("COPY pyproject.toml README.md ./\n",
+                                       "COPY ../../shared/packages/core-config /cfg\nCOPY pyproject.toml README.md ./\n"))
+    assert (5, "dockerfile-copies-shared", "warning") in [
+        (p["line"], p["code"], p["severity"]) for p in json.loads(run_cli(
+            "audit", "--root", str(monorepo), "--offline", "--json", env=ENV).stdout)["problems"]
+        if p["path"] == "services/reporting/Dockerfile"]
+    assert rewrite(run_cli, monorepo, "services/reporting").exit_code == 0
+    assert "core-config" not in dockerfile.read_text()
+    assert (monorepo / "services/reporting/pyproject.toml").read_bytes() == (
+        FIXTURES / "monorepo/services/reporting/pyproject.toml").read_bytes()
+    audit = json.loads(run_cli("audit", "--root", str(monorepo), "--offline", "--json", env=ENV).stdout)
+    assert not [p for p in audit["problems"] if p["path"] == "services/reporting/Dockerfile"]

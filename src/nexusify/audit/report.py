@@ -6,7 +6,8 @@ order, and problems (errors and warnings) from every check:
 - the monorepo model (:mod:`nexusify.model`): TOML syntax, names, versions, build systems,
   paths, virtual projects, duplicates;
 - dependency cycles among shared packages (each strongly connected component, named);
-- services' Dockerfiles that COPY/ADD shared code into the image;
+- services' Dockerfiles that COPY/ADD shared code into the image (the one rule rewrite patches
+  from: :mod:`nexusify.formats.dockerfile_rules`);
 - with an index configured and reachable: which local versions are published, which are not,
   and whether a published version's files differ from the local sources;
 - with ``check_public``: shared package names that also exist on the public index
@@ -19,12 +20,8 @@ report; beside it: :mod:`.published` (the index status and the published-vs-loca
 
 from __future__ import annotations
 
-import fnmatch
-import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -34,6 +31,7 @@ from nexusify.audit.public import check_public_names
 from nexusify.audit.published import index_status
 from nexusify.config import Settings
 from nexusify.errors import HasProblems, NexusifyError, Problem
+from nexusify.formats.dockerfile_rules import SharedCode, judge_project
 from nexusify.model import CycleError, Project, Workspace, relpath, workspace_for
 
 
@@ -124,10 +122,7 @@ def run_audit(
         order = ws.publish_order()
     except CycleError:
         order = []
-    shared_dirs = [(str(p.path), p) for p in ws.shared]
-    for svc in ws.services:
-        for dockerfile in svc.dockerfiles:
-            problems.extend(shared_copies(dockerfile, svc, ws, shared_dirs))
+    problems.extend(dockerfile_problems(ws, settings))
     report = AuditReport(ws, order, problems)
     report.index = {"url": None, "reachable": None, "packages": []}
     if index and settings.upload_simple_url:
@@ -159,87 +154,12 @@ def run_audit(
 # --------------------------------------------------------------------------- Dockerfiles
 
 
-_URL = re.compile(r"^[a-z][a-z0-9+.-]*://|^git@", re.I)
-
-
-def shared_copies(dockerfile: Path, service: Project, ws: Workspace,
-                  shared_dirs: list[tuple[str, Project]] | None = None) -> list[Problem]:
-    """Problems for every COPY/ADD in ``dockerfile`` that brings shared package code into the
-    image. Sources are taken relative to the service folder (the usual build context) and,
-    when they do not exist there, to the monorepo root (``docker build -f svc/Dockerfile .``)."""
-    root = ws.root
-    try:
-        text = dockerfile.read_text(encoding="utf-8", errors="replace")
-    except OSError as exc:
-        return [Problem("warning", "unreadable", relpath(dockerfile, root), None, f"cannot read: {exc.strerror}")]
-    own = str(service.path)
-    shared = [(path, p) for path, p in (shared_dirs or [(str(p.path), p) for p in ws.shared]) if path != own]
-    if not shared:
-        return []
-    from nexusify.formats.dockerfile import DockerfileSyntaxError, parse
-
-    try:
-        instructions = parse(text)
-    except DockerfileSyntaxError as exc:
-        return [Problem("warning", "dockerfile-syntax", relpath(dockerfile, root), exc.line, exc.message)]
-    out: list[Problem] = []
-    for instr in instructions:
-        if instr.keyword not in ("COPY", "ADD") or instr.has_flag("from"):
-            continue
-        for src in instr.sources:
-            if _URL.match(src) or src.startswith("<<") or "$" in src:
-                continue
-            hits, outside = _copied_packages(src, service.path, root, shared)
-            if not hits:
-                continue
-            names = sorted(p.name or p.rel(root) for p in hits)
-            shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
-            msg = f"{instr.keyword} {src} copies shared code ({shown}) into the image"
-            if outside:
-                msg += f"; it is outside the build context {service.rel(root)}"
-            out.append(Problem(
-                "warning", "dockerfile-copies-shared", relpath(dockerfile, root), instr.start, msg,
-                "install the shared packages from the index instead: `nexusify publish`, then `nexusify rewrite`",
-            ))
-    return out
-
-
-def _glob_free(path: str) -> str:
-    """The leading part of ``path`` before its first segment holding a glob character."""
-    kept = []
-    for seg in path.split("/"):
-        if any(c in seg for c in "*?["):
-            break
-        kept.append(seg)
-    return "/".join(kept)
-
-
-def _copied_packages(src: str, service_dir: Path, root: Path, shared: list[tuple[str, Project]]) -> tuple[list[Project], bool]:
-    """The shared packages a COPY/ADD source brings in (the package folder itself, a folder
-    holding it, or files inside it), and whether the source escapes the service folder."""
-    cleaned = src.lstrip("/") or "."
-    has_glob = any(c in cleaned for c in "*?[")
-    base = _glob_free(cleaned) if has_glob else cleaned
-    # the build context: the service folder, else the monorepo root when the source is there
-    ctx = service_dir
-    if service_dir != root and not (service_dir / base).exists() and (root / base).exists():
-        ctx = root
-    target = os.path.normpath(ctx / cleaned)
-    prefix = os.path.normpath(ctx / base) if base else str(ctx)
-    svc = str(service_dir)
-    outside = ctx == service_dir and not (target == svc or target.startswith(svc + os.sep))
-    if ctx == service_dir and not outside and not any(p.startswith(svc + os.sep) for p, _ in shared):
-        return [], False  # inside the service folder, which holds no shared package (fast path)
-    hits: list[Project] = []
-    for p, project in shared:
-        if has_glob:
-            inside_pattern = prefix.startswith(p + os.sep) or prefix == p
-            holder = p.startswith(prefix + os.sep) and (
-                fnmatch.fnmatchcase(p, target)
-                or any(fnmatch.fnmatchcase(str(a), target) for a in project.path.parents if str(a).startswith(prefix)))
-            hit = inside_pattern or holder
-        else:
-            hit = p == target or p.startswith(target + os.sep) or target.startswith(p + os.sep)
-        if hit:
-            hits.append(project)
-    return hits, outside and bool(hits)
+def dockerfile_problems(ws: Workspace, settings: Settings) -> list[Problem]:
+    """Every service Dockerfile's shared-code verdict (the rule rewrite patches from): a warning
+    per COPY/ADD of shared code, and the lines nobody can decide with certainty."""
+    shared = SharedCode.from_workspace(ws, settings.path_aliases)
+    problems: list[Problem] = []
+    for svc in ws.services:
+        for judged in judge_project(svc, ws.root, shared):
+            problems.extend(judged.verdict.audit_problems())
+    return problems

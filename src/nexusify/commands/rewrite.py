@@ -6,7 +6,8 @@ import argparse
 
 from nexusify.commands import Context
 from nexusify.errors import ProblemsFound
-from nexusify.rewrite.plan import RewritePlan, apply_plan, plan_rewrite
+from nexusify.rewrite.apply import apply_plan
+from nexusify.rewrite.plan import RewritePlan, plan_rewrite
 
 HELP = "make services depend on shared packages by version from Nexus (pyproject + Dockerfile)"
 

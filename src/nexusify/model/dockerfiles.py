@@ -14,25 +14,15 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from nexusify.errors import Problem
+from nexusify.formats.dockerfile_parse import DockerfileSyntaxError, parse
 from nexusify.model.paths import is_inside, relpath
-from nexusify.model.project import DOCKERFILE_DIRS, SKIP_DIRS, Project
+from nexusify.model.project import DOCKERFILE_DIRS, SKIP_DIRS, DockerBuild, Project
 
 COMPOSE_NAMES = re.compile(r"^(docker-)?compose(\.[\w.-]+)?\.ya?ml$")
-
-
-@dataclass(frozen=True)
-class DockerBuild:
-    """One way a Dockerfile is built: its context folder, and where that is said."""
-
-    dockerfile: Path
-    context: Path
-    origin: str  # "compose:<file>:<service>", "folder" (beside its project), or "tree" (elsewhere)
-    additional_contexts: tuple[tuple[str, Path], ...] = ()
 
 
 def is_dockerfile_name(name: str) -> bool:
@@ -101,11 +91,6 @@ def _names_project(text: str, rel: str) -> bool:
     """Does a Dockerfile (built from the root) name ``rel`` (a project folder) as what it copies or
     installs: ``COPY services/api ...``, ``--directory services/api``, ``cd services/api``,
     ``-r services/api/requirements.txt``?"""
-    from nexusify.formats.dockerfile import (  # until the parser is its own module
-        DockerfileSyntaxError,
-        parse,
-    )
-
     try:
         instructions = parse(text)
     except DockerfileSyntaxError:

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from nexusify.formats.requirements import RequirementsFile
 from nexusify.formats.toml import TomlLines
 from nexusify.model.paths import relpath
-
-if TYPE_CHECKING:
-    from nexusify.model.dockerfiles import DockerBuild
 
 SKIP_DIRS = frozenset({
     ".git", ".hg", ".svn", ".venv", "venv", ".env", "env", "node_modules", "__pycache__",
@@ -78,6 +75,16 @@ class LocalDependency:
         if self.source_line is not None and (self.source_file is None or self.source_file == self.file):
             return self.source_line
         return self.line
+
+
+@dataclass(frozen=True)
+class DockerBuild:
+    """One way a Dockerfile is built: its context folder, and where that is said."""
+
+    dockerfile: Path
+    context: Path
+    origin: str  # "compose:<file>:<service>", "folder" (beside its project), or "tree" (elsewhere)
+    additional_contexts: tuple[tuple[str, Path], ...] = ()
 
 
 @dataclass

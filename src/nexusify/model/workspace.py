@@ -9,9 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nexusify.errors import Problem
-from nexusify.model.dockerfiles import DockerBuild
 from nexusify.model.graph import cycle_through, strongly_connected
-from nexusify.model.project import Project
+from nexusify.model.project import DockerBuild, Project
 
 
 @dataclass

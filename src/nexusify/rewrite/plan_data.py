@@ -1,0 +1,102 @@
+"""The rewrite plan as data: every file it changes (old and new bytes, edits), per service."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nexusify.errors import HasProblems, Problem
+from nexusify.formats.pyproject_edit import Edit, SourceSpec
+
+LOCKFILES = ("poetry.lock", "uv.lock", "pdm.lock")
+
+
+@dataclass
+class FilePlan:
+    """One file the rewrite changes (or would change)."""
+
+    path: Path
+    rel: str
+    kind: str  # "pyproject", "requirements", "dockerfile", "lockfile"
+    service: str
+    old: bytes
+    new: bytes
+    edits: list[Edit] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return self.old != self.new
+
+    def diff(self) -> str:
+        a = self.old.decode("utf-8", "replace").splitlines(keepends=True)
+        b = self.new.decode("utf-8", "replace").splitlines(keepends=True)
+        return "".join(difflib.unified_diff(a, b, f"a/{self.rel}", f"b/{self.rel}"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.rel, "kind": self.kind, "service": self.service, "changed": self.changed,
+                "edits": [e.to_dict() for e in self.edits]}
+
+
+@dataclass
+class ServicePlan:
+    name: str
+    rel: str
+    path: Path
+    shared: list[str] = field(default_factory=list)  # direct shared dependencies by path/file/workspace
+    by_version: list[str] = field(default_factory=list)  # shared packages already declared by version
+    added: list[str] = field(default_factory=list)  # transitive ones declared for the explicit source
+    files: list[FilePlan] = field(default_factory=list)
+    stale_lockfiles: list[str] = field(default_factory=list)
+    lock_tools: list[tuple[str, str]] = field(default_factory=list)  # (lockfile rel, tool)
+
+    @property
+    def changed(self) -> bool:
+        return any(f.changed for f in self.files)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "path": self.rel, "changed": self.changed, "shared_dependencies": self.shared,
+                "shared_by_version": self.by_version,
+                "transitive_declared": self.added, "files": [f.rel for f in self.files if f.changed],
+                "stale_lockfiles": self.stale_lockfiles}
+
+
+@dataclass
+class RewritePlan(HasProblems):
+    root: Path
+    source: SourceSpec
+    constraint: str
+    versions: dict[str, str]
+    version_source: str  # "pyproject" or "index"
+    services: list[ServicePlan] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    index_auth: bool = False
+
+    @property
+    def files(self) -> list[FilePlan]:
+        return [f for s in self.services for f in s.files if f.changed]
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.files)
+
+    def diff(self) -> str:
+        return "".join(f.diff() for f in self.files)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "root": str(self.root),
+            "source": {"name": self.source.name, "url": self.source.url, "priority": self.source.priority},
+            "constraint": self.constraint,
+            "version_source": self.version_source,
+            "versions": self.versions,
+            "index_auth": self.index_auth,
+            "changed": self.changed,
+            "services": [s.to_dict() for s in self.services],
+            "files": [f.to_dict() for f in self.files],
+            "problems": [p.to_dict() for p in self.problems],
+        }
+
+
+__all__ = ["LOCKFILES", "FilePlan", "RewritePlan", "ServicePlan"]

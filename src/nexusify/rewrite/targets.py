@@ -1,0 +1,68 @@
+"""Which services a rewrite targets: folders, pyproject.toml files or globs, or every service."""
+
+from __future__ import annotations
+
+import difflib
+import glob
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from nexusify.errors import UsageError
+from nexusify.model import Project, Workspace, declared_names
+
+
+def select_services(ws: Workspace, targets: Sequence[str], cwd: Path | None = None) -> list[Project]:
+    """The projects named by ``targets`` (folders, pyproject.toml files or globs, relative to
+    ``cwd`` or the root); every service of the workspace when none is given."""
+    if not targets:
+        # a project others declare by name is a shared package even when nothing depends on it
+        # by path any more (after a rewrite): never a default target
+        named: dict[str, set[Path]] = {}
+        for p in ws.projects:
+            for names in declared_names(p).values():
+                for n in names:
+                    named.setdefault(n, set()).add(p.path)
+        return [p for p in ws.services if not (named.get(p.normalized or "", set()) - {p.path})]
+    cwd = cwd or Path.cwd()
+    chosen: dict[Path, Project] = {}
+    unknown: list[str] = []
+    for target in targets:
+        matches: list[Path] = []
+        for base in (cwd, ws.root):
+            pattern = target if os.path.isabs(target) else str(base / target)
+            found = [Path(m) for m in sorted(glob.glob(pattern))] if glob.has_magic(target) else (
+                [Path(pattern)] if os.path.exists(pattern) else [])
+            if found:
+                matches = found
+                break
+        projects: list[Project] = []
+        for m in matches:
+            folder = m.parent if m.name == "pyproject.toml" or m.is_file() else m
+            project = ws.project_at(folder)
+            if project is not None:
+                projects.append(project)
+            elif not glob.has_magic(target):
+                unknown.append(f"{target}: no pyproject.toml there (not a project of {ws.root})")
+        if not matches:
+            unknown.append(f"{target}: no such file or folder")
+        for project in projects:
+            if project.role == "shared":
+                if glob.has_magic(target):
+                    continue
+                raise UsageError(
+                    f"{target} is a shared package ({project.name}), not a service",
+                    hint="shared packages keep their path dependencies in the monorepo; "
+                         "`nexusify publish` rewrites its staged copy",
+                )
+            chosen[project.path] = project
+    if unknown:
+        service_paths = [p.rel(ws.root) for p in ws.services]
+        near = [n for t in targets for n in difflib.get_close_matches(t.strip("/"), service_paths, n=2, cutoff=0.6)]
+        raise UsageError("unknown target(s):\n  " + "\n  ".join(unknown),
+                         hint=(f"did you mean {', '.join(sorted(set(near)))}? " if near else "")
+                         + f"services found: {', '.join(service_paths) or '(none)'}")
+    return sorted(chosen.values(), key=lambda p: p.path.as_posix())
+
+
+__all__ = ["select_services"]

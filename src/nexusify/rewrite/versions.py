@@ -1,0 +1,120 @@
+"""The versions a rewrite writes (from the shared packages' pyproject.toml or from what the
+index has published), and the transitive shared packages a service must declare."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from nexusify.credentials import Credentials
+from nexusify.errors import Problem
+from nexusify.formats.pyproject_edit import AddedDependency
+from nexusify.model import LocalDependency, Project, Workspace, declared_names, relpath
+
+
+def versions_from_pyproject(ws: Workspace) -> dict[str, str]:
+    return {p.normalized: p.version for p in ws.shared if p.normalized and p.version}
+
+
+def versions_from_index(names: Sequence[str], simple_url: str, credentials: Credentials | None,
+                        timeout: float = 30.0) -> tuple[dict[str, str], list[Problem]]:
+    """The highest version the index holds for each name (a release if there is one)."""
+    from nexusify.index.client import make_client, origin
+    from nexusify.index.pages import SimpleIndex
+
+    found: dict[str, str] = {}
+    problems: list[Problem] = []
+    scheme, host, port = origin(simple_url)
+    with make_client(timeout=timeout, credentials=credentials,
+                     auth_origins=(f"{scheme}://{host}:{port}",)) as client:
+        index = SimpleIndex(client, simple_url)
+        for name in sorted(set(names)):
+            files = index.project_files(name)
+            versions: list[Version] = []
+            for f in files:
+                if f.yanked or f.version is None:
+                    continue
+                try:
+                    versions.append(Version(f.version))
+                except InvalidVersion:
+                    continue
+            releases = [v for v in versions if not v.is_prerelease and not v.is_devrelease]
+            best = max(releases or versions, default=None)
+            if best is None:
+                problems.append(Problem("error", "not-published", None, None,
+                                        f"{name} is not on the index {simple_url}",
+                                        "run `nexusify publish` first, or drop --from-index"))
+            else:
+                found[name] = str(best)
+    return found, problems
+
+
+def _closure(ws: Workspace, start: Sequence[tuple[str, frozenset[str]]]) -> dict[str, str]:
+    """Shared packages reached from ``start`` [(name, extras requested)], each with the package
+    it came through. An optional dependency counts only when its extra is requested."""
+    via: dict[str, str] = {}
+    stack = [(n, e, n) for n, e in start]
+    seen: set[str] = set()
+    while stack:
+        name, extras, origin = stack.pop()
+        key = name + "[" + ",".join(sorted(extras)) + "]"
+        if key in seen:
+            continue
+        seen.add(key)
+        project = ws.by_name.get(name)
+        if project is None:
+            continue
+        for dep in project.local_deps:
+            if not dep.runtime or dep.resolved is None or dep.normalized not in ws.by_name:
+                continue
+            if dep.group.startswith("extra:"):
+                if not set(dep.group[len("extra:"):].split(",")) & extras:
+                    continue
+            elif dep.optional:
+                continue
+            via.setdefault(dep.normalized, origin)
+            stack.append((dep.normalized, frozenset(canonicalize_name(x) for x in dep.extras), origin))
+    return via
+
+
+def transitive_additions(ws: Workspace, project: Project, deps: Sequence[LocalDependency]) -> tuple[list[AddedDependency], list[Problem]]:
+    """The shared packages to declare so an explicit source covers every one the service needs."""
+    declared = declared_names(project)
+    main_declared = declared.get("main", set())
+    additions: list[AddedDependency] = []
+    problems: list[Problem] = []
+    groups: dict[str, list[LocalDependency]] = {}
+    for d in deps:
+        groups.setdefault(d.group, []).append(d)
+    taken: set[tuple[str, str]] = set()
+    for group, members in groups.items():
+        via = _closure(ws, [(d.normalized, frozenset(canonicalize_name(x) for x in d.extras)) for d in members])
+        direct = {d.normalized for d in members}
+        missing = {n: v for n, v in via.items() if n not in direct}
+        if group.startswith("extra:"):
+            if missing:
+                problems.append(Problem(
+                    "warning", "optional-transitive", relpath(project.pyproject, ws.root),
+                    members[0].line,
+                    f"optional shared dependencies ({', '.join(d.name for d in members)}) need "
+                    f"{', '.join(sorted(missing))}, which are not declared with the source",
+                    "declare them in the same extra with the source, or use --priority supplemental",
+                ))
+            continue
+        target = group
+        for name in sorted(missing):
+            if target != "main" and name in main_declared:
+                continue
+            if (name, target) in taken:
+                continue
+            if target != "main" and any(n == name and g == "main" for n, g in taken):
+                continue
+            taken.add((name, target))
+            display = ws.by_name[name].name or name
+            additions.append(AddedDependency(display, target, ws.by_name[via[name]].name or via[name]))
+    return additions, problems
+
+
+__all__ = ["transitive_additions", "versions_from_index", "versions_from_pyproject"]
