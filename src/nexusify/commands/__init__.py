@@ -2,6 +2,10 @@
 
 These are thin adapters: they turn parsed arguments into a call of the core and render
 the result. The core never prints and never exits; it raises :class:`NexusifyError`.
+
+Every verb that reports problems ends with :meth:`Context.verdict`, the one exit-code rule:
+errors exit 1; warnings exit 0, or 1 under ``--strict``; nothing found exits 0. (Usage and
+configuration errors exit 2 through :class:`~nexusify.errors.UsageError`/``ConfigError``.)
 """
 
 from __future__ import annotations
@@ -20,7 +24,18 @@ class Context:
     settings: Settings
     env: Mapping[str, str]
     out: Output
+    strict: bool = False
 
     @property
     def json(self) -> bool:
         return self.out.json_mode
+
+    def verdict(self, errors: int, warnings: int = 0) -> int:
+        """The exit code for a run that found ``errors`` and ``warnings`` (see the module docstring)."""
+        return verdict(errors, warnings, strict=self.strict)
+
+
+def verdict(errors: int, warnings: int, *, strict: bool) -> int:
+    if errors:
+        return 1
+    return 1 if warnings and strict else 0

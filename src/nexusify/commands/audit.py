@@ -42,15 +42,15 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         if graph:
             data["graph"] = render_graph(report, graph)
         out.json(data)
-        return report.exit_code
+        return ctx.verdict(len(report.errors), len(report.warnings))
     if graph:
         out.console.file.write(render_graph(report, graph))
         out.console.file.flush()
         _summary(report, ctx, to_stderr=True)
-        return report.exit_code
+        return ctx.verdict(len(report.errors), len(report.warnings))
     _tables(report, ctx)
     _summary(report, ctx)
-    return report.exit_code
+    return ctx.verdict(len(report.errors), len(report.warnings))
 
 
 def _table(ctx: Context, title: str, columns: list[str], rows: Sequence[Sequence[Any]]) -> None:

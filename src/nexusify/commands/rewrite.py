@@ -73,13 +73,13 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             n = len(plan.files)
             ctx.out.print(f"{n} file(s) would be rewritten; run `nexusify rewrite`" if n
                           else "nothing to rewrite", markup=False)
-        if args.check:
-            return 1 if plan.changed or plan.problems else 0
-        return 0
+        if args.check and plan.changed:
+            return 1
+        return ctx.verdict(len(plan.errors), len(plan.warnings))
     written = apply_plan(plan)
     if ctx.json:
         ctx.out.json({**plan.to_dict(), "mode": "apply", "written": True})
     else:
         _render(plan, ctx, "rewrote")
         ctx.out.print(f"{len(written)} file(s) rewritten" if written else "nothing to rewrite", markup=False)
-    return 1 if plan.problems else 0
+    return ctx.verdict(len(plan.errors), len(plan.warnings))
