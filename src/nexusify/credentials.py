@@ -119,7 +119,7 @@ def resolve_credentials(
 
 
 # scheme://userinfo@ : everything between "//" and the first "@" before any "/", space or quote
-_USERINFO = re.compile(r"(?P<pre>[A-Za-z][A-Za-z0-9+.-]*://|//)(?P<info>[^/@\s'\"<>]+)@")
+_USERINFO = re.compile(r"(?P<pre>[A-Za-z][A-Za-z0-9+.-]*://|//)(?P<info>(?:[^/@\s'\"<>]|<hidden>)+)@")
 # Authorization / Proxy-Authorization headers, as HTTP text, a Python dict repr or JSON
 _AUTH_HEADER = re.compile(
     r"(?P<key>(?:proxy-)?authorization)(?P<sep>['\"]?\s*[:=]\s*['\"]?)"
@@ -131,13 +131,20 @@ _ANYWHERE = 12
 
 
 def split_userinfo(url: str) -> tuple[str, str | None, str | None]:
-    """``url`` without ``user:password@``, and that username and password (percent-decoded)."""
-    parts = urlsplit(url.strip())
-    if "@" not in parts.netloc:
+    """``url`` without ``user:password@``, and that username and password (percent-decoded).
+    String arithmetic, so a malformed URL (``http://u:p@[::1``) is split too, never raises."""
+    url = url.strip()
+    scheme, sep, rest = url.partition("://")
+    if not sep:
         return url, None, None
-    userinfo, _, hostport = parts.netloc.rpartition("@")
+    ends = [i for i in (rest.find(c) for c in "/?#") if i >= 0]
+    end = min(ends) if ends else len(rest)
+    netloc = rest[:end]
+    if "@" not in netloc:
+        return url, None, None
+    userinfo, _, hostport = netloc.rpartition("@")
     user, has_pw, password = userinfo.partition(":")
-    clean = urlunsplit((parts.scheme, hostport, parts.path, parts.query, parts.fragment))
+    clean = f"{scheme}://{hostport}{rest[end:]}"
     return clean, unquote(user) or None, unquote(password) if has_pw and password else None
 
 
@@ -189,14 +196,14 @@ class Redactor:
     def __call__(self, text: str) -> str:
         if not text:
             return text
+        # known values first: a secret that is itself a URL with userinfo is hidden whole
+        for pattern in self._patterns:
+            text = pattern.sub("<hidden>", text)
         text = _USERINFO.sub(lambda m: f"{m.group('pre')}****@", text)
-        text = _AUTH_HEADER.sub(
+        return _AUTH_HEADER.sub(
             lambda m: f"{m.group('key')}{m.group('sep')}{(m.group('scheme') + ' ') if m.group('scheme') else ''}<hidden>",
             text,
         )
-        for pattern in self._patterns:
-            text = pattern.sub("<hidden>", text)
-        return text
 
 
 def redact(text: str, *secrets: Secret | str | None) -> str:
