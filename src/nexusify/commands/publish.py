@@ -8,7 +8,7 @@ from typing import Any
 
 from nexusify.commands import Context
 from nexusify.credentials import mask_url
-from nexusify.model.workspace import relpath
+from nexusify.model import relpath
 from nexusify.publish.plan import PublishOptions, PublishReport, execute_plan, plan_publish
 
 HELP = "build every shared package and upload it to Nexus in dependency order"
