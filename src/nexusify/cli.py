@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import os
 import signal
 import sys
@@ -25,8 +24,11 @@ from nexusify import __version__
 from nexusify.commands import Context
 from nexusify.commands.verbs import VERBS
 from nexusify.config import SCHEMA, resolve_settings
+from nexusify.credentials import Redactor, secrets_in_env
 from nexusify.errors import NexusifyError, UsageError
+from nexusify.transaction import recover
 from nexusify.ui.interrupts import interrupts_raise
+from nexusify.ui.logs import logging_for_run, set_verbosity
 from nexusify.ui.output import Output
 
 
@@ -122,7 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=_HelpFormatter,
         add_help=False,
         epilog="Use `nexusify COMMAND --help` for a command's options and examples.\n"
-        "Exit codes: 0 success, 1 problems found or operation failed, 2 usage or configuration error.",
+        "Exit codes: 0 success (warnings too, unless --strict), 1 errors found or operation failed,\n"
+        "2 usage or configuration error.",
     )
     sub = parser.add_subparsers(title="Commands", dest="verb", metavar="COMMAND", parser_class=_Parser)
     for verb in VERBS:
@@ -159,14 +162,17 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     args_list = list(sys.argv[1:] if argv is None else argv)
     json_mode = "--json" in args_list
     debug = "--debug" in args_list
-    out = Output(json_mode=json_mode, env=env)
+    # one redactor for everything shown: the output layer and every log record of every logger
+    redactor = Redactor(secrets_in_env(env))
+    out = Output(json_mode=json_mode, env=env, redactor=redactor)
     # Ctrl-C, and SIGTERM (a CI job cancelled, `kill`) once, end every command through its cleanup:
     # containers, servers and half-done switches it started are undone before it exits 130
-    with interrupts_raise(signal.SIGINT), interrupts_raise(signal.SIGTERM, once=True):
+    with interrupts_raise(signal.SIGINT), interrupts_raise(signal.SIGTERM, once=True), logging_for_run(redactor):
         return _run(args_list, env, out, debug)
 
 
 def _run(args_list: list[str], env: dict[str, str], out: Output, debug: bool) -> int:
+    redactor = out.redactor
     try:
         parser = build_parser()
         if "_ARGCOMPLETE" in env:
@@ -178,29 +184,36 @@ def _run(args_list: list[str], env: dict[str, str], out: Output, debug: bool) ->
             parser.print_help()
             return 2
         verbose = getattr(ns, "verbose", 0) or 0
-        out = Output(json_mode=getattr(ns, "json", False), verbose=verbose, env=env)
-        logging.basicConfig(level=logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING,
-                            format="%(levelname)s %(name)s: %(message)s")
+        out = Output(json_mode=getattr(ns, "json", False), verbose=verbose, env=env, redactor=redactor)
+        set_verbosity(verbose)
+        flags = _settings_flags(ns)
+        # a password given in a URL flag (--nexus-url https://u:pw@host) is hidden from the start
+        for secret in secrets_in_env({k: v for k, v in flags.items() if isinstance(v, str)}):
+            redactor.add(secret)
         root = Path(getattr(ns, "root", None) or env.get("NEXUSIFY_ROOT") or os.getcwd())
         if not root.is_dir():
             raise UsageError(f"--root {root}: no such folder", hint="give the monorepo's top folder")
-        settings = resolve_settings(root, _settings_flags(ns), env)
-        ctx = Context(root=root.resolve(), settings=settings, env=env, out=out)
+        # a write an earlier nexusify left unfinished (killed mid-rewrite) is completed or undone first
+        for done in recover(root):
+            out.err.print(f"nexusify: {done}", markup=False)
+        settings = resolve_settings(root, flags, env)
+        redactor.add(settings.url_password)
+        ctx = Context(root=root.resolve(), settings=settings, env=env, out=out, strict=bool(getattr(ns, "strict", False)))
         return int(_command_module(ns.verb).run(ns, ctx))
     except NexusifyError as exc:
         if debug:
-            traceback.print_exc()
+            out.err.print(traceback.format_exc(), markup=False)
         if out.json_mode:
             out.json(exc.to_dict())
         else:
             out.err.print(f"[bold red]error:[/bold red] {escape(str(exc))}", markup=True, highlight=False)
         return exc.exit_code
-    except KeyboardInterrupt:
-        out.err.print("interrupted")
+    except KeyboardInterrupt as exc:
+        out.err.print(f"interrupted: {exc}" if str(exc) else "interrupted", markup=False)
         return 130
     except Exception as exc:  # an unexpected failure: say so plainly, never a silent 0
         if debug:
-            traceback.print_exc()
+            out.err.print(traceback.format_exc(), markup=False)
         out.err.print(f"error: internal error: {type(exc).__name__}: {out.redact(str(exc))}\n"
                       "  hint: re-run with --debug for the traceback, and report it", markup=False)
         return 1

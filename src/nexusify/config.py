@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nexusify.credentials import Secret, split_userinfo
 from nexusify.errors import ConfigError, ConfigErrors
 from nexusify.files import find_line, read_toml
 
@@ -81,6 +82,8 @@ SCHEMA: tuple[Option, ...] = (
     Option("deploy", "table", {}, "Deploy configuration (see `[tool.nexusify.deploy]`)."),
 )
 SCHEMA_BY_KEY = {o.key: o for o in SCHEMA}
+# settings holding URLs: credentials in them are split off before anything is stored or shown
+URL_KEYS = ("nexus-url", "repository-url", "index-url", "public-index-url")
 SECRET_KEYS = {"password", "token", "nexus-password"}
 
 
@@ -123,6 +126,10 @@ class Settings:
     deploy: dict[str, Any] = field(default_factory=dict)
     config_path: Path | None = None
     sources: dict[str, str] = field(default_factory=dict)
+    # the password found in a URL's userinfo (NEXUS_URL=https://user:pw@host); the URLs above never hold it
+    url_password: Secret | None = None
+    # where URL credentials were found ("NEXUS_URL", "--nexus-url"), so init can say where they belong
+    url_credentials_in: str | None = None
 
     @property
     def upload_url(self) -> str | None:
@@ -311,9 +318,43 @@ def resolve_settings(
                 line=config.line_of(opt.key) if where == "file" else None,
                 hint=opt.help,
             ))
+    url_password, found_in = _split_url_credentials(values, sources, config, errors)
     if errors:
         raise errors[0] if len(errors) == 1 else ConfigErrors(errors)
-    return Settings(root=root, config_path=config.path, sources=sources, **values)
+    return Settings(root=root, config_path=config.path, sources=sources, url_password=url_password,
+                    url_credentials_in=found_in, **values)
+
+
+def _split_url_credentials(values: dict[str, Any], sources: dict[str, str], config: ConfigFile,
+                           errors: list[ConfigError]) -> tuple[Secret | None, str | None]:
+    """Take ``user:password@`` out of every URL setting (in place): the username becomes the
+    ``username`` setting unless one is given, the password is returned as a :class:`Secret`.
+    A password in the config file is an error: a committed file must never hold one."""
+    password: Secret | None = None
+    found_in: str | None = None
+    for key in URL_KEYS:
+        opt = SCHEMA_BY_KEY[key]
+        url = values.get(opt.attr)
+        if not url:
+            continue
+        clean, user, pw = split_userinfo(url)
+        if user is None and pw is None:
+            continue
+        where = sources.get(opt.attr, "file")
+        if where == "file" and pw:
+            errors.append(ConfigError(
+                f"`{config.prefix}{key}` holds a password",
+                path=config.path, line=config.line_of(key),
+                hint="remove `user:password@` from the URL and set NEXUS_USERNAME and NEXUS_PASSWORD "
+                     "in the environment (or use .pypirc/keyring)",
+            ))
+        values[opt.attr] = clean
+        found_in = found_in or {"flag": opt.flag or key, "env": opt.env or key}.get(where, f"{config.prefix}{key}")
+        if user and not values.get("username"):
+            values["username"], sources["username"] = user, "url"
+        if pw and password is None:
+            password = Secret(pw)
+    return password, found_in
 
 
 def config_reference_markdown() -> str:

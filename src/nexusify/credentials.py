@@ -9,10 +9,10 @@ from __future__ import annotations
 import configparser
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 
 class Secret:
@@ -98,9 +98,11 @@ def resolve_credentials(
     url: str | None,
     env: Mapping[str, str],
     pypirc: Path | None = None,
+    url_password: Secret | None = None,
 ) -> Credentials:
-    """Username: flag/env/config (already resolved) or .pypirc; password: env > .pypirc > keyring."""
-    password = env.get("NEXUS_PASSWORD") or None
+    """Username: flag/env/config (already resolved, including a URL's userinfo) or .pypirc;
+    password: env > the URL's userinfo (``url_password``, split off by the settings) > .pypirc > keyring."""
+    password = env.get("NEXUS_PASSWORD") or (url_password.reveal() if url_password else None)
     if username and password:
         return Credentials(username, Secret(password), "env")
     rc_path = pypirc or Path(env.get("PYPIRC", "") or Path(env.get("HOME", os.path.expanduser("~"))) / ".pypirc")
@@ -116,7 +118,34 @@ def resolve_credentials(
     return Credentials(user, None, "none")
 
 
-_USERINFO = re.compile(r"//[^/@\s]+@")
+# scheme://userinfo@ : everything between "//" and the first "@" before any "/", space or quote
+_USERINFO = re.compile(r"(?P<pre>[A-Za-z][A-Za-z0-9+.-]*://|//)(?P<info>(?:[^/@\s'\"<>]|<hidden>)+)@")
+# Authorization / Proxy-Authorization headers, as HTTP text, a Python dict repr or JSON
+_AUTH_HEADER = re.compile(
+    r"(?P<key>(?:proxy-)?authorization)(?P<sep>['\"]?\s*[:=]\s*['\"]?)"
+    r"(?:(?P<scheme>basic|bearer|token|digest|negotiate)\s+)?[^\s'\",}\]]+",
+    re.IGNORECASE,
+)
+# a secret at least this long is hidden wherever it occurs; a shorter one only as a whole token
+_ANYWHERE = 12
+
+
+def split_userinfo(url: str) -> tuple[str, str | None, str | None]:
+    """``url`` without ``user:password@``, and that username and password (percent-decoded).
+    String arithmetic, so a malformed URL (``http://u:p@[::1``) is split too, never raises."""
+    url = url.strip()
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url, None, None
+    ends = [i for i in (rest.find(c) for c in "/?#") if i >= 0]
+    end = min(ends) if ends else len(rest)
+    netloc = rest[:end]
+    if "@" not in netloc:
+        return url, None, None
+    userinfo, _, hostport = netloc.rpartition("@")
+    user, has_pw, password = userinfo.partition(":")
+    clean = f"{scheme}://{hostport}{rest[end:]}"
+    return clean, unquote(user) or None, unquote(password) if has_pw and password else None
 
 
 def mask_url(url: str) -> str:
@@ -130,10 +159,75 @@ def mask_url(url: str) -> str:
     return url
 
 
+def _token_pattern(value: str) -> re.Pattern[str]:
+    escaped = re.escape(value)
+    if len(value) >= _ANYWHERE:
+        return re.compile(escaped)
+    return re.compile(rf"(?<!\w){escaped}(?!\w)")
+
+
+class Redactor:
+    """The one rule for hiding secrets in text: URL userinfo, Authorization header values, and
+    known secret values (and their percent-encoded forms).
+
+    A known value is replaced only where it stands as a whole token (not inside a longer word),
+    so a one-letter password never turns ``Shared packages`` into ``Shar<hidden>d``; a value of
+    12 characters or more is hidden wherever it occurs. URL userinfo and header values are
+    hidden structurally, whatever the password's length.
+    """
+
+    def __init__(self, secrets: Iterable[Secret | str | None] = ()) -> None:
+        self._values: set[str] = set()
+        self._patterns: list[re.Pattern[str]] = []
+        for s in secrets:
+            self.add(s)
+
+    def add(self, secret: Secret | str | None) -> None:
+        value = secret.reveal() if isinstance(secret, Secret) else secret
+        if not value or not value.strip():
+            return
+        for form in {value, quote(value, safe=""), quote(value, safe="!$&'()*+,;=")}:
+            if form not in self._values:
+                self._values.add(form)
+                self._patterns.append(_token_pattern(form))
+        # longest first, so a value containing another is hidden whole
+        self._patterns.sort(key=lambda p: len(p.pattern), reverse=True)
+
+    def __call__(self, text: str) -> str:
+        if not text:
+            return text
+        # known values first: a secret that is itself a URL with userinfo is hidden whole
+        for pattern in self._patterns:
+            text = pattern.sub("<hidden>", text)
+        text = _USERINFO.sub(lambda m: f"{m.group('pre')}****@", text)
+        return _AUTH_HEADER.sub(
+            lambda m: f"{m.group('key')}{m.group('sep')}{(m.group('scheme') + ' ') if m.group('scheme') else ''}<hidden>",
+            text,
+        )
+
+
 def redact(text: str, *secrets: Secret | str | None) -> str:
-    """Remove secret values and URL userinfo from free text (error bodies, logs)."""
-    for s in secrets:
-        value = s.reveal() if isinstance(s, Secret) else s
-        if value:
-            text = text.replace(value, "<hidden>")
-    return _USERINFO.sub("//****@", text)
+    """Remove secret values (see :class:`Redactor`), URL userinfo and auth headers from free text."""
+    return Redactor(secrets)(text)
+
+
+# Environment variables whose values are secrets wherever they appear.
+SECRET_ENV = frozenset({
+    "NEXUS_PASSWORD", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "TWINE_PASSWORD", "NEXUSIFY_REGISTRY_PASSWORD",
+    "UV_INDEX_PASSWORD", "POETRY_PYPI_TOKEN_PYPI",
+})
+_SECRET_NAME = re.compile(r"(PASSWORD|SECRET|TOKEN)$|_(PASSWORD|TOKEN)_", re.IGNORECASE)
+
+
+def secrets_in_env(env: Mapping[str, str]) -> list[str]:
+    """Every secret value ``env`` holds: the known secret variables (and any *_PASSWORD, *_TOKEN,
+    *_SECRET of 4 characters or more: shorter ones are flags), and the password of any URL with
+    userinfo (NEXUS_URL=http://u:p@host)."""
+    found = [v for k, v in env.items() if v and (k in SECRET_ENV or (_SECRET_NAME.search(k) and len(v) >= 4))]
+    for value in env.values():
+        if "@" in value and "://" in value:
+            for m in _USERINFO.finditer(value):
+                _, _, password = m.group("info").partition(":")
+                if password:
+                    found.extend({password, unquote(password)})
+    return found

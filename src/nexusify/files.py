@@ -6,7 +6,6 @@ import os
 import re
 import tempfile
 import tomllib
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -55,43 +54,35 @@ def find_line(text: str, pattern: str, start_line: int = 1) -> int | None:
 
 
 def write_atomic(path: Path, data: bytes | str) -> None:
-    """Replace ``path`` with ``data`` atomically, keeping its mode (temp file + os.replace)."""
-    write_all_atomic([(Path(path), data)])
+    """Replace one file with ``data`` atomically, keeping its mode (temp file + os.replace).
 
-
-def write_all_atomic(changes: Iterable[tuple[Path, bytes | str]]) -> None:
-    """Write several files, each atomically; everything is staged before the first replace.
-
-    All temporary files are written and synced first, so a failure while staging (disk full,
-    permissions) leaves every target untouched.
+    For nexusify's own state files. Files of the monorepo, and any write of several files, go
+    through :func:`nexusify.transaction.write_files` (all or nothing, recovered after a kill).
     """
-    staged: list[tuple[str, Path]] = []
+    path = Path(path)
+    raw = data.encode("utf-8") if isinstance(data, str) else data
     try:
-        for path, data in changes:
-            raw = data.encode("utf-8") if isinstance(data, str) else data
-            try:
-                mode = path.stat().st_mode & 0o7777
-            except FileNotFoundError:
-                mode = 0o644
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(raw)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.chmod(tmp, mode)
-            staged.append((tmp, path))
+        mode = path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        mode = 0o644
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
-        for tmp, _ in staged:
-            Path(tmp).unlink(missing_ok=True)
-        raise OperationFailed(
-            f"could not stage the changes: {exc}", hint="nothing was written; fix the cause and re-run"
-        ) from exc
-    except BaseException:
-        for tmp, _ in staged:
-            Path(tmp).unlink(missing_ok=True)
-        raise
-    for tmp, path in staged:
+        raise OperationFailed(f"{path}: cannot write it ({exc.strerror or exc})", path=path,
+                              hint="nothing was written; fix the cause and re-run") from exc
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(raw)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
+    except BaseException as exc:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise OperationFailed(f"{path}: cannot write it ({exc.strerror or exc})", path=path,
+                                  hint="nothing was written; fix the cause and re-run") from exc
+        raise
 
 
-__all__ = ["find_line", "parse_toml", "read_toml", "write_all_atomic", "write_atomic"]
+__all__ = ["find_line", "parse_toml", "read_toml", "write_atomic"]

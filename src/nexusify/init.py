@@ -8,8 +8,8 @@ from pathlib import Path
 
 from nexusify.config import Settings
 from nexusify.errors import UsageError
-from nexusify.files import write_atomic
 from nexusify.model import SERVICE_GLOBS, SHARED_GLOBS, Project, Workspace, workspace_for
+from nexusify.transaction import write_files
 
 
 @dataclass
@@ -18,6 +18,7 @@ class InitResult:
     text: str
     shared: list[str]
     services: list[str]
+    notes: list[str]
 
 
 def _globs_for(projects: list[Project], ws: Workspace) -> list[str]:
@@ -122,5 +123,10 @@ def run_init(settings: Settings, *, force: bool = False) -> InitResult:
         )
     ws = workspace_for(settings)
     text, shared, services = render_config(ws, settings)
-    write_atomic(path, text)
-    return InitResult(path, text, shared, services)
+    write_files(settings.root, [(path, text)], command="init")
+    notes = []
+    if settings.url_credentials_in:
+        notes.append(f"the credentials in {settings.url_credentials_in} were not written to {path.name}: "
+                     "credentials belong in NEXUS_USERNAME and NEXUS_PASSWORD (or .pypirc, or keyring), "
+                     "and the URL without them")
+    return InitResult(path, text, shared, services, notes)

@@ -25,7 +25,8 @@ def _client(settings: Settings, env: Mapping[str, str], transport: httpx.BaseTra
     from nexusify.credentials import resolve_credentials
     from nexusify.index.client import make_client
 
-    creds = resolve_credentials(settings.username, settings.upload_url or auth_url, env) if auth_url else None
+    creds = resolve_credentials(settings.username, settings.upload_url or auth_url, env,
+                                url_password=settings.url_password) if auth_url else None
     return make_client(
         timeout=float(settings.timeout), credentials=creds,
         auth_origins=tuple(u for u in (auth_url, settings.upload_url, settings.simple_url) if u),

@@ -2,10 +2,15 @@
 
 These are thin adapters: they turn parsed arguments into a call of the core and render
 the result. The core never prints and never exits; it raises :class:`NexusifyError`.
+
+Every verb that reports problems ends with :meth:`Context.verdict`, the one exit-code rule:
+errors exit 1; warnings exit 0, or 1 under ``--strict``; nothing found exits 0. (Usage and
+configuration errors exit 2 through :class:`~nexusify.errors.UsageError`/``ConfigError``.)
 """
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +25,24 @@ class Context:
     settings: Settings
     env: Mapping[str, str]
     out: Output
+    strict: bool = False
 
     @property
     def json(self) -> bool:
         return self.out.json_mode
+
+    def verdict(self, errors: int, warnings: int = 0) -> int:
+        """The exit code for a run that found ``errors`` and ``warnings`` (see the module docstring)."""
+        return verdict(errors, warnings, strict=self.strict)
+
+
+def verdict(errors: int, warnings: int, *, strict: bool) -> int:
+    if errors:
+        return 1
+    return 1 if warnings and strict else 0
+
+
+def add_strict(parser: argparse.ArgumentParser) -> None:
+    """``--strict`` for a verb that reports problems: warnings exit 1 too (see :func:`verdict`)."""
+    parser.add_argument("--strict", action="store_true",
+                        help="exit 1 when warnings were found too (default: errors exit 1, warnings 0)")

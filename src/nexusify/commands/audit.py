@@ -10,10 +10,11 @@ from rich.markup import escape
 
 from nexusify.audit.graph import GRAPH_FORMATS, render_graph
 from nexusify.audit.report import AuditReport, run_audit
-from nexusify.commands import Context
+from nexusify.commands import Context, add_strict
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_strict(parser)
     parser.add_argument(
         "--graph", choices=GRAPH_FORMATS, metavar="{mermaid,dot}",
         help="print the dependency graph (shared packages and services) as Mermaid or Graphviz dot",
@@ -41,15 +42,15 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         if graph:
             data["graph"] = render_graph(report, graph)
         out.json(data)
-        return report.exit_code
+        return ctx.verdict(len(report.errors), len(report.warnings))
     if graph:
         out.console.file.write(render_graph(report, graph))
         out.console.file.flush()
         _summary(report, ctx, to_stderr=True)
-        return report.exit_code
+        return ctx.verdict(len(report.errors), len(report.warnings))
     _tables(report, ctx)
     _summary(report, ctx)
-    return report.exit_code
+    return ctx.verdict(len(report.errors), len(report.warnings))
 
 
 def _table(ctx: Context, title: str, columns: list[str], rows: Sequence[Sequence[Any]]) -> None:

@@ -15,8 +15,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, ctx: Context) -> int:
     result = run_init(ctx.settings, force=args.force)
     if ctx.json:
-        ctx.out.json({"path": str(result.path), "shared": result.shared, "services": result.services})
+        ctx.out.json({"path": str(result.path), "shared": result.shared, "services": result.services,
+                      "notes": result.notes})
     else:
         ctx.out.print(f"wrote {result.path}", markup=False)
+        for note in result.notes:
+            ctx.out.print(f"note: {note}", markup=False)
         ctx.out.print("next: review it, then run `nexusify audit`", markup=False)
     return 0

@@ -6,8 +6,9 @@ import argparse
 from collections.abc import Mapping
 from typing import Any
 
-from nexusify.commands import Context
+from nexusify.commands import Context, add_strict
 from nexusify.credentials import mask_url
+from nexusify.model import relpath
 from nexusify.publish import PublishOptions, PublishReport, execute_plan, plan_publish
 
 HELP = "build every shared package and upload it to Nexus in dependency order"
@@ -24,6 +25,7 @@ STATUS_TEXT = {
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_strict(parser)
     g = parser.add_argument_group("publish options")
     g.add_argument("packages", nargs="*", metavar="PACKAGE",
                    help="publish only these shared packages (and the shared packages they need)")
@@ -55,11 +57,16 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
                 out.debug(f"{name}: uploading {data.get('file')}")
 
         report = execute_plan(plan, options, reporter)
+    ws = plan.workspace
+    shared_files = {relpath(p.manifest, ws.root) for p in ws.shared}
+    warnings = [p for p in ws.problems if p.severity == "warning" and p.path in shared_files]
     if ctx.json:
-        out.json(report.to_dict())
+        out.json({**report.to_dict(), "warnings": [str(w) for w in warnings]})
     else:
         render(report, ctx)
-    return 0 if report.ok else 1
+        for w in warnings:
+            out.print(str(w), markup=False)
+    return ctx.verdict(sum(not p.ok for p in report.packages), len(warnings))
 
 
 def render(report: PublishReport, ctx: Context) -> None:

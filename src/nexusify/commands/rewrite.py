@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from nexusify.commands import Context
+from nexusify.commands import Context, add_strict
 from nexusify.errors import ProblemsFound
 from nexusify.rewrite.apply import apply_plan
 from nexusify.rewrite.plan import RewritePlan, plan_rewrite
@@ -13,6 +13,7 @@ HELP = "make services depend on shared packages by version from Nexus (pyproject
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_strict(parser)
     parser.add_argument("targets", nargs="*", metavar="SERVICE",
                         help="service folders, pyproject.toml files or globs (default: every service audit finds)")
     g = parser.add_argument_group("rewrite options")
@@ -74,13 +75,13 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             n = len(plan.files)
             ctx.out.print(f"{n} file(s) would be rewritten; run `nexusify rewrite`" if n
                           else "nothing to rewrite", markup=False)
-        if args.check:
-            return 1 if plan.changed or plan.problems else 0
-        return 0
+        if args.check and plan.changed:
+            return 1
+        return ctx.verdict(len(plan.errors), len(plan.warnings))
     written = apply_plan(plan)
     if ctx.json:
         ctx.out.json({**plan.to_dict(), "mode": "apply", "written": True})
     else:
         _render(plan, ctx, "rewrote")
         ctx.out.print(f"{len(written)} file(s) rewritten" if written else "nothing to rewrite", markup=False)
-    return 1 if plan.problems else 0
+    return ctx.verdict(len(plan.errors), len(plan.warnings))

@@ -468,7 +468,7 @@ def _execute(plan: DeployPlan, config: DeployConfig, settings: Settings, env_cfg
     built: dict[str, BuiltImage] = {}
     if "build" in stages:
         assert engine is not None
-        creds = resolve_credentials(settings.username, settings.simple_url, env)
+        creds = resolve_credentials(settings.username, settings.simple_url, env, url_password=settings.url_password)
         push_auth = registry_auth(env) if config.registry else None
         secret_values = list(bundle.values.values()) if bundle else []
         with _Stage(result, sink, "build"):

@@ -177,7 +177,7 @@ def plan_publish(
                             hint="nothing was built or uploaded; fix these and re-run")
 
     state = load_state(settings)  # a damaged state stops here, before the network
-    credentials = resolve_credentials(settings.username, upload_url, env)
+    credentials = resolve_credentials(settings.username, upload_url, env, url_password=settings.url_password)
     uses_rest = settings.is_nexus and not settings.repository_url
     check_url = settings.upload_simple_url or (upload_url.rstrip("/") + "/simple/")
     own_client = client is None

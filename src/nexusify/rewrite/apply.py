@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from nexusify.errors import OperationFailed, ProblemsFound
-from nexusify.files import write_all_atomic
 from nexusify.rewrite.plan_data import FilePlan, RewritePlan
+from nexusify.transaction import write_files
 
 
 def apply_plan(plan: RewritePlan) -> list[FilePlan]:
@@ -25,7 +25,7 @@ def apply_plan(plan: RewritePlan) -> list[FilePlan]:
         if current != f.old:
             raise OperationFailed(f"{f.rel} changed while the rewrite was being planned", path=f.rel,
                                   hint="nothing was written; re-run the rewrite")
-    write_all_atomic([(f.path, f.new) for f in files])
+    write_files(plan.root, [(f.path, f.new) for f in files], command="rewrite")
     return files
 
 

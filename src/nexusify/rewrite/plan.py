@@ -4,8 +4,8 @@ Plan, then execute. :func:`plan_rewrite` reads the monorepo and computes, as pla
 edit of every file (:class:`FilePlan`: path, old and new text, edits with line/before/after/
 reason) for the target services, validating all of them; it writes nothing. :func:`apply_plan`
 refuses a plan with errors, checks that no file changed since it was planned, and writes every
-file with :func:`nexusify.files.write_all_atomic` (all temp files staged, then ``os.replace``
-each): any error before that point leaves every file as it was.
+file through one :func:`nexusify.transaction.write_files` (staged, journalled, then renamed;
+a killed rewrite is completed by the next nexusify command): all files or none.
 
 What changes, per service that depends on shared packages (a service with none is left
 byte-identical):
@@ -101,7 +101,7 @@ def plan_rewrite(
                                "builds get them from a BuildKit secret")
     ws = workspace or workspace_for(settings)
     services = select_services(ws, targets, cwd)
-    creds = resolve_credentials(settings.username, url, env)
+    creds = resolve_credentials(settings.username, url, env, url_password=settings.url_password)
     auth = creds.present if index_auth is None else index_auth
     source = SourceSpec(settings.source_name, url, settings.priority)
     plan = RewritePlan(ws.root, source, settings.constraint, {}, "index" if from_index else "pyproject",

@@ -14,6 +14,7 @@ import contextlib
 import signal
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from types import FrameType
 
 
@@ -39,6 +40,36 @@ def interrupts_raise(*signums: int, once: bool = False) -> Iterator[None]:
     previous = {s: signal.signal(s, handler) for s in signums}
     try:
         yield
+    finally:
+        for s, old in previous.items():
+            signal.signal(s, old)
+
+
+@dataclass
+class Deferred:
+    """The signals that arrived while :func:`interrupts_deferred` held them back."""
+
+    received: list[int] = field(default_factory=list)
+
+
+@contextlib.contextmanager
+def interrupts_deferred(*signums: int) -> Iterator[Deferred]:
+    """While active, ``signums`` (default SIGINT and SIGTERM) are recorded instead of acted on,
+    so a step that must not stop halfway (renaming a transaction's files into place) finishes.
+    The caller looks at ``received`` afterwards and stops (raises `Interrupted`) if it is not
+    empty. The previous handlers are restored on exit; outside the main thread this is a no-op."""
+    state = Deferred()
+    if threading.current_thread() is not threading.main_thread():
+        yield state
+        return
+    signums = signums or (signal.SIGINT, signal.SIGTERM)
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        state.received.append(signum)
+
+    previous = {s: signal.signal(s, handler) for s in signums}
+    try:
+        yield state
     finally:
         for s, old in previous.items():
             signal.signal(s, old)

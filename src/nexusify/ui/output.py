@@ -1,7 +1,8 @@
 """Output for people and machines: rich tables and progress on a terminal, JSON with --json.
 
-Everything printed goes through :meth:`Output.redact`, which removes the index password and
-URL credentials: a secret cannot reach the terminal or a CI log by accident.
+Everything printed goes through :meth:`Output.redact` (one :class:`~nexusify.credentials.Redactor`,
+shared with the log handler, see :mod:`nexusify.ui.logs`), which removes the index password, URL
+credentials and Authorization headers: a secret cannot reach the terminal or a CI log by accident.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from nexusify.credentials import redact
+from nexusify.credentials import Redactor, Secret, secrets_in_env
 
 
 class Output:
@@ -28,11 +29,12 @@ class Output:
         env: Mapping[str, str] | None = None,
         stdout: IO[str] | None = None,
         stderr: IO[str] | None = None,
+        redactor: Redactor | None = None,
     ) -> None:
         env = env or {}
         self.json_mode = json_mode
         self.verbose = verbose
-        self._secrets = [v for k, v in env.items() if k in SECRET_ENV and v]
+        self.redactor = redactor or Redactor(secrets_in_env(env))
         self._stdout = stdout or sys.stdout
         self._stderr = stderr or sys.stderr
         no_color = "NO_COLOR" in env
@@ -47,7 +49,11 @@ class Output:
         return not self.json_mode and self._stderr.isatty()
 
     def redact(self, text: str) -> str:
-        return redact(text, *self._secrets)
+        return self.redactor(text)
+
+    def add_secret(self, value: Secret | str | None) -> None:
+        """Hide ``value`` too from now on (a password found in a URL given as a flag)."""
+        self.redactor.add(value)
 
     def print(self, *objects: Any, **kwargs: Any) -> None:
         if self.json_mode:
@@ -126,7 +132,3 @@ class _Redacting:
     def encoding(self) -> str:
         return getattr(self._inner, "encoding", "utf-8") or "utf-8"
 
-
-SECRET_ENV = frozenset({
-    "NEXUS_PASSWORD", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "TWINE_PASSWORD", "NEXUSIFY_REGISTRY_PASSWORD",
-})
