@@ -8,11 +8,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from nexusify.audit.report import shared_copies, workspace_for
+from nexusify.audit.report import shared_copies
 from nexusify.config import Settings
 from nexusify.deploy.config_types import ServiceConfig
 from nexusify.errors import DeployError
-from nexusify.model.workspace import Project, Workspace, relpath
+from nexusify.model.load import workspace_for
+from nexusify.model.paths import relpath
+from nexusify.model.project import Project
+from nexusify.model.workspace import Workspace
 
 REWRITE_HINT = "run `nexusify publish` and `nexusify rewrite`, commit, then deploy again"
 
