@@ -21,7 +21,7 @@ from nexusify.deploy.images import (
     source_version,
     split_ref,
 )
-from nexusify.deploy.pipeline import STAGES, effective_stages, parse_stages, resolve_version
+from nexusify.deploy.plan import STAGES, effective_stages, parse_stages, resolve_version
 from nexusify.errors import DeployError, UsageError
 from tests.conftest import CliResult
 from tests.deploy_fixtures import REPO, make_project

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 from collections.abc import Callable
 
 from nexusify.commands import Context
 from nexusify.deploy.config import load_deploy_config
 from nexusify.deploy.pipeline import (
     STAGES,
+    DeployFailed,
     DeployPlan,
     DeployResult,
     Event,
@@ -16,7 +18,8 @@ from nexusify.deploy.pipeline import (
     plan_deploy,
     run_deploy,
 )
-from nexusify.errors import NexusifyError, UsageError
+from nexusify.errors import UsageError
+from nexusify.extras import EXTRAS, require
 
 HELP = "deploy services: secrets, migrations, image build and push, blue-green switch, history"
 
@@ -78,7 +81,16 @@ def render_result(ctx: Context, result: DeployResult) -> None:
     ctx.out.print(f"{result.action} {result.outcome} in {result.duration:.2f}s ({timings})", markup=False)
 
 
+def need_deploy_extra() -> None:
+    """ExtraMissing (exit 2, naming ``pip install 'nexusify[deploy]'``) before anything runs when a
+    module of the ``deploy`` extra is missing (looked up, not imported: boto3 is slow to import)."""
+    for module in EXTRAS["deploy"]:
+        if importlib.util.find_spec(module) is None:
+            require("deploy", module)
+
+
 def run(args: argparse.Namespace, ctx: Context) -> int:
+    need_deploy_extra()
     config = load_deploy_config(ctx.settings, env=ctx.env)
     stages = parse_stages(args.stages)
     if args.dry_run:
@@ -100,13 +112,11 @@ def report(ctx: Context, action: Callable[[], DeployResult]) -> int:
     result (what was switched, what was recorded) is shown before the error."""
     try:
         result = action()
-    except NexusifyError as exc:
-        partial = getattr(exc, "result", None)
-        if ctx.json and isinstance(partial, DeployResult):
-            ctx.out.json({**partial.to_dict(), "error": exc.to_dict()})
+    except DeployFailed as exc:
+        if ctx.json:
+            ctx.out.json({**exc.result.to_dict(), "error": exc.to_dict()})
             return exc.exit_code
-        if isinstance(partial, DeployResult):
-            render_result(ctx, partial)
+        render_result(ctx, exc.result)
         raise
     if ctx.json:
         ctx.out.json(result.to_dict())

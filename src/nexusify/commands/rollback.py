@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from nexusify.commands import Context
-from nexusify.commands.deploy import render_event, report
+from nexusify.commands.deploy import need_deploy_extra, render_event, report
 from nexusify.deploy.config import load_deploy_config
 from nexusify.deploy.pipeline import run_rollback
 
@@ -22,6 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
+    need_deploy_extra()
     config = load_deploy_config(ctx.settings, env=ctx.env)
     return report(ctx, lambda: run_rollback(
         config, ctx.settings, args.environment, services=args.services or None, to_version=args.to, env=ctx.env,

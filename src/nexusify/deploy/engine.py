@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nexusify.errors import DeployError
+from nexusify.extras import require
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 API_VERSION = "1.41"
@@ -67,10 +68,7 @@ class Engine:
 def connect(configured: str | None, env: Mapping[str, str], timeout: int = 300) -> Engine:
     """Connect to the engine and check it answers; a clear error names the address and the fix."""
     url = engine_url(configured, env)
-    try:
-        import docker
-    except ImportError as exc:  # pragma: no cover - a declared dependency
-        raise DeployError("the Docker SDK for Python is not installed", hint="pip install docker") from exc
+    docker = require("deploy", "docker")
     try:
         # A fixed API version skips docker-py's /version round trip (slow on Podman: a rollback
         # is judged in seconds); 1.41 is served by dockerd >= 20.10 and Podman >= 3.

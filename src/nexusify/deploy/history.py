@@ -185,13 +185,21 @@ def read_history(state_path: Path, environment: str, *, limit: int | None = None
             data = json.loads(line)
             records.append(DeploymentRecord.from_dict(data))
         except (ValueError, TypeError, KeyError) as exc:
-            if number == len(lines) or all(not rest.strip() for rest in lines[number:]):
-                continue  # a torn final line from an interrupted append
-            if b"{" in line and not line.rstrip().endswith(b"}"):
-                continue  # a torn line later followed by complete ones
+            if number == len(lines) or _torn(line, exc):  # the last piece has no newline: cut short
+                continue  # an append interrupted mid-write (the next append starts on a fresh line)
+            column = exc.colno if isinstance(exc, json.JSONDecodeError) else None
             raise DeployError(f"the deployment history is damaged at line {number}: {exc}", path=path, line=number,
+                              column=column,
                               hint="the file is append-only JSON lines; remove or fix that line") from None
     return records[-limit:] if limit else records
+
+
+def _torn(line: bytes, exc: Exception) -> bool:
+    """An append cut short: the JSON parser ran out of input (the error is at the line's end).
+    Any other unreadable line is damage, reported with its line number."""
+    if not isinstance(exc, json.JSONDecodeError):
+        return False
+    return exc.msg.startswith("Unterminated string") or exc.pos >= len(line.decode("utf-8", "replace").rstrip())
 
 
 def last_successful(state_path: Path, environment: str, service: str) -> list[ServiceRecord]:

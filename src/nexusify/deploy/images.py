@@ -37,6 +37,7 @@ from nexusify.deploy.engine import (
     Engine,
 )
 from nexusify.errors import DeployError, UsageError
+from nexusify.extras import require
 
 INDEX_ARGS = ("NEXUS_INDEX_URL", "PIP_INDEX_URL", "UV_INDEX_URL", "UV_DEFAULT_INDEX", "INDEX_URL")
 _ARG = re.compile(r"^\s*ARG\s+([A-Za-z_][A-Za-z0-9_]*)", re.IGNORECASE | re.MULTILINE)
@@ -217,7 +218,7 @@ def build_image(engine: Engine, req: BuildRequest, *, secret_values: Iterable[Se
 
 def _build_sdk(engine: Engine, req: BuildRequest, args: dict[str, str], labels: dict[str, str],
                hide: list[Secret | None], on_log: Callable[[str], None] | None) -> str:
-    import docker.errors
+    docker_errors = require("deploy", "docker.errors")
 
     tail: list[str] = []
     try:
@@ -231,7 +232,7 @@ def _build_sdk(engine: Engine, req: BuildRequest, args: dict[str, str], labels: 
                 tail.append(line)
                 if on_log:
                     on_log(redact(line, *hide))
-    except docker.errors.BuildError as exc:
+    except docker_errors.BuildError as exc:
         for chunk in exc.build_log or []:
             line = str(chunk.get("stream", "") or chunk.get("error", "")).rstrip()
             if line:
@@ -242,7 +243,7 @@ def _build_sdk(engine: Engine, req: BuildRequest, args: dict[str, str], labels: 
             path=req.context / req.dockerfile,
             hint="fix the Dockerfile or the service; nothing was switched",
         ) from None
-    except docker.errors.APIError as exc:
+    except docker_errors.APIError as exc:
         raise DeployError(f"{req.service}: the engine refused the build: {redact(str(exc), *hide)}",
                           path=req.context / req.dockerfile) from None
     return str(image.id)

@@ -31,6 +31,7 @@ from typing import Any
 
 from nexusify.credentials import Secret, redact
 from nexusify.errors import DeployError
+from nexusify.extras import require
 
 _PROCESS_LOCK = threading.RLock()
 URL_ENV = "DATABASE_URL"
@@ -90,10 +91,11 @@ def _reveal(url: Secret | str) -> str:
 
 
 def _password(url: str) -> str | None:
-    from sqlalchemy.engine import make_url
+    make_url = require("deploy", "sqlalchemy.engine").make_url
 
     try:
-        return make_url(url).password
+        password = make_url(url).password
+        return None if password is None else str(password)
     except Exception:
         return None
 
@@ -107,7 +109,7 @@ def _clean(text: str, url: str) -> str:
 
 def advisory_lock_key(database_url: Secret | str) -> int:
     """Signed 64-bit key for ``pg_advisory_lock``, derived from host, port and database name."""
-    from sqlalchemy.engine import make_url
+    make_url = require("deploy", "sqlalchemy.engine").make_url
 
     url = make_url(_reveal(database_url))
     ident = f"nexusify:migrate:{url.host or ''}:{url.port or 5432}:{url.database or ''}"
@@ -115,7 +117,7 @@ def advisory_lock_key(database_url: Secret | str) -> int:
 
 
 def _config(service: str, alembic_ini: Path, url: str, buffer: io.StringIO | None = None) -> Any:
-    from alembic.config import Config
+    Config = require("deploy", "alembic.config").Config
 
     ini = Path(alembic_ini)
     if not ini.is_file():
@@ -147,7 +149,7 @@ def _config(service: str, alembic_ini: Path, url: str, buffer: io.StringIO | Non
 
 
 def _script(service: str, cfg: Any) -> Any:
-    from alembic.script import ScriptDirectory
+    ScriptDirectory = require("deploy", "alembic.script").ScriptDirectory
 
     try:
         return ScriptDirectory.from_config(cfg)
@@ -192,8 +194,8 @@ def _pending(service: str, script: Any, current: tuple[str, ...]) -> tuple[str, 
 
 
 def _engine(url: str, service: str) -> Any:
-    from sqlalchemy import create_engine
-    from sqlalchemy.pool import NullPool
+    create_engine = require("deploy", "sqlalchemy").create_engine
+    NullPool = require("deploy", "sqlalchemy.pool").NullPool
 
     kwargs: dict[str, Any] = {"poolclass": NullPool}
     if url.startswith(("postgresql", "postgres")):
@@ -206,7 +208,7 @@ def _engine(url: str, service: str) -> Any:
 
 
 def _current(conn: Any) -> tuple[str, ...]:
-    from alembic.runtime.migration import MigrationContext
+    MigrationContext = require("deploy", "alembic.runtime.migration").MigrationContext
 
     return tuple(MigrationContext.configure(conn).get_current_heads())
 
@@ -238,7 +240,7 @@ def migration_status(service: str, alembic_ini: Path, database_url: Secret | str
 
 
 def _holder(conn: Any, key: int) -> str:
-    from sqlalchemy import text
+    text = require("deploy", "sqlalchemy").text
 
     u = key & 0xFFFFFFFFFFFFFFFF
     try:
@@ -254,7 +256,7 @@ def _holder(conn: Any, key: int) -> str:
 
 
 def _acquire(conn: Any, key: int, service: str, lock_timeout: float, on_wait: Callable[[str], None] | None) -> float:
-    from sqlalchemy import text
+    text = require("deploy", "sqlalchemy").text
 
     start = time.monotonic()
     told = False
@@ -300,8 +302,8 @@ def upgrade(
     A second migrator waits for the lock, then finds the database at head and applies nothing.
     ``on_wait`` is called once with a message when the lock is held by someone else.
     """
-    from alembic import command
-    from sqlalchemy import text
+    command = require("deploy", "alembic.command")
+    text = require("deploy", "sqlalchemy").text
 
     url = _reveal(database_url)
     cfg = _config(service, alembic_ini, url)
@@ -367,7 +369,7 @@ def offline_sql(
     ``from_revision`` (e.g. ``migration_status(...).current``) limits it to pending revisions;
     several heads are given comma-joined. Up to date: an SQL comment saying so.
     """
-    from alembic import command
+    command = require("deploy", "alembic.command")
 
     url = _reveal(database_url)
     buffer = io.StringIO()

@@ -26,6 +26,7 @@ from nexusify.deploy.config import (
     ServiceConfig,
 )
 from nexusify.errors import ConfigError, DeployError
+from nexusify.extras import require
 
 VERSION_STAGE = "AWSCURRENT"
 
@@ -131,15 +132,15 @@ class AwsSecretsManagerProvider:
     def _make_client(self) -> Any:
         if self._client is not None:
             return self._client
-        import boto3
-        import botocore.config
+        boto3 = require("deploy", "boto3")
+        botocore_config = require("deploy", "botocore.config")
 
         try:
             self._client = boto3.session.Session().client(
                 "secretsmanager",
                 region_name=self.region,
                 endpoint_url=self.endpoint_url,
-                config=botocore.config.Config(connect_timeout=10, read_timeout=30, retries={"max_attempts": 4, "mode": "standard"}),
+                config=botocore_config.Config(connect_timeout=10, read_timeout=30, retries={"max_attempts": 4, "mode": "standard"}),
             )
         except Exception as exc:  # botocore.exceptions.NoRegionError and friends
             raise DeployError(
@@ -154,7 +155,8 @@ class AwsSecretsManagerProvider:
             return self._fetch()
 
     def _fetch(self) -> SecretBundle:
-        from botocore.exceptions import BotoCoreError, ClientError
+        botocore_exceptions = require("deploy", "botocore.exceptions")
+        BotoCoreError, ClientError = botocore_exceptions.BotoCoreError, botocore_exceptions.ClientError
 
         client = self._make_client()
         values: dict[str, Secret] = {}

@@ -1,0 +1,214 @@
+"""The containers of one service in one environment, found by nexusify's labels: list, create,
+start, stop, remove, logs, and the wait until a new one is healthy."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import secrets as _random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from nexusify.deploy.engine import (
+    LABEL_CREATED,
+    LABEL_ENVIRONMENT,
+    LABEL_IMAGE,
+    LABEL_MANAGED,
+    LABEL_SECRETS,
+    LABEL_SERVICE,
+    LABEL_VERSION,
+    Engine,
+)
+from nexusify.deploy.health import check_health, free_port
+from nexusify.deploy.state import Slot
+from nexusify.errors import DeployError
+from nexusify.extras import require
+
+_NAME_SAFE = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+@dataclass(frozen=True)
+class ServiceRuntime:
+    """What blue-green needs to know about one service in one environment."""
+
+    environment: str
+    service: str
+    container_port: int
+    health_path: str = "/health"
+    health_timeout: float = 30.0
+    health_interval: float = 0.5
+    drain_timeout: float = 5.0
+    keep: int = 3
+    host: str = "127.0.0.1"
+    stop_timeout: int = 10
+
+
+class ServiceContainers:
+    """The managed containers of ``runtime.service`` in ``runtime.environment`` on one engine."""
+
+    def __init__(self, engine: Engine, runtime: ServiceRuntime, redact: Callable[[str], str] | None = None) -> None:
+        self.engine = engine
+        self.client = engine.client
+        self.rt = runtime
+        self._redact = redact or (lambda s: s)
+
+    def labels_filter(self) -> dict[str, Any]:
+        return {"label": [f"{LABEL_MANAGED}=true", f"{LABEL_ENVIRONMENT}={self.rt.environment}",
+                          f"{LABEL_SERVICE}={self.rt.service}"]}
+
+    def find(self, filters: dict[str, Any]) -> list[Any]:
+        """Containers matching ``filters``, skipping any removed between the list and the inspect."""
+        found = []
+        for row in self.client.api.containers(all=True, filters=filters):
+            try:
+                found.append(self.client.containers.get(row["Id"]))
+            except Exception as exc:  # NotFound, or Podman's 500 "no such container"
+                if "no such container" in str(exc).lower() or "not found" in str(exc).lower():
+                    continue
+                raise
+        return found
+
+    def containers(self) -> list[Any]:
+        """Every container nexusify made for this service and environment, newest first."""
+        found = self.find(self.labels_filter())
+        return sorted(found, key=lambda c: float((c.labels or {}).get(LABEL_CREATED, 0) or 0), reverse=True)
+
+    def get(self, name: str) -> Any | None:
+        docker_errors = require("deploy", "docker.errors")
+
+        try:
+            return self.client.containers.get(name)
+        except docker_errors.NotFound:
+            return None
+        except docker_errors.APIError as exc:  # Podman: 500 "no such container" while it is removed
+            if "no such container" in str(exc).lower():
+                return None
+            raise
+
+    def slot_of(self, container: Any) -> Slot | None:
+        labels = container.labels or {}
+        port = _host_port(container, self.rt.container_port)
+        if port is None:
+            return None
+        image_id = str(container.attrs.get("Image", ""))
+        image = labels.get(LABEL_IMAGE) or str(container.attrs.get("Config", {}).get("Image", "")) or image_id
+        return Slot(container=container.name, version=labels.get(LABEL_VERSION, ""), image=image, image_id=image_id,
+                    port=port, created=float(labels.get(LABEL_CREATED, 0) or 0),
+                    secret_versions=labels.get(LABEL_SECRETS, ""))
+
+    def used_ports(self) -> set[int]:
+        ports = set()
+        for c in self.find({"label": f"{LABEL_MANAGED}=true"}):
+            p = _host_port(c, None)
+            if p:
+                ports.add(p)
+        return ports
+
+    def new_slot(self, image: str, image_id: str, version: str, secret_tag: str) -> Slot:
+        created = time.time()
+        name = _NAME_SAFE.sub("-", f"nx-{self.rt.environment}-{self.rt.service}-{version}-{_random.token_hex(3)}")
+        port = free_port(self.rt.host, self.used_ports())
+        slot = Slot(container=name, version=version, image=image, image_id=image_id, port=port, created=created,
+                    secret_versions=secret_tag)
+        return slot
+
+    def run(self, slot: Slot, env: Mapping[str, str]) -> None:
+        docker_errors = require("deploy", "docker.errors")
+
+        labels = {
+            LABEL_MANAGED: "true", LABEL_ENVIRONMENT: self.rt.environment, LABEL_SERVICE: self.rt.service,
+            LABEL_VERSION: slot.version, LABEL_CREATED: f"{slot.created:.6f}", LABEL_SECRETS: slot.secret_versions,
+            LABEL_IMAGE: slot.image,
+        }
+        full_env = {"APP_VERSION": slot.version, "NEXUSIFY_VERSION": slot.version,
+                    "NEXUSIFY_ENVIRONMENT": self.rt.environment, "NEXUSIFY_SERVICE": self.rt.service}
+        full_env.update(env)
+        try:
+            self.client.containers.run(
+                slot.image_id or slot.image, name=slot.container, detach=True, environment=full_env, labels=labels,
+                ports={f"{self.rt.container_port}/tcp": (self.rt.host, slot.port)},
+                restart_policy={"Name": "unless-stopped"},
+            )
+        except docker_errors.APIError as exc:
+            with contextlib.suppress(Exception):
+                c = self.get(slot.container)
+                if c is not None:
+                    c.remove(force=True)
+            raise DeployError(f"{self.rt.service}: could not start {slot.container}: {self._redact(str(exc))}",
+                              hint="see the engine's log; traffic did not move") from None
+
+    def remove(self, name: str) -> None:
+        c = self.get(name)
+        if c is not None:
+            with contextlib.suppress(Exception):
+                c.remove(force=True)
+
+    def stop(self, name: str) -> None:
+        c = self.get(name)
+        if c is not None:
+            with contextlib.suppress(Exception):
+                c.stop(timeout=self.rt.stop_timeout)
+
+    def running(self, name: str) -> bool:
+        c = self.get(name)
+        if c is None:
+            return False
+        return str(c.attrs.get("State", {}).get("Status", c.status)) == "running"
+
+    def logs_tail(self, name: str, lines: int = 15) -> str:
+        c = self.get(name)
+        if c is None:
+            return ""
+        try:
+            raw = c.logs(tail=lines)
+        except Exception:
+            return ""
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+        return self._redact(text.strip())
+
+    def wait_healthy(self, slot: Slot) -> float:
+        """Poll the health path until 2xx/3xx; DeployError on timeout or if the container exits."""
+        start = time.monotonic()
+        deadline = start + self.rt.health_timeout
+        delay = 0.05
+        last = "no answer yet"
+        checks = 0
+        while True:
+            ok, last = check_health(self.rt.host, slot.port, self.rt.health_path,
+                                    timeout=max(0.5, min(2.0, self.rt.health_timeout)))
+            if ok:
+                return time.monotonic() - start
+            checks += 1
+            if checks % 4 == 0 and not self.running(slot.container):
+                logs = self.logs_tail(slot.container)
+                raise DeployError(f"{self.rt.service} {slot.version}: the container exited before it was healthy"
+                                  + (f"; its last lines:\n{logs}" if logs else ""),
+                                  hint="fix the service; traffic did not move")
+            if time.monotonic() >= deadline:
+                raise DeployError(
+                    f"{self.rt.service} {slot.version}: {self.rt.health_path} on port {slot.port} was not healthy "
+                    f"within {self.rt.health_timeout:g}s (last: {last})",
+                    hint="traffic did not move; fix the service or raise `health-timeout`",
+                )
+            time.sleep(delay)
+            delay = min(self.rt.health_interval, delay * 2)
+
+
+
+def _host_port(container: Any, container_port: int | None) -> int | None:
+    bindings = (container.attrs.get("HostConfig") or {}).get("PortBindings") or {}
+    for key, values in bindings.items():
+        if container_port is not None and key.split("/")[0] != str(container_port):
+            continue
+        for b in values or []:
+            try:
+                return int(b.get("HostPort"))
+            except (TypeError, ValueError):
+                continue
+    return None
+
+
+
+__all__ = ["ServiceContainers", "ServiceRuntime"]

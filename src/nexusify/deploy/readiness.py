@@ -1,0 +1,67 @@
+"""Is a service ready to be built for deploy? It must install the shared packages from the index:
+no path dependency on a shared package left, no Dockerfile COPY of shared code. Both verdicts come
+from the model (the workspace audit and rewrite read), so deploy, audit and rewrite agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from nexusify.audit.report import shared_copies
+from nexusify.config import Settings
+from nexusify.deploy.config_types import ServiceConfig
+from nexusify.errors import DeployError
+from nexusify.model.load import workspace_for
+from nexusify.model.paths import relpath
+from nexusify.model.project import Project
+from nexusify.model.workspace import Workspace
+
+REWRITE_HINT = "run `nexusify publish` and `nexusify rewrite`, commit, then deploy again"
+
+
+class NotRewritten(DeployError):
+    """Services that still build shared packages from source (path dependencies, Dockerfile COPY)."""
+
+    def __init__(self, problems: list[str], *, path: Path | str | None = None, line: int | None = None) -> None:
+        head = problems[0] if len(problems) == 1 else f"{len(problems)} problems"
+        super().__init__(
+            f"refusing to deploy: services still use shared packages from source: {head}"
+            + ("".join(f"\n  {p}" for p in problems) if len(problems) > 1 else ""),
+            hint=REWRITE_HINT, path=path, line=line,
+        )
+        self.problems = problems
+
+
+def service_problems(ws: Workspace, svc: ServiceConfig) -> list[tuple[str, int | None, str]]:
+    """(file relative to the root, line, message) for each way ``svc`` still uses shared code from source."""
+    root = ws.root
+    out: list[tuple[str, int | None, str]] = []
+    project = ws.project_at(svc.folder)
+    if project is not None:
+        for dep in project.local_deps:
+            written = dep.written or dep.raw_path or str(dep.resolved or "")
+            out.append((relpath(dep.file, root), dep.path_line,
+                        f"{svc.name}: depends on {dep.name} by path ({written})"))
+    dockerfile = svc.folder / svc.dockerfile
+    if dockerfile.is_file():
+        # a service folder without packaging metadata still has a Dockerfile that may copy shared code
+        owner = project or Project(path=svc.folder, pyproject=svc.folder / "pyproject.toml", data={}, text="")
+        for problem in shared_copies(dockerfile, owner, ws):
+            if problem.code == "dockerfile-copies-shared":
+                out.append((problem.path or relpath(dockerfile, root), problem.line, f"{svc.name}: {problem.message}"))
+    return out
+
+
+def check_rewritten(settings: Settings, services: Sequence[ServiceConfig]) -> None:
+    """NotRewritten (exit 1) naming file:line of every path dependency or shared COPY left."""
+    ws = workspace_for(settings)
+    found = [p for svc in services for p in service_problems(ws, svc)]
+    if not found:
+        return
+    lines = [f"{f}:{line}: {msg}" if line else f"{f}: {msg}" for f, line, msg in found]
+    first_file, first_line, _ = found[0]
+    raise NotRewritten(lines, path=ws.root / first_file, line=first_line)
+
+
+__all__ = ["NotRewritten", "check_rewritten", "service_problems"]
