@@ -36,7 +36,14 @@ def _cli_env() -> dict[str, str]:
 
 
 def _images(client: Any, ref: str) -> list[Any]:
-    return [i for i in client.images.list() if ref in (i.tags or [])]
+    """The image named ``ref``, if the engine has it (asked by name: listing every image races with
+    other tests removing theirs)."""
+    import docker
+
+    try:
+        return [client.images.get(ref)]
+    except docker.errors.ImageNotFound:
+        return []
 
 
 @pytest.mark.parametrize("dry_run", [pytest.param(False, id="deploy"), pytest.param(True, id="dry-run")])

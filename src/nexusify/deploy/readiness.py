@@ -8,13 +8,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from nexusify.audit.report import shared_copies
 from nexusify.config import Settings
 from nexusify.deploy.config_types import ServiceConfig
 from nexusify.errors import DeployError
+from nexusify.formats.dockerfile_rules import SharedCode, judge_file, judge_project
 from nexusify.model.load import workspace_for
 from nexusify.model.paths import relpath
-from nexusify.model.project import Project
 from nexusify.model.workspace import Workspace
 
 REWRITE_HINT = "run `nexusify publish` and `nexusify rewrite`, commit, then deploy again"
@@ -33,9 +32,12 @@ class NotRewritten(DeployError):
         self.problems = problems
 
 
-def service_problems(ws: Workspace, svc: ServiceConfig) -> list[tuple[str, int | None, str]]:
-    """(file relative to the root, line, message) for each way ``svc`` still uses shared code from source."""
+def service_problems(ws: Workspace, svc: ServiceConfig, shared: SharedCode | None = None) -> list[tuple[str, int | None, str]]:
+    """(file relative to the root, line, message) for each way ``svc`` still uses shared code from
+    source: its path dependencies, and what the one shared-code rule (audit's and rewrite's) finds
+    in the Dockerfiles that build it."""
     root = ws.root
+    shared = shared or SharedCode.from_workspace(ws)
     out: list[tuple[str, int | None, str]] = []
     project = ws.project_at(svc.folder)
     if project is not None:
@@ -44,19 +46,22 @@ def service_problems(ws: Workspace, svc: ServiceConfig) -> list[tuple[str, int |
             out.append((relpath(dep.file, root), dep.path_line,
                         f"{svc.name}: depends on {dep.name} by path ({written})"))
     dockerfile = svc.folder / svc.dockerfile
-    if dockerfile.is_file():
-        # a service folder without packaging metadata still has a Dockerfile that may copy shared code
-        owner = project or Project(path=svc.folder, pyproject=svc.folder / "pyproject.toml", data={}, text="")
-        for problem in shared_copies(dockerfile, owner, ws):
-            if problem.code == "dockerfile-copies-shared":
-                out.append((problem.path or relpath(dockerfile, root), problem.line, f"{svc.name}: {problem.message}"))
+    verdicts = [j.verdict for j in judge_project(project, root, shared)] if project is not None else []
+    if dockerfile.is_file() and (project is None or dockerfile not in project.dockerfiles):
+        # the Dockerfile deploy builds, even when the model matched it to no project
+        verdicts.append(judge_file(dockerfile, relpath(dockerfile, root), project_dir=svc.folder, root=root,
+                                   shared=shared)[1])
+    for verdict in verdicts:
+        for problem in verdict.audit_problems():
+            out.append((problem.path or relpath(dockerfile, root), problem.line, f"{svc.name}: {problem.message}"))
     return out
 
 
 def check_rewritten(settings: Settings, services: Sequence[ServiceConfig]) -> None:
     """NotRewritten (exit 1) naming file:line of every path dependency or shared COPY left."""
     ws = workspace_for(settings)
-    found = [p for svc in services for p in service_problems(ws, svc)]
+    shared = SharedCode.from_workspace(ws, settings.path_aliases)
+    found = [p for svc in services for p in service_problems(ws, svc, shared)]
     if not found:
         return
     lines = [f"{f}:{line}: {msg}" if line else f"{f}: {msg}" for f, line, msg in found]
