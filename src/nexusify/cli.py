@@ -32,6 +32,8 @@ VERBS: dict[str, str] = {
     "audit": "find shared packages, the services that path-depend on them, and the publish order",
     "publish": "build every shared package and upload it to Nexus in dependency order",
     "rewrite": "make services depend on shared packages by version from Nexus (pyproject + Dockerfile)",
+    "affected": "list changed shared packages, their dependents, and the consumers that use any of them",
+    "release": "bump changed shared packages and their dependents, re-pin consumers, changelog, publish",
     "deploy": "secrets, migrations, image build and push, blue-green switch, history",
     "rollback": "switch an environment back to a kept version, with health check, no rebuild",
     "history": "show the deployment history of an environment",
