@@ -34,7 +34,7 @@ class Changed:
     why: str
     files: list[str] = field(default_factory=list)
     version: str | None = None
-    published: bool = True  # False: the index does not hold this version yet
+    published: bool | None = None  # False: the index does not hold this version yet (None: not asked)
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "path": self.path, "version": self.version, "why": self.why,
@@ -108,15 +108,15 @@ def changed_by_index(ws: Workspace, settings: Settings, env: Mapping[str, str]) 
                                 f"{p.name or p.rel(ws.root)}: no version, so it cannot be compared with the index",
                                 "give it a version"))
             continue
-        base = {"name": p.name or "", "path": p.rel(ws.root), "version": p.version}
+        name, path, version = p.name or "", p.rel(ws.root), p.version
         if not e["published"]:
-            out.append(Changed(**base, why=f"{p.version} is not on the index yet", published=False))
+            out.append(Changed(name, path, f"{p.version} is not on the index yet", version=version, published=False))
         elif e["differs"] is None:
-            out.append(Changed(**base, why=f"the published {p.version} could not be compared (no sdist or wheel "
-                                           "nexusify can read): counted as changed"))
+            out.append(Changed(name, path, f"the published {p.version} could not be compared (no sdist or wheel "
+                                           "nexusify can read): counted as changed", version=version, published=True))
         elif e["differs"]:
-            out.append(Changed(**base, why=f"sources differ from the published {p.version} "
-                                           f"({e['compared_with']})", files=list(e["changed_files"])))
+            out.append(Changed(name, path, f"sources differ from the published {p.version} ({e['compared_with']})",
+                               list(e["changed_files"]), version=version, published=True))
     return out, kept
 
 

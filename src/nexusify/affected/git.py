@@ -66,7 +66,7 @@ def commits_touching(root: Path, folder: Path, since: str | None) -> list[Commit
         record = record.strip("\n")
         if not record:
             continue
-        sha, subject, body = (record.split(_SEP) + ["", ""])[:3]
+        sha, subject, body = [*record.split(_SEP), "", ""][:3]
         commits.append(Commit(sha, subject.strip(), body.strip()))
     return commits
 

@@ -7,7 +7,7 @@ import argparse
 from rich.markup import escape
 
 from nexusify.commands import Context
-from nexusify.release import apply_release, plan_release, publish_released
+from nexusify.release import ReleasePlan, apply_release, plan_release, publish_released
 from nexusify.release.bump import LEVELS
 
 HELP = "bump changed shared packages and their dependents, re-pin consumers, changelog, publish"
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     return code
 
 
-def _render(plan, ctx: Context, dry: bool) -> None:  # type: ignore[no-untyped-def]
+def _render(plan: ReleasePlan, ctx: Context, dry: bool) -> None:
     out = ctx.out
     if plan.empty:
         out.print("nothing to release: every shared package matches what the index holds", markup=False)

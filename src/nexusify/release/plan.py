@@ -29,7 +29,7 @@ from packaging.utils import canonicalize_name
 from nexusify.affected.compute import changed_by_index, dependents_of, project_of
 from nexusify.affected.git import Commit, commits_touching, tag_exists, top_level
 from nexusify.config import Settings
-from nexusify.errors import HasProblems, OperationFailed, ProblemsFound, Problem, UsageError
+from nexusify.errors import HasProblems, OperationFailed, Problem, ProblemsFound, UsageError
 from nexusify.files import write_all_atomic
 from nexusify.formats.constraints import constraint_admits, pep440_specifier
 from nexusify.model import Project, Workspace, relpath, workspace_for
@@ -136,7 +136,7 @@ def plan_release(settings: Settings, packages: Sequence[str] = (), *, bump: str 
         raise UsageError(f"--bump {bump}: unknown level", hint="use patch, minor, major or auto")
     ws = workspace or workspace_for(settings)
     root = ws.root
-    plan = ReleasePlan(root, problems=[p for p in ws.problems if p.severity == "error"])
+    plan = ReleasePlan(root)
     if bump == "auto":
         top_level(root)  # auto reads commits: a git repository is required
     pending: set[str] = set()
@@ -181,9 +181,12 @@ def plan_release(settings: Settings, packages: Sequence[str] = (), *, bump: str 
         plan.bumps.append(Bump(p.name or name, p.rel(root), p.version, new[name], "patch", "cascade",
                                [note], {"Changed": [note]}))
     plan.pending = sorted(ws.by_name[n].name or n for n in pending)
-    if not plan.bumps:
-        return plan
-    _plan_files(plan, ws, settings, new, today or datetime.date.today())
+    if plan.bumps:
+        _plan_files(plan, ws, settings, new, today or datetime.date.today())
+    # the one gate of writing verbs: every error in a project the release writes or publishes
+    touched = {*new, *pending}
+    targets = [p for p in ws.projects if p.normalized in touched or set(p.internal_names()) & touched]
+    plan.problems[:0] = ws.errors_reaching(targets)
     return plan
 
 
@@ -240,13 +243,13 @@ def _plan_files(plan: ReleasePlan, ws: Workspace, settings: Settings, new: Mappi
             plan.repins.append(Repin(project.name or project.rel(ws.root), rel, dep.line, dep.name, written, new_spec))
             stale.setdefault(project.path, set()).add(dep.name)
     for folder, names in sorted(stale.items()):
-        for lock, command in LOCK_COMMANDS.items():
-            if (folder / lock).is_file():
-                cmd = command.format(names=" ".join(sorted(names)))
-                plan.problems.append(Problem(
-                    "warning", "stale-lockfile", relpath(folder / lock, ws.root), None,
-                    f"{lock} still pins the old version(s) of {', '.join(sorted(names))}",
-                    f"refresh it: `cd {relpath(folder, ws.root)} && {cmd}`"))
+        consumer = ws.project_at(folder)
+        for lock in consumer.lockfiles if consumer is not None else []:
+            cmd = LOCK_COMMANDS[lock.name].format(names=" ".join(sorted(names)))
+            plan.problems.append(Problem(
+                "warning", "stale-lockfile", relpath(lock, ws.root), None,
+                f"{lock.name} still pins the old version(s) of {', '.join(sorted(names))}",
+                f"refresh it: `cd {relpath(lock.parent, ws.root)} && {cmd}`"))
 
 
 def apply_release(plan: ReleasePlan, *, commit: bool = False) -> str | None:
