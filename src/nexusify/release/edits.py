@@ -95,14 +95,26 @@ def repin(text: str, dep: IndexDependency, version: str, mode: str) -> tuple[str
     arr = table.get(path[-1])
     if arr is None or not isinstance(key, int) or key >= len(arr):
         return None
+    new_spec = pep440_specifier(version, mode)
+    rewritten = _with_specifier(str(arr[key]), new_spec)
+    if rewritten is None:
+        return None
+    arr[key] = rewritten
+    return tomlkit.dumps(doc), new_spec
+
+
+def _with_specifier(requirement: str, specifier: str) -> str | None:
+    """``requirement`` with its version specifier replaced; name, extras and the marker text as
+    written stay."""
+    head, semi, marker = requirement.partition(";")
     try:
-        req = Requirement(str(arr[key]))
+        req = Requirement(head.strip())
     except InvalidRequirement:
         return None
-    new_spec = pep440_specifier(version, mode)
-    req.specifier = type(req.specifier)(new_spec)
-    arr[key] = str(req)
-    return tomlkit.dumps(doc), new_spec
+    if req.url:
+        return None
+    extras = f"[{','.join(sorted(req.extras))}]" if req.extras else ""
+    return f"{req.name}{extras}{specifier}" + (f";{marker}" if semi else "")
 
 
 def _repin_requirement_line(text: str, line: int, version: str, mode: str) -> tuple[str, str] | None:
@@ -111,16 +123,15 @@ def _repin_requirement_line(text: str, line: int, version: str, mode: str) -> tu
         return None
     raw = lines[line - 1]
     body, nl = raw.rstrip("\r\n"), raw[len(raw.rstrip("\r\n")):]
-    code, sep, comment = body.partition(" #")
+    m = re.match(r"^(.*?)(\s+#.*)?$", body)
+    code, comment = (m.group(1), m.group(2) or "") if m else (body, "")
     if code.rstrip().endswith("\\") or " --" in code:
         return None  # continuation lines or per-requirement options: left to the user
-    try:
-        req = Requirement(code.strip())
-    except InvalidRequirement:
-        return None
     new_spec = pep440_specifier(version, mode)
-    req.specifier = type(req.specifier)(new_spec)
-    lines[line - 1] = str(req) + (sep + comment if sep else "") + nl
+    rewritten = _with_specifier(code.strip(), new_spec)
+    if rewritten is None:
+        return None
+    lines[line - 1] = rewritten + comment + nl
     return "".join(lines), new_spec
 
 
