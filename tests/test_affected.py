@@ -83,6 +83,13 @@ def test_affected_since_a_ref_is_offline_and_names_exactly_the_users(run_cli, mi
 
     names = run_cli("affected", "--root", str(root), "--since", "HEAD~1", "--format", "names", *DEAD_INDEX)
     assert names.stdout.split() == ["automation-service", "quality-fabric", "scheduler"]
+    (root / "nexusify.toml").write_text(
+        '[deploy.services.qf]\nfolder = "services/quality-fabric"\ncontainer-port = 8000\n'
+        '[deploy.services.gw]\nfolder = "services/gateway"\ncontainer-port = 8000\n')
+    deploy = run_cli("affected", "--root", str(root), "--since", "HEAD~1", "--format", "deploy", *DEAD_INDEX)
+    assert deploy.exit_code == 0, deploy.output
+    assert deploy.stdout.split() == ["qf"]  # the deploy service built from an affected folder; gateway is not
+    (root / "nexusify.toml").unlink()
     table = run_cli("affected", "--root", str(root), "--since", "HEAD~1", *DEAD_INDEX)
     assert "1 changed, 3 shared package(s) and 3 consumer(s) affected" in table.stdout
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from nexusify.affected import affected
+from nexusify.affected import Affected, affected
 from nexusify.commands import Context
 
 HELP = "list changed shared packages, their dependents, and the consumers that use any of them"
@@ -14,9 +14,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("affected options")
     g.add_argument("--since", metavar="REF",
                    help="compare with this git ref (offline) instead of what the index holds")
-    g.add_argument("--format", dest="fmt", choices=("table", "names"), default="table",
-                   help="names: only the affected consumers' names, one per line "
-                        "(for `nexusify deploy $(nexusify affected --format names)`)")
+    g.add_argument("--format", dest="fmt", choices=("table", "names", "deploy"), default="table",
+                   help="names: only the affected consumers' names, one per line; deploy: the names of the "
+                        "[deploy.services.*] whose folder is an affected consumer's, for "
+                        "`nexusify deploy -e ENV $(nexusify affected --format deploy)`")
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
@@ -26,9 +27,9 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     if ctx.json:
         out.json(result.to_dict())
         return code
-    if args.fmt == "names":
-        for c in result.consumers:
-            out.console.file.write(c.name + "\n")
+    if args.fmt in ("names", "deploy"):
+        for name in _deploy_names(result, ctx) if args.fmt == "deploy" else [c.name for c in result.consumers]:
+            out.console.file.write(name + "\n")
         out.console.file.flush()
         for p in result.problems:
             out.err.print(str(p), markup=False)
@@ -46,3 +47,12 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
               f"{len(result.changed)} changed, {len(result.packages)} shared package(s) and "
               f"{len(result.consumers)} consumer(s) affected", markup=False)
     return code
+
+
+def _deploy_names(result: Affected, ctx: Context) -> list[str]:
+    """The configured deploy services built from an affected consumer's folder."""
+    from nexusify.deploy.config import load_deploy_config
+
+    config = load_deploy_config(ctx.settings, env=ctx.env)
+    folders = {(ctx.root / c.path).resolve() for c in result.consumers}
+    return sorted(name for name, svc in config.services.items() if svc.folder.resolve() in folders)
