@@ -106,3 +106,67 @@ def test_affected_refuses_an_unknown_ref_and_a_missing_index(run_cli, migrated: 
     assert no_index.exit_code == 2 and "--since" in no_index.output
     dead = run_cli("affected", "--root", str(migrated), *DEAD_INDEX)
     assert dead.exit_code == 1 and "could not be read" in dead.output  # never "nothing changed"
+
+
+def _snapshot(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and ".git" not in p.relative_to(root).parts}
+
+
+def test_release_named_package_offline_cascades_and_repins_every_form(run_cli, migrated: Path) -> None:  # type: ignore[no-untyped-def]
+    """A named package with an explicit level needs no index: the deepest package's minor bump
+    cascades to all its dependents and re-pins every consumer (Poetry, PEP 621 + uv, PDM forms)."""
+    root = migrated
+    before = _snapshot(root)
+    dry = run_cli("release", "maestro-core-config", "--bump", "minor", "--dry-run", "--json", "--root", str(root),
+                  *DEAD_INDEX)
+    assert dry.exit_code == 0, dry.output
+    assert _snapshot(root) == before
+    plan = json.loads(dry.stdout)
+    assert {b["name"]: b["to"] for b in plan["bumps"]} == {
+        "maestro-core-config": "0.2.0", "maestro-core-auth": "0.2.1", "maestro-core-db": "0.1.1",
+        "maestro-core-logging": "0.1.1", "maestro-test-healer": "0.1.1", "maestro-core-api": "0.1.1",
+        "maestro-core-messaging": "0.1.1"}
+    assert {r["consumer"] for r in plan["repins"]} == {"automation-service", "gateway", "quality-fabric", "scheduler"}
+
+    done = run_cli("release", "maestro-core-config", "--bump", "minor", "--commit", "--root", str(root), *DEAD_INDEX)
+    assert done.exit_code == 0, done.output
+    assert 'maestro-core-config = {version = "^0.2.0", source = "nexus"}' in \
+        (root / "services/quality-fabric/pyproject.toml").read_text()
+    assert '"maestro-core-config>=0.2.0,<0.3.0"' in (root / "services/gateway/pyproject.toml").read_text()
+    assert (root / "services/reporting/pyproject.toml").read_bytes() == before["services/reporting/pyproject.toml"]
+    assert git(root, "status", "--porcelain") == ""
+    assert "maestro-core-config-v0.2.0" in git(root, "tag").split()
+    assert run_cli("rewrite", "--check", "--root", str(root), *DEAD_INDEX).exit_code == 0
+    from nexusify.formats.constraints import constraint_admits
+    from nexusify.model import load_workspace
+
+    ws = load_workspace(root)
+    for svc in ws.services:
+        for dep in svc.index_deps:
+            version = ws.by_name[dep.normalized].version or ""
+            assert constraint_admits(dep.specifier, version, poetry=dep.location[0] == "poetry"), (svc.name, dep)
+    # the tag exists now: the same release again refuses before writing anything
+    (root / "shared/packages/core-config/pyproject.toml").write_text(
+        (root / "shared/packages/core-config/pyproject.toml").read_text().replace('"0.2.0"', '"0.1.5"'))
+    again = _snapshot(root)
+    refused = run_cli("release", "maestro-core-config", "--bump", "minor", "--commit", "--root", str(root), *DEAD_INDEX)
+    assert refused.exit_code == 1 and "maestro-core-config-v0.2.0 exists already" in refused.output
+    assert _snapshot(root) == again
+
+
+def test_release_refuses_what_it_cannot_write_and_needs_git_for_auto(run_cli, monorepo: Path,  # type: ignore[no-untyped-def]
+                                                                     migrated: Path) -> None:
+    pyproject = migrated / "shared/packages/core-logging/pyproject.toml"
+    pyproject.write_text(pyproject.read_text() + '\n[tool.poetry-dynamic-versioning]\nenable = true\n')
+    before = _snapshot(migrated)
+    res = run_cli("release", "maestro-core-logging", "--bump", "patch", "--root", str(migrated), *DEAD_INDEX)
+    assert res.exit_code == 1 and "version-from-git" in res.output and "nothing was written" in res.output
+    assert _snapshot(migrated) == before
+
+    plain = migrated.parent / "not-git"
+    import shutil
+
+    shutil.copytree(migrated, plain, ignore=shutil.ignore_patterns(".git"))
+    auto = run_cli("release", "--root", str(plain), "--dry-run", *DEAD_INDEX)
+    assert auto.exit_code == 2 and "git" in auto.output

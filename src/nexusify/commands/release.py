@@ -78,3 +78,5 @@ def _render(plan: ReleasePlan, ctx: Context, dry: bool) -> None:
         out.print(f"{'would write' if dry else 'wrote'} {f.rel}: {f.why}", markup=False)
     for p in plan.problems:
         out.print(str(p), markup=False)
+    if plan.errors:
+        out.print(f"{len(plan.errors)} problem(s) prevent the release; nothing was written", markup=False)
