@@ -37,8 +37,9 @@ def test_fix_then_breaking_change_through_affected_release_and_publish(  # type:
     for k, v in GIT_ENV.items():
         monkeypatch.setenv(k, v)
     server = pypi_server_factory(auth=None)
-    env = {"HOME": str(Path.home()), "NO_COLOR": "1", "NEXUSIFY_BUILD_ENV_DIR": str(build_env_dir),
-           "PATH": os.environ.get("PATH", "")}
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"  # uv and poetry (dev extras)
+    env = {"HOME": str(Path.home()), "NO_COLOR": "1", "NEXUSIFY_BUILD_ENV_DIR": str(build_env_dir), "PATH": path,
+           "UV_DEFAULT_INDEX": server.simple_url, "UV_NO_CACHE": "1", "UV_PYTHON_DOWNLOADS": "never"}
     root = monorepo
     idx = ("--root", str(root), "--repository-url", server.url, "--index-url", server.simple_url)
 
@@ -48,6 +49,11 @@ def test_fix_then_breaking_change_through_affected_release_and_publish(  # type:
     # the migration: publish everything, rewrite the services, commit
     assert cli("publish").exit_code == 0
     assert cli("rewrite").exit_code == 0
+    # two consumers lock their dependencies: uv (scheduler) and Poetry (quality-fabric)
+    for folder, cmd in (("services/scheduler", ["uv", "lock"]), ("services/quality-fabric", ["poetry", "lock", "-n"])):
+        locked = subprocess.run(cmd, cwd=root / folder, capture_output=True, text=True, check=False,
+                                env={**os.environ, **env})
+        assert locked.returncode == 0, locked.stdout + locked.stderr
     git(root, "init", "-q", "-b", "main")
     commit_all(root, "initial: migrated")
     assert json.loads(cli("affected", "--json").stdout)["changed"] == []
@@ -113,6 +119,13 @@ def test_fix_then_breaking_change_through_affected_release_and_publish(  # type:
     assert before["services/gateway/pyproject.toml"] == (root / "services/gateway/pyproject.toml").read_bytes()
     assert "maestro_core_logging-0.2.0.tar.gz" in _files(server.packages)
     assert cli("rewrite", "--check").exit_code == 0
+    # the re-pinned consumers' lockfiles were refreshed against the index, and committed
+    assert sorted(res["locked"]) == ["services/quality-fabric/poetry.lock", "services/scheduler/uv.lock"]
+    for lockfile in res["locked"]:
+        pins = {p["name"]: p["version"] for p in tomllib.loads((root / lockfile).read_text())["package"]}
+        assert pins["maestro-core-logging"] == "0.2.0", lockfile
+        assert pins["maestro-core-config"] == "0.1.0", lockfile  # minimal: what needed no change did not move
+    assert git(root, "status", "--porcelain") == "" and res["lock_commit"]
 
     # a clean virtualenv installs a re-pinned service's shared packages from the index alone
     assert "scheduler" in repinned

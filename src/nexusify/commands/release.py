@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from rich.markup import escape
 
 from nexusify.commands import Context
 from nexusify.release import ReleasePlan, apply_release, plan_release, publish_released
 from nexusify.release.bump import LEVELS
+from nexusify.release.plan import refresh_locks
 
 HELP = "bump changed shared packages and their dependents, re-pin consumers, changelog, publish"
 
@@ -30,8 +32,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, ctx: Context) -> int:
     plan = plan_release(ctx.settings, args.packages, bump=args.bump, env=ctx.env)
     out = ctx.out
-    data = {**plan.to_dict(), "dry_run": args.dry_run, "written": False, "commit": None, "published": None}
+    data: dict[str, Any] = {**plan.to_dict(), "dry_run": args.dry_run, "written": False, "commit": None, "published": None}
     if args.dry_run or plan.errors:
+        for s in plan.stale_locks:
+            plan.problems.append(s.warning(plan.root, "refreshed after --publish"))
+        data["problems"] = [p.to_dict() for p in plan.problems]
         if ctx.json:
             out.json(data)
         else:
@@ -40,10 +45,16 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     data["commit"] = apply_release(plan, commit=args.commit) if plan.files else None
     data["written"] = bool(plan.files)
     code = 0
+    published = False
     if args.publish and plan.to_publish:
         report = publish_released(ctx.settings, plan, ctx.env)
         data["published"] = report.to_dict()
+        published = report.ok
         code = 0 if report.ok else 1
+    locked, data["lock_commit"] = refresh_locks(ctx.settings, plan, ctx.env, published=published,
+                                                        commit=args.commit and data["commit"] is not None)
+    data["locked"] = locked
+    data["problems"] = [p.to_dict() for p in plan.problems]
     if ctx.json:
         out.json(data)
         return code
@@ -55,6 +66,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         from nexusify.commands.publish import render
 
         render(report, ctx)
+    for rel in locked:
+        out.print(f"refreshed {rel}", markup=False)
     return code
 
 

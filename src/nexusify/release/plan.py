@@ -35,9 +35,7 @@ from nexusify.formats.constraints import constraint_admits, pep440_specifier
 from nexusify.model import Project, Workspace, relpath, workspace_for
 from nexusify.release.bump import LEVELS, auto_level, bump_version, entry_line, section_of
 from nexusify.release.edits import changelog, current_spec, repin, set_version
-
-LOCK_COMMANDS = {"poetry.lock": "poetry lock", "uv.lock": "uv lock --upgrade-package {names}",
-                 "pdm.lock": "pdm update --no-sync {names}"}
+from nexusify.release.lock import StaleLock
 
 
 @dataclass
@@ -94,6 +92,7 @@ class ReleasePlan(HasProblems):
     repins: list[Repin] = field(default_factory=list)
     files: list[FileChange] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    stale_locks: list[StaleLock] = field(default_factory=list)  # re-pinned consumers' lockfiles
 
     @property
     def empty(self) -> bool:
@@ -106,6 +105,7 @@ class ReleasePlan(HasProblems):
     def to_dict(self) -> dict[str, Any]:
         return {"bumps": [b.to_dict() for b in self.bumps], "pending": self.pending,
                 "repins": [r.to_dict() for r in self.repins], "files": [f.to_dict() for f in self.files],
+                "stale_lockfiles": [relpath(s.lockfile, self.root) for s in self.stale_locks],
                 "problems": [p.to_dict() for p in self.problems]}
 
 
@@ -245,11 +245,8 @@ def _plan_files(plan: ReleasePlan, ws: Workspace, settings: Settings, new: Mappi
     for folder, names in sorted(stale.items()):
         consumer = ws.project_at(folder)
         for lock in consumer.lockfiles if consumer is not None else []:
-            cmd = LOCK_COMMANDS[lock.name].format(names=" ".join(sorted(names)))
-            plan.problems.append(Problem(
-                "warning", "stale-lockfile", relpath(lock, ws.root), None,
-                f"{lock.name} still pins the old version(s) of {', '.join(sorted(names))}",
-                f"refresh it: `cd {relpath(lock.parent, ws.root)} && {cmd}`"))
+            plan.stale_locks.append(StaleLock(consumer.name or consumer.rel(ws.root) if consumer else "", folder,
+                                              lock, tuple(sorted(names))))
 
 
 def apply_release(plan: ReleasePlan, *, commit: bool = False) -> str | None:
@@ -284,3 +281,31 @@ def publish_released(settings: Settings, plan: ReleasePlan, env: Mapping[str, st
     options = PublishOptions(packages=tuple(plan.to_publish), env=env)
     publish_plan = plan_publish(settings, options)
     return execute_plan(publish_plan, options, lambda *_: None)
+
+
+def refresh_locks(settings: Settings, plan: ReleasePlan, env: Mapping[str, str], *,
+                  published: bool, commit: bool) -> tuple[list[str], str | None]:
+    """After the release is written (and published): refresh the re-pinned consumers' lockfiles,
+    write them at once, and commit them when the release was committed. Each lockfile that could
+    not be refreshed becomes a warning on ``plan`` with the command to run. Returns the
+    refreshed lockfiles and the commit's sha."""
+    from nexusify.release.lock import refresh
+
+    if not plan.stale_locks:
+        return [], None
+    if not published:
+        plan.problems.extend(s.warning(plan.root, "the new versions must be on the index first: --publish")
+                             for s in plan.stale_locks)
+        return [], None
+    changes, warnings = refresh(settings, plan.stale_locks, env)
+    plan.problems.extend(warnings)
+    if not changes:
+        return [], None
+    write_all_atomic(changes)
+    rels = [relpath(path, plan.root) for path, _ in changes]
+    if not commit:
+        return rels, None
+    from nexusify.affected.git import commit_and_tag
+
+    return rels, commit_and_tag(plan.root, [path for path, _ in changes],
+                                "release: refresh the lockfiles of re-pinned consumers", [])
