@@ -111,8 +111,9 @@ def test_fix_then_breaking_change_through_affected_release_and_publish(  # type:
     breaking = cli("release", "--bump", "auto", "--publish", "--commit", "--json")
     assert breaking.exit_code == 0, breaking.output
     res = json.loads(breaking.stdout)
-    assert {b["name"]: b["to"] for b in res["bumps"]} == {
-        "maestro-core-logging": "0.2.0", "maestro-core-api": "0.1.2", "maestro-core-messaging": "0.1.2"}
+    assert {b["name"]: (b["to"], b["level"]) for b in res["bumps"]} == {
+        "maestro-core-logging": ("0.2.0", "minor (breaking, 0.x rule)"),
+        "maestro-core-api": ("0.1.2", "patch"), "maestro-core-messaging": ("0.1.2", "patch")}
     repinned = {r["consumer"] for r in res["repins"]}
     assert repinned and repinned <= set(USERS)
     assert all(r["package"] == "maestro-core-logging" for r in res["repins"])

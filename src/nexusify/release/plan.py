@@ -155,6 +155,8 @@ def plan_release(settings: Settings, packages: Sequence[str] = (), *, bump: str 
         level, commits = levels[p.normalized or ""]
         assert p.version is not None and p.normalized is not None
         new[p.normalized] = bump_version(p.version, level, explicit=bump != "auto")
+        if level == "major" and new[p.normalized].split(".")[0] == p.version.split(".")[0]:
+            level = "minor (breaking, 0.x rule)"
         sections: dict[str, list[str]] = {}
         for c in commits:
             sections.setdefault(section_of(c), []).append(entry_line(c))
