@@ -22,14 +22,18 @@ SRC = Path(__file__).resolve().parent.parent / "src"
 MAX_LINES = 500
 
 # Low to high: a module may import its own layer and the layers below it, never one above.
-# Names are the first part after ``nexusify.`` (a subpackage or a top-level module);
-# "__init__" is ``nexusify/__init__.py``. Edit this table when the layout changes.
+# Names are what follows ``nexusify.``: a subpackage or a top-level module, or a dotted module
+# inside a subpackage when it sits lower than the rest of it (the longest name matching a module
+# wins); "__init__" is ``nexusify/__init__.py``. Edit this table when the layout changes.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("__init__", "errors", "files", "extras", "credentials", "config"),
-    ("formats",),
+    ("__init__", "errors", "files", "transaction", "ui.interrupts", "extras", "credentials", "config"),
+    # the parsers the model reads with
+    ("formats.toml", "formats.requirements", "formats.dockerfile_parse", "formats.constraints"),
     ("model",),
-    ("index", "dists"),
+    # the editors and the shared-code rule work on the model's projects
+    ("formats", "index", "dists"),
     ("audit", "publish", "rewrite", "init"),
+    ("affected", "release"),
     ("deploy",),
     ("demo",),
     ("ui",),
@@ -103,12 +107,13 @@ def _imports(modules: dict[str, Path], src: Path = SRC) -> list[Import]:
 
 
 def _layer_of(module: str) -> int | None:
-    parts = module.split(".")
-    key = parts[1] if len(parts) > 1 else "__init__"
+    key = module.split(".", 1)[1] if "." in module else "__init__"
+    best: tuple[int, int] | None = None  # (length of the matching name, layer)
     for i, names in enumerate(LAYERS):
-        if key in names:
-            return i
-    return None
+        for name in names:
+            if (key == name or key.startswith(name + ".")) and (best is None or len(name) > best[0]):
+                best = (len(name), i)
+    return None if best is None else best[1]
 
 
 def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:

@@ -68,6 +68,20 @@ class AuditReport(HasProblems):
                 for d in p.local_deps
             ]
 
+        def index_deps(p: Project) -> list[dict[str, Any]]:
+            return [
+                {"name": i.name, "specifier": i.specifier, "group": i.group, "runtime": i.runtime,
+                 "source": i.source, "file": relpath(i.file, root), "line": i.line}
+                for i in p.index_deps
+            ]
+
+        def kinds(p: Project) -> dict[str, str]:
+            """How each shared dependency is declared: "path" (in the monorepo) or "index" (by version)."""
+            out = {d.normalized: "path" for d in p.local_deps if d.resolved is not None}
+            for i in p.index_deps:
+                out.setdefault(i.normalized, "index")
+            return {n: k for n, k in out.items() if n in ws.by_name and ws.by_name[n].role == "shared"}
+
         return {
             "root": str(root),
             "packages": [
@@ -94,6 +108,8 @@ class AuditReport(HasProblems):
                     ],
                     "dockerfiles": [relpath(d, root) for d in p.dockerfiles],
                     "dependencies": deps(p),
+                    "index_dependencies": index_deps(p),
+                    "shared_dependency_kinds": kinds(p),
                 }
                 for p in ws.services
             ],

@@ -86,7 +86,7 @@ def _tables(report: AuditReport, ctx: Context) -> None:
         ctx,
         f"Services ({len(data['services'])})",
         ["name", "path", "shared dependencies", "+ transitive", "Dockerfiles"],
-        [[s["name"], s["path"], ", ".join(s["shared_dependencies"]) or "(none)",
+        [[s["name"], s["path"], _with_kinds(s) or "(none)",
           ", ".join(sorted(set(s["transitive_shared_dependencies"]) - set(s["shared_dependencies"]))),
           ", ".join(d.rsplit("/", 1)[-1] for d in s["dockerfiles"])] for s in data["services"]],
     )
@@ -100,6 +100,12 @@ def _tables(report: AuditReport, ctx: Context) -> None:
             ["severity", "where", "problem", "what to do"],
             [[p.severity, p.location or "-", f"[{p.code}] {p.message}", p.hint or ""] for p in report.problems],
         )
+
+
+def _with_kinds(service: dict[str, Any]) -> str:
+    """Each shared dependency with how it is declared: by path, or by version from the index."""
+    kinds = service.get("shared_dependency_kinds", {})
+    return ", ".join(f"{n} ({kinds.get(n, 'path')})" for n in service["shared_dependencies"])
 
 
 def _summary(report: AuditReport, ctx: Context, to_stderr: bool = False) -> None:

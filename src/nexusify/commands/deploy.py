@@ -21,8 +21,6 @@ from nexusify.deploy.pipeline import (
 from nexusify.errors import UsageError
 from nexusify.extras import EXTRAS, require
 
-HELP = "deploy services: secrets, migrations, image build and push, blue-green switch, history"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("services", nargs="*", metavar="SERVICE", help="services to deploy (default: all configured)")

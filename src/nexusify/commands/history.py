@@ -11,8 +11,6 @@ from nexusify.config import suggest
 from nexusify.deploy.history import DeploymentRecord, read_history
 from nexusify.errors import ConfigError, UsageError
 
-HELP = "show the deployment history of an environment"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-e", "--environment", metavar="NAME",

@@ -11,8 +11,6 @@ from nexusify.credentials import mask_url
 from nexusify.model import relpath
 from nexusify.publish import PublishOptions, PublishReport, execute_plan, plan_publish
 
-HELP = "build every shared package and upload it to Nexus in dependency order"
-
 STATUS_TEXT = {
     "uploaded": "uploaded",
     "present": "already on the index",

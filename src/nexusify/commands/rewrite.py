@@ -9,8 +9,6 @@ from nexusify.errors import ProblemsFound
 from nexusify.rewrite.apply import apply_plan
 from nexusify.rewrite.plan import RewritePlan, plan_rewrite
 
-HELP = "make services depend on shared packages by version from Nexus (pyproject + Dockerfile)"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_strict(parser)

@@ -9,8 +9,6 @@ from nexusify.commands.deploy import need_deploy_extra, render_event, report
 from nexusify.deploy.config import load_deploy_config
 from nexusify.deploy.pipeline import run_rollback
 
-HELP = "switch an environment back to a kept version, with health check, no rebuild"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("services", nargs="*", metavar="SERVICE", help="services to roll back (default: all deployed)")

@@ -44,6 +44,16 @@ VERBS: tuple[Verb, ...] = (
         ("nexusify rewrite services/*", "rewrite every service, all files or none"),
         ("nexusify rewrite --check", "in CI: exit 1 while anything would still change"),
     )),
+    Verb("affected", "list what a change touches: packages and consumers", (
+        ("nexusify affected", "changed shared packages (against the index), dependents, consumers"),
+        ("nexusify affected --since origin/main --json", "offline, from the git diff; as JSON"),
+        ("nexusify affected --since HEAD~1 --format names", "the affected consumers, one per line"),
+    )),
+    Verb("release", "bump changed packages and dependents, re-pin consumers", (
+        ("nexusify release --dry-run", "the whole plan (versions, re-pins, changelogs); write nothing"),
+        ("nexusify release --bump auto --publish", "bump from Conventional Commits, then publish them"),
+        ("nexusify release maestro-core-config --bump minor --commit", "one package, commit and tag"),
+    )),
     Verb("deploy", "deploy services: migrations, image build, blue-green switch", (
         ("nexusify deploy -e staging --dry-run", "the plan and the migration SQL; change nothing"),
         ("nexusify deploy -e staging", "every configured service, blue-green"),

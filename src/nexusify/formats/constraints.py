@@ -73,3 +73,56 @@ def admits(specifier: str, version: str) -> bool:
     except InvalidSpecifier:
         return False
     return spec.contains(_parse(version), prereleases=True)
+
+
+def poetry_to_pep440(constraint: str) -> str | None:
+    """A Poetry constraint (``^0.1.0``, ``~1.2``, ``0.1.0``, ``>=1,<2``, ``*``) as a PEP 440
+    specifier set; None for what it cannot translate (``||`` alternatives)."""
+    text = constraint.strip()
+    if "||" in text or "|" in text:
+        return None
+    if text in ("", "*"):
+        return ""
+    out: list[str] = []
+    for part in (p.strip() for p in text.replace(" ", ",").split(",")):
+        if not part:
+            continue
+        if part[0] in "^~" and not part.startswith("~="):
+            try:
+                v = Version(part[1:])
+            except InvalidVersion:
+                return None
+            given = len(part[1:].split("."))
+            if part[0] == "^":
+                upper = _upper(v, "caret") if given >= 3 else _caret_short(v, given)
+            else:
+                upper = f"{v.release[0] + 1}.0.0" if given == 1 else _upper(v, "tilde")
+            out.append(f">={v},<{upper}")
+        elif part[0].isdigit():
+            out.append(f"=={part}")
+        else:
+            out.append(part)
+    try:
+        return str(SpecifierSet(",".join(out)))
+    except InvalidSpecifier:
+        return None
+
+
+def _caret_short(v: Version, given: int) -> str:
+    major, minor = [*v.release, 0, 0][:2]
+    if major > 0 or given == 1:
+        return f"{major + 1}.0.0"
+    return f"0.{minor + 1}.0"
+
+
+def constraint_admits(constraint: str, version: str, *, poetry: bool) -> bool | None:
+    """Whether a written constraint (Poetry syntax when ``poetry``, else PEP 440) admits
+    ``version``; None when the constraint cannot be read."""
+    spec = poetry_to_pep440(constraint) if poetry else constraint
+    if spec is None:
+        return None
+    try:
+        SpecifierSet(spec)
+    except InvalidSpecifier:
+        return None
+    return admits(spec, version)

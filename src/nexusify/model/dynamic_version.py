@@ -197,3 +197,33 @@ def _static_source(project: Project) -> str:
         return "setuptools-scm needs a git tag"
     backend = project.build_backend or "no build backend"
     return f"{backend} did not report a version"
+
+
+def version_file(project: Project) -> tuple[Path, str | None] | None:
+    """The file a dynamic version is read from, when nexusify can write it: (file, the attribute
+    assigned in it, e.g. ``__version__``) for setuptools ``attr:``, hatch ``path`` and pdm ``file``
+    sources, (file, None) for a setuptools ``file:`` holding only the version. None otherwise."""
+    tool = project.data.get("tool", {})
+    st = tool.get("setuptools", {}) if isinstance(tool.get("setuptools"), dict) else {}
+    spec = st.get("dynamic", {}).get("version") if isinstance(st.get("dynamic"), dict) else None
+    if isinstance(spec, dict) and isinstance(spec.get("attr"), str):
+        dotted, _, attr = spec["attr"].rpartition(".")
+        dirs = [project.path]
+        find = st.get("packages", {})
+        if isinstance(find, dict) and isinstance(find.get("find"), dict):
+            dirs[:0] = [project.path / w for w in find["find"].get("where", []) or []]
+        pkg_dir = st.get("package-dir", {})
+        if isinstance(pkg_dir, dict) and isinstance(pkg_dir.get(""), str):
+            dirs.insert(0, project.path / pkg_dir[""])
+        dirs.append(project.path / "src")
+        mod = _module_file(project.path, dotted, dirs)
+        return (mod, attr) if mod is not None else None
+    if isinstance(spec, dict) and isinstance(spec.get("file"), str):
+        return project.path / spec["file"], None
+    hv = tool.get("hatch", {}).get("version", {}) if isinstance(tool.get("hatch"), dict) else {}
+    if isinstance(hv, dict) and isinstance(hv.get("path"), str) and hv.get("source", "regex") == "regex":
+        return project.path / hv["path"], "__version__"
+    pv = tool.get("pdm", {}).get("version", {}) if isinstance(tool.get("pdm"), dict) else {}
+    if isinstance(pv, dict) and pv.get("source") == "file" and isinstance(pv.get("path"), str):
+        return project.path / pv["path"], "__version__"
+    return None
