@@ -1,0 +1,146 @@
+"""Check 1, static: a consumer reaches no shared package through a path, a ``file:`` URL or a
+workspace any more, in its manifest, its requirements files, its lockfiles or the Dockerfiles
+that build it. Every finding names the file and line.
+
+Lockfiles are read line by line (``tomllib`` gives no lines): a ``[[package]]`` entry of a shared
+package whose source is a folder or file (uv ``source = { editable/path/directory = ... }``,
+Poetry ``[package.source] type = "directory"|"file"``, PDM ``path = ...``/``editable = true``/
+``url = "file:...``), and any inline ``{ name = "<shared>", editable/path/directory = ... }``
+(uv's recorded requirements) is a finding.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Iterable
+from pathlib import Path
+
+from packaging.utils import canonicalize_name
+
+from nexusify.formats.dockerfile import (
+    DockerfileSyntaxError,
+    SharedMatcher,
+    guess_context,
+    parse,
+    shared_copies,
+)
+from nexusify.model import Project, Workspace, relpath
+from nexusify.verify.report import Check, Finding
+
+_NAME = re.compile(r'^\s*name\s*=\s*"([^"]+)"')
+_UV_SOURCE = re.compile(r'^\s*source\s*=\s*\{[^}]*\b(editable|path|directory)\s*=\s*"([^"]*)"')
+_POETRY_TYPE = re.compile(r'^\s*type\s*=\s*"(directory|file)"')
+_PDM_PATH = re.compile(r'^\s*(?:path\s*=\s*"([^"]*)"|editable\s*=\s*true|url\s*=\s*"(file:[^"]*)")')
+_INLINE = re.compile(r'\{\s*name\s*=\s*"([^"]+)"[^}]*\b(editable|path|directory)\s*=\s*"([^"]*)"')
+
+
+def lockfile_findings(lock: Path, shared: Iterable[str], root: Path, owner: str | None = None) -> list[Finding]:
+    """Every place ``lock`` installs one of the ``shared`` packages (normalised names) from a path.
+
+    ``owner``: the consumer's name when the lock is a uv workspace root's, which records every
+    member's requirements; then only the owner's own recorded requirements count."""
+    names = set(shared)
+    rel = relpath(lock, root)
+    try:
+        lines = lock.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        return [Finding(f"cannot read the lockfile ({exc})", rel)]
+    out: list[Finding] = []
+    current: str | None = None  # the [[package]] entry the line belongs to
+    section = ""
+    for no, line in enumerate(lines, 1):
+        stripped = line.strip()
+        if stripped.startswith("["):
+            section = stripped
+            if stripped == "[[package]]" or not stripped.startswith("[package."):
+                current = None
+            continue
+        m = _NAME.match(line)
+        if m and section == "[[package]]" and current is None:
+            current = canonicalize_name(m.group(1))
+            continue
+        for im in _INLINE.finditer(line):
+            if canonicalize_name(im.group(1)) in names and (owner is None or current in (owner, *names)):
+                out.append(Finding(f"{im.group(1)} is recorded from {im.group(2)} `{im.group(3)}`", rel, no))
+        if current not in names or current is None:
+            continue
+        hit = None
+        if (um := _UV_SOURCE.match(line)) and section == "[[package]]":
+            hit = f"{um.group(1)} `{um.group(2)}`"
+        elif (tm := _POETRY_TYPE.match(line)) and section == "[package.source]":
+            hit = f"a {tm.group(1)} source"
+        elif (pm := _PDM_PATH.match(line)) and section == "[[package]]" and lock.name == "pdm.lock":
+            hit = f"path `{pm.group(1)}`" if pm.group(1) else f"`{pm.group(2)}`" if pm.group(2) else "an editable path"
+        if hit:
+            out.append(Finding(f"{current} is locked from {hit}", rel, no,
+                               f"re-lock against the index: `{_relock_command(lock)}` in {relpath(lock.parent, root)}"))
+    return out
+
+
+def _relock_command(lock: Path) -> str:
+    return {"uv.lock": "uv lock", "poetry.lock": "poetry lock", "pdm.lock": "pdm update --no-sync <shared names>"}.get(
+        lock.name, "lock")
+
+
+def dockerfile_findings(df: Path, consumer: Project, ws: Workspace, matcher: SharedMatcher) -> list[Finding]:
+    """COPY/ADD of shared code (the one rule: :func:`shared_copies`), and RUN steps that name a
+    shared folder (``pip install /shared/packages/x``), in a Dockerfile that builds ``consumer``."""
+    rel = relpath(df, ws.root)
+    try:
+        text = df.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return [Finding(f"cannot read the Dockerfile ({exc})", rel)]
+    context = guess_context(text, consumer.path, ws.root)
+    try:
+        copies = shared_copies(df, text, matcher, context)
+        instructions = parse(text)
+    except DockerfileSyntaxError as exc:
+        return [Finding(f"cannot parse the Dockerfile: {exc}", rel, exc.line)]
+    out = [Finding(f"copies shared code `{src}` into the image", rel, line,
+                   "`nexusify rewrite` installs it from the index instead") for line, src in copies]
+    for instr in instructions:
+        if instr.keyword != "RUN":
+            continue
+        try:
+            words = shlex.split(instr.args, comments=False)
+        except ValueError:
+            words = instr.args.split()
+        for word in words:
+            token = word.split("=", 1)[-1] if word.startswith("-") else word
+            token = token.removeprefix("file://").removeprefix("file:")
+            if "/" in token and "://" not in token and matcher(token.split("[", 1)[0], context):
+                out.append(Finding(f"installs or uses shared code from `{token}`", rel, instr.start,
+                                   "install it by version from the index"))
+                break
+    return out
+
+
+def manifest_findings(consumer: Project, ws: Workspace, shared: set[str]) -> list[Finding]:
+    """Dependencies on shared packages by path, file URL or workspace (pyproject and requirements)."""
+    out: list[Finding] = []
+    for d in consumer.local_deps:
+        target = ws.project_at(d.resolved) if d.resolved is not None else None
+        if d.normalized not in shared and (target is None or target.role != "shared"):
+            continue
+        how = {"uv-workspace": "the uv workspace"}.get(d.kind, f"`{d.written or d.raw_path}`")
+        out.append(Finding(f"{d.name} is still installed from {how}", relpath(d.file, ws.root), d.path_line,
+                           "`nexusify rewrite` makes it a version from the index"))
+    return out
+
+
+def static_check(consumer: Project, ws: Workspace, matcher: SharedMatcher) -> Check:
+    shared = {p.normalized for p in ws.shared if p.normalized}
+    needed = set(ws.transitive(consumer, runtime_only=False)) | set(consumer.internal_names())
+    findings = manifest_findings(consumer, ws, shared)
+    for lock in consumer.lockfiles:
+        # its own lockfile holds nothing shared by path; a workspace root's lock only what it needs
+        if lock.parent == consumer.path:
+            findings += lockfile_findings(lock, shared, ws.root)
+        else:
+            findings += lockfile_findings(lock, needed & shared, ws.root, consumer.normalized)
+    for df in consumer.dockerfiles:
+        findings += dockerfile_findings(df, consumer, ws, matcher)
+    looked = ["manifest"] + (["requirements"] if consumer.requirement_files else []) + \
+        (["lockfile"] if consumer.lockfiles else []) + (["Dockerfile"] if consumer.dockerfiles else [])
+    return Check.of("static", findings, "no path to a shared package in its " + ", ".join(looked))
