@@ -73,10 +73,12 @@ class Builder:
         if self._engine is not None:
             self._engine.close()  # type: ignore[attr-defined]
 
-    def check(self, consumer: Project, ws: Workspace) -> Check:
+    def check(self, consumer: Project, ws: Workspace, installs: list[str] | None = None) -> Check:
+        """``installs``: the shared packages the consumer installs (what the resolve check saw);
+        default: its direct runtime ones."""
         if not consumer.dockerfiles:
             return Check.na("build", "no Dockerfile builds it")
-        names = ws.transitive(consumer, runtime_only=True)
+        names = installs if installs else [n for n in consumer.internal_names(runtime_only=True) if n in ws.by_name]
         findings: list[Finding] = []
         built: list[str] = []
         for df in consumer.dockerfiles:
@@ -92,8 +94,9 @@ class Builder:
                 findings.append(Finding(problem, rel))
             else:
                 built.append(rel)
-        detail = f"built {', '.join(built)}; the image imports {', '.join(names) or '(no shared package)'}"
-        return Check.of("build", findings, detail)
+        if findings:
+            return Check.failed("build", findings, f"built {', '.join(built)}" if built else "")
+        return Check.ok("build", f"built {', '.join(built)}; the image imports {', '.join(names) or '(nothing shared)'}")
 
     def _build_one(self, engine: object, consumer: Project, df: Path, root: Path, names: list[str]) -> str | None:
         from nexusify.deploy.images import BuildRequest, build_image

@@ -39,6 +39,7 @@ class Check:
     status: Status
     findings: list[Finding] = field(default_factory=list)
     detail: str = ""  # what was run or proved (ok), or why it does not apply (n/a)
+    packages: list[str] = field(default_factory=list)  # shared packages it proved (normalised names)
 
     @classmethod
     def ok(cls, name: str, detail: str = "") -> Check:

@@ -136,4 +136,6 @@ def resolve_check(consumer: Project, ws: Workspace, index_url: str, creds: Crede
                                  hint="depend on it by version from the index (`nexusify rewrite`)") for b in bad]
             proved += good
     names = ", ".join(sorted(set(proved))) or "no shared package installed"
-    return Check.of("resolve", findings, f"from {index_url}: {names}")
+    check = Check.of("resolve", findings, f"from {index_url}: {names}")
+    check.packages = sorted({canonicalize_name(label.split()[0]) for label in proved})
+    return check

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from nexusify.config import Settings
@@ -68,17 +69,23 @@ def run_verify(settings: Settings, targets: Sequence[str] = (), *, env: Mapping[
     present = creds if creds.present else None
     matcher = SharedMatcher([*(p.path for p in ws.shared), *_container_paths(ws, settings)])
     report = VerifyReport(str(ws.root), url, build=build)
-    builder = Builder(env, url, present) if build else None
-    try:
-        for consumer in consumers:
-            result = ConsumerResult(consumer.name or consumer.rel(ws.root), consumer.rel(ws.root), consumer.tool)
-            result.checks["static"] = static_check(consumer, ws, matcher)
-            result.checks["lock"] = lock_check(consumer, ws.root, settings.source_name, present, env, which)
-            result.checks["resolve"] = resolve_check(consumer, ws, url, present, env, settings.timeout)
-            if builder is not None:
-                result.checks["build"] = builder.check(consumer, ws)
-            report.consumers.append(result)
-    finally:
-        if builder is not None:
+
+    def check(consumer: Project) -> ConsumerResult:
+        result = ConsumerResult(consumer.name or consumer.rel(ws.root), consumer.rel(ws.root), consumer.tool)
+        result.checks["static"] = static_check(consumer, ws, matcher)
+        result.checks["lock"] = lock_check(consumer, ws.root, settings.source_name, present, env, which)
+        result.checks["resolve"] = resolve_check(consumer, ws, url, present, env, settings.timeout)
+        return result
+
+    # the tools mostly wait on the index: a few consumers at a time, reported in order
+    with ThreadPoolExecutor(max_workers=max(1, min(4, settings.effective_jobs * 2, len(consumers)))) as pool:
+        report.consumers = list(pool.map(check, consumers))
+    if build:
+        builder = Builder(env, url, present)
+        try:
+            for consumer, result in zip(consumers, report.consumers, strict=True):
+                resolved = result.checks["resolve"]
+                result.checks["build"] = builder.check(consumer, ws, resolved.packages if resolved.status == "ok" else None)
+        finally:
             builder.close()
     return report
