@@ -81,3 +81,28 @@ def test_uv_workspace_with_one_root_lock(run_cli, tmp_path: Path, pypi_server_fa
     everything = run_cli("verify", *common, env=env)
     assert everything.exit_code == 1
     assert "failed: svc-a" in everything.stdout
+
+
+def test_a_root_project_that_consumes_its_members_is_verified_too(run_cli, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The virtual root's dev group takes the library from the workspace: the root is a consumer,
+    and of the root uv.lock only the lines that are the root's (and the library's own) count."""
+    root = tmp_path / "repo"
+    shutil.copytree(FIXTURES / "layouts/uv-root-lock", root)
+    env = _uv_env(tmp_path, monkeypatch)
+    with (root / "pyproject.toml").open("a") as fh:
+        fh.write('\n[dependency-groups]\ndev = ["acme-common"]\n\n[tool.uv.sources]\n'
+                 "acme-common = { workspace = true }\n")
+    made = subprocess.run(["uv", "lock", "--offline"], cwd=root, env=env, capture_output=True, text=True, check=False)
+    assert made.returncode == 0, made.stderr
+    result = run_cli("verify", "--root", str(root), "--index-url", "http://127.0.0.1:9/simple/", "--json", str(root),
+                     env=env)
+    assert result.exit_code == 1, result.output
+    data = json.loads(result.stdout)
+    assert _statuses(data) == {"acme": {"static": "fail", "lock": "ok", "resolve": "n/a"}}
+    acme = data["consumers"][0]
+    assert [f"{f['path']}:{f['line']}: {f['message']}" for f in acme["checks"]["static"]["findings"]] == [
+        "pyproject.toml:14: acme-common is still installed from the uv workspace",
+        "uv.lock:26: acme-common is recorded from editable `libs/common`",
+        "uv.lock:31: acme-common is locked from editable `libs/common`",
+    ]

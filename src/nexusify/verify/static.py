@@ -135,9 +135,9 @@ def static_check(consumer: Project, ws: Workspace, matcher: SharedMatcher) -> Ch
     findings = manifest_findings(consumer, ws, shared)
     for lock in consumer.lockfiles:
         # its own lockfile holds nothing shared by path; a workspace root's lock only what it needs
-        if lock.parent == consumer.path:
+        if lock.parent == consumer.path and not consumer.workspace_members:
             findings += lockfile_findings(lock, shared, ws.root)
-        else:
+        else:  # a uv workspace's lock records every member: only what this consumer needs counts
             findings += lockfile_findings(lock, needed & shared, ws.root, consumer.normalized)
     for df in consumer.dockerfiles:
         findings += dockerfile_findings(df, consumer, ws, matcher)
