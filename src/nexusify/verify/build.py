@@ -13,9 +13,9 @@ from pathlib import Path
 
 from nexusify.credentials import Credentials, redact
 from nexusify.errors import NexusifyError
-from nexusify.formats.dockerfile import guess_context
 from nexusify.model import Project, Workspace, relpath
 from nexusify.verify.report import Check, Finding
+from nexusify.verify.static import docker_builds
 
 # Run inside the image: import each distribution's top-level modules, and refuse one installed
 # from a folder (PEP 610 direct_url.json with dir_info). Prints one line per problem; exit 1 if any.
@@ -76,12 +76,13 @@ class Builder:
     def check(self, consumer: Project, ws: Workspace, installs: list[str] | None = None) -> Check:
         """``installs``: the shared packages the consumer installs (what the resolve check saw);
         default: its direct runtime ones."""
-        if not consumer.dockerfiles:
+        builds = docker_builds(consumer, ws.root)
+        if not builds:
             return Check.na("build", "no Dockerfile builds it")
         names = installs if installs else [n for n in consumer.internal_names(runtime_only=True) if n in ws.by_name]
         findings: list[Finding] = []
         built: list[str] = []
-        for df in consumer.dockerfiles:
+        for df, context in builds:
             rel = relpath(df, ws.root)
             try:
                 engine = self.engine()
@@ -89,7 +90,7 @@ class Builder:
                 findings.append(Finding(f"cannot build: {exc}", rel,
                                         hint="start an engine (DOCKER_HOST), or run verify without --build"))
                 continue
-            problem = self._build_one(engine, consumer, df, ws.root, names)
+            problem = self._build_one(engine, consumer, df, context, ws.root, names)
             if problem:
                 findings.append(Finding(problem, rel))
             else:
@@ -98,11 +99,10 @@ class Builder:
             return Check.failed("build", findings, f"built {', '.join(built)}" if built else "")
         return Check.ok("build", f"built {', '.join(built)}; the image imports {', '.join(names) or '(nothing shared)'}")
 
-    def _build_one(self, engine: object, consumer: Project, df: Path, root: Path, names: list[str]) -> str | None:
+    def _build_one(self, engine: object, consumer: Project, df: Path, context: Path, root: Path,
+                   names: list[str]) -> str | None:
         from nexusify.deploy.images import BuildRequest, build_image
 
-        text = df.read_text(encoding="utf-8", errors="replace")
-        context = guess_context(text, consumer.path, root)
         slug = "".join(c if c.isalnum() or c in "-_." else "-" for c in (consumer.name or consumer.path.name).lower())
         ref = f"localhost/nexusify-verify/{slug}:{uuid.uuid4().hex[:12]}"
         req = BuildRequest(service=consumer.name or slug, context=context, dockerfile=os.path.relpath(df, context),

@@ -83,15 +83,30 @@ def _relock_command(lock: Path) -> str:
         lock.name, "lock")
 
 
-def dockerfile_findings(df: Path, consumer: Project, ws: Workspace, matcher: SharedMatcher) -> list[Finding]:
+def docker_builds(consumer: Project, root: Path) -> list[tuple[Path, Path]]:
+    """(Dockerfile, build context) for every way ``consumer`` is built: the model's builds (compose
+    files, a Dockerfile's folder or the tree), else each Dockerfile with the context it is written for."""
+    out: dict[tuple[Path, Path], None] = {(b.dockerfile, b.context): None for b in consumer.docker_builds}
+    built = {df for df, _ in out}
+    for df in consumer.dockerfiles:
+        if df in built:
+            continue
+        try:
+            text = df.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            text = ""
+        out[(df, guess_context(text, consumer.path, root))] = None
+    return list(out)
+
+
+def dockerfile_findings(df: Path, context: Path, ws: Workspace, matcher: SharedMatcher) -> list[Finding]:
     """COPY/ADD of shared code (the one rule: :func:`shared_copies`), and RUN steps that name a
-    shared folder (``pip install /shared/packages/x``), in a Dockerfile that builds ``consumer``."""
+    shared folder (``pip install /shared/packages/x``), in a Dockerfile built from ``context``."""
     rel = relpath(df, ws.root)
     try:
         text = df.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         return [Finding(f"cannot read the Dockerfile ({exc})", rel)]
-    context = guess_context(text, consumer.path, ws.root)
     try:
         copies = shared_copies(df, text, matcher, context)
         instructions = parse(text)
@@ -139,8 +154,13 @@ def static_check(consumer: Project, ws: Workspace, matcher: SharedMatcher) -> Ch
             findings += lockfile_findings(lock, shared, ws.root)
         else:  # a uv workspace's lock records every member: only what this consumer needs counts
             findings += lockfile_findings(lock, needed & shared, ws.root, consumer.normalized)
-    for df in consumer.dockerfiles:
-        findings += dockerfile_findings(df, consumer, ws, matcher)
+    seen: set[tuple[str | None, int | None, str]] = set()
+    builds = docker_builds(consumer, ws.root)
+    for df, context in builds:
+        for f in dockerfile_findings(df, context, ws, matcher):
+            if (f.path, f.line, f.message) not in seen:  # one Dockerfile built from two places
+                seen.add((f.path, f.line, f.message))
+                findings.append(f)
     looked = ["manifest"] + (["requirements"] if consumer.requirement_files else []) + \
-        (["lockfile"] if consumer.lockfiles else []) + (["Dockerfile"] if consumer.dockerfiles else [])
+        (["lockfile"] if consumer.lockfiles else []) + (["Dockerfile"] if builds else [])
     return Check.of("static", findings, "no path to a shared package in its " + ", ".join(looked))
