@@ -31,6 +31,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("index", "dists"),
     ("audit", "publish", "rewrite", "init"),
     ("deploy",),
+    ("verify",),
     ("demo",),
     ("ui",),
     ("commands",),

@@ -9,8 +9,6 @@ from rich.markup import escape
 from nexusify.commands import Context
 from nexusify.verify import VerifyReport, run_verify
 
-HELP = "prove the migration per consumer: no path left, locks accepted, shared packages resolve from the index"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("targets", nargs="*", metavar="TARGET",

@@ -10,6 +10,7 @@ from pathlib import Path
 from nexusify.config import Settings
 from nexusify.credentials import mask_url, resolve_credentials
 from nexusify.errors import ConfigError, ProblemsFound, UsageError
+from nexusify.extras import require
 from nexusify.formats.dockerfile import SharedMatcher
 from nexusify.model import Project, Workspace, workspace_for
 from nexusify.rewrite.plan import select_services
@@ -56,6 +57,8 @@ def run_verify(settings: Settings, targets: Sequence[str] = (), *, env: Mapping[
     if mask_url(url) != url:
         raise ConfigError("the index URL holds credentials", hint="give the URL without user:password@ and set "
                                                                  "NEXUS_USERNAME/NEXUS_PASSWORD")
+    if build:
+        require("deploy", "docker")  # the engine's SDK: `--build` needs nexusify's deploy extra
     ws = workspace_for(settings)
     consumers = select_consumers(ws, targets, cwd)
     if not consumers:
