@@ -55,7 +55,8 @@ class Check:
 
     @classmethod
     def of(cls, name: str, findings: list[Finding], detail: str = "") -> Check:
-        return cls.failed(name, findings, detail) if findings else cls.ok(name, detail)
+        """Failed with ``findings`` if any, else ok with ``detail`` (what it proved)."""
+        return cls.failed(name, findings) if findings else cls.ok(name, detail)
 
     @property
     def cell(self) -> str:

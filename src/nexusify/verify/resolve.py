@@ -127,12 +127,14 @@ def resolve_check(consumer: Project, ws: Workspace, index_url: str, creds: Crede
                     "--index-url", index_url, *res.args]
             run = run_tool(argv, res.cwd, pip_env, creds)
             if not run.ok or not report_file.is_file():
-                findings.append(Finding(f"{res.label} does not resolve from the index alone: {run.reason(2)}",
+                what = res.label if res.label != res.path else "it"
+                findings.append(Finding(f"{what} does not resolve from the index alone: {run.reason(2)}",
                                         res.path, hint="publish the shared packages (`nexusify publish`); the index "
                                         "must also serve the third-party packages (a Nexus group)"))
                 continue
             good, bad = shared_origins(json.loads(report_file.read_text(encoding="utf-8")), shared, prefix)
-            findings += [Finding(f"{res.label}: shared package {b}, not from the index", res.path,
+            prefix_label = f"{res.label}: " if res.label != res.path else ""
+            findings += [Finding(f"{prefix_label}shared package {b}, not from the index", res.path,
                                  hint="depend on it by version from the index (`nexusify rewrite`)") for b in bad]
             proved += good
     names = ", ".join(sorted(set(proved))) or "no shared package installed"
