@@ -203,9 +203,9 @@ def test_before_the_rewrite_verify_fails_static_at_file_and_line(run_cli, monore
         "`../../shared/packages/core-auth`",
         "services/gateway/pyproject.toml:19: maestro-monitoring is still installed from "
         "`../../shared/packages/monitoring`",
-        "services/gateway/Dockerfile:6: copies shared code `../../shared/packages/core-config` into the image",
-        "services/gateway/Dockerfile:7: copies shared code `../../shared/packages/core-auth` into the image",
-        "services/gateway/Dockerfile:8: copies shared code `../../shared/packages/monitoring` into the image",
+        "services/gateway/Dockerfile:6: COPY ../../shared/packages/core-config copies shared code (maestro-core-config) into the image",
+        "services/gateway/Dockerfile:7: COPY ../../shared/packages/core-auth copies shared code (maestro-core-auth) into the image",
+        "services/gateway/Dockerfile:8: COPY ../../shared/packages/monitoring copies shared code (maestro-monitoring) into the image",
     ]
     assert _findings(data, "quality-fabric", "static")[0] == (
         "services/quality-fabric/pyproject.toml:12: maestro-test-healer is still installed from "

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from nexusify.credentials import Credentials, redact
 from nexusify.errors import NexusifyError
+from nexusify.formats.dockerfile_rules import JudgedDockerfile
 from nexusify.model import Project, Workspace, relpath
 from nexusify.verify.report import Check, Finding
-from nexusify.verify.static import docker_builds
 
 # Run inside the image: import each distribution's top-level modules, and refuse one installed
 # from a folder (PEP 610 direct_url.json with dir_info). Prints one line per problem; exit 1 if any.
@@ -73,17 +73,22 @@ class Builder:
         if self._engine is not None:
             self._engine.close()  # type: ignore[attr-defined]
 
-    def check(self, consumer: Project, ws: Workspace, installs: list[str] | None = None) -> Check:
-        """``installs``: the shared packages the consumer installs (what the resolve check saw);
+    def check(self, consumer: Project, ws: Workspace, judged: list[JudgedDockerfile],
+              installs: list[str] | None = None) -> Check:
+        """``judged``: the Dockerfiles that build it, with the build context the shared-code rule
+        decided; ``installs``: the shared packages it installs (what the resolve check saw);
         default: its direct runtime ones."""
-        builds = docker_builds(consumer, ws.root)
-        if not builds:
+        if not judged:
             return Check.na("build", "no Dockerfile builds it")
         names = installs if installs else [n for n in consumer.internal_names(runtime_only=True) if n in ws.by_name]
         findings: list[Finding] = []
         built: list[str] = []
-        for df, context in builds:
-            rel = relpath(df, ws.root)
+        for jd in judged:
+            df, context, rel = jd.path, jd.verdict.context, jd.rel
+            if context is None:
+                findings.append(Finding("its build context cannot be decided, so it cannot be built", rel,
+                                        hint="see `nexusify audit` for this Dockerfile"))
+                continue
             try:
                 engine = self.engine()
             except _NoEngine as exc:

@@ -11,9 +11,10 @@ from nexusify.config import Settings
 from nexusify.credentials import mask_url, resolve_credentials
 from nexusify.errors import ConfigError, ProblemsFound, UsageError
 from nexusify.extras import require
-from nexusify.formats.dockerfile import SharedMatcher
+from nexusify.formats.dockerfile_rules import judge_project
+from nexusify.formats.shared_code import SharedCode
 from nexusify.model import Project, Workspace, workspace_for
-from nexusify.rewrite.plan import select_services
+from nexusify.rewrite.targets import select_services
 from nexusify.verify.build import Builder
 from nexusify.verify.lock import lock_check
 from nexusify.verify.report import ConsumerResult, VerifyReport
@@ -37,11 +38,6 @@ def select_consumers(ws: Workspace, targets: Sequence[str], cwd: Path | None = N
         raise UsageError(f"{', '.join(others)}: depends on no shared package, so there is nothing to verify",
                          hint="give consumers (projects that depend on shared packages), or no target for all")
     return chosen
-
-
-def _container_paths(ws: Workspace, settings: Settings) -> list[str]:
-    return sorted(set(settings.path_aliases) | {d.mapped_from for p in ws.projects for d in p.local_deps
-                                                 if d.mapped_from})
 
 
 def run_verify(settings: Settings, targets: Sequence[str] = (), *, env: Mapping[str, str] | None = None,
@@ -70,12 +66,13 @@ def run_verify(settings: Settings, targets: Sequence[str] = (), *, env: Mapping[
                             + "\n  ".join(str(p) for p in errors), hint="fix them (`nexusify audit`) and re-run")
     creds = resolve_credentials(settings.username, url, env)
     present = creds if creds.present else None
-    matcher = SharedMatcher([*(p.path for p in ws.shared), *_container_paths(ws, settings)])
+    shared = SharedCode.from_workspace(ws, settings.path_aliases)
+    judged = {c.path: judge_project(c, ws.root, shared) for c in consumers}
     report = VerifyReport(str(ws.root), url, build=build)
 
     def check(consumer: Project) -> ConsumerResult:
         result = ConsumerResult(consumer.name or consumer.rel(ws.root), consumer.rel(ws.root), consumer.tool)
-        result.checks["static"] = static_check(consumer, ws, matcher)
+        result.checks["static"] = static_check(consumer, ws, judged[consumer.path])
         result.checks["lock"] = lock_check(consumer, ws.root, settings.source_name, present, env, which)
         result.checks["resolve"] = resolve_check(consumer, ws, url, present, env, settings.timeout)
         return result
@@ -88,7 +85,8 @@ def run_verify(settings: Settings, targets: Sequence[str] = (), *, env: Mapping[
         try:
             for consumer, result in zip(consumers, report.consumers, strict=True):
                 resolved = result.checks["resolve"]
-                result.checks["build"] = builder.check(consumer, ws, resolved.packages if resolved.status == "ok" else None)
+                result.checks["build"] = builder.check(consumer, ws, judged[consumer.path],
+                                                       resolved.packages if resolved.status == "ok" else None)
         finally:
             builder.close()
     return report

@@ -12,19 +12,12 @@ Poetry ``[package.source] type = "directory"|"file"``, PDM ``path = ...``/``edit
 from __future__ import annotations
 
 import re
-import shlex
 from collections.abc import Iterable
 from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from nexusify.formats.dockerfile import (
-    DockerfileSyntaxError,
-    SharedMatcher,
-    guess_context,
-    parse,
-    shared_copies,
-)
+from nexusify.formats.dockerfile_rules import JudgedDockerfile
 from nexusify.model import Project, Workspace, relpath
 from nexusify.verify.report import Check, Finding
 
@@ -83,52 +76,19 @@ def _relock_command(lock: Path) -> str:
         lock.name, "lock")
 
 
-def docker_builds(consumer: Project, root: Path) -> list[tuple[Path, Path]]:
-    """(Dockerfile, build context) for every way ``consumer`` is built: the model's builds (compose
-    files, a Dockerfile's folder or the tree), else each Dockerfile with the context it is written for."""
-    out: dict[tuple[Path, Path], None] = {(b.dockerfile, b.context): None for b in consumer.docker_builds}
-    built = {df for df, _ in out}
-    for df in consumer.dockerfiles:
-        if df in built:
-            continue
-        try:
-            text = df.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            text = ""
-        out[(df, guess_context(text, consumer.path, root))] = None
-    return list(out)
-
-
-def dockerfile_findings(df: Path, context: Path, ws: Workspace, matcher: SharedMatcher) -> list[Finding]:
-    """COPY/ADD of shared code (the one rule: :func:`shared_copies`), and RUN steps that name a
-    shared folder (``pip install /shared/packages/x``), in a Dockerfile built from ``context``."""
-    rel = relpath(df, ws.root)
-    try:
-        text = df.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        return [Finding(f"cannot read the Dockerfile ({exc})", rel)]
-    try:
-        copies = shared_copies(df, text, matcher, context)
-        instructions = parse(text)
-    except DockerfileSyntaxError as exc:
-        return [Finding(f"cannot parse the Dockerfile: {exc}", rel, exc.line)]
-    out = [Finding(f"copies shared code `{src}` into the image", rel, line,
-                   "`nexusify rewrite` installs it from the index instead") for line, src in copies]
-    for instr in instructions:
-        if instr.keyword != "RUN":
-            continue
-        try:
-            words = shlex.split(instr.args, comments=False)
-        except ValueError:
-            words = instr.args.split()
-        for word in words:
-            token = word.split("=", 1)[-1] if word.startswith("-") else word
-            token = token.removeprefix("file://").removeprefix("file:")
-            if "/" in token and "://" not in token and matcher(token.split("[", 1)[0], context):
-                out.append(Finding(f"installs or uses shared code from `{token}`", rel, instr.start,
-                                   "install it by version from the index"))
-                break
-    return out
+def dockerfile_findings(judged: JudgedDockerfile) -> list[Finding]:
+    """What the one shared-code rule (:func:`judge_project`, the rule audit and rewrite ask) finds
+    in a Dockerfile that builds the consumer: COPY/ADD of shared code (in any stage, ``COPY --from``
+    of what such a copy filled), installs from a folder such a copy filled, and every line it
+    cannot decide (an error: not proven)."""
+    v = judged.verdict
+    out = [Finding(f"{c.instruction.keyword} {' '.join(c.sources)} copies shared code"
+                   f"{' (' + ', '.join(c.names) + ')' if c.names else ''} into the image", v.path, c.line,
+                   "`nexusify rewrite` installs it from the index instead") for c in v.copies]
+    out += [Finding(f"installs {i.name} from the copied folder `{i.word}`", v.path, i.instruction.start,
+                    "install it by version from the index (`nexusify rewrite`)") for i in v.installs]
+    out += [Finding(p.message, p.path or v.path, p.line, p.hint) for p in v.problems if p.severity == "error"]
+    return sorted(out, key=lambda f: (f.path or "", f.line or 0))
 
 
 def manifest_findings(consumer: Project, ws: Workspace, shared: set[str]) -> list[Finding]:
@@ -144,7 +104,8 @@ def manifest_findings(consumer: Project, ws: Workspace, shared: set[str]) -> lis
     return out
 
 
-def static_check(consumer: Project, ws: Workspace, matcher: SharedMatcher) -> Check:
+def static_check(consumer: Project, ws: Workspace, judged: list[JudgedDockerfile]) -> Check:
+    """``judged``: the verdicts on the Dockerfiles that build ``consumer`` (:func:`judge_project`)."""
     shared = {p.normalized for p in ws.shared if p.normalized}
     needed = set(ws.transitive(consumer, runtime_only=False)) | set(consumer.internal_names())
     findings = manifest_findings(consumer, ws, shared)
@@ -154,13 +115,8 @@ def static_check(consumer: Project, ws: Workspace, matcher: SharedMatcher) -> Ch
             findings += lockfile_findings(lock, shared, ws.root)
         else:  # a uv workspace's lock records every member: only what this consumer needs counts
             findings += lockfile_findings(lock, needed & shared, ws.root, consumer.normalized)
-    seen: set[tuple[str | None, int | None, str]] = set()
-    builds = docker_builds(consumer, ws.root)
-    for df, context in builds:
-        for f in dockerfile_findings(df, context, ws, matcher):
-            if (f.path, f.line, f.message) not in seen:  # one Dockerfile built from two places
-                seen.add((f.path, f.line, f.message))
-                findings.append(f)
+    for jd in judged:
+        findings += dockerfile_findings(jd)
     looked = ["manifest"] + (["requirements"] if consumer.requirement_files else []) + \
-        (["lockfile"] if consumer.lockfiles else []) + (["Dockerfile"] if builds else [])
+        (["lockfile"] if consumer.lockfiles else []) + (["Dockerfile"] if judged else [])
     return Check.of("static", findings, "no path to a shared package in its " + ", ".join(looked))
