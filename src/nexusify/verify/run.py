@@ -16,7 +16,7 @@ from nexusify.formats.shared_code import SharedCode
 from nexusify.model import Project, Workspace, workspace_for
 from nexusify.rewrite.targets import select_services
 from nexusify.verify.build import Builder
-from nexusify.verify.lock import lock_check
+from nexusify.verify.lock import LockChecker
 from nexusify.verify.report import ConsumerResult, VerifyReport
 from nexusify.verify.resolve import resolve_check
 from nexusify.verify.static import static_check
@@ -69,11 +69,12 @@ def run_verify(settings: Settings, targets: Sequence[str] = (), *, env: Mapping[
     shared = SharedCode.from_workspace(ws, settings.path_aliases)
     judged = {c.path: judge_project(c, ws.root, shared) for c in consumers}
     report = VerifyReport(str(ws.root), url, build=build)
+    locks = LockChecker(ws.root, settings.source_name, present, env, which)
 
     def check(consumer: Project) -> ConsumerResult:
         result = ConsumerResult(consumer.name or consumer.rel(ws.root), consumer.rel(ws.root), consumer.tool)
         result.checks["static"] = static_check(consumer, ws, judged[consumer.path])
-        result.checks["lock"] = lock_check(consumer, ws.root, settings.source_name, present, env, which)
+        result.checks["lock"] = locks.check(consumer)
         result.checks["resolve"] = resolve_check(consumer, ws, url, present, env, settings.timeout)
         return result
 
