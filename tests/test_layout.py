@@ -35,6 +35,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("audit", "publish", "rewrite", "init"),
     ("affected", "release"),
     ("deploy",),
+    ("verify",),
     ("demo",),
     ("ui",),
     ("commands",),

@@ -54,6 +54,11 @@ VERBS: tuple[Verb, ...] = (
         ("nexusify release --bump auto --publish", "bump from Conventional Commits, then publish them"),
         ("nexusify release maestro-core-config --bump minor --commit", "one package, commit and tag"),
     )),
+    Verb("verify", "prove the migration: no path left, locks ok, index installs", (
+        ("nexusify verify", "static, lock and resolve checks for every consumer"),
+        ("nexusify verify services/gateway --build", "also build its Dockerfiles and import in the image"),
+        ("nexusify verify --json", "the consumer x check table as JSON"),
+    )),
     Verb("deploy", "deploy services: migrations, image build, blue-green switch", (
         ("nexusify deploy -e staging --dry-run", "the plan and the migration SQL; change nothing"),
         ("nexusify deploy -e staging", "every configured service, blue-green"),

@@ -1,0 +1,148 @@
+"""Check 4 (``--build``), build: each Dockerfile that builds a consumer builds with its real
+context on the engine (deploy's image builder: the index URL as a build arg, credentials as a
+BuildKit netrc secret), and the built image imports every shared package the consumer needs at
+run time, installed from the index (not from a folder). Images are removed afterwards."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+
+from nexusify.credentials import Credentials, redact
+from nexusify.errors import NexusifyError
+from nexusify.formats.dockerfile_rules import JudgedDockerfile
+from nexusify.model import Project, Workspace, relpath
+from nexusify.verify.report import Check, Finding
+
+# Run inside the image: import each distribution's top-level modules, and refuse one installed
+# from a folder (PEP 610 direct_url.json with dir_info). Prints one line per problem; exit 1 if any.
+IMPORT_CHECK = r"""
+import importlib, importlib.metadata as md, json, sys
+bad = []
+for name in sys.argv[1:]:
+    try:
+        dist = md.distribution(name)
+    except md.PackageNotFoundError:
+        bad.append(f"{name}: not installed"); continue
+    direct = dist.read_text("direct_url.json")
+    if direct and ("dir_info" in json.loads(direct) or json.loads(direct).get("url", "").startswith("file:")):
+        bad.append(f"{name}: installed from {json.loads(direct).get('url')}, not from the index")
+    tops = (dist.read_text("top_level.txt") or "").split() or sorted({
+        str(f).split("/")[0].removesuffix(".py") for f in (dist.files or [])
+        if str(f).endswith(".py") and not str(f).startswith("..") and ".dist-info" not in str(f).split("/")[0]})
+    if not tops:
+        bad.append(f"{name}: installs no module")
+    for top in tops:
+        try:
+            importlib.import_module(top)
+        except Exception as exc:
+            bad.append(f"{name}: import {top} failed: {type(exc).__name__}: {exc}")
+if bad:
+    print("\n".join(bad), file=sys.stderr)
+    sys.exit(1)
+print("imported: " + " ".join(sys.argv[1:]))
+"""
+
+
+class Builder:
+    """Connects to the engine once (on first use) and builds every Dockerfile with it."""
+
+    def __init__(self, env: Mapping[str, str], index_url: str, creds: Credentials | None) -> None:
+        self.env = env
+        self.index_url = index_url
+        self.creds = creds
+        self._engine: object | None = None
+        self._error: str | None = None
+
+    def engine(self) -> object:
+        if self._engine is None and self._error is None:
+            from nexusify.deploy.engine import connect
+
+            try:
+                self._engine = connect(None, self.env)
+            except NexusifyError as exc:
+                self._error = str(exc)
+        if self._engine is None:
+            raise _NoEngine(self._error or "no container engine")
+        return self._engine
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.close()  # type: ignore[attr-defined]
+
+    def check(self, consumer: Project, ws: Workspace, judged: list[JudgedDockerfile],
+              installs: list[str] | None = None) -> Check:
+        """``judged``: the Dockerfiles that build it, with the build context the shared-code rule
+        decided; ``installs``: the shared packages it installs (what the resolve check saw);
+        default: its direct runtime ones."""
+        if not judged:
+            return Check.na("build", "no Dockerfile builds it")
+        names = installs if installs else [n for n in consumer.internal_names(runtime_only=True) if n in ws.by_name]
+        findings: list[Finding] = []
+        built: list[str] = []
+        for jd in judged:
+            df, context, rel = jd.path, jd.verdict.context, jd.rel
+            if context is None:
+                findings.append(Finding("its build context cannot be decided, so it cannot be built", rel,
+                                        hint="see `nexusify audit` for this Dockerfile"))
+                continue
+            try:
+                engine = self.engine()
+            except _NoEngine as exc:
+                findings.append(Finding(f"cannot build: {exc}", rel,
+                                        hint="start an engine (DOCKER_HOST), or run verify without --build"))
+                continue
+            problem = self._build_one(engine, consumer, df, context, ws.root, names)
+            if problem:
+                findings.append(Finding(problem, rel))
+            else:
+                built.append(rel)
+        if findings:
+            return Check.failed("build", findings, f"built {', '.join(built)}" if built else "")
+        return Check.ok("build", f"built {', '.join(built)}; the image imports {', '.join(names) or '(nothing shared)'}")
+
+    def _build_one(self, engine: object, consumer: Project, df: Path, context: Path, root: Path,
+                   names: list[str]) -> str | None:
+        from nexusify.deploy.images import BuildRequest, build_image
+
+        slug = "".join(c if c.isalnum() or c in "-_." else "-" for c in (consumer.name or consumer.path.name).lower())
+        ref = f"localhost/nexusify-verify/{slug}:{uuid.uuid4().hex[:12]}"
+        req = BuildRequest(service=consumer.name or slug, context=context, dockerfile=os.path.relpath(df, context),
+                           ref=ref, version="verify", environment="verify", index_url=self.index_url,
+                           credentials=self.creds)
+        client = engine.client  # type: ignore[attr-defined]
+        try:
+            try:
+                build_image(engine, req)  # type: ignore[arg-type]
+            except NexusifyError as exc:
+                lines = [ln for ln in exc.message.splitlines() if ln.strip()]
+                return f"the build failed (context {relpath(context, root)}): " + " | ".join(lines[-3:])
+            if not names:
+                return None
+            return self._imports(client, ref, names)
+        finally:
+            with contextlib.suppress(Exception):  # best effort: never leave verify's images behind
+                client.images.remove(ref, force=True)
+
+    def _imports(self, client: object, ref: str, names: list[str]) -> str | None:
+        import docker.errors
+
+        secret = self.creds.password if self.creds else None
+        try:
+            client.containers.run(  # type: ignore[attr-defined]
+                ref, ["python3", "-c", IMPORT_CHECK, *names], entrypoint=[], remove=True, network_mode="none",
+                stdout=True, stderr=True)
+        except docker.errors.ContainerError as exc:
+            raw = exc.stderr if isinstance(exc.stderr, bytes) else b""
+            text = redact(raw.decode("utf-8", "replace"), secret).strip()
+            return "the image does not import the shared packages: " + (text.replace("\n", " | ") or str(exc))
+        except docker.errors.APIError as exc:
+            return f"the image could not run: {redact(str(exc), secret)}"
+        return None
+
+
+class _NoEngine(Exception):
+    pass

@@ -1,0 +1,143 @@
+"""Check 3, resolve: the consumer's dependencies resolve with every shared package coming from
+the configured index and nowhere else.
+
+pip resolves what the consumer installs (the project itself, its top requirements files, or a
+virtual project's declared dependencies) with ``--dry-run --report`` against ONLY the index URL:
+``PIP_CONFIG_FILE=/dev/null`` and an environment without ``PIP_*`` variables (but the TLS ones)
+keep every other configured index and find-links out, for pip's build subprocesses too, and credentials reach pip through a private netrc file (``NETRC``),
+never argv. Every shared package in the report must have been downloaded from under the index
+(``<index>/../`` holds the files: pypiserver ``/packages/``, Nexus ``/repository/<repo>/packages/``)
+and not from a path or a direct URL.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from packaging.utils import canonicalize_name
+
+from nexusify.credentials import Credentials
+from nexusify.deploy.images import netrc_text
+from nexusify.model import Project, Workspace, relpath
+from nexusify.verify.report import Check, Finding
+from nexusify.verify.tools import run_tool
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """One thing pip was asked to resolve: its arguments and how to name it."""
+
+    label: str
+    args: tuple[str, ...]
+    cwd: Path
+    path: str  # the file it comes from, relative to the root
+
+
+def files_prefix(index_url: str) -> str:
+    """Where the index's own files live: the simple URL without its ``simple/``."""
+    base = index_url.rstrip("/")
+    if base.endswith("/simple"):
+        base = base[: -len("/simple")]
+    return base + "/"
+
+
+def resolutions(consumer: Project, root: Path) -> list[Resolution]:
+    out: list[Resolution] = []
+    if not consumer.requirements_only:
+        rel = relpath(consumer.pyproject, root)
+        if not consumer.is_virtual:
+            out.append(Resolution(f"{consumer.name or rel}", (str(consumer.path),), consumer.path, rel))
+        else:
+            project = consumer.data.get("project")
+            deps = project.get("dependencies") if isinstance(project, dict) else None
+            reqs = [d for d in deps or [] if isinstance(d, str)]
+            if reqs:
+                out.append(Resolution(f"{rel} [project.dependencies]", tuple(reqs), consumer.path, rel))
+    for top in consumer.requirement_tops:
+        out.append(Resolution(relpath(top, root), ("-r", str(top)), consumer.path, relpath(top, root)))
+    return out
+
+
+#: PIP_* variables kept (TLS to the index); every other one could add an index or find-links
+_PIP_KEEP = ("PIP_CERT", "PIP_CLIENT_CERT")
+
+
+def _pip_env(base: Mapping[str, str], netrc: Path | None, timeout: int) -> dict[str, str]:
+    env = {k: v for k, v in base.items()
+           if (not k.startswith("PIP_") or k in _PIP_KEEP) and k not in ("NEXUS_PASSWORD", "TWINE_PASSWORD")}
+    env.setdefault("PATH", os.environ.get("PATH", ""))
+    env.setdefault("HOME", os.environ.get("HOME", "/root"))
+    # no config file at all (global, user, site), and the same for pip's build-isolation subprocesses
+    env.update({"PIP_CONFIG_FILE": os.devnull, "PIP_NO_INPUT": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+                "PIP_RETRIES": "1", "PIP_TIMEOUT": str(timeout)})
+    if netrc is not None:
+        env["NETRC"] = str(netrc)
+    else:
+        env.pop("NETRC", None)
+    return env
+
+
+def shared_origins(report: dict[str, Any], shared: set[str], prefix: str) -> tuple[list[str], list[str]]:
+    """(from the index, from elsewhere) for every shared package in a pip ``--report``."""
+    good: list[str] = []
+    bad: list[str] = []
+    for item in report.get("install", []):
+        meta = item.get("metadata", {})
+        name = canonicalize_name(str(meta.get("name", "")))
+        if name not in shared:
+            continue
+        info = item.get("download_info", {})
+        url = str(info.get("url", ""))
+        label = f"{meta.get('name')} {meta.get('version', '')}".strip()
+        if item.get("is_direct") or "dir_info" in info or not url.startswith(prefix):
+            bad.append(f"{label} from {url or 'an unknown place'}")
+        else:
+            good.append(label)
+    return good, bad
+
+
+def resolve_check(consumer: Project, ws: Workspace, index_url: str, creds: Credentials | None,
+                  env: Mapping[str, str], timeout: int = 30) -> Check:
+    todo = resolutions(consumer, ws.root)
+    if not todo:
+        return Check.na("resolve", "nothing pip can install (a virtual project without dependencies)")
+    shared = {p.normalized for p in ws.shared if p.normalized}
+    prefix = files_prefix(index_url)
+    findings: list[Finding] = []
+    proved: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="nexusify-verify-") as tmp:
+        netrc: Path | None = None
+        if creds is not None and creds.present:
+            netrc = Path(tmp) / "netrc"
+            fd = os.open(netrc, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(netrc_text(index_url, creds))
+        pip_env = _pip_env(env, netrc, timeout)
+        for i, res in enumerate(todo):
+            report_file = Path(tmp) / f"report-{i}.json"
+            argv = [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet",
+                    "--report", str(report_file),
+                    "--index-url", index_url, *res.args]
+            run = run_tool(argv, res.cwd, pip_env, creds)
+            if not run.ok or not report_file.is_file():
+                what = res.label if res.label != res.path else "it"
+                findings.append(Finding(f"{what} does not resolve from the index alone: {run.reason(2)}",
+                                        res.path, hint="publish the shared packages (`nexusify publish`); the index "
+                                        "must also serve the third-party packages (a Nexus group)"))
+                continue
+            good, bad = shared_origins(json.loads(report_file.read_text(encoding="utf-8")), shared, prefix)
+            prefix_label = f"{res.label}: " if res.label != res.path else ""
+            findings += [Finding(f"{prefix_label}shared package {b}, not from the index", res.path,
+                                 hint="depend on it by version from the index (`nexusify rewrite`)") for b in bad]
+            proved += good
+    names = ", ".join(sorted(set(proved))) or "no shared package installed"
+    check = Check.of("resolve", findings, f"from {index_url}: {names}")
+    check.packages = sorted({canonicalize_name(label.split()[0]) for label in proved})
+    return check

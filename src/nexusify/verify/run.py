@@ -1,0 +1,93 @@
+"""``verify``: which projects are consumers, the gate, and every check for each of them."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from nexusify.config import Settings
+from nexusify.credentials import mask_url, resolve_credentials
+from nexusify.errors import ConfigError, ProblemsFound, UsageError
+from nexusify.extras import require
+from nexusify.formats.dockerfile_rules import judge_project
+from nexusify.formats.shared_code import SharedCode
+from nexusify.model import Project, Workspace, workspace_for
+from nexusify.rewrite.targets import select_services
+from nexusify.verify.build import Builder
+from nexusify.verify.lock import LockChecker
+from nexusify.verify.report import ConsumerResult, VerifyReport
+from nexusify.verify.resolve import resolve_check
+from nexusify.verify.static import static_check
+from nexusify.verify.tools import Which
+
+
+def is_consumer(project: Project) -> bool:
+    """A project that depends on shared packages (by path or by version), any role but shared."""
+    return project.role != "shared" and bool(project.internal_names())
+
+
+def select_consumers(ws: Workspace, targets: Sequence[str], cwd: Path | None = None) -> list[Project]:
+    """Every consumer (the root project too), or the ones ``targets`` name (folders, files, globs)."""
+    if not targets:
+        return sorted((p for p in ws.projects if is_consumer(p)), key=lambda p: p.path.as_posix())
+    chosen = select_services(ws, targets, cwd)
+    others = [p.rel(ws.root) for p in chosen if not is_consumer(p)]
+    if others:
+        raise UsageError(f"{', '.join(others)}: depends on no shared package, so there is nothing to verify",
+                         hint="give consumers (projects that depend on shared packages), or no target for all")
+    return chosen
+
+
+def run_verify(settings: Settings, targets: Sequence[str] = (), *, env: Mapping[str, str] | None = None,
+               build: bool = False, cwd: Path | None = None, which: Which = shutil.which) -> VerifyReport:
+    """Every check for every target consumer; raises before checking when the model has errors
+    in anything they reach (ProblemsFound) or the index is not configured (ConfigError)."""
+    env = env or {}
+    url = settings.simple_url
+    if not url:
+        raise ConfigError("no index URL: verify proves that consumers install shared packages from it",
+                          hint="set nexus-url (and repository) or index-url in nexusify.toml, "
+                               "or pass --nexus-url/--index-url")
+    if mask_url(url) != url:
+        raise ConfigError("the index URL holds credentials", hint="give the URL without user:password@ and set "
+                                                                 "NEXUS_USERNAME/NEXUS_PASSWORD")
+    if build:
+        require("deploy", "docker")  # the engine's SDK: `--build` needs nexusify's deploy extra
+    ws = workspace_for(settings)
+    consumers = select_consumers(ws, targets, cwd)
+    if not consumers:
+        raise UsageError(f"no project under {ws.root} depends on a shared package: nothing to verify",
+                         hint="`nexusify audit` lists the shared packages and their consumers")
+    errors = ws.errors_reaching(consumers)
+    if errors:
+        raise ProblemsFound(f"{len(errors)} problem(s) in what the consumers reach; nothing was verified:\n  "
+                            + "\n  ".join(str(p) for p in errors), hint="fix them (`nexusify audit`) and re-run")
+    creds = resolve_credentials(settings.username, url, env)
+    present = creds if creds.present else None
+    shared = SharedCode.from_workspace(ws, settings.path_aliases)
+    judged = {c.path: judge_project(c, ws.root, shared) for c in consumers}
+    report = VerifyReport(str(ws.root), url, build=build)
+    locks = LockChecker(ws.root, settings.source_name, present, env, which)
+
+    def check(consumer: Project) -> ConsumerResult:
+        result = ConsumerResult(consumer.name or consumer.rel(ws.root), consumer.rel(ws.root), consumer.tool)
+        result.checks["static"] = static_check(consumer, ws, judged[consumer.path])
+        result.checks["lock"] = locks.check(consumer)
+        result.checks["resolve"] = resolve_check(consumer, ws, url, present, env, settings.timeout)
+        return result
+
+    # the tools mostly wait on the index: a few consumers at a time, reported in order
+    with ThreadPoolExecutor(max_workers=max(1, min(4, settings.effective_jobs * 2, len(consumers)))) as pool:
+        report.consumers = list(pool.map(check, consumers))
+    if build:
+        builder = Builder(env, url, present)
+        try:
+            for consumer, result in zip(consumers, report.consumers, strict=True):
+                resolved = result.checks["resolve"]
+                result.checks["build"] = builder.check(consumer, ws, judged[consumer.path],
+                                                       resolved.packages if resolved.status == "ok" else None)
+        finally:
+            builder.close()
+    return report

@@ -1,0 +1,122 @@
+"""Check 1, static: a consumer reaches no shared package through a path, a ``file:`` URL or a
+workspace any more, in its manifest, its requirements files, its lockfiles or the Dockerfiles
+that build it. Every finding names the file and line.
+
+Lockfiles are read line by line (``tomllib`` gives no lines): a ``[[package]]`` entry of a shared
+package whose source is a folder or file (uv ``source = { editable/path/directory = ... }``,
+Poetry ``[package.source] type = "directory"|"file"``, PDM ``path = ...``/``editable = true``/
+``url = "file:...``), and any inline ``{ name = "<shared>", editable/path/directory = ... }``
+(uv's recorded requirements) is a finding.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+from packaging.utils import canonicalize_name
+
+from nexusify.formats.dockerfile_rules import JudgedDockerfile
+from nexusify.model import Project, Workspace, relpath
+from nexusify.verify.report import Check, Finding
+
+_NAME = re.compile(r'^\s*name\s*=\s*"([^"]+)"')
+_UV_SOURCE = re.compile(r'^\s*source\s*=\s*\{[^}]*\b(editable|path|directory)\s*=\s*"([^"]*)"')
+_POETRY_TYPE = re.compile(r'^\s*type\s*=\s*"(directory|file)"')
+_PDM_PATH = re.compile(r'^\s*(?:path\s*=\s*"([^"]*)"|editable\s*=\s*true|url\s*=\s*"(file:[^"]*)")')
+_INLINE = re.compile(r'\{\s*name\s*=\s*"([^"]+)"[^}]*\b(editable|path|directory)\s*=\s*"([^"]*)"')
+
+
+def lockfile_findings(lock: Path, shared: Iterable[str], root: Path, owner: str | None = None) -> list[Finding]:
+    """Every place ``lock`` installs one of the ``shared`` packages (normalised names) from a path.
+
+    ``owner``: the consumer's name when the lock is a uv workspace root's, which records every
+    member's requirements; then only the owner's own recorded requirements count."""
+    names = set(shared)
+    rel = relpath(lock, root)
+    try:
+        lines = lock.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        return [Finding(f"cannot read the lockfile ({exc})", rel)]
+    out: list[Finding] = []
+    current: str | None = None  # the [[package]] entry the line belongs to
+    section = ""
+    for no, line in enumerate(lines, 1):
+        stripped = line.strip()
+        if stripped.startswith("["):
+            section = stripped
+            if stripped == "[[package]]" or not stripped.startswith("[package."):
+                current = None
+            continue
+        m = _NAME.match(line)
+        if m and section == "[[package]]" and current is None:
+            current = canonicalize_name(m.group(1))
+            continue
+        for im in _INLINE.finditer(line):
+            if canonicalize_name(im.group(1)) in names and (owner is None or current in (owner, *names)):
+                out.append(Finding(f"{im.group(1)} is recorded from {im.group(2)} `{im.group(3)}`", rel, no))
+        if current not in names or current is None:
+            continue
+        hit = None
+        if (um := _UV_SOURCE.match(line)) and section == "[[package]]":
+            hit = f"{um.group(1)} `{um.group(2)}`"
+        elif (tm := _POETRY_TYPE.match(line)) and section == "[package.source]":
+            hit = f"a {tm.group(1)} source"
+        elif (pm := _PDM_PATH.match(line)) and section == "[[package]]" and lock.name == "pdm.lock":
+            hit = f"path `{pm.group(1)}`" if pm.group(1) else f"`{pm.group(2)}`" if pm.group(2) else "an editable path"
+        if hit:
+            out.append(Finding(f"{current} is locked from {hit}", rel, no,
+                               f"re-lock against the index: `{_relock_command(lock)}` in {relpath(lock.parent, root)}"))
+    return out
+
+
+def _relock_command(lock: Path) -> str:
+    return {"uv.lock": "uv lock", "poetry.lock": "poetry lock", "pdm.lock": "pdm update --no-sync <shared names>"}.get(
+        lock.name, "lock")
+
+
+def dockerfile_findings(judged: JudgedDockerfile) -> list[Finding]:
+    """What the one shared-code rule (:func:`judge_project`, the rule audit and rewrite ask) finds
+    in a Dockerfile that builds the consumer: COPY/ADD of shared code (in any stage, ``COPY --from``
+    of what such a copy filled), installs from a folder such a copy filled, and every line it
+    cannot decide (an error: not proven)."""
+    v = judged.verdict
+    out = [Finding(f"{c.instruction.keyword} {' '.join(c.sources)} copies shared code"
+                   f"{' (' + ', '.join(c.names) + ')' if c.names else ''} into the image", v.path, c.line,
+                   "`nexusify rewrite` installs it from the index instead") for c in v.copies]
+    out += [Finding(f"installs {i.name} from the copied folder `{i.word}`", v.path, i.instruction.start,
+                    "install it by version from the index (`nexusify rewrite`)") for i in v.installs]
+    out += [Finding(p.message, p.path or v.path, p.line, p.hint) for p in v.problems if p.severity == "error"]
+    return sorted(out, key=lambda f: (f.path or "", f.line or 0))
+
+
+def manifest_findings(consumer: Project, ws: Workspace, shared: set[str]) -> list[Finding]:
+    """Dependencies on shared packages by path, file URL or workspace (pyproject and requirements)."""
+    out: list[Finding] = []
+    for d in consumer.local_deps:
+        target = ws.project_at(d.resolved) if d.resolved is not None else None
+        if d.normalized not in shared and (target is None or target.role != "shared"):
+            continue
+        how = {"uv-workspace": "the uv workspace"}.get(d.kind, f"`{d.written or d.raw_path}`")
+        out.append(Finding(f"{d.name} is still installed from {how}", relpath(d.file, ws.root), d.path_line,
+                           "`nexusify rewrite` makes it a version from the index"))
+    return out
+
+
+def static_check(consumer: Project, ws: Workspace, judged: list[JudgedDockerfile]) -> Check:
+    """``judged``: the verdicts on the Dockerfiles that build ``consumer`` (:func:`judge_project`)."""
+    shared = {p.normalized for p in ws.shared if p.normalized}
+    needed = set(ws.transitive(consumer, runtime_only=False)) | set(consumer.internal_names())
+    findings = manifest_findings(consumer, ws, shared)
+    for lock in consumer.lockfiles:
+        # its own lockfile holds nothing shared by path; a workspace root's lock only what it needs
+        if lock.parent == consumer.path and not consumer.workspace_members:
+            findings += lockfile_findings(lock, shared, ws.root)
+        else:  # a uv workspace's lock records every member: only what this consumer needs counts
+            findings += lockfile_findings(lock, needed & shared, ws.root, consumer.normalized)
+    for jd in judged:
+        findings += dockerfile_findings(jd)
+    looked = ["manifest"] + (["requirements"] if consumer.requirement_files else []) + \
+        (["lockfile"] if consumer.lockfiles else []) + (["Dockerfile"] if judged else [])
+    return Check.of("static", findings, "no path to a shared package in its " + ", ".join(looked))

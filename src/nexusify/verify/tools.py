@@ -1,0 +1,90 @@
+"""Running the consumers' own tools (uv, Poetry, PDM, pip) for verify: the commands, how to
+install a missing one, and the environment that gives each the index credentials (through the
+environment, never argv; verified per tool in shared/notes/tools.md)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from nexusify.credentials import Credentials, redact
+
+#: lockfile name -> the command that says whether the lock still matches the project
+LOCK_CHECKS: dict[str, tuple[str, ...]] = {
+    "uv.lock": ("uv", "lock", "--check"),
+    "poetry.lock": ("poetry", "check", "--lock"),
+    "pdm.lock": ("pdm", "lock", "--check"),
+}
+INSTALL: dict[str, str] = {
+    "uv": "pip install uv",
+    "poetry": "pip install poetry",
+    "pdm": "pip install pdm 'hishel[httpx2]==1.4.0'",
+}
+_DROP = ("NEXUS_PASSWORD", "TWINE_PASSWORD")
+
+Which = Callable[..., str | None]
+
+
+@dataclass(frozen=True)
+class ToolRun:
+    command: str  # as shown to the user
+    returncode: int
+    output: str  # stdout + stderr, credentials removed
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    def reason(self, lines: int = 1) -> str:
+        """The last meaningful lines of the output (tools put the verdict last)."""
+        kept = [ln.strip() for ln in self.output.splitlines() if ln.strip()]
+        errors = [ln for ln in kept if ("ERROR:" in ln or ln.lower().startswith(("error", "warning: lockfile")))
+                  and "subprocess-exited-with-error" not in ln]
+        chosen = errors[:lines] if errors else kept[-lines:]
+        return " | ".join(chosen) if chosen else f"exit {self.returncode}"
+
+
+def source_key(name: str) -> str:
+    return name.upper().replace("-", "_").replace(".", "_")
+
+
+def tool_env(tool: str, source_name: str, creds: Credentials | None, base: Mapping[str, str]) -> dict[str, str]:
+    """``base`` without nexusify's own secrets, plus the credentials in the variables ``tool``
+    reads for the source ``source_name`` (uv, Poetry); PDM reads them only from ``${VAR}`` in the
+    source URL, so NEXUS_USERNAME/NEXUS_PASSWORD stay for it."""
+    env = {k: v for k, v in base.items() if k not in _DROP or tool == "pdm"}
+    env.setdefault("PATH", os.environ.get("PATH", ""))
+    env.setdefault("HOME", os.environ.get("HOME", "/root"))
+    auth = creds.auth() if creds else None
+    if auth:
+        key = source_key(source_name)
+        if tool == "poetry":
+            env[f"POETRY_HTTP_BASIC_{key}_USERNAME"], env[f"POETRY_HTTP_BASIC_{key}_PASSWORD"] = auth
+        elif tool == "uv":
+            env[f"UV_INDEX_{key}_USERNAME"], env[f"UV_INDEX_{key}_PASSWORD"] = auth
+        elif tool == "pdm":
+            env["NEXUS_USERNAME"], env["NEXUS_PASSWORD"] = auth
+    env.setdefault("POETRY_NO_INTERACTION", "1")
+    return env
+
+
+def find_tool(tool: str, env: Mapping[str, str], which: Which = shutil.which) -> str | None:
+    return which(tool, path=env.get("PATH"))
+
+
+def run_tool(argv: Sequence[str], cwd: Path, env: Mapping[str, str], creds: Credentials | None,
+             timeout: int = 600) -> ToolRun:
+    shown = " ".join(Path(argv[0]).name if i == 0 else a for i, a in enumerate(argv))
+    secret = creds.password if creds else None
+    try:
+        proc = subprocess.run(list(argv), cwd=cwd, env=dict(env), capture_output=True, text=True, check=False,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return ToolRun(shown, -1, f"`{shown}` did not finish within {timeout} s")
+    except OSError as exc:
+        return ToolRun(shown, -1, f"`{shown}` could not start: {exc.strerror}")
+    return ToolRun(shown, proc.returncode, redact(proc.stdout + proc.stderr, secret))

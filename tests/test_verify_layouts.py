@@ -1,0 +1,108 @@
+"""`nexusify verify` on real layouts beyond the sample: a uv workspace with one root uv.lock."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FIXTURES, missing
+
+ENV = {"HOME": "/nonexistent", "NO_COLOR": "1"}
+
+
+def _uv_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    if shutil.which("uv") is None:
+        missing("uv", "`uv` is not on PATH (a dev extra: pip install -e '.[dev]')")
+    return {**ENV, "HOME": str(tmp_path), "PATH": os.environ["PATH"], "UV_NO_CACHE": "1",
+            "UV_PYTHON_DOWNLOADS": "never"}
+
+
+def _statuses(data: dict) -> dict[str, dict[str, str]]:  # type: ignore[type-arg]
+    return {c["name"]: {k: v["status"] for k, v in c["checks"].items()} for c in data["consumers"]}
+
+
+@pytest.mark.slow
+def test_uv_workspace_with_one_root_lock(run_cli, tmp_path: Path, pypi_server_factory, backend_wheels: list[Path],
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Members on `{ workspace = true }` fail static at the source line and at the root uv.lock's
+    lines that are theirs; the root lock passes `uv lock --check`. A member moved out of the
+    workspace onto the index (exclude, its own index source and uv.lock: shared/notes/tools.md)
+    passes every check, while the one left in the workspace still fails."""
+    root = tmp_path / "repo"
+    shutil.copytree(FIXTURES / "layouts/uv-root-lock", root)
+    env = _uv_env(tmp_path, monkeypatch)
+    server = pypi_server_factory(auth="download,update,list")
+    env.update({"NEXUS_USERNAME": server.username or "", "NEXUS_PASSWORD": server.password or ""})
+    for wheel in backend_wheels:
+        shutil.copy(wheel, server.packages)
+    common = ("--root", str(root), "--repository-url", server.url, "--index-url", server.simple_url)
+
+    before = run_cli("verify", *common, "--json", env=env)
+    assert before.exit_code == 1, before.output
+    data = json.loads(before.stdout)
+    assert _statuses(data) == {"svc-a": {"static": "fail", "lock": "ok", "resolve": "fail"},
+                               "svc-b": {"static": "fail", "lock": "ok", "resolve": "fail"}}
+    svc_a = next(c for c in data["consumers"] if c["name"] == "svc-a")
+    assert [f"{f['path']}:{f['line']}: {f['message']}" for f in svc_a["checks"]["static"]["findings"]] == [
+        "services/svc-a/pyproject.toml:8: acme-common is still installed from the uv workspace",
+        "uv.lock:21: acme-common is locked from editable `libs/common`",
+        "uv.lock:32: acme-common is recorded from editable `libs/common`",
+    ]
+    assert svc_a["checks"]["lock"]["detail"] == "`uv lock --check` in . passed"
+
+    # move svc-b out of the workspace, onto the index
+    assert run_cli("publish", *common, env=env).exit_code == 0
+    pyproject = root / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace(
+        'members = ["libs/*", "services/*"]', 'members = ["libs/*", "services/*"]\nexclude = ["services/svc-b"]'))
+    svc_b = root / "services/svc-b"
+    manifest = svc_b / "pyproject.toml"
+    manifest.write_text(manifest.read_text().replace(
+        "acme-common = { workspace = true }",
+        f'acme-common = {{ index = "nexus" }}\n\n[[tool.uv.index]]\nname = "nexus"\nurl = "{server.simple_url}"\n'
+        "explicit = true"))
+    uv_env = {**env, "UV_INDEX_NEXUS_USERNAME": server.username or "", "UV_INDEX_NEXUS_PASSWORD": server.password or ""}
+    for folder in (root, svc_b):
+        made = subprocess.run(["uv", "lock"], cwd=folder, env=uv_env, capture_output=True, text=True, check=False)
+        assert made.returncode == 0, made.stderr
+
+    after = run_cli("verify", *common, "--json", "services/svc-b", env=env)
+    assert after.exit_code == 0, after.output
+    moved = json.loads(after.stdout)["consumers"][0]
+    assert moved["checks"]["lock"]["detail"] == "`uv lock --check` in services/svc-b passed"
+    assert moved["checks"]["resolve"]["detail"] == f"from {server.simple_url}: acme-common 0.2.0"
+    everything = run_cli("verify", *common, env=env)
+    assert everything.exit_code == 1
+    assert "failed: svc-a" in everything.stdout
+
+
+def test_a_root_project_that_consumes_its_members_is_verified_too(run_cli, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The virtual root's dev group takes the library from the workspace: the root is a consumer,
+    and of the root uv.lock only the lines that are the root's (and the library's own) count."""
+    root = tmp_path / "repo"
+    shutil.copytree(FIXTURES / "layouts/uv-root-lock", root)
+    env = _uv_env(tmp_path, monkeypatch)
+    with (root / "pyproject.toml").open("a") as fh:
+        fh.write('\n[dependency-groups]\ndev = ["acme-common"]\n\n[tool.uv.sources]\n'
+                 "acme-common = { workspace = true }\n")
+    made = subprocess.run(["uv", "lock", "--offline"], cwd=root, env=env, capture_output=True, text=True, check=False)
+    assert made.returncode == 0, made.stderr
+    result = run_cli("verify", "--root", str(root), "--index-url", "http://127.0.0.1:9/simple/", "--json", str(root),
+                     env=env)
+    assert result.exit_code == 1, result.output
+    data = json.loads(result.stdout)
+    assert _statuses(data) == {"acme": {"static": "fail", "lock": "ok", "resolve": "n/a"}}
+    acme = data["consumers"][0]
+    assert [f"{f['path']}:{f['line']}: {f['message']}" for f in acme["checks"]["static"]["findings"]] == [
+        "pyproject.toml:14: acme-common is still installed from the uv workspace",
+        "uv.lock:26: acme-common is recorded from editable `libs/common`",
+        "uv.lock:31: acme-common is locked from editable `libs/common`",
+    ]
