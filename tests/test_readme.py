@@ -51,7 +51,7 @@ def test_generated_reference_is_current() -> None:
 def test_exactly_two_setup_commands_and_ci_runs_the_test_one() -> None:
     setup = _section(README.read_text(encoding="utf-8"), "Set up (fresh machine)")
     commands = [body.strip() for lang, body, _ in _blocks(setup) if lang == "bash"]
-    assert commands == ["python3 -m pip install -e . && nexusify demo", "bash scripts/test"]
+    assert commands == ["python3 -m pip install -e '.[demo]' && nexusify demo", "bash scripts/test"]
     ci = (REPO / ".ci" / "run").read_text()
     assert "bash scripts/test" in ci
 
