@@ -111,8 +111,6 @@ def plan_publish(
     started = time.monotonic()
     env = options.env if options.env is not None else os.environ
     ws = workspace_for(settings)
-    shared_files = {relpath(p.pyproject, ws.root) for p in ws.shared}
-    blocking = [p for p in ws.problems if p.severity == "error" and p.path in shared_files]
     try:
         order = ws.publish_order()
     except CycleError as exc:
@@ -120,6 +118,13 @@ def plan_publish(
             f"shared packages depend on each other in a cycle: {' -> '.join(exc.cycle)}",
             hint="break the cycle: move the shared code both need into a package of its own",
         ) from exc
+    selected = [ws.by_name[n] for n in _select(ws, order, options.packages)]
+    # the one gate: errors in anything the packages reach (an unreadable one included); publishing
+    # everything also stops on a folder whose manifest cannot be read (it may be a shared package)
+    blocking = ws.errors_reaching(selected)
+    if not options.packages:
+        blocking += [p for p in ws.problems if p.severity == "error" and p not in blocking
+                     and p.path is not None and ws.owner_of(ws.root / p.path) in ws.broken]
     if blocking:
         raise ProblemsFound(
             f"{len(blocking)} problem(s) in shared packages stop publishing:\n"

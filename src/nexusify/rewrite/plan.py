@@ -113,12 +113,12 @@ def plan_rewrite(
     for project in services:
         needed.update(d.normalized for d in project.local_deps if d.resolved is not None)
         needed.update(ws.transitive(project, runtime_only=False))
-    blocking_files = {relpath(p.pyproject, root) for p in services}
-    blocking_files |= {relpath(f, root) for p in services for f in p.requirement_files}
-    blocking_files |= {relpath(ws.by_name[n].pyproject, root) for n in needed if n in ws.by_name}
-    for problem in ws.problems:
-        if problem.path in blocking_files and problem.severity == "error":
-            plan.problems.append(problem)
+    # the one gate: every error in anything the targets reach, directly or transitively (an
+    # unreadable shared package included), and every graph error among them
+    plan.problems.extend(ws.errors_reaching(services))
+    if not targets:  # "every service": a folder whose manifest cannot be read may be one of them
+        plan.problems.extend(p for p in ws.problems if p.severity == "error" and p not in plan.problems
+                             and p.path is not None and ws.owner_of(root / p.path) in ws.broken)
 
     if versions is not None:
         plan.versions = {canonicalize_name(k): v for k, v in versions.items()}

@@ -8,7 +8,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from nexusify.errors import UsageError
+from nexusify.errors import ProblemsFound, UsageError
 from nexusify.model import Project, Workspace, declared_names
 
 
@@ -42,6 +42,11 @@ def select_services(ws: Workspace, targets: Sequence[str], cwd: Path | None = No
             project = ws.project_at(folder)
             if project is not None:
                 projects.append(project)
+            elif Path(os.path.normpath(folder.resolve())) in ws.broken:
+                why = [str(p) for p in ws.problems if p.path is not None
+                       and ws.owner_of(ws.root / p.path) == Path(os.path.normpath(folder.resolve()))]
+                raise ProblemsFound(f"{target}: its project file cannot be read:\n  " + "\n  ".join(why),
+                                    hint="fix it first (`nexusify audit` lists every problem); nothing was written")
             elif not glob.has_magic(target):
                 unknown.append(f"{target}: no pyproject.toml there (not a project of {ws.root})")
         if not matches:
