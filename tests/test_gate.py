@@ -50,3 +50,29 @@ def test_publish_refuses_when_a_shared_package_is_unreadable(run_cli, monorepo: 
     r = run_cli("publish", "--dry-run", "--root", str(monorepo), "--repository-url", "http://127.0.0.1:9/", env=ENV)
     assert r.exit_code == 1, r.output
     assert "shared/packages/core-config/pyproject.toml" in r.output
+
+
+def _optional_layout(root: Path, main_deps: str) -> None:
+    for name, deps, sources in (("base", "", ""), ("plugin", '"base"', 'base = { path = "../base" }\n')):
+        (root / "libs" / name).mkdir(parents=True)
+        (root / "libs" / name / "pyproject.toml").write_text(
+            f'[project]\nname = "{name}"\nversion = "0.1.0"\ndependencies = [{deps}]\n'
+            '[build-system]\nrequires = ["hatchling"]\nbuild-backend = "hatchling.build"\n'
+            + (f"[tool.uv.sources]\n{sources}" if sources else ""))
+    (root / "services/api").mkdir(parents=True)
+    (root / "services/api/pyproject.toml").write_text(
+        f'[project]\nname = "api"\nversion = "1.0.0"\ndependencies = [{main_deps}]\n'
+        '[project.optional-dependencies]\nx = ["plugin"]\n'
+        '[tool.uv.sources]\nbase = { path = "../../libs/base" }\nplugin = { path = "../../libs/plugin" }\n')
+
+
+@pytest.mark.parametrize(("main_deps", "warned"), [
+    pytest.param('"base"', False, id="declared-in-main"),
+    pytest.param("", True, id="not-declared"),
+])
+def test_optional_transitive_is_warned_only_when_the_main_group_does_not_declare_it(
+        run_cli, tmp_path: Path, main_deps: str, warned: bool) -> None:
+    _optional_layout(tmp_path, main_deps)
+    r = run_cli("rewrite", "--root", str(tmp_path), "--index-url", URL, "--check", env=ENV)
+    assert r.exit_code == 1, r.output  # there is something to rewrite
+    assert ("optional-transitive" in r.output) is warned, r.output

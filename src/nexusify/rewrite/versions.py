@@ -89,11 +89,16 @@ def transitive_additions(ws: Workspace, project: Project, deps: Sequence[LocalDe
     for d in deps:
         groups.setdefault(d.group, []).append(d)
     taken: set[tuple[str, str]] = set()
+    # what the main group declares with the source once rewritten: its names and their closure
+    main_members = groups.get("main", [])
+    main_covered = set(main_declared) | set(_closure(
+        ws, [(d.normalized, frozenset(canonicalize_name(x) for x in d.extras)) for d in main_members]))
     for group, members in groups.items():
         via = _closure(ws, [(d.normalized, frozenset(canonicalize_name(x) for x in d.extras)) for d in members])
         direct = {d.normalized for d in members}
         missing = {n: v for n, v in via.items() if n not in direct}
         if group.startswith("extra:"):
+            missing = {n: v for n, v in missing.items() if n not in main_covered}
             if missing:
                 problems.append(Problem(
                     "warning", "optional-transitive", relpath(project.pyproject, ws.root),
