@@ -76,3 +76,28 @@ def test_optional_transitive_is_warned_only_when_the_main_group_does_not_declare
     r = run_cli("rewrite", "--root", str(tmp_path), "--index-url", URL, "--check", env=ENV)
     assert r.exit_code == 1, r.output  # there is something to rewrite
     assert ("optional-transitive" in r.output) is warned, r.output
+
+
+def _pip_layout(root: Path, requirements: str) -> None:
+    (root / "libs/a").mkdir(parents=True)
+    (root / "libs/a/pyproject.toml").write_text(
+        '[project]\nname = "lib-a"\nversion = "1.2.0"\n[build-system]\nrequires = ["hatchling"]\n'
+        'build-backend = "hatchling.build"\n')
+    (root / "services/svc").mkdir(parents=True)
+    (root / "services/svc/requirements.txt").write_text(requirements)
+
+
+@pytest.mark.parametrize(("requirements", "code", "line"), [
+    pytest.param("--no-index\n-e ../../libs/a\n", "requirements-no-index", 1, id="no-index"),
+    pytest.param("six\n--no-index --find-links /wheels\n../../libs/a\n", "requirements-no-index", 2, id="no-index-later"),
+    pytest.param("../../libs/a --hash=sha256:" + "0" * 64 + "\n", "requirements-hash", 1, id="hash"),
+])
+def test_requirements_lines_rewrite_cannot_keep_true_are_errors(run_cli, tmp_path: Path, requirements: str,
+                                                                  code: str, line: int) -> None:
+    _pip_layout(tmp_path, requirements)
+    before = snapshot(tmp_path)
+    for args in ((), ("--check",)):
+        r = run_cli("rewrite", "--root", str(tmp_path), "--index-url", URL, *args, env=ENV)
+        assert r.exit_code == 1, r.output
+        assert f"services/svc/requirements.txt:{line}: error[{code}]" in r.output, r.output
+    assert snapshot(tmp_path) == before

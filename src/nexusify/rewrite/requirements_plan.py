@@ -57,6 +57,14 @@ def _index_problems(project: Project, rewritten: set[Path], url: str, root: Path
         if not rewritten & {f.path for f in tree}:
             continue
         for f in tree:
+            for option in f.options:
+                if option.option == "--no-index" and (f.path, option.line) not in seen:
+                    seen.add((f.path, option.line))
+                    problems.append(Problem(
+                        "error", "requirements-no-index", relpath(f.path, root), option.line,
+                        "--no-index makes pip ignore every index (in any order, even beside --index-url), "
+                        "so the shared packages would not be found",
+                        f"delete the line so pip installs from {url}; nothing was written"))
             for option in [*f.index_urls(), *f.extra_index_urls()]:
                 if (f.path, option.line) in seen or _same_index(option.value, url):
                     continue
@@ -105,6 +113,14 @@ def _plan_requirements_file(parsed: RequirementsFile, deps: Sequence[LocalDepend
             problems.append(Problem("error", "version-unknown", rel, d.line,
                                     f"{d.name}: no version known for this shared package",
                                     "give it a version in its pyproject.toml, or publish it (--from-index)"))
+            continue
+        if "--hash" in entry.options:
+            problems.append(Problem(
+                "error", "requirements-hash", rel, d.line,
+                f"{d.name}: the line carries --hash, which pins the old file; a version range from the index "
+                "cannot keep it (pip's hash-checking mode needs `==` and the published file's hash)",
+                "remove its --hash options (or regenerate the hashes with pip-compile --generate-hashes after "
+                "the rewrite); nothing was written"))
             continue
         try:
             specifier = pep440_specifier(version, mode)
