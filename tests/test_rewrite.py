@@ -318,8 +318,8 @@ def test_real_layouts(run_cli, tmp_path: Path, layout: str, services: list[str],
 
 def test_uv_workspace_build_from_the_root_is_an_error_of_rewrite_and_audit(run_cli, tmp_path: Path) -> None:
     """The root-context Dockerfile needs the workspace's folders: rewrite cannot drop them with
-    certainty, so rewrite, --check and audit all report the same error; --no-dockerfiles rewrites
-    the rest."""
+    certainty, so rewrite, --check and audit all report the same error; --no-dockerfiles still
+    refuses a workspace member (uv would refuse the whole workspace)."""
     root = tmp_path / "ws"
     shutil.copytree(LAYOUTS / "uv-workspace", root)
     before = snapshot(root)
@@ -333,11 +333,12 @@ def test_uv_workspace_build_from_the_root_is_an_error_of_rewrite_and_audit(run_c
     assert ("services/gateway/Dockerfile", 5, "dockerfile-uv-workspace", "warning") in found
     assert audit.exit_code == 0  # the monorepo is fine; its migration needs a hand edit
 
+    # a member that would take a fellow member from the index breaks `uv lock` for the whole
+    # workspace: refused, with how to take it out of the workspace first
     result = rewrite(run_cli, root, "--no-dockerfiles")
-    assert result.exit_code == 0 and "uv-workspace-member" in result.output  # a warning: exit 0 unless --strict
-    text = (root / "services/gateway/pyproject.toml").read_text()
-    assert '"ws-api>=0.5.0,<0.6.0"' in text and 'ws-api = { index = "nexus" }' in text
-    assert (root / "services/gateway/Dockerfile").read_bytes() == before["services/gateway/Dockerfile"]
+    assert result.exit_code == 1, result.output
+    assert "pyproject.toml: error[uv-workspace-member]" in result.output and "exclude" in result.output
+    assert snapshot(root) == before
 
 
 def test_no_index_url_is_a_configuration_error(run_cli, monorepo: Path) -> None:

@@ -255,12 +255,15 @@ def _plan_service(project: Project, ctx: _PlanContext) -> tuple[ServicePlan, lis
         wroot = getattr(project, "workspace_root", None)
         if wroot is not None and wroot != project.path and any(d.kind == "uv-workspace" for d in deps):
             wrel = relpath(wroot / "pyproject.toml", root)
+            # uv refuses a member whose sources point a fellow member at a registry: `uv lock` would
+            # fail for the whole workspace. Moving a member out is the user's decision, not a side effect.
             problems.append(Problem(
-                "warning", "uv-workspace-member", wrel, None,
-                f"{sp.rel} stays a member of the uv workspace at {relpath(wroot, root)}; uv wants members to "
-                "depend on each other with `workspace = true`",
-                f'add "{project.rel(wroot)}" to [tool.uv.workspace] exclude so `uv sync` at the root resolves '
-                "its shared packages from the index"))
+                "error", "uv-workspace-member", wrel, None,
+                f"{sp.rel} is a member of the uv workspace at {relpath(wroot, root)}, and uv refuses a member "
+                "that takes a fellow member from an index (`uv lock` fails for the whole workspace)",
+                f'take it out of the workspace first: add "{project.rel(wroot)}" to [tool.uv.workspace] exclude '
+                "(and drop it from the root's dependency groups and sources), then re-run; or keep it in the "
+                "workspace and leave it out of the rewrite targets; nothing was written"))
     if dockerfiles:
         for judged in judge_project(project, root, ctx.shared_code):
             df, drel, content, verdict = judged.path, judged.rel, judged.content, judged.verdict

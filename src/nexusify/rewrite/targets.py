@@ -10,6 +10,7 @@ from pathlib import Path
 
 from nexusify.errors import ProblemsFound, UsageError
 from nexusify.model import Project, Workspace, declared_names
+from nexusify.model.classify import is_aggregator
 
 
 def select_services(ws: Workspace, targets: Sequence[str], cwd: Path | None = None) -> list[Project]:
@@ -20,7 +21,9 @@ def select_services(ws: Workspace, targets: Sequence[str], cwd: Path | None = No
         # by path any more (after a rewrite): never a default target
         named: dict[str, set[Path]] = {}
         for p in ws.projects:
-            for names in declared_names(p).values():
+            for group, names in declared_names(p).items():
+                if group != "main" and is_aggregator(p, ws.root):
+                    continue  # a root's dev group lists every member, services included
                 for n in names:
                     named.setdefault(n, set()).add(p.path)
         return [p for p in ws.services if not (named.get(p.normalized or "", set()) - {p.path})]
