@@ -5,6 +5,7 @@ audit's own file:line:column message."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -101,3 +102,21 @@ def test_requirements_lines_rewrite_cannot_keep_true_are_errors(run_cli, tmp_pat
         assert r.exit_code == 1, r.output
         assert f"services/svc/requirements.txt:{line}: error[{code}]" in r.output, r.output
     assert snapshot(tmp_path) == before
+
+
+def test_the_issue_reproducer_gets_one_verdict(run_cli, monorepo: Path) -> None:
+    """`COPY shared/packages/a /deps/a` then `COPY . /app` and `pip install /deps/a`, in a service whose
+    manifest names no shared package: rewrite patches it and audit is then silent about it."""
+    df = monorepo / "services/reporting/Dockerfile"
+    df.write_text("FROM python:3.11-slim-bookworm\nWORKDIR /app\nCOPY shared/packages/core-config /deps/core-config\n"
+                  "COPY . /app\nRUN pip install /deps/core-config && pip install .\n")
+    audit = run_cli("audit", "--root", str(monorepo), "--offline", "--json", env=ENV)
+    assert any(p["path"] == "services/reporting/Dockerfile" for p in json.loads(audit.stdout)["problems"])
+    r = run_cli("rewrite", "services/reporting", "--root", str(monorepo), "--index-url", URL, env=ENV)
+    assert r.exit_code == 0, r.output
+    text = df.read_text()
+    assert "/deps/core-config" not in text and "'maestro-core-config>=0.1.0,<0.2.0'" in text
+    audit = run_cli("audit", "--root", str(monorepo), "--offline", "--json", env=ENV)
+    assert not [p for p in json.loads(audit.stdout)["problems"] if p["path"] == "services/reporting/Dockerfile"]
+    assert run_cli("rewrite", "--root", str(monorepo), "--index-url", URL, "--check", "services/reporting",
+                   env=ENV).exit_code == 0

@@ -113,6 +113,13 @@ def plan_rewrite(
     for project in services:
         needed.update(d.normalized for d in project.local_deps if d.resolved is not None)
         needed.update(ws.transitive(project, runtime_only=False))
+    shared_code = SharedCode.from_workspace(ws, settings.path_aliases)
+    if dockerfiles:
+        # a Dockerfile may copy and install a shared package its manifest never names: it gets
+        # installed by version from the index, so its version must be known too
+        for project in services:
+            for judged in judge_project(project, root, shared_code):
+                needed.update(canonicalize_name(i.name) for i in judged.verdict.installs)
     # the one gate: every error in anything the targets reach, directly or transitively (an
     # unreadable shared package included), and every graph error among them
     plan.problems.extend(ws.errors_reaching(services))
@@ -131,7 +138,7 @@ def plan_rewrite(
         plan.versions = {k: v for k, v in versions_from_pyproject(ws).items() if k in needed}
 
     shared_names = {p.normalized for p in ws.shared}
-    ctx = _PlanContext(ws, settings, source, plan.versions, SharedCode.from_workspace(ws, settings.path_aliases),
+    ctx = _PlanContext(ws, settings, source, plan.versions, shared_code,
                        shared_names, url, auth, dockerfiles, lock, which)
     for sp, problems in _plan_services(services, ctx):
         plan.services.append(sp)
