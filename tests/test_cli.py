@@ -37,6 +37,9 @@ def test_unknown_option_is_usage_error(run_cli) -> None:  # type: ignore[no-unty
     r = run_cli("audit", "--no-such-flag")
     assert r.exit_code == 2
     assert "unrecognized arguments" in r.stderr
+    assert "see `nexusify audit --help`" in r.stderr  # the verb's own help, not the top level's
+    r = run_cli("--no-such-flag")
+    assert r.exit_code == 2 and "see `nexusify --help`" in r.stderr
 
 
 def test_missing_root_is_usage_error(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

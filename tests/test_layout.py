@@ -14,6 +14,7 @@ Every failure names the file and line of the import (or the module) to change.
 from __future__ import annotations
 
 import ast
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -172,17 +173,39 @@ def test_no_module_over_500_lines() -> None:
         + "\n  ".join(too_long)
 
 
+def _shortest_loop(start: str, edges: dict[str, set[str]], members: set[str]) -> list[str]:
+    """The shortest import path from ``start`` back to itself inside one cycle (BFS)."""
+    parent: dict[str, str] = {}
+    queue = [start]
+    while queue:
+        node = queue.pop(0)
+        for child in sorted(edges.get(node, ()) & members):
+            if child == start:
+                path = [node]
+                while path[-1] != start:
+                    path.append(parent[path[-1]])
+                return [start, *reversed(path[:-1]), start] if node != start else [start, start]
+            if child not in parent:
+                parent[child] = node
+                queue.append(child)
+    return [start]
+
+
 def test_no_import_cycle() -> None:
     imports = [i for i in _imports(_modules()) if not i.type_only]
     edges: dict[str, set[str]] = {}
+    where: dict[tuple[str, str], str] = {}
     for i in imports:
         edges.setdefault(i.source, set()).add(i.target)
+        where.setdefault((i.source, i.target), i.where)
     report = []
     for component in _cycles(edges):
-        members = set(component)
-        inside = [i for i in imports if i.source in members and i.target in members]
-        report.append(" <-> ".join(component) + "\n    " + "\n    ".join(
-            f"{i.where}: {i.source} imports {i.target}" for i in inside))
+        # start where the cycle leaves the lowest layer: that import is usually the one to remove
+        start = min(component, key=lambda m: (_layer_of(m) if _layer_of(m) is not None else 99, m))
+        loop = _shortest_loop(start, edges, set(component))
+        hops = [f"{where[(a, b)]}: {a} imports {b}" for a, b in itertools.pairwise(loop)]
+        report.append(" -> ".join(loop) + "\n    " + "\n    ".join(hops)
+                      + f"\n    ({len(component)} modules in this cycle: {', '.join(component)})")
     assert not report, "import cycles (move the shared part into a lower module):\n  " + "\n  ".join(report)
 
 
@@ -234,4 +257,7 @@ def test_the_checker_finds_cycles_relative_imports_and_type_only_imports(tmp_pat
         if not type_only:
             edges.setdefault(source, set()).add(target)
     assert _cycles(edges) == [["nexusify.errors", "nexusify.model.load"]]
+    members = {"nexusify.errors", "nexusify.model.load"}
+    assert _shortest_loop("nexusify.errors", edges, members) == ["nexusify.errors", "nexusify.model.load",
+                                                                 "nexusify.errors"]
     assert _layer_of("nexusify.errors") == 0 and _layer_of("nexusify.model.load") == 2

@@ -22,7 +22,7 @@ from rich.markup import escape
 
 from nexusify import __version__
 from nexusify.commands import Context
-from nexusify.commands.verbs import VERBS
+from nexusify.commands.verbs import BY_NAME, VERBS
 from nexusify.config import SCHEMA, resolve_settings
 from nexusify.credentials import Redactor, secrets_in_env
 from nexusify.errors import NexusifyError, UsageError
@@ -179,7 +179,13 @@ def _run(args_list: list[str], env: dict[str, str], out: Output, debug: bool) ->
             import argcomplete
 
             argcomplete.autocomplete(parser)
-        ns = parser.parse_args(args_list)
+        try:
+            ns = parser.parse_args(args_list)
+        except UsageError as exc:  # point at the help of the verb that was given, if any
+            verb = next((a for a in args_list if a in BY_NAME), None)
+            if verb is not None:
+                exc.hint = f"see `nexusify {verb} --help`"
+            raise
         if not ns.verb:
             parser.print_help()
             return 2

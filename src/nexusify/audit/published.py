@@ -1,15 +1,16 @@
 """The audit's index status: which local versions the upload repository already holds, and
 whether a published version's files differ from the local sources (compared file by file with
-the published sdist, or the wheel when there is none; nothing is built)."""
+the published sdist, or the wheel when there is none; nothing is built). Requests go through
+the one index client (:func:`~nexusify.index.client.index_client`), archives are read by the
+one archive reader (:func:`~nexusify.dists.archives.archive_members`)."""
 
 from __future__ import annotations
 
-import io
 import re
 import tarfile
 import zipfile
 from collections.abc import Mapping
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,25 +22,14 @@ from nexusify.errors import AuthError, NexusifyError, Problem
 from nexusify.model import Project, Workspace, relpath
 
 
-def _client(settings: Settings, env: Mapping[str, str], transport: httpx.BaseTransport | None, auth_url: str | None) -> Any:
-    from nexusify.credentials import resolve_credentials
-    from nexusify.index.client import make_client
-
-    creds = resolve_credentials(settings.username, settings.upload_url or auth_url, env,
-                                url_password=settings.url_password) if auth_url else None
-    return make_client(
-        timeout=float(settings.timeout), credentials=creds,
-        auth_origins=tuple(u for u in (auth_url, settings.upload_url, settings.simple_url) if u),
-        retries=1, backoff=0.2, transport=transport,
-    )
-
-
 def index_status(
     ws: Workspace, settings: Settings, env: Mapping[str, str], transport: httpx.BaseTransport | None = None,
 ) -> tuple[dict[str, Any], list[Problem]]:
     """Which local versions the upload repository already holds, and whether those published
     files differ from the local sources (compared file by file against the published sdist,
     or the wheel when there is no sdist; no build needed)."""
+    from nexusify.credentials import resolve_credentials
+    from nexusify.index.client import index_client
     from nexusify.index.pages import SimpleIndex, same_version
 
     url = settings.upload_simple_url
@@ -47,7 +37,9 @@ def index_status(
     status: dict[str, Any] = {"url": shown_url(url), "reachable": False, "packages": []}
     problems: list[Problem] = []
     root = ws.root
-    with _client(settings, env, transport, url) as client:
+    credentials = resolve_credentials(settings.username, settings.upload_url or url, env,
+                                      url_password=settings.url_password)
+    with index_client(settings, credentials, retries=1, backoff=0.2, transport=transport) as client:
         index = SimpleIndex(client, url)
         for p in ws.shared:
             if not p.name:
@@ -126,13 +118,8 @@ def _compare_published(index: Any, files: list[Any], project: Project) -> tuple[
     if chosen is None:
         return None, []
     data: bytes = index.download(chosen)
-    members: dict[str, bytes] | None
-    if chosen in sdists:
-        members = _sdist_members(data)
-        kind = "sdist"
-    else:
-        members = _wheel_members(data)
-        kind = "wheel"
+    kind = "sdist" if chosen in sdists else "wheel"
+    members = _members(data, chosen.filename, kind)
     if members is None:
         return None, []
     changed: list[str] = []
@@ -177,33 +164,21 @@ def _local_file(folder: Path, rel: str, kind: str) -> Path | None:
     return None
 
 
-def _sdist_members(data: bytes) -> dict[str, bytes] | None:
-    out: dict[str, bytes] = {}
-    try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
-            for m in tar.getmembers():
-                if not m.isfile():
-                    continue
-                parts = PurePosixPath(m.name).parts
-                if len(parts) < 2:
-                    continue
-                fh = tar.extractfile(m)
-                if fh is not None:
-                    out["/".join(parts[1:])] = fh.read()
-    except (tarfile.TarError, OSError, EOFError):
-        return None
-    return out
+def _members(data: bytes, filename: str, kind: str) -> dict[str, bytes] | None:
+    """The published archive's files, read by THE archive reader (:func:`archive_members`):
+    an sdist's files inside its top folder; a wheel's importable files (no ``.dist-info``,
+    ``.data`` or ``.pth``). None when the archive cannot be read."""
+    from nexusify.dists.archives import archive_members
 
-
-def _wheel_members(data: bytes) -> dict[str, bytes] | None:
-    out: dict[str, bytes] = {}
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            for info in zf.infolist():
-                first = info.filename.split("/", 1)[0]
-                if info.is_dir() or first.endswith((".dist-info", ".data")) or info.filename.endswith(".pth"):
-                    continue
-                out[info.filename] = zf.read(info)
-    except (zipfile.BadZipFile, OSError):
+        members = archive_members(data, filename)
+    except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError):
         return None
+    out = {}
+    for name, content in members.items():
+        if content.startswith(b"symlink:"):
+            continue  # a link, not a file of the sources
+        if kind == "wheel" and (name.split("/", 1)[0].endswith((".dist-info", ".data")) or name.endswith(".pth")):
+            continue
+        out[name] = content
     return out
