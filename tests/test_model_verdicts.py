@@ -135,3 +135,17 @@ def test_a_malformed_line_naming_a_shared_package_is_an_error(tmp_path: Path) ->
     assert ("error", "services/api/pyproject.toml", 4) in found
     assert ("error", "services/worker/requirements.txt", 1) in found
     assert ("warning", "services/worker/requirements.txt", 2) in found  # six is not ours: pip's business
+
+
+@pytest.mark.parametrize(("make", "says"), [
+    pytest.param(lambda d: os.symlink(d / "gone", d / "libs/a"), "is a symbolic link to", id="dangling"),
+    pytest.param(lambda d: os.symlink(d / "libs/a", d / "libs/a"), "is a symbolic link loop", id="loop"),
+    pytest.param(lambda d: None, "does not exist", id="missing"),
+])
+def test_a_path_that_cannot_be_used_says_why(tmp_path: Path, make, says: str) -> None:
+    (tmp_path / "libs").mkdir()
+    make(tmp_path)
+    _lib(tmp_path, "services/api", "api", '"a"', '[tool.uv.sources]\na = { path = "../../libs/a" }\n')
+    ws = load_workspace(tmp_path)
+    [problem] = [p for p in ws.problems if p.path == "services/api/pyproject.toml"]
+    assert says in problem.message and problem.line == 6, str(problem)

@@ -113,6 +113,12 @@ def resolve_dependency(
                 "in nexusify.toml, or fix the path",
             ))
             return
+    elif (why := _broken_path(candidate)) is not None:
+        problems.append(Problem(
+            "error", "broken-path", where, line, f"{dep.name}: path {raw} {why}",
+            "fix the link or the folder's permissions; it is resolved relative to the folder of the file that declares it",
+        ))
+        return
     else:
         guess = mapper.map(raw)
         by_dep_name = by_name.get(dep.normalized)
@@ -142,3 +148,24 @@ def adopt_target_name(dep: LocalDependency, by_path: dict[Path, Project]) -> Non
     target = by_path.get(dep.resolved)
     if target is not None and target.name and target.normalized:
         dep.name, dep.normalized = target.name, target.normalized
+
+
+def _broken_path(candidate: Path) -> str | None:
+    """Why a path that is there cannot be used (a dangling or looping link, no permission), or
+    None when it simply does not exist: each cause gets its own message."""
+    try:
+        candidate.stat()
+    except FileNotFoundError:
+        if not os.path.lexists(candidate):
+            return None
+        try:
+            return f"is a symbolic link to {os.readlink(candidate)}, which does not exist"
+        except OSError:
+            return "is a symbolic link that leads nowhere"
+    except PermissionError:
+        return "cannot be read here (permission denied)"
+    except OSError as exc:
+        if exc.errno == 40:  # ELOOP
+            return "is a symbolic link loop"
+        return f"cannot be read: {exc.strerror}"
+    return None
