@@ -128,6 +128,13 @@ def test_fix_then_breaking_change_through_affected_release_and_publish(  # type:
         assert pins["maestro-core-config"] == "0.1.0", lockfile  # minimal: what needed no change did not move
     assert git(root, "status", "--porcelain") == "" and res["lock_commit"]
 
+    # a release never reuses a version the index holds (a local version left behind, e.g. by a reset)
+    messaging = root / "shared/packages/core-messaging/src/maestro_core_messaging/__init__.py"
+    messaging.write_text(messaging.read_text().replace('"0.1.2"', '"0.1.1"') + "\nLATE = True\n")
+    taken = cli("release", "--bump", "patch", "--dry-run")
+    assert taken.exit_code == 1 and "maestro-core-messaging 0.1.2 is on the index already" in taken.output
+    git(root, "checkout", "--", ".")
+
     # a clean virtualenv installs a re-pinned service's shared packages from the index alone
     assert "scheduler" in repinned
     deps = tomllib.loads((root / "services/scheduler/pyproject.toml").read_text())["project"]["dependencies"]

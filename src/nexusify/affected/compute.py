@@ -84,9 +84,11 @@ class Affected(HasProblems):
 # --------------------------------------------------------------------------- baselines
 
 
-def changed_by_index(ws: Workspace, settings: Settings, env: Mapping[str, str]) -> tuple[list[Changed], list[Problem]]:
+def changed_by_index(ws: Workspace, settings: Settings, env: Mapping[str, str],
+                     on_index: dict[str, list[str]] | None = None) -> tuple[list[Changed], list[Problem]]:
     """Shared packages whose sources differ from what the index holds for their current version,
-    or whose current version the index does not hold."""
+    or whose current version the index does not hold. ``on_index``, when given, receives every
+    version the index holds per package (normalised name)."""
     from nexusify.audit.published import index_status
 
     if not settings.upload_simple_url:
@@ -99,6 +101,8 @@ def changed_by_index(ws: Workspace, settings: Settings, env: Mapping[str, str]) 
         raise OperationFailed(f"the index {status.get('url')} could not be read, so what changed is unknown: {shown}",
                               hint="check the index settings and credentials, or pass --since REF (git, offline)")
     entries = {e["name"]: e for e in status["packages"]}
+    if on_index is not None:
+        on_index.update({canonicalize_name(n): list(e["published_versions"]) for n, e in entries.items()})
     out: list[Changed] = []
     kept: list[Problem] = [p for p in problems if p.severity == "warning" and p.code != "published-differs"]
     for p in ws.shared:

@@ -140,11 +140,12 @@ def plan_release(settings: Settings, packages: Sequence[str] = (), *, bump: str 
     if bump == "auto":
         top_level(root)  # auto reads commits: a git repository is required
     pending: set[str] = set()
+    on_index: dict[str, list[str]] = {}
     if packages:
         changed = [project_of(ws, n) for n in packages]
         why = "named"
     else:
-        found, problems = changed_by_index(ws, settings, env or {})
+        found, problems = changed_by_index(ws, settings, env or {}, on_index)
         plan.problems.extend(problems)
         changed = [ws.by_name[canonicalize_name(c.name)] for c in found if c.published]
         pending = {canonicalize_name(c.name) for c in found if not c.published}
@@ -183,6 +184,14 @@ def plan_release(settings: Settings, packages: Sequence[str] = (), *, bump: str 
         plan.bumps.append(Bump(p.name or name, p.rel(root), p.version, new[name], "patch", "cascade",
                                [note], {"Changed": [note]}))
     plan.pending = sorted(ws.by_name[n].name or n for n in pending)
+    for b in plan.bumps:  # a published version is immutable: never release one twice
+        if b.new in on_index.get(canonicalize_name(b.name), []):
+            p = ws.by_name[canonicalize_name(b.name)]
+            plan.problems.append(Problem(
+                "error", "version-taken", relpath(p.pyproject, root), None,
+                f"{b.name} {b.new} is on the index already (the local {b.old} is behind it)",
+                f"set {b.name}'s version to the newest on the index ({on_index[canonicalize_name(b.name)][-1]}), or "
+                "release it with a higher --bump; nothing was written"))
     if plan.bumps:
         _plan_files(plan, ws, settings, new, today or datetime.date.today())
     # the one gate of writing verbs: every error in a project the release writes or publishes
