@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nexusify.credentials import Secret, split_userinfo
+from nexusify.credentials import Secret, mask_url, split_userinfo
 from nexusify.errors import ConfigError, ConfigErrors
 from nexusify.files import find_line, read_toml
 
@@ -151,6 +151,20 @@ class Settings:
         if self.repository_url:
             return normalise_url(self.repository_url.rstrip("/") + "/simple/")
         return None
+
+    def install_index_url(self, why: str) -> str:
+        """:attr:`simple_url`, required (``why``: what needs it) and never holding credentials: it is
+        written into files (pyproject, Dockerfiles) and given to tools. A ConfigError otherwise."""
+        url = self.simple_url
+        if not url:
+            raise ConfigError(f"no index URL: {why}",
+                              hint="set nexus-url (and repository) or index-url in nexusify.toml, "
+                                   "or pass --nexus-url/--index-url")
+        if mask_url(url) != url:
+            raise ConfigError("the index URL holds credentials, and it is written into files and given to tools",
+                              hint="give the URL without user:password@ and set NEXUS_USERNAME/NEXUS_PASSWORD; "
+                                   "builds get them from a BuildKit secret")
+        return url
 
     @property
     def upload_simple_url(self) -> str | None:

@@ -46,8 +46,8 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 
 from nexusify.config import Settings
-from nexusify.credentials import mask_url, resolve_credentials
-from nexusify.errors import ConfigError, NexusifyError, Problem
+from nexusify.credentials import resolve_credentials
+from nexusify.errors import NexusifyError, Problem
 from nexusify.formats.constraints import pep440_specifier
 from nexusify.formats.dockerfile_rules import SharedCode, judge_project
 from nexusify.formats.pyproject_edit import (
@@ -90,15 +90,7 @@ def plan_rewrite(
     from nexusify.model import workspace_for
 
     env = env or {}
-    url = settings.simple_url
-    if not url:
-        raise ConfigError("no index URL: rewritten services need the URL of the index to install from",
-                          hint="set nexus-url (and repository) or index-url in nexusify.toml, "
-                               "or pass --nexus-url/--index-url")
-    if mask_url(url) != url:
-        raise ConfigError("the index URL holds credentials, and rewrite writes it into pyproject.toml and Dockerfiles",
-                          hint="give the URL without user:password@ and set NEXUS_USERNAME/NEXUS_PASSWORD; "
-                               "builds get them from a BuildKit secret")
+    url = settings.install_index_url("rewritten services need the URL of the index to install from")
     ws = workspace or workspace_for(settings)
     services = select_services(ws, targets, cwd)
     creds = resolve_credentials(settings.username, url, env, url_password=settings.url_password)

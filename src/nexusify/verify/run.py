@@ -8,8 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from nexusify.config import Settings
-from nexusify.credentials import mask_url, resolve_credentials
-from nexusify.errors import ConfigError, ProblemsFound, UsageError
+from nexusify.credentials import resolve_credentials
+from nexusify.errors import ProblemsFound, UsageError
 from nexusify.extras import require
 from nexusify.formats.dockerfile_rules import judge_project
 from nexusify.formats.shared_code import SharedCode
@@ -45,14 +45,7 @@ def run_verify(settings: Settings, targets: Sequence[str] = (), *, env: Mapping[
     """Every check for every target consumer; raises before checking when the model has errors
     in anything they reach (ProblemsFound) or the index is not configured (ConfigError)."""
     env = env or {}
-    url = settings.simple_url
-    if not url:
-        raise ConfigError("no index URL: verify proves that consumers install shared packages from it",
-                          hint="set nexus-url (and repository) or index-url in nexusify.toml, "
-                               "or pass --nexus-url/--index-url")
-    if mask_url(url) != url:
-        raise ConfigError("the index URL holds credentials", hint="give the URL without user:password@ and set "
-                                                                 "NEXUS_USERNAME/NEXUS_PASSWORD")
+    url = settings.install_index_url("verify proves that consumers install shared packages from it")
     if build:
         require("deploy", "docker")  # the engine's SDK: `--build` needs nexusify's deploy extra
     ws = workspace_for(settings)
