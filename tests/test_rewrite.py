@@ -661,3 +661,20 @@ def test_a_service_naming_no_shared_package_is_patched_when_its_dockerfile_copie
         FIXTURES / "monorepo/services/reporting/pyproject.toml").read_bytes()
     audit = json.loads(run_cli("audit", "--root", str(monorepo), "--offline", "--json", env=ENV).stdout)
     assert not [p for p in audit["problems"] if p["path"] == "services/reporting/Dockerfile"]
+
+
+def test_compose_built_root_workspace_images_one_verdict(run_cli, tmp_path: Path) -> None:
+    """Services a virtual root lists in its dev group are default targets (the model's one
+    classification); their compose-built root-context Dockerfiles need the workspace's folders:
+    rewrite --check and audit report the same lines, nothing is written."""
+    root = tmp_path / "ws"
+    shutil.copytree(LAYOUTS / "uv-root-lock-compose", root)
+    before = snapshot(root)
+    check = rewrite(run_cli, root, "--check")
+    assert check.exit_code == 1
+    for name in ("api", "worker"):
+        assert f"docker/Dockerfile.{name}:4: error[dockerfile-uv-workspace]" in check.output, check.output
+    audit = json.loads(run_cli("audit", "--root", str(root), "--offline", "--json", env=ENV).stdout)
+    assert {(p["path"], p["line"]) for p in audit["problems"] if p["code"] == "dockerfile-uv-workspace"} == {
+        ("docker/Dockerfile.api", 4), ("docker/Dockerfile.worker", 4)}
+    assert snapshot(root) == before

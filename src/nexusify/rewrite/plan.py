@@ -275,7 +275,8 @@ def _plan_service(project: Project, ctx: _PlanContext) -> tuple[ServicePlan, lis
             for problem in patched.problems:
                 if not needed:  # only the index URL could not be added: the shared code is gone already
                     problem.severity = "warning"
-                problem.hint = (problem.hint + "; " if problem.hint else "") + "this Dockerfile was left untouched"
+                if "nothing was changed" not in (problem.hint or ""):
+                    problem.hint = (problem.hint + "; " if problem.hint else "") + "this Dockerfile was left untouched"
                 problems.append(problem)
             if patched.changed:
                 sp.files.append(FilePlan(df, drel, "dockerfile", sp.name, content, patched.text.encode("utf-8"),

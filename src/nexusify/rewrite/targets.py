@@ -9,24 +9,17 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from nexusify.errors import ProblemsFound, UsageError
-from nexusify.model import Project, Workspace, declared_names
-from nexusify.model.classify import is_aggregator
+from nexusify.model import Project, Workspace
 
 
 def select_services(ws: Workspace, targets: Sequence[str], cwd: Path | None = None) -> list[Project]:
     """The projects named by ``targets`` (folders, pyproject.toml files or globs, relative to
     ``cwd`` or the root); every service of the workspace when none is given."""
     if not targets:
-        # a project others declare by name is a shared package even when nothing depends on it
-        # by path any more (after a rewrite): never a default target
-        named: dict[str, set[Path]] = {}
-        for p in ws.projects:
-            for group, names in declared_names(p).items():
-                if group != "main" and is_aggregator(p, ws.root):
-                    continue  # a root's dev group lists every member, services included
-                for n in names:
-                    named.setdefault(n, set()).add(p.path)
-        return [p for p in ws.services if not (named.get(p.normalized or "", set()) - {p.path})]
+        # the model's one classification (which already counts dependencies by name, so a package
+        # named by version after a rewrite stays shared, and an aggregator root's dev group makes
+        # no service shared)
+        return list(ws.services)
     cwd = cwd or Path.cwd()
     chosen: dict[Path, Project] = {}
     unknown: list[str] = []
