@@ -115,3 +115,14 @@ def test_the_embedded_index_without_the_demo_extra_names_the_pip_command(tmp_pat
             "except ExtraMissing as exc:\n    print(exc.exit_code, exc.hint)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
     assert out.stdout.strip() == "2 python -m pip install 'nexusify[demo]'", out.stdout + out.stderr
+
+
+def test_demo_without_its_extra_exits_2_before_copying_anything(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from nexusify import cli, extras
+
+    monkeypatch.setattr(extras, "missing", lambda extra: ["pypiserver"] if extra == "demo" else [])
+    monkeypatch.setitem(sys.modules, "pypiserver", None)  # `import pypiserver` fails as if not installed
+    workdir = tmp_path / "demo"
+    code = cli.main(["demo", "--workdir", str(workdir), "--no-engine"], env={"NO_COLOR": "1"})
+    assert code == 2
+    assert not workdir.exists()

@@ -6,6 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
+from nexusify import extras
 from nexusify.commands import Context
 from nexusify.demo.report import TUNABLE, DemoEvent, DemoOptions, DemoReport
 from nexusify.demo.run import run_demo
@@ -83,6 +84,9 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         names = ", ".join("--" + k.replace("_", "-") for k in refused)
         raise UsageError(f"{names}: the demo publishes to its own local index",
                          hint="to use your own index, run audit/publish/rewrite on your monorepo (see `nexusify init`)")
+    missing = extras.missing("demo")
+    if missing:  # before anything is copied or started
+        extras.require("demo", missing[0])
     options = DemoOptions(workdir=workdir, engine=args.engine, env=ctx.env,
                           settings={k: getattr(ctx.settings, k) for k in TUNABLE if k in flags})
     report = run_demo(options, on_event=lambda e: render_event(ctx, e))  # cli.main turns SIGTERM into an interrupt
