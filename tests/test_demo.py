@@ -214,6 +214,7 @@ def test_demo_builds_and_deploys_blue_green_on_the_engine(docker_client: Any, tm
     workdir = tmp_path / "nexusify-demo"
     env = {**demo_env, "DOCKER_HOST": os.environ["DOCKER_HOST"]}
     result = run_cli("demo", "--workdir", str(workdir), "--json", env=env)
+    assert result.stdout.strip(), f"exit {result.exit_code}, no JSON; stderr:\n{result.stderr[-3000:]}"
     data = json.loads(result.stdout)
     steps = {s["name"]: s for s in data["steps"]}
     assert result.exit_code == 0, json.dumps(data, indent=2)[-4000:] + result.stderr
