@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from nexusify.errors import Problem
@@ -41,13 +42,23 @@ class Workspace:
     def owner_of(self, file: Path) -> Path | None:
         """The folder of the project (or unreadable project) a file belongs to: its nearest
         ancestor that is a project folder."""
-        folders = {p.path for p in self.projects} | self.broken
         for folder in [file, *file.parents]:
-            if folder in folders:
+            if folder in self._folders:
                 return folder
             if folder == self.root:
                 break
         return None
+
+    @cached_property
+    def _folders(self) -> frozenset[Path]:
+        """Every project folder, unreadable ones included (built once: owner_of runs per problem)."""
+        return frozenset({p.path for p in self.projects} | self.broken)
+
+    def unreadable_errors(self) -> list[Problem]:
+        """The errors of folders whose manifest cannot be read: for verbs acting on "everything",
+        where such a folder may be one of their targets."""
+        return [p for p in self.problems if p.severity == "error" and p.path is not None
+                and self.owner_of(self.root / p.path) in self.broken]
 
     def reached_folders(self, targets: Iterable[Project]) -> set[Path]:
         """The folders of ``targets`` and of every project they need, directly or transitively,

@@ -116,8 +116,7 @@ def plan_rewrite(
     # unreadable shared package included), and every graph error among them
     plan.problems.extend(ws.errors_reaching(services))
     if not targets:  # "every service": a folder whose manifest cannot be read may be one of them
-        plan.problems.extend(p for p in ws.problems if p.severity == "error" and p not in plan.problems
-                             and p.path is not None and ws.owner_of(root / p.path) in ws.broken)
+        plan.problems.extend(p for p in ws.unreadable_errors() if p not in plan.problems)
 
     if versions is not None:
         plan.versions = {canonicalize_name(k): v for k, v in versions.items()}
