@@ -231,3 +231,50 @@ def secrets_in_env(env: Mapping[str, str]) -> list[str]:
                 if password:
                     found.extend({password, unquote(password)})
     return found
+
+
+# --------------------------------------------------------------------------- the consumers' own tools
+
+#: the variables PDM expands in a source URL's userinfo (``http://${NEXUS_USERNAME}:${NEXUS_PASSWORD}@host``):
+#: PDM reads source credentials only from there or from its own config (shared/notes/tools.md)
+PDM_URL_VARS = ("NEXUS_USERNAME", "NEXUS_PASSWORD")
+
+
+def url_with_env_userinfo(url: str) -> str:
+    """``url`` with ``${NEXUS_USERNAME}:${NEXUS_PASSWORD}@`` as its userinfo: what a PDM source
+    holds when the index needs credentials (the names, never the values, go into the file)."""
+    clean, _, _ = split_userinfo(url)
+    scheme, sep, rest = clean.partition("://")
+    if not sep:
+        return url
+    user, password = PDM_URL_VARS
+    return f"{scheme}://${{{user}}}:${{{password}}}@{rest}"
+
+
+def source_key(name: str) -> str:
+    """A source name as uv and Poetry spell it in their variables (``UV_INDEX_<KEY>_USERNAME``)."""
+    return name.upper().replace("-", "_").replace(".", "_")
+
+
+def tool_env(tool: str, source_name: str, creds: Credentials | None, base: Mapping[str, str]) -> dict[str, str]:
+    """The environment a consumer's own tool (uv, Poetry, PDM, pip) runs in: ``base`` without
+    nexusify's own secrets, plus the index credentials in the variables ``tool`` reads for the source
+    ``source_name`` (never argv, never a file; verified per tool in shared/notes/tools.md). PDM
+    reads them only from ``${VAR}`` in the source URL (:func:`url_with_env_userinfo`), so for PDM
+    NEXUS_USERNAME/NEXUS_PASSWORD hold them. The one rule for rewrite's and release's re-lock and
+    for verify."""
+    drop = () if tool == "pdm" else ("NEXUS_PASSWORD", "TWINE_PASSWORD")
+    env = {k: v for k, v in base.items() if k not in drop}
+    env.setdefault("PATH", os.environ.get("PATH", ""))
+    env.setdefault("HOME", os.environ.get("HOME", "/root"))
+    auth = creds.auth() if creds else None
+    if auth:
+        key = source_key(source_name)
+        if tool == "poetry":
+            env[f"POETRY_HTTP_BASIC_{key}_USERNAME"], env[f"POETRY_HTTP_BASIC_{key}_PASSWORD"] = auth
+        elif tool == "uv":
+            env[f"UV_INDEX_{key}_USERNAME"], env[f"UV_INDEX_{key}_PASSWORD"] = auth
+        elif tool == "pdm":
+            env[PDM_URL_VARS[0]], env[PDM_URL_VARS[1]] = auth
+    env.setdefault("POETRY_NO_INTERACTION", "1")
+    return env

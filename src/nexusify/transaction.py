@@ -1,6 +1,6 @@
 """Writing several files of the monorepo as one transaction: all of them, or none.
 
-Every command that writes more than one file of the monorepo (``rewrite``, with ``--lock`` its
+Every command that writes more than one file of the monorepo (``rewrite`` with its re-locked
 lockfiles, ``init --force``) calls :func:`write_files`. It works in ``<root>/.nexusify/txn/<id>/``,
 outside every service folder, so a ``COPY . .`` never picks a staged file up (a Dockerfile whose
 build context is the monorepo root should list ``.nexusify/`` in its ``.dockerignore``):

@@ -20,8 +20,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--diff", action="store_true", help="write nothing; print unified diffs of what would change")
     g.add_argument("--from-index", action="store_true",
                    help="take versions from what the index has published instead of the shared packages' pyproject")
-    g.add_argument("--lock", action="store_true",
-                   help="re-lock each rewritten service that has a lockfile (poetry lock / uv lock / pdm lock)")
+    g.add_argument("--lock", action=argparse.BooleanOptionalAction, default=True,
+                   help="re-lock each rewritten consumer's lockfile with its own tool so that only the shared "
+                        "packages' entries change (default; `--lock` is accepted as a no-op); --no-lock leaves "
+                        "lockfiles alone and warns that they are stale")
     g.add_argument("--index-auth", action=argparse.BooleanOptionalAction, default=None,
                    help="the index needs credentials to download: install steps mount a netrc BuildKit secret "
                         "(default: when credentials are configured)")

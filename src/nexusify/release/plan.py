@@ -252,12 +252,13 @@ def _plan_files(plan: ReleasePlan, ws: Workspace, settings: Settings, new: Mappi
             new_text, new_spec = done
             _add(plan, dep.file, new_text, f"re-pin {dep.name} {new_spec}", edits)
             plan.repins.append(Repin(project.name or project.rel(ws.root), rel, dep.line, dep.name, written, new_spec))
-            stale.setdefault(project.path, set()).add(dep.name)
+            stale.setdefault(project.path, set()).add(dep.normalized)
     for folder, names in sorted(stale.items()):
         consumer = ws.project_at(folder)
         for lock in consumer.lockfiles if consumer is not None else []:
             plan.stale_locks.append(StaleLock(consumer.name or consumer.rel(ws.root) if consumer else "", folder,
-                                              lock, tuple(sorted(names))))
+                                              lock, tuple(sorted(names)),
+                                              frozenset(p.normalized for p in ws.shared if p.normalized)))
 
 
 def apply_release(plan: ReleasePlan, *, commit: bool = False) -> str | None:

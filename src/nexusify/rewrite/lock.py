@@ -1,96 +1,203 @@
-"""Re-locking rewritten services (``rewrite --lock``): each lockfile is re-made by its own tool in a
-scratch copy holding the rewritten files, so the new lockfile joins the plan and is written with
-everything else, or not at all. A tool that fails or does not finish in time is an error of the plan."""
+"""Re-locking consumers, minimally: after a rewrite (the default; ``--no-lock`` skips it) and after
+a release (:mod:`nexusify.release.lock`), each consumer's lockfile is updated by its own tool so
+that only the shared packages' entries change (shared/notes/tools.md has each tool verified):
+
+* Poetry 2: ``poetry lock`` (keeps every pin that still satisfies the project);
+* uv: ``uv lock --upgrade-package <shared>`` (only those are unlocked);
+* PDM: ``pdm update --no-sync [-G group] <shared>``, once per locked group naming them
+  (``pdm lock --update-reuse`` alone keeps the old path pins).
+
+Each runs in a scratch copy of the consumer's folder holding the rewritten files, so the new
+lockfile joins the plan and is written with everything else, or not at all. The result is checked
+with the one lockfile reader (:mod:`nexusify.formats.lockfiles`): a shared package still pinned
+from a path, or a third-party pin that moved, and the lock is not taken. Whatever cannot be
+re-locked (tool missing, the index lacks a package, a timeout) leaves the lockfile as it was and is
+a warning with the exact command to run, and where: the rewrite itself still happens.
+"""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Mapping
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from nexusify.credentials import Credentials, redact
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from nexusify.credentials import Credentials, Secret, redact, tool_env
 from nexusify.errors import Problem
-from nexusify.formats.pyproject_edit import Edit, SourceSpec
-from nexusify.rewrite.plan_data import FilePlan, RewritePlan
+from nexusify.formats.lockfiles import moved_pins, path_pins
+from nexusify.model import relpath
+from nexusify.model.project import LOCK_TOOLS
 
 LOCK_TIMEOUT = 600.0  # seconds one lock command may take
 _COPY_IGNORE = shutil.ignore_patterns(".venv", "venv", "node_modules", "__pycache__", ".git", "dist", "build",
                                       ".nexusify", "*.egg-info", ".mypy_cache", ".pytest_cache", ".ruff_cache")
 
 
-def _lock_env(tool: str, source: SourceSpec, creds: Credentials | None, base: Mapping[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in base.items() if k not in ("NEXUS_PASSWORD", "TWINE_PASSWORD")}
-    env.setdefault("PATH", os.environ.get("PATH", ""))
-    env.setdefault("HOME", os.environ.get("HOME", "/root"))
-    auth = creds.auth() if creds else None
-    if auth:
-        key = source.name.upper().replace("-", "_").replace(".", "_")
-        if tool == "poetry":
-            env[f"POETRY_HTTP_BASIC_{key}_USERNAME"], env[f"POETRY_HTTP_BASIC_{key}_PASSWORD"] = auth
-        elif tool == "uv":
-            env[f"UV_INDEX_{key}_USERNAME"], env[f"UV_INDEX_{key}_PASSWORD"] = auth
-        elif tool == "pdm":
-            env[f"PDM_SOURCE_{key}_USERNAME"], env[f"PDM_SOURCE_{key}_PASSWORD"] = auth  # pragma: no cover
-    return env
+@dataclass(frozen=True)
+class LockJob:
+    """One lockfile to bring in line: ``names`` are the shared packages whose entries change,
+    ``shared`` every shared package of the monorepo (their entries may move; nothing else may)."""
+
+    consumer: str
+    folder: Path  # where the tool runs: the lockfile's folder
+    lockfile: Path
+    names: tuple[str, ...]
+    shared: frozenset[str] = frozenset()
+
+    @property
+    def tool(self) -> str:
+        return LOCK_TOOLS[self.lockfile.name]
+
+    def commands(self, pyproject: str | None = None, lock: str | None = None) -> list[list[str]]:
+        """The commands that update only ``names``; PDM needs the project (``pyproject`` text,
+        default: read from disk) and the lock's groups (``lock`` text)."""
+        names = sorted(self.names)
+        if self.tool == "poetry":
+            return [["poetry", "lock"]]
+        if self.tool == "uv":
+            return [["uv", "lock", *(a for n in names for a in ("--upgrade-package", n))]]
+        if pyproject is None:
+            pyproject = _read(self.folder / "pyproject.toml")
+        if lock is None:
+            lock = _read(self.lockfile)
+        return pdm_updates(names, pyproject, lock)
+
+    def command(self, root: Path, pyproject: str | None = None) -> str:
+        """What a user runs by hand: ``cd <folder> && <commands>``."""
+        cmds = " && ".join(" ".join(c) for c in self.commands(pyproject))
+        return f"cd {relpath(self.folder, root)} && {cmds}"
+
+    def warning(self, root: Path, why: str, pyproject: str | None = None) -> Problem:
+        names = ", ".join(self.names) or "the shared packages"
+        return Problem("warning", "stale-lockfile", relpath(self.lockfile, root), None,
+                       f"{self.lockfile.name} still pins the old entries of {names}: {why}",
+                       f"re-lock it once the index serves them: `{self.command(root, pyproject)}`")
 
 
-def _run(cmd: list[str], cwd: Path, env: Mapping[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False, env=dict(env), timeout=timeout)
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return ""
 
 
-def relock(plan: RewritePlan, env: Mapping[str, str], creds: Credentials | None, *,
-           timeout: float | None = None) -> None:
-    """Re-lock each service in a scratch copy holding the rewritten files; the new lockfiles join
-    the plan, so they are written with everything else (or not at all). A lock command that fails,
-    cannot start or takes longer than ``timeout`` seconds (default :data:`LOCK_TIMEOUT`) is an
-    error of the plan."""
+def _requirement_name(entry: object) -> str | None:
+    if not isinstance(entry, str):
+        return None
+    text = entry.strip()
+    for flag in ("-e ", "--editable "):
+        if text.startswith(flag):
+            text = text[len(flag):].strip()
+    try:
+        return canonicalize_name(Requirement(text).name)
+    except InvalidRequirement:
+        return None
+
+
+def pdm_updates(names: Sequence[str], pyproject: str, lock: str) -> list[list[str]]:
+    """``pdm update --no-sync [-G group] <names>`` for each group the lock holds that names some
+    of ``names`` directly: PDM takes the packages of one group per run and refuses a name its
+    group does not list. A shared package only reached through another one follows it."""
+    try:
+        project = tomllib.loads(pyproject)
+        meta = tomllib.loads(lock).get("metadata", {})
+    except tomllib.TOMLDecodeError:
+        project, meta = {}, {}
+    groups: dict[str, list[object]] = {"default": list(project.get("project", {}).get("dependencies", []))}
+    for table in (project.get("project", {}).get("optional-dependencies", {}),
+                  project.get("tool", {}).get("pdm", {}).get("dev-dependencies", {}),
+                  project.get("dependency-groups", {})):
+        for group, entries in table.items() if isinstance(table, dict) else ():
+            groups.setdefault(group, []).extend(entries if isinstance(entries, list) else [])
+    locked = meta.get("groups", ["default"])
+    wanted = set(names)
+    out: list[list[str]] = []
+    for group in locked if isinstance(locked, list) else ["default"]:
+        direct = sorted({n for e in groups.get(group, []) if (n := _requirement_name(e)) in wanted})
+        if direct:
+            out.append(["pdm", "update", "--no-sync", *([] if group == "default" else ["-G", group]), *direct])
+    return out or [["pdm", "update", "--no-sync", *sorted(wanted)]]
+
+
+@dataclass(frozen=True)
+class _Failure:
+    text: str
+    timed_out: bool = False
+
+
+def _run_all(cmds: Sequence[list[str]], cwd: Path, env: Mapping[str, str], timeout: float,
+             secret: Secret | None) -> _Failure | None:
+    """Run ``cmds`` in order; why the first one that failed did (None: all passed)."""
+    for cmd in cmds:
+        shown = " ".join(cmd)
+        try:
+            proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False, env=dict(env),
+                                  timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return _Failure(f"`{shown}` did not finish within {timeout:g} s", timed_out=True)
+        except OSError as exc:
+            return _Failure(f"`{shown}` could not start: {exc.strerror or exc}")
+        if proc.returncode != 0:
+            tail = " | ".join(ln.strip() for ln in (proc.stdout + proc.stderr).splitlines()[-4:] if ln.strip())
+            return _Failure(f"`{shown}` failed: {redact(tail, secret)}")
+    return None
+
+
+def relock(jobs: Sequence[LockJob], root: Path, source_name: str, env: Mapping[str, str], creds: Credentials | None,
+           *, overrides: Mapping[Path, bytes] | None = None, timeout: float | None = None,
+           which: Callable[[str], str | None] = shutil.which) -> tuple[list[tuple[LockJob, bytes]], list[Problem]]:
+    """Re-lock each job (see the module docstring) in a scratch copy of its folder, with
+    ``overrides`` (path -> new bytes: the rewritten files) applied. Returns the new contents of
+    the lockfiles that changed, and a warning for each one that could not be re-locked."""
     limit = LOCK_TIMEOUT if timeout is None else timeout
     secret = creds.password if creds else None
-    for sp in plan.services:
-        for lrel, tool in sp.lock_tools:
-            lockfile = plan.root / lrel
-            cmd = {"poetry": ["poetry", "lock"], "uv": ["uv", "lock"], "pdm": ["pdm", "lock"]}[tool]
-            shown = " ".join(cmd)
-            with tempfile.TemporaryDirectory(prefix="nexusify-lock-") as tmp:
-                scratch = Path(tmp) / sp.path.name
-                shutil.copytree(sp.path, scratch, ignore=_COPY_IGNORE)
-                for f in sp.files:
-                    if f.path.parent == sp.path:
-                        (scratch / f.path.name).write_bytes(f.new)
-                lock_env = _lock_env(tool, plan.source, creds, env)
-                try:
-                    proc = _run(cmd, scratch, lock_env, limit)
-                    if proc.returncode != 0 and (scratch / lockfile.name).exists():
-                        # an old lock the tool refuses (hand-edited, another tool version): lock afresh
-                        (scratch / lockfile.name).unlink()
-                        proc = _run(cmd, scratch, lock_env, limit)
-                except subprocess.TimeoutExpired:
-                    plan.problems.append(Problem(
-                        "error", "lock-timeout", lrel, None,
-                        f"`{shown}` did not finish within {limit:g} s in {sp.rel}, so {lrel} could not be "
-                        "re-locked; nothing was written",
-                        f"check that the index answers and serves every package the service needs, run `{shown}` in "
-                        f"{sp.rel} by hand to see where it waits, or rewrite without --lock"))
-                    continue
-                except OSError as exc:
-                    plan.problems.append(Problem("error", "lock-failed", lrel, None,
-                                                 f"`{shown}` could not start in {sp.rel}: {exc.strerror or exc}",
-                                                 f"install {tool}, or rewrite without --lock"))
-                    continue
-                if proc.returncode != 0:
-                    tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-10:])
-                    plan.problems.append(Problem("error", "lock-failed", lrel, None,
-                                                 f"`{shown}` failed in {sp.rel}:\n{redact(tail, secret)}",
-                                                 "check that every shared package is published (nexusify publish)"))
-                    continue
-                new = (scratch / lockfile.name).read_bytes()
-            old = lockfile.read_bytes()
-            if new != old:
-                sp.files.append(FilePlan(lockfile, lrel, "lockfile", sp.name, old, new,
-                                         [Edit(1, "", "", f"re-locked with `{tool} lock` against {plan.source.name}")]))
+    changes: list[tuple[LockJob, bytes]] = []
+    problems: list[Problem] = []
+    for job in jobs:
+        files = {p: b for p, b in (overrides or {}).items() if p.is_relative_to(job.folder)}
+        pyproject = files.get(job.folder / "pyproject.toml")
+        project_text = pyproject.decode("utf-8", "replace") if pyproject is not None else None
+        old = job.lockfile.read_bytes()
+        cmds = job.commands(project_text, old.decode("utf-8", "replace"))
+        shown = " && ".join(" ".join(c) for c in cmds)
+        if which(job.tool) is None:
+            problems.append(job.warning(root, f"`{job.tool}` is not installed", project_text))
+            continue
+        lock_env = tool_env(job.tool, source_name, creds, env)
+        lock_env.setdefault("PDM_CHECK_UPDATE", "false")
+        with tempfile.TemporaryDirectory(prefix="nexusify-lock-") as tmp:
+            scratch = Path(tmp) / (job.folder.name or "project")
+            shutil.copytree(job.folder, scratch, ignore=_COPY_IGNORE)
+            for path, data in files.items():
+                (scratch / path.relative_to(job.folder)).write_bytes(data)
+            why = _run_all(cmds, scratch, lock_env, limit, secret)
+            if why is not None and not why.timed_out:
+                # a lock the tool refuses (hand-edited, another tool version): lock afresh; the pin
+                # check below still refuses a result that moved a third-party pin
+                (scratch / job.lockfile.name).unlink(missing_ok=True)
+                if _run_all([[job.tool, "lock"]], scratch, lock_env, limit, secret) is None:
+                    why = None
+            new = (scratch / job.lockfile.name).read_bytes() if why is None else old
+        if why is not None:
+            problems.append(job.warning(root, why.text, project_text))
+            continue
+        text = new.decode("utf-8", "replace")
+        left = path_pins(text, job.lockfile.name, job.names)
+        moved = moved_pins(old.decode("utf-8", "replace"), text, set(job.shared) | set(job.names))
+        refused = (f"`{shown}` left {'; '.join(p.message for p in left)}" if left else
+                   f"`{shown}` would move third-party pins ({'; '.join(moved)}), so its result was not taken"
+                   if moved else None)
+        if refused is not None:
+            problems.append(job.warning(root, refused, project_text))
+        elif new != old:
+            changes.append((job, new))
+    return changes, problems
 
 
-__all__ = ["LOCK_TIMEOUT", "relock"]
+__all__ = ["LOCK_TIMEOUT", "LockJob", "pdm_updates", "relock"]

@@ -27,7 +27,8 @@ byte-identical):
   dropped, installs of what they copied name the package by version, install
   steps read ``$NEXUS_INDEX_URL``, and credentials come from a BuildKit secret when the index
   needs them;
-* lockfiles: re-locked with ``--lock`` (:mod:`nexusify.rewrite.lock`), else reported as stale.
+* lockfiles: re-locked by their own tool so that only the shared packages' entries change
+  (:mod:`nexusify.rewrite.lock`); with ``lock=False`` (``--no-lock``), or when that fails, reported as stale.
 
 Versions come from the shared packages' own ``pyproject.toml``, or with ``from_index`` from
 what the index has published (the highest release on its PEP 503 page).
@@ -46,10 +47,11 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 
 from nexusify.config import Settings
-from nexusify.credentials import resolve_credentials
+from nexusify.credentials import Credentials, resolve_credentials
 from nexusify.errors import NexusifyError, Problem
 from nexusify.formats.constraints import pep440_specifier
 from nexusify.formats.dockerfile_rules import SharedCode, judge_project
+from nexusify.formats.edits import Edit
 from nexusify.formats.pyproject_edit import (
     AddedDependency,
     SourceSpec,
@@ -59,7 +61,8 @@ from nexusify.formats.pyproject_edit import (
 from nexusify.model import Project, Workspace, declared_names, relpath
 from nexusify.rewrite.apply import apply_plan
 from nexusify.rewrite.dockerfile_patch import patch as patch_dockerfile
-from nexusify.rewrite.lock import relock
+from nexusify.rewrite.lock import LockJob
+from nexusify.rewrite.lock import relock as relock_jobs
 from nexusify.rewrite.plan_data import LOCKFILES, FilePlan, RewritePlan, ServicePlan
 from nexusify.rewrite.requirements_plan import drop_repeated_files, plan_requirements
 from nexusify.rewrite.targets import select_services
@@ -68,8 +71,6 @@ from nexusify.rewrite.versions import (
     versions_from_index,
     versions_from_pyproject,
 )
-
-_LOCK_TOOL = {"poetry.lock": "poetry", "uv.lock": "uv", "pdm.lock": "pdm"}
 
 
 def plan_rewrite(
@@ -130,14 +131,42 @@ def plan_rewrite(
 
     shared_names = {p.normalized for p in ws.shared}
     ctx = _PlanContext(ws, settings, source, plan.versions, shared_code,
-                       shared_names, url, auth, dockerfiles, lock, which)
+                       shared_names, url, auth, dockerfiles)
     for sp, problems in _plan_services(services, ctx):
         plan.services.append(sp)
         plan.problems.extend(problems)
     drop_repeated_files(plan)
-    if lock and not plan.errors:
-        relock(plan, env, creds)
+    if not plan.errors:
+        _relock(plan, env, creds if creds.present else None, lock, which)
     return plan
+
+
+def _relock(plan: RewritePlan, env: Mapping[str, str], creds: Credentials | None, lock: bool,
+            which: Callable[[str], str | None]) -> None:
+    """Each rewritten consumer's lockfile, re-locked against the index (:mod:`nexusify.rewrite.lock`):
+    the new ones join the plan; one that is not re-locked (``lock`` False: ``--no-lock``, a dry run)
+    or cannot be is a warning with the exact command."""
+    overrides = {f.path: f.new for f in plan.files}
+    for sp in plan.services:
+        if not sp.lock_jobs:
+            continue
+        pyproject = overrides.get(sp.path / "pyproject.toml")
+        text = pyproject.decode("utf-8", "replace") if pyproject is not None else None
+        if not lock:
+            for job in sp.lock_jobs:
+                sp.stale_lockfiles.append(relpath(job.lockfile, plan.root))
+                plan.problems.append(job.warning(plan.root, "the rewrite changed what it resolves, and it was "
+                                                 "not re-locked (--no-lock or a dry run)", text))
+            continue
+        changes, warnings = relock_jobs(sp.lock_jobs, plan.root, plan.source.name, env, creds, overrides=overrides,
+                                        which=which)
+        sp.stale_lockfiles.extend(p.path or "" for p in warnings)
+        plan.problems.extend(warnings)
+        for job, new in changes:
+            lrel = relpath(job.lockfile, plan.root)
+            shown = " && ".join(" ".join(c) for c in job.commands(text, job.lockfile.read_text(encoding="utf-8")))
+            sp.files.append(FilePlan(job.lockfile, lrel, "lockfile", sp.name, job.lockfile.read_bytes(), new,
+                                     [Edit(1, "", "", f"re-locked with `{shown}` against {plan.source.name}")]))
 
 
 @dataclass
@@ -153,8 +182,6 @@ class _PlanContext:
     url: str
     auth: bool
     dockerfiles: bool
-    lock: bool
-    which: Callable[[str], str | None]
 
     def requirement(self, name: str, extras: str) -> str | None:
         """What a Dockerfile installs instead of a copied shared package: ``name[extras]<spec>``."""
@@ -200,7 +227,7 @@ def _copies_shared_code(project: Project, ctx: _PlanContext) -> bool:
 def _plan_service(project: Project, ctx: _PlanContext) -> tuple[ServicePlan, list[Problem]]:
     """The edits for one service (pure: reads files, writes nothing)."""
     ws, root, settings, source = ctx.ws, ctx.ws.root, ctx.settings, ctx.source
-    url, auth, dockerfiles, lock, which = ctx.url, ctx.auth, ctx.dockerfiles, ctx.lock, ctx.which
+    url, auth, dockerfiles = ctx.url, ctx.auth, ctx.dockerfiles
     shared_names = ctx.shared_names
     sp = ServicePlan(project.name or project.rel(root), project.rel(root), project.path)
     problems: list[Problem] = []
@@ -280,28 +307,12 @@ def _plan_service(project: Project, ctx: _PlanContext) -> tuple[ServicePlan, lis
             if patched.changed:
                 sp.files.append(FilePlan(df, drel, "dockerfile", sp.name, content, patched.text.encode("utf-8"),
                                          patched.edits))
-    changed = any(f.changed for f in sp.files)
-    for name in LOCKFILES:
-        lockfile = project.path / name
-        if not lockfile.is_file() or not changed:
-            continue
-        lrel = relpath(lockfile, root)
-        if lock:
-            tool = _LOCK_TOOL[name]
-            if which(tool) is None:
-                problems.append(Problem("error", "lock-tool-missing", lrel, None,
-                                             f"--lock needs `{tool}` to re-lock {lrel}, and it is not installed",
-                                             f"install {tool} (pip install {tool}), or run without --lock"))
-            else:
-                sp.lock_tools.append((lrel, tool))
-            continue
-        text = lockfile.read_text(encoding="utf-8", errors="replace")
-        mentions = [d.raw_path for d in deps if d.raw_path and d.raw_path.rstrip("/") in text]
-        why = f"it still records the path(s) {', '.join(sorted(set(mentions)))}" if mentions else \
-            "pyproject.toml changed after it was locked"
-        sp.stale_lockfiles.append(lrel)
-        problems.append(Problem("warning", "stale-lockfile", lrel, None, f"{lrel} is stale: {why}",
-                                     f"re-lock: `{_LOCK_TOOL[name]} lock` in {sp.rel}, or `nexusify rewrite --lock`"))
+    if any(f.changed and f.kind != "dockerfile" for f in sp.files):
+        names = tuple(sorted(set(sp.shared) | set(sp.added)))
+        shared = frozenset(n for n in shared_names if n)
+        for name in LOCKFILES:
+            if (project.path / name).is_file():
+                sp.lock_jobs.append(LockJob(sp.name, project.path, project.path / name, names, shared))
     return sp, problems
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from nexusify.errors import HasProblems, Problem
 from nexusify.formats.pyproject_edit import Edit, SourceSpec
+from nexusify.rewrite.lock import LockJob
 
 LOCKFILES = ("poetry.lock", "uv.lock", "pdm.lock")
 
@@ -49,7 +50,7 @@ class ServicePlan:
     added: list[str] = field(default_factory=list)  # transitive ones declared for the explicit source
     files: list[FilePlan] = field(default_factory=list)
     stale_lockfiles: list[str] = field(default_factory=list)
-    lock_tools: list[tuple[str, str]] = field(default_factory=list)  # (lockfile rel, tool)
+    lock_jobs: list[LockJob] = field(default_factory=list)  # its lockfiles, to re-lock after the rewrite
 
     @property
     def changed(self) -> bool:

@@ -68,7 +68,7 @@ class LockChecker:
             return None, shown
         relock = "pdm update --no-sync <shared names>" if tool == "pdm" else f"{tool} lock"
         return Finding(f"`{result.command}` refused it: {result.reason(2)}", rel,
-                       hint=f"re-lock: `{relock}` in {where} (or `nexusify rewrite --lock`)"), shown
+                       hint=f"re-lock: `{relock}` in {where} (or `nexusify rewrite`, which re-locks)"), shown
 
 
 def lock_check(consumer: Project, root: Path, source_name: str, creds: Credentials | None,

@@ -2,73 +2,31 @@
 workspace any more, in its manifest, its requirements files, its lockfiles or the Dockerfiles
 that build it. Every finding names the file and line.
 
-Lockfiles are read line by line (``tomllib`` gives no lines): a ``[[package]]`` entry of a shared
-package whose source is a folder or file (uv ``source = { editable/path/directory = ... }``,
-Poetry ``[package.source] type = "directory"|"file"``, PDM ``path = ...``/``editable = true``/
-``url = "file:...``), and any inline ``{ name = "<shared>", editable/path/directory = ... }``
-(uv's recorded requirements) is a finding.
+Lockfiles are read by :mod:`nexusify.formats.lockfiles`: a shared package's entry (or uv's
+recorded requirement) whose source is a folder or file is a finding.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from packaging.utils import canonicalize_name
-
 from nexusify.formats.dockerfile_rules import JudgedDockerfile
+from nexusify.formats.lockfiles import path_pins
 from nexusify.model import Project, Workspace, relpath
 from nexusify.verify.report import Check, Finding
 
-_NAME = re.compile(r'^\s*name\s*=\s*"([^"]+)"')
-_UV_SOURCE = re.compile(r'^\s*source\s*=\s*\{[^}]*\b(editable|path|directory)\s*=\s*"([^"]*)"')
-_POETRY_TYPE = re.compile(r'^\s*type\s*=\s*"(directory|file)"')
-_PDM_PATH = re.compile(r'^\s*(?:path\s*=\s*"([^"]*)"|editable\s*=\s*true|url\s*=\s*"(file:[^"]*)")')
-_INLINE = re.compile(r'\{\s*name\s*=\s*"([^"]+)"[^}]*\b(editable|path|directory)\s*=\s*"([^"]*)"')
-
 
 def lockfile_findings(lock: Path, shared: Iterable[str], root: Path, owner: str | None = None) -> list[Finding]:
-    """Every place ``lock`` installs one of the ``shared`` packages (normalised names) from a path.
-
-    ``owner``: the consumer's name when the lock is a uv workspace root's, which records every
-    member's requirements; then only the owner's own recorded requirements count."""
-    names = set(shared)
+    """Every place ``lock`` installs one of the ``shared`` packages (normalised names) from a path
+    (:func:`nexusify.formats.lockfiles.path_pins`, the reader the re-lock checks its result with)."""
     rel = relpath(lock, root)
     try:
-        lines = lock.read_text(encoding="utf-8").splitlines()
+        text = lock.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         return [Finding(f"cannot read the lockfile ({exc})", rel)]
-    out: list[Finding] = []
-    current: str | None = None  # the [[package]] entry the line belongs to
-    section = ""
-    for no, line in enumerate(lines, 1):
-        stripped = line.strip()
-        if stripped.startswith("["):
-            section = stripped
-            if stripped == "[[package]]" or not stripped.startswith("[package."):
-                current = None
-            continue
-        m = _NAME.match(line)
-        if m and section == "[[package]]" and current is None:
-            current = canonicalize_name(m.group(1))
-            continue
-        for im in _INLINE.finditer(line):
-            if canonicalize_name(im.group(1)) in names and (owner is None or current in (owner, *names)):
-                out.append(Finding(f"{im.group(1)} is recorded from {im.group(2)} `{im.group(3)}`", rel, no))
-        if current not in names or current is None:
-            continue
-        hit = None
-        if (um := _UV_SOURCE.match(line)) and section == "[[package]]":
-            hit = f"{um.group(1)} `{um.group(2)}`"
-        elif (tm := _POETRY_TYPE.match(line)) and section == "[package.source]":
-            hit = f"a {tm.group(1)} source"
-        elif (pm := _PDM_PATH.match(line)) and section == "[[package]]" and lock.name == "pdm.lock":
-            hit = f"path `{pm.group(1)}`" if pm.group(1) else f"`{pm.group(2)}`" if pm.group(2) else "an editable path"
-        if hit:
-            out.append(Finding(f"{current} is locked from {hit}", rel, no,
-                               f"re-lock against the index: `{_relock_command(lock)}` in {relpath(lock.parent, root)}"))
-    return out
+    hint = f"re-lock against the index: `{_relock_command(lock)}` in {relpath(lock.parent, root)}"
+    return [Finding(pin.message, rel, pin.line, hint) for pin in path_pins(text, lock.name, shared, owner)]
 
 
 def _relock_command(lock: Path) -> str:

@@ -1,17 +1,16 @@
 """Running the consumers' own tools (uv, Poetry, PDM, pip) for verify: the commands, how to
-install a missing one, and the environment that gives each the index credentials (through the
-environment, never argv; verified per tool in shared/notes/tools.md)."""
+install a missing one; the environment that gives each the index credentials is
+:func:`nexusify.credentials.tool_env`, the one rule rewrite's and release's re-lock use too."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from nexusify.credentials import Credentials, redact
+from nexusify.credentials import Credentials, redact, source_key, tool_env
 
 #: lockfile name -> the command that says whether the lock still matches the project
 LOCK_CHECKS: dict[str, tuple[str, ...]] = {
@@ -24,7 +23,6 @@ INSTALL: dict[str, str] = {
     "poetry": "pip install poetry",
     "pdm": "pip install pdm 'hishel[httpx2]==1.4.0'",
 }
-_DROP = ("NEXUS_PASSWORD", "TWINE_PASSWORD")
 
 Which = Callable[..., str | None]
 
@@ -48,30 +46,6 @@ class ToolRun:
         return " | ".join(chosen) if chosen else f"exit {self.returncode}"
 
 
-def source_key(name: str) -> str:
-    return name.upper().replace("-", "_").replace(".", "_")
-
-
-def tool_env(tool: str, source_name: str, creds: Credentials | None, base: Mapping[str, str]) -> dict[str, str]:
-    """``base`` without nexusify's own secrets, plus the credentials in the variables ``tool``
-    reads for the source ``source_name`` (uv, Poetry); PDM reads them only from ``${VAR}`` in the
-    source URL, so NEXUS_USERNAME/NEXUS_PASSWORD stay for it."""
-    env = {k: v for k, v in base.items() if k not in _DROP or tool == "pdm"}
-    env.setdefault("PATH", os.environ.get("PATH", ""))
-    env.setdefault("HOME", os.environ.get("HOME", "/root"))
-    auth = creds.auth() if creds else None
-    if auth:
-        key = source_key(source_name)
-        if tool == "poetry":
-            env[f"POETRY_HTTP_BASIC_{key}_USERNAME"], env[f"POETRY_HTTP_BASIC_{key}_PASSWORD"] = auth
-        elif tool == "uv":
-            env[f"UV_INDEX_{key}_USERNAME"], env[f"UV_INDEX_{key}_PASSWORD"] = auth
-        elif tool == "pdm":
-            env["NEXUS_USERNAME"], env["NEXUS_PASSWORD"] = auth
-    env.setdefault("POETRY_NO_INTERACTION", "1")
-    return env
-
-
 def find_tool(tool: str, env: Mapping[str, str], which: Which = shutil.which) -> str | None:
     return which(tool, path=env.get("PATH"))
 
@@ -88,3 +62,6 @@ def run_tool(argv: Sequence[str], cwd: Path, env: Mapping[str, str], creds: Cred
     except OSError as exc:
         return ToolRun(shown, -1, f"`{shown}` could not start: {exc.strerror}")
     return ToolRun(shown, proc.returncode, redact(proc.stdout + proc.stderr, secret))
+
+
+__all__ = ["INSTALL", "LOCK_CHECKS", "ToolRun", "Which", "find_tool", "run_tool", "source_key", "tool_env"]
