@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from nexusify.config import resolve_settings
-from nexusify.errors import ProblemsFound
 from nexusify.formats.dockerfile_parse import parse
 from nexusify.model import load_workspace
 from nexusify.rewrite.apply import apply_plan

@@ -32,7 +32,7 @@ class SourceTableEdits(EditorBase):
                 fields.append(("explicit", True))
             text = self._ensure_aot(text, ("tool", "uv", "index"), "tool.uv", fields)
         if (self.pdm_packages or self.pdm_reconcile) and tool in ("auto", "pdm"):
-            fields = [("name", src.name), ("url", src.url)]
+            fields = [("name", src.name), ("url", src.pdm_url)]
             if src.explicit and self.pdm_packages:
                 fields.append(("include_packages", sorted(set(self.pdm_packages))))
             text = self._ensure_aot(text, ("tool", "pdm", "source"), "tool.pdm", fields)

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from nexusify.credentials import url_with_env_userinfo
+
 
 @dataclass(frozen=True)
 class SourceSpec:
@@ -21,17 +23,25 @@ class SourceSpec:
     url: str
     priority: str = "explicit"
     tool: str = "auto"  # which source table(s) to write; "auto" = the ones the file's tools read
+    auth: bool = False  # the index needs credentials to download
 
     @property
     def explicit(self) -> bool:
         return self.priority == "explicit"
+
+    @property
+    def pdm_url(self) -> str:
+        """The URL a ``[[tool.pdm.source]]`` holds: PDM reads source credentials only from ``${VAR}``
+        in the URL's userinfo (or its own config), so an index that needs them gets
+        ``${NEXUS_USERNAME}:${NEXUS_PASSWORD}@``: variable names, never a secret."""
+        return url_with_env_userinfo(self.url) if self.auth else self.url
 
 
 def wanted_fields(source: SourceSpec) -> dict[str, dict[str, Any]]:
     wanted: dict[str, dict[str, Any]] = {
         "poetry": {"url": source.url, "priority": source.priority},
         "uv": {"url": source.url},
-        "pdm": {"url": source.url},
+        "pdm": {"url": source.pdm_url},
     }
     if source.explicit:
         wanted["uv"]["explicit"] = True

@@ -96,7 +96,7 @@ def plan_rewrite(
     services = select_services(ws, targets, cwd)
     creds = resolve_credentials(settings.username, url, env, url_password=settings.url_password)
     auth = creds.present if index_auth is None else index_auth
-    source = SourceSpec(settings.source_name, url, settings.priority)
+    source = SourceSpec(settings.source_name, url, settings.priority, auth=auth)
     plan = RewritePlan(ws.root, source, settings.constraint, {}, "index" if from_index else "pyproject",
                        index_auth=auth)
     root = ws.root

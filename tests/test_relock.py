@@ -1,0 +1,220 @@
+"""rewrite re-locks by default, minimally: each consumer's own tool (Poetry 2, uv, PDM) against a
+real pypiserver that holds the shared packages and the third-party wheels; only the shared
+packages' entries change (``six`` stays at 1.16.0 while the index serves 1.17.0), and whatever
+cannot be locked is a warning with the exact command while the rewrite still happens."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from nexusify.formats.lockfiles import moved_pins, path_pins, pinned_versions
+from tests.conftest import FIXTURES, missing
+
+LAYOUTS = FIXTURES / "layouts"
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="session")
+def six_wheels(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """six 1.16.0 and 1.17.0: the third-party package whose pin must not move."""
+    dest = tmp_path_factory.mktemp("six-wheels")
+    for pin in ("six==1.16.0", "six==1.17.0"):
+        proc = subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
+                               "-d", str(dest), pin], capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            missing("PyPI", f"pip download of {pin} failed: {proc.stderr.strip()[-300:]}")
+    return sorted(dest.glob("six-*.whl"))
+
+
+@pytest.fixture
+def tools(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The base environment: the venv's uv, poetry and pdm on PATH, their caches under tmp_path."""
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    for tool in ("uv", "poetry", "pdm"):
+        if shutil.which(tool) is None:
+            missing(tool, f"`{tool}` is not on PATH (a dev extra: pip install -e '.[dev]')")
+    home = tmp_path / "home"
+    home.mkdir()
+    return {"HOME": str(home), "NO_COLOR": "1", "PATH": os.environ["PATH"], "UV_NO_CACHE": "1",
+            "UV_PYTHON_DOWNLOADS": "never", "POETRY_CACHE_DIR": str(tmp_path / "poetry-cache"),
+            "POETRY_NO_INTERACTION": "1", "PDM_CHECK_UPDATE": "false", "PDM_CACHE_DIR": str(tmp_path / "pdm-cache")}
+
+
+def _run(argv: list[str], cwd: Path, env: dict[str, str]) -> None:
+    proc = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, check=False, timeout=300)
+    assert proc.returncode == 0, f"{argv}: {proc.stdout}{proc.stderr}"
+
+
+def _lock_pinned(folder: Path, manifest_edit: tuple[str, str], lock: list[str], relock: list[str],
+                 env: dict[str, str]) -> None:
+    """Lock with six pinned at 1.16.0, then relax the pin and re-lock keeping it (the team's lock)."""
+    manifest = folder / "pyproject.toml"
+    relaxed, pinned = manifest_edit
+    manifest.write_text(manifest.read_text().replace(relaxed, pinned))
+    _run(lock, folder, env)
+    manifest.write_text(manifest.read_text().replace(pinned, relaxed))
+    _run(relock, folder, env)
+
+
+def _third_party(lock: str, shared: set[str]) -> dict[str, frozenset[str]]:
+    return {k: v for k, v in pinned_versions(lock).items() if k not in shared}
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and ".git" not in p.parts and ".venv" not in p.parts and ".nexusify" not in p.parts}
+
+
+def _index(pypi_server_factory, wheels: list[Path], auth: str | None = None):  # type: ignore[no-untyped-def]
+    server = pypi_server_factory(auth=auth)
+    for wheel in wheels:
+        shutil.copy(wheel, server.packages)
+    return server
+
+
+def _poetry_uv_repo(tmp_path: Path, simple_url: str, env: dict[str, str]) -> Path:
+    root = tmp_path / "repo"
+    shutil.copytree(LAYOUTS / "lock-pins", root)
+    svc_poetry, svc_uv = root / "services/svc-poetry", root / "services/svc-uv"
+    with (svc_poetry / "pyproject.toml").open("a") as fh:
+        fh.write(f'\n[[tool.poetry.source]]\nname = "localpypi"\nurl = "{simple_url}"\npriority = "primary"\n')
+    _lock_pinned(svc_poetry, ('six = ">=1.15"', 'six = "1.16.0"'), ["poetry", "lock"], ["poetry", "lock"], env)
+    _lock_pinned(svc_uv, ('"six>=1.15"', '"six==1.16.0"'), ["uv", "lock"], ["uv", "lock"], env)
+    return root
+
+
+def test_poetry_and_uv_consumers_are_relocked_keeping_every_third_party_pin(
+        run_cli, tmp_path: Path, pypi_server_factory, backend_wheels: list[Path], six_wheels: list[Path],
+        tools: dict[str, str]) -> None:
+    server = _index(pypi_server_factory, [*backend_wheels, *six_wheels], auth="update")
+    env = {**tools, "UV_DEFAULT_INDEX": server.simple_url, "NEXUS_USERNAME": server.username or "",
+           "NEXUS_PASSWORD": server.password or ""}
+    root = _poetry_uv_repo(tmp_path, server.simple_url, env)
+    locks = {name: root / f"services/{name}/{lock}" for name, lock in
+             (("svc-poetry", "poetry.lock"), ("svc-uv", "uv.lock"))}
+    before = {name: lock.read_text() for name, lock in locks.items()}
+    assert all(path_pins(text, locks[n].name, {"acme-common"}) for n, text in before.items())  # from the path
+    common = ("--root", str(root), "--repository-url", server.url, "--index-url", server.simple_url)
+    assert run_cli("publish", *common, env=env).exit_code == 0
+
+    result = run_cli("rewrite", *common, "--json", env=env)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert [p for p in data["problems"] if p["code"] == "stale-lockfile"] == []
+    assert {f["path"] for f in data["files"] if f["kind"] == "lockfile"} == {
+        "services/svc-poetry/poetry.lock", "services/svc-uv/uv.lock"}
+    for name, lock in locks.items():
+        after = lock.read_text()
+        assert path_pins(after, lock.name, {"acme-common"}) == [], after
+        assert moved_pins(before[name], after, {"acme-common"}) == []
+        assert _third_party(after, {"acme-common"}) == _third_party(before[name], {"acme-common"})
+        assert pinned_versions(after)["six"] == {"1.16.0"}
+        assert pinned_versions(after)["acme-common"] == {"0.2.0"}
+    assert tomllib.loads(locks["svc-uv"].read_text())["package"][0]["source"] == {"registry": server.simple_url}
+    _run(["poetry", "check", "--lock"], locks["svc-poetry"].parent, env)
+    _run(["uv", "lock", "--check"], locks["svc-uv"].parent, env)
+    verified = run_cli("verify", *common, env=env)
+    assert verified.exit_code == 0, verified.output
+
+
+def test_no_lock_and_an_index_without_the_shared_packages_leave_the_lock_with_a_warning(
+        run_cli, tmp_path: Path, pypi_server_factory, backend_wheels: list[Path], six_wheels: list[Path],
+        tools: dict[str, str]) -> None:
+    """Nothing published: the rewrite still writes the manifests, each lockfile stays as it was and
+    is a warning with the exact command (exit 0; 1 with --strict). --no-lock: the same, unasked."""
+    server = _index(pypi_server_factory, [*backend_wheels, *six_wheels], auth=None)
+    env = {**tools, "UV_DEFAULT_INDEX": server.simple_url}
+    root = _poetry_uv_repo(tmp_path, server.simple_url, env)
+    locks = [root / "services/svc-poetry/poetry.lock", root / "services/svc-uv/uv.lock"]
+    before = {lock: lock.read_bytes() for lock in locks}
+    common = ("--root", str(root), "--index-url", server.simple_url)
+    origin = _files(root)
+
+    strict = run_cli("rewrite", *common, "--strict", env=env)
+    assert strict.exit_code == 1, strict.output
+    assert "warning[stale-lockfile]" in strict.output
+    assert ("services/svc-poetry/poetry.lock: warning[stale-lockfile]: poetry.lock still pins the old entries of "
+            "acme-common: `poetry lock` failed") in strict.output
+    assert "(hint: re-lock it once the index serves them: `cd services/svc-poetry && poetry lock`)" in strict.output
+    assert ("services/svc-uv/uv.lock: warning[stale-lockfile]: uv.lock still pins the old entries of acme-common: "
+            "`uv lock --upgrade-package acme-common` failed") in strict.output
+    assert "`cd services/svc-uv && uv lock --upgrade-package acme-common`" in strict.output
+    assert all(lock.read_bytes() == before[lock] for lock in locks)
+    assert "path" not in (root / "services/svc-uv/pyproject.toml").read_text()  # written anyway
+
+    for path, data in origin.items():  # back to the start: the same again without --strict, then --no-lock
+        (root / path).write_bytes(data)
+    plain = run_cli("rewrite", *common, env=env)
+    assert plain.exit_code == 0, plain.output
+    assert plain.output.count("warning[stale-lockfile]") == 2
+    for path, data in origin.items():
+        (root / path).write_bytes(data)
+    skipped = run_cli("rewrite", *common, "--no-lock", env=env)
+    assert skipped.exit_code == 0, skipped.output
+    assert skipped.output.count("warning[stale-lockfile]") == 2
+    assert "it was not re-locked (--no-lock or a dry run)" in skipped.output
+    assert all(lock.read_bytes() == before[lock] for lock in locks)
+
+
+def _pdm_root_consumer(tmp_path: Path, simple_url: str, env: dict[str, str], auth: bool) -> Path:
+    """The fixture, with PDM's third-party source on the test index (through ``${VAR}``
+    credentials when it needs them, as PDM reads them) and the team's own pdm.lock."""
+    root = tmp_path / "repo"
+    shutil.copytree(LAYOUTS / "pdm-root-consumer", root)
+    url = simple_url.replace("http://", "http://${NEXUS_USERNAME}:${NEXUS_PASSWORD}@") if auth else simple_url
+    with (root / "pyproject.toml").open("a") as fh:
+        fh.write(f'\n[[tool.pdm.source]]\nname = "pypi"\nurl = "{url}"\n')
+    _lock_pinned(root, ('"six>=1.15"', '"six==1.16.0"'), ["pdm", "lock"], ["pdm", "lock", "--update-reuse"], env)
+    shutil.rmtree(root / ".venv", ignore_errors=True)
+    return root
+
+
+def test_pdm_root_consumer_end_to_end_through_an_index_that_needs_credentials(
+        run_cli, tmp_path: Path, pypi_server_factory, backend_wheels: list[Path], six_wheels: list[Path],
+        tools: dict[str, str]) -> None:
+    """publish -> rewrite (re-locks by default with `pdm update --no-sync -G dev api schemas`) ->
+    `pdm lock --check` passes, only api/schemas entries changed, verify ok; the nexus source URL
+    carries ${NEXUS_USERNAME}:${NEXUS_PASSWORD}@ and no password lands in any file."""
+    server = _index(pypi_server_factory, [*backend_wheels, *six_wheels], auth="download,update,list")
+    password = server.password or ""
+    env = {**tools, "NEXUS_USERNAME": server.username or "", "NEXUS_PASSWORD": password}
+    root = _pdm_root_consumer(tmp_path, server.simple_url, env, auth=True)
+    lock = root / "pdm.lock"
+    before = lock.read_text()
+    shared = {"api", "schemas"}
+    assert {p.message for p in path_pins(before, "pdm.lock", shared)} >= {
+        "api is locked from path `./src/api`", "schemas is locked from path `./src/schemas`"}
+    common = ("--root", str(root), "--repository-url", server.url, "--index-url", server.simple_url)
+    published = run_cli("publish", *common, env=env)
+    assert published.exit_code == 0, published.output
+
+    result = run_cli("rewrite", *common, env=env)
+    assert result.exit_code == 0, result.output
+    assert "pdm.lock:1: re-locked with `pdm update --no-sync -G dev api schemas` against nexus" in result.output
+    after = lock.read_text()
+    assert path_pins(after, "pdm.lock", shared) == []
+    assert _third_party(after, shared) == _third_party(before, shared)
+    assert pinned_versions(after)["six"] == {"1.16.0"}
+    sources = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["pdm"]["source"]
+    nexus = next(s for s in sources if s["name"] == "nexus")
+    assert nexus["url"] == server.simple_url.replace("http://", "http://${NEXUS_USERNAME}:${NEXUS_PASSWORD}@")
+    assert nexus["include_packages"] == ["api", "schemas"]
+    _run(["pdm", "lock", "--check"], root, env)
+    for path, data in _files(root).items():
+        assert password.encode() not in data, path
+    assert password not in result.output
+
+    # the root is the consumer (src/api's own file URL to schemas is publish's business: staged copies)
+    verified = run_cli("verify", *common, "--json", str(root), env=env)
+    assert verified.exit_code == 0, verified.output
+    (consumer,) = json.loads(verified.stdout)["consumers"]
+    assert consumer["checks"]["lock"]["status"] == "ok"
+    assert consumer["checks"]["lock"]["detail"] == "`pdm lock --check` in . passed"
