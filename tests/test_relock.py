@@ -164,6 +164,36 @@ def test_no_lock_and_an_index_without_the_shared_packages_leave_the_lock_with_a_
     assert all(lock.read_bytes() == before[lock] for lock in locks)
 
 
+DOCKERFILE = """FROM python:3.11-slim-bookworm
+ARG NEXUS_INDEX_URL={url}
+RUN --mount=type=secret,id=netrc,target=/root/.netrc pip install --index-url "$NEXUS_INDEX_URL" pdm
+WORKDIR /app
+COPY pyproject.toml pdm.lock ./
+RUN --mount=type=secret,id=netrc,target=/root/.netrc \
+NEXUS_USERNAME="$(awk '{{for(i=1;i<NF;i++)if($i=="login")print $(i+1)}}' /root/.netrc)" \
+NEXUS_PASSWORD="$(awk '{{for(i=1;i<NF;i++)if($i=="password")print $(i+1)}}' /root/.netrc)" \
+pdm install --prod -G server --no-self
+COPY app ./app
+CMD ["python", "app/main.py"]
+"""
+
+
+def _pdm_step_reads_the_secret(dockerfile: str, tmp_path: Path, username: str, password: str) -> None:
+    """The patched `pdm install` step, run by a real shell with the netrc nexusify mounts
+    (:func:`netrc_text`) in place of the secret: pdm gets both variables, and only that command."""
+    from nexusify.credentials import Credentials, Secret
+    from nexusify.deploy.images import netrc_text
+
+    netrc = tmp_path / "netrc"
+    netrc.write_text(netrc_text("http://127.0.0.1:1/simple/", Credentials(username, Secret(password), "env")))
+    step = next(line for line in dockerfile.splitlines() if "pdm install" in line)
+    command = step.split("target=/root/.netrc ", 1)[1].replace("/root/.netrc", str(netrc))
+    shell = command.replace("pdm install --prod -G server --no-self", "env") + '; echo "after=$NEXUS_PASSWORD"'
+    out = subprocess.run(["sh", "-c", shell], capture_output=True, text=True, check=True, env={}).stdout
+    assert f"NEXUS_USERNAME={username}\n" in out and f"NEXUS_PASSWORD={password}\n" in out
+    assert out.endswith("after=\n")
+
+
 def _pdm_root_consumer(tmp_path: Path, simple_url: str, env: dict[str, str], auth: bool) -> Path:
     """The fixture, with PDM's third-party source on the test index (through ``${VAR}``
     credentials when it needs them, as PDM reads them) and the team's own pdm.lock."""
@@ -172,7 +202,9 @@ def _pdm_root_consumer(tmp_path: Path, simple_url: str, env: dict[str, str], aut
     url = simple_url.replace("http://", "http://${NEXUS_USERNAME}:${NEXUS_PASSWORD}@") if auth else simple_url
     with (root / "pyproject.toml").open("a") as fh:
         fh.write(f'\n[[tool.pdm.source]]\nname = "pypi"\nurl = "{url}"\n')
-    _lock_pinned(root, ('"six>=1.15"', '"six==1.16.0"'), ["pdm", "lock"], ["pdm", "lock", "--update-reuse"], env)
+    # every group, as the Dockerfile's `pdm install -G server` needs
+    _lock_pinned(root, ('"six>=1.15"', '"six==1.16.0"'), ["pdm", "lock", "-G", ":all"],
+                 ["pdm", "lock", "-G", ":all", "--update-reuse"], env)
     shutil.rmtree(root / ".venv", ignore_errors=True)
     return root
 
@@ -180,7 +212,7 @@ def _pdm_root_consumer(tmp_path: Path, simple_url: str, env: dict[str, str], aut
 def test_pdm_root_consumer_end_to_end_through_an_index_that_needs_credentials(
         run_cli, tmp_path: Path, pypi_server_factory, backend_wheels: list[Path], six_wheels: list[Path],
         tools: dict[str, str]) -> None:
-    """publish -> rewrite (re-locks by default with `pdm update --no-sync -G dev api schemas`) ->
+    """publish -> rewrite (re-locks by default with `pdm update --no-sync` per locked group) ->
     `pdm lock --check` passes, only api/schemas entries changed, verify ok; the nexus source URL
     carries ${NEXUS_USERNAME}:${NEXUS_PASSWORD}@ and no password lands in any file."""
     server = _index(pypi_server_factory, [*backend_wheels, *six_wheels], auth="download,update,list")
@@ -198,7 +230,8 @@ def test_pdm_root_consumer_end_to_end_through_an_index_that_needs_credentials(
 
     result = run_cli("rewrite", *common, env=env)
     assert result.exit_code == 0, result.output
-    assert "pdm.lock:1: re-locked with `pdm update --no-sync -G dev api schemas` against nexus" in result.output
+    assert ("pdm.lock:1: re-locked with `pdm update --no-sync -G dev api schemas && pdm update --no-sync -G server "
+            "api` against nexus") in result.output
     after = lock.read_text()
     assert path_pins(after, "pdm.lock", shared) == []
     assert _third_party(after, shared) == _third_party(before, shared)
@@ -207,7 +240,10 @@ def test_pdm_root_consumer_end_to_end_through_an_index_that_needs_credentials(
     nexus = next(s for s in sources if s["name"] == "nexus")
     assert nexus["url"] == server.simple_url.replace("http://", "http://${NEXUS_USERNAME}:${NEXUS_PASSWORD}@")
     assert nexus["include_packages"] == ["api", "schemas"]
-    _run(["pdm", "lock", "--check"], root, env)
+    _run(["pdm", "lock", "--check", "-G", ":all"], root, env)
+    dockerfile = (root / "Dockerfile").read_text()
+    assert dockerfile == DOCKERFILE.format(url=server.simple_url)
+    _pdm_step_reads_the_secret(dockerfile, tmp_path, server.username or "", password)
     for path, data in _files(root).items():
         assert password.encode() not in data, path
     assert password not in result.output

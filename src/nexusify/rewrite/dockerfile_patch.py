@@ -12,7 +12,9 @@ also behind audit's warnings); this module only edits text:
   ``uv pip install`` (Poetry, ``uv sync`` and PDM read the source written into pyproject.toml);
 * when the index needs credentials, mounts a netrc as a BuildKit secret on those steps:
   ``RUN --mount=type=secret,id=netrc,target=/root/.netrc pip install ...``. The password
-  never goes into an ``ARG`` or ``ENV`` (both are kept in the image history).
+  never goes into an ``ARG`` or ``ENV`` (both are kept in the image history). pdm reads them
+  only from ``${NEXUS_USERNAME}:${NEXUS_PASSWORD}@`` in its source URL, so a ``pdm install``
+  gets both variables, read from that netrc, for that one command.
 
 Every other line is kept byte for byte. Shapes that cannot be patched safely (an exec-form
 ``RUN`` that installs, a different ``--index-url`` already given, an install step running as
@@ -29,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from nexusify.credentials import PDM_URL_VARS
 from nexusify.errors import Problem
 from nexusify.formats.dockerfile_parse import Dockerfile, Instruction
 from nexusify.formats.dockerfile_rules import PIP_INSTALL, DockerfileVerdict, PathInstall
@@ -38,6 +41,12 @@ INDEX_ARG = "NEXUS_INDEX_URL"
 SECRET_ID = "netrc"
 SECRET_TARGET = "/root/.netrc"
 _OTHER_INSTALL = re.compile(r"(?<![\w.-])(poetry\s+install|uv\s+sync|pdm\s+(?:install|sync))(?=\s|$)")
+# pdm reads the index credentials only from ${NEXUS_USERNAME}:${NEXUS_PASSWORD}@ in its source URL:
+# the install step sets both from the mounted netrc, for that one command (never ENV/ARG, never a layer)
+_PDM = re.compile(r"(?<![\w.=-])pdm\s+(?:install|sync|lock|update|add)(?=\s|$)")
+_PDM_CREDENTIALS = "".join(
+    f"""{var}="$(awk '{{for(i=1;i<NF;i++)if($i=="{field}")print $(i+1)}}' {SECRET_TARGET})" """
+    for var, field in zip(PDM_URL_VARS, ("login", "password"), strict=True))
 _INDEX_OPT = re.compile(r"(?:--index-url|-i)(?:\s+|=)(\S+)")
 
 
@@ -249,6 +258,9 @@ def _patch_installs(df: Dockerfile, rel: str, index_url: str, auth: bool, arg_na
                 continue
             new_body = re.sub(r"^(\s*RUN)(\s+)", rf"\1 {mount},target={SECRET_TARGET}\2", new_body, count=1,
                               flags=re.IGNORECASE)
+        pdm = auth and _PDM.search(new_body) is not None and PDM_URL_VARS[0] + "=" not in new_body
+        if pdm:
+            new_body = _PDM.sub(lambda m: _PDM_CREDENTIALS + m.group(0), new_body)
         if new_body == original and instr.stage in arg_declared:
             continue
         new_lines = new_body.splitlines(keepends=True)
@@ -264,6 +276,9 @@ def _patch_installs(df: Dockerfile, rel: str, index_url: str, auth: bool, arg_na
             why.append(f"install from ${arg_name}")
         if auth:
             why.append("index credentials from a BuildKit secret (netrc), never an ARG/ENV")
+        if pdm:
+            why.append(f"pdm reads them as ${PDM_URL_VARS[0]}/${PDM_URL_VARS[1]} (its source URL), set from that "
+                       "secret for this command only")
         changes.append(_Change(instr.start - 1, instr.end, new_lines, "; ".join(why) or "declare the index URL"))
 
 
