@@ -254,3 +254,52 @@ def test_pdm_root_consumer_end_to_end_through_an_index_that_needs_credentials(
     (consumer,) = json.loads(verified.stdout)["consumers"]
     assert consumer["checks"]["lock"]["status"] == "ok"
     assert consumer["checks"]["lock"]["detail"] == "`pdm lock --check` in . passed"
+
+
+@pytest.fixture(scope="session")
+def requests_wheels(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """requests and what it needs (the nightly job of pdm-file-urls installs it)."""
+    dest = tmp_path_factory.mktemp("requests-wheels")
+    proc = subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:",
+                           "--python-version", "3.11", "-d", str(dest), "requests"],
+                          capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        missing("PyPI", f"pip download of requests failed: {proc.stderr.strip()[-300:]}")
+    return sorted(dest.glob("*.whl"))
+
+
+def test_pdm_file_url_consumer_is_relocked_with_its_transitive_shared_packages(
+        run_cli, tmp_path: Path, pypi_server_factory, backend_wheels: list[Path], requests_wheels: list[Path],
+        tools: dict[str, str]) -> None:
+    """jobs/nightly takes pkg-second by `file:///${PROJECT_ROOT}/...` URL (pkg-first and pkg-core
+    through it): one `pdm update --no-sync` of the three, every third-party pin kept, verify ok."""
+    server = _index(pypi_server_factory, [*backend_wheels, *requests_wheels], auth=None)
+    env = dict(tools)
+    root = tmp_path / "repo"
+    shutil.copytree(LAYOUTS / "pdm-file-urls", root)
+    nightly = root / "jobs/nightly"
+    with (nightly / "pyproject.toml").open("a") as fh:
+        fh.write(f'\n[[tool.pdm.source]]\nname = "pypi"\nurl = "{server.simple_url}"\n')
+    _run(["pdm", "lock"], nightly, env)
+    shutil.rmtree(nightly / ".venv", ignore_errors=True)
+    lock = nightly / "pdm.lock"
+    before = lock.read_text()
+    shared = {"pkg-core", "pkg-first", "pkg-second"}
+    assert {p.message.split()[0] for p in path_pins(before, "pdm.lock", shared)} == shared
+    common = ("--root", str(root), "--repository-url", server.url, "--index-url", server.simple_url)
+    assert run_cli("publish", *common, env=env).exit_code == 0
+
+    result = run_cli("rewrite", *common, env=env)
+    assert result.exit_code == 0, result.output
+    assert ("jobs/nightly/pdm.lock:1: re-locked with `pdm update --no-sync pkg-core pkg-first pkg-second` "
+            "against nexus") in result.output
+    after = lock.read_text()
+    assert path_pins(after, "pdm.lock", shared) == []
+    assert _third_party(after, shared) == _third_party(before, shared)
+    assert {name for name in pinned_versions(after)} >= {"requests", "urllib3", *shared}
+    _run(["pdm", "lock", "--check"], nightly, env)
+    verified = run_cli("verify", *common, "--json", "jobs/nightly", env=env)
+    assert verified.exit_code == 0, verified.output
+    (consumer,) = json.loads(verified.stdout)["consumers"]
+    assert consumer["checks"]["resolve"]["detail"] == (
+        f"from {server.simple_url}: pkg-core 0.1.0, pkg-first 0.2.0, pkg-second 0.3.0")
