@@ -177,9 +177,10 @@ def relock(jobs: Sequence[LockJob], root: Path, source_name: str, env: Mapping[s
             for path, data in files.items():
                 (scratch / path.relative_to(job.folder)).write_bytes(data)
             why = _run_all(cmds, scratch, lock_env, limit, secret)
-            if why is not None and not why.timed_out:
+            if why is not None and not why.timed_out and job.tool != "pdm":
                 # a lock the tool refuses (hand-edited, another tool version): lock afresh; the pin
-                # check below still refuses a result that moved a third-party pin
+                # check below still refuses a result that moved a third-party pin. Not for PDM: a
+                # plain `pdm lock` would drop the optional groups the old lock held
                 (scratch / job.lockfile.name).unlink(missing_ok=True)
                 if _run_all([[job.tool, "lock"]], scratch, lock_env, limit, secret) is None:
                     why = None
