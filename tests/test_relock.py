@@ -163,6 +163,24 @@ def test_no_lock_and_an_index_without_the_shared_packages_leave_the_lock_with_a_
     assert "it was not re-locked (--no-lock or a dry run)" in skipped.output
     assert all(lock.read_bytes() == before[lock] for lock in locks)
 
+    # the manifests are done, the locks are not: --check says so, and once the shared packages are
+    # published a plain rewrite finishes the job (only the locks change, every third-party pin kept)
+    check = run_cli("rewrite", *common, "--check", env=env)
+    assert check.exit_code == 1, check.output
+    assert "0 file(s) would be rewritten, 2 lockfile(s) re-locked" in check.output
+    manifests = {p: d for p, d in _files(root).items() if not p.endswith(".lock")}
+    assert run_cli("publish", *common, "--repository-url", server.url, env=env).exit_code == 0
+    finished = run_cli("rewrite", *common, env=env)
+    assert finished.exit_code == 0, finished.output
+    assert "warning" not in finished.output
+    assert {p: d for p, d in _files(root).items() if not p.endswith(".lock")} == manifests
+    for lock in locks:
+        after = lock.read_text()
+        assert path_pins(after, lock.name, {"acme-common"}) == []
+        assert moved_pins(before[lock].decode(), after, {"acme-common"}) == []
+    again = run_cli("rewrite", *common, "--check", env=env)
+    assert again.exit_code == 0 and "nothing to rewrite" in again.output, again.output
+
 
 DOCKERFILE = """FROM python:3.11-slim-bookworm
 ARG NEXUS_INDEX_URL={url}

@@ -72,10 +72,10 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
                           "diff": plan.diff() if args.diff else None})
         elif args.check:
             _render(plan, ctx, "would rewrite")
-            n = len(plan.files)
-            ctx.out.print(f"{n} file(s) would be rewritten; run `nexusify rewrite`" if n
-                          else "nothing to rewrite", markup=False)
-        if args.check and plan.changed:
+            n, stale = len(plan.files), len(plan.stale_lockfiles)
+            ctx.out.print(f"{n} file(s) would be rewritten, {stale} lockfile(s) re-locked; run `nexusify rewrite`"
+                          if n or stale else "nothing to rewrite", markup=False)
+        if args.check and (plan.changed or plan.stale_lockfiles):
             return 1
         return ctx.verdict(len(plan.errors), len(plan.warnings))
     written = apply_plan(plan)

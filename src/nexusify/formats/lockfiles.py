@@ -31,6 +31,7 @@ class PathPin:
     """One place a lockfile installs a shared package from a path."""
 
     line: int
+    name: str  # normalised
     message: str  # "<name> is locked from path `./src/api`"
 
 
@@ -57,7 +58,7 @@ def path_pins(text: str, lock_name: str, shared: Iterable[str], owner: str | Non
             continue
         for im in _INLINE.finditer(line):
             if canonicalize_name(im.group(1)) in names and (owner is None or current in (owner, *names)):
-                out.append(PathPin(no, f"{im.group(1)} is recorded from {im.group(2)} `{im.group(3)}`"))
+                out.append(PathPin(no, canonicalize_name(im.group(1)), f"{im.group(1)} is recorded from {im.group(2)} `{im.group(3)}`"))
         if current not in names or current is None:
             continue
         hit = None
@@ -68,7 +69,7 @@ def path_pins(text: str, lock_name: str, shared: Iterable[str], owner: str | Non
         elif (pm := _PDM_PATH.match(line)) and section == "[[package]]" and lock_name == "pdm.lock":
             hit = f"path `{pm.group(1)}`" if pm.group(1) else f"`{pm.group(2)}`" if pm.group(2) else "an editable path"
         if hit:
-            out.append(PathPin(no, f"{current} is locked from {hit}"))
+            out.append(PathPin(no, current, f"{current} is locked from {hit}"))
     return out
 
 

@@ -52,6 +52,7 @@ from nexusify.errors import NexusifyError, Problem
 from nexusify.formats.constraints import pep440_specifier
 from nexusify.formats.dockerfile_rules import SharedCode, judge_project
 from nexusify.formats.edits import Edit
+from nexusify.formats.lockfiles import path_pins
 from nexusify.formats.pyproject_edit import (
     AddedDependency,
     SourceSpec,
@@ -155,8 +156,8 @@ def _relock(plan: RewritePlan, env: Mapping[str, str], creds: Credentials | None
         if not lock:
             for job in sp.lock_jobs:
                 sp.stale_lockfiles.append(relpath(job.lockfile, plan.root))
-                plan.problems.append(job.warning(plan.root, "the rewrite changed what it resolves, and it was "
-                                                 "not re-locked (--no-lock or a dry run)", text))
+                plan.problems.append(job.warning(plan.root, "it was not re-locked (--no-lock or a dry run)",
+                                                 text))
             continue
         changes, warnings = relock_jobs(sp.lock_jobs, plan.root, plan.source.name, env, creds, overrides=overrides,
                                         which=which)
@@ -307,13 +308,32 @@ def _plan_service(project: Project, ctx: _PlanContext) -> tuple[ServicePlan, lis
             if patched.changed:
                 sp.files.append(FilePlan(df, drel, "dockerfile", sp.name, content, patched.text.encode("utf-8"),
                                          patched.edits))
-    if any(f.changed and f.kind != "dockerfile" for f in sp.files):
-        names = tuple(sorted(set(sp.shared) | set(sp.added)))
-        shared = frozenset(n for n in shared_names if n)
-        for name in LOCKFILES:
-            if (project.path / name).is_file():
-                sp.lock_jobs.append(LockJob(sp.name, project.path, project.path / name, names, shared))
+    sp.lock_jobs = _lock_jobs(project, sp, frozenset(n for n in shared_names if n))
     return sp, problems
+
+
+def _lock_jobs(project: Project, sp: ServicePlan, shared: frozenset[str]) -> list[LockJob]:
+    """The service's own lockfiles to re-lock: every one when the rewrite changes what it resolves,
+    else those that still pin a shared package from a path (rewritten before with ``--no-lock``,
+    or a re-lock that failed): re-running ``rewrite`` finishes the job, and ``--check`` sees it."""
+    rewritten = any(f.changed and f.kind != "dockerfile" for f in sp.files)
+    jobs: list[LockJob] = []
+    for name in LOCKFILES:
+        lockfile = project.path / name
+        if not lockfile.is_file():
+            continue
+        names = set(sp.shared) | set(sp.added)
+        if not rewritten:
+            try:
+                text = lockfile.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                continue
+            stale = {pin.name for pin in path_pins(text, name, shared)}
+            if not stale:
+                continue
+            names |= stale | set(sp.by_version)
+        jobs.append(LockJob(sp.name, project.path, lockfile, tuple(sorted(names)), shared))
+    return jobs
 
 
 __all__ = [

@@ -82,6 +82,11 @@ class RewritePlan(HasProblems):
     def changed(self) -> bool:
         return bool(self.files)
 
+    @property
+    def stale_lockfiles(self) -> list[str]:
+        """Lockfiles left behind what the manifests now say (not re-locked, or it failed)."""
+        return [rel for s in self.services for rel in s.stale_lockfiles]
+
     def diff(self) -> str:
         return "".join(f.diff() for f in self.files)
 
