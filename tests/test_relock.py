@@ -196,6 +196,22 @@ CMD ["python", "app/main.py"]
 """
 
 
+def _publish_and_rewrite(run_cli, common: tuple[str, ...], env: dict[str, str], lock: Path,  # type: ignore[no-untyped-def]
+                         shared: set[str], relocked: str):
+    """publish, then rewrite (re-locking by default): the lock line it prints, no shared package
+    left on a path, every third-party pin as it was. Returns the rewrite's result and the new lock."""
+    before = lock.read_text()
+    published = run_cli("publish", *common, env=env)
+    assert published.exit_code == 0, published.output
+    result = run_cli("rewrite", *common, env=env)
+    assert result.exit_code == 0, result.output
+    assert relocked in result.output
+    after = lock.read_text()
+    assert path_pins(after, lock.name, shared) == []
+    assert _third_party(after, shared) == _third_party(before, shared)
+    return result, after
+
+
 def _pdm_step_reads_the_secret(dockerfile: str, tmp_path: Path, username: str, password: str) -> None:
     """The patched `pdm install` step, run by a real shell with the netrc nexusify mounts
     (:func:`netrc_text`) in place of the secret: pdm gets both variables, and only that command."""
@@ -243,16 +259,9 @@ def test_pdm_root_consumer_end_to_end_through_an_index_that_needs_credentials(
     assert {p.message for p in path_pins(before, "pdm.lock", shared)} >= {
         "api is locked from path `./src/api`", "schemas is locked from path `./src/schemas`"}
     common = ("--root", str(root), "--repository-url", server.url, "--index-url", server.simple_url)
-    published = run_cli("publish", *common, env=env)
-    assert published.exit_code == 0, published.output
-
-    result = run_cli("rewrite", *common, env=env)
-    assert result.exit_code == 0, result.output
-    assert ("pdm.lock:1: re-locked with `pdm update --no-sync -G dev api schemas && pdm update --no-sync -G server "
-            "api` against nexus") in result.output
-    after = lock.read_text()
-    assert path_pins(after, "pdm.lock", shared) == []
-    assert _third_party(after, shared) == _third_party(before, shared)
+    result, after = _publish_and_rewrite(run_cli, common, env, lock, shared, (
+        "pdm.lock:1: re-locked with `pdm update --no-sync -G dev api schemas && pdm update --no-sync -G server api` "
+        "against nexus"))
     assert pinned_versions(after)["six"] == {"1.16.0"}
     sources = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["pdm"]["source"]
     nexus = next(s for s in sources if s["name"] == "nexus")
@@ -303,17 +312,10 @@ def test_pdm_file_url_consumer_is_relocked_with_its_transitive_shared_packages(
     lock = nightly / "pdm.lock"
     before = lock.read_text()
     shared = {"pkg-core", "pkg-first", "pkg-second"}
-    assert {p.message.split()[0] for p in path_pins(before, "pdm.lock", shared)} == shared
+    assert {p.name for p in path_pins(before, "pdm.lock", shared)} == shared
     common = ("--root", str(root), "--repository-url", server.url, "--index-url", server.simple_url)
-    assert run_cli("publish", *common, env=env).exit_code == 0
-
-    result = run_cli("rewrite", *common, env=env)
-    assert result.exit_code == 0, result.output
-    assert ("jobs/nightly/pdm.lock:1: re-locked with `pdm update --no-sync pkg-core pkg-first pkg-second` "
-            "against nexus") in result.output
-    after = lock.read_text()
-    assert path_pins(after, "pdm.lock", shared) == []
-    assert _third_party(after, shared) == _third_party(before, shared)
+    _, after = _publish_and_rewrite(run_cli, common, env, lock, shared, (
+        "jobs/nightly/pdm.lock:1: re-locked with `pdm update --no-sync pkg-core pkg-first pkg-second` against nexus"))
     assert {name for name in pinned_versions(after)} >= {"requests", "urllib3", *shared}
     _run(["pdm", "lock", "--check"], nightly, env)
     verified = run_cli("verify", *common, "--json", "jobs/nightly", env=env)
