@@ -14,6 +14,7 @@ from pathlib import Path
 from nexusify.formats.dockerfile_rules import JudgedDockerfile
 from nexusify.formats.lockfiles import path_pins
 from nexusify.model import Project, Workspace, relpath
+from nexusify.rewrite.lock import LockJob
 from nexusify.verify.report import Check, Finding
 
 
@@ -25,13 +26,13 @@ def lockfile_findings(lock: Path, shared: Iterable[str], root: Path, owner: str 
         text = lock.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         return [Finding(f"cannot read the lockfile ({exc})", rel)]
-    hint = f"re-lock against the index: `{_relock_command(lock)}` in {relpath(lock.parent, root)}"
-    return [Finding(pin.message, rel, pin.line, hint) for pin in path_pins(text, lock.name, shared, owner)]
-
-
-def _relock_command(lock: Path) -> str:
-    return {"uv.lock": "uv lock", "poetry.lock": "poetry lock", "pdm.lock": "pdm update --no-sync <shared names>"}.get(
-        lock.name, "lock")
+    pins = path_pins(text, lock.name, shared, owner)
+    if not pins:
+        return []
+    # the command rewrite's re-lock runs (and names in its warnings): only these packages change
+    job = LockJob(owner or "", lock.parent, lock, tuple(sorted({p.name for p in pins})))
+    hint = f"re-lock against the index: `{job.command(root)}` (or `nexusify rewrite`)"
+    return [Finding(pin.message, rel, pin.line, hint) for pin in pins]
 
 
 def dockerfile_findings(judged: JudgedDockerfile) -> list[Finding]:
