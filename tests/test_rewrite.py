@@ -316,29 +316,33 @@ def test_real_layouts(run_cli, tmp_path: Path, layout: str, services: list[str],
     assert snapshot(root) == after
 
 
-def test_uv_workspace_build_from_the_root_is_an_error_of_rewrite_and_audit(run_cli, tmp_path: Path) -> None:
-    """The root-context Dockerfile needs the workspace's folders: rewrite cannot drop them with
-    certainty, so rewrite, --check and audit all report the same error; --no-dockerfiles still
-    refuses a workspace member (uv would refuse the whole workspace)."""
+def test_a_uv_workspace_member_is_moved_out_and_an_unrewritable_dockerfile_is_an_error(run_cli, tmp_path: Path) -> None:
+    """Naming a member moves it out of the workspace: `--check` names the planned move (exclude, the
+    root-context Dockerfile built alone) and writes nothing; audit keeps its warning (the member stays
+    in the workspace until rewritten). A Dockerfile shape that needs the whole workspace is an error
+    at file:line of rewrite and --check, and nothing is written."""
     root = tmp_path / "ws"
     shutil.copytree(LAYOUTS / "uv-workspace", root)
     before = snapshot(root)
-    where = "services/gateway/Dockerfile:5: error[dockerfile-uv-workspace]"
-    for args in ((), ("--check",)):
-        result = rewrite(run_cli, root, *args)
-        assert result.exit_code == 1 and where in result.output, result.output
-        assert snapshot(root) == before
+    check = rewrite(run_cli, root, "--check", "services/gateway")
+    assert check.exit_code == 1, check.output
+    assert "services/gateway moves out of the uv workspace at . onto the index (exclude \"services/gateway\"" \
+        in check.output
+    assert "services/gateway/Dockerfile:8: sync the member alone" in check.output
+    assert snapshot(root) == before
     audit = run_cli("audit", "--root", str(root), "--offline", "--json", env=ENV)
     found = [(p["path"], p["line"], p["code"], p["severity"]) for p in json.loads(audit.stdout)["problems"]]
     assert ("services/gateway/Dockerfile", 5, "dockerfile-uv-workspace", "warning") in found
-    assert audit.exit_code == 0  # the monorepo is fine; its migration needs a hand edit
+    assert audit.exit_code == 0
 
-    # a member that would take a fellow member from the index breaks `uv lock` for the whole
-    # workspace: refused, with how to take it out of the workspace first
-    result = rewrite(run_cli, root, "--no-dockerfiles")
-    assert result.exit_code == 1, result.output
-    assert "pyproject.toml: error[uv-workspace-member]" in result.output and "exclude" in result.output
-    assert snapshot(root) == before
+    dockerfile = root / "services/gateway/Dockerfile"
+    dockerfile.write_text(dockerfile.read_text().replace("--package ws-gateway", "--all-packages"))
+    before = snapshot(root)
+    where = "services/gateway/Dockerfile:8: error[dockerfile-uv-move]"
+    for args in (("--check",), ()):
+        result = rewrite(run_cli, root, *args, "services/gateway")
+        assert result.exit_code == 1 and where in result.output, result.output
+        assert snapshot(root) == before
 
 
 def test_no_index_url_is_a_configuration_error(run_cli, monorepo: Path) -> None:
