@@ -669,16 +669,22 @@ def test_a_service_naming_no_shared_package_is_patched_when_its_dockerfile_copie
 
 def test_compose_built_root_workspace_images_one_verdict(run_cli, tmp_path: Path) -> None:
     """Services a virtual root lists in its dev group are default targets (the model's one
-    classification); their compose-built root-context Dockerfiles need the workspace's folders:
-    rewrite --check and audit report the same lines, nothing is written."""
+    classification); a plain rewrite moves every member out of the workspace: their compose-built
+    root-context Dockerfiles build from their own folders, and the one compose file gets both
+    services' edits. audit reports the root-context lines until then; --check writes nothing."""
     root = tmp_path / "ws"
     shutil.copytree(LAYOUTS / "uv-root-lock-compose", root)
     before = snapshot(root)
-    check = rewrite(run_cli, root, "--check")
+    check = rewrite(run_cli, root, "--check", "--json")
     assert check.exit_code == 1
-    for name in ("api", "worker"):
-        assert f"docker/Dockerfile.{name}:4: error[dockerfile-uv-workspace]" in check.output, check.output
+    data = json.loads(check.stdout)
+    assert {s["path"]: s["uv_workspace_move"]["exclude"] for s in data["services"]} == {
+        "services/api": "services/api", "services/worker": "services/worker"}
+    compose = [f for f in data["files"] if f["path"] == "docker-compose.yml"]
+    assert len(compose) == 1 and [e["line"] for e in compose[0]["edits"]] == [4, 5, 9, 10]
     audit = json.loads(run_cli("audit", "--root", str(root), "--offline", "--json", env=ENV).stdout)
     assert {(p["path"], p["line"]) for p in audit["problems"] if p["code"] == "dockerfile-uv-workspace"} == {
         ("docker/Dockerfile.api", 4), ("docker/Dockerfile.worker", 4)}
     assert snapshot(root) == before
+    diff = rewrite(run_cli, root, "--diff")
+    assert "+      context: services/api\n" in diff.output and "+      context: services/worker\n" in diff.output

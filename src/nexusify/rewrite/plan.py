@@ -70,6 +70,7 @@ from nexusify.rewrite.requirements_plan import drop_repeated_files, plan_require
 from nexusify.rewrite.targets import select_services
 from nexusify.rewrite.uv_move import (
     leftover_workspace_sources,
+    merge_compose_files,
     moves_out,
     plan_workspace_edits,
     relock_moves,
@@ -148,6 +149,7 @@ def plan_rewrite(
         plan.services.append(sp)
         plan.problems.extend(problems)
     drop_repeated_files(plan)
+    merge_compose_files(plan)
     by_path = {p.path: p for p in services}
     moving = [(by_path[sp.path], sp) for sp in plan.services
               if sp.path in by_path and moves_out(by_path[sp.path], shared_names)]

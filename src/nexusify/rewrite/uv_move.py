@@ -141,6 +141,30 @@ def plan_workspace_edits(ws: Workspace, moving: list[tuple[Project, ServicePlan]
     return problems
 
 
+def merge_compose_files(plan: RewritePlan) -> None:
+    """Several moved members built by one compose file: each planned its own lines of it (single-line
+    edits of its service's ``build``); the file is written once, with all of them, by the first."""
+    first: dict[Path, FilePlan] = {}
+    for sp in plan.services:
+        kept = []
+        for f in sp.files:
+            if f.kind != "compose":
+                kept.append(f)
+                continue
+            if f.path not in first:
+                first[f.path] = f
+                kept.append(f)
+                continue
+            base = first[f.path]
+            lines = base.new.decode("utf-8").splitlines(keepends=True)
+            for e in f.edits:
+                ending = lines[e.line - 1][len(lines[e.line - 1].rstrip("\r\n")):]
+                lines[e.line - 1] = e.after + ending
+            base.new = "".join(lines).encode("utf-8")
+            base.edits = sorted(base.edits + f.edits, key=lambda e: e.line)
+        sp.files = kept
+
+
 def leftover_workspace_sources(sp: ServicePlan, project: Project, root: Path) -> list[Problem]:
     """After the rewrite, a moved member must take nothing from the workspace it leaves: any
     ``{ workspace = true }`` left (a fellow member that is not a shared package) is an error."""
@@ -202,5 +226,11 @@ def _lock_into(plan: RewritePlan, sp: ServicePlan, folder: Path, overlay: Mappin
     return True
 
 
-__all__ = ["is_member", "leftover_workspace_sources", "moves_out", "plan_workspace_edits",
-           "relock_moves"]
+__all__ = [
+    "is_member",
+    "leftover_workspace_sources",
+    "merge_compose_files",
+    "moves_out",
+    "plan_workspace_edits",
+    "relock_moves",
+]
