@@ -99,3 +99,35 @@ def test_rewrite_moves_a_uv_workspace_member_onto_the_index(run_cli, tmp_path: P
     assert verified.exit_code == 0, verified.output
     checks = json.loads(verified.stdout)["consumers"][0]["checks"]
     assert {k: v["status"] for k, v in checks.items()} == {"static": "ok", "lock": "ok", "resolve": "ok"}
+
+
+def test_a_move_that_cannot_lock_still_rewrites_and_every_stale_lock_is_a_warning(
+        run_cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No index to lock against: the files are still rewritten, and each lock that cannot be made is
+    a warning with the exact command; `rewrite --check` keeps reporting stale locks (exit 0, or 1
+    with --strict) until they are made."""
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    if shutil.which("uv") is None:
+        missing("uv", "`uv` is not on PATH (a dev extra: pip install -e '.[dev]')")
+    root = tmp_path / "repo"
+    shutil.copytree(FIXTURES / "layouts/uv-root-lock-compose", root)
+    old_lock = (root / "uv.lock").read_bytes()
+    env = {**ENV, "HOME": str(tmp_path), "PATH": os.environ["PATH"], "UV_NO_CACHE": "1", "UV_OFFLINE": "1",
+           "UV_PYTHON_DOWNLOADS": "never"}
+    common = ("--root", str(root), "--index-url", "http://127.0.0.1:9/simple/")
+    done = run_cli("rewrite", *common, "services/worker", env=env)
+    assert done.exit_code == 0, done.output
+    assert "services/worker/uv.lock: warning[stale-lockfile]: services/worker/uv.lock could not be made" \
+        in done.output and "run `uv lock` in services/worker" in done.output
+    assert 'exclude = ["services/worker"]' in (root / "pyproject.toml").read_text()
+    assert not (root / "services/worker/uv.lock").exists()
+    # the root needs nothing from an index here: it was re-locked, offline
+    assert _uv(["lock", "--check", "--offline"], root, env).returncode == 0
+
+    (root / "uv.lock").write_bytes(old_lock)  # as if the root could not be re-locked either
+    check = run_cli("rewrite", *common, "--check", "services/worker", env=env)
+    assert check.exit_code == 0, check.output
+    assert "services/worker/uv.lock: warning[stale-lockfile]: services/worker was taken out of the uv workspace" \
+        in check.output
+    assert "uv.lock: warning[stale-lockfile]: uv.lock still records worker as a member" in check.output
+    assert run_cli("rewrite", *common, "--check", "--strict", "services/worker", env=env).exit_code == 1

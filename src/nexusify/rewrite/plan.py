@@ -74,6 +74,7 @@ from nexusify.rewrite.uv_move import (
     moves_out,
     plan_workspace_edits,
     relock_moves,
+    stale_move_locks,
 )
 from nexusify.rewrite.uv_move_dockerfile import move_dockerfile
 from nexusify.rewrite.versions import (
@@ -154,6 +155,7 @@ def plan_rewrite(
     moving = [(by_path[sp.path], sp) for sp in plan.services
               if sp.path in by_path and moves_out(by_path[sp.path], shared_names)]
     plan.problems.extend(plan_workspace_edits(ws, moving))
+    plan.problems.extend(stale_move_locks(ws, services))
     if lock and not plan.errors:
         relock(plan, env, creds)
     if lock_moves and moving and not plan.errors:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import difflib
 import re
 import tempfile
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -165,6 +165,38 @@ def merge_compose_files(plan: RewritePlan) -> None:
         sp.files = kept
 
 
+def stale_move_locks(ws: Workspace, services: Iterable[Project]) -> list[Problem]:
+    """Locks a move left behind (it could not lock, or they were edited since): a target service
+    whose folder a uv workspace root excludes has no uv.lock of its own, or the root's uv.lock still
+    records it as a member. Found statically, so `rewrite --check` reports them too."""
+    problems: list[Problem] = []
+    for wroot in ws.projects:
+        excludes = subtable(wroot.data, "tool", "uv", "workspace").get("exclude")
+        if not isinstance(excludes, list):
+            continue
+        excluded = {(wroot.path / str(e)).resolve() for e in excludes if isinstance(e, str)}
+        lock = wroot.path / "uv.lock"
+        try:
+            recorded = tomlkit.parse(lock.read_text(encoding="utf-8")).unwrap().get("manifest", {}).get("members", [])
+        except (OSError, ValueError):
+            recorded = []
+        for p in services:
+            if p.path not in excluded or p.workspace_root is not None:
+                continue
+            if not (p.path / "uv.lock").is_file():
+                rel = relpath(p.path / "uv.lock", ws.root)
+                problems.append(Problem("warning", "stale-lockfile", rel, None,
+                                        f"{p.rel(ws.root)} was taken out of the uv workspace at {wroot.rel(ws.root)} and "
+                                        "has no uv.lock of its own",
+                                        f"run `uv lock` in {p.rel(ws.root)} (the shared packages must be published)"))
+            if p.name and canonicalize_name(p.name) in {canonicalize_name(str(m)) for m in recorded}:
+                rel = relpath(lock, ws.root)
+                problems.append(Problem("warning", "stale-lockfile", rel, None,
+                                        f"{rel} still records {p.name} as a member of the uv workspace",
+                                        f"run `uv lock` in {wroot.rel(ws.root)}"))
+    return problems
+
+
 def leftover_workspace_sources(sp: ServicePlan, project: Project, root: Path) -> list[Problem]:
     """After the rewrite, a moved member must take nothing from the workspace it leaves: any
     ``{ workspace = true }`` left (a fellow member that is not a shared package) is an error."""
@@ -197,7 +229,9 @@ def relock_moves(plan: RewritePlan, env: Mapping[str, str], creds: Credentials |
                 assert sp.move is not None
                 sp.move.locked.append(relpath(wroot / "uv.lock", plan.root))
         for sp in sps:
-            if _lock_into(plan, sp, sp.path, overlay, old_root_lock, env, creds):
+            own = sp.path / "uv.lock"
+            seed = own.read_bytes() if own.is_file() else old_root_lock
+            if _lock_into(plan, sp, sp.path, overlay, seed, env, creds):
                 assert sp.move is not None
                 sp.move.locked.append(relpath(sp.path / "uv.lock", plan.root))
 
@@ -233,4 +267,5 @@ __all__ = [
     "moves_out",
     "plan_workspace_edits",
     "relock_moves",
+    "stale_move_locks",
 ]
