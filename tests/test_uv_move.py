@@ -92,7 +92,8 @@ def test_rewrite_moves_a_uv_workspace_member_onto_the_index(run_cli, tmp_path: P
     assert "context: services/worker\n      dockerfile: ../../docker/Dockerfile.worker" in compose
     dockerfile = (root / "docker/Dockerfile.worker").read_text()
     assert "COPY . ./services/worker\n" in dockerfile and "libs" not in dockerfile
-    assert "UV_PROJECT_ENVIRONMENT=/workspace/.venv uv sync --frozen --no-dev --directory services/worker" in dockerfile
+    assert ('UV_PROJECT_ENVIRONMENT=/workspace/.venv UV_DEFAULT_INDEX="$NEXUS_INDEX_URL" uv sync --frozen --no-dev '
+            "--directory services/worker") in dockerfile
 
     assert run_cli("rewrite", *common, "--check", "services/worker", env=env).exit_code == 0
     verified = run_cli("verify", *common, "--json", "services/worker", env=env)

@@ -330,7 +330,7 @@ def _plan_moved_dockerfile(sp: ServicePlan, project: Project, judged: JudgedDock
     assert content is not None and project.workspace_root is not None
     builds = [b for b in project.docker_builds if b.dockerfile == judged.path]
     moved = move_dockerfile(judged.rel, content.decode("utf-8"), judged.verdict, project, project.workspace_root,
-                            builds, root)
+                            builds, root, ctx.url)
     if moved.problems:
         return moved.problems
     verdict = judge_dockerfile(judged.rel, moved.text, project_dir=project.path, root=root, shared=ctx.shared_code,

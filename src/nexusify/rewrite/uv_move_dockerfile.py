@@ -9,7 +9,8 @@ its own ``uv.lock`` (in its folder) and takes the shared packages from the index
 * the member's folder is still copied to the same container path, so every other line (``WORKDIR``,
   ``CMD``, ``COPY --from=builder``) keeps working; ``--package x`` becomes ``--directory <that path>``,
   and ``uv sync`` gets ``UV_PROJECT_ENVIRONMENT=<the workspace's .venv>`` so the environment stays
-  where the workspace put it;
+  where the workspace put it, and ``UV_DEFAULT_INDEX="$NEXUS_INDEX_URL"`` (``ARG`` declared in its stage)
+  so what uv installs beyond the lock (the member's own build backend) comes from the index too;
 * when a compose file builds it and nothing else it copies lies outside the member's folder, it
   builds from the member's folder: sources become relative to it and the compose service's
   ``build.context``/``build.dockerfile`` point there (checked by reading the edited compose file
@@ -36,6 +37,7 @@ from nexusify.formats.dockerfile_rules import DockerfileVerdict
 from nexusify.formats.edits import Edit
 from nexusify.model import Project, relpath
 from nexusify.model.project import DockerBuild
+from nexusify.rewrite.dockerfile_patch import INDEX_ARG
 
 _UV_SYNC = re.compile(r"(?<![\w.-])uv\s+sync(?=\s|$)")
 _PACKAGE = re.compile(r"--package(?:\s+|=)(\S+)")
@@ -62,7 +64,7 @@ def _flags(instr: Any) -> str:
 
 
 def move_dockerfile(rel: str, text: str, verdict: DockerfileVerdict, project: Project, wroot: Path,
-                    builds: list[DockerBuild], root: Path) -> MovedDockerfile:
+                    builds: list[DockerBuild], root: Path, index_url: str) -> MovedDockerfile:
     """The Dockerfile of ``project`` (a moved member of the workspace at ``wroot``) rewritten to
     build without the workspace (see the module docstring); problems leave it untouched."""
     out = MovedDockerfile(text, verdict.context)
@@ -80,10 +82,15 @@ def move_dockerfile(rel: str, text: str, verdict: DockerfileVerdict, project: Pr
     lines = list(df.lines)
     workdir, ws_dir, member_dest = "/", None, None
     outside = False
+    arg_stages: set[int] = set()
+    stage_from: dict[int, int] = {}  # stage -> last line of its FROM
     kept: dict[int, tuple[Any, list[str], str]] = {}  # start -> (instr, kept sources, dest)
     for instr in df.instructions:
         if instr.keyword == "FROM":
             workdir = "/"
+            stage_from[instr.stage] = instr.end
+        elif instr.keyword == "ARG" and instr.words and instr.words[0].split("=", 1)[0] == INDEX_ARG:
+            arg_stages.add(instr.stage)
         elif instr.keyword == "WORKDIR" and instr.words:
             workdir = _abs(instr.words[0], workdir)
         elif instr.keyword in ("COPY", "ADD") and not instr.has_flag("from"):
@@ -135,11 +142,22 @@ def move_dockerfile(rel: str, text: str, verdict: DockerfileVerdict, project: Pr
                     return fail(instr.start, f"`uv sync` runs in {there.group(1)}, not in {member_dest}")
             elif workdir != member_dest:
                 return fail(instr.start, "`uv sync` runs at the workspace root: it installs the workspace")
-            if "UV_PROJECT_ENVIRONMENT" not in text:
-                env = f"UV_PROJECT_ENVIRONMENT={posixpath.join(ws_dir, '.venv')} "
-                hit = _UV_SYNC.search(body)
-                assert hit is not None
-                body = body[:hit.start()] + env + body[hit.start():]
+            env = "" if "UV_PROJECT_ENVIRONMENT" in text else \
+                f"UV_PROJECT_ENVIRONMENT={posixpath.join(ws_dir, '.venv')} "
+            if "UV_DEFAULT_INDEX" not in text and "UV_INDEX_URL" not in text:
+                # what uv installs beyond the lock (the member's build backend) comes from the index too
+                env += f'UV_DEFAULT_INDEX="${INDEX_ARG}" '
+                if instr.stage not in arg_stages and instr.stage in stage_from:
+                    # declared right after FROM, so install steps before this one see it too
+                    at = stage_from[instr.stage]
+                    arg = f"ARG {INDEX_ARG}={index_url}\n"
+                    out.edits.append(Edit(at, lines[at - 1].rstrip("\n"), lines[at - 1].rstrip("\n") + "\n" +
+                                          arg.rstrip("\n"), "declare the index URL for `uv sync`"))
+                    lines[at - 1] = lines[at - 1] + ("" if lines[at - 1].endswith("\n") else "\n") + arg
+                    arg_stages.add(instr.stage)
+            hit = _UV_SYNC.search(body)
+            assert hit is not None
+            body = body[:hit.start()] + env + body[hit.start():]
             new = body.splitlines(keepends=True)
             if new != lines[instr.start - 1:instr.end]:
                 out.edits.append(Edit(instr.start, "".join(lines[instr.start - 1:instr.end]).rstrip("\n"),
