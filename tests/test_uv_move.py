@@ -132,3 +132,49 @@ def test_a_move_that_cannot_lock_still_rewrites_and_every_stale_lock_is_a_warnin
         in check.output
     assert "uv.lock: warning[stale-lockfile]: uv.lock still records worker as a member" in check.output
     assert run_cli("rewrite", *common, "--check", "--strict", "services/worker", env=env).exit_code == 1
+
+
+@pytest.mark.engine
+@pytest.mark.slow
+def test_the_moved_members_image_builds_alone_on_the_engine(docker_client, run_cli, tmp_path: Path,
+                                                           pypi_server_factory, backend_wheels: list[Path],
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A root-context Dockerfile no compose file names (`docker build -f docker/Dockerfile.worker .`):
+    after the move it copies only the member, syncs it from its own uv.lock with uv taking everything
+    from the index, and `verify --build` builds it on the engine and imports the shared package,
+    installed from the index."""
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    if shutil.which("uv") is None:
+        missing("uv", "`uv` is not on PATH (a dev extra: pip install -e '.[dev]')")
+    server = pypi_server_factory(auth="update")
+    for wheel in backend_wheels:
+        shutil.copy(wheel, server.packages)
+    # uv itself (installed in the image) and hatchling's editable-build helper, as a Nexus group would serve them
+    got = subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
+                          "--python-version", "3.11", "--platform", "manylinux_2_17_x86_64", "-d", str(server.packages),
+                          "uv", "editables"], capture_output=True, text=True, check=False)
+    if got.returncode:
+        missing("PyPI", f"pip download of uv and editables failed: {got.stderr[-300:]}")
+    env = {**ENV, "HOME": str(tmp_path), "PATH": os.environ["PATH"], "UV_NO_CACHE": "1",
+           "UV_PYTHON_DOWNLOADS": "never", "UV_DEFAULT_INDEX": server.simple_url,
+           "DOCKER_HOST": os.environ["DOCKER_HOST"],
+           "NEXUS_USERNAME": server.username or "", "NEXUS_PASSWORD": server.password or ""}
+    root = tmp_path / "repo"
+    shutil.copytree(FIXTURES / "layouts/uv-root-lock-compose", root)
+    (root / "docker-compose.yml").unlink()
+    dockerfile = root / "docker/Dockerfile.worker"
+    # the test base image is Debian's Python (PEP 668): uv goes into its own venv
+    dockerfile.write_text(dockerfile.read_text().replace(
+        "RUN pip install uv\n",
+        "RUN python3 -m venv /opt/uv && /opt/uv/bin/pip install uv\nENV PATH=/workspace/.venv/bin:/opt/uv/bin:$PATH\n"))
+    common = ("--root", str(root), "--repository-url", server.url, "--index-url", server.simple_url)
+    assert run_cli("publish", *common, env=env).exit_code == 0
+    done = run_cli("rewrite", *common, "services/worker", env=env)
+    assert done.exit_code == 0, done.output
+    text = dockerfile.read_text()
+    assert "COPY services/worker ./services/worker\n" in text and "libs" not in text and "uv.lock ./" not in text
+
+    verified = run_cli("verify", *common, "--build", "--json", "services/worker", env=env)
+    assert verified.exit_code == 0, verified.output
+    checks = json.loads(verified.stdout)["consumers"][0]["checks"]
+    assert checks["build"]["detail"] == "built docker/Dockerfile.worker; the image imports common"
