@@ -27,7 +27,10 @@ byte-identical):
   dropped, installs of what they copied name the package by version, install
   steps read ``$NEXUS_INDEX_URL``, and credentials come from a BuildKit secret when the index
   needs them;
-* lockfiles: re-locked with ``--lock`` (:mod:`nexusify.rewrite.lock`), else reported as stale.
+* lockfiles: re-locked with ``--lock`` (:mod:`nexusify.rewrite.lock`), else reported as stale;
+* a uv workspace member is moved out of its workspace onto the index (:mod:`nexusify.rewrite.uv_move`:
+  the root's ``exclude``, path sources for it elsewhere in the workspace, both locks, and its
+  root-context Dockerfiles built alone, :mod:`nexusify.rewrite.uv_move_dockerfile`).
 
 Versions come from the shared packages' own ``pyproject.toml``, or with ``from_index`` from
 what the index has published (the highest release on its PEP 503 page).

@@ -38,6 +38,7 @@ from nexusify.errors import Problem
 from nexusify.formats.edits import Edit
 from nexusify.formats.toml import subtable
 from nexusify.model import Project, Workspace, relpath
+from nexusify.model.paths import glob_dirs
 from nexusify.rewrite.lock import lock_copy
 from nexusify.rewrite.plan_data import FilePlan, RewritePlan, ServicePlan, UvMove
 
@@ -174,7 +175,7 @@ def stale_move_locks(ws: Workspace, services: Iterable[Project]) -> list[Problem
         excludes = subtable(wroot.data, "tool", "uv", "workspace").get("exclude")
         if not isinstance(excludes, list):
             continue
-        excluded = {(wroot.path / str(e)).resolve() for e in excludes if isinstance(e, str)}
+        excluded = {d for e in excludes for d in glob_dirs(wroot.path, e)}
         lock = wroot.path / "uv.lock"
         try:
             recorded = tomlkit.parse(lock.read_text(encoding="utf-8")).unwrap().get("manifest", {}).get("members", [])
