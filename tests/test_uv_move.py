@@ -136,13 +136,15 @@ def test_a_move_that_cannot_lock_still_rewrites_and_every_stale_lock_is_a_warnin
 
 @pytest.mark.engine
 @pytest.mark.slow
+@pytest.mark.parametrize("compose", [True, False], ids=["compose-member-context", "root-context"])
 def test_the_moved_members_image_builds_alone_on_the_engine(docker_client, run_cli, tmp_path: Path,
                                                            pypi_server_factory, backend_wheels: list[Path],
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    """A root-context Dockerfile no compose file names (`docker build -f docker/Dockerfile.worker .`):
-    after the move it copies only the member, syncs it from its own uv.lock with uv taking everything
-    from the index, and `verify --build` builds it on the engine and imports the shared package,
-    installed from the index."""
+                                                           monkeypatch: pytest.MonkeyPatch, compose: bool) -> None:
+    """After the move the Dockerfile copies only the member and syncs it from its own uv.lock, uv
+    taking everything from the index; `verify --build` builds it on the engine and the image imports
+    the shared package, installed from the index. Built through compose, its context is the member's
+    folder (the Dockerfile outside it); named by no compose file (`docker build -f
+    docker/Dockerfile.worker .`), it keeps the root context."""
     monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
     if shutil.which("uv") is None:
         missing("uv", "`uv` is not on PATH (a dev extra: pip install -e '.[dev]')")
@@ -161,7 +163,8 @@ def test_the_moved_members_image_builds_alone_on_the_engine(docker_client, run_c
            "NEXUS_USERNAME": server.username or "", "NEXUS_PASSWORD": server.password or ""}
     root = tmp_path / "repo"
     shutil.copytree(FIXTURES / "layouts/uv-root-lock-compose", root)
-    (root / "docker-compose.yml").unlink()
+    if not compose:
+        (root / "docker-compose.yml").unlink()
     dockerfile = root / "docker/Dockerfile.worker"
     # the test base image is Debian's Python (PEP 668): uv goes into its own venv
     dockerfile.write_text(dockerfile.read_text().replace(
@@ -172,7 +175,8 @@ def test_the_moved_members_image_builds_alone_on_the_engine(docker_client, run_c
     done = run_cli("rewrite", *common, "services/worker", env=env)
     assert done.exit_code == 0, done.output
     text = dockerfile.read_text()
-    assert "COPY services/worker ./services/worker\n" in text and "libs" not in text and "uv.lock ./" not in text
+    copy = "COPY . ./services/worker\n" if compose else "COPY services/worker ./services/worker\n"
+    assert copy in text and "libs" not in text and "uv.lock ./" not in text
 
     verified = run_cli("verify", *common, "--build", "--json", "services/worker", env=env)
     assert verified.exit_code == 0, verified.output
