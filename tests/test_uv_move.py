@@ -182,3 +182,39 @@ def test_the_moved_members_image_builds_alone_on_the_engine(docker_client, run_c
     assert verified.exit_code == 0, verified.output
     checks = json.loads(verified.stdout)["consumers"][0]["checks"]
     assert checks["build"]["detail"] == "built docker/Dockerfile.worker; the image imports common"
+
+
+CACHING_DOCKERFILE = """\
+FROM python:3.11-slim-bookworm
+RUN pip install uv
+WORKDIR /workspace
+COPY pyproject.toml uv.lock ./
+COPY libs ./libs
+COPY services/api/pyproject.toml ./services/api/
+RUN uv sync --frozen --no-dev --no-install-project --package api
+COPY services/api ./services/api
+RUN uv sync --frozen --no-dev --package api
+CMD ["python", "-c", "import api"]
+"""
+
+
+def test_the_layer_caching_shape_gets_the_members_own_lock_beside_its_manifest(run_cli, tmp_path: Path) -> None:
+    """Manifest first (`uv sync --no-install-project`), code second: the member's uv.lock is copied
+    with its manifest, both syncs install the member alone from its own folder (compose context),
+    into the workspace's .venv, with uv reading the index."""
+    root = tmp_path / "repo"
+    shutil.copytree(FIXTURES / "layouts/uv-root-lock-compose", root)
+    (root / "docker/Dockerfile.api").write_text(CACHING_DOCKERFILE)
+    before = snapshot(root)
+    diff = run_cli("rewrite", "--root", str(root), "--index-url", "http://127.0.0.1:9/simple/", "--diff",
+                   "services/api", env=ENV)
+    assert diff.exit_code == 0, diff.output
+    sync = 'RUN UV_PROJECT_ENVIRONMENT=/workspace/.venv UV_DEFAULT_INDEX="$NEXUS_INDEX_URL" uv sync --frozen --no-dev '
+    assert (
+        "+COPY pyproject.toml uv.lock ./services/api/\n"
+        f"+{sync}--no-install-project --directory services/api\n"
+        "+COPY . ./services/api\n"
+        f"+{sync}--directory services/api\n"
+    ) in diff.output
+    assert "+      context: services/api\n+      dockerfile: ../../docker/Dockerfile.api\n" in diff.output
+    assert snapshot(root) == before

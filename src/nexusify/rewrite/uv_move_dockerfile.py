@@ -5,7 +5,9 @@ The shape real monorepos have: built from the repository root, it copies the wor
 then ``uv sync --frozen --directory services/x`` (or ``--package x``). After the move the member has
 its own ``uv.lock`` (in its folder) and takes the shared packages from the index, so:
 
-* the copies of the workspace root's ``pyproject.toml``/``uv.lock`` and of shared code go;
+* the copies of the workspace root's ``pyproject.toml``/``uv.lock`` and of shared code go; a copy of
+  the member's ``pyproject.toml`` alone (the layer-caching shape: ``uv sync --no-install-project``
+  first) copies its ``uv.lock`` too;
 * the member's folder is still copied to the same container path, so every other line (``WORKDIR``,
   ``CMD``, ``COPY --from=builder``) keeps working; ``--package x`` becomes ``--directory <that path>``,
   and ``uv sync`` gets ``UV_PROJECT_ENVIRONMENT=<the workspace's .venv>`` so the environment stays
@@ -81,6 +83,7 @@ def move_dockerfile(rel: str, text: str, verdict: DockerfileVerdict, project: Pr
     shared = {(c.instruction.start, s) for c in verdict.copies for s in c.sources}
     lines = list(df.lines)
     workdir, ws_dir, member_dest = "/", None, None
+    manifest_dest: str | None = None  # where the member's pyproject.toml (and now uv.lock) alone went
     outside = False
     arg_stages: set[int] = set()
     stage_from: dict[int, int] = {}  # stage -> last line of its FROM
@@ -108,6 +111,15 @@ def move_dockerfile(rel: str, text: str, verdict: DockerfileVerdict, project: Pr
                 elif clean == member:
                     keep.append(src)
                     member_dest = _abs(dest, workdir)
+                elif clean == member + "/pyproject.toml" and f"{member}/uv.lock" not in {
+                        s.removeprefix("./") for s in instr.sources}:
+                    # the layer-caching shape (manifest first, `uv sync --no-install-project`, then the
+                    # code): the member's own uv.lock goes with its manifest
+                    if not dest.endswith("/"):
+                        return fail(instr.start, f"{instr.keyword} {src} copies the member's manifest to a file "
+                                                 "name; its uv.lock cannot be added beside it")
+                    keep.extend([src, f"{member}/uv.lock"])
+                    manifest_dest = _abs(dest, workdir)
                 elif clean.startswith(member + "/"):
                     keep.append(src)
                 elif clean == "." or member.startswith(clean + "/"):
@@ -122,9 +134,10 @@ def move_dockerfile(rel: str, text: str, verdict: DockerfileVerdict, project: Pr
                 return fail(instr.start, "an exec-form (JSON) RUN runs `uv sync`")
             if "--all-packages" in instr.args:
                 return fail(instr.start, "`uv sync --all-packages` installs the whole workspace")
-            if member_dest is None:
-                return fail(instr.start, f"`uv sync` runs before {member} is copied as a whole (its own uv.lock "
-                                         "must reach the image)")
+            sync_dir = member_dest or manifest_dest
+            if sync_dir is None:
+                return fail(instr.start, f"`uv sync` runs before {member} is copied (its own uv.lock must reach "
+                                         "the image)")
             if ws_dir is None:
                 return fail(instr.start, "`uv sync` here does not build inside the workspace (no root "
                                          "pyproject.toml copied before it)")
@@ -134,13 +147,13 @@ def move_dockerfile(rel: str, text: str, verdict: DockerfileVerdict, project: Pr
             if pkg is not None:
                 if canonicalize_name(pkg.group(1).strip("\"'")) != project.normalized:
                     return fail(instr.start, f"`uv sync --package {pkg.group(1)}` installs another member")
-                where = posixpath.relpath(member_dest, workdir)
-                body = body[:pkg.start()] + f"--directory {where if not where.startswith('..') else member_dest}" \
+                where = posixpath.relpath(sync_dir, workdir)
+                body = body[:pkg.start()] + f"--directory {where if not where.startswith('..') else sync_dir}" \
                     + body[pkg.end():]
             elif there is not None:
-                if _abs(there.group(1).strip("\"'"), workdir) != member_dest:
-                    return fail(instr.start, f"`uv sync` runs in {there.group(1)}, not in {member_dest}")
-            elif workdir != member_dest:
+                if _abs(there.group(1).strip("\"'"), workdir) != sync_dir:
+                    return fail(instr.start, f"`uv sync` runs in {there.group(1)}, not in {sync_dir}")
+            elif workdir != sync_dir:
                 return fail(instr.start, "`uv sync` runs at the workspace root: it installs the workspace")
             env = "" if "UV_PROJECT_ENVIRONMENT" in text else \
                 f"UV_PROJECT_ENVIRONMENT={posixpath.join(ws_dir, '.venv')} "
