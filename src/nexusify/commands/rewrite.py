@@ -40,6 +40,8 @@ def _render(plan: RewritePlan, ctx: Context, verb: str) -> None:
             out.print(f"{sp.rel}: {why}, unchanged", markup=False)
             continue
         out.print(f"{sp.rel}: {verb} {len(files)} file(s)", markup=False)
+        if sp.move is not None:
+            out.print(f"  {sp.rel} {sp.move.describe()}", markup=False)
         for f in files:
             for e in f.edits:
                 out.print(f"  {f.rel}:{e.line}: {e.reason}", markup=False)

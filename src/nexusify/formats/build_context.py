@@ -66,7 +66,8 @@ def uv_workspace_build(path: str, df: Dockerfile, root: Path) -> Problem | None:
                 "error", "dockerfile-uv-workspace", path, instr.start,
                 "builds inside the uv workspace at the monorepo root (it copies the root pyproject.toml), so it "
                 "needs the shared packages' folders; removing them would break the build",
-                "build from the service folder instead, with `uv pip install` or `uv sync` of the service "
+                "a workspace member: `nexusify rewrite <its folder>` moves it out of the workspace and builds it "
+                "alone; otherwise build from the service folder, with `uv pip install` or `uv sync` of the service "
                 "(or pass --no-dockerfiles); nothing was changed")
     return None
 

@@ -13,6 +13,11 @@ with the one lockfile reader (:mod:`nexusify.formats.lockfiles`): a shared packa
 from a path, or a third-party pin that moved, and the lock is not taken. Whatever cannot be
 re-locked (tool missing, the index lacks a package, a timeout) leaves the lockfile as it was and is
 a warning with the exact command to run, and where: the rewrite itself still happens.
+
+A uv workspace member moved onto the index (:mod:`nexusify.rewrite.uv_move`) is two jobs of the
+same kind: the workspace root's uv.lock (``--upgrade-package <member>``; the member stays a path
+source of it, :attr:`LockJob.local`) and the member's new uv.lock, which starts from the root's
+pins (:attr:`LockJob.seed`), so the pin check holds it to the workspace's third-party versions.
 """
 
 from __future__ import annotations
@@ -49,6 +54,14 @@ class LockJob:
     lockfile: Path
     names: tuple[str, ...]
     shared: frozenset[str] = frozenset()
+    #: a lockfile that does not exist yet starts from this one's pins (a uv workspace member moved
+    #: out of its workspace: its own uv.lock starts from the workspace root's)
+    seed: Path | None = None
+    #: of ``names``, those the lock keeps taking from a path (a uv workspace root's lock: the moved
+    #: members are path sources of it now), so no path pin check for them
+    local: frozenset[str] = frozenset()
+    #: why it is stale when nothing changes it in this run (found on disk, not by this rewrite)
+    stale: str = ""
 
     @property
     def tool(self) -> str:
@@ -65,7 +78,7 @@ class LockJob:
         if pyproject is None:
             pyproject = _read(self.folder / "pyproject.toml")
         if lock is None:
-            lock = _read(self.lockfile)
+            lock = _read(self.lockfile if self.lockfile.is_file() or self.seed is None else self.seed)
         return pdm_updates(names, pyproject, lock)
 
     def command(self, root: Path, pyproject: str | None = None) -> str:
@@ -75,8 +88,10 @@ class LockJob:
 
     def warning(self, root: Path, why: str, pyproject: str | None = None) -> Problem:
         names = ", ".join(self.names) or "the shared packages"
-        return Problem("warning", "stale-lockfile", relpath(self.lockfile, root), None,
-                       f"{self.lockfile.name} still pins the old entries of {names}: {why}",
+        rel = relpath(self.lockfile, root)
+        what = (f"{self.lockfile.name} still pins the old entries of {names}" if self.lockfile.is_file()
+                else f"{rel} could not be made")
+        return Problem("warning", "stale-lockfile", rel, None, f"{what}: {why}",
                        f"re-lock it once the index serves them: `{self.command(root, pyproject)}`")
 
 
@@ -163,7 +178,7 @@ def relock(jobs: Sequence[LockJob], root: Path, source_name: str, env: Mapping[s
         files = {p: b for p, b in (overrides or {}).items() if p.is_relative_to(job.folder)}
         pyproject = files.get(job.folder / "pyproject.toml")
         project_text = pyproject.decode("utf-8", "replace") if pyproject is not None else None
-        old = job.lockfile.read_bytes()
+        old = _start(job)
         cmds = job.commands(project_text, old.decode("utf-8", "replace"))
         shown = " && ".join(" ".join(c) for c in cmds)
         if which(job.tool) is None:
@@ -175,7 +190,11 @@ def relock(jobs: Sequence[LockJob], root: Path, source_name: str, env: Mapping[s
             scratch = Path(tmp) / (job.folder.name or "project")
             shutil.copytree(job.folder, scratch, ignore=_COPY_IGNORE)
             for path, data in files.items():
-                (scratch / path.relative_to(job.folder)).write_bytes(data)
+                target = scratch / path.relative_to(job.folder)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
+            if old and not job.lockfile.is_file():
+                (scratch / job.lockfile.name).write_bytes(old)  # a new lock starts from the seed's pins
             why = _run_all(cmds, scratch, lock_env, limit, secret)
             if why is not None and not why.timed_out and job.tool != "pdm":
                 # a lock the tool refuses (hand-edited, another tool version): lock afresh; the pin
@@ -189,16 +208,25 @@ def relock(jobs: Sequence[LockJob], root: Path, source_name: str, env: Mapping[s
             problems.append(job.warning(root, why.text, project_text))
             continue
         text = new.decode("utf-8", "replace")
-        left = path_pins(text, job.lockfile.name, job.names)
+        left = path_pins(text, job.lockfile.name, set(job.names) - job.local)
         moved = moved_pins(old.decode("utf-8", "replace"), text, set(job.shared) | set(job.names))
         refused = (f"`{shown}` left {'; '.join(p.message for p in left)}" if left else
                    f"`{shown}` would move third-party pins ({'; '.join(moved)}), so its result was not taken"
                    if moved else None)
         if refused is not None:
             problems.append(job.warning(root, refused, project_text))
-        elif new != old:
+        elif new != old or not job.lockfile.is_file():
             changes.append((job, new))
     return changes, problems
+
+
+def _start(job: LockJob) -> bytes:
+    """The lock a job starts from: its lockfile, else (a new one) its seed's pins, else nothing."""
+    if job.lockfile.is_file():
+        return job.lockfile.read_bytes()
+    if job.seed is not None and job.seed.is_file():
+        return job.seed.read_bytes()
+    return b""
 
 
 __all__ = ["LOCK_TIMEOUT", "LockJob", "pdm_updates", "relock"]

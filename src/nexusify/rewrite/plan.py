@@ -28,7 +28,11 @@ byte-identical):
   steps read ``$NEXUS_INDEX_URL``, and credentials come from a BuildKit secret when the index
   needs them;
 * lockfiles: re-locked by their own tool so that only the shared packages' entries change
-  (:mod:`nexusify.rewrite.lock`); with ``lock=False`` (``--no-lock``), or when that fails, reported as stale.
+  (:mod:`nexusify.rewrite.lock`); with ``lock=False`` (``--no-lock``), or when that fails, reported as stale;
+* a uv workspace member is moved out of its workspace onto the index (:mod:`nexusify.rewrite.uv_move`:
+  the root's ``exclude``, path sources for it elsewhere in the workspace, and its root-context
+  Dockerfiles built alone, :mod:`nexusify.rewrite.uv_move_dockerfile`); its two locks (the root's
+  re-lock, the member's new one) are lock jobs like any other.
 
 Versions come from the shared packages' own ``pyproject.toml``, or with ``from_index`` from
 what the index has published (the highest release on its PEP 503 page).
@@ -50,7 +54,12 @@ from nexusify.config import Settings
 from nexusify.credentials import Credentials, resolve_credentials
 from nexusify.errors import NexusifyError, Problem
 from nexusify.formats.constraints import pep440_specifier
-from nexusify.formats.dockerfile_rules import SharedCode, judge_project
+from nexusify.formats.dockerfile_rules import (
+    JudgedDockerfile,
+    SharedCode,
+    judge_dockerfile,
+    judge_project,
+)
 from nexusify.formats.edits import Edit
 from nexusify.formats.lockfiles import path_pins
 from nexusify.formats.pyproject_edit import (
@@ -67,6 +76,14 @@ from nexusify.rewrite.lock import relock as relock_jobs
 from nexusify.rewrite.plan_data import LOCKFILES, FilePlan, RewritePlan, ServicePlan
 from nexusify.rewrite.requirements_plan import drop_repeated_files, plan_requirements
 from nexusify.rewrite.targets import select_services
+from nexusify.rewrite.uv_move import (
+    leftover_workspace_sources,
+    merge_compose_files,
+    moves_out,
+    plan_workspace_edits,
+    stale_move_locks,
+)
+from nexusify.rewrite.uv_move_dockerfile import move_dockerfile
 from nexusify.rewrite.versions import (
     transitive_additions,
     versions_from_index,
@@ -137,6 +154,12 @@ def plan_rewrite(
         plan.services.append(sp)
         plan.problems.extend(problems)
     drop_repeated_files(plan)
+    merge_compose_files(plan)
+    by_path = {p.path: p for p in services}
+    moving = [(by_path[sp.path], sp) for sp in plan.services
+              if sp.path in by_path and moves_out(by_path[sp.path], shared_names)]
+    plan.problems.extend(plan_workspace_edits(ws, moving))
+    stale_move_locks(ws, plan, services)
     if not plan.errors:
         _relock(plan, env, creds if creds.present else None, lock, which)
     return plan
@@ -144,20 +167,24 @@ def plan_rewrite(
 
 def _relock(plan: RewritePlan, env: Mapping[str, str], creds: Credentials | None, lock: bool,
             which: Callable[[str], str | None]) -> None:
-    """Each rewritten consumer's lockfile, re-locked against the index (:mod:`nexusify.rewrite.lock`):
-    the new ones join the plan; one that is not re-locked (``lock`` False: ``--no-lock``, a dry run)
-    or cannot be is a warning with the exact command."""
+    """Each lock job of the plan (a rewritten consumer's lockfile; a uv workspace move's root lock
+    and the member's new one), re-locked against the index (:mod:`nexusify.rewrite.lock`): the new
+    ones join the plan; one that is not re-locked (``lock`` False: ``--no-lock``, a dry run) or
+    cannot be is a warning with the exact command."""
     overrides = {f.path: f.new for f in plan.files}
+
+    def manifest(job: LockJob) -> str | None:
+        data = overrides.get(job.folder / "pyproject.toml")
+        return data.decode("utf-8", "replace") if data is not None else None
+
     for sp in plan.services:
         if not sp.lock_jobs:
             continue
-        pyproject = overrides.get(sp.path / "pyproject.toml")
-        text = pyproject.decode("utf-8", "replace") if pyproject is not None else None
         if not lock:
             for job in sp.lock_jobs:
                 sp.stale_lockfiles.append(relpath(job.lockfile, plan.root))
-                plan.problems.append(job.warning(plan.root, "it was not re-locked (--no-lock or a dry run)",
-                                                 text))
+                plan.problems.append(job.warning(plan.root, job.stale or "it was not re-locked (--no-lock or a dry run)",
+                                                 manifest(job)))
             continue
         changes, warnings = relock_jobs(sp.lock_jobs, plan.root, plan.source.name, env, creds, overrides=overrides,
                                         which=which)
@@ -165,9 +192,15 @@ def _relock(plan: RewritePlan, env: Mapping[str, str], creds: Credentials | None
         plan.problems.extend(warnings)
         for job, new in changes:
             lrel = relpath(job.lockfile, plan.root)
-            shown = " && ".join(" ".join(c) for c in job.commands(text, job.lockfile.read_text(encoding="utf-8")))
-            sp.files.append(FilePlan(job.lockfile, lrel, "lockfile", sp.name, job.lockfile.read_bytes(), new,
-                                     [Edit(1, "", "", f"re-locked with `{shown}` against {plan.source.name}")]))
+            old = job.lockfile.read_bytes() if job.lockfile.is_file() else b""
+            shown = " && ".join(" ".join(c) for c in job.commands(manifest(job), old.decode("utf-8") if old else None))
+            sp.files.append(FilePlan(job.lockfile, lrel, "lockfile", sp.name, old, new,
+                                     [Edit(1, "", "", f"{'re-' if old else ''}locked with `{shown}` against "
+                                                      f"{plan.source.name}")]))
+    stale = set(plan.stale_lockfiles)
+    for sp in plan.services:
+        if sp.move is not None:
+            sp.move.locked = [rel for rel in sp.move.locks if lock and rel not in stale]
 
 
 @dataclass
@@ -278,23 +311,17 @@ def _plan_service(project: Project, ctx: _PlanContext) -> tuple[ServicePlan, lis
             return sp, problems
         sp.files.append(FilePlan(project.pyproject, rel, "pyproject", sp.name, old,
                                  result.text.encode("utf-8"), result.edits))
-        wroot = getattr(project, "workspace_root", None)
-        if wroot is not None and wroot != project.path and any(d.kind == "uv-workspace" for d in deps):
-            wrel = relpath(wroot / "pyproject.toml", root)
-            # uv refuses a member whose sources point a fellow member at a registry: `uv lock` would
-            # fail for the whole workspace. Moving a member out is the user's decision, not a side effect.
-            problems.append(Problem(
-                "error", "uv-workspace-member", wrel, None,
-                f"{sp.rel} is a member of the uv workspace at {relpath(wroot, root)}, and uv refuses a member "
-                "that takes a fellow member from an index (`uv lock` fails for the whole workspace)",
-                f'take it out of the workspace first: add "{project.rel(wroot)}" to [tool.uv.workspace] exclude '
-                "(and drop it from the root's dependency groups and sources), then re-run; or keep it in the "
-                "workspace and leave it out of the rewrite targets; nothing was written"))
+    moving = moves_out(project, shared_names)
+    if moving:  # taken out of its uv workspace (rewrite.uv_move): nothing of it may stay there
+        problems.extend(leftover_workspace_sources(sp, project, root))
     if dockerfiles:
         for judged in judge_project(project, root, ctx.shared_code):
             df, drel, content, verdict = judged.path, judged.rel, judged.content, judged.verdict
             if content is None:
                 problems.extend(verdict.problems)
+                continue
+            if moving and any(p.code == "dockerfile-uv-workspace" for p in verdict.problems):
+                problems.extend(_plan_moved_dockerfile(sp, project, judged, ctx))
                 continue
             patched = patch_dockerfile(Path(drel), content.decode("utf-8"), verdict, index_url=url, auth=auth,
                                        requirement=ctx.requirement)
@@ -334,6 +361,31 @@ def _lock_jobs(project: Project, sp: ServicePlan, shared: frozenset[str]) -> lis
             names |= stale | set(sp.by_version)
         jobs.append(LockJob(sp.name, project.path, lockfile, tuple(sorted(names)), shared))
     return jobs
+
+
+def _plan_moved_dockerfile(sp: ServicePlan, project: Project, judged: JudgedDockerfile,
+                           ctx: _PlanContext) -> list[Problem]:
+    """A moved member's Dockerfile that built inside the workspace: built alone
+    (:mod:`nexusify.rewrite.uv_move_dockerfile`), then patched like any other (index URL, secret)."""
+    root, content = ctx.ws.root, judged.content
+    assert content is not None and project.workspace_root is not None
+    builds = [b for b in project.docker_builds if b.dockerfile == judged.path]
+    moved = move_dockerfile(judged.rel, content.decode("utf-8"), judged.verdict, project, project.workspace_root,
+                            builds, root, ctx.url)
+    if moved.problems:
+        return moved.problems
+    verdict = judge_dockerfile(judged.rel, moved.text, project_dir=project.path, root=root, shared=ctx.shared_code,
+                               context=moved.context)
+    patched = patch_dockerfile(Path(judged.rel), moved.text, verdict, index_url=ctx.url, auth=ctx.auth,
+                               requirement=ctx.requirement)
+    if patched.problems:
+        return patched.problems
+    sp.files.append(FilePlan(judged.path, judged.rel, "dockerfile", sp.name, content, patched.text.encode("utf-8"),
+                             moved.edits + patched.edits))
+    for path, old, new, edits in moved.compose:
+        sp.files.append(FilePlan(path, relpath(path, root), "compose", sp.name, old.encode("utf-8"),
+                                 new.encode("utf-8"), edits))
+    return []
 
 
 __all__ = [
