@@ -27,14 +27,10 @@ def _uv(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Completed
     return subprocess.run(["uv", *args], cwd=cwd, env=env, capture_output=True, text=True, check=False)
 
 
-@pytest.mark.slow
-def test_rewrite_moves_a_uv_workspace_member_onto_the_index(run_cli, tmp_path: Path, pypi_server_factory,
-                                                             backend_wheels: list[Path],
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    """audit -> publish -> `rewrite --check services/worker` (exit 1, the planned move, nothing
-    written) -> rewrite -> the root and the member pass `uv lock --check`, six stays at its pinned
-    1.16.0 in both locks (1.17.0 is on the index), the compose build uses the member's folder,
-    `rewrite --check` exits 0 and `nexusify verify services/worker` passes."""
+def _six_pinned_workspace(tmp_path: Path, pypi_server_factory, backend_wheels: list[Path],  # type: ignore[no-untyped-def]
+                          monkeypatch: pytest.MonkeyPatch):
+    """The uv workspace fixture whose worker takes six, locked at 1.16.0 while the index (a real
+    pypiserver holding the build backends) serves 1.16.0 and 1.17.0: (server, env, root)."""
     monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
     if shutil.which("uv") is None:
         missing("uv", "`uv` is not on PATH (a dev extra: pip install -e '.[dev]')")
@@ -53,14 +49,26 @@ def test_rewrite_moves_a_uv_workspace_member_onto_the_index(run_cli, tmp_path: P
 
     root = tmp_path / "repo"
     shutil.copytree(FIXTURES / "layouts/uv-root-lock-compose", root)
-    worker = root / "services/worker"
-    manifest = worker / "pyproject.toml"
+    manifest = root / "services/worker/pyproject.toml"
     manifest.write_text(manifest.read_text().replace('["common"]', '["common", "six==1.16.0"]'))
     assert _uv(["lock"], root, env).returncode == 0
     manifest.write_text(manifest.read_text().replace('"six==1.16.0"', '"six>=1.15"'))
     made = _uv(["lock"], root, env)
     assert made.returncode == 0, made.stderr
     assert _six_pins(root / "uv.lock") == ["1.16.0"]
+    return server, env, root
+
+
+@pytest.mark.slow
+def test_rewrite_moves_a_uv_workspace_member_onto_the_index(run_cli, tmp_path: Path, pypi_server_factory,
+                                                             backend_wheels: list[Path],
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """audit -> publish -> `rewrite --check services/worker` (exit 1, the planned move, nothing
+    written) -> rewrite -> the root and the member pass `uv lock --check`, six stays at its pinned
+    1.16.0 in both locks (1.17.0 is on the index), the compose build uses the member's folder,
+    `rewrite --check` exits 0 and `nexusify verify services/worker` passes."""
+    server, env, root = _six_pinned_workspace(tmp_path, pypi_server_factory, backend_wheels, monkeypatch)
+    worker = root / "services/worker"
     common = ("--root", str(root), "--repository-url", server.url, "--index-url", server.simple_url)
 
     audit = run_cli("audit", *common, "--offline", "--json", env=env)
@@ -100,6 +108,36 @@ def test_rewrite_moves_a_uv_workspace_member_onto_the_index(run_cli, tmp_path: P
     assert verified.exit_code == 0, verified.output
     checks = json.loads(verified.stdout)["consumers"][0]["checks"]
     assert {k: v["status"] for k, v in checks.items()} == {"static": "ok", "lock": "ok", "resolve": "ok"}
+
+
+@pytest.mark.slow
+def test_a_moves_locks_that_would_move_a_third_party_pin_are_not_taken(
+        run_cli, tmp_path: Path, pypi_server_factory, backend_wheels: list[Path],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both locks of a move go through the re-lock's pin check: when the index no longer serves the
+    six 1.16.0 the workspace pinned, uv would re-lock the root and lock the member at 1.17.0, so
+    neither result is taken (each a stale-lockfile warning with the exact command), while the move's
+    files are written."""
+    server, env, root = _six_pinned_workspace(tmp_path, pypi_server_factory, backend_wheels, monkeypatch)
+    common = ("--root", str(root), "--repository-url", server.url, "--index-url", server.simple_url)
+    assert run_cli("publish", *common, env=env).exit_code == 0
+    old_lock = (root / "uv.lock").read_bytes()
+    for wheel in server.packages.glob("six-1.16.0-*"):
+        wheel.unlink()
+    done = run_cli("rewrite", *common, "services/worker", "--json", env=env)
+    assert done.exit_code == 0, done.output
+    data = json.loads(done.stdout)
+    stale = {p["path"]: p for p in data["problems"] if p["code"] == "stale-lockfile"}
+    refused = "would move third-party pins (six 1.16.0 -> 1.17.0), so its result was not taken"
+    assert stale["services/worker/uv.lock"]["message"] == (
+        f"services/worker/uv.lock could not be made: `uv lock --upgrade-package common` {refused}")
+    assert "`cd services/worker && uv lock --upgrade-package common`" in stale["services/worker/uv.lock"]["hint"]
+    assert stale["uv.lock"]["message"] == (
+        f"uv.lock still pins the old entries of worker: `uv lock --upgrade-package worker` {refused}")
+    move = next(s for s in data["services"] if s["path"] == "services/worker")["uv_workspace_move"]
+    assert move["locked"] == []
+    assert not (root / "services/worker/uv.lock").exists() and (root / "uv.lock").read_bytes() == old_lock
+    assert 'exclude = ["services/worker"]' in (root / "pyproject.toml").read_text()
 
 
 def test_a_move_that_cannot_lock_still_rewrites_and_every_stale_lock_is_a_warning(
