@@ -99,10 +99,14 @@ def test_a_root_project_that_consumes_its_members_is_verified_too(run_cli, tmp_p
                      env=env)
     assert result.exit_code == 1, result.output
     data = json.loads(result.stdout)
-    assert _statuses(data) == {"acme": {"static": "fail", "lock": "ok", "resolve": "n/a"}}
+    assert _statuses(data) == {"acme": {"static": "fail", "lock": "ok", "resolve": "fail"}}
     acme = data["consumers"][0]
     assert [f"{f['path']}:{f['line']}: {f['message']}" for f in acme["checks"]["static"]["findings"]] == [
         "pyproject.toml:14: acme-common is still installed from the uv workspace",
         "uv.lock:26: acme-common is recorded from editable `libs/common`",
         "uv.lock:31: acme-common is locked from editable `libs/common`",
     ]
+    # the virtual root's dev group is resolved too (nothing at that index: it fails, and says which tables)
+    resolve = acme["checks"]["resolve"]["findings"]
+    assert [f["path"] for f in resolve] == ["pyproject.toml"]
+    assert resolve[0]["message"].startswith("pyproject.toml [dependency-groups.dev] does not resolve from the index alone")
