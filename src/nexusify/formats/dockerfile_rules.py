@@ -165,8 +165,8 @@ def judge_dockerfile(path: str, text: str, *, project_dir: Path, root: Path, sha
             return verdict
     assert verdict.context is not None
     _walk(verdict, df, project_dir, shared, additional or {}, pulls)
-    if verdict.copies and verdict.context == root:
-        problem = uv_workspace_build(path, df, root)
+    if verdict.copies:
+        problem = uv_workspace_build(path, df, root, verdict.context, additional)
         if problem is not None:
             verdict.problems.append(problem)
     return verdict

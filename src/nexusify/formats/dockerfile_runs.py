@@ -156,7 +156,13 @@ def judge_filter(path: str, instr: Instruction, seg: Segment, nxt: Segment | Non
             continue
         elif w in _GREP_LONG:
             flags.add(_GREP_LONG[w])
-        elif w.startswith("--") or w in ("-f", "--file") or (w.startswith("-") and "f" in w[1:]):
+        elif w in ("-f", "--file") or (w.startswith("-") and not w.startswith("--") and "f" in w[1:]):
+            unsure = unsure or f"`{w}` is an option nexusify does not read (patterns from a file)"
+            flags.update(c for c in w[1:] if c in _GREP_FLAGS)
+            patterns.append((None, ""))  # whatever the file holds
+            i += 2
+            continue
+        elif w.startswith("--"):
             unsure = unsure or f"`{w}` is an option nexusify does not read"
         elif w.startswith("-") and len(w) > 1 and all(c in _GREP_FLAGS for c in w[1:]):
             flags.update(w[1:])
@@ -167,6 +173,7 @@ def judge_filter(path: str, instr: Instruction, seg: Segment, nxt: Segment | Non
         return None
     if not patterns and operands:
         patterns.append((None, operands.pop(0)))
+    patterns = [p for p in patterns if p[1]]
     names = set(shared_names)
     hits: list[tuple[tuple[str | None, str], list[str]]] = []
     mixed = False
@@ -185,8 +192,9 @@ def judge_filter(path: str, instr: Instruction, seg: Segment, nxt: Segment | Non
         if matched and len(branches) > 1:  # an alternation: every branch must name a shared package
             mixed = mixed or any(not matching(b) for b in branches)
     filtered = sorted({n for _p, m in hits for n in m})
-    if not filtered:
-        return None
+    if not filtered and not (unsure and operands and operands[-1].strip("'\"").endswith(".txt")):
+        return None  # filters no line rewrite writes (a requirements file read with unknown patterns: a problem)
+    filtered = filtered or ["shared packages"]
     line = instr.start
 
     def problem(why: str) -> None:

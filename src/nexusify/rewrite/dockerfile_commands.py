@@ -27,12 +27,19 @@ _VALUE_OPTIONS = {"-r", "--requirement", "-c", "--constraint", "-i", "--index-ur
                   "--log", "--platform", "--python-version", "--implementation", "--abi"}
 
 
-def _sep(escape: str) -> str:
-    return rf"(?:[ \t]|{re.escape(escape)}\r?\n)+"
+def _sep(escape: str, least: str = "+") -> str:
+    """Blanks and line continuations between words (``least="*"``: maybe none)."""
+    return rf"(?:[ \t]|{re.escape(escape)}\r?\n){least}"
 
 
 def _words(words: Sequence[str], escape: str) -> str:
-    return _sep(escape).join(re.escape(w) for w in words)
+    """The words with blanks between them (none needed after a redirection: ``>r.txt``)."""
+    out = ""
+    for k, w in enumerate(words):
+        if k:
+            out += _sep(escape, "*" if words[k - 1] in (">", ">>") else "+")
+        out += re.escape(w)
+    return out
 
 
 def _one(pattern: str, body: str) -> re.Match[str] | None:
@@ -42,11 +49,11 @@ def _one(pattern: str, body: str) -> re.Match[str] | None:
 
 def _drop_command(body: str, words: Sequence[str], escape: str) -> str | None:
     """``body`` without the command ``words`` and the ``&&`` joining it (None: not with certainty)."""
-    sep = _sep(escape)
+    sep, opt = _sep(escape), _sep(escape, "*")
     cmd = _words(words, escape)
-    m = _one(rf"(?<![^\s]){cmd}{sep}?&&{sep}?", body)
+    m = _one(rf"(?<![^\s]){cmd}{opt}&&{opt}", body)
     if m is None:
-        m = _one(rf"{sep}?&&{sep}?{cmd}(?=\s*$)", body)
+        m = _one(rf"{opt}&&{opt}{cmd}(?=\s*$)", body)
     if m is None:  # the RUN's only command
         m = _one(rf"(?<=RUN){sep}(?:--\S+{sep})*{cmd}(?=\s*$)", body)
         if m is None:
@@ -116,12 +123,14 @@ def drop_redundant(body: str, installs: Sequence[PathInstall], escape: str,
     for segment, group in by_segment.items():
         start = next((k for k, w in enumerate(segment) if w == "install"), 0) + 1
         words = {i.word for i in group}
-        if all(t in words for t in _targets(segment, start)):
+        if all(t in words for t in _targets(segment, start)):  # nothing else installed by it: all or nothing
             cut = _drop_command(body, segment, escape)
-            if cut is not None:
+            if cut is None:
+                keep += group
+            else:
                 body = cut
                 dropped += [i.name for i in group]
-                continue
+            continue
         for i in group:
             flag = rf"{re.escape(i.editable)}(?:{sep}|=)" if i.editable else ""
             m = _one(rf"{sep}{flag}{re.escape(i.word)}(?=\s|$|;|&|\|)", body)
