@@ -20,6 +20,7 @@ URL = "http://127.0.0.1:9/simple/"
 ENV = {"HOME": "/nonexistent", "NO_COLOR": "1"}
 ARG = f"ARG NEXUS_INDEX_URL={URL}\n"
 PIP = 'pip install --index-url "$NEXUS_INDEX_URL"'
+VENV = "RUN python3 -m venv /opt/venv\nENV PATH=/opt/venv/bin:$PATH\n"
 
 
 def _tree(tmp_path: Path) -> Path:
@@ -105,7 +106,7 @@ def test_rewrite_and_check_report_an_unrewritable_filter_at_file_and_line(run_cl
     for args in ((), ("--check",)):
         result = run_cli("rewrite", "--root", str(root), "--index-url", URL, *args, env=ENV)
         assert result.exit_code == 1, result.output
-        assert "services/api/Dockerfile:7: error[dockerfile-filters-shared]" in result.output
+        assert "services/api/Dockerfile:10: error[dockerfile-filters-shared]" in result.output
     assert snapshot(root) == before
 
 
@@ -151,11 +152,11 @@ def test_the_fixture_rewrites_in_one_pass_and_audit_then_has_nothing_to_say(run_
     result = run_cli("rewrite", "--root", str(root), "--index-url", URL, env=ENV)
     assert result.exit_code == 0, result.output
     assert (root / "services/api/Dockerfile").read_text() == (
-        "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nWORKDIR /app\nCOPY --from=conf app.conf /etc/app.conf\n"
+        "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nARG PIP_INDEX_URL\nWORKDIR /app\n" + VENV + "COPY --from=conf app.conf /etc/app.conf\n"
         "COPY requirements.txt .\n" + ARG + f"RUN {PIP} --no-cache-dir -r requirements.txt\n"
         'COPY app.py .\nCMD ["python", "app.py"]\n')
     assert (root / "services/worker/Dockerfile").read_text() == (
-        "FROM python:3.11-slim-bookworm\nWORKDIR /srv\nCOPY services/worker /srv/worker\n" + ARG
+        "FROM python:3.11-slim-bookworm\nWORKDIR /srv\n" + VENV + "COPY services/worker /srv/worker\n" + ARG
         + f"RUN {PIP} --no-cache-dir 'dr-util>=0.1.0,<0.2.0' && {PIP} --no-cache-dir /srv/worker\n"
         'CMD ["python", "-c", "import dr_worker"]\n')
     after = snapshot(root)
