@@ -46,7 +46,12 @@ from nexusify.formats.dockerfile_parse import (
     Instruction,
     parse_file,
 )
-from nexusify.formats.dockerfile_runs import ProjectPulls, RequirementsFilter, pip_env
+from nexusify.formats.dockerfile_runs import (
+    PIP_VALUE_OPTIONS,
+    ProjectPulls,
+    RequirementsFilter,
+    pip_env,
+)
 from nexusify.formats.dockerfile_stage import (
     Filled,
     Stage,
@@ -65,13 +70,6 @@ if TYPE_CHECKING:
 PIP_INSTALL = re.compile(r"(?<![\w.-])((?:uv\s+pip|(?:python[\d.]*\s+-m\s+)?pip[\d.]*)\s+install)(?=\s|$)")
 _SEGMENT_END = re.compile(r"&&|\|\||;|\||\n")
 _WORD = re.compile(r"""(?:"[^"]*"|'[^']*'|[^\s;&|"'])+""")
-_VALUE_OPTIONS = {
-    "-r", "--requirement", "-c", "--constraint", "-i", "--index-url", "--extra-index-url", "-f", "--find-links",
-    "-t", "--target", "--prefix", "--root", "--src", "--python-version", "--platform", "--implementation",
-    "--abi", "--only-binary", "--no-binary", "--progress-bar", "--log", "--cache-dir", "--trusted-host",
-    "--cert", "--client-cert", "--timeout", "--retries", "--proxy", "--config-settings", "-C",
-    "--upgrade-strategy", "--python", "-p",
-}
 _EDITABLE = ("-e", "--editable")
 _HINT = "install the package by name instead (`pip install NAME`), or drop the line; then re-run `nexusify rewrite`"
 
@@ -374,7 +372,7 @@ def _judge_run(verdict: DockerfileVerdict, instr: Instruction, stage: Stage, df:
         k = 0
         while k < len(found):
             word = found[k].group(0)
-            if word in _VALUE_OPTIONS:
+            if word in PIP_VALUE_OPTIONS:
                 k += 2
                 continue
             editable = word if word in _EDITABLE else None

@@ -33,11 +33,14 @@ _TOKEN = re.compile(r"""\s*(&&|\|\||;|\||\n|>>|>|(?:"[^"]*"|'[^']*'|\\.|[^\s;&|<
 _SEPARATORS = {"&&", "||", ";", "|", "\n"}
 _PIP = re.compile(r"^(?:python[\d.]*\s+-m\s+)?pip[\d.]*\s+install$|^uv\s+pip\s+install$")
 _TARGET_OPTIONS = ("-t", "--target", "--prefix", "--root", "--user", "--system", "--python", "-p")
-_PIP_VALUE = {"-r", "--requirement", "-c", "--constraint", "-i", "--index-url", "--extra-index-url", "-f",
-              "--find-links", "-t", "--target", "--prefix", "--root", "--src", "--python", "-p", "--cache-dir",
-              "--trusted-host", "--cert", "--client-cert", "--timeout", "--retries", "--proxy", "-C",
-              "--config-settings", "--upgrade-strategy", "--only-binary", "--no-binary", "--progress-bar",
-              "--log", "--platform", "--python-version", "--implementation", "--abi"}
+#: pip/uv pip install options that take a value (the next word): never an install target
+PIP_VALUE_OPTIONS = frozenset({
+    "-r", "--requirement", "-c", "--constraint", "-i", "--index-url", "--extra-index-url", "-f", "--find-links",
+    "-t", "--target", "--prefix", "--root", "--src", "--python-version", "--platform", "--implementation",
+    "--abi", "--only-binary", "--no-binary", "--progress-bar", "--log", "--cache-dir", "--trusted-host",
+    "--cert", "--client-cert", "--timeout", "--retries", "--proxy", "--config-settings", "-C",
+    "--upgrade-strategy", "--python", "-p",
+})
 _TOOL_DIR = {"poetry": ("-C", "--directory", "-P", "--project"), "uv": ("--directory", "--project"),
              "pdm": ("-p", "--project")}
 _TOOL_PARTIAL = ("--only-group", "--only-dev", "--no-install-package", "--no-default", "--no-deps")
@@ -282,7 +285,7 @@ def own_install(seg: Segment, cwd: str, host_of: Callable[[str], Path | None],
                 names |= pulls.requirements.get(host, frozenset()) if host else frozenset()
                 i += 2
                 continue
-            if w in _PIP_VALUE:
+            if w in PIP_VALUE_OPTIONS:
                 i += 2
                 continue
             if w in ("-e", "--editable") or w.startswith("-"):
@@ -308,5 +311,5 @@ def own_install(seg: Segment, cwd: str, host_of: Callable[[str], Path | None],
     return None
 
 
-__all__ = ["OwnInstall", "ProjectPulls", "RequirementsFilter", "Segment", "command", "judge_filter", "own_install",
+__all__ = ["PIP_VALUE_OPTIONS", "OwnInstall", "ProjectPulls", "RequirementsFilter", "Segment", "command", "judge_filter", "own_install",
            "pip_env", "segments", "spellings", "unquote"]

@@ -18,13 +18,7 @@ from collections.abc import Callable, Sequence
 
 from nexusify.errors import Problem
 from nexusify.formats.dockerfile_rules import PathInstall
-from nexusify.formats.dockerfile_runs import RequirementsFilter
-
-_VALUE_OPTIONS = {"-r", "--requirement", "-c", "--constraint", "-i", "--index-url", "--extra-index-url", "-f",
-                  "--find-links", "-t", "--target", "--prefix", "--root", "--src", "--python", "-p", "--cache-dir",
-                  "--trusted-host", "--cert", "--client-cert", "--timeout", "--retries", "--proxy", "-C",
-                  "--config-settings", "--upgrade-strategy", "--only-binary", "--no-binary", "--progress-bar",
-                  "--log", "--platform", "--python-version", "--implementation", "--abi"}
+from nexusify.formats.dockerfile_runs import PIP_VALUE_OPTIONS, RequirementsFilter
 
 
 def _sep(escape: str, least: str = "+") -> str:
@@ -97,7 +91,7 @@ def _targets(segment: Sequence[str], start: int) -> list[str]:
     i = start
     while i < len(segment):
         w = segment[i]
-        if w in _VALUE_OPTIONS:
+        if w in PIP_VALUE_OPTIONS:
             i += 2
             continue
         if w in ("-e", "--editable") and i + 1 < len(segment):
