@@ -188,3 +188,20 @@ def test_uv_sync_over_a_workspace_copied_from_a_named_context_is_never_patched_h
         assert "docker/Dockerfile.api:3: error[dockerfile-uv-workspace]" in result.output, result.output
         assert "`uv sync` at line 6 reads that workspace" in " ".join(result.output.split())
     assert snapshot(root) == before
+
+
+@pytest.mark.parametrize("run", [
+    pytest.param("RUN grep -v --color=never '^#' requirements.txt > r.txt && pip install -r r.txt\n", id="comments"),
+    pytest.param("RUN grep -v '^-e' requirements.txt > r.txt && pip install -r r.txt\n", id="editable-lines"),
+    pytest.param("RUN grep acme-core requirements.txt > r.txt && pip install -r r.txt\n", id="not-inverted"),
+])
+def test_a_filter_of_no_rewritten_line_is_left_alone(tmp_path: Path, run: str) -> None:
+    root = _tree(tmp_path)
+    verdict = _judge(root, "FROM python:3.11-slim\nCOPY requirements.txt .\n" + run)
+    assert (verdict.filters, verdict.problems) == ([], [])
+
+
+def test_a_short_option_cluster_ending_in_e_takes_the_pattern(tmp_path: Path) -> None:
+    root = _tree(tmp_path)
+    text = "FROM python:3.11-slim\nCOPY requirements.txt .\nRUN grep -ve acme-core requirements.txt > r.txt && pip install -r r.txt\n"
+    assert _patched(root, text).endswith(f"{ARG}RUN {PIP} -r requirements.txt\n")

@@ -141,6 +141,7 @@ def judge_filter(path: str, instr: Instruction, seg: Segment, nxt: Segment | Non
     operands: list[str] = []
     out: str | None = None
     unsure = ""
+    from_file = False  # patterns read from a file: what it filters is unknown
     words = seg.words
     i = k
     while i < len(words):
@@ -157,14 +158,22 @@ def judge_filter(path: str, instr: Instruction, seg: Segment, nxt: Segment | Non
             patterns.append((w, words[i + 1]))
             i += 2
             continue
+        elif re.fullmatch(r"-[A-Za-z]+e", w) and all(c in _GREP_FLAGS for c in w[1:-1]) and i + 1 < len(words):
+            flags.update(w[1:-1])  # -ve PATTERN
+            patterns.append((None, words[i + 1]))
+            i += 2
+            continue
         elif w in _GREP_LONG:
             flags.add(_GREP_LONG[w])
         elif w in ("-f", "--file") or (w.startswith("-") and not w.startswith("--") and "f" in w[1:]):
             unsure = unsure or f"`{w}` is an option nexusify does not read (patterns from a file)"
             flags.update(c for c in w[1:] if c in _GREP_FLAGS)
             patterns.append((None, ""))  # whatever the file holds
+            from_file = True
             i += 2
             continue
+        elif w.startswith("--regexp="):
+            patterns.append((None, w.split("=", 1)[1]))
         elif w.startswith("--"):
             unsure = unsure or f"`{w}` is an option nexusify does not read"
         elif w.startswith("-") and len(w) > 1 and all(c in _GREP_FLAGS for c in w[1:]):
@@ -195,7 +204,7 @@ def judge_filter(path: str, instr: Instruction, seg: Segment, nxt: Segment | Non
         if matched and len(branches) > 1:  # an alternation: every branch must name a shared package
             mixed = mixed or any(not matching(b) for b in branches)
     filtered = sorted({n for _p, m in hits for n in m})
-    if not filtered and not (unsure and operands and operands[-1].strip("'\"").endswith(".txt")):
+    if not filtered and not (from_file and operands and operands[-1].strip("'\"").endswith(".txt")):
         return None  # filters no line rewrite writes (a requirements file read with unknown patterns: a problem)
     filtered = filtered or ["shared packages"]
     line = instr.start
