@@ -178,7 +178,7 @@ def judge_file(dockerfile: Path, rel: str, *, project_dir: Path, root: Path, sha
     takes instead of deciding; ``additional``: named contexts (compose ``additional_contexts``)."""
     declared = sorted(set(contexts))
     if len(declared) > 1:
-        shown = ", ".join(relpath_orabs_path(c, root) for c in declared)
+        shown = ", ".join(relpath_or_abs(c, root) for c in declared)
         return None, DockerfileVerdict(rel, None, None, problems=[Problem(
             "error", "dockerfile-context-unknown", rel, None,
             f"built from several contexts ({shown}): what it copies differs between them",
@@ -216,7 +216,7 @@ def judge_project(project: Project, root: Path, shared: SharedCode) -> list[Judg
         builds.setdefault(b.dockerfile, []).append(b)
     out: list[JudgedDockerfile] = []
     for df, found in sorted(builds.items()):
-        rel = relpath_orabs_path(df, root)
+        rel = relpath_or_abs(df, root)
         additional = {name: folder for b in found for name, folder in b.additional_contexts}
         content, verdict = judge_file(
             df, rel, project_dir=project.path, root=root, shared=shared,
@@ -228,7 +228,7 @@ def judge_project(project: Project, root: Path, shared: SharedCode) -> list[Judg
     return out
 
 
-def relpath_orabs_path(path: Path, root: Path) -> str:
+def relpath_or_abs(path: Path, root: Path) -> str:
     try:
         return path.relative_to(root).as_posix() or "."
     except ValueError:

@@ -53,12 +53,16 @@ class Stage:
                 return host if rest == "." else Path(os.path.normpath(host / rest))
         return None
 
+
 def abs_path(path: str, workdir: str) -> str:
+    """A container path, ``path`` read from ``workdir``."""
     return posixpath.normpath(posixpath.join(workdir, path))
 
 
 def under(path: str, folder: str) -> bool:
+    """Whether the container path ``path`` is ``folder`` or inside it."""
     return path == folder or path.startswith(folder.rstrip("/") + "/")
+
 
 def track_own(instr: Instruction, stage: Stage, ctx: Path, project_dir: Path) -> None:
     """Where the consumer's own files land: a COPY of its folder, of a folder holding it, or of
@@ -85,6 +89,7 @@ def track_own(instr: Instruction, stage: Stage, ctx: Path, project_dir: Path) ->
 
 
 def inside(path: Path, folder: Path) -> bool:
+    """Whether the host path ``path`` is ``folder`` or inside it."""
     return path == folder or str(path).startswith(str(folder).rstrip(os.sep) + os.sep)
 
 
@@ -114,6 +119,7 @@ def judge_commands(path: str, instr: Instruction, stage: Stage, df: Dockerfile, 
             mine = own_install(seg, cwd, stage.host_of, pulls)
             if mine is not None:
                 stage.installs.append(mine)
+
 
 def project_pulls(project: Project) -> ProjectPulls:
     """What installing ``project`` pulls: its direct runtime shared packages, and per requirements
