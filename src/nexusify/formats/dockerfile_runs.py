@@ -174,6 +174,8 @@ def judge_filter(path: str, instr: Instruction, seg: Segment, nxt: Segment | Non
             continue
         elif w.startswith("--regexp="):
             patterns.append((None, w.split("=", 1)[1]))
+        elif w.startswith(("--color", "--colour", "--binary-files", "--label")):
+            pass  # changes nothing it writes to a file
         elif w.startswith("--"):
             unsure = unsure or f"`{w}` is an option nexusify does not read"
         elif w.startswith("-") and len(w) > 1 and all(c in _GREP_FLAGS for c in w[1:]):
@@ -189,6 +191,7 @@ def judge_filter(path: str, instr: Instruction, seg: Segment, nxt: Segment | Non
     names = set(shared_names)
     hits: list[tuple[tuple[str | None, str], list[str]]] = []
     mixed = False
+
     def matching(raw: str) -> list[str] | None:
         rx = _pattern(raw, flags)
         return None if rx is None else sorted(n for n in names if any(rx.search(s) for s in spellings(n)))
