@@ -172,7 +172,8 @@ def test_the_fixture_rewrites_in_one_pass_and_audit_then_has_nothing_to_say(run_
 
 def test_uv_sync_over_a_workspace_copied_from_a_named_context_is_never_patched_half(run_cli, tmp_path: Path) -> None:
     """The workspace comes through compose's named context `repo`: dropping `COPY --from=repo libs`
-    would leave `uv sync` without its members; rewrite and --check refuse it at file:line."""
+    would leave `uv sync` without its members. Audit names the uv sync line; rewrite and --check
+    refuse the member's move (it is not built from the workspace root), writing nothing."""
     root = tmp_path / "ws"
     shutil.copytree(FIXTURES / "layouts/uv-root-lock-compose", root)
     (root / "docker-compose.yml").write_text(
@@ -182,26 +183,12 @@ def test_uv_sync_over_a_workspace_copied_from_a_named_context_is_never_patched_h
         "FROM python:3.11-slim-bookworm\nWORKDIR /workspace\nCOPY --from=repo pyproject.toml uv.lock ./\n"
         "COPY --from=repo libs ./libs\nCOPY . ./services/api\nRUN uv sync --frozen --package api\n")
     before = snapshot(root)
+    audit = json.loads(run_cli("audit", "--root", str(root), "--offline", "--json", env=ENV).stdout)
+    found = [p for p in audit["problems"] if p["code"] == "dockerfile-uv-workspace" and p["path"].endswith(".api")]
+    assert [(p["path"], p["line"]) for p in found] == [("docker/Dockerfile.api", 3)], audit["problems"]
+    assert "`uv sync` at line 6 reads that workspace" in found[0]["message"]
     for args in ((), ("--check",)):
         result = run_cli("rewrite", "--root", str(root), "--index-url", URL, *args, "services/api", env=ENV)
         assert result.exit_code == 1, result.output
-        assert "docker/Dockerfile.api:3: error[dockerfile-uv-workspace]" in result.output, result.output
-        assert "`uv sync` at line 6 reads that workspace" in " ".join(result.output.split())
+        assert "docker/Dockerfile.api" in result.output and "nothing was written" in result.output, result.output
     assert snapshot(root) == before
-
-
-@pytest.mark.parametrize("run", [
-    pytest.param("RUN grep -v --color=never '^#' requirements.txt > r.txt && pip install -r r.txt\n", id="comments"),
-    pytest.param("RUN grep -v '^-e' requirements.txt > r.txt && pip install -r r.txt\n", id="editable-lines"),
-    pytest.param("RUN grep acme-core requirements.txt > r.txt && pip install -r r.txt\n", id="not-inverted"),
-])
-def test_a_filter_of_no_rewritten_line_is_left_alone(tmp_path: Path, run: str) -> None:
-    root = _tree(tmp_path)
-    verdict = _judge(root, "FROM python:3.11-slim\nCOPY requirements.txt .\n" + run)
-    assert (verdict.filters, verdict.problems) == ([], [])
-
-
-def test_a_short_option_cluster_ending_in_e_takes_the_pattern(tmp_path: Path) -> None:
-    root = _tree(tmp_path)
-    text = "FROM python:3.11-slim\nCOPY requirements.txt .\nRUN grep -ve acme-core requirements.txt > r.txt && pip install -r r.txt\n"
-    assert _patched(root, text).endswith(f"{ARG}RUN {PIP} -r requirements.txt\n")

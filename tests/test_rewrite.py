@@ -316,29 +316,33 @@ def test_real_layouts(run_cli, tmp_path: Path, layout: str, services: list[str],
     assert snapshot(root) == after
 
 
-def test_uv_workspace_build_from_the_root_is_an_error_of_rewrite_and_audit(run_cli, tmp_path: Path) -> None:
-    """The root-context Dockerfile needs the workspace's folders: rewrite cannot drop them with
-    certainty, so rewrite, --check and audit all report the same error; --no-dockerfiles still
-    refuses a workspace member (uv would refuse the whole workspace)."""
+def test_a_uv_workspace_member_is_moved_out_and_an_unrewritable_dockerfile_is_an_error(run_cli, tmp_path: Path) -> None:
+    """Naming a member moves it out of the workspace: `--check` names the planned move (exclude, the
+    root-context Dockerfile built alone) and writes nothing; audit keeps its warning (the member stays
+    in the workspace until rewritten). A Dockerfile shape that needs the whole workspace is an error
+    at file:line of rewrite and --check, and nothing is written."""
     root = tmp_path / "ws"
     shutil.copytree(LAYOUTS / "uv-workspace", root)
     before = snapshot(root)
-    where = "services/gateway/Dockerfile:5: error[dockerfile-uv-workspace]"
-    for args in ((), ("--check",)):
-        result = rewrite(run_cli, root, *args)
-        assert result.exit_code == 1 and where in result.output, result.output
-        assert snapshot(root) == before
+    check = rewrite(run_cli, root, "--check", "services/gateway")
+    assert check.exit_code == 1, check.output
+    assert "services/gateway moves out of the uv workspace at . onto the index (exclude \"services/gateway\"" \
+        in check.output
+    assert "services/gateway/Dockerfile:8: sync the member alone" in check.output
+    assert snapshot(root) == before
     audit = run_cli("audit", "--root", str(root), "--offline", "--json", env=ENV)
     found = [(p["path"], p["line"], p["code"], p["severity"]) for p in json.loads(audit.stdout)["problems"]]
     assert ("services/gateway/Dockerfile", 5, "dockerfile-uv-workspace", "warning") in found
-    assert audit.exit_code == 0  # the monorepo is fine; its migration needs a hand edit
+    assert audit.exit_code == 0
 
-    # a member that would take a fellow member from the index breaks `uv lock` for the whole
-    # workspace: refused, with how to take it out of the workspace first
-    result = rewrite(run_cli, root, "--no-dockerfiles")
-    assert result.exit_code == 1, result.output
-    assert "pyproject.toml: error[uv-workspace-member]" in result.output and "exclude" in result.output
-    assert snapshot(root) == before
+    dockerfile = root / "services/gateway/Dockerfile"
+    dockerfile.write_text(dockerfile.read_text().replace("--package ws-gateway", "--all-packages"))
+    before = snapshot(root)
+    where = "services/gateway/Dockerfile:8: error[dockerfile-uv-move]"
+    for args in (("--check",), ()):
+        result = rewrite(run_cli, root, *args, "services/gateway")
+        assert result.exit_code == 1 and where in result.output, result.output
+        assert snapshot(root) == before
 
 
 def test_no_index_url_is_a_configuration_error(run_cli, monorepo: Path) -> None:
@@ -665,16 +669,22 @@ def test_a_service_naming_no_shared_package_is_patched_when_its_dockerfile_copie
 
 def test_compose_built_root_workspace_images_one_verdict(run_cli, tmp_path: Path) -> None:
     """Services a virtual root lists in its dev group are default targets (the model's one
-    classification); their compose-built root-context Dockerfiles need the workspace's folders:
-    rewrite --check and audit report the same lines, nothing is written."""
+    classification); a plain rewrite moves every member out of the workspace: their compose-built
+    root-context Dockerfiles build from their own folders, and the one compose file gets both
+    services' edits. audit reports the root-context lines until then; --check writes nothing."""
     root = tmp_path / "ws"
     shutil.copytree(LAYOUTS / "uv-root-lock-compose", root)
     before = snapshot(root)
-    check = rewrite(run_cli, root, "--check")
+    check = rewrite(run_cli, root, "--check", "--json")
     assert check.exit_code == 1
-    for name in ("api", "worker"):
-        assert f"docker/Dockerfile.{name}:4: error[dockerfile-uv-workspace]" in check.output, check.output
+    data = json.loads(check.stdout)
+    assert {s["path"]: s["uv_workspace_move"]["exclude"] for s in data["services"]} == {
+        "services/api": "services/api", "services/worker": "services/worker"}
+    compose = [f for f in data["files"] if f["path"] == "docker-compose.yml"]
+    assert len(compose) == 1 and [e["line"] for e in compose[0]["edits"]] == [4, 5, 9, 10]
     audit = json.loads(run_cli("audit", "--root", str(root), "--offline", "--json", env=ENV).stdout)
     assert {(p["path"], p["line"]) for p in audit["problems"] if p["code"] == "dockerfile-uv-workspace"} == {
         ("docker/Dockerfile.api", 4), ("docker/Dockerfile.worker", 4)}
     assert snapshot(root) == before
+    diff = rewrite(run_cli, root, "--diff")
+    assert "+      context: services/api\n" in diff.output and "+      context: services/worker\n" in diff.output

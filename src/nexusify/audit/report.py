@@ -110,6 +110,7 @@ class AuditReport(HasProblems):
                     "dependencies": deps(p),
                     "index_dependencies": index_deps(p),
                     "shared_dependency_kinds": kinds(p),
+                    "uv_workspace": uv_workspace_strategy(p, ws),
                 }
                 for p in ws.services
             ],
@@ -119,6 +120,20 @@ class AuditReport(HasProblems):
             "index": self.index,
             "public": self.public,
         }
+
+
+def uv_workspace_strategy(p: Project, ws: Workspace) -> dict[str, str] | None:
+    """How a uv workspace member consumer is migrated (README "uv workspaces: the strategy"): it
+    stays in the workspace until a rewrite names it (or rewrites every service), which moves it out
+    onto the index (:mod:`nexusify.rewrite.uv_move`). None for a project outside any workspace."""
+    if p.workspace_root is None or p.workspace_root == p.path:
+        return None
+    from_workspace = [d.name for d in p.local_deps if d.kind == "uv-workspace" and d.normalized in ws.by_name
+                      and ws.by_name[d.normalized].role == "shared"]
+    strategy = ("stays in the workspace (builds from a context holding the workspace); "
+                f"`nexusify rewrite {p.rel(ws.root)}` moves it to the index") if from_workspace else \
+        "stays in the workspace (takes no shared package from it)"
+    return {"root": relpath(p.workspace_root, ws.root), "strategy": strategy}
 
 
 def run_audit(

@@ -90,6 +90,10 @@ def _tables(report: AuditReport, ctx: Context) -> None:
           ", ".join(sorted(set(s["transitive_shared_dependencies"]) - set(s["shared_dependencies"]))),
           ", ".join(d.rsplit("/", 1)[-1] for d in s["dockerfiles"])] for s in data["services"]],
     )
+    for s in data["services"]:
+        if s.get("uv_workspace"):
+            out.print(f"{s['path']}: uv workspace member (root {s['uv_workspace']['root']}): "
+                      f"{s['uv_workspace']['strategy']}", markup=False)
     cyclic = any(p.code == "dependency-cycle" for p in report.problems)
     order = " -> ".join(report.publish_order) or ("(none: the dependencies form a cycle)" if cyclic else "(none)")
     out.print("Publish order: " + order, markup=False)

@@ -38,6 +38,8 @@ def _render(plan: RewritePlan, ctx: Context, verb: str) -> None:
             out.print(f"{sp.rel}: {why}, unchanged", markup=False)
             continue
         out.print(f"{sp.rel}: {verb} {len(files)} file(s)", markup=False)
+        if sp.move is not None:
+            out.print(f"  {sp.rel} {sp.move.describe()}", markup=False)
         for f in files:
             for e in f.edits:
                 out.print(f"  {f.rel}:{e.line}: {e.reason}", markup=False)
@@ -49,7 +51,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     dry = args.check or args.diff
     plan = plan_rewrite(
         ctx.settings, args.targets, env=ctx.env, from_index=args.from_index, index_auth=args.index_auth,
-        dockerfiles=args.dockerfiles, lock=args.lock and not dry, cwd=None,
+        dockerfiles=args.dockerfiles, lock=args.lock and not dry, lock_moves=not dry, cwd=None,
     )
     if plan.errors and (dry or ctx.json):
         if ctx.json:

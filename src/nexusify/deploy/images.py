@@ -24,6 +24,7 @@ import os
 import re
 import subprocess
 import tempfile
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -226,7 +227,7 @@ def _build_sdk(engine: Engine, req: BuildRequest, args: dict[str, str], labels: 
     tail: list[str] = []
     try:
         image, logs = engine.client.images.build(
-            path=str(req.context), dockerfile=req.dockerfile, tag=req.ref, buildargs=args, labels=labels,
+            **_context_args(req), tag=req.ref, buildargs=args, labels=labels,
             rm=True, forcerm=True, network_mode=req.network,
         )
         for chunk in logs:
@@ -250,6 +251,23 @@ def _build_sdk(engine: Engine, req: BuildRequest, args: dict[str, str], labels: 
         raise DeployError(f"{req.service}: the engine refused the build: {redact(str(exc), *hide)}",
                           path=req.context / req.dockerfile) from None
     return str(image.id)
+
+
+def _context_args(req: BuildRequest) -> dict[str, Any]:
+    """The context and Dockerfile arguments of an SDK build. A Dockerfile outside its context (a
+    compose ``build.dockerfile: ../../docker/Dockerfile.x``) goes into the context archive under a
+    name of its own: docker-py would send it as a second ``dockerfile`` parameter, which Podman's
+    API takes as the Dockerfile's path."""
+    if not os.path.relpath(req.context / req.dockerfile, req.context).startswith(".."):
+        return {"path": str(req.context), "dockerfile": req.dockerfile}
+    docker_utils = require("deploy", "docker.utils")
+    name = f".nexusify-dockerfile-{uuid.uuid4().hex[:12]}"
+    ignore = req.context / ".dockerignore"
+    exclude = [ln.strip() for ln in ignore.read_text(encoding="utf-8").splitlines()
+               if ln.strip() and not ln.strip().startswith("#")] if ignore.is_file() else None
+    text = (req.context / req.dockerfile).read_text(encoding="utf-8")
+    archive = docker_utils.tar(str(req.context), exclude=exclude, dockerfile=(name, text))
+    return {"fileobj": archive, "custom_context": True, "dockerfile": name}
 
 
 def _build_cli(engine: Engine, req: BuildRequest, args: dict[str, str], labels: dict[str, str],

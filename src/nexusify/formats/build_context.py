@@ -86,10 +86,9 @@ def uv_workspace_build(path: str, df: Dockerfile, root: Path, context: Path | No
                 "error", "dockerfile-uv-workspace", path, instr.start,
                 "builds inside the uv workspace at the monorepo root (it copies the root pyproject.toml), so it "
                 "needs the shared packages' folders; removing them would break the build" + uses,
-                "take the service out of the workspace first ([tool.uv.workspace] exclude, its own index "
-                "source and uv.lock), then build from the service folder with `uv sync --frozen` (or `uv pip "
-                "install`) of the service; or keep it in the workspace and pass --no-dockerfiles; nothing was "
-                "changed")
+                "a workspace member: `nexusify rewrite <its folder>` moves it out of the workspace and builds it "
+                "alone; otherwise build from the service folder, with `uv pip install` or `uv sync` of the service "
+                "(or pass --no-dockerfiles); nothing was changed")
     return None
 
 

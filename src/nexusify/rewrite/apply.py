@@ -17,6 +17,8 @@ def apply_plan(plan: RewritePlan) -> list[FilePlan]:
         )
     files = plan.files
     for f in files:
+        if f.old == b"" and not f.path.exists():
+            continue  # a file the plan creates (a moved uv workspace member's own uv.lock)
         try:
             current = f.path.read_bytes()
         except OSError as exc:

@@ -93,4 +93,41 @@ def relock(plan: RewritePlan, env: Mapping[str, str], creds: Credentials | None,
                                          [Edit(1, "", "", f"re-locked with `{tool} lock` against {plan.source.name}")]))
 
 
-__all__ = ["LOCK_TIMEOUT", "relock"]
+_LOCK_COMMANDS = {"poetry": ["poetry", "lock"], "uv": ["uv", "lock"], "pdm": ["pdm", "lock"]}
+_LOCK_NAMES = {"poetry": "poetry.lock", "uv": "uv.lock", "pdm": "pdm.lock"}
+
+
+def lock_copy(folder: Path, scratch: Path, overlay: Mapping[Path, bytes], tool: str, source: SourceSpec,
+              creds: Credentials | None, env: Mapping[str, str], *, seed: bytes | None = None,
+              timeout: float | None = None) -> tuple[bytes | None, str]:
+    """Lock a copy of ``folder`` (at ``scratch``) holding the planned files (``overlay``: path -> new
+    bytes, those under ``folder`` count) with ``tool``'s lock command: (the new lockfile, "") or
+    (None, why not). ``seed``: a lockfile to start from (its pins are kept where they still fit).
+    The one place a lock of a planned rewrite is made outside ``--lock`` (uv workspace moves)."""
+    limit = LOCK_TIMEOUT if timeout is None else timeout
+    name, cmd = _LOCK_NAMES[tool], _LOCK_COMMANDS[tool]
+    shutil.copytree(folder, scratch, ignore=_COPY_IGNORE)
+    for path, data in overlay.items():
+        if path.is_relative_to(folder):
+            target = scratch / path.relative_to(folder)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+    if seed is not None:
+        (scratch / name).write_bytes(seed)
+    lock_env = _lock_env(tool, source, creds, env)
+    try:
+        proc = _run(cmd, scratch, lock_env, limit)
+        if proc.returncode != 0 and (scratch / name).exists():
+            (scratch / name).unlink()  # a seed or an old lock the tool refuses: lock afresh
+            proc = _run(cmd, scratch, lock_env, limit)
+    except subprocess.TimeoutExpired:
+        return None, f"`{' '.join(cmd)}` did not finish within {limit:g} s"
+    except OSError as exc:
+        return None, f"`{' '.join(cmd)}` could not start: {exc.strerror or exc}"
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-3:])
+        return None, f"`{' '.join(cmd)}` failed: {redact(tail, creds.password if creds else None)}"
+    return (scratch / name).read_bytes(), ""
+
+
+__all__ = ["LOCK_TIMEOUT", "lock_copy", "relock"]

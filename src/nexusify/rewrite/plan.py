@@ -27,7 +27,10 @@ byte-identical):
   dropped, installs of what they copied name the package by version, install
   steps read ``$NEXUS_INDEX_URL``, and credentials come from a BuildKit secret when the index
   needs them;
-* lockfiles: re-locked with ``--lock`` (:mod:`nexusify.rewrite.lock`), else reported as stale.
+* lockfiles: re-locked with ``--lock`` (:mod:`nexusify.rewrite.lock`), else reported as stale;
+* a uv workspace member is moved out of its workspace onto the index (:mod:`nexusify.rewrite.uv_move`:
+  the root's ``exclude``, path sources for it elsewhere in the workspace, both locks, and its
+  root-context Dockerfiles built alone, :mod:`nexusify.rewrite.uv_move_dockerfile`).
 
 Versions come from the shared packages' own ``pyproject.toml``, or with ``from_index`` from
 what the index has published (the highest release on its PEP 503 page).
@@ -49,7 +52,12 @@ from nexusify.config import Settings
 from nexusify.credentials import resolve_credentials
 from nexusify.errors import NexusifyError, Problem
 from nexusify.formats.constraints import pep440_specifier
-from nexusify.formats.dockerfile_rules import SharedCode, judge_project
+from nexusify.formats.dockerfile_rules import (
+    JudgedDockerfile,
+    SharedCode,
+    judge_dockerfile,
+    judge_project,
+)
 from nexusify.formats.pyproject_edit import (
     AddedDependency,
     SourceSpec,
@@ -63,6 +71,15 @@ from nexusify.rewrite.lock import relock
 from nexusify.rewrite.plan_data import LOCKFILES, FilePlan, RewritePlan, ServicePlan
 from nexusify.rewrite.requirements_plan import drop_repeated_files, plan_requirements
 from nexusify.rewrite.targets import select_services
+from nexusify.rewrite.uv_move import (
+    leftover_workspace_sources,
+    merge_compose_files,
+    moves_out,
+    plan_workspace_edits,
+    relock_moves,
+    stale_move_locks,
+)
+from nexusify.rewrite.uv_move_dockerfile import move_dockerfile
 from nexusify.rewrite.versions import (
     transitive_additions,
     versions_from_index,
@@ -81,6 +98,7 @@ def plan_rewrite(
     index_auth: bool | None = None,
     dockerfiles: bool = True,
     lock: bool = False,
+    lock_moves: bool = False,
     cwd: Path | None = None,
     workspace: Workspace | None = None,
     versions: Mapping[str, str] | None = None,
@@ -135,8 +153,16 @@ def plan_rewrite(
         plan.services.append(sp)
         plan.problems.extend(problems)
     drop_repeated_files(plan)
+    merge_compose_files(plan)
+    by_path = {p.path: p for p in services}
+    moving = [(by_path[sp.path], sp) for sp in plan.services
+              if sp.path in by_path and moves_out(by_path[sp.path], shared_names)]
+    plan.problems.extend(plan_workspace_edits(ws, moving))
+    plan.problems.extend(stale_move_locks(ws, services))
     if lock and not plan.errors:
         relock(plan, env, creds)
+    if lock_moves and moving and not plan.errors:
+        relock_moves(plan, env, creds)
     return plan
 
 
@@ -250,23 +276,17 @@ def _plan_service(project: Project, ctx: _PlanContext) -> tuple[ServicePlan, lis
             return sp, problems
         sp.files.append(FilePlan(project.pyproject, rel, "pyproject", sp.name, old,
                                  result.text.encode("utf-8"), result.edits))
-        wroot = getattr(project, "workspace_root", None)
-        if wroot is not None and wroot != project.path and any(d.kind == "uv-workspace" for d in deps):
-            wrel = relpath(wroot / "pyproject.toml", root)
-            # uv refuses a member whose sources point a fellow member at a registry: `uv lock` would
-            # fail for the whole workspace. Moving a member out is the user's decision, not a side effect.
-            problems.append(Problem(
-                "error", "uv-workspace-member", wrel, None,
-                f"{sp.rel} is a member of the uv workspace at {relpath(wroot, root)}, and uv refuses a member "
-                "that takes a fellow member from an index (`uv lock` fails for the whole workspace)",
-                f'take it out of the workspace first: add "{project.rel(wroot)}" to [tool.uv.workspace] exclude '
-                "(and drop it from the root's dependency groups and sources), then re-run; or keep it in the "
-                "workspace and leave it out of the rewrite targets; nothing was written"))
+    moving = moves_out(project, shared_names)
+    if moving:  # taken out of its uv workspace (rewrite.uv_move): nothing of it may stay there
+        problems.extend(leftover_workspace_sources(sp, project, root))
     if dockerfiles:
         for judged in judge_project(project, root, ctx.shared_code):
             df, drel, content, verdict = judged.path, judged.rel, judged.content, judged.verdict
             if content is None:
                 problems.extend(verdict.problems)
+                continue
+            if moving and any(p.code == "dockerfile-uv-workspace" for p in verdict.problems):
+                problems.extend(_plan_moved_dockerfile(sp, project, judged, ctx))
                 continue
             patched = patch_dockerfile(Path(drel), content.decode("utf-8"), verdict, index_url=url, auth=auth,
                                        requirement=ctx.requirement)
@@ -303,6 +323,31 @@ def _plan_service(project: Project, ctx: _PlanContext) -> tuple[ServicePlan, lis
         problems.append(Problem("warning", "stale-lockfile", lrel, None, f"{lrel} is stale: {why}",
                                      f"re-lock: `{_LOCK_TOOL[name]} lock` in {sp.rel}, or `nexusify rewrite --lock`"))
     return sp, problems
+
+
+def _plan_moved_dockerfile(sp: ServicePlan, project: Project, judged: JudgedDockerfile,
+                           ctx: _PlanContext) -> list[Problem]:
+    """A moved member's Dockerfile that built inside the workspace: built alone
+    (:mod:`nexusify.rewrite.uv_move_dockerfile`), then patched like any other (index URL, secret)."""
+    root, content = ctx.ws.root, judged.content
+    assert content is not None and project.workspace_root is not None
+    builds = [b for b in project.docker_builds if b.dockerfile == judged.path]
+    moved = move_dockerfile(judged.rel, content.decode("utf-8"), judged.verdict, project, project.workspace_root,
+                            builds, root, ctx.url)
+    if moved.problems:
+        return moved.problems
+    verdict = judge_dockerfile(judged.rel, moved.text, project_dir=project.path, root=root, shared=ctx.shared_code,
+                               context=moved.context)
+    patched = patch_dockerfile(Path(judged.rel), moved.text, verdict, index_url=ctx.url, auth=ctx.auth,
+                               requirement=ctx.requirement)
+    if patched.problems:
+        return patched.problems
+    sp.files.append(FilePlan(judged.path, judged.rel, "dockerfile", sp.name, content, patched.text.encode("utf-8"),
+                             moved.edits + patched.edits))
+    for path, old, new, edits in moved.compose:
+        sp.files.append(FilePlan(path, relpath(path, root), "compose", sp.name, old.encode("utf-8"),
+                                 new.encode("utf-8"), edits))
+    return []
 
 
 __all__ = [

@@ -40,6 +40,26 @@ class FilePlan:
 
 
 @dataclass
+class UvMove:
+    """One member taken out of its uv workspace (plan data: what ``--check`` and ``--json`` show)."""
+
+    member: str  # the member's folder, from the monorepo root
+    workspace: str  # the workspace root's folder
+    exclude: str  # the entry added to [tool.uv.workspace] exclude
+    switched: list[str] = field(default_factory=list)  # "file:line" of workspace sources made path sources
+    locks: list[str] = field(default_factory=list)  # the lockfiles (re)made, from the monorepo root
+    locked: list[str] = field(default_factory=list)  # those actually re-made by this run
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"member": self.member, "workspace": self.workspace, "exclude": self.exclude,
+                "sources_switched": self.switched, "lockfiles": self.locks, "locked": self.locked}
+
+    def describe(self) -> str:
+        return (f"moves out of the uv workspace at {self.workspace} onto the index (exclude \"{self.exclude}\"; "
+                f"lock {', '.join(self.locks) or 'nothing'})")
+
+
+@dataclass
 class ServicePlan:
     name: str
     rel: str
@@ -50,6 +70,7 @@ class ServicePlan:
     files: list[FilePlan] = field(default_factory=list)
     stale_lockfiles: list[str] = field(default_factory=list)
     lock_tools: list[tuple[str, str]] = field(default_factory=list)  # (lockfile rel, tool)
+    move: UvMove | None = None  # taken out of its uv workspace onto the index (rewrite.uv_move)
 
     @property
     def changed(self) -> bool:
@@ -59,7 +80,8 @@ class ServicePlan:
         return {"name": self.name, "path": self.rel, "changed": self.changed, "shared_dependencies": self.shared,
                 "shared_by_version": self.by_version,
                 "transitive_declared": self.added, "files": [f.rel for f in self.files if f.changed],
-                "stale_lockfiles": self.stale_lockfiles}
+                "stale_lockfiles": self.stale_lockfiles,
+                "uv_workspace_move": self.move.to_dict() if self.move else None}
 
 
 @dataclass
@@ -99,4 +121,4 @@ class RewritePlan(HasProblems):
         }
 
 
-__all__ = ["LOCKFILES", "FilePlan", "RewritePlan", "ServicePlan"]
+__all__ = ["LOCKFILES", "FilePlan", "RewritePlan", "ServicePlan", "UvMove"]
