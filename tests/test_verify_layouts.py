@@ -110,3 +110,30 @@ def test_a_root_project_that_consumes_its_members_is_verified_too(run_cli, tmp_p
     resolve = acme["checks"]["resolve"]["findings"]
     assert [f["path"] for f in resolve] == ["pyproject.toml"]
     assert resolve[0]["message"].startswith("pyproject.toml [dependency-groups.dev] does not resolve from the index alone")
+
+
+@pytest.mark.slow
+def test_a_virtual_roots_dev_group_is_resolved_from_the_index(run_cli, tmp_path: Path, pypi_server_factory,
+                                                              backend_wheels: list[Path],
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A shared package the virtual root lists only in its dev group is resolved from the index
+    (pip, the index alone): once published it resolves, and the resolve check names it; the
+    services the group lists are left out (nothing publishes them)."""
+    root = tmp_path / "repo"
+    shutil.copytree(FIXTURES / "layouts/uv-root-lock", root)
+    env = _uv_env(tmp_path, monkeypatch)
+    with (root / "pyproject.toml").open("a") as fh:
+        fh.write('\n[dependency-groups]\ndev = ["acme-common", "svc-a"]\n\n[tool.uv.sources]\n'
+                 "acme-common = { workspace = true }\nsvc-a = { workspace = true }\n")
+    server = pypi_server_factory(auth=None)
+    for wheel in backend_wheels:
+        shutil.copy(wheel, server.packages)
+    common = ("--root", str(root), "--repository-url", server.url, "--index-url", server.simple_url)
+    assert run_cli("publish", *common, env=env).exit_code == 0
+    result = run_cli("verify", *common, "--json", str(root), env=env)
+    data = json.loads(result.stdout)
+    resolve = data["consumers"][0]["checks"]["resolve"]
+    assert resolve["status"] == "ok", resolve
+    assert resolve["detail"] == f"from {server.simple_url}: acme-common 0.2.0"
+    assert data["consumers"][0]["checks"]["static"]["status"] == "fail"  # still the workspace: not green
+    assert result.exit_code == 1
