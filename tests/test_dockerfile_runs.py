@@ -192,3 +192,17 @@ def test_uv_sync_over_a_workspace_copied_from_a_named_context_is_never_patched_h
         assert result.exit_code == 1, result.output
         assert "docker/Dockerfile.api" in result.output and "nothing was written" in result.output, result.output
     assert snapshot(root) == before
+
+
+def test_what_the_services_dependencies_need_is_pulled_too(run_cli, tmp_path: Path) -> None:
+    """poetry-libs' api needs acme-events, which needs acme_common_utils: `poetry install --only main`
+    pulls it from the index, so the install of its copy goes (the model's graph, transitively)."""
+    root = tmp_path / "repo"
+    shutil.copytree(FIXTURES / "layouts/poetry-libs", root)
+    dockerfile = root / "projects/api/Dockerfile"
+    dockerfile.write_text(dockerfile.read_text().replace(
+        "RUN poetry install --only main", "RUN pip install /libs/common_utils && poetry install --only main"))
+    result = run_cli("rewrite", "--root", str(root), "--index-url", URL, "projects/api", env=ENV)
+    assert result.exit_code == 0, result.output
+    assert "RUN poetry install --only main --no-interaction\n" in dockerfile.read_text()
+    assert "common_utils" not in dockerfile.read_text()

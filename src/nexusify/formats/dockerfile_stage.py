@@ -22,7 +22,7 @@ from nexusify.formats.dockerfile_runs import (
     segments,
     unquote,
 )
-from nexusify.formats.shared_code import glob_free, is_local
+from nexusify.formats.shared_code import SharedCode, glob_free, is_local
 
 if TYPE_CHECKING:
     from nexusify.model import Project
@@ -121,9 +121,9 @@ def judge_commands(path: str, instr: Instruction, stage: Stage, df: Dockerfile, 
                 stage.installs.append(mine)
 
 
-def project_pulls(project: Project) -> ProjectPulls:
-    """What installing ``project`` pulls: its direct runtime shared packages, and per requirements
-    file the shared packages it (and what it includes) names."""
+def project_pulls(project: Project, shared: SharedCode) -> ProjectPulls:
+    """What installing ``project`` pulls: its runtime shared packages, and per requirements file
+    the shared packages it (and what it includes) names, each with what they need in turn."""
     direct: dict[Path, set[str]] = {}
     for d in project.local_deps:
         if d.kind == "requirements" and d.resolved is not None:
@@ -138,8 +138,8 @@ def project_pulls(project: Project) -> ProjectPulls:
         return frozenset(direct.get(path, set())).union(*(names(t, seen | {path}) for t in inc if t not in seen))
 
     files = set(project.requirement_files) | set(direct)
-    runtime = frozenset(project.internal_names(runtime_only=True))
-    return ProjectPulls(project.path, project.pyproject, runtime, {f: names(f) for f in files})
+    runtime = shared.closure(project.internal_names(runtime_only=True))
+    return ProjectPulls(project.path, project.pyproject, runtime, {f: shared.closure(names(f)) for f in files})
 
 
 __all__ = ["Filled", "Stage", "abs_path", "inside", "judge_commands", "project_pulls", "track_own", "under"]
