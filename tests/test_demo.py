@@ -90,6 +90,9 @@ def test_demo_without_engine_then_rerun_with_json(tmp_path: Path, run_cli: Any, 
     assert "built and uploaded 8 shared packages (16 files)" in out
     assert "rewrote 4 services" in out and "no path dependency left" in out
     assert "a new virtualenv installed quality-fabric's shared packages" in out
+    # verify ran after the rewrite: its table (consumer x check) and every consumer verified
+    assert "verify against http://127.0.0.1:" in out and "consumer" in out and "resolve" in out
+    assert "4 of 4 consumer(s) verified" in out
     # the container steps: skipped, saying why and how to enable them
     assert out.count("skipped") >= 5
     assert f"DOCKER_HOST is unix://{socket_path}, but {socket_path} does not exist" in out
@@ -122,11 +125,16 @@ def test_demo_without_engine_then_rerun_with_json(tmp_path: Path, run_cli: Any, 
     assert data["ok"] is True and data["workdir"] == str(workdir.resolve())
     steps = {s["name"]: s for s in data["steps"]}
     assert [s["name"] for s in data["steps"]] == ["prepare", "index", "audit", "publish", "rewrite", "install",
-                                                   "build", "deploy-v1", "deploy-v2", "rollback", "cleanup"]
+                                                   "verify", "build", "verify-build", "deploy-v1", "deploy-v2",
+                                                   "rollback", "cleanup"]
     assert steps["prepare"]["details"]["replaced"] is True
     assert all(steps[n]["status"] == "ok" and steps[n]["seconds"] > 0 for n in
-               ("prepare", "index", "audit", "publish", "rewrite", "install"))
-    assert all(steps[n]["status"] == "skipped" for n in ("build", "deploy-v1", "deploy-v2", "rollback", "cleanup"))
+               ("prepare", "index", "audit", "publish", "rewrite", "install", "verify"))
+    assert all(steps[n]["status"] == "skipped" for n in ("build", "verify-build", "deploy-v1", "deploy-v2", "rollback",
+                                                         "cleanup"))
+    verified = {c["name"]: {k: v["status"] for k, v in c["checks"].items()} for c in data["verify"]["consumers"]}
+    assert verified == {name: {"static": "ok", "lock": "n/a", "resolve": "ok"} for name in
+                        ("automation-service", "gateway", "quality-fabric", "scheduler")}, verified
     assert data["engine_skipped"] == "--no-engine was given"
     assert set(steps["audit"]["details"]["shared"]) == SHARED
     assert {p["name"] for p in steps["publish"]["details"]["packages"]} == SHARED
@@ -147,6 +155,28 @@ def test_demo_without_engine_then_rerun_with_json(tmp_path: Path, run_cli: Any, 
     assert 'maestro-test-healer = {version = "0.1.0", source = "nexus"}' in rewritten
     assert 'priority = "supplemental"' in rewritten
     assert json.loads((workdir / MARKER).read_text())["index_stopped"] is True
+
+
+def test_a_failing_verify_fails_the_demo(tmp_path: Path, demo_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The verify step on a sample nobody rewrote: static fails at file:line, the step fails with
+    the findings (OperationFailed: exit 1), and the report keeps the verify table."""
+    from nexusify.demo.report import DemoReport, StepRunner
+    from nexusify.demo.verify_step import verify_step
+    from nexusify.errors import OperationFailed
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(demo_cache))
+    root = tmp_path / "sample"
+    prepare_workdir(root, sample_source())
+    (tmp_path / "index").mkdir()
+    settings = resolve_settings(root, {"index_url": "http://127.0.0.1:9/simple/"}, {})
+    report = DemoReport(root)
+    with pytest.raises(OperationFailed) as failed:
+        verify_step(StepRunner(report, lambda e: None, []), settings, dict(os.environ), tmp_path / "index", demo_cache)
+    assert failed.value.exit_code == 1
+    assert "quality-fabric static: services/quality-fabric/pyproject.toml:" in failed.value.message
+    assert report.step("verify").status == "failed"
+    assert report.verify is not None and report.verify.failed
+    assert report.to_dict()["verify"]["consumers"][0]["ok"] is False
 
 
 def test_demo_refuses_index_flags(tmp_path: Path, run_cli: Any, demo_env: dict[str, str]) -> None:
@@ -223,6 +253,12 @@ def test_demo_builds_and_deploys_blue_green_on_the_engine(docker_client: Any, tm
 
     build = steps["build"]["details"]
     assert build["context"] == "services/quality-fabric" and build["image"].endswith(":v1")
+    # verify --build of the service: its row in the verify table, the others n/a for build
+    assert steps["verify-build"]["details"]["build"]["status"] == "ok"
+    checks = {c["name"]: c["checks"] for c in data["verify"]["consumers"]}
+    assert {k: v["status"] for k, v in checks["quality-fabric"].items()} == {
+        "static": "ok", "lock": "n/a", "resolve": "ok", "build": "ok"}
+    assert checks["gateway"]["build"]["status"] == "n/a"
     v1 = steps["deploy-v1"]["details"]["answer"]
     assert v1["service"] == "quality-fabric" and v1["version"] == "v1"
     assert v1["shared"] == {"maestro-core-api": "maestro-core-api 0.1.0",

@@ -83,26 +83,59 @@ def test_uv_workspace_with_one_root_lock(run_cli, tmp_path: Path, pypi_server_fa
     assert "failed: svc-a" in everything.stdout
 
 
+def _root_with_dev_group(tmp_path: Path, *members: str) -> Path:
+    """A copy of uv-root-lock whose virtual root lists ``members`` in its dev group, from the workspace."""
+    root = tmp_path / "repo"
+    shutil.copytree(FIXTURES / "layouts/uv-root-lock", root)
+    with (root / "pyproject.toml").open("a") as fh:
+        fh.write(f"\n[dependency-groups]\ndev = {json.dumps(list(members))}\n\n[tool.uv.sources]\n"
+                 + "".join(f"{m} = {{ workspace = true }}\n" for m in members))
+    return root
+
+
 def test_a_root_project_that_consumes_its_members_is_verified_too(run_cli, tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """The virtual root's dev group takes the library from the workspace: the root is a consumer,
     and of the root uv.lock only the lines that are the root's (and the library's own) count."""
-    root = tmp_path / "repo"
-    shutil.copytree(FIXTURES / "layouts/uv-root-lock", root)
+    root = _root_with_dev_group(tmp_path, "acme-common")
     env = _uv_env(tmp_path, monkeypatch)
-    with (root / "pyproject.toml").open("a") as fh:
-        fh.write('\n[dependency-groups]\ndev = ["acme-common"]\n\n[tool.uv.sources]\n'
-                 "acme-common = { workspace = true }\n")
     made = subprocess.run(["uv", "lock", "--offline"], cwd=root, env=env, capture_output=True, text=True, check=False)
     assert made.returncode == 0, made.stderr
     result = run_cli("verify", "--root", str(root), "--index-url", "http://127.0.0.1:9/simple/", "--json", str(root),
                      env=env)
     assert result.exit_code == 1, result.output
     data = json.loads(result.stdout)
-    assert _statuses(data) == {"acme": {"static": "fail", "lock": "ok", "resolve": "n/a"}}
+    assert _statuses(data) == {"acme": {"static": "fail", "lock": "ok", "resolve": "fail"}}
     acme = data["consumers"][0]
     assert [f"{f['path']}:{f['line']}: {f['message']}" for f in acme["checks"]["static"]["findings"]] == [
         "pyproject.toml:14: acme-common is still installed from the uv workspace",
         "uv.lock:26: acme-common is recorded from editable `libs/common`",
         "uv.lock:31: acme-common is locked from editable `libs/common`",
     ]
+    # the virtual root's dev group is resolved too (nothing at that index: it fails, and says which tables)
+    resolve = acme["checks"]["resolve"]["findings"]
+    assert [f["path"] for f in resolve] == ["pyproject.toml"]
+    assert resolve[0]["message"].startswith("pyproject.toml [dependency-groups.dev] does not resolve from the index alone")
+
+
+@pytest.mark.slow
+def test_a_virtual_roots_dev_group_is_resolved_from_the_index(run_cli, tmp_path: Path, pypi_server_factory,
+                                                              backend_wheels: list[Path],
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A shared package the virtual root lists only in its dev group is resolved from the index
+    (pip, the index alone): once published it resolves, and the resolve check names it; the
+    services the group lists are left out (nothing publishes them)."""
+    root = _root_with_dev_group(tmp_path, "acme-common", "svc-a")
+    env = _uv_env(tmp_path, monkeypatch)
+    server = pypi_server_factory(auth=None)
+    for wheel in backend_wheels:
+        shutil.copy(wheel, server.packages)
+    common = ("--root", str(root), "--repository-url", server.url, "--index-url", server.simple_url)
+    assert run_cli("publish", *common, env=env).exit_code == 0
+    result = run_cli("verify", *common, "--json", str(root), env=env)
+    data = json.loads(result.stdout)
+    resolve = data["consumers"][0]["checks"]["resolve"]
+    assert resolve["status"] == "ok", resolve
+    assert resolve["detail"] == f"from {server.simple_url}: acme-common 0.2.0"
+    assert data["consumers"][0]["checks"]["static"]["status"] == "fail"  # still the workspace: not green
+    assert result.exit_code == 1

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from nexusify import extras
 from nexusify.commands import Context
+from nexusify.commands.verify import render_report
 from nexusify.demo.report import TUNABLE, DemoEvent, DemoOptions, DemoReport
 from nexusify.demo.run import run_demo
 from nexusify.demo.sample import DEFAULT_WORKDIR
@@ -47,6 +48,8 @@ def render(ctx: Context, report: DemoReport) -> None:
         rows.append([s.title, time_text, status, s.summary])
     verdict = "finished" if report.ok else "stopped"
     out.table(f"nexusify demo {verdict} in {report.seconds:.1f}s", ["step", "time", "result", "what it did"], rows)
+    if report.verify is not None:
+        render_report(report.verify, ctx)
     if report.index_url:
         state = "stopped" if report.index_stopped else "STILL RUNNING"
         out.print(f"Local index: {report.index_url} ({state}); its packages are in "

@@ -23,7 +23,8 @@ def _cut(text: str, width: int = 110) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _render(report: VerifyReport, ctx: Context) -> None:
+def render_report(report: VerifyReport, ctx: Context) -> None:
+    """The verify table (consumer x check), each finding, and the verdict line (also the demo's)."""
     columns = report.columns
     rows = [[escape(c.name), escape(c.tool), *(escape(_cut(c.checks[k].cell)) for k in columns)] for c in report.consumers]
     ctx.out.table(f"verify against {report.index_url}", ["consumer", "tool", *columns], rows)
@@ -45,5 +46,5 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     if ctx.json:
         ctx.out.json(report.to_dict())
     else:
-        _render(report, ctx)
+        render_report(report, ctx)
     return report.exit_code

@@ -7,14 +7,13 @@ from __future__ import annotations
 import contextlib
 import re
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from nexusify.config import Settings
+from nexusify.demo.backends import backend_wheels
 from nexusify.demo.report import ENGINE_STEPS, StepRunner
 from nexusify.demo.sample import SERVICE, environment_name
 from nexusify.demo.traffic import Poller, get_json
@@ -65,47 +64,6 @@ def _has_image(client: Any, name: str) -> bool:
         except docker.errors.APIError:
             continue
     return False
-
-
-def backend_wheels(requires: Sequence[str], cache: Path, env: Mapping[str, str]) -> tuple[list[Path], str | None]:
-    """Wheels of a service's build backend (what a Nexus group proxying PyPI would serve), cached
-    in ``cache``: (wheels, None) or ([], why they could not be had)."""
-    from packaging.requirements import InvalidRequirement, Requirement
-    from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
-
-    cache.mkdir(parents=True, exist_ok=True)
-    found: list[Path] = []
-    missing: list[str] = []
-    for raw in requires:
-        try:
-            req = Requirement(raw)
-        except InvalidRequirement:
-            return [], f"cannot read the build requirement {raw!r}"
-        have = None
-        for wheel in sorted(cache.glob("*.whl"), reverse=True):
-            try:
-                name, version, _b, _t = parse_wheel_filename(wheel.name)
-            except InvalidWheelFilename:
-                continue
-            if name == canonicalize_name(req.name) and req.specifier.contains(version, prereleases=True):
-                have = wheel
-                break
-        if have is not None:
-            found.append(have)
-        else:
-            missing.append(raw)
-    if missing:
-        pip_env = {k: v for k, v in env.items() if k not in ("NEXUS_PASSWORD", "TWINE_PASSWORD")}
-        before = set(cache.glob("*.whl"))
-        proc = subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--no-input",
-             "--no-deps", "--only-binary=:all:", "-d", str(cache), *missing],
-            env=pip_env, capture_output=True, text=True, timeout=300, check=False)
-        if proc.returncode != 0:
-            last = (proc.stderr.strip() or proc.stdout.strip()).splitlines()[-1:] or ["(no output)"]
-            return [], f"`pip download {' '.join(missing)}` failed: {last[0][:200]}"
-        found += sorted(set(cache.glob("*.whl")) - before)
-    return found, None
 
 
 def engine_steps(run: StepRunner, settings: Settings, index: LocalIndex, env: Mapping[str, str], cache: Path) -> None:
@@ -198,6 +156,10 @@ def _deploy_steps(run: StepRunner, settings: Settings, env: Mapping[str, str], e
                             f"installed the shared packages from the local index")
             step.details = {"image": img["image"], "image_id": img["image_id"], "context": f"services/{SERVICE}",
                             "build_seconds": round(res.stages.get("build", 0.0), 3)}
+
+        from nexusify.demo.verify_step import verify_build_step
+
+        verify_build_step(run, settings, denv, SERVICE)
 
         with run.step("deploy-v1") as step:
             run.report.environment = environment

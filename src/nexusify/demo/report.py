@@ -12,6 +12,7 @@ from typing import Any
 
 from nexusify.credentials import redact
 from nexusify.errors import NexusifyError
+from nexusify.verify import VerifyReport
 
 STEP_TITLES: dict[str, str] = {
     "prepare": "copy the sample monorepo",
@@ -20,7 +21,9 @@ STEP_TITLES: dict[str, str] = {
     "publish": "publish",
     "rewrite": "rewrite",
     "install": "clean install",
+    "verify": "verify",
     "build": "build image",
+    "verify-build": "verify --build",
     "deploy-v1": "deploy v1",
     "deploy-v2": "deploy v2",
     "rollback": "roll back",
@@ -33,13 +36,15 @@ STEP_DOING: dict[str, str] = {
     "publish": "building every shared package and uploading it in dependency order",
     "rewrite": "making the services depend on the shared packages by version from the index",
     "install": "installing a rewritten service's shared packages into a new virtualenv from the index alone",
+    "verify": "proving the migration per consumer: no path left, locks accepted, resolves from the index alone",
     "build": "building the service's image with its rewritten folder as the only build context",
+    "verify-build": "building the service's image as `nexusify verify --build` does and importing the shared packages",
     "deploy-v1": "deploying v1 behind a private nginx",
     "deploy-v2": "deploying v2 blue-green while a client keeps asking",
     "rollback": "rolling back to v1 (its kept container; no build)",
     "cleanup": "removing the demo's containers, images and nginx",
 }
-ENGINE_STEPS = ("build", "deploy-v1", "deploy-v2", "rollback", "cleanup")
+ENGINE_STEPS = ("build", "verify-build", "deploy-v1", "deploy-v2", "rollback", "cleanup")
 # settings a user may try on the sample (`nexusify demo --constraint exact --priority supplemental`)
 TUNABLE = ("constraint", "priority", "source_name", "jobs")
 
@@ -95,6 +100,7 @@ class DemoReport:
     environment: str | None = None  # the deploy environment, once something was deployed
     seconds: float = 0.0
     error: NexusifyError | None = None
+    verify: VerifyReport | None = None  # what `nexusify verify` said about the rewritten sample
 
     def step(self, name: str) -> Step:
         for s in self.steps:
@@ -112,6 +118,7 @@ class DemoReport:
             "index": {"url": self.index_url, "port": self.index_port, "stopped": self.index_stopped},
             "engine_skipped": self.engine_skipped, "notes": self.notes, "environment": self.environment,
             "steps": [s.to_dict() for s in self.steps],
+            "verify": self.verify.to_dict() if self.verify else None,
             "error": self.error.to_dict() if self.error else None,
         }
 

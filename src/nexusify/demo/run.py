@@ -17,6 +17,9 @@ Steps (each timed, each proving what it did; the core never prints, it emits eve
    local index alone (pip with no configuration at all: ``PIP_CONFIG_FILE=/dev/null``,
    ``--isolated``, one ``--index-url``) and imports them; pip's install report shows where every
    file came from.
+   ``verify``: ``nexusify verify`` on every consumer (static, lock, resolve; :mod:`.verify_step`);
+   a failing check fails the demo. With the engine, ``verify-build`` runs ``verify --build`` on
+   the service after its image is built.
 7. With a container engine (``DOCKER_HOST`` or the default socket) and nginx: ``build`` the
    service's image from its rewritten folder alone, ``deploy`` it blue-green behind a private
    nginx (v1), deploy v2 while a client keeps asking, and show the answers move from v1 to v2;
@@ -60,6 +63,7 @@ from nexusify.demo.sample import (
     write_marker,
 )
 from nexusify.demo.steps import audit_step, install_step, publish_step, rewrite_step
+from nexusify.demo.verify_step import verify_step
 from nexusify.errors import NexusifyError
 from nexusify.files import write_atomic
 from nexusify.index.local import LocalIndex, free_port, start_local_index
@@ -113,6 +117,7 @@ def run_demo(options: DemoOptions, on_event: EventSink | None = None) -> DemoRep
         publish_step(run, settings, core_env)
         plan_versions = rewrite_step(run, settings, core_env)
         install_step(run, settings, index, plan_versions)
+        verify_step(run, settings, core_env, index.packages, cache)
         if options.engine:
             engine_steps(run, settings, index, env, cache)
         else:

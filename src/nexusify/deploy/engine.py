@@ -55,7 +55,7 @@ class Engine:
         if exe:
             return [exe, "-H", self.url, "buildx", "build", "--load"]
         raise DeployError(
-            "this build needs a BuildKit secret, which the Docker SDK cannot pass, and neither "
+            "this build needs a BuildKit secret or a named build context, which the Docker SDK cannot pass, and neither "
             "`podman` nor `docker` is on PATH",
             hint="install the engine's CLI (podman, or docker with buildx) on the deploying machine",
         )

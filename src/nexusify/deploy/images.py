@@ -5,7 +5,9 @@
 - Tag: ``<registry>/<image>:<version>`` (``<image>:<version>`` without a registry), labels
   ``io.nexusify.service``/``.version``/``.environment``.
 - Build: network ``host`` so a build step reaches an index on the host's loopback; the index URL
-  goes in as a build arg when the Dockerfile declares one of :data:`INDEX_ARGS`. When the
+  goes in as a build arg when the Dockerfile declares one of :data:`INDEX_ARGS`. Named build
+  contexts (compose ``additional_contexts``, ``COPY --from=<name>``) go through the engine's CLI
+  (``--build-context``), which the SDK cannot pass. When the
   Dockerfile mounts a BuildKit secret (``RUN --mount=type=secret,id=...``), the index
   credentials are written to a private netrc file and passed with ``--secret id=...,src=...``
   through the engine's CLI (the SDK cannot pass secrets). Nothing secret is ever a build arg:
@@ -151,6 +153,7 @@ class BuildRequest:
     index_url: str | None = None
     credentials: Credentials | None = None
     network: str = "host"
+    additional_contexts: Mapping[str, Path] = field(default_factory=dict)  # compose additional_contexts
 
 
 @dataclass(frozen=True)
@@ -208,7 +211,7 @@ def build_image(engine: Engine, req: BuildRequest, *, secret_values: Iterable[Se
     args = resolve_build_args(req, needs, secret_values)
     labels = labels_for(req.service, req.version, req.environment)
     hide = [req.credentials.password if req.credentials else None]
-    if needs.secret_ids:
+    if needs.secret_ids or req.additional_contexts:  # neither is in the SDK's build API
         image_id = _build_cli(engine, req, args, labels, needs.secret_ids, hide, on_log)
         via = "cli"
     else:
@@ -282,6 +285,8 @@ def _build_cli(engine: Engine, req: BuildRequest, args: dict[str, str], labels: 
                 "--iidfile", str(iidfile)]
         for sid in secret_ids:
             cmd += ["--secret", f"id={sid},src={netrc}"]
+        for name, folder in sorted(req.additional_contexts.items()):
+            cmd += ["--build-context", f"{name}={folder}"]
         for k, v in labels.items():
             cmd += ["--label", f"{k}={v}"]
         for k, v in args.items():

@@ -17,6 +17,11 @@ The verdict, per Dockerfile:
 * :class:`PathInstall` for every ``pip install`` / ``uv pip install`` argument that installs a
   package from the folder a removed copy filled (``/deps/a``, ``-e /deps/a``, ``/deps/a[extra]``,
   resolved against ``WORKDIR``): rewrite installs that package by version from the index instead.
+  When the consumer's own install in the same stage (``pip install .``, ``pip install -r
+  requirements.txt``, ``poetry install``, ``uv sync``...) already pulls that package, the install
+  is ``redundant``: rewrite drops it instead of installing the package twice.
+* :class:`~nexusify.formats.dockerfile_runs.RequirementsFilter` for every ``grep -v`` that filters
+  a shared package's line out of a requirements file (:mod:`nexusify.formats.dockerfile_runs`).
 * a problem for every other use of a path a removed copy filled (a script, a shell loop, a
   ``cd``, ``ENV PYTHONPATH=...``, a heredoc): rewriting it would be a guess.
 """
@@ -31,6 +36,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from packaging.utils import canonicalize_name
+
 from nexusify.errors import Problem
 from nexusify.formats.build_context import decide_context, uv_workspace_build
 from nexusify.formats.dockerfile_parse import (
@@ -38,6 +45,21 @@ from nexusify.formats.dockerfile_parse import (
     DockerfileSyntaxError,
     Instruction,
     parse_file,
+)
+from nexusify.formats.dockerfile_runs import (
+    PIP_VALUE_OPTIONS,
+    ProjectPulls,
+    RequirementsFilter,
+    pip_env,
+)
+from nexusify.formats.dockerfile_stage import (
+    Filled,
+    Stage,
+    abs_path,
+    judge_commands,
+    project_pulls,
+    track_own,
+    under,
 )
 from nexusify.formats.shared_code import SharedCode, glob_free
 
@@ -48,13 +70,6 @@ if TYPE_CHECKING:
 PIP_INSTALL = re.compile(r"(?<![\w.-])((?:uv\s+pip|(?:python[\d.]*\s+-m\s+)?pip[\d.]*)\s+install)(?=\s|$)")
 _SEGMENT_END = re.compile(r"&&|\|\||;|\||\n")
 _WORD = re.compile(r"""(?:"[^"]*"|'[^']*'|[^\s;&|"'])+""")
-_VALUE_OPTIONS = {
-    "-r", "--requirement", "-c", "--constraint", "-i", "--index-url", "--extra-index-url", "-f", "--find-links",
-    "-t", "--target", "--prefix", "--root", "--src", "--python-version", "--platform", "--implementation",
-    "--abi", "--only-binary", "--no-binary", "--progress-bar", "--log", "--cache-dir", "--trusted-host",
-    "--cert", "--client-cert", "--timeout", "--retries", "--proxy", "--config-settings", "-C",
-    "--upgrade-strategy", "--python", "-p",
-}
 _EDITABLE = ("-e", "--editable")
 _HINT = "install the package by name instead (`pip install NAME`), or drop the line; then re-run `nexusify rewrite`"
 
@@ -85,6 +100,9 @@ class PathInstall:
     editable: str | None  # the -e/--editable word before it, as written
     name: str
     extras: str  # "[x,y]" or ""
+    segment: tuple[str, ...] = ()  # the words of its pip install command, as written
+    env: tuple[str, ...] = ()  # where it installs (:func:`~nexusify.formats.dockerfile_runs.pip_env`)
+    redundant: bool = False  # the consumer's own install in this stage pulls it from the index
 
 
 @dataclass
@@ -95,6 +113,12 @@ class DockerfileVerdict:
     copies: list[SharedCopy] = field(default_factory=list)
     installs: list[PathInstall] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    filters: list[RequirementsFilter] = field(default_factory=list)
+
+    @property
+    def changes(self) -> bool:
+        """Whether rewrite has something to change here (or a problem to report)."""
+        return bool(self.copies or self.installs or self.filters or self.problems)
 
     def audit_problems(self) -> list[Problem]:
         """What audit reports: a warning per shared copy rewrite will remove, and the problems
@@ -110,29 +134,20 @@ class DockerfileVerdict:
             out.append(Problem("warning", "dockerfile-copies-shared", self.path, c.line, msg,
                                "install the shared packages from the index instead: `nexusify publish`, "
                                "then `nexusify rewrite`"))
+        for f in self.filters:
+            out.append(Problem("warning", "dockerfile-filters-shared", self.path, f.instruction.start,
+                               f"`grep` filters {', '.join(f.names)} out of {f.file}: once rewritten to a version "
+                               "from the index, the image would not install it",
+                               "`nexusify rewrite` drops the filter for the shared packages"))
         return out
-
-
-@dataclass(frozen=True)
-class _Filled:
-    """A container path a removed copy would have filled (``name``: the package it holds there)."""
-
-    path: str
-    name: str | None
-    line: int
-
-
-@dataclass
-class _Stage:
-    workdir: str = "/"
-    filled: list[_Filled] = field(default_factory=list)
 
 
 def judge_dockerfile(path: str, text: str, *, project_dir: Path, root: Path, shared: SharedCode,
                      context: Path | None = None, additional: Mapping[str, Path] | None = None,
-                     ) -> DockerfileVerdict:
+                     pulls: ProjectPulls | None = None) -> DockerfileVerdict:
     """The shared-code verdict for one Dockerfile (see the module docstring). ``path`` names the
-    file in problems; ``context`` overrides the build context the rule would decide."""
+    file in problems; ``context`` overrides the build context the rule would decide; ``pulls``:
+    what the consumer's own install pulls (None: no install is found redundant)."""
     try:
         df = parse_file(text)
     except DockerfileSyntaxError as exc:
@@ -147,9 +162,9 @@ def judge_dockerfile(path: str, text: str, *, project_dir: Path, root: Path, sha
             verdict.problems.append(problem)
             return verdict
     assert verdict.context is not None
-    _walk(verdict, df, project_dir, shared, additional or {})
-    if verdict.copies and verdict.context == root:
-        problem = uv_workspace_build(path, df, root)
+    _walk(verdict, df, project_dir, shared, additional or {}, pulls)
+    if verdict.copies:
+        problem = uv_workspace_build(path, df, root, verdict.context, additional)
         if problem is not None:
             verdict.problems.append(problem)
     return verdict
@@ -157,7 +172,7 @@ def judge_dockerfile(path: str, text: str, *, project_dir: Path, root: Path, sha
 
 def judge_file(dockerfile: Path, rel: str, *, project_dir: Path, root: Path, shared: SharedCode,
                contexts: Iterable[Path] = (), additional: Mapping[str, Path] | None = None,
-               ) -> tuple[bytes | None, DockerfileVerdict]:
+               pulls: ProjectPulls | None = None) -> tuple[bytes | None, DockerfileVerdict]:
     """Read ``dockerfile`` and judge it: (its bytes, the verdict). ``rel`` names it in problems;
     ``contexts``: the build contexts declared for it (compose ``build.context``), which the rule then
     takes instead of deciding; ``additional``: named contexts (compose ``additional_contexts``)."""
@@ -179,7 +194,7 @@ def judge_file(dockerfile: Path, rel: str, *, project_dir: Path, root: Path, sha
             Problem("error", "unreadable", rel, None, "not UTF-8 text: nexusify cannot tell what it copies",
                     "save the Dockerfile as UTF-8")])
     return raw, judge_dockerfile(rel, text, project_dir=project_dir, root=root, shared=shared,
-                                 context=declared[0] if declared else None, additional=additional)
+                                 context=declared[0] if declared else None, additional=additional, pulls=pulls)
 
 
 @dataclass(frozen=True)
@@ -188,6 +203,9 @@ class JudgedDockerfile:
     rel: str
     content: bytes | None  # None: unreadable (the verdict says why)
     verdict: DockerfileVerdict
+    # how compose builds it (what a real build of it must be given): named contexts, build args
+    additional_contexts: tuple[tuple[str, Path], ...] = ()
+    build_args: tuple[tuple[str, str], ...] = ()
 
 
 def judge_project(project: Project, root: Path, shared: SharedCode) -> list[JudgedDockerfile]:
@@ -199,11 +217,14 @@ def judge_project(project: Project, root: Path, shared: SharedCode) -> list[Judg
     out: list[JudgedDockerfile] = []
     for df, found in sorted(builds.items()):
         rel = relpath_or_abs(df, root)
+        additional = {name: folder for b in found for name, folder in b.additional_contexts}
         content, verdict = judge_file(
             df, rel, project_dir=project.path, root=root, shared=shared,
-            contexts=[b.context for b in found if b.origin.startswith("compose")],
-            additional={name: folder for b in found for name, folder in b.additional_contexts})
-        out.append(JudgedDockerfile(df, rel, content, verdict))
+            contexts=[b.context for b in found if b.origin.startswith("compose")], additional=additional,
+            pulls=project_pulls(project, shared))
+        args = dict(arg for b in found for arg in b.build_args)
+        out.append(JudgedDockerfile(df, rel, content, verdict, tuple(sorted(additional.items())),
+                                    tuple(sorted(args.items()))))
     return out
 
 
@@ -214,28 +235,21 @@ def relpath_or_abs(path: Path, root: Path) -> str:
         return str(path)
 
 
-def _abs(path: str, workdir: str) -> str:
-    return posixpath.normpath(posixpath.join(workdir, path))
-
-
-def _under(path: str, folder: str) -> bool:
-    return path == folder or path.startswith(folder.rstrip("/") + "/")
-
-
 def _walk(verdict: DockerfileVerdict, df: Dockerfile, project_dir: Path, shared: SharedCode,
-          additional: Mapping[str, Path]) -> None:
+          additional: Mapping[str, Path], pulls: ProjectPulls | None) -> None:
     ctx = verdict.context
     assert ctx is not None
-    stages: list[_Stage] = []
+    stages: list[Stage] = []
     names: dict[str, int] = {}
-    stage = _Stage()
+    stage = Stage()
     own = os.path.normpath(str(project_dir))
     for instr in df.instructions:
         kw = instr.keyword
         if kw == "FROM":
             base = instr.image or ""
             parent = names.get(base.lower(), int(base) if base.isdigit() and int(base) < len(stages) else None)
-            stage = _Stage(stages[parent].workdir, list(stages[parent].filled)) if parent is not None else _Stage()
+            stage = Stage(stages[parent].workdir, list(stages[parent].filled),
+                           list(stages[parent].own)) if parent is not None else Stage()
             stages.append(stage)
             if instr.alias:
                 names[instr.alias.lower()] = len(stages) - 1
@@ -244,26 +258,35 @@ def _walk(verdict: DockerfileVerdict, df: Dockerfile, project_dir: Path, shared:
             src_from = instr.flag("from")
             if src_from is None:
                 _judge_copy(verdict, instr, stage, ctx, own, shared)
+                track_own(instr, stage, ctx, project_dir)
             else:
                 index = names.get(src_from.lower(), int(src_from) if src_from.isdigit() else None)
                 if index is not None and index < len(stages):
                     _judge_copy_from(verdict, instr, stage, stages[index])
                 elif src_from in additional:  # a named build context: a folder of the monorepo
                     _judge_copy(verdict, instr, stage, additional[src_from], own, shared)
+                    track_own(instr, stage, additional[src_from], project_dir)
             continue
+        if kw == "RUN" and not instr.json_form and not instr.heredocs:
+            judge_commands(verdict.path, instr, stage, df, [n for _f, n in shared.packages], pulls,
+                           verdict.filters, verdict.problems)
         if not stage.filled:
             if kw == "WORKDIR" and instr.words:
-                stage.workdir = _abs(instr.words[0], stage.workdir)
+                stage.workdir = abs_path(instr.words[0], stage.workdir)
             continue
         if kw == "RUN":
             _judge_run(verdict, instr, stage, df)
         elif kw in ("ENV", "WORKDIR", "CMD", "ENTRYPOINT", "VOLUME", "ARG"):
             _uses(verdict, instr, instr.words, stage)
         if kw == "WORKDIR" and instr.words:
-            stage.workdir = _abs(instr.words[0], stage.workdir)
+            stage.workdir = abs_path(instr.words[0], stage.workdir)
+    for k, install in enumerate(verdict.installs):  # the consumer's own install already pulls it
+        owns = stages[install.instruction.stage].installs if 0 <= install.instruction.stage < len(stages) else []
+        if any(canonicalize_name(install.name) in o.names and o.env in (None, install.env) for o in owns):
+            verdict.installs[k] = replace(install, redundant=True)
 
 
-def _judge_copy(verdict: DockerfileVerdict, instr: Instruction, stage: _Stage, ctx: Path, own: str,
+def _judge_copy(verdict: DockerfileVerdict, instr: Instruction, stage: Stage, ctx: Path, own: str,
                 shared: SharedCode) -> None:
     drop: list[str] = []
     names: list[str] = []
@@ -304,36 +327,36 @@ def _judge_copy(verdict: DockerfileVerdict, instr: Instruction, stage: _Stage, c
             "that cannot be edited safely", "split the instruction: one COPY for the shared folders, one for the "
             "rest; nothing was changed"))
         return
-    base = _abs(dest, stage.workdir)
+    base = abs_path(dest, stage.workdir)
     for rel, pkg in filled if whole else ():  # a partial copy merges into what the kept sources fill
-        stage.filled.append(_Filled(_abs(rel, base) if rel else base, pkg, instr.start))
+        stage.filled.append(Filled(abs_path(rel, base) if rel else base, pkg, instr.start))
     verdict.copies.append(SharedCopy(instr, tuple(drop), tuple(dict.fromkeys(names)), whole))
 
 
-def _judge_copy_from(verdict: DockerfileVerdict, instr: Instruction, stage: _Stage, source: _Stage) -> None:
+def _judge_copy_from(verdict: DockerfileVerdict, instr: Instruction, stage: Stage, source: Stage) -> None:
     if not source.filled:
         return
-    base = _abs(instr.dest or ".", stage.workdir)
+    base = abs_path(instr.dest or ".", stage.workdir)
     drop: list[str] = []
     names: list[str] = []
     for src in instr.sources:
-        s = _abs(glob_free(src), "/")
-        inside = [f for f in source.filled if _under(s, f.path)]
+        s = abs_path(glob_free(src), "/")
+        inside = [f for f in source.filled if under(s, f.path)]
         if inside:
             drop.append(src)
             names.extend(f.name for f in inside if f.name)
             for f in inside:
-                stage.filled.append(_Filled(base, f.name if s == f.path else None, instr.start))
+                stage.filled.append(Filled(base, f.name if s == f.path else None, instr.start))
             continue
         for f in source.filled:  # a parent folder: what it held lands under the destination
-            if _under(f.path, s):
-                stage.filled.append(_Filled(_abs(posixpath.relpath(f.path, s), base), f.name, instr.start))
+            if under(f.path, s):
+                stage.filled.append(Filled(abs_path(posixpath.relpath(f.path, s), base), f.name, instr.start))
     if drop:
         verdict.copies.append(SharedCopy(instr, tuple(drop), tuple(dict.fromkeys(names)),
                                          len(drop) == len(instr.sources)))
 
 
-def _judge_run(verdict: DockerfileVerdict, instr: Instruction, stage: _Stage, df: Dockerfile) -> None:
+def _judge_run(verdict: DockerfileVerdict, instr: Instruction, stage: Stage, df: Dockerfile) -> None:
     if instr.json_form or instr.heredocs:
         words = list(instr.words)
         for h in instr.heredocs:
@@ -349,7 +372,7 @@ def _judge_run(verdict: DockerfileVerdict, instr: Instruction, stage: _Stage, df
         k = 0
         while k < len(found):
             word = found[k].group(0)
-            if word in _VALUE_OPTIONS:
+            if word in PIP_VALUE_OPTIONS:
                 k += 2
                 continue
             editable = word if word in _EDITABLE else None
@@ -357,33 +380,37 @@ def _judge_run(verdict: DockerfileVerdict, instr: Instruction, stage: _Stage, df
             if word.startswith("-") and not editable:
                 k += 1
                 continue
-            install = _path_install(verdict, instr, stage, target.group(0), editable)
+            install = _path_install(verdict, instr, stage, target.group(0), editable, m.group(1),
+                                    tuple(f.group(0) for f in found))
             if install is not None:
                 handled.update({found[k].start(), target.start()})
             k += 2 if editable else 1
     rest = [w.group(0) for w in _WORD.finditer(args) if w.start() not in handled]
-    _uses(verdict, instr, rest, stage)
+    filtered = {w for f in verdict.filters if f.instruction is instr for w in (f.file, f.out)}
+    _uses(verdict, instr, [w for w in rest if w not in filtered], stage)
 
 
-def _path_install(verdict: DockerfileVerdict, instr: Instruction, stage: _Stage, word: str,
-                  editable: str | None) -> PathInstall | None:
+def _path_install(verdict: DockerfileVerdict, instr: Instruction, stage: Stage, word: str,
+                  editable: str | None, cmd: str, args: tuple[str, ...]) -> PathInstall | None:
     raw = word.strip("'\"")
     m = re.fullmatch(r"(?:file:(?://)?)?(.*?)(\[[^\]]*\])?", raw)
     if m is None or "$" in raw or "://" in raw.removeprefix("file://"):
         return None
-    where = _abs(m.group(1), stage.workdir)
+    where = abs_path(m.group(1), stage.workdir)
     hits = [f for f in stage.filled if f.path == where]
     if not hits:
         return None
     found = {f.name for f in hits}
     if len(found) != 1 or None in found:
         return None  # left to _uses: a problem
-    install = PathInstall(instr, word, editable, hits[0].name or "", m.group(2) or "")
+    cmd = " ".join(cmd.split())
+    install = PathInstall(instr, word, editable, hits[0].name or "", m.group(2) or "", (*cmd.split(), *args),
+                          pip_env((*cmd.split(), *args), len(cmd.split()), cmd))
     verdict.installs.append(install)
     return install
 
 
-def _uses(verdict: DockerfileVerdict, instr: Instruction, words: Iterable[str], stage: _Stage,
+def _uses(verdict: DockerfileVerdict, instr: Instruction, words: Iterable[str], stage: Stage,
           what: str = "") -> None:
     """A problem for the first word that names a path a removed copy filled, or a folder above it
     through a glob or a ``cd``."""
@@ -394,10 +421,10 @@ def _uses(verdict: DockerfileVerdict, instr: Instruction, words: Iterable[str], 
             piece = piece.strip("'\"")
             if not piece or piece.startswith("-") or "$" in piece or piece.startswith("//"):
                 continue
-            where = _abs(glob_free(piece), stage.workdir)
+            where = abs_path(glob_free(piece), stage.workdir)
             above = after_cd or glob_free(piece) != piece
             for f in stage.filled:
-                if _under(where, f.path) or (above and where != "/" and _under(f.path, where)):
+                if under(where, f.path) or (above and where != "/" and under(f.path, where)):
                     shape = what or f"`{piece}`"
                     verdict.problems.append(Problem(
                         "error", "dockerfile-uses-shared-code", verdict.path, instr.start,

@@ -39,6 +39,7 @@ class SharedCode:
 
     packages: tuple[tuple[str, str], ...] = ()  # (normalized absolute folder, display name)
     segments: tuple[tuple[str, ...], ...] = ()
+    needs: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (normalized name, the shared packages it needs at run time)
 
     @classmethod
     def of(cls, packages: Iterable[tuple[Path | str, str]], container_paths: Iterable[str] = ()) -> SharedCode:
@@ -52,11 +53,27 @@ class SharedCode:
         container = set(path_aliases)
         for p in ws.projects:
             container.update(d.mapped_from for d in p.local_deps if d.mapped_from)
-        return cls.of([(p.path, p.name or p.rel(ws.root)) for p in ws.shared], sorted(container))
+        found = cls.of([(p.path, p.name or p.rel(ws.root)) for p in ws.shared], sorted(container))
+        needs = tuple(sorted((p.normalized, tuple(sorted(p.internal_names(runtime_only=True))))
+                             for p in ws.shared if p.normalized))
+        return cls(found.packages, found.segments, needs)
+
+    def closure(self, names: Iterable[str]) -> frozenset[str]:
+        """``names`` (normalized) with every shared package they need at run time, transitively:
+        what installing them pulls from the index."""
+        needs = dict(self.needs)
+        out: set[str] = set()
+        todo = list(names)
+        while todo:
+            name = todo.pop()
+            if name not in out:
+                out.add(name)
+                todo.extend(needs.get(name, ()))
+        return frozenset(out)
 
     def without(self, folder: Path) -> SharedCode:
         own = os.path.normpath(str(folder))
-        return SharedCode(tuple(p for p in self.packages if p[0] != own), self.segments)
+        return SharedCode(tuple(p for p in self.packages if p[0] != own), self.segments, self.needs)
 
     def match(self, source: str, context: Path) -> tuple[tuple[str, str | None], ...] | None:
         """The shared packages a COPY/ADD ``source`` (relative to ``context``) brings, each with

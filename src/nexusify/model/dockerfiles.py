@@ -77,8 +77,20 @@ def compose_builds(compose: Path, problems: list[Problem], root: Path) -> list[D
             extra = dict(item.split("=", 1) for item in extra if isinstance(item, str) and "=" in item)
         contexts = tuple((str(k), p) for k, v in extra.items() if (p := _local(compose.parent, v)) is not None)
         out.append(DockerBuild(Path(os.path.normpath(dockerfile)), context, f"compose:{relpath(compose, root)}:{name}",
-                               contexts))
+                               contexts, _build_args(build.get("args"))))
     return out
+
+
+def _build_args(raw: Any) -> tuple[tuple[str, str], ...]:
+    """compose ``build.args`` (a mapping or ``KEY=VALUE`` items), ``${VAR}`` filled from the
+    environment as compose does; an arg without a value (taken from the caller's environment at
+    build time) is left out."""
+    if isinstance(raw, list):
+        raw = dict(item.split("=", 1) for item in raw if isinstance(item, str) and "=" in item)
+    if not isinstance(raw, dict):
+        return ()
+    return tuple((str(k), os.path.expandvars(str(v))) for k, v in raw.items()
+                 if v is not None and isinstance(v, str | int | float | bool))
 
 
 def _local(base: Path, value: Any) -> Path | None:

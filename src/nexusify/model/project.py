@@ -85,6 +85,7 @@ class DockerBuild:
     context: Path
     origin: str  # "compose:<file>:<service>", "folder" (beside its project), or "tree" (elsewhere)
     additional_contexts: tuple[tuple[str, Path], ...] = ()
+    build_args: tuple[tuple[str, str], ...] = ()  # compose ``build.args`` with a value (a bare name: none)
 
 
 @dataclass

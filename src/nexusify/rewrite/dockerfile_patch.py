@@ -6,7 +6,9 @@ also behind audit's warnings); this module only edits text:
 * drops the shared sources of ``COPY``/``ADD`` instructions the verdict lists (the whole
   instruction when no source remains, a ``COPY --from=<stage>`` of a folder those copies filled too);
 * a ``pip install`` of a folder such a copy filled (``/deps/a``, ``-e /deps/a``, ``/deps/a[x]``)
-  installs that package by version instead (``"a[x]>=0.1.0,<0.2.0"``);
+  installs that package by version instead (``"a[x]>=0.1.0,<0.2.0"``), or goes when the
+  service's own install in that stage already pulls it; a ``grep -v`` filtering shared packages
+  out of a requirements file loses those patterns (:mod:`.dockerfile_commands`);
 * declares ``ARG NEXUS_INDEX_URL=<index>`` in each stage that installs, right before the first
   install step, and adds ``--index-url "$NEXUS_INDEX_URL"`` to every ``pip install`` /
   ``uv pip install`` (Poetry, ``uv sync`` and PDM read the source written into pyproject.toml);
@@ -35,7 +37,9 @@ from nexusify.credentials import PDM_URL_VARS
 from nexusify.errors import Problem
 from nexusify.formats.dockerfile_parse import Dockerfile, Instruction
 from nexusify.formats.dockerfile_rules import PIP_INSTALL, DockerfileVerdict, PathInstall
+from nexusify.formats.dockerfile_runs import RequirementsFilter
 from nexusify.formats.edits import Edit
+from nexusify.rewrite.dockerfile_commands import edit_commands
 
 INDEX_ARG = "NEXUS_INDEX_URL"
 SECRET_ID = "netrc"
@@ -113,8 +117,12 @@ def patch(
     for install in verdict.installs:
         installs.setdefault(install.instruction.start, []).append(install)
 
+    filters: dict[int, list[RequirementsFilter]] = {}
+    for f in verdict.filters:
+        filters.setdefault(f.instruction.start, []).append(f)
+
     _patch_installs(df, rel, index_url, auth, arg_name, secret_id, nl, changes, problems, installs,
-                    requirement)
+                    requirement, filters)
 
     if problems:
         return PatchResult(path, text, [], problems)
@@ -190,7 +198,8 @@ def _rewrite_path_installs(body: str, installs: list[PathInstall], requirement: 
 
 def _patch_installs(df: Dockerfile, rel: str, index_url: str, auth: bool, arg_name: str, secret_id: str, nl: str,
                     changes: list[_Change], problems: list[Problem], installs: dict[int, list[PathInstall]],
-                    requirement: Callable[[str, str], str | None]) -> None:
+                    requirement: Callable[[str, str], str | None],
+                    filters: dict[int, list[RequirementsFilter]]) -> None:
     lines = df.lines
     arg_declared: set[int] = set()
     user_by_stage: dict[int, str] = {}
@@ -212,11 +221,17 @@ def _patch_installs(df: Dockerfile, rel: str, index_url: str, auth: bool, arg_na
             continue
         original = "".join(lines[instr.start - 1:instr.end])
         body = original
-        if instr.start in installs:
-            rewritten = _rewrite_path_installs(body, installs[instr.start], requirement, rel, problems)
-            if rewritten is None:
+        why: list[str] = []
+        if instr.start in installs or instr.start in filters:
+            edited, why = edit_commands(
+                body, filters.get(instr.start, []), installs.get(instr.start, []), df.escape, rel, problems,
+                lambda text, keep: _rewrite_path_installs(text, keep, requirement, rel, problems))
+            if edited is None:
                 continue
-            body = rewritten
+            if edited == "":  # nothing of the RUN is left
+                changes.append(_Change(instr.start - 1, instr.end, [], "; ".join(why)))
+                continue
+            body = edited
         if instr.json_form:
             words = " ".join(instr.words)
             if not (PIP_INSTALL.search(words) or _OTHER_INSTALL.search(words)):
@@ -270,8 +285,6 @@ def _patch_installs(df: Dockerfile, rel: str, index_url: str, auth: bool, arg_na
             arg_declared.add(instr.stage)
         if new_lines == lines[instr.start - 1:instr.end]:
             continue
-        why = [f"install {', '.join(i.name for i in installs[instr.start])} by version, not from the removed copy"
-               ] if instr.start in installs else []
         if pip_hits:
             why.append(f"install from ${arg_name}")
         if auth:

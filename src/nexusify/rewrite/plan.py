@@ -253,7 +253,7 @@ def _copies_shared_code(project: Project, ctx: _PlanContext) -> bool:
     """Whether a Dockerfile of ``project`` copies shared code (or cannot be judged), even though its
     manifest names no shared package: audit warns about it, so rewrite patches it."""
     for judged in judge_project(project, ctx.ws.root, ctx.shared_code) if ctx.dockerfiles else ():
-        if judged.verdict.copies or judged.verdict.installs or judged.verdict.problems:
+        if judged.verdict.changes:
             return True
     return False
 
@@ -325,7 +325,7 @@ def _plan_service(project: Project, ctx: _PlanContext) -> tuple[ServicePlan, lis
                 continue
             patched = patch_dockerfile(Path(drel), content.decode("utf-8"), verdict, index_url=url, auth=auth,
                                        requirement=ctx.requirement)
-            needed = bool(verdict.copies or verdict.installs)
+            needed = bool(verdict.copies or verdict.installs or verdict.filters)
             for problem in patched.problems:
                 if not needed:  # only the index URL could not be added: the shared code is gone already
                     problem.severity = "warning"

@@ -1,5 +1,5 @@
 """Check 4 (``--build``), build: each Dockerfile that builds a consumer builds with its real
-context on the engine (deploy's image builder: the index URL as a build arg, credentials as a
+context (and the named contexts and build args its compose file gives it) on the engine (deploy's image builder: the index URL as a build arg, credentials as a
 BuildKit netrc secret), and the built image imports every shared package the consumer needs at
 run time, installed from the index (not from a folder). Images are removed afterwards."""
 
@@ -84,7 +84,7 @@ class Builder:
         findings: list[Finding] = []
         built: list[str] = []
         for jd in judged:
-            df, context, rel = jd.path, jd.verdict.context, jd.rel
+            context, rel = jd.verdict.context, jd.rel
             if context is None:
                 findings.append(Finding("its build context cannot be decided, so it cannot be built", rel,
                                         hint="see `nexusify audit` for this Dockerfile"))
@@ -95,7 +95,7 @@ class Builder:
                 findings.append(Finding(f"cannot build: {exc}", rel,
                                         hint="start an engine (DOCKER_HOST), or run verify without --build"))
                 continue
-            problem = self._build_one(engine, consumer, df, context, ws.root, names)
+            problem = self._build_one(engine, consumer, jd, context, ws.root, names)
             if problem:
                 findings.append(Finding(problem, rel))
             else:
@@ -104,15 +104,17 @@ class Builder:
             return Check.failed("build", findings, f"built {', '.join(built)}" if built else "")
         return Check.ok("build", f"built {', '.join(built)}; the image imports {', '.join(names) or '(nothing shared)'}")
 
-    def _build_one(self, engine: object, consumer: Project, df: Path, context: Path, root: Path,
+    def _build_one(self, engine: object, consumer: Project, jd: JudgedDockerfile, context: Path, root: Path,
                    names: list[str]) -> str | None:
+        """Build as compose would: its context, its named contexts and its build args."""
         from nexusify.deploy.images import BuildRequest, build_image
 
         slug = "".join(c if c.isalnum() or c in "-_." else "-" for c in (consumer.name or consumer.path.name).lower())
         ref = f"localhost/nexusify-verify/{slug}:{uuid.uuid4().hex[:12]}"
-        req = BuildRequest(service=consumer.name or slug, context=context, dockerfile=os.path.relpath(df, context),
-                           ref=ref, version="verify", environment="verify", index_url=self.index_url,
-                           credentials=self.creds)
+        req = BuildRequest(service=consumer.name or slug, context=context,
+                           dockerfile=os.path.relpath(jd.path, context), ref=ref, version="verify",
+                           environment="verify", build_args=dict(jd.build_args), index_url=self.index_url,
+                           credentials=self.creds, additional_contexts=dict(jd.additional_contexts))
         client = engine.client  # type: ignore[attr-defined]
         try:
             try:

@@ -2,7 +2,8 @@
 the configured index and nowhere else.
 
 pip resolves what the consumer installs (the project itself, its top requirements files, or a
-virtual project's declared dependencies) with ``--dry-run --report`` against ONLY the index URL:
+virtual project's declared dependencies and dependency groups: uv and PDM install its dev groups,
+so a shared package listed only there is checked too) with ``--dry-run --report`` against ONLY the index URL:
 ``PIP_CONFIG_FILE=/dev/null`` and an environment without ``PIP_*`` variables (but the TLS ones)
 keep every other configured index and find-links out, for pip's build subprocesses too, and credentials reach pip through a private netrc file (``NETRC``),
 never argv. Every shared package in the report must have been downloaded from under the index
@@ -26,6 +27,7 @@ from packaging.utils import canonicalize_name
 from nexusify.credentials import Credentials
 from nexusify.deploy.images import netrc_text
 from nexusify.model import Project, Workspace, relpath
+from nexusify.model.readers.pep621 import REQ_NAME, pep621_arrays
 from nexusify.verify.report import Check, Finding
 from nexusify.verify.tools import run_tool
 
@@ -48,18 +50,48 @@ def files_prefix(index_url: str) -> str:
     return base + "/"
 
 
-def resolutions(consumer: Project, root: Path) -> list[Resolution]:
+def _virtual_requirements(consumer: Project, local: Mapping[str, str]) -> tuple[list[str], list[str]]:
+    """(pip arguments, the tables they come from) for a virtual project: its dependencies and
+    every dependency group (PEP 735, uv's and PDM's dev groups: what its tool installs by
+    default), through the model's one reader of those arrays. Entries naming a monorepo project
+    that is no shared package (``local``: name -> role) are left out: nothing publishes them.
+    PDM's ``-e <path>`` stays an editable path for pip, with ``${PROJECT_ROOT}`` filled in."""
+    args: list[str] = []
+    tables: list[str] = []
+    for table, group, _runtime, items in pep621_arrays(consumer.data):
+        if group.startswith("extra:"):
+            continue
+        taken = 0
+        for item in items:
+            if not isinstance(item, str):
+                continue  # {include-group = ...}: its own group is read as well
+            text = item.replace("${PROJECT_ROOT}", consumer.path.as_posix()).strip()
+            if text.startswith(("-e ", "--editable ")):  # PDM's editable forms: pip takes -e <target>
+                args += ["-e", text.split(None, 1)[1].split(";")[0].strip()]
+                taken += 1
+                continue
+            m = REQ_NAME.match(text)
+            if m and local.get(canonicalize_name(m.group(1)), "shared") != "shared":
+                continue
+            args.append(text)
+            taken += 1
+        if taken:
+            tables.append(".".join(table))
+    return args, tables
+
+
+def resolutions(consumer: Project, root: Path, local: Mapping[str, str] | None = None) -> list[Resolution]:
+    """What pip resolves for ``consumer``: the project itself, or a virtual project's dependencies
+    and dependency groups (``local``: monorepo project name -> role), and its top requirements files."""
     out: list[Resolution] = []
     if not consumer.requirements_only:
         rel = relpath(consumer.pyproject, root)
         if not consumer.is_virtual:
             out.append(Resolution(f"{consumer.name or rel}", (str(consumer.path),), consumer.path, rel))
         else:
-            project = consumer.data.get("project")
-            deps = project.get("dependencies") if isinstance(project, dict) else None
-            reqs = [d for d in deps or [] if isinstance(d, str)]
+            reqs, tables = _virtual_requirements(consumer, local or {})
             if reqs:
-                out.append(Resolution(f"{rel} [project.dependencies]", tuple(reqs), consumer.path, rel))
+                out.append(Resolution(f"{rel} [{', '.join(tables)}]", tuple(reqs), consumer.path, rel))
     for top in consumer.requirement_tops:
         out.append(Resolution(relpath(top, root), ("-r", str(top)), consumer.path, relpath(top, root)))
     return out
@@ -105,9 +137,9 @@ def shared_origins(report: dict[str, Any], shared: set[str], prefix: str) -> tup
 
 def resolve_check(consumer: Project, ws: Workspace, index_url: str, creds: Credentials | None,
                   env: Mapping[str, str], timeout: int = 30) -> Check:
-    todo = resolutions(consumer, ws.root)
+    todo = resolutions(consumer, ws.root, {p.normalized: p.role for p in ws.projects if p.normalized})
     if not todo:
-        return Check.na("resolve", "nothing pip can install (a virtual project without dependencies)")
+        return Check.na("resolve", "nothing pip can install (a virtual project without dependencies or groups)")
     shared = {p.normalized for p in ws.shared if p.normalized}
     prefix = files_prefix(index_url)
     findings: list[Finding] = []

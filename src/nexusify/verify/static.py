@@ -38,14 +38,17 @@ def lockfile_findings(lock: Path, shared: Iterable[str], root: Path, owner: str 
 def dockerfile_findings(judged: JudgedDockerfile) -> list[Finding]:
     """What the one shared-code rule (:func:`judge_project`, the rule audit and rewrite ask) finds
     in a Dockerfile that builds the consumer: COPY/ADD of shared code (in any stage, ``COPY --from``
-    of what such a copy filled), installs from a folder such a copy filled, and every line it
-    cannot decide (an error: not proven)."""
+    of what such a copy filled), installs from a folder such a copy filled, ``grep -v`` filters of
+    shared packages' requirement lines, and every line it cannot decide (an error: not proven)."""
     v = judged.verdict
     out = [Finding(f"{c.instruction.keyword} {' '.join(c.sources)} copies shared code"
                    f"{' (' + ', '.join(c.names) + ')' if c.names else ''} into the image", v.path, c.line,
                    "`nexusify rewrite` installs it from the index instead") for c in v.copies]
     out += [Finding(f"installs {i.name} from the copied folder `{i.word}`", v.path, i.instruction.start,
                     "install it by version from the index (`nexusify rewrite`)") for i in v.installs]
+    out += [Finding(f"`grep` filters {', '.join(f.names)} out of {f.file}, so the image does not install "
+                    f"{'them' if len(f.names) > 1 else 'it'} from the index", v.path, f.instruction.start,
+                    "drop the filter for the shared packages (`nexusify rewrite`)") for f in v.filters]
     out += [Finding(p.message, p.path or v.path, p.line, p.hint) for p in v.problems if p.severity == "error"]
     return sorted(out, key=lambda f: (f.path or "", f.line or 0))
 
