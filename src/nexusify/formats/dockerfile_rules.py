@@ -14,8 +14,8 @@ The verdict, per Dockerfile:
 * :class:`SharedCopy` for every COPY/ADD whose source is a shared package folder, holds one or
   lies inside one (:class:`SharedCode`), and every ``COPY --from=<stage>`` of a path such a copy
   filled. The whole-context source (``.``) is the project itself, never shared code.
-* :class:`PathInstall` for every ``pip install`` / ``uv pip install`` argument that installs a
-  package from the folder a removed copy filled (``/deps/a``, ``-e /deps/a``, ``/deps/a[extra]``,
+* :class:`PathInstall` for every ``pip install`` / ``pip wheel`` / ``pip download`` / ``uv pip install``
+  argument that installs (or builds) a package from the folder a removed copy filled (``/deps/a``, ``-e /deps/a``, ``/deps/a[extra]``,
   resolved against ``WORKDIR``): rewrite installs that package by version from the index instead.
 * a problem for every other use of a path a removed copy filled (a script, a shell loop, a
   ``cd``, ``ENV PYTHONPATH=...``, a heredoc): rewriting it would be a guess.
@@ -45,7 +45,10 @@ if TYPE_CHECKING:
     from nexusify.model import Project
     from nexusify.model.project import DockerBuild
 
-PIP_INSTALL = re.compile(r"(?<![\w.-])((?:uv\s+pip|(?:python[\d.]*\s+-m\s+)?pip[\d.]*)\s+install)(?=\s|$)")
+# `pip wheel` / `pip download` take requirements and `--index-url` as `pip install` does: a builder stage that
+# builds wheels of the shared code (or fetches them by name) resolves from the index too, or the build fails.
+PIP_INSTALL = re.compile(
+    r"(?<![\w.-])((?:uv\s+pip\s+install|(?:python[\d.]*\s+-m\s+)?pip[\d.]*\s+(?:install|wheel|download)))(?=\s|$)")
 _SEGMENT_END = re.compile(r"&&|\|\||;|\||\n")
 _WORD = re.compile(r"""(?:"[^"]*"|'[^']*'|[^\s;&|"'])+""")
 _VALUE_OPTIONS = {
@@ -54,6 +57,7 @@ _VALUE_OPTIONS = {
     "--abi", "--only-binary", "--no-binary", "--progress-bar", "--log", "--cache-dir", "--trusted-host",
     "--cert", "--client-cert", "--timeout", "--retries", "--proxy", "--config-settings", "-C",
     "--upgrade-strategy", "--python", "-p",
+    "-w", "--wheel-dir", "-d", "--dest",  # pip wheel / pip download
 }
 _EDITABLE = ("-e", "--editable")
 _HINT = "install the package by name instead (`pip install NAME`), or drop the line; then re-run `nexusify rewrite`"
