@@ -14,7 +14,7 @@ from nexusify.files import parse_toml
 from nexusify.formats.requirements import find_requirements_files
 from nexusify.formats.toml import subtable
 from nexusify.model.dynamic_version import static_dynamic_version
-from nexusify.model.legacy import read_legacy_project
+from nexusify.model.legacy import read_legacy_project, setup_metadata
 from nexusify.model.paths import glob_dirs, is_inside, matches_glob, relpath
 from nexusify.model.project import LOCK_TOOLS, SKIP_DIRS, Project
 
@@ -81,6 +81,14 @@ def read_project(pp: Path, root: Path, problems: list[Problem]) -> Project | Non
     folder = pp.parent.resolve()
     project = Project(path=folder, pyproject=folder / "pyproject.toml", data=data, text=text)
     read_metadata(project)
+    if not project.name and "project" not in data and any((folder / n).is_file() for n in LEGACY_MANIFESTS):
+        # a pyproject.toml with only [build-system] (and tool settings): setuptools takes the
+        # metadata from setup.cfg / setup.py, so a version they compute is asked of the backend
+        name, version = setup_metadata(folder)
+        if name:
+            project.name, project.normalized, project.style = name, canonicalize_name(name), "setuptools"
+            project.version = version
+            project.version_dynamic = version is None
     return project
 
 
