@@ -305,3 +305,27 @@ def test_rule_takes_a_declared_context_and_named_contexts(tmp_path: Path) -> Non
     _raw, verdict = judge_file(df, "services/svc/Dockerfile", project_dir=root / "services/svc", root=root,
                                shared=shared, contexts=[root, root / "services/svc"])
     assert [p.code for p in verdict.problems] == ["dockerfile-context-unknown"] and verdict.copies == []
+
+
+def test_rule_pip_wheel_and_download_of_copied_shared_code_fetch_it_by_version(tmp_path: Path) -> None:
+    """A builder stage that builds (`pip wheel -w DIR <folder>`) or fetches (`pip download -d DIR`)
+    the copied shared code: the folder becomes the package by version and the step asks the index."""
+    root = tree(tmp_path, "shared/packages/a", "shared/packages/b", "services/svc")
+    text = ("FROM python:3.11-slim AS builder\n"
+            "COPY shared/packages /src/libs\n"
+            "RUN pip wheel --no-deps -w /wheels /src/libs/a && python -m pip download -d /dl /src/libs/b\n"
+            "FROM python:3.11-slim\n"
+            "COPY --from=builder /wheels /wheels\n"
+            "RUN pip install /wheels/*.whl\n")
+    copies, installs, problems = judge(root, text)
+    assert problems == []
+    assert copies == [(2, ("shared/packages",))]
+    assert installs == [(3, "/src/libs/a", "a"), (3, "/src/libs/b", "b")]
+    verdict = judge_dockerfile("Dockerfile", text, project_dir=root / "services/svc", root=root,
+                               shared=SharedCode.of([(root / "shared/packages/a", "a"), (root / "shared/packages/b", "b")]))
+    patched = patch_verdict(Path("Dockerfile"), text, verdict, index_url=URL, requirement=lambda n, e: f"{n}{e}>=0.1")
+    assert patched.problems == []
+    assert patched.text.splitlines()[1:3] == [
+        f"ARG NEXUS_INDEX_URL={URL}",
+        "RUN pip wheel --index-url \"$NEXUS_INDEX_URL\" --no-deps -w /wheels 'a>=0.1' && python -m pip download "
+        "--index-url \"$NEXUS_INDEX_URL\" -d /dl 'b>=0.1'"]

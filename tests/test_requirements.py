@@ -233,7 +233,8 @@ def test_requirements_folder_and_configured_service_globs(tmp_path: Path) -> Non
     (root / "tools/job/requirements.txt").write_text("-e ../../libs/a\n")
     (root / "services/empty").mkdir()
     ws = load_workspace(root)
-    assert [p.name for p in ws.services] == ["svc"]  # tools/* is no service folder; empty has no requirements
+    # tools/job installs local code: a consumer wherever it is; empty has no requirements
+    assert [p.name for p in ws.services] == ["svc", "job"]
     configured = load_workspace(root, shared_globs=["libs/*"], service_globs=["tools/*"])
     assert [p.name for p in configured.services] == ["job"]
     assert configured.by_name["job"].internal_names() == ["lib-a"]

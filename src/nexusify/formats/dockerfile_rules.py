@@ -14,8 +14,8 @@ The verdict, per Dockerfile:
 * :class:`SharedCopy` for every COPY/ADD whose source is a shared package folder, holds one or
   lies inside one (:class:`SharedCode`), and every ``COPY --from=<stage>`` of a path such a copy
   filled. The whole-context source (``.``) is the project itself, never shared code.
-* :class:`PathInstall` for every ``pip install`` / ``uv pip install`` argument that installs a
-  package from the folder a removed copy filled (``/deps/a``, ``-e /deps/a``, ``/deps/a[extra]``,
+* :class:`PathInstall` for every ``pip install`` / ``pip wheel`` / ``pip download`` / ``uv pip install``
+  argument that installs (or builds) a package from the folder a removed copy filled (``/deps/a``, ``-e /deps/a``, ``/deps/a[extra]``,
   resolved against ``WORKDIR``): rewrite installs that package by version from the index instead.
   When the consumer's own install in the same stage (``pip install .``, ``pip install -r
   requirements.txt``, ``poetry install``, ``uv sync``...) already pulls that package, the install
@@ -67,7 +67,10 @@ if TYPE_CHECKING:
     from nexusify.model import Project
     from nexusify.model.project import DockerBuild
 
-PIP_INSTALL = re.compile(r"(?<![\w.-])((?:uv\s+pip|(?:python[\d.]*\s+-m\s+)?pip[\d.]*)\s+install)(?=\s|$)")
+# `pip wheel` / `pip download` take requirements and `--index-url` as `pip install` does: a builder stage that
+# builds wheels of the shared code (or fetches them by name) resolves from the index too, or the build fails.
+PIP_INSTALL = re.compile(
+    r"(?<![\w.-])((?:uv\s+pip\s+install|(?:python[\d.]*\s+-m\s+)?pip[\d.]*\s+(?:install|wheel|download)))(?=\s|$)")
 _SEGMENT_END = re.compile(r"&&|\|\||;|\||\n")
 _WORD = re.compile(r"""(?:"[^"]*"|'[^']*'|[^\s;&|"'])+""")
 _EDITABLE = ("-e", "--editable")

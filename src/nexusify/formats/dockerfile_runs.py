@@ -40,6 +40,7 @@ PIP_VALUE_OPTIONS = frozenset({
     "--abi", "--only-binary", "--no-binary", "--progress-bar", "--log", "--cache-dir", "--trusted-host",
     "--cert", "--client-cert", "--timeout", "--retries", "--proxy", "--config-settings", "-C",
     "--upgrade-strategy", "--python", "-p",
+    "-w", "--wheel-dir", "-d", "--dest",  # pip wheel / pip download
 })
 _TOOL_DIR = {"poetry": ("-C", "--directory", "-P", "--project"), "uv": ("--directory", "--project"),
              "pdm": ("-p", "--project")}

@@ -11,10 +11,10 @@ from packaging.utils import canonicalize_name
 
 from nexusify.errors import Problem, TomlError
 from nexusify.files import parse_toml
-from nexusify.formats.requirements import find_requirements_files
+from nexusify.formats.requirements import find_requirements_files, read_tree
 from nexusify.formats.toml import subtable
 from nexusify.model.dynamic_version import static_dynamic_version
-from nexusify.model.legacy import read_legacy_project
+from nexusify.model.legacy import read_legacy_project, setup_metadata
 from nexusify.model.paths import glob_dirs, is_inside, matches_glob, relpath
 from nexusify.model.project import LOCK_TOOLS, SKIP_DIRS, Project
 
@@ -81,6 +81,14 @@ def read_project(pp: Path, root: Path, problems: list[Problem]) -> Project | Non
     folder = pp.parent.resolve()
     project = Project(path=folder, pyproject=folder / "pyproject.toml", data=data, text=text)
     read_metadata(project)
+    if not project.name and "project" not in data and any((folder / n).is_file() for n in LEGACY_MANIFESTS):
+        # a pyproject.toml with only [build-system] (and tool settings): setuptools takes the
+        # metadata from setup.cfg / setup.py, so a version they compute is asked of the backend
+        name, version = setup_metadata(folder)
+        if name:
+            project.name, project.normalized, project.style = name, canonicalize_name(name), "setuptools"
+            project.version = version
+            project.version_dynamic = version is None
     return project
 
 
@@ -143,6 +151,38 @@ def requirements_only_projects(root: Path, taken: set[Path], service_globs: list
                 normalized=canonicalize_name(folder.name), requirements_only=True, requirement_tops=tops,
                 virtual_reason="a service with requirements files only (no pyproject.toml)",
             ))
+    return found
+
+
+def requirements_consumers(root: Path, taken: set[Path], exclude: list[str], names: set[str]) -> list[Project]:
+    """Folders anywhere in the tree (not only under the service globs) whose requirements files
+    install local code (``-e ../../libs/x``, a path, a ``file:`` URL, a container path) or name a
+    project of the monorepo: consumers installed with ``pip install -r``. A folder inside a
+    project (a library's ``requirements-dev.txt``) belongs to that project and is not one."""
+    found: list[Project] = []
+    for dirpath, dirnames, _filenames in os.walk(root):
+        here = Path(dirpath).resolve()
+        rel = relpath(here, root)
+        dirnames[:] = [d for d in sorted(dirnames)
+                       if d not in SKIP_DIRS and not d.endswith(".egg-info")
+                       and not os.path.isfile(os.path.join(dirpath, d, "pyvenv.cfg"))
+                       and not (exclude and matches_glob(d if rel == "." else f"{rel}/{d}", exclude))]
+        if here != root and here in taken:
+            dirnames[:] = []  # a project's own folders
+            continue
+        tops = find_requirements_files(here) if here != root else []
+        if not tops:
+            continue
+        files = read_tree(tops)
+        if not any(f.entries or any(n in names for n, _line in f.names) for f in files.values()):
+            continue
+        taken.add(here)
+        dirnames[:] = []
+        found.append(Project(
+            path=here, pyproject=here / "pyproject.toml", data={}, text="", name=here.name,
+            normalized=canonicalize_name(here.name), requirements_only=True, requirement_tops=tops,
+            virtual_reason="a service with requirements files only (no pyproject.toml)",
+        ))
     return found
 
 

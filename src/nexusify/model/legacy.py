@@ -43,6 +43,19 @@ def read_legacy_project(manifest: Path, root: Path, problems: list[Problem]) -> 
     return project
 
 
+def setup_metadata(folder: Path) -> tuple[str | None, str | None]:
+    """Name and version that ``setup.cfg`` / a literal ``setup(...)`` in ``folder`` state, for a
+    ``pyproject.toml`` that holds only ``[build-system]`` (setuptools reads the metadata from them)."""
+    name, version = _from_setup_cfg(folder / "setup.cfg")
+    if (folder / "setup.py").is_file() and (name is None or version is None):
+        try:
+            py_name, py_version = _from_setup_py((folder / "setup.py").read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, SyntaxError, ValueError):
+            return name, version  # the backend tells the rest, or audit reports it missing
+        name, version = name or py_name, version or py_version
+    return name, version
+
+
 def _from_setup_cfg(path: Path) -> tuple[str | None, str | None]:
     if not path.is_file():
         return None, None

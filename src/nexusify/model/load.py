@@ -15,6 +15,7 @@ from nexusify.model.discovery import (
     find_lockfiles,
     iter_pyprojects,
     read_project,
+    requirements_consumers,
     requirements_only_projects,
 )
 from nexusify.model.dockerfiles import match_builds
@@ -60,6 +61,8 @@ def load_workspace(
             projects.append(project)
     taken = {p.path for p in projects} | broken
     projects.extend(requirements_only_projects(root, taken, service_globs or list(SERVICE_GLOBS), exclude))
+    named = {p.normalized for p in projects if p.normalized and not p.requirements_only}
+    projects.extend(requirements_consumers(root, taken, exclude, named))
     # a setup.py inside another project's folder is vendored code that ships with that project
     folders = {p.path for p in projects if p.path != root}
     projects = [p for p in projects if p.legacy_manifest is None or not any(f in folders for f in p.path.parents)]

@@ -11,7 +11,7 @@ also behind audit's warnings); this module only edits text:
   out of a requirements file loses those patterns (:mod:`.dockerfile_commands`);
 * declares ``ARG NEXUS_INDEX_URL=<index>`` in each stage that installs, right before the first
   install step, and adds ``--index-url "$NEXUS_INDEX_URL"`` to every ``pip install`` /
-  ``uv pip install`` (Poetry, ``uv sync`` and PDM read the source written into pyproject.toml);
+  ``pip wheel`` / ``pip download`` / ``uv pip install`` (Poetry, ``uv sync`` and PDM read the source written into pyproject.toml);
 * when the index needs credentials, mounts a netrc as a BuildKit secret on those steps:
   ``RUN --mount=type=secret,id=netrc,target=/root/.netrc pip install ...``. The password
   never goes into an ``ARG`` or ``ENV`` (both are kept in the image history). pdm reads them
