@@ -16,9 +16,16 @@ from nexusify.deploy.engine import (
     LABEL_ENVIRONMENT,
     LABEL_IMAGE,
     LABEL_MANAGED,
+    LABEL_ROLE,
     LABEL_SECRETS,
     LABEL_SERVICE,
     LABEL_VERSION,
+    ROLE_HISTORY,
+    ROLE_LOCK,
+    ROLE_MIGRATION,
+    ROLE_NETWORK,
+    ROLE_PROXY,
+    ROLE_SERVICE,
     Engine,
 )
 from nexusify.deploy.health import check_health, free_port
@@ -120,7 +127,7 @@ class ServiceContainers:
         labels = {
             LABEL_MANAGED: "true", LABEL_ENVIRONMENT: self.rt.environment, LABEL_SERVICE: self.rt.service,
             LABEL_VERSION: slot.version, LABEL_CREATED: f"{slot.created:.6f}", LABEL_SECRETS: slot.secret_versions,
-            LABEL_IMAGE: slot.image,
+            LABEL_IMAGE: slot.image, LABEL_ROLE: ROLE_SERVICE,
         }
         full_env = {"APP_VERSION": slot.version, "NEXUSIFY_VERSION": slot.version,
                     "NEXUSIFY_ENVIRONMENT": self.rt.environment, "NEXUSIFY_SERVICE": self.rt.service}
@@ -211,4 +218,8 @@ def _host_port(container: Any, container_port: int | None) -> int | None:
 
 
 
-__all__ = ["ServiceContainers", "ServiceRuntime"]
+__all__ = [
+    "LABEL_CREATED", "LABEL_ENVIRONMENT", "LABEL_IMAGE", "LABEL_MANAGED", "LABEL_ROLE", "LABEL_SECRETS", "LABEL_SERVICE",
+    "LABEL_VERSION", "ROLE_HISTORY", "ROLE_LOCK", "ROLE_MIGRATION", "ROLE_NETWORK", "ROLE_PROXY", "ROLE_SERVICE",
+    "ServiceContainers", "ServiceRuntime",
+]
