@@ -25,6 +25,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from nexusify.config import Settings
+from nexusify.deploy.config_types import DeployConfig
 from nexusify.deploy.engine import LABEL_PREFIX, ROLE_LOCK, Engine
 from nexusify.deploy.history import utc_now, who
 from nexusify.deploy.hostobjects import (
@@ -35,7 +37,8 @@ from nexusify.deploy.hostobjects import (
     object_labels,
     remove_container,
 )
-from nexusify.deploy.lock import DeployLock, LockHolder, pid_alive
+from nexusify.deploy.hostset import connected_hosts
+from nexusify.deploy.lock import DeployLock, LockHolder, current_holder, pid_alive
 from nexusify.errors import DeployError, LockHeld
 
 POLL = 0.5  # seconds between two attempts while waiting (each is an engine round trip)
@@ -176,6 +179,26 @@ def unlock(engine: Engine, environment: str) -> LockHolder | None:
     return holder
 
 
+def unlock_environment(config: DeployConfig, settings: Settings, environment: str,
+                       env: Mapping[str, str]) -> tuple[str, LockHolder | None]:
+    """``nexusify deploy unlock``: (where the lock is, the holder it named; None when it was free).
+
+    Without hosts the lock is the working copy's flock, which no killed process can leave behind:
+    a live holder is reported (LockHeld), a free one is said to be free.
+    """
+    env_cfg = config.environment(environment)
+    if not env_cfg.hosts:
+        holder = current_holder(settings.state_path, env_cfg.name)
+        if holder is not None:
+            raise LockHeld(f"environment `{env_cfg.name}` is being deployed by {holder.describe()}",
+                           hint="without hosts the lock is a file lock of the working copy, released when that "
+                           "process ends (it cannot outlive a killed deploy)")
+        return "this working copy", None
+    with connected_hosts(config, env_cfg, env, first_only=True) as hosts:
+        name, engine = hosts[0]
+        return name, unlock(engine, env_cfg.name)
+
+
 @contextlib.contextmanager
 def environment_lock(state_path: Path, environment: str, *, first_host: tuple[str, Engine] | None = None,
                      wait: float = 0.0, action: str = "deploy",
@@ -199,4 +222,5 @@ def environment_lock(state_path: Path, environment: str, *, first_host: tuple[st
 
 __all__ = [
     "HostLock", "environment_lock", "holder_of", "left_by_dead_process", "read_lock", "unlock", "unlock_command",
+    "unlock_environment",
 ]

@@ -24,13 +24,15 @@ def host_names(config: DeployConfig, env_cfg: EnvironmentConfig, env: Mapping[st
 
 
 @contextlib.contextmanager
-def connected_hosts(config: DeployConfig, env_cfg: EnvironmentConfig, env: Mapping[str, str]) -> Iterator[list[Host]]:
-    """Connect every engine of the environment (DeployError naming the first that does not answer),
-    yield them first host first, close them all at the end."""
+def connected_hosts(config: DeployConfig, env_cfg: EnvironmentConfig, env: Mapping[str, str], *,
+                    first_only: bool = False) -> Iterator[list[Host]]:
+    """Connect every engine of the environment (or only the first host, which holds the lock;
+    DeployError naming the first that does not answer), yield them first host first, close them
+    all at the end."""
     hosts: list[Host] = []
     try:
         if env_cfg.hosts:
-            for spec in env_cfg.hosts:
+            for spec in env_cfg.hosts[:1] if first_only else env_cfg.hosts:
                 hosts.append((spec.name, connect_host(spec, env)))
         else:
             engine = connect(config.engine, env)

@@ -1,0 +1,175 @@
+"""What runs where: per host, per service, the live and kept versions and the live one's health.
+
+Read from the hosts themselves (the labels of the containers nexusify made there), never from
+the working copy, so every clone sees the same answer. A service container that is running is
+live; a stopped one is kept for rollback. Hosts that disagree (one serves another version, or
+nothing) are a problem the next deploy or rollback repairs, as is a live container that fails
+its health probe; both make ``nexusify status`` exit 1.
+
+The health probe: over the container's published port when the engine is on this machine, else
+inside the container through the engine's exec (``wget``, ``curl`` or ``python3``, whichever the
+image has), because a remote host's container ports are not reachable from here.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from nexusify.deploy.containers import ServiceContainers, ServiceRuntime
+from nexusify.deploy.engine import LABEL_ROLE, LABEL_VERSION, ROLE_SERVICE, Engine
+from nexusify.deploy.health import check_health
+from nexusify.deploy.hostlock import read_lock
+from nexusify.deploy.hostset import Host
+
+PROBE_TIMEOUT = 3
+MEANT_TO_SERVE = ("running", "paused", "restarting")  # a live container, whatever its health
+NO_PROBE_TOOL = 127
+
+
+@dataclass(frozen=True)
+class ServiceOnHost:
+    host: str
+    service: str
+    live: tuple[str, ...] = ()  # versions of the running containers (one, except mid-deploy)
+    kept: tuple[str, ...] = ()  # versions of the stopped ones, newest first
+    health: str = ""  # "healthy (HTTP 200)", "UNHEALTHY: ...", "not probed: ...", "" when nothing is live
+    healthy: bool | None = None  # None: nothing live, or could not be probed
+    containers: tuple[str, ...] = ()  # the live containers' names
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class EnvironmentStatus:
+    environment: str
+    hosts: list[str]
+    services: list[ServiceOnHost] = field(default_factory=list)
+    disagreements: list[str] = field(default_factory=list)
+    unreachable: list[str] = field(default_factory=list)  # "host: why"
+    lock: str | None = None  # who holds the deploy lock, when someone does
+
+    @property
+    def deployed(self) -> bool:
+        return any(s.live or s.kept for s in self.services)
+
+    @property
+    def unhealthy(self) -> list[ServiceOnHost]:
+        return [s for s in self.services if s.healthy is False]
+
+    @property
+    def problems(self) -> list[str]:
+        out = list(self.disagreements)
+        out += [f"{s.service} on {s.host}: {s.health}" for s in self.unhealthy]
+        out += [f"host {u}" for u in self.unreachable]
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"environment": self.environment, "hosts": self.hosts, "deployed": self.deployed,
+                "services": [s.to_dict() for s in self.services], "disagreements": self.disagreements,
+                "unreachable": self.unreachable, "lock": self.lock, "problems": self.problems}
+
+
+def _probe_command(port: int, path: str) -> list[str]:
+    url = f"http://127.0.0.1:{port}{path}"
+    py = f"import urllib.request; urllib.request.urlopen({url!r}, timeout={PROBE_TIMEOUT})"
+    script = (f"if command -v wget >/dev/null 2>&1; then wget -q -T {PROBE_TIMEOUT} -O /dev/null {shlex.quote(url)}; "
+              f"elif command -v curl >/dev/null 2>&1; then curl -fsS -m {PROBE_TIMEOUT} -o /dev/null {shlex.quote(url)}; "
+              f"elif command -v python3 >/dev/null 2>&1; then python3 -c {shlex.quote(py)}; "
+              f"else exit {NO_PROBE_TOOL}; fi")
+    return ["sh", "-c", script]
+
+
+def probe(engine: Engine, box: ServiceContainers, container: Any) -> tuple[bool | None, str]:
+    """(healthy?, what was seen) for a running container; None when it could not be probed."""
+    rt = box.rt
+    slot = box.slot_of(container)
+    if engine.url.startswith("unix://") and slot is not None:
+        ok, seen = check_health(rt.host, slot.port, rt.health_path)
+        return ok, f"{'healthy' if ok else 'UNHEALTHY'}: {rt.health_path} {seen}"
+    try:
+        code, output = container.exec_run(_probe_command(rt.container_port, rt.health_path))
+    except Exception as exc:
+        return None, f"not probed: the engine could not exec in {container.name}: {exc}"
+    if code == 0:
+        return True, f"healthy: {rt.health_path} answered inside the container"
+    if code in (NO_PROBE_TOOL, 126):
+        return None, f"not probed: {container.name} has no sh with wget, curl or python3"
+    text = output.decode("utf-8", "replace").strip() if isinstance(output, bytes) else str(output or "")
+    return False, f"UNHEALTHY: {rt.health_path} failed inside the container (exit {code}){': ' + text[-200:] if text else ''}"
+
+
+def service_on_host(host: str, engine: Engine, runtime: ServiceRuntime) -> ServiceOnHost:
+    box = ServiceContainers(engine, runtime)
+    live: list[Any] = []
+    kept: list[str] = []
+    for c in box.containers():  # newest first
+        labels = c.labels or {}
+        if labels.get(LABEL_ROLE, ROLE_SERVICE) != ROLE_SERVICE:
+            continue
+        status = str((c.attrs.get("State") or {}).get("Status", c.status))
+        if status in MEANT_TO_SERVE:
+            live.append(c)
+        else:
+            kept.append(labels.get(LABEL_VERSION, "?"))
+    if not live:
+        if not kept:
+            return ServiceOnHost(host, runtime.service)
+        return ServiceOnHost(host, runtime.service, kept=tuple(kept), healthy=False,
+                             health="DOWN: no container of it is running (a deploy or rollback starts one)")
+    for c in live:
+        status = str((c.attrs.get("State") or {}).get("Status", c.status))
+        if status != "running":
+            return ServiceOnHost(host, runtime.service, live=tuple((x.labels or {}).get(LABEL_VERSION, "?") for x in live),
+                                 kept=tuple(kept), healthy=False, containers=tuple(x.name for x in live),
+                                 health=f"UNHEALTHY: {c.name} is {status}")
+    results = [probe(engine, box, c) for c in live]
+    healthy: bool | None = True
+    for ok, _ in results:
+        if ok is False:
+            healthy = False
+            break
+        if ok is None:
+            healthy = None
+    return ServiceOnHost(host, runtime.service, live=tuple((c.labels or {}).get(LABEL_VERSION, "?") for c in live),
+                         kept=tuple(kept), health="; ".join(seen for _, seen in results), healthy=healthy,
+                         containers=tuple(c.name for c in live))
+
+
+def disagreements(rows: Sequence[ServiceOnHost], hosts: Sequence[str]) -> list[str]:
+    """One message per service whose hosts do not all serve the same version."""
+    out: list[str] = []
+    for service in dict.fromkeys(r.service for r in rows):
+        serving = {r.host: "+".join(r.live) or "nothing" for r in rows if r.service == service}
+        if len(hosts) < 2 or len(set(serving.values())) < 2:
+            continue
+        said = ", ".join(f"{h} serves {v}" for h, v in serving.items())
+        out.append(f"{service}: the hosts disagree ({said}); the next deploy or rollback repairs it")
+    return out
+
+
+def environment_status(environment: str, hosts: Sequence[Host], runtimes: Sequence[ServiceRuntime], *,
+                       lock_on_first: bool = False) -> EnvironmentStatus:
+    """The environment as its hosts see it; a host that does not answer is reported, not skipped."""
+    report = EnvironmentStatus(environment=environment, hosts=[name for name, _ in hosts])
+    answered: list[str] = []
+    for name, engine in hosts:
+        try:
+            rows = [service_on_host(name, engine, rt) for rt in runtimes]
+        except Exception as exc:
+            report.unreachable.append(f"{name}: {type(exc).__name__}: {exc}")
+            continue
+        report.services.extend(rows)
+        answered.append(name)
+    if lock_on_first and hosts and hosts[0][0] in answered:
+        found = read_lock(hosts[0][1], environment)
+        if found is not None:
+            report.lock = found[1].describe()
+    report.disagreements = disagreements(report.services, answered)
+    return report
+
+
+__all__ = ["EnvironmentStatus", "ServiceOnHost", "disagreements", "environment_status", "probe", "service_on_host"]
