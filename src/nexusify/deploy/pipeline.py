@@ -15,14 +15,13 @@ migration: a rollback never downgrades the database).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from nexusify.config import Settings
 from nexusify.credentials import resolve_credentials
 from nexusify.deploy import history as hist
 from nexusify.deploy import migrations as mig
-from nexusify.deploy.allornone import service_record, switch_all
-from nexusify.deploy.bluegreen import BlueGreen, SwitchResult
+from nexusify.deploy.allornone import existing_image, rollback_all, service_record, switch_all
 from nexusify.deploy.config import DeployConfig, EnvironmentConfig, ServiceConfig
 from nexusify.deploy.engine import Engine, connect
 from nexusify.deploy.images import (
@@ -42,8 +41,6 @@ from nexusify.deploy.plan import (
     parse_stages,
     plan_deploy,
     resolve_version,
-    runtime_of,
-    secret_tag,
 )
 from nexusify.deploy.result import (
     DeployFailed,
@@ -56,12 +53,12 @@ from nexusify.deploy.result import (
 )
 from nexusify.deploy.secrets import (
     SecretBundle,
-    container_env,
     database_url,
     fetch_secrets,
     provider_for,
 )
-from nexusify.deploy.state import StateStore
+from nexusify.deploy.ship import ship_image
+from nexusify.deploy.sites import Site, open_sites
 from nexusify.errors import DeployError, NexusifyError
 
 
@@ -201,15 +198,32 @@ def _execute(plan: DeployPlan, config: DeployConfig, settings: Settings, env_cfg
                 result.images.append(img.to_dict())
     if "switch" in stages:
         assert engine is not None
-        with Stage(result, sink, "switch"):
-            switch_all(engine, config, settings, env_cfg, chosen, plan.version, bundle, built, migrated,
-                        result, sink, records)
+        with Stage(result, sink, "switch"), open_sites(config, settings, env_cfg, env, engine, sink) as sites:
+            images = {svc.name: built.get(svc.name) or existing_image(engine, config, svc, plan.version)
+                      for svc in chosen}
+            _ship(engine, sites, images, config.registry, env, sink)
+            switch_all(sites, engine, config, env_cfg, chosen, plan.version, bundle, images, migrated,
+                       result, sink, records)
     elif built or migrated:
         for svc in chosen:
             if svc.name in built or svc.name in migrated:
                 img_opt = built.get(svc.name)
                 records.append(service_record(svc.name, plan.version, img_opt, migrated.get(svc.name), None, None))
                 result.services.append({"service": svc.name, "version": plan.version, "switched": False})
+
+
+def _ship(engine: Engine, sites: list[Site], images: Mapping[str, BuiltImage], registry: str | None,
+          env: Mapping[str, str], sink: EventSink) -> None:
+    """Every image reaches every host (pulled from the registry, or streamed from the build engine)."""
+    auth = registry_auth(env) if registry else None
+    for site in sites:
+        if site.engine is engine:
+            continue
+        for img in images.values():
+            how = ship_image(engine, site.engine, img, registry=registry, auth=auth, host=site.name,
+                             on_log=lambda m: sink(Event("info", "ship", m)))
+            if how != "present":
+                sink(Event("info", "ship", f"{site.name}: {img.ref} {how}"))
 
 
 def run_rollback(
@@ -235,7 +249,7 @@ def run_rollback(
     records: list[hist.ServiceRecord] = []
     with DeployLock(settings.state_path, environment, wait=wait, action="rollback"):
         own = engine is None
-        eng = engine or connect(config.engine, env)
+        eng = engine if engine is not None or env_cfg.hosts else connect(config.engine, env)
         bundle: SecretBundle | None = None
         error: NexusifyError | None = None
         try:
@@ -243,25 +257,12 @@ def run_rollback(
                 with Stage(result, sink, "secrets"):
                     bundle = fetch_secrets(env_cfg, chosen, env)
                     result.secret_versions = dict(bundle.versions)
-            proxy = make_proxy(env_cfg, settings)
-            store = StateStore(settings.state_path, environment)
-            tag = secret_tag(bundle)
-            with Stage(result, sink, "switch"):
-                for svc in _rollback_order(chosen, store):
-                    bg = BlueGreen(eng, proxy.switch(svc.name), runtime_of(env_cfg, svc), store,
-                                   on_event=lambda m: sink(Event("info", "switch", m)),
-                                   redact=bundle.redact if bundle else None)
-                    rres: SwitchResult = bg.rollback(
-                        to_version, container_env(svc, bundle) if bundle else None, tag if bundle else None)
-                    result.services.append(rres.to_dict())
-                    if rres.recovered:
-                        result.recovered.append(f"{svc.name}: {rres.recovered}")
-                    records.append(hist.ServiceRecord(name=svc.name, version=rres.version, image=rres.image,
-                                                      digest=rres.image_id, previous_version=rres.previous_version))
+            with Stage(result, sink, "switch"), open_sites(config, settings, env_cfg, env, eng, sink) as sites:
+                rollback_all(sites, env_cfg, chosen, to_version, bundle, result, sink, records)
         except NexusifyError as exc:
             error = exc
         finally:
-            if own:
+            if own and eng is not None:
                 eng.close()
         result.outcome = "success" if error is None else "failed"
         result.duration = time.monotonic() - t0
@@ -275,19 +276,11 @@ def run_rollback(
                 stages={k: round(v, 3) for k, v in result.stages.items()}, error=result.error,
             ), secrets=bundle)
             result.record_id = rec.id
-        if len(result.services) == 1:
+        if len({s["version"] for s in result.services}) == 1:
             result.version = result.services[0]["version"]
         if error is not None:
             raise DeployFailed(error, result, message=result.error) from error
     return result
-
-
-def _rollback_order(chosen: Iterable[ServiceConfig], store: StateStore) -> list[ServiceConfig]:
-    """Only services that have been deployed in the environment (others have nothing to roll back)."""
-    out = [s for s in chosen if store.service(s.name).get("live") or store.service(s.name).get("transition")]
-    if not out:
-        raise DeployError("nothing has been deployed to roll back", hint="deploy first")
-    return out
 
 
 __all__ = [

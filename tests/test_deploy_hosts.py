@@ -1,0 +1,210 @@
+"""Deploys to two real hosts over SSH (tests/hosts_stack.py): sshd on 127.0.0.2 (the stack's Podman)
+and 127.0.0.3 (a second, independent Podman). Each host runs its own proxy container publishing
+the service's port on its own address; images are streamed to the second host (no registry).
+
+The tests run in order on one environment: v1 on both hosts; v2 under load through both proxies
+(0 failures); v3 unhealthy on host B only leaves both on v2; rollback under load on both, timed;
+then no secret value in outputs, labels, proxy inspect output or image history on either host.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nexusify.deploy.hosts import HostSpec, connect_host, network_name, proxy_name
+from tests.conftest import CliResult
+from tests.deploy_fixtures import DeployProject, Load, make_project, remove_labelled
+from tests.hosts_stack import B_SUBNETS, TwoHosts, two_hosts  # noqa: F401 (the fixture)
+
+pytestmark = [pytest.mark.engine, pytest.mark.stack, pytest.mark.slow]
+
+Run = Callable[..., CliResult]
+NGINX_IMAGE = os.environ.get("NEXUSIFY_TEST_NGINX_IMAGE", "localhost/nginx:stack")
+ROLLBACK_BOUND = 2.0 * float(os.environ.get("NEXUSIFY_TEST_TIME_FACTOR", "1"))  # the issue's bound
+
+
+@dataclass
+class Fleet:
+    p: DeployProject
+    hosts: TwoHosts
+    clients: list[Any]
+    outputs: list[str]
+
+    def served(self, address: str) -> dict[str, Any]:
+        import http.client
+
+        conn = http.client.HTTPConnection(address, self.p.public_port, timeout=5)
+        try:
+            conn.request("GET", "/")
+            resp = conn.getresponse()
+            body = json.loads(resp.read())
+            assert resp.status == 200, body
+            return dict(body)
+        finally:
+            conn.close()
+
+    def built_everywhere(self) -> list[str]:
+        return [self.served(h.address)["built"] for h in self.hosts.hosts]
+
+
+def _free_on_both(addresses: list[str]) -> int:
+    import socket
+
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind((addresses[0], 0))
+            port = int(s.getsockname()[1])
+        try:
+            with socket.socket() as s2:
+                s2.bind((addresses[1], port))
+            return port
+        except OSError:
+            continue
+    raise AssertionError("no port free on both addresses")
+
+
+@pytest.fixture(scope="module")
+def fleet(two_hosts: TwoHosts, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:  # noqa: F811
+    p = make_project(tmp_path_factory.mktemp("fleet"), health_timeout=8, drain_timeout=5)
+    port = _free_on_both([h.address for h in two_hosts.hosts])
+    toml = (p.root / "nexusify.toml").read_text().replace(f"public-port = {p.public_port}", f"public-port = {port}")
+    p.public_port = port
+    hosts = ", ".join(f'{{url = "{h.url}", bind = "{h.address}"}}' for h in two_hosts.hosts)
+    toml += (f"\n[deploy.environments.{p.environment}]\nhosts = [{hosts}]\n"
+             f'[deploy.environments.{p.environment}.proxy]\nkind = "container"\nimage = "{NGINX_IMAGE}"\n')
+    (p.root / "nexusify.toml").write_text(toml)
+    clients = []
+    for h in two_hosts.hosts:
+        import docker
+
+        clients.append(docker.DockerClient(base_url=h.docker_host, timeout=120))
+    yield Fleet(p, two_hosts, clients, [])
+    for c in clients:
+        remove_labelled(c, p.environment)
+        for n in c.networks.list(names=[network_name(p.environment)]):
+            n.remove()
+        c.close()
+
+
+def deploy(run_cli: Run, f: Fleet, version: str, *extra: str) -> CliResult:
+    r = run_cli("deploy", "--root", str(f.p.root), "--environment", f.p.environment, "--tag", version,
+                "--build-arg", f"BUILT_VERSION={version}", *extra, env=f.p.env)
+    f.outputs.append(r.output)
+    return r
+
+
+def rollback(run_cli: Run, f: Fleet, *extra: str) -> CliResult:
+    r = run_cli("rollback", "--root", str(f.p.root), "--environment", f.p.environment, *extra, env=f.p.env)
+    f.outputs.append(r.output)
+    return r
+
+
+def _load_both(f: Fleet) -> list[Load]:
+    return [Load(f.p.public_port, host=h.address, threads=2, max_seconds=90).start() for h in f.hosts.hosts]
+
+
+def _wait_answers(loads: list[Load], n: int = 10) -> None:
+    deadline = time.monotonic() + 15
+    while any(len(lo.answers) < n for lo in loads) and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def test_v1_reaches_both_hosts_each_behind_its_own_proxy(fleet: Fleet, run_cli: Run) -> None:
+    r = deploy(run_cli, fleet, "v1")
+    print(r.output)
+    assert r.exit_code == 0, r.output
+    assert fleet.built_everywhere() == ["v1", "v1"]
+    for client in fleet.clients:
+        proxy = client.containers.get(proxy_name(fleet.p.environment))
+        assert proxy.labels["io.nexusify.role"] == "proxy"
+        assert proxy.labels["io.nexusify.environment"] == fleet.p.environment
+        net = client.networks.get(network_name(fleet.p.environment))
+        assert net.attrs["Labels"]["io.nexusify.role"] == "network"
+        services = client.containers.list(filters={"label": [f"io.nexusify.environment={fleet.p.environment}",
+                                                             "io.nexusify.role=service"]})
+        assert len(services) == 1
+        bindings = services[0].attrs["HostConfig"].get("PortBindings") or {}
+        assert not any(b for b in bindings.values()), f"services publish no ports: {bindings}"
+    # the two hosts' engines are independent: B's service runs on B's own subnet
+    b = fleet.clients[1].containers.list(filters={"label": "io.nexusify.role=service"})[0]
+    ip = b.attrs["NetworkSettings"]["Networks"][network_name(fleet.p.environment)]["IPAddress"]
+    assert ip.startswith(B_SUBNETS.split(".0.0")[0] + "."), ip
+
+
+def test_v2_under_load_through_both_proxies_fails_no_request(fleet: Fleet, run_cli: Run) -> None:
+    loads = _load_both(fleet)
+    _wait_answers(loads)
+    r = deploy(run_cli, fleet, "v2")
+    _wait_answers(loads, n=len(loads[0].answers) + 20)
+    reports = [lo.stop() for lo in loads]
+    assert r.exit_code == 0, r.output
+    for rep in reports:
+        assert rep.failures == [], rep.failures[:5]
+        assert rep.versions[0] == "v1" and rep.versions[-1] == "v2"
+    assert fleet.built_everywhere() == ["v2", "v2"]
+
+
+def test_v3_unhealthy_on_one_host_leaves_both_on_v2(fleet: Fleet, run_cli: Run) -> None:
+    r = deploy(run_cli, fleet, "v3", "--build-arg", f"UNHEALTHY_ON={B_SUBNETS.split('.0.0')[0]}.")
+    assert r.exit_code == 1, r.output
+    assert "not healthy" in r.output
+    assert fleet.built_everywhere() == ["v2", "v2"]
+    for client in fleet.clients:  # no v3 container left running anywhere
+        running = client.containers.list(filters={"label": [f"io.nexusify.environment={fleet.p.environment}",
+                                                            "io.nexusify.version=v3"]})
+        assert running == []
+
+
+def test_rollback_under_load_on_both_hosts_is_fast(fleet: Fleet, run_cli: Run) -> None:
+    loads = _load_both(fleet)
+    _wait_answers(loads)
+    t0 = time.monotonic()
+    r = rollback(run_cli, fleet)
+    took = time.monotonic() - t0
+    _wait_answers(loads, n=len(loads[0].answers) + 20)
+    reports = [lo.stop() for lo in loads]
+    assert r.exit_code == 0, r.output
+    assert fleet.built_everywhere() == ["v1", "v1"]
+    for rep in reports:
+        assert rep.failures == [], rep.failures[:5]
+        assert rep.versions[-1] == "v1"
+    print(f"rollback of 2 hosts under load: {took:.2f}s")
+    assert took < ROLLBACK_BOUND, f"rollback of both hosts took {took:.2f}s"
+
+
+def test_no_secret_value_in_outputs_labels_proxy_or_image_history(fleet: Fleet) -> None:
+    secret = fleet.p.secret_value
+    assert fleet.outputs and all(secret not in out for out in fleet.outputs)
+    for client in fleet.clients:
+        for c in client.containers.list(all=True, filters={"label": f"io.nexusify.environment={fleet.p.environment}"}):
+            assert secret not in json.dumps(c.labels)
+            if c.labels.get("io.nexusify.role") == "proxy":
+                assert secret not in json.dumps(c.attrs)
+            else:  # the service containers get it at run time, as their environment
+                assert secret not in json.dumps(c.image.history())
+                assert secret not in json.dumps(c.image.attrs)
+    state = Path(fleet.p.root / ".nexusify")
+    for path in state.rglob("*"):
+        if path.is_file():
+            assert secret not in path.read_text(errors="replace"), path
+
+
+def test_connect_host_reuses_one_ssh_connection(two_hosts: TwoHosts) -> None:  # noqa: F811
+    engine = connect_host(HostSpec(two_hosts.b.url), dict(os.environ))
+    try:
+        t0 = time.monotonic()
+        for _ in range(20):
+            engine.client.ping()
+        assert time.monotonic() - t0 < 2.0  # docker-py's own ssh mode: ~0.35 s per call
+        assert engine.is_podman
+    finally:
+        engine.close()
+    assert not Path(engine.url.removeprefix("unix://")).exists(), "the tunnel's socket is removed on close"
