@@ -16,6 +16,7 @@ import secrets as _random
 import tarfile
 import time
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -87,15 +88,20 @@ def append_on_hosts(hosts: Sequence[Host], record: DeploymentRecord, secrets: Se
     """Store ``record`` (redacted like the local copy) on every host; the hosts where it failed,
     each as a message (the deploy happened: a missing copy is a warning, not a failure)."""
     line = record_line(record, secrets)
-    failed: list[str] = []
-    for name, engine in hosts:
+
+    def store(host: Host) -> str | None:
+        name, engine = host
         try:
             write_record(engine, record.environment, record.id, line)
         except Exception as exc:
             text = exc.message if isinstance(exc, DeployError) else f"{type(exc).__name__}: {exc}"
-            failed.append(f"host {name}: history record {record.id} not stored: "
-                          + (secrets.redact(text) if secrets else text))
-    return failed
+            return f"host {name}: history record {record.id} not stored: " + (secrets.redact(text) if secrets else text)
+        return None
+
+    if not hosts:
+        return []
+    with ThreadPoolExecutor(max_workers=min(8, len(hosts))) as pool:  # hosts answer in parallel
+        return [msg for msg in pool.map(store, hosts) if msg is not None]
 
 
 def read_records(engine: Engine, environment: str) -> list[DeploymentRecord]:

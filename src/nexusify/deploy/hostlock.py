@@ -26,7 +26,7 @@ from types import TracebackType
 from typing import Any
 
 from nexusify.config import Settings
-from nexusify.deploy.config_types import DeployConfig
+from nexusify.deploy.config_types import DeployConfig, EnvironmentConfig
 from nexusify.deploy.engine import LABEL_PREFIX, ROLE_LOCK, Engine
 from nexusify.deploy.history import utc_now, who
 from nexusify.deploy.hostobjects import (
@@ -37,7 +37,7 @@ from nexusify.deploy.hostobjects import (
     object_labels,
     remove_container,
 )
-from nexusify.deploy.hostset import connected_hosts
+from nexusify.deploy.hostset import Host, connected_hosts, state_on_hosts
 from nexusify.deploy.lock import DeployLock, LockHolder, current_holder, pid_alive
 from nexusify.errors import DeployError, LockHeld
 
@@ -183,15 +183,15 @@ def unlock_environment(config: DeployConfig, settings: Settings, environment: st
                        env: Mapping[str, str]) -> tuple[str, LockHolder | None]:
     """``nexusify deploy unlock``: (where the lock is, the holder it named; None when it was free).
 
-    Without hosts the lock is the working copy's flock, which no killed process can leave behind:
+    With a local nginx the lock is the working copy's flock, which no killed process can leave behind:
     a live holder is reported (LockHeld), a free one is said to be free.
     """
     env_cfg = config.environment(environment)
-    if not env_cfg.hosts:
+    if not state_on_hosts(env_cfg):
         holder = current_holder(settings.state_path, env_cfg.name)
         if holder is not None:
             raise LockHeld(f"environment `{env_cfg.name}` is being deployed by {holder.describe()}",
-                           hint="without hosts the lock is a file lock of the working copy, released when that "
+                           hint="with a local nginx the lock is a file lock of the working copy, released when that "
                            "process ends (it cannot outlive a killed deploy)")
         return "this working copy", None
     with connected_hosts(config, env_cfg, env, first_only=True) as hosts:
@@ -220,7 +220,24 @@ def environment_lock(state_path: Path, environment: str, *, first_host: tuple[st
             yield remote
 
 
+@contextlib.contextmanager
+def held_environment(config: DeployConfig, settings: Settings, env_cfg: EnvironmentConfig, env: Mapping[str, str], *,
+                     wait: float, action: str,
+                     on_wait: Callable[[LockHolder | None], None] | None = None) -> Iterator[list[Host]]:
+    """Hold the environment for a deploy, rollback or down: its lock (on the first host when the
+    environment keeps state on its hosts), yielding those hosts connected (for the history), or
+    no host when its state is the working copy's."""
+    if not state_on_hosts(env_cfg):
+        with environment_lock(settings.state_path, env_cfg.name, wait=wait, action=action, on_wait=on_wait, env=env):
+            yield []
+        return
+    with connected_hosts(config, env_cfg, env) as hosts, environment_lock(
+            settings.state_path, env_cfg.name, first_host=hosts[0], wait=wait, action=action, on_wait=on_wait,
+            env=env):
+        yield hosts
+
+
 __all__ = [
-    "HostLock", "environment_lock", "holder_of", "left_by_dead_process", "read_lock", "unlock", "unlock_command",
+    "HostLock", "environment_lock", "held_environment", "holder_of", "left_by_dead_process", "read_lock", "unlock", "unlock_command",
     "unlock_environment",
 ]

@@ -24,6 +24,8 @@ from nexusify.deploy import migrations as mig
 from nexusify.deploy.allornone import existing_image, rollback_all, service_record, switch_all
 from nexusify.deploy.config import DeployConfig, EnvironmentConfig, ServiceConfig
 from nexusify.deploy.engine import Engine, connect
+from nexusify.deploy.hosthistory import append_on_hosts
+from nexusify.deploy.hostlock import held_environment
 from nexusify.deploy.images import (
     BuildRequest,
     BuiltImage,
@@ -32,7 +34,7 @@ from nexusify.deploy.images import (
     push_image,
     registry_auth,
 )
-from nexusify.deploy.lock import DeployLock, LockHolder
+from nexusify.deploy.lock import LockHolder
 from nexusify.deploy.plan import (
     STAGES,
     DeployPlan,
@@ -94,7 +96,7 @@ def run_deploy(
         sink(Event("info", "lock", f"waiting up to {wait:g}s for the deploy lock of {environment}"
                    + (f", held by {holder.describe()}" if holder else "")))
 
-    with DeployLock(settings.state_path, environment, wait=wait, action="deploy", on_wait=on_wait):
+    with held_environment(config, settings, env_cfg, env, wait=wait, action="deploy", on_wait=on_wait) as state_hosts:
         bundle: SecretBundle | None = None
         error: BaseException | None = None
         outcome = "success"
@@ -132,6 +134,8 @@ def run_deploy(
                     stages={k: round(v, 3) for k, v in result.stages.items()}, error=result.error,
                 ), secrets=bundle)
                 result.record_id = rec.id
+                for warning in append_on_hosts(state_hosts, rec, bundle):
+                    sink(Event("info", "record", f"warning: {warning}"))
         if isinstance(error, NexusifyError):
             raise DeployFailed(error, result, message=redact(error.message)) from error
         if error is not None:
@@ -247,7 +251,7 @@ def run_rollback(
     result = DeployResult(environment=environment, action="rollback", version=to_version)
     started, t0 = hist.utc_now(), time.monotonic()
     records: list[hist.ServiceRecord] = []
-    with DeployLock(settings.state_path, environment, wait=wait, action="rollback"):
+    with held_environment(config, settings, env_cfg, env, wait=wait, action="rollback") as state_hosts:
         own = engine is None
         eng = engine if engine is not None or env_cfg.hosts else connect(config.engine, env)
         bundle: SecretBundle | None = None
@@ -276,6 +280,8 @@ def run_rollback(
                 stages={k: round(v, 3) for k, v in result.stages.items()}, error=result.error,
             ), secrets=bundle)
             result.record_id = rec.id
+            for warning in append_on_hosts(state_hosts, rec, bundle):
+                sink(Event("info", "record", f"warning: {warning}"))
         if len({s["version"] for s in result.services}) == 1:
             result.version = result.services[0]["version"]
         if error is not None:

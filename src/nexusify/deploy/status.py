@@ -6,23 +6,26 @@ live; a stopped one is kept for rollback. Hosts that disagree (one serves anothe
 nothing) are a problem the next deploy or rollback repairs, as is a live container that fails
 its health probe; both make ``nexusify status`` exit 1.
 
-The health probe: over the container's published port when the engine is on this machine, else
-inside the container through the engine's exec (``wget``, ``curl`` or ``python3``, whichever the
-image has), because a remote host's container ports are not reachable from here.
+With a proxy container (``proxy.kind = "container"``) the live version is the container its
+upstream names, and the health probe runs from inside the proxy, as a deploy's does. Otherwise
+every running container is live, probed over its published port when the engine is on this
+machine, else inside the container through the engine's exec (``wget``, ``curl`` or
+``python3``, whichever the image has): a remote host's ports are not reachable from here.
 """
 
 from __future__ import annotations
 
 import shlex
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from nexusify.deploy.containers import ServiceContainers, ServiceRuntime
 from nexusify.deploy.engine import LABEL_ROLE, LABEL_VERSION, ROLE_SERVICE, Engine
-from nexusify.deploy.health import check_health
 from nexusify.deploy.hostlock import read_lock
 from nexusify.deploy.hostset import Host
+from nexusify.deploy.proxy_container import ContainerProxy
+from nexusify.errors import DeployError
 
 PROBE_TIMEOUT = 3
 MEANT_TO_SERVE = ("running", "paused", "restarting")  # a live container, whatever its health
@@ -83,13 +86,8 @@ def _probe_command(port: int, path: str) -> list[str]:
     return ["sh", "-c", script]
 
 
-def probe(engine: Engine, box: ServiceContainers, container: Any) -> tuple[bool | None, str]:
-    """(healthy?, what was seen) for a running container; None when it could not be probed."""
+def _exec_probe(box: ServiceContainers, container: Any) -> tuple[bool | None, str]:
     rt = box.rt
-    slot = box.slot_of(container)
-    if engine.url.startswith("unix://") and slot is not None:
-        ok, seen = check_health(rt.host, slot.port, rt.health_path)
-        return ok, f"{'healthy' if ok else 'UNHEALTHY'}: {rt.health_path} {seen}"
     try:
         code, output = container.exec_run(_probe_command(rt.container_port, rt.health_path))
     except Exception as exc:
@@ -102,31 +100,65 @@ def probe(engine: Engine, box: ServiceContainers, container: Any) -> tuple[bool 
     return False, f"UNHEALTHY: {rt.health_path} failed inside the container (exit {code}){': ' + text[-200:] if text else ''}"
 
 
-def service_on_host(host: str, engine: Engine, runtime: ServiceRuntime) -> ServiceOnHost:
-    box = ServiceContainers(engine, runtime)
+def probe(engine: Engine, box: ServiceContainers, container: Any, *, via_proxy: bool) -> tuple[bool | None, str]:
+    """(healthy?, what was seen) for a running container; None when it could not be probed."""
+    rt = box.rt
+    slot = box.slot_of(container)
+    if slot is not None and (via_proxy or (rt.network is None and engine.url.startswith("unix://"))):
+        ok, seen = box.check(slot)
+        return ok, f"{'healthy' if ok else 'UNHEALTHY'}: {rt.health_path} {seen}"
+    return _exec_probe(box, container)
+
+
+def _version(c: Any) -> str:
+    return str((c.labels or {}).get(LABEL_VERSION, "?"))
+
+
+def _state(c: Any) -> str:
+    return str((c.attrs.get("State") or {}).get("Status", c.status))
+
+
+def service_on_host(host: str, engine: Engine, runtime: ServiceRuntime,
+                    proxy: ContainerProxy | None = None) -> ServiceOnHost:
+    """The service on one host. With a proxy container, the live version is the container its
+    upstream names; without, every running container is live."""
+    serving_name: str | None = None
+    proxy_up = False
+    if proxy is not None:
+        runtime = replace(runtime, network=proxy.network)
+        pc = proxy.container()
+        proxy_up = pc is not None and pc.status == "running"
+        if proxy_up:
+            target = proxy.targets().get(runtime.service)
+            serving_name = target.name if target is not None else None
+    box = ServiceContainers(engine, runtime, probe=proxy.probe if proxy is not None and proxy_up else None)
     live: list[Any] = []
     kept: list[str] = []
     for c in box.containers():  # newest first
-        labels = c.labels or {}
-        if labels.get(LABEL_ROLE, ROLE_SERVICE) != ROLE_SERVICE:
+        if (c.labels or {}).get(LABEL_ROLE, ROLE_SERVICE) != ROLE_SERVICE:
             continue
-        status = str((c.attrs.get("State") or {}).get("Status", c.status))
-        if status in MEANT_TO_SERVE:
+        running = _state(c) in MEANT_TO_SERVE
+        if serving_name is not None and c.name != serving_name:
+            kept.append(_version(c) + (" (running, not serving)" if running else ""))
+        elif running:
             live.append(c)
         else:
-            kept.append(labels.get(LABEL_VERSION, "?"))
+            kept.append(_version(c))
     if not live:
         if not kept:
             return ServiceOnHost(host, runtime.service)
+        why = (f"the proxy points at {serving_name}, which is not running" if serving_name
+               else "no container of it is running")
         return ServiceOnHost(host, runtime.service, kept=tuple(kept), healthy=False,
-                             health="DOWN: no container of it is running (a deploy or rollback starts one)")
+                             health=f"DOWN: {why} (a deploy or rollback repairs it)")
+    row = ServiceOnHost(host, runtime.service, live=tuple(_version(c) for c in live), kept=tuple(kept),
+                        containers=tuple(c.name for c in live))
+    if proxy is not None and not proxy_up:
+        return replace(row, healthy=False, health=f"UNHEALTHY: the proxy {proxy.name} is not running on this host")
     for c in live:
-        status = str((c.attrs.get("State") or {}).get("Status", c.status))
-        if status != "running":
-            return ServiceOnHost(host, runtime.service, live=tuple((x.labels or {}).get(LABEL_VERSION, "?") for x in live),
-                                 kept=tuple(kept), healthy=False, containers=tuple(x.name for x in live),
-                                 health=f"UNHEALTHY: {c.name} is {status}")
-    results = [probe(engine, box, c) for c in live]
+        if _state(c) != "running":
+            return replace(row, healthy=False, health=f"UNHEALTHY: {c.name} is {_state(c)}")
+    results = [probe(engine, box, c, via_proxy=proxy_up) for c in live]
     healthy: bool | None = True
     for ok, _ in results:
         if ok is False:
@@ -134,9 +166,7 @@ def service_on_host(host: str, engine: Engine, runtime: ServiceRuntime) -> Servi
             break
         if ok is None:
             healthy = None
-    return ServiceOnHost(host, runtime.service, live=tuple((c.labels or {}).get(LABEL_VERSION, "?") for c in live),
-                         kept=tuple(kept), health="; ".join(seen for _, seen in results), healthy=healthy,
-                         containers=tuple(c.name for c in live))
+    return replace(row, health="; ".join(seen for _, seen in results), healthy=healthy)
 
 
 def disagreements(rows: Sequence[ServiceOnHost], hosts: Sequence[str]) -> list[str]:
@@ -152,15 +182,19 @@ def disagreements(rows: Sequence[ServiceOnHost], hosts: Sequence[str]) -> list[s
 
 
 def environment_status(environment: str, hosts: Sequence[Host], runtimes: Sequence[ServiceRuntime], *,
+                       proxy_for: Callable[[str, Engine], ContainerProxy] | None = None,
                        lock_on_first: bool = False) -> EnvironmentStatus:
-    """The environment as its hosts see it; a host that does not answer is reported, not skipped."""
+    """The environment as its hosts see it (``proxy_for(host, engine)``: its proxy container, in
+    container mode); a host that does not answer is reported, not skipped."""
     report = EnvironmentStatus(environment=environment, hosts=[name for name, _ in hosts])
     answered: list[str] = []
     for name, engine in hosts:
         try:
-            rows = [service_on_host(name, engine, rt) for rt in runtimes]
+            proxy = proxy_for(name, engine) if proxy_for is not None else None
+            rows = [service_on_host(name, engine, rt, proxy) for rt in runtimes]
         except Exception as exc:
-            report.unreachable.append(f"{name}: {type(exc).__name__}: {exc}")
+            text = exc.message if isinstance(exc, DeployError) else f"{type(exc).__name__}: {exc}"
+            report.unreachable.append(f"{name}: {text}")
             continue
         report.services.extend(rows)
         answered.append(name)

@@ -26,7 +26,7 @@ from nexusify.deploy.engine import LABEL_ROLE, ROLE_HISTORY, ROLE_LOCK, Engine
 from nexusify.deploy.hostlock import environment_lock
 from nexusify.deploy.hostobjects import environment_filter, history_volume, not_found
 from nexusify.deploy.hosts import network_name
-from nexusify.deploy.hostset import Host, connected_hosts
+from nexusify.deploy.hostset import Host, connected_hosts, state_on_hosts
 from nexusify.deploy.plan import make_proxy
 from nexusify.deploy.switch import NginxProxy
 
@@ -106,9 +106,9 @@ def find_local(state_dir: Path, proxy: NginxProxy | None, *, purge_history: bool
         if proxy.running():
             remove.append(Found("this machine", "nginx", f"private nginx of {proxy.conf_dir}"))
         remove.append(Found("this machine", "file", str(proxy.conf_dir)))
-    state = state_dir / "state.json"
-    if state.is_file():
-        remove.append(Found("this machine", "file", str(state)))
+    for state in (state_dir / "state.json", state_dir / "hosts"):  # the deploy state (per host with hosts)
+        if state.exists():
+            remove.append(Found("this machine", "file", str(state)))
     history = state_dir / "history.jsonl"
     if history.is_file():
         (remove if purge_history else keep).append(Found("this machine", "file", str(history)))
@@ -170,14 +170,12 @@ def down(config: DeployConfig, settings: Settings, environment: str, *, env: Map
     """Remove the environment's objects under its deploy lock; ``confirm(objects)`` is asked
     first when given (False: nothing is removed). The lock itself goes last, on release."""
     env_cfg = config.environment(environment)
-    proxy: NginxProxy | None = None
-    if not env_cfg.hosts and (env_cfg.proxy is None or env_cfg.proxy.kind == "nginx"):
-        proxy = make_proxy(env_cfg, settings)
+    proxy = None if state_on_hosts(env_cfg) else make_proxy(env_cfg, settings)
     state_dir = settings.state_path / "deploy" / env_cfg.name
     wait = env_cfg.lock_wait if lock_wait is None else lock_wait
-    result = DownResult(env_cfg.name, bool(env_cfg.hosts))
+    result = DownResult(env_cfg.name, state_on_hosts(env_cfg))
     with connected_hosts(config, env_cfg, env) as hosts:
-        first = hosts[0] if env_cfg.hosts else None
+        first = hosts[0] if state_on_hosts(env_cfg) else None
         with environment_lock(settings.state_path, env_cfg.name, first_host=first, wait=wait, action="down", env=env):
             on_hosts, kept = find_on_hosts(env_cfg.name, hosts, purge_history=purge_history)
             local, kept_local = find_local(state_dir, proxy, purge_history=purge_history)
