@@ -91,13 +91,18 @@ def create_marker_container(engine: Engine, name: str, labels: Mapping[str, str]
                             volume: str | None = None) -> str:
     """Create (never start) a container from the marker image; returns its id. The engine's
     exception propagates unchanged, so a caller can tell a taken name (:func:`name_taken`)."""
-    image = ensure_marker_image(engine)
     api = engine.client.api
     kwargs: dict[str, Any] = {}
     if volume is not None:
         kwargs["host_config"] = api.create_host_config(binds={volume: {"bind": HISTORY_MOUNT, "mode": "rw"}})
         kwargs["volumes"] = [HISTORY_MOUNT]
-    created = api.create_container(image, command=MARKER_COMMAND, name=name, labels=dict(labels), **kwargs)
+    try:  # the image is there after the first time: one round trip, not two (a rollback is timed)
+        created = api.create_container(MARKER_IMAGE, command=MARKER_COMMAND, name=name, labels=dict(labels), **kwargs)
+    except Exception as exc:
+        if not (not_found(exc) and "image" in str(exc).lower()):
+            raise
+        ensure_marker_image(engine)
+        created = api.create_container(MARKER_IMAGE, command=MARKER_COMMAND, name=name, labels=dict(labels), **kwargs)
     return str(created["Id"])
 
 

@@ -109,7 +109,7 @@ def run_deploy(
                 if eng is None and needs_engine:
                     eng = connect(config.engine, env)
                 _execute(plan, config, settings, env_cfg, chosen, env, build_args or {}, result, sink,
-                         eng, records, holder)
+                         eng, records, holder, [e for _, e in state_hosts])
             finally:
                 bundle = holder[0] if holder else None
                 if engine is None and eng is not None:
@@ -146,7 +146,7 @@ def run_deploy(
 def _execute(plan: DeployPlan, config: DeployConfig, settings: Settings, env_cfg: EnvironmentConfig,
              chosen: list[ServiceConfig], env: Mapping[str, str], build_args: Mapping[str, str],
              result: DeployResult, sink: EventSink, engine: Engine | None,
-             records: list[hist.ServiceRecord], holder: list[SecretBundle]) -> None:
+             records: list[hist.ServiceRecord], holder: list[SecretBundle], connected: Sequence[Engine] = ()) -> None:
     stages = plan.stages
     bundle: SecretBundle | None = None
     migrated: dict[str, mig.MigrationResult] = {}
@@ -202,7 +202,8 @@ def _execute(plan: DeployPlan, config: DeployConfig, settings: Settings, env_cfg
                 result.images.append(img.to_dict())
     if "switch" in stages:
         assert engine is not None
-        with Stage(result, sink, "switch"), open_sites(config, settings, env_cfg, env, engine, sink) as sites:
+        with Stage(result, sink, "switch"), open_sites(config, settings, env_cfg, env, engine, sink,
+                                                       connected=connected) as sites:
             images = {svc.name: built.get(svc.name) or existing_image(engine, config, svc, plan.version)
                       for svc in chosen}
             _ship(engine, sites, images, config.registry, env, sink)
@@ -261,7 +262,8 @@ def run_rollback(
                 with Stage(result, sink, "secrets"):
                     bundle = fetch_secrets(env_cfg, chosen, env)
                     result.secret_versions = dict(bundle.versions)
-            with Stage(result, sink, "switch"), open_sites(config, settings, env_cfg, env, eng, sink) as sites:
+            with Stage(result, sink, "switch"), open_sites(config, settings, env_cfg, env, eng, sink,
+                                                           connected=[e for _, e in state_hosts]) as sites:
                 rollback_all(sites, env_cfg, chosen, to_version, bundle, result, sink, records)
         except NexusifyError as exc:
             error = exc

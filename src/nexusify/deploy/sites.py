@@ -8,7 +8,7 @@ Hosts are connected in parallel (an SSH connection costs ~0.3 s) and closed when
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
@@ -59,8 +59,9 @@ def host_specs(config: DeployConfig, env_cfg: EnvironmentConfig, env: Mapping[st
 
 @contextlib.contextmanager
 def open_sites(config: DeployConfig, settings: Settings, env_cfg: EnvironmentConfig, env: Mapping[str, str],
-               build_engine: Engine | None, sink: EventSink) -> Iterator[list[Site]]:
-    """Connect every site of the environment (proxies created on first deploy); closed on exit."""
+               build_engine: Engine | None, sink: EventSink, connected: Sequence[Engine] = ()) -> Iterator[list[Site]]:
+    """Connect every site of the environment (proxies created on first deploy); closed on exit.
+    ``connected``: the hosts' engines already connected (by the deploy lock), reused, not closed."""
     if not container_mode(env_cfg):
         assert build_engine is not None
         nginx = make_proxy(env_cfg, settings)
@@ -69,12 +70,15 @@ def open_sites(config: DeployConfig, settings: Settings, env_cfg: EnvironmentCon
     assert env_cfg.proxy is not None
     specs = host_specs(config, env_cfg, env)
     owned: list[Engine] = []
+    engines: list[Engine]
     try:
-        if env_cfg.hosts:
+        if env_cfg.hosts and len(connected) == len(specs):
+            engines = list(connected)
+        elif env_cfg.hosts:
             with ThreadPoolExecutor(max_workers=min(8, len(specs))) as pool:
                 futures = [pool.submit(connect_host, spec, env) for spec in specs]
                 errors: list[BaseException] = []
-                engines: list[Engine] = []
+                engines = []
                 for f in futures:
                     try:
                         engines.append(f.result())
