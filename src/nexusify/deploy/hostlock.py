@@ -53,6 +53,11 @@ def unlock_command(environment: str) -> str:
     return f"nexusify deploy unlock --environment {environment}"
 
 
+def took_over(holder: LockHolder) -> str:
+    """What a deploy says when it took over the lock a dead process left."""
+    return f"lock: took over the lock left by {holder.describe()} (that process is gone)"
+
+
 def holder_labels(holder: LockHolder) -> dict[str, str]:
     return {LABEL_HOLDER: holder.who, LABEL_PID: str(holder.pid), LABEL_MACHINE: holder.host,
             LABEL_SINCE: holder.since, LABEL_ACTION: holder.action}
@@ -223,21 +228,24 @@ def environment_lock(state_path: Path, environment: str, *, first_host: tuple[st
 @contextlib.contextmanager
 def held_environment(config: DeployConfig, settings: Settings, env_cfg: EnvironmentConfig, env: Mapping[str, str], *,
                      wait: float, action: str,
-                     on_wait: Callable[[LockHolder | None], None] | None = None) -> Iterator[list[Host]]:
+                     on_wait: Callable[[LockHolder | None], None] | None = None,
+                     on_recovered: Callable[[LockHolder], None] | None = None) -> Iterator[list[Host]]:
     """Hold the environment for a deploy, rollback or down: its lock (on the first host when the
     environment keeps state on its hosts), yielding those hosts connected (for the history), or
-    no host when its state is the working copy's."""
-    if not state_on_hosts(env_cfg):
-        with environment_lock(settings.state_path, env_cfg.name, wait=wait, action=action, on_wait=on_wait, env=env):
-            yield []
-        return
-    with connected_hosts(config, env_cfg, env) as hosts, environment_lock(
-            settings.state_path, env_cfg.name, first_host=hosts[0], wait=wait, action=action, on_wait=on_wait,
-            env=env):
+    no host when its state is the working copy's. ``on_recovered(holder)``: the lock container a
+    dead process left was taken over (said in the result, so nobody wonders where it went; a
+    working copy's flock dies with its process, as it always did)."""
+    with contextlib.ExitStack() as stack:
+        hosts: list[Host] = stack.enter_context(connected_hosts(config, env_cfg, env)) if state_on_hosts(env_cfg) else []
+        lock = stack.enter_context(environment_lock(settings.state_path, env_cfg.name,
+                                                    first_host=hosts[0] if hosts else None, wait=wait, action=action,
+                                                    on_wait=on_wait, env=env))
+        if isinstance(lock, HostLock) and lock.recovered is not None and on_recovered is not None:
+            on_recovered(lock.recovered)
         yield hosts
 
 
 __all__ = [
-    "HostLock", "environment_lock", "held_environment", "holder_of", "left_by_dead_process", "read_lock", "unlock", "unlock_command",
+    "HostLock", "environment_lock", "held_environment", "holder_of", "left_by_dead_process", "read_lock", "took_over", "unlock", "unlock_command",
     "unlock_environment",
 ]

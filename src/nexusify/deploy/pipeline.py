@@ -25,7 +25,7 @@ from nexusify.deploy.allornone import existing_image, rollback_all, service_reco
 from nexusify.deploy.config import DeployConfig, EnvironmentConfig, ServiceConfig
 from nexusify.deploy.engine import Engine, connect
 from nexusify.deploy.hosthistory import append_on_hosts
-from nexusify.deploy.hostlock import held_environment
+from nexusify.deploy.hostlock import held_environment, took_over
 from nexusify.deploy.images import (
     BuildRequest,
     BuiltImage,
@@ -96,7 +96,8 @@ def run_deploy(
         sink(Event("info", "lock", f"waiting up to {wait:g}s for the deploy lock of {environment}"
                    + (f", held by {holder.describe()}" if holder else "")))
 
-    with held_environment(config, settings, env_cfg, env, wait=wait, action="deploy", on_wait=on_wait) as state_hosts:
+    with held_environment(config, settings, env_cfg, env, wait=wait, action="deploy", on_wait=on_wait,
+                          on_recovered=lambda h: result.recovered.append(took_over(h))) as state_hosts:
         bundle: SecretBundle | None = None
         error: BaseException | None = None
         outcome = "success"
@@ -252,7 +253,8 @@ def run_rollback(
     result = DeployResult(environment=environment, action="rollback", version=to_version)
     started, t0 = hist.utc_now(), time.monotonic()
     records: list[hist.ServiceRecord] = []
-    with held_environment(config, settings, env_cfg, env, wait=wait, action="rollback") as state_hosts:
+    with held_environment(config, settings, env_cfg, env, wait=wait, action="rollback",
+                          on_recovered=lambda h: result.recovered.append(took_over(h))) as state_hosts:
         own = engine is None
         eng = engine if engine is not None or env_cfg.hosts else connect(config.engine, env)
         bundle: SecretBundle | None = None
