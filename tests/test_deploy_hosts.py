@@ -9,6 +9,7 @@ then no secret value in outputs, labels, proxy inspect output or image history o
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -20,8 +21,8 @@ from typing import Any
 import pytest
 
 from nexusify.deploy.hosts import HostSpec, connect_host, network_name, proxy_name
-from tests.conftest import CliResult
-from tests.deploy_fixtures import DeployProject, Load, make_project, remove_labelled
+from tests.conftest import CliResult, missing
+from tests.deploy_fixtures import DeployProject, Load, make_project, remove_labelled, start_registry
 from tests.hosts_stack import B_SUBNETS, TwoHosts, two_hosts  # noqa: F401 (the fixture)
 
 pytestmark = [pytest.mark.engine, pytest.mark.stack, pytest.mark.slow]
@@ -77,9 +78,12 @@ def _free_on_both(addresses: list[str]) -> int:
     raise AssertionError("no port free on both addresses")
 
 
-@pytest.fixture(scope="module")
-def fleet(two_hosts: TwoHosts, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:  # noqa: F811
-    p = make_project(tmp_path_factory.mktemp("fleet"), health_timeout=8, drain_timeout=5)
+@contextlib.contextmanager
+def make_fleet(two_hosts: TwoHosts, base: Path, registry: str | None = None) -> Iterator[Fleet]:  # noqa: F811
+    """A project whose environment has both hosts, each proxy publishing the app on its own address."""
+    import docker
+
+    p = make_project(base, health_timeout=8, drain_timeout=5, registry=registry)
     port = _free_on_both([h.address for h in two_hosts.hosts])
     toml = (p.root / "nexusify.toml").read_text().replace(f"public-port = {p.public_port}", f"public-port = {port}")
     p.public_port = port
@@ -87,17 +91,22 @@ def fleet(two_hosts: TwoHosts, tmp_path_factory: pytest.TempPathFactory) -> Iter
     toml += (f"\n[deploy.environments.{p.environment}]\nhosts = [{hosts}]\n"
              f'[deploy.environments.{p.environment}.proxy]\nkind = "container"\nimage = "{NGINX_IMAGE}"\n')
     (p.root / "nexusify.toml").write_text(toml)
-    clients = []
-    for h in two_hosts.hosts:
-        import docker
+    clients = [docker.DockerClient(base_url=h.docker_host, timeout=120) for h in two_hosts.hosts]
+    try:
+        yield Fleet(p, two_hosts, clients, [])
+    finally:
+        for c in clients:
+            remove_labelled(c, p.environment)
+            for n in c.networks.list(names=[network_name(p.environment)]):
+                with contextlib.suppress(Exception):
+                    n.remove()
+            c.close()
 
-        clients.append(docker.DockerClient(base_url=h.docker_host, timeout=120))
-    yield Fleet(p, two_hosts, clients, [])
-    for c in clients:
-        remove_labelled(c, p.environment)
-        for n in c.networks.list(names=[network_name(p.environment)]):
-            n.remove()
-        c.close()
+
+@pytest.fixture(scope="module")
+def fleet(two_hosts: TwoHosts, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:  # noqa: F811
+    with make_fleet(two_hosts, tmp_path_factory.mktemp("fleet")) as f:
+        yield f
 
 
 def deploy(run_cli: Run, f: Fleet, version: str, *extra: str) -> CliResult:
@@ -201,6 +210,26 @@ def test_no_secret_value_in_outputs_labels_proxy_or_image_history(fleet: Fleet) 
     for path in state.rglob("*"):
         if path.is_file():
             assert secret not in path.read_text(errors="replace"), path
+
+
+def test_with_a_registry_every_host_pulls_the_pushed_image(two_hosts: TwoHosts, tmp_path: Path,  # noqa: F811
+                                                          run_cli: Run) -> None:
+    try:
+        registry_cm = start_registry(tmp_path / "registry")
+        registry = registry_cm.__enter__()
+    except FileNotFoundError:
+        missing("docker-registry", "not installed")
+    try:
+        with make_fleet(two_hosts, tmp_path / "reg", registry=registry) as f:
+            r = deploy(run_cli, f, "r1")
+            assert r.exit_code == 0, r.output
+            assert f"{registry}/app:r1 pulled" in r.output
+            assert "sent from the build engine" not in r.output
+            assert f.built_everywhere() == ["r1", "r1"]
+            tags = [t for i in f.clients[1].images.list() for t in i.tags]
+            assert f"{registry}/app:r1" in tags
+    finally:
+        registry_cm.__exit__(None, None, None)
 
 
 def test_connect_host_reuses_one_ssh_connection(two_hosts: TwoHosts) -> None:  # noqa: F811
