@@ -12,6 +12,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -22,7 +25,15 @@ import pytest
 
 from nexusify.deploy.hosts import HostSpec, connect_host, network_name, proxy_name
 from tests.conftest import CliResult, missing
-from tests.deploy_fixtures import DeployProject, Load, make_project, remove_labelled, start_registry
+from tests.deploy_fixtures import (
+    REPO,
+    DeployProject,
+    Load,
+    make_project,
+    postgres_database,
+    remove_labelled,
+    start_registry,
+)
 from tests.hosts_stack import B_SUBNETS, TwoHosts, two_hosts  # noqa: F401 (the fixture)
 
 pytestmark = [pytest.mark.engine, pytest.mark.stack, pytest.mark.slow]
@@ -230,6 +241,69 @@ def test_with_a_registry_every_host_pulls_the_pushed_image(two_hosts: TwoHosts, 
             assert f"{registry}/app:r1" in tags
     finally:
         registry_cm.__exit__(None, None, None)
+
+
+MIGRATE_DOCKERFILE = """\
+FROM python:3.11-slim-bookworm
+COPY wheels /wheels
+RUN pip install --no-index --find-links /wheels --break-system-packages alembic sqlalchemy psycopg2-binary
+COPY app.py /srv/app.py
+ARG BUILT_VERSION=dev
+ENV BUILT_VERSION=$BUILT_VERSION PYTHONUNBUFFERED=1
+CMD ["python3", "/srv/app.py"]
+"""
+
+
+def _migration_wheels() -> Path:
+    """alembic, SQLAlchemy and psycopg2 wheels for the image (containers reach no index here)."""
+    cache = Path.home() / ".cache" / "nexusify-stack" / "wheels-migrate"
+    if not any(cache.glob("alembic-*.whl")):
+        cache.mkdir(parents=True, exist_ok=True)
+        proc = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "-d", str(cache), "--only-binary=:all:",
+                               "alembic", "sqlalchemy", "psycopg2-binary"], capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            missing("wheels for the migration image", proc.stderr[-500:])
+    return cache
+
+
+def test_migrations_run_once_on_the_first_host_from_the_new_image(two_hosts: TwoHosts, tmp_path: Path,  # noqa: F811
+                                                                   run_cli: Run) -> None:
+    try:
+        import psycopg2
+
+        psycopg2.connect(host="127.0.0.1", port=5432, dbname="postgres", connect_timeout=3).close()
+    except Exception as exc:
+        missing("PostgreSQL", f"127.0.0.1:5432 does not answer ({exc})")
+    wheels = _migration_wheels()
+    with postgres_database() as db_url, make_fleet(two_hosts, tmp_path) as f:
+        app = f.p.root / "app"
+        shutil.copytree(wheels, app / "wheels")
+        (app / "Dockerfile.migrate").write_text(MIGRATE_DOCKERFILE)
+        secret = "pw-" + "m" * 14
+        with (f.p.root / ".env.test").open("a") as fh:  # trust auth ignores the password: a secret to look for
+            fh.write(f"DATABASE_URL={db_url.replace('root@', f'root:{secret}@')}\n")
+        toml = (f.p.root / "nexusify.toml").read_text().replace(
+            'env = ["API_KEY"]\n', 'env = ["API_KEY"]\ndockerfile = "Dockerfile.migrate"\n'
+            f'migrations = "{REPO / "fixtures" / "deploy" / "alembic-app" / "alembic.ini"}"\n'
+            'database-url = "secret:DATABASE_URL"\n', 1)
+        (f.p.root / "nexusify.toml").write_text(toml)
+        r = deploy(run_cli, f, "m1", "--json")
+        assert r.exit_code == 0, r.output
+        assert secret not in r.output
+        data = json.loads(r.stdout)
+        assert [m["applied"] for m in data["migrations"]] == [["0001", "0002"]], data["migrations"]
+        # from the new image: after the build and the shipping, before any host switches
+        assert list(data["stages"]) == ["secrets", "build", "ship", "migrate", "switch", "record"], data["stages"]
+        conn = psycopg2.connect(db_url.replace("postgresql+psycopg2://", "postgresql://"))
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT version_num FROM alembic_version")
+                assert cur.fetchall() == [("0002",)]
+        finally:
+            conn.close()
+        for client in f.clients:  # the one-off container is gone; no migration container on any host
+            assert client.containers.list(all=True, filters={"label": "io.nexusify.role=migration"}) == []
+        assert f.built_everywhere() == ["m1", "m1"]
 
 
 def test_connect_host_reuses_one_ssh_connection(two_hosts: TwoHosts) -> None:  # noqa: F811
