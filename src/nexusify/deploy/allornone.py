@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from nexusify.deploy import history as hist
@@ -102,20 +103,22 @@ def rollback_all(sites: list[Site], env_cfg: EnvironmentConfig, chosen: list[Ser
 
 def _all_or_none(steps: list[_Step], start: Callable[[_Step], Prepared], record: Callable[[_Step, str | None], None],
                  secrets: SecretBundle, tag: str, result: DeployResult, sink: EventSink) -> None:
-    current: _Step | None = None
     several_hosts = len({s.host for s in steps}) > 1
+    failed: _Step | None = None
     try:
-        for step in steps:  # 1. start every green and wait until it is healthy; no traffic moves
-            current = step
+        def prepare(step: _Step) -> None:  # 1. start every green and wait until it is healthy
             step.prepared = start(step)
-        for step in steps:  # 2. switch each service on each host
-            current = step
+
+        def commit(step: _Step) -> None:  # 2. switch each service on each host
             assert step.prepared is not None
             step.switched = step.bg.commit(step.prepared)
             step.prepared = None
-            current = None
+
+        for phase in (prepare, commit):
+            failed, error = _per_host(steps, phase)
+            if error is not None:
+                raise error
     except BaseException as exc:
-        failed = current
         others = [s for s in steps if s is not failed]
         removed = [s for s in others if s.prepared is not None]
         for s in removed:
@@ -142,6 +145,28 @@ def _all_or_none(steps: list[_Step], start: Callable[[_Step], Prepared], record:
         if step.switched.recovered:
             result.recovered.append(f"{step.svc.name}: {step.switched.recovered}")
     _record_once([(s, None) for s in steps], record)
+
+
+def _per_host(steps: list[_Step], phase: Callable[[_Step], None]) -> tuple[_Step | None, BaseException | None]:
+    """Run ``phase`` on every step: hosts in parallel (a rollback is judged in seconds), each host's
+    services in order, a host stopping at its first failure. Returns the first failure (host order)."""
+    groups: dict[str, list[_Step]] = {}
+    for step in steps:
+        groups.setdefault(step.host, []).append(step)
+
+    def run(group: list[_Step]) -> tuple[_Step | None, BaseException | None]:
+        for step in group:
+            try:
+                phase(step)
+            except BaseException as exc:  # handed to the caller, which undoes the other hosts' work
+                return step, exc
+        return None, None
+
+    if len(groups) == 1:
+        return run(steps)
+    with ThreadPoolExecutor(max_workers=len(groups)) as pool:
+        outcomes = list(pool.map(run, groups.values()))
+    return next((o for o in outcomes if o[1] is not None), (None, None))
 
 
 def _service_dict(step: _Step, several_hosts: bool) -> dict[str, object]:

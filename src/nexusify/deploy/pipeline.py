@@ -35,6 +35,7 @@ from nexusify.deploy.images import (
     registry_auth,
 )
 from nexusify.deploy.lock import LockHolder
+from nexusify.deploy.migrate_remote import upgrade_in_container
 from nexusify.deploy.plan import (
     STAGES,
     DeployPlan,
@@ -55,6 +56,7 @@ from nexusify.deploy.result import (
 )
 from nexusify.deploy.secrets import (
     SecretBundle,
+    container_env,
     database_url,
     fetch_secrets,
     provider_for,
@@ -156,7 +158,9 @@ def _execute(plan: DeployPlan, config: DeployConfig, settings: Settings, env_cfg
             bundle = fetch_secrets(env_cfg, chosen, env)
             holder.append(bundle)
             result.secret_versions = dict(bundle.versions)
-    if "migrate" in stages:
+    # With hosts, migrations run on the first host from the new image, after the build (below).
+    remote_migrations = bool(env_cfg.hosts) and any(s.migrations for s in chosen)
+    if "migrate" in stages and not remote_migrations:
         with Stage(result, sink, "migrate"):
             for svc in chosen:
                 if svc.migrations is None:
@@ -201,21 +205,47 @@ def _execute(plan: DeployPlan, config: DeployConfig, settings: Settings, env_cfg
                     img = push_image(engine, img, auth=push_auth)
                 built[svc.name] = img
                 result.images.append(img.to_dict())
-    if "switch" in stages:
+    if "switch" in stages or (remote_migrations and "migrate" in stages):
         assert engine is not None
-        with Stage(result, sink, "switch"), open_sites(config, settings, env_cfg, env, engine, sink,
-                                                       connected=connected) as sites:
+        with open_sites(config, settings, env_cfg, env, engine, sink, connected=connected) as sites:
             images = {svc.name: built.get(svc.name) or existing_image(engine, config, svc, plan.version)
                       for svc in chosen}
-            _ship(engine, sites, images, config.registry, env, sink)
-            switch_all(sites, engine, config, env_cfg, chosen, plan.version, bundle, images, migrated,
-                       result, sink, records)
-    elif built or migrated:
+            with Stage(result, sink, "ship"):
+                _ship(engine, sites, images, config.registry, env, sink)
+            if remote_migrations and "migrate" in stages:
+                with Stage(result, sink, "migrate"):
+                    _migrate_on_host(sites[0], chosen, images, env_cfg.name, bundle or SecretBundle(), migrated,
+                                     result, sink)
+            if "switch" in stages:
+                with Stage(result, sink, "switch"):
+                    switch_all(sites, engine, config, env_cfg, chosen, plan.version, bundle, images, migrated,
+                               result, sink, records)
+    if "switch" not in stages and (built or migrated):
         for svc in chosen:
             if svc.name in built or svc.name in migrated:
                 img_opt = built.get(svc.name)
                 records.append(service_record(svc.name, plan.version, img_opt, migrated.get(svc.name), None, None))
                 result.services.append({"service": svc.name, "version": plan.version, "switched": False})
+
+
+def _migrate_on_host(site: Site, chosen: list[ServiceConfig], images: Mapping[str, BuiltImage], environment: str,
+                     bundle: SecretBundle, migrated: dict[str, mig.MigrationResult], result: DeployResult,
+                     sink: EventSink) -> None:
+    """Each service's migrations once, in a one-off container of its new image on the first host."""
+    for svc in chosen:
+        if svc.migrations is None:
+            continue
+        url = database_url(svc, bundle)
+        if url is None:
+            raise DeployError(f"{svc.name}: `migrations` is set but `database-url` is not")
+        sink(Event("info", "migrate", f"{site.name}: {svc.name}: alembic upgrade heads in a container of "
+                   f"{images[svc.name].ref}"))
+        res = upgrade_in_container(site.engine, svc, images[svc.name], environment, url.reveal(),
+                                   container_env(svc, bundle), redact=bundle.redact, host=site.name)
+        migrated[svc.name] = res
+        result.migrations.append(res.to_dict())
+        sink(Event("info", "migrate", f"{svc.name}: {res.before or 'empty'} -> {res.after or 'empty'}"
+                   f" ({len(res.applied)} applied)"))
 
 
 def _ship(engine: Engine, sites: list[Site], images: Mapping[str, BuiltImage], registry: str | None,

@@ -67,40 +67,43 @@ def open_sites(config: DeployConfig, settings: Settings, env_cfg: EnvironmentCon
         nginx = make_proxy(env_cfg, settings)
         yield [Site("", build_engine, nginx.switch, StateStore(settings.state_path, env_cfg.name))]
         return
-    assert env_cfg.proxy is not None
+    proxy_cfg = env_cfg.proxy
+    assert proxy_cfg is not None
     specs = host_specs(config, env_cfg, env)
+    drain = max((s.drain_timeout for s in env_cfg.services.values()), default=5.0)
+    routes = routes_of(env_cfg, proxy_cfg)
     owned: list[Engine] = []
-    engines: list[Engine]
+
+    reused = list(connected) if env_cfg.hosts and len(connected) == len(specs) else [None] * len(specs)
+
+    def open_one(spec: HostSpec, ready: Engine | None) -> Site:
+        """Connect one host (or take the engine the lock connected) and make sure its network and
+        proxy exist (first deploy creates them)."""
+        reuse = build_engine is not None and not env_cfg.hosts
+        eng = ready or (build_engine if reuse and build_engine is not None else connect_host(spec, env))
+        if eng is not build_engine and eng is not ready:
+            owned.append(eng)
+        name = spec.name if env_cfg.hosts else ""
+        proxy = ContainerProxy(eng, env_cfg.name, routes, image=proxy_cfg.image, bind=spec.bind,
+                               drain_timeout=max(drain, 1.0), host=name,
+                               on_event=lambda m: sink(Event("info", "switch", m)))
+        proxy.ensure_running()
+        proxy.targets()
+        return Site(name, eng, proxy.switch, StateStore(settings.state_path, env_cfg.name, name or None),
+                    network=proxy.network, probe=proxy.probe, proxy=proxy)
+
     try:
-        if env_cfg.hosts and len(connected) == len(specs):
-            engines = list(connected)
-        elif env_cfg.hosts:
-            with ThreadPoolExecutor(max_workers=min(8, len(specs))) as pool:
-                futures = [pool.submit(connect_host, spec, env) for spec in specs]
-                errors: list[BaseException] = []
-                engines = []
-                for f in futures:
-                    try:
-                        engines.append(f.result())
-                    except BaseException as exc:  # re-raised below, after closing the others
-                        errors.append(exc)
-                owned.extend(engines)
-                if errors:
-                    raise errors[0]
-        else:
-            engines = [build_engine] if build_engine is not None else [connect_host(specs[0], env)]
-            owned.extend(e for e in engines if e is not build_engine)
-        drain = max((s.drain_timeout for s in env_cfg.services.values()), default=5.0)
-        routes = routes_of(env_cfg, env_cfg.proxy)
-        sites = []
-        for spec, eng in zip(specs, engines, strict=True):
-            name = spec.name if env_cfg.hosts else ""
-            proxy = ContainerProxy(eng, env_cfg.name, routes, image=env_cfg.proxy.image, bind=spec.bind,
-                                   drain_timeout=max(drain, 1.0), host=name,
-                                   on_event=lambda m: sink(Event("info", "switch", m)))
-            proxy.ensure_running()
-            sites.append(Site(name, eng, proxy.switch, StateStore(settings.state_path, env_cfg.name, name or None),
-                              network=proxy.network, probe=proxy.probe, proxy=proxy))
+        with ThreadPoolExecutor(max_workers=min(8, len(specs))) as pool:
+            futures = [pool.submit(open_one, spec, ready) for spec, ready in zip(specs, reused, strict=True)]
+            sites: list[Site] = []
+            errors: list[BaseException] = []
+            for f in futures:
+                try:
+                    sites.append(f.result())
+                except BaseException as exc:  # re-raised below, once every host was tried
+                    errors.append(exc)
+        if errors:
+            raise errors[0]
         yield sites
     finally:
         for e in owned:
