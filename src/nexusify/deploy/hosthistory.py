@@ -25,9 +25,9 @@ from nexusify.deploy.history import DeploymentRecord, record_line
 from nexusify.deploy.hostobjects import (
     HISTORY_MOUNT,
     create_marker_container,
+    history_exists,
     history_volume,
     name_taken,
-    not_found,
     object_labels,
     remove_container,
 )
@@ -47,15 +47,10 @@ class HostRecords:
 
 def _ensure_volume(engine: Engine, environment: str) -> str:
     name = history_volume(environment)
-    api = engine.client.api
-    try:
-        api.inspect_volume(name)
+    if history_exists(engine, environment):
         return name
-    except Exception as exc:
-        if not not_found(exc):
-            raise
     try:
-        api.create_volume(name, labels=object_labels(environment, ROLE_HISTORY))
+        engine.client.api.create_volume(name, labels=object_labels(environment, ROLE_HISTORY))
     except Exception as exc:
         if not name_taken(exc):  # created by another machine meanwhile: the same volume
             raise
@@ -107,12 +102,8 @@ def append_on_hosts(hosts: Sequence[Host], record: DeploymentRecord, secrets: Se
 def read_records(engine: Engine, environment: str) -> list[DeploymentRecord]:
     """Every record in this host's history volume (none when the volume does not exist)."""
     api = engine.client.api
-    try:
-        api.inspect_volume(history_volume(environment))
-    except Exception as exc:
-        if not_found(exc):
-            return []
-        raise
+    if not history_exists(engine, environment):
+        return []
     ident = create_marker_container(engine, _helper_name(environment), object_labels(environment, ROLE_HISTORY),
                                     volume=history_volume(environment))
     try:

@@ -64,6 +64,17 @@ def not_found(exc: BaseException) -> bool:
     return status == 404 or "no such" in text or "not found" in text
 
 
+def history_exists(engine: Engine, environment: str) -> bool:
+    """Does this host hold the environment's history volume (any other failure propagates)?"""
+    try:
+        engine.client.api.inspect_volume(history_volume(environment))
+    except Exception as exc:
+        if not_found(exc):
+            return False
+        raise
+    return True
+
+
 def ensure_marker_image(engine: Engine) -> str:
     """The marker image on this host (imported from an empty tar the first time); its reference."""
     api = engine.client.api
@@ -130,6 +141,6 @@ def inspect_container(engine: Engine, ident: str) -> dict[str, Any] | None:
 
 __all__ = [
     "HISTORY_MOUNT", "MARKER_IMAGE", "create_marker_container", "ensure_marker_image", "environment_filter",
-    "history_volume", "inspect_container", "lock_name", "name_taken", "not_found", "object_labels",
+    "history_exists", "history_volume", "inspect_container", "lock_name", "name_taken", "not_found", "object_labels",
     "remove_container",
 ]

@@ -24,7 +24,12 @@ from nexusify.config import Settings
 from nexusify.deploy.config_types import DeployConfig
 from nexusify.deploy.engine import LABEL_ROLE, ROLE_HISTORY, ROLE_LOCK, Engine
 from nexusify.deploy.hostlock import environment_lock
-from nexusify.deploy.hostobjects import environment_filter, history_volume, not_found
+from nexusify.deploy.hostobjects import (
+    environment_filter,
+    history_exists,
+    history_volume,
+    not_found,
+)
 from nexusify.deploy.hosts import network_name
 from nexusify.deploy.hostset import Host, connected_hosts, state_on_hosts
 from nexusify.deploy.plan import make_proxy
@@ -77,12 +82,8 @@ def _networks(host: str, engine: Engine, environment: str) -> list[Found]:
 def _volumes(host: str, engine: Engine, environment: str) -> list[Found]:
     rows = (engine.client.api.volumes(filters=environment_filter(environment)) or {}).get("Volumes") or []
     names = {str(v["Name"]) for v in rows}
-    try:
-        engine.client.api.inspect_volume(history_volume(environment))
+    if history_exists(engine, environment):
         names.add(history_volume(environment))
-    except Exception as exc:
-        if not not_found(exc):
-            raise
     return [Found(host, "volume", n, n, ROLE_HISTORY) for n in sorted(names)]
 
 
