@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import pty
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -115,3 +116,28 @@ def test_down_asks_on_a_terminal(project: DeployProject, docker_client: Any) -> 
     code, out = _on_a_terminal(p, "y")
     assert code == 0 and "removed from" in out, out
     assert not docker_client.api.containers(all=True, filters={"name": f"nx-{p.environment}-app-v1"})
+
+
+def test_ctrl_c_releases_the_lock_on_the_host(project: DeployProject, docker_client: Any) -> None:
+    p = project
+    with (p.root / "nexusify.toml").open("a") as fh:
+        fh.write(f'\n[deploy.environments.{p.environment}.proxy]\nkind = "container"\nimage = "{NGINX_IMAGE}"\n')
+    env = {**p.env, "PYTHONPATH": str(REPO / "src")}
+    proc = subprocess.Popen([sys.executable, "-m", "nexusify", "deploy", "--root", str(p.root), "--environment",
+                             p.environment, "--tag", "v1", "--build-arg", "BUILT_VERSION=v1"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            if docker_client.api.containers(all=True, filters={"name": lock_name(p.environment)}):
+                break
+            time.sleep(0.02)
+        assert docker_client.api.containers(all=True, filters={"name": lock_name(p.environment)}), "lock taken"
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, out  # interrupted: never a success
+    assert not docker_client.api.containers(all=True, filters={"name": lock_name(p.environment)}), out
