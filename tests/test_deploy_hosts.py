@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from nexusify.deploy.hosts import HostSpec, connect_host, network_name, proxy_name
+from nexusify.errors import DeployError
 from tests.conftest import CliResult, missing
 from tests.deploy_fixtures import (
     REPO,
@@ -204,6 +205,25 @@ def test_rollback_under_load_on_both_hosts_is_fast(fleet: Fleet, run_cli: Run) -
     bound = rollback_bound()
     print(f"rollback of 2 hosts under load: {took:.2f}s (bound {bound:.1f}s)")
     assert took < bound, f"rollback of both hosts took {took:.2f}s:\n{r.output}"
+
+
+def test_a_switch_failing_on_one_host_switches_the_other_back(fleet: Fleet, run_cli: Run,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from nexusify.deploy.proxy_container import ContainerProxy
+
+    before = fleet.built_everywhere()
+    real = ContainerProxy.point_to
+
+    def fails_on_b(self: ContainerProxy, service: str, target: Any) -> None:
+        if self.host.startswith(f"root@{fleet.hosts.b.address}") and target.version == "v4":
+            raise DeployError("the proxy rejected the switch (test)")
+        real(self, service, target)
+
+    monkeypatch.setattr(ContainerProxy, "point_to", fails_on_b)
+    r = deploy(run_cli, fleet, "v4")
+    assert r.exit_code == 1, r.output
+    assert "switched back" in r.output
+    assert fleet.built_everywhere() == before  # host A moved to v4 and came back
 
 
 def test_no_secret_value_in_outputs_labels_proxy_or_image_history(fleet: Fleet) -> None:
