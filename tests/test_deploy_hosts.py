@@ -326,6 +326,28 @@ def test_migrations_run_once_on_the_first_host_from_the_new_image(two_hosts: Two
         assert f.built_everywhere() == ["m1", "m1"]
 
 
+def test_the_proxy_container_on_the_single_engine(tmp_path: Path, run_cli: Run, docker_client: Any) -> None:
+    """Without `hosts`, `proxy.kind = "container"` runs the proxy on the one engine, on `listen`'s address."""
+    p = make_project(tmp_path, health_timeout=8)
+    with (p.root / "nexusify.toml").open("a") as fh:
+        # no `listen`: the proxy publishes on its default address, 127.0.0.1 (as the local nginx listens)
+        fh.write(f'\n[deploy.environments.{p.environment}.proxy]\nkind = "container"\nimage = "{NGINX_IMAGE}"\n')
+    try:
+        for version in ("s1", "s2"):
+            r = run_cli("deploy", "--root", str(p.root), "--environment", p.environment, "--tag", version,
+                        "--build-arg", f"BUILT_VERSION={version}", env=p.env)
+            assert r.exit_code == 0, r.output
+            assert p.served()["built"] == version
+        proxy = docker_client.containers.get(proxy_name(p.environment))
+        assert proxy.attrs["HostConfig"]["PortBindings"][f"{p.public_port}/tcp"][0]["HostIp"] == "127.0.0.1"
+        assert (p.state / "state.json").is_file()  # one engine: the environment's own record
+    finally:
+        remove_labelled(docker_client, p.environment)
+        for n in docker_client.networks.list(names=[network_name(p.environment)]):
+            with contextlib.suppress(Exception):
+                n.remove()
+
+
 def test_connect_host_reuses_one_ssh_connection(two_hosts: TwoHosts) -> None:  # noqa: F811
     engine = connect_host(HostSpec(two_hosts.b.url), dict(os.environ))
     try:
