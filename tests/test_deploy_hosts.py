@@ -30,6 +30,7 @@ from tests.deploy_fixtures import (
     REPO,
     DeployProject,
     Load,
+    free_port,
     make_project,
     postgres_database,
     remove_labelled,
@@ -341,6 +342,14 @@ def test_the_proxy_container_on_the_single_engine(tmp_path: Path, run_cli: Run, 
         proxy = docker_client.containers.get(proxy_name(p.environment))
         assert proxy.attrs["HostConfig"]["PortBindings"][f"{p.public_port}/tcp"][0]["HostIp"] == "127.0.0.1"
         assert (p.state / "state.json").is_file()  # one engine: the environment's own record
+        # the proxy's ports are fixed at creation: a new public port is an error, not a silent no-op
+        toml = p.root / "nexusify.toml"
+        toml.write_text(toml.read_text().replace(f"public-port = {p.public_port}", f"public-port = {free_port()}"))
+        r = run_cli("deploy", "--root", str(p.root), "--environment", p.environment, "--tag", "s3",
+                    "--stages", "switch", env=p.env)
+        assert r.exit_code == 1, r.output
+        assert f"publishes port(s) [{p.public_port}]" in r.output
+        assert p.served()["built"] == "s2"
     finally:
         remove_labelled(docker_client, p.environment)
         for n in docker_client.networks.list(names=[network_name(p.environment)]):

@@ -241,6 +241,7 @@ class ContainerProxy:
         self.ensure_network()
         c = self.container()
         if c is not None:
+            self._check_published(c)
             if c.status != "running":
                 start_retrying(c.start)
                 self._wait_master(c)
@@ -257,6 +258,18 @@ class ContainerProxy:
         self._put(c, self._files({}))
         start_retrying(c.start)
         self._wait_master(c)
+
+    def _check_published(self, c: Any) -> None:
+        """An existing proxy must publish what the config asks for now: its ports are fixed when it
+        is created, so a new service port would silently not be served. Say so instead."""
+        bindings = (c.attrs.get("HostConfig") or {}).get("PortBindings") or {}
+        have = sorted(int(k.split("/")[0]) for k, v in bindings.items() if v)
+        want = self.ports()
+        if have != want:
+            raise DeployError(
+                f"{self._where()}the proxy {self.name} publishes port(s) {have or 'none'} but the configuration "
+                f"needs {want}", hint="ports are fixed when the proxy is created: remove the proxy container "
+                f"(`docker rm -f {self.name}` on the host; its services keep running) and deploy again")
 
     def _wait_master(self, c: Any) -> None:
         deadline = time.monotonic() + 15
