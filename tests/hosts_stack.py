@@ -114,7 +114,7 @@ def _remove_ssh_block(marker: str) -> None:
 def _start_sshd(work: Path, name: str, address: str, key: Path, docker_host: str) -> tuple[int, subprocess.Popen[bytes]]:
     sshd = shutil.which("sshd") or "/usr/sbin/sshd"
     if not Path(sshd).exists():
-        pytest.fail("sshd is not installed: run scripts/stack.sh (openssh-server)")
+        raise RuntimeError("sshd is not installed: run scripts/stack.sh (openssh-server)")
     Path("/run/sshd").mkdir(exist_ok=True)
     d = work / name
     d.mkdir()
@@ -133,7 +133,7 @@ def _start_sshd(work: Path, name: str, address: str, key: Path, docker_host: str
             return port, proc
         time.sleep(0.05)
     proc.kill()
-    pytest.fail(f"sshd on {address}:{port} did not start: {(d / 'sshd.log').read_text()}")
+    raise RuntimeError(f"sshd on {address}:{port} did not start: {(d / 'sshd.log').read_text()}")
 
 
 def _ping(sock: str) -> bool:
@@ -175,7 +175,7 @@ def _start_second_engine(work: Path) -> tuple[str, int]:
         if proc.poll() is not None:
             break
         time.sleep(0.1)
-    pytest.fail(f"the second Podman service did not start: {(d / 'podman.log').read_text()[-2000:]}")
+    raise RuntimeError(f"the second Podman service did not start: {(d / 'podman.log').read_text()[-2000:]}")
 
 
 def _remote(sock: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -195,9 +195,10 @@ def copy_image(ref: str, to_socket: str) -> None:
     assert load.returncode == 0, load.stderr
 
 
-@pytest.fixture(scope="session")
-def two_hosts(tmp_path_factory: pytest.TempPathFactory, docker_client: Any) -> Iterator[TwoHosts]:
-    work = tmp_path_factory.mktemp("hosts")
+@contextlib.contextmanager
+def start_two_hosts(work: Path) -> Iterator[TwoHosts]:
+    """Start both hosts under ``work`` (RuntimeError when a part does not start); stop them after.
+    Used by the :func:`two_hosts` fixture and by benchmarks/hosts.py."""
     key = work / "id_ed25519"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
     sock_b, pid_b = _start_second_engine(work)
@@ -231,4 +232,18 @@ def two_hosts(tmp_path_factory: pytest.TempPathFactory, docker_client: Any) -> I
         shutil.rmtree((work / "engine-b").resolve(), ignore_errors=True)
 
 
-__all__ = ["STACK_SOCKET", "Host", "TwoHosts", "copy_image", "two_hosts"]
+@pytest.fixture(scope="session")
+def two_hosts(tmp_path_factory: pytest.TempPathFactory, docker_client: Any) -> Iterator[TwoHosts]:
+    """Two ssh hosts (see the module's docstring); fails (not skips) when a part does not start."""
+    try:
+        cm = start_two_hosts(tmp_path_factory.mktemp("hosts"))
+        hosts = cm.__enter__()
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    try:
+        yield hosts
+    finally:
+        cm.__exit__(None, None, None)
+
+
+__all__ = ["STACK_SOCKET", "Host", "TwoHosts", "copy_image", "start_two_hosts", "two_hosts"]

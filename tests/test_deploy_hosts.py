@@ -24,11 +24,13 @@ from typing import Any
 import pytest
 
 from nexusify.deploy.hosts import HostSpec, connect_host, network_name, proxy_name
+from nexusify.errors import DeployError
 from tests.conftest import CliResult, missing
 from tests.deploy_fixtures import (
     REPO,
     DeployProject,
     Load,
+    free_port,
     make_project,
     postgres_database,
     remove_labelled,
@@ -206,6 +208,25 @@ def test_rollback_under_load_on_both_hosts_is_fast(fleet: Fleet, run_cli: Run) -
     assert took < bound, f"rollback of both hosts took {took:.2f}s:\n{r.output}"
 
 
+def test_a_switch_failing_on_one_host_switches_the_other_back(fleet: Fleet, run_cli: Run,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from nexusify.deploy.proxy_container import ContainerProxy
+
+    before = fleet.built_everywhere()
+    real = ContainerProxy.point_to
+
+    def fails_on_b(self: ContainerProxy, service: str, target: Any) -> None:
+        if self.host.startswith(f"root@{fleet.hosts.b.address}") and target.version == "v4":
+            raise DeployError("the proxy rejected the switch (test)")
+        real(self, service, target)
+
+    monkeypatch.setattr(ContainerProxy, "point_to", fails_on_b)
+    r = deploy(run_cli, fleet, "v4")
+    assert r.exit_code == 1, r.output
+    assert "switched back" in r.output
+    assert fleet.built_everywhere() == before  # host A moved to v4 and came back
+
+
 def test_no_secret_value_in_outputs_labels_proxy_or_image_history(fleet: Fleet) -> None:
     secret = fleet.p.secret_value
     assert fleet.outputs and all(secret not in out for out in fleet.outputs)
@@ -304,6 +325,36 @@ def test_migrations_run_once_on_the_first_host_from_the_new_image(two_hosts: Two
         for client in f.clients:  # the one-off container is gone; no migration container on any host
             assert client.containers.list(all=True, filters={"label": "io.nexusify.role=migration"}) == []
         assert f.built_everywhere() == ["m1", "m1"]
+
+
+def test_the_proxy_container_on_the_single_engine(tmp_path: Path, run_cli: Run, docker_client: Any) -> None:
+    """Without `hosts`, `proxy.kind = "container"` runs the proxy on the one engine, on `listen`'s address."""
+    p = make_project(tmp_path, health_timeout=8)
+    with (p.root / "nexusify.toml").open("a") as fh:
+        # no `listen`: the proxy publishes on its default address, 127.0.0.1 (as the local nginx listens)
+        fh.write(f'\n[deploy.environments.{p.environment}.proxy]\nkind = "container"\nimage = "{NGINX_IMAGE}"\n')
+    try:
+        for version in ("s1", "s2"):
+            r = run_cli("deploy", "--root", str(p.root), "--environment", p.environment, "--tag", version,
+                        "--build-arg", f"BUILT_VERSION={version}", env=p.env)
+            assert r.exit_code == 0, r.output
+            assert p.served()["built"] == version
+        proxy = docker_client.containers.get(proxy_name(p.environment))
+        assert proxy.attrs["HostConfig"]["PortBindings"][f"{p.public_port}/tcp"][0]["HostIp"] == "127.0.0.1"
+        assert (p.state / "state.json").is_file()  # one engine: the environment's own record
+        # the proxy's ports are fixed at creation: a new public port is an error, not a silent no-op
+        toml = p.root / "nexusify.toml"
+        toml.write_text(toml.read_text().replace(f"public-port = {p.public_port}", f"public-port = {free_port()}"))
+        r = run_cli("deploy", "--root", str(p.root), "--environment", p.environment, "--tag", "s3",
+                    "--stages", "switch", env=p.env)
+        assert r.exit_code == 1, r.output
+        assert f"publishes port(s) [{p.public_port}]" in r.output
+        assert p.served()["built"] == "s2"
+    finally:
+        remove_labelled(docker_client, p.environment)
+        for n in docker_client.networks.list(names=[network_name(p.environment)]):
+            with contextlib.suppress(Exception):
+                n.remove()
 
 
 def test_connect_host_reuses_one_ssh_connection(two_hosts: TwoHosts) -> None:  # noqa: F811

@@ -67,3 +67,15 @@ def test_hosts_need_the_container_proxy(tmp_path: Path) -> None:
                     + '\n[deploy.environments.prod]\nhosts = ["ssh://h"]\n')
     with pytest.raises(ConfigError, match="proxy container on each host"):
         _load(root)
+
+
+def test_the_plan_names_the_hosts_and_the_proxy_container(tmp_path: Path) -> None:
+    from nexusify.config import resolve_settings
+    from nexusify.deploy.plan import plan_deploy
+
+    root = _project(tmp_path, BASE + '\n[deploy.environments.prod]\nhosts = ["ssh://deploy@web1", "ssh://deploy@web2"]\n')
+    settings = resolve_settings(root, env={})
+    plan = plan_deploy(_load(root), settings, "prod", stages=["switch"], version="v1")
+    text = "\n".join(plan.lines())
+    assert "on 2 hosts (deploy@web1, deploy@web2)" in text
+    assert "point the proxy container 8080 at it" in text.replace("0.0.0.0:", "").replace("127.0.0.1:", "")

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from nexusify.deploy.containers import Probe, ServiceContainers, ServiceRuntime
-from nexusify.deploy.engine import Engine
+from nexusify.deploy.engine import Engine, start_retrying
 from nexusify.deploy.state import Slot, StateStore
 from nexusify.deploy.switch import TrafficSwitch
 from nexusify.errors import DeployError
@@ -283,7 +283,7 @@ class BlueGreen:
                 c = self.box.get(green.container)
                 assert c is not None
                 try:
-                    c.start()
+                    start_retrying(c.start)
                 except Exception as exc:
                     raise DeployError(f"{self.rt.service}: could not start {green.container}: {self._redact(str(exc))}",
                                       hint="is its port taken? roll back with --to another version, or deploy it again") from None

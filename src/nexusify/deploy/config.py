@@ -71,6 +71,8 @@ Environment keys (``[deploy.environments.<name>]``):
     ``nexusify-<environment>-proxy`` on every host, on the network ``nexusify-<environment>``
     it shares with the service containers, publishing ``listen``).
   - ``image`` (kind ``"container"``): the proxy image, default the official ``nginx`` image.
+    Without ``hosts`` the container runs on the single engine and publishes on ``listen``'s
+    address (default ``127.0.0.1``); with ``hosts``, on each host's ``bind`` (default: all).
   - ``listen``: port (or ``"host:port"``, default host ``127.0.0.1``) of the shared server
     block that serves services with a ``route``.
   - ``conf-dir``: folder nexusify writes ``nexusify.conf`` (server blocks) and

@@ -27,6 +27,7 @@ from nexusify.deploy.engine import (
     ROLE_PROXY,
     ROLE_SERVICE,
     Engine,
+    start_retrying,
 )
 from nexusify.deploy.health import check_health, free_port
 from nexusify.deploy.state import Slot
@@ -168,11 +169,15 @@ class ServiceContainers:
         full_env.update(env)
         where: dict[str, Any] = ({"network": self.rt.network} if self.rt.network
                                  else {"ports": {f"{self.rt.container_port}/tcp": (self.rt.host, slot.port)}})
-        try:
-            self.client.containers.run(
-                slot.image_id or slot.image, name=slot.container, detach=True, environment=full_env, labels=labels,
+        def create_and_start() -> None:
+            c = self.client.containers.create(
+                slot.image_id or slot.image, name=slot.container, environment=full_env, labels=labels,
                 restart_policy={"Name": "unless-stopped"}, **where,
             )
+            start_retrying(c.start)
+
+        try:
+            create_and_start()
         except docker_errors.APIError as exc:
             with contextlib.suppress(Exception):
                 c = self.get(slot.container)

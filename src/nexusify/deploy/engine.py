@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +39,29 @@ ROLE_LOCK = "lock"
 ROLE_HISTORY = "history"
 ROLE_NETWORK = "network"
 ROLE_MIGRATION = "migration"
+
+
+# Engine errors that a second try gets past: netavark's iptables setup racing another engine's on
+# the same machine ("Chain already exists"), seen when two engines share one network namespace.
+TRANSIENT = ("chain already exists", "resource temporarily unavailable")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for an engine error worth one more try (see TRANSIENT)."""
+    text = str(exc).lower()
+    return any(t in text for t in TRANSIENT)
+
+
+def start_retrying(start: Callable[[], Any], tries: int = 3) -> Any:
+    """``start()``, tried again after a short pause when the engine fails transiently."""
+    for attempt in range(tries):
+        try:
+            return start()
+        except Exception as exc:
+            if attempt == tries - 1 or not is_transient(exc):
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    return None
 
 
 def engine_url(configured: str | None, env: Mapping[str, str]) -> str:
@@ -116,4 +140,6 @@ __all__ = [
     "Engine",
     "connect",
     "engine_url",
+    "is_transient",
+    "start_retrying",
 ]

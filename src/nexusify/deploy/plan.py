@@ -175,7 +175,9 @@ def plan_deploy(
     if "build" in stages:
         check_rewritten(settings, chosen)  # before anything is built: shared code comes from the index
     ver = resolve_version(chosen, settings.root, version)
-    store = StateStore(settings.state_path, environment)
+    # with hosts, the first host's record says what is live (each host keeps its own)
+    store = StateStore(settings.state_path, environment, env_cfg.hosts[0].name if env_cfg.hosts else None)
+    on_hosts = f" on {len(env_cfg.hosts)} hosts ({', '.join(h.name for h in env_cfg.hosts)})" if env_cfg.hosts else ""
     live = {}
     for svc in chosen:
         slot = store.service(svc.name).get("live")
@@ -200,8 +202,11 @@ def plan_deploy(
         for svc in chosen:
             if svc.migrations is None:
                 continue
+            inside = (f" in a one-off container of the new image on {env_cfg.hosts[0].name}, after the build"
+                      if env_cfg.hosts else "")
             steps.append(PlanStep("migrate", svc.name,
-                                  f"alembic upgrade head ({_rel(svc.migrations, settings.root)}) under a PostgreSQL advisory lock",
+                                  f"alembic upgrade head ({_rel(svc.migrations, settings.root)}) under a PostgreSQL "
+                                  f"advisory lock{inside}",
                                   {"alembic_ini": str(svc.migrations)}))
             if with_sql:
                 sql[svc.name] = _offline_sql(svc, bundle or SecretBundle())
@@ -223,7 +228,8 @@ def plan_deploy(
                     "for rollback") if now else ""
             steps.append(PlanStep(
                 "switch", svc.name,
-                f"{head}, wait for {svc.health_path} (<= {svc.health_timeout:g}s), point nginx {where} at it{tail}",
+                f"{head}{on_hosts}, wait for {svc.health_path} (<= {svc.health_timeout:g}s), point "
+                f"{'the proxy container' if proxy.kind == 'container' else 'nginx'} {where} at it{tail}",
                 {"from": now, "to": ver, "listen": where}))
     if "record" in stages:
         steps.append(PlanStep("record", None,

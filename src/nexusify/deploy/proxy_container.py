@@ -32,6 +32,7 @@ from nexusify.deploy.engine import (
     ROLE_NETWORK,
     ROLE_PROXY,
     Engine,
+    start_retrying,
 )
 from nexusify.deploy.hosts import network_name, proxy_name
 from nexusify.deploy.switch import Route, Target
@@ -68,15 +69,19 @@ def _drain_script(pids: str, timeout: float) -> str:
             '[ -z "$alive" ] && exit 0; i=$((i+1)); sleep 0.05; done; exit 1')
 
 
-def _probe_script(host: str, port: int, path: str) -> str:
+def _probe_script(host: str, port: int, path: str, tries: int = 20) -> str:
+    """GET the health path from inside the proxy, retrying for about a second within one exec (an
+    exec costs ~0.1-0.3 s; a restarted app takes a few tenths of a second to listen)."""
     url = shlex.quote(f"http://{host}:{port}{path}")
     raw = shlex.quote(f"exec 3<>/dev/tcp/{host}/{port}; printf 'GET {path} HTTP/1.0\\r\\nHost: probe\\r\\n\\r\\n' >&3; "
                       "read -r v code rest <&3; echo $code")
-    return ("if command -v curl >/dev/null 2>&1; then curl -s -o /dev/null -m 2 -w '%{http_code}' " + url + "; "
-            "elif command -v wget >/dev/null 2>&1; then wget -q -T 2 -O /dev/null " + url
-            + " && echo 200 || echo 000; "
-            "elif command -v bash >/dev/null 2>&1; then timeout 2 bash -c " + raw + " || echo 000; "
-            "else echo 'no-client'; fi")
+    one = ("if command -v curl >/dev/null 2>&1; then curl -s -o /dev/null -m 2 -w '%{http_code}' " + url + "; "
+           "elif command -v wget >/dev/null 2>&1; then wget -q -T 2 -O /dev/null " + url
+           + " && echo 200 || echo 000; "
+           "elif command -v bash >/dev/null 2>&1; then timeout 2 bash -c " + raw + " 2>/dev/null || echo 000; "
+           "else echo 'no-client'; fi")
+    return (f"i=0; while :; do code=$({one}); case \"$code\" in 2??|3??|no-client) echo \"$code\"; exit 0;; esac; "
+            f"i=$((i+1)); [ $i -ge {tries} ] && {{ echo \"$code\"; exit 0; }}; sleep 0.05; done")
 
 
 def _upstream_name(service: str) -> str:
@@ -236,8 +241,9 @@ class ContainerProxy:
         self.ensure_network()
         c = self.container()
         if c is not None:
+            self._check_published(c)
             if c.status != "running":
-                c.start()
+                start_retrying(c.start)
                 self._wait_master(c)
             return
         self._ensure_image()
@@ -250,8 +256,20 @@ class ContainerProxy:
         )
         self._targets = {}
         self._put(c, self._files({}))
-        c.start()
+        start_retrying(c.start)
         self._wait_master(c)
+
+    def _check_published(self, c: Any) -> None:
+        """An existing proxy must publish what the config asks for now: its ports are fixed when it
+        is created, so a new service port would silently not be served. Say so instead."""
+        bindings = (c.attrs.get("HostConfig") or {}).get("PortBindings") or {}
+        have = sorted(int(k.split("/")[0]) for k, v in bindings.items() if v)
+        want = self.ports()
+        if have != want:
+            raise DeployError(
+                f"{self._where()}the proxy {self.name} publishes port(s) {have or 'none'} but the configuration "
+                f"needs {want}", hint="ports are fixed when the proxy is created: remove the proxy container "
+                f"(`docker rm -f {self.name}` on the host; its services keep running) and deploy again")
 
     def _wait_master(self, c: Any) -> None:
         deadline = time.monotonic() + 15

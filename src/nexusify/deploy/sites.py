@@ -84,7 +84,9 @@ def open_sites(config: DeployConfig, settings: Settings, env_cfg: EnvironmentCon
         if eng is not build_engine and eng is not ready:
             owned.append(eng)
         name = spec.name if env_cfg.hosts else ""
-        proxy = ContainerProxy(eng, env_cfg.name, routes, image=proxy_cfg.image, bind=spec.bind,
+        # a host publishes on its `bind` (default: all addresses); the single engine where `listen` says
+        bind = spec.bind if env_cfg.hosts else proxy_cfg.listen_host
+        proxy = ContainerProxy(eng, env_cfg.name, routes, image=proxy_cfg.image, bind=bind,
                                drain_timeout=max(drain, 1.0), host=name,
                                on_event=lambda m: sink(Event("info", "switch", m)))
         proxy.ensure_running()
