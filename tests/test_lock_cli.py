@@ -52,6 +52,9 @@ def test_a_left_lock_is_reported_with_how_to_release_it(project: DeployProject, 
                                 object_labels(p.environment, "lock", holder_labels(gone)))
     finally:
         engine.close()
+    plan = _cli(run_cli, p, "deploy", "--tag", "v1", "--dry-run")
+    assert plan.exit_code == 0, plan.output
+    assert f"volume nexusify-{p.environment}-history" in plan.stdout and lock_name(p.environment) in plan.stdout
     refused = _cli(run_cli, p, "deploy", "--tag", "v1", "--build-arg", "BUILT_VERSION=v1")
     assert refused.exit_code == 1, refused.output
     assert "being deployed by carol@laptop (pid 4242 on laptop, deploy) since 2026-11-30T10:00:00Z" in refused.output

@@ -18,6 +18,7 @@ from nexusify.deploy import migrations as mig
 from nexusify.deploy.config import DeployConfig, EnvironmentConfig, ProxyConfig, ServiceConfig
 from nexusify.deploy.containers import ServiceRuntime
 from nexusify.deploy.engine import engine_url
+from nexusify.deploy.hostobjects import history_volume, lock_name
 from nexusify.deploy.images import check_version, image_ref, registry_auth, source_version
 from nexusify.deploy.readiness import check_rewritten
 from nexusify.deploy.secrets import SecretBundle, database_url, fetch_secrets, provider_for
@@ -232,9 +233,11 @@ def plan_deploy(
                 f"{'the proxy container' if proxy.kind == 'container' else 'nginx'} {where} at it{tail}",
                 {"from": now, "to": ver, "listen": where}))
     if "record" in stages:
+        on_hosts = (f", and on every host (volume {history_volume(environment)}); the deploy lock is "
+                    f"{lock_name(environment)} on the first host") if proxy.kind == "container" else ""
         steps.append(PlanStep("record", None,
-                              f"append to {_rel(hist.history_path(settings.state_path, environment), settings.root)}",
-                              {}))
+                              f"append to {_rel(hist.history_path(settings.state_path, environment), settings.root)}"
+                              + on_hosts, {}))
     return DeployPlan(environment=environment, version=ver, services=[s.name for s in chosen], stages=stages,
                       steps=steps, engine=mask_url(engine_url(config.engine, env)), registry=config.registry,
                       live=live, migration_sql=sql)

@@ -49,7 +49,9 @@ class Found:
     role: str = ""
 
     def describe(self) -> str:
-        return f"{self.kind} {self.name} on {self.host}" if self.kind not in ("file", "nginx") else f"{self.kind} {self.name}"
+        if self.kind == "nginx":
+            return self.name
+        return f"{self.kind} {self.name} on {self.host}" if self.kind != "file" else f"file {self.name}"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -105,7 +107,7 @@ def find_local(state_dir: Path, proxy: NginxProxy | None, *, purge_history: bool
     keep: list[Found] = []
     if proxy is not None and proxy.managed and proxy.conf_dir.is_dir():
         if proxy.running():
-            remove.append(Found("this machine", "nginx", f"private nginx of {proxy.conf_dir}"))
+            remove.append(Found("this machine", "nginx", f"nexusify's private nginx (stopped), of {proxy.conf_dir}"))
         remove.append(Found("this machine", "file", str(proxy.conf_dir)))
     for state in (state_dir / "state.json", state_dir / "hosts"):  # the deploy state (per host with hosts)
         if state.exists():
