@@ -88,11 +88,11 @@ def _records(ctx: Context, environment: str) -> tuple[list[DeploymentRecord], li
     configured = ctx.settings.deploy.get("environments") if isinstance(ctx.settings.deploy, dict) else None
     if not isinstance(configured, dict) or environment not in configured:
         return local, []
-    need_deploy_extra()
     config = load_deploy_config(ctx.settings, env=ctx.env)
     env_cfg = config.environment(environment)
     if not state_on_hosts(env_cfg):
         return local, []
+    need_deploy_extra()  # only to reach the hosts: a local history needs no engine
     try:
         with connected_hosts(config, env_cfg, ctx.env) as hosts:
             found = read_on_hosts(hosts, environment)
