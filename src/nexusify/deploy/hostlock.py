@@ -42,6 +42,7 @@ from nexusify.deploy.lock import DeployLock, LockHolder, current_holder, pid_ali
 from nexusify.errors import DeployError, LockHeld
 
 POLL = 0.5  # seconds between two attempts while waiting (each is an engine round trip)
+VANISH_GRACE = 5.0  # seconds a lock may keep vanishing and reappearing between create and inspect
 LABEL_HOLDER = f"{LABEL_PREFIX}.lock.holder"
 LABEL_PID = f"{LABEL_PREFIX}.lock.pid"
 LABEL_MACHINE = f"{LABEL_PREFIX}.lock.machine"
@@ -137,8 +138,13 @@ class HostLock:
                     raise DeployError(f"host {self.host}: cannot create the deploy lock "
                                       f"{lock_name(self.environment)}: {exc}") from None
             found = read_lock(self.engine, self.environment)
-            if found is None:
-                continue  # released between our create and our look: try again
+            if found is None:  # released between our create and our look: try again
+                if time.monotonic() > deadline + VANISH_GRACE:
+                    raise DeployError(f"host {self.host}: the name {lock_name(self.environment)} is taken, yet no "
+                                      "such container can be inspected",
+                                      hint=f"see `docker ps -a` on the host; `{unlock_command(self.environment)}`")
+                time.sleep(0.05)
+                continue
             ident, holder = found
             if left_by_dead_process(holder):
                 remove_container(self.engine, ident)  # by id: never a newer holder's lock
