@@ -378,3 +378,17 @@ def test_connect_host_reuses_one_ssh_connection(two_hosts: TwoHosts) -> None:  #
     finally:
         engine.close()
     assert not Path(engine.url.removeprefix("unix://")).exists(), "the tunnel's socket is removed on close"
+
+
+def test_connect_host_unix_and_unreachable_ssh(docker_client: Any, tmp_path: Path) -> None:
+    from tests.hosts_stack import STACK_SOCKET
+
+    engine = connect_host(HostSpec(f"unix://{STACK_SOCKET}"), dict(os.environ))
+    try:
+        assert engine.client.ping() and engine.is_podman
+    finally:
+        engine.close()
+    closed = _free_on_both(["127.0.0.2", "127.0.0.3"])  # nothing listens there
+    with pytest.raises(DeployError, match="ssh failed") as info:
+        connect_host(HostSpec(f"ssh://root@127.0.0.2:{closed}"), dict(os.environ))
+    assert "must log in without a prompt" in (info.value.hint or "")
