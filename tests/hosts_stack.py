@@ -20,6 +20,7 @@ import contextlib
 import fcntl
 import os
 import pwd
+import random
 import shutil
 import signal
 import socket
@@ -34,8 +35,14 @@ from typing import Any
 import pytest
 
 STACK_SOCKET = os.environ.get("DOCKER_HOST", "unix:///run/nexusify-stack/podman.sock").removeprefix("unix://")
-PAD_NETWORKS = 12  # B's bridges skip the names A's first networks take (podman1...)
-B_SUBNETS = "10.123.0.0/16"  # host B's network subnets (A: podman's default 10.89.0.0/16)
+# Host B's first networks would take the bridge names (podman1...) A's take too: B pads them, with a
+# count and a subnet pool (A: podman's default 10.89.0.0/16) drawn per session, so that two test
+# sessions running at once (each with its own B) do not collide either.
+PAD_NETWORKS = 12
+
+
+def _b_subnet_prefix() -> str:
+    return f"10.{random.randint(124, 250)}."
 
 
 @dataclass
@@ -58,6 +65,7 @@ class TwoHosts:
     a: Host
     b: Host
     key: Path
+    b_subnet_prefix: str = "10.124."  # B's container addresses start with it ("10.N.")
 
     @property
     def hosts(self) -> list[Host]:
@@ -141,7 +149,7 @@ def _ping(sock: str) -> bool:
     return proc.returncode == 0
 
 
-def _start_second_engine(work: Path) -> tuple[str, int]:
+def _start_second_engine(work: Path, prefix: str) -> tuple[str, int]:
     """A second Podman API service, detached (setsid) in its own mount namespace; returns its
     socket and pid."""
     d = Path(tempfile.mkdtemp(prefix="nxb-", dir="/tmp"))  # podman: a runroot path under 50 characters
@@ -152,8 +160,8 @@ def _start_second_engine(work: Path) -> tuple[str, int]:
     conf.write_text(
         '[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=1000:1000"]\n'
         f'[network]\nnetwork_config_dir = "{d / "netconf"}"\n'
-        f'default_subnet_pools = [{{"base" = "{B_SUBNETS}", "size" = 24}}]\n'
-        'default_subnet = "10.123.250.0/24"\n'
+        f'default_subnet_pools = [{{"base" = "{prefix}0.0/16", "size" = 24}}]\n'
+        f'default_subnet = "{prefix}255.0/24"\n'
         '[engine]\nruntime = "runc"\n'
     )
     sock = str(d / "podman.sock")
@@ -201,12 +209,13 @@ def start_two_hosts(work: Path) -> Iterator[TwoHosts]:
     Used by the :func:`two_hosts` fixture and by benchmarks/hosts.py."""
     key = work / "id_ed25519"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
-    sock_b, pid_b = _start_second_engine(work)
+    prefix = _b_subnet_prefix()
+    sock_b, pid_b = _start_second_engine(work, prefix)
     procs: list[subprocess.Popen[bytes]] = []
     marker = f"nexusify-tests {work}"
     try:
         # B's first networks take bridge names (podman1...) that A's may take too: pad them.
-        for i in range(PAD_NETWORKS):
+        for i in range(PAD_NETWORKS + random.randint(0, 24)):
             _remote(sock_b, "network", "create", f"nexusify-test-pad-{i}")
         copy_image(os.environ.get("NEXUSIFY_TEST_NGINX_IMAGE", "localhost/nginx:stack"), sock_b)
         port_a, pa = _start_sshd(work, "sshd-a", "127.0.0.2", key, f"unix://{STACK_SOCKET}")
@@ -216,7 +225,7 @@ def start_two_hosts(work: Path) -> Iterator[TwoHosts]:
         _add_ssh_block(marker, "".join(
             f"Host {addr}\n  IdentityFile {key}\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n"
             "  LogLevel ERROR\n" for addr in ("127.0.0.2", "127.0.0.3")))
-        yield TwoHosts(Host("127.0.0.2", port_a, STACK_SOCKET), Host("127.0.0.3", port_b, sock_b), key)
+        yield TwoHosts(Host("127.0.0.2", port_a, STACK_SOCKET), Host("127.0.0.3", port_b, sock_b), key, prefix)
     finally:
         _remove_ssh_block(marker)
         for p in procs:

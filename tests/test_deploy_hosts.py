@@ -36,7 +36,7 @@ from tests.deploy_fixtures import (
     remove_labelled,
     start_registry,
 )
-from tests.hosts_stack import B_SUBNETS, TwoHosts, two_hosts  # noqa: F401 (the fixture)
+from tests.hosts_stack import TwoHosts, two_hosts  # noqa: F401 (the fixture)
 
 pytestmark = [pytest.mark.engine, pytest.mark.stack, pytest.mark.slow]
 
@@ -75,6 +75,22 @@ class Fleet:
         return [self.served(h.address)["built"] for h in self.hosts.hosts]
 
 
+def _cleanup(client: Any, environment: str) -> None:
+    """Remove what the environment left on an engine; other suites remove their images meanwhile, and
+    Podman's image list then fails once with "image not known": try again."""
+    for attempt in range(3):
+        try:
+            remove_labelled(client, environment)
+            break
+        except Exception:
+            if attempt == 2:
+                raise
+            time.sleep(0.5)
+    for n in client.networks.list(names=[network_name(environment)]):
+        with contextlib.suppress(Exception):
+            n.remove()
+
+
 def _free_on_both(addresses: list[str]) -> int:
     import socket
 
@@ -109,10 +125,7 @@ def make_fleet(two_hosts: TwoHosts, base: Path, registry: str | None = None) -> 
         yield Fleet(p, two_hosts, clients, [])
     finally:
         for c in clients:
-            remove_labelled(c, p.environment)
-            for n in c.networks.list(names=[network_name(p.environment)]):
-                with contextlib.suppress(Exception):
-                    n.remove()
+            _cleanup(c, p.environment)
             c.close()
 
 
@@ -163,7 +176,7 @@ def test_v1_reaches_both_hosts_each_behind_its_own_proxy(fleet: Fleet, run_cli: 
     # the two hosts' engines are independent: B's service runs on B's own subnet
     b = fleet.clients[1].containers.list(filters={"label": "io.nexusify.role=service"})[0]
     ip = b.attrs["NetworkSettings"]["Networks"][network_name(fleet.p.environment)]["IPAddress"]
-    assert ip.startswith(B_SUBNETS.split(".0.0")[0] + "."), ip
+    assert ip.startswith(fleet.hosts.b_subnet_prefix), ip
 
 
 def test_v2_under_load_through_both_proxies_fails_no_request(fleet: Fleet, run_cli: Run) -> None:
@@ -180,7 +193,7 @@ def test_v2_under_load_through_both_proxies_fails_no_request(fleet: Fleet, run_c
 
 
 def test_v3_unhealthy_on_one_host_leaves_both_on_v2(fleet: Fleet, run_cli: Run) -> None:
-    r = deploy(run_cli, fleet, "v3", "--build-arg", f"UNHEALTHY_ON={B_SUBNETS.split('.0.0')[0]}.")
+    r = deploy(run_cli, fleet, "v3", "--build-arg", f"UNHEALTHY_ON={fleet.hosts.b_subnet_prefix}")
     assert r.exit_code == 1, r.output
     assert "not healthy" in r.output
     assert fleet.built_everywhere() == ["v2", "v2"]
@@ -351,10 +364,7 @@ def test_the_proxy_container_on_the_single_engine(tmp_path: Path, run_cli: Run, 
         assert f"publishes port(s) [{p.public_port}]" in r.output
         assert p.served()["built"] == "s2"
     finally:
-        remove_labelled(docker_client, p.environment)
-        for n in docker_client.networks.list(names=[network_name(p.environment)]):
-            with contextlib.suppress(Exception):
-                n.remove()
+        _cleanup(docker_client, p.environment)
 
 
 def test_connect_host_reuses_one_ssh_connection(two_hosts: TwoHosts) -> None:  # noqa: F811
@@ -368,3 +378,17 @@ def test_connect_host_reuses_one_ssh_connection(two_hosts: TwoHosts) -> None:  #
     finally:
         engine.close()
     assert not Path(engine.url.removeprefix("unix://")).exists(), "the tunnel's socket is removed on close"
+
+
+def test_connect_host_unix_and_unreachable_ssh(docker_client: Any, tmp_path: Path) -> None:
+    from tests.hosts_stack import STACK_SOCKET
+
+    engine = connect_host(HostSpec(f"unix://{STACK_SOCKET}"), dict(os.environ))
+    try:
+        assert engine.client.ping() and engine.is_podman
+    finally:
+        engine.close()
+    closed = _free_on_both(["127.0.0.2", "127.0.0.3"])  # nothing listens there
+    with pytest.raises(DeployError, match="ssh failed") as info:
+        connect_host(HostSpec(f"ssh://root@127.0.0.2:{closed}"), dict(os.environ))
+    assert "must log in without a prompt" in (info.value.hint or "")
