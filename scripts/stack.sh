@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Install and start the real test stack nexusify's tests drive (idempotent; safe to re-run).
 #   - Debian packages: podman + runc (Docker-compatible API), nginx-light, docker-registry,
-#     mmdebstrap, busybox-static
+#     mmdebstrap, busybox-static, openssh-server/-client (remote hosts over SSH in tests)
 #   - the project itself with its dev extras
 #   - Podman's settings for this machine (explicit ulimits, runc) and its API socket
 #   - a local base image localhost/python:3.11-slim-bookworm built with mmdebstrap (cached
-#     outside the repo), since no image can be pulled here
+#     outside the repo), since no image can be pulled here, and localhost/nginx:stack (nginx-light)
 #   - PostgreSQL (already installed on these machines) started if it is down
 # Prints the environment the tests need as `export` lines into $NEXUSIFY_STACK_ENV
 # (default: ~/.cache/nexusify-stack/env.sh). Servers that tests own (pypiserver, registry,
@@ -22,9 +22,10 @@ log() { printf '[stack] %s\n' "$*" >&2; }
 
 need_apt=()
 for pair in podman:podman runc:runc nginx:nginx-light docker-registry:docker-registry \
-            mmdebstrap:mmdebstrap busybox:busybox-static; do
+            mmdebstrap:mmdebstrap busybox:busybox-static sshd:openssh-server ssh:openssh-client \
+            unshare:util-linux setsid:util-linux; do
   cmd=${pair%%:*}; pkg=${pair#*:}
-  command -v "$cmd" >/dev/null 2>&1 || need_apt+=("$pkg")
+  command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "installing ${need_apt[*]}"
@@ -113,11 +114,27 @@ if ! podman image exists localhost/busybox:stack; then
   rm -rf "$bdir"
 fi
 
+# The proxy image of `proxy.kind = "container"` in tests: nginx-light on a minbase Debian (the
+# official nginx image cannot be pulled here).
+nginx_image=localhost/nginx:stack
+if ! podman image exists "$nginx_image"; then
+  tar="$cache/nginx-bookworm.tar"
+  if [ ! -s "$tar" ]; then
+    log "building the nginx proxy image with mmdebstrap (about 30 s)"
+    mmdebstrap --quiet --variant=minbase --include=nginx-light bookworm "$cache/partial-nginx.tar" >/dev/null
+    mv "$cache/partial-nginx.tar" "$tar"
+  fi
+  podman import --quiet --change 'CMD ["nginx", "-g", "daemon off;"]' "$tar" "$nginx_image" >/dev/null
+fi
+# sshd needs its privilege-separation directory; tests run their own sshd on loopback.
+mkdir -p /run/sshd
+
 envfile=${NEXUSIFY_STACK_ENV:-$cache/env.sh}
 cat > "$envfile" <<ENV
 export DOCKER_HOST=unix://$sock
 export NEXUSIFY_TEST_BASE_IMAGE=$base_image
 export NEXUSIFY_TEST_BUSYBOX_IMAGE=localhost/busybox:stack
+export NEXUSIFY_TEST_NGINX_IMAGE=$nginx_image
 export NEXUSIFY_TEST_REGISTRY_PORTS=25000-25019
 ENV
 log "stack ready; environment in $envfile"

@@ -138,8 +138,8 @@ class Load:
     """
 
     def __init__(self, port: int, *, path: str = "/", threads: int = 4, max_requests: int = 200_000,
-                 max_seconds: float = 120.0, pause: float = 0.002) -> None:
-        self.port, self.path, self.threads = port, path, threads
+                 max_seconds: float = 120.0, pause: float = 0.002, host: str = "127.0.0.1") -> None:
+        self.port, self.path, self.threads, self.host = port, path, threads, host
         self.max_requests, self.max_seconds, self.pause = max_requests, max_seconds, pause
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -151,7 +151,7 @@ class Load:
 
     def _one(self) -> None:
         sent = time.monotonic()
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=10)
         try:
             conn.request("GET", self.path)
             resp = conn.getresponse()

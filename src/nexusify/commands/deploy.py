@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import sys
 from collections.abc import Callable
 
 from nexusify.commands import Context
 from nexusify.deploy.config import load_deploy_config
+from nexusify.deploy.hostlock import unlock_environment
 from nexusify.deploy.pipeline import (
     STAGES,
     DeployFailed,
@@ -18,12 +20,15 @@ from nexusify.deploy.pipeline import (
     plan_deploy,
     run_deploy,
 )
+from nexusify.deploy.teardown import Found, down
 from nexusify.errors import UsageError
 from nexusify.extras import EXTRAS, require
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("services", nargs="*", metavar="SERVICE", help="services to deploy (default: all configured)")
+    parser.add_argument("services", nargs="*", metavar="SERVICE",
+                        help="services to deploy (default: all configured); or `down` (remove what nexusify created "
+                        "in the environment) or `unlock` (release a lock a killed deploy left)")
     parser.add_argument("-e", "--environment", required=True, help="environment to deploy to (from [deploy.environments])")
     parser.add_argument("--dry-run", action="store_true",
                         help="print the plan and the migration SQL (Alembic offline mode); change nothing")
@@ -35,6 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="build argument for every image (never a secret: build args are stored in the image)")
     parser.add_argument("--lock-wait", type=float, metavar="SECONDS",
                         help="wait this long for another deploy of the environment (default: config `lock-wait`; 0 refuses)")
+    parser.add_argument("--yes", action="store_true", help="down: remove without asking (needed when not on a terminal)")
+    parser.add_argument("--purge-history", action="store_true",
+                        help="down: remove the deployment history too (on the hosts and in the working copy)")
 
 
 def _build_args(items: list[str]) -> dict[str, str]:
@@ -69,12 +77,14 @@ def render_plan(ctx: Context, plan: DeployPlan) -> None:
 
 def render_result(ctx: Context, result: DeployResult) -> None:
     rows = []
+    hosts = any("host" in s for s in result.services)
     for s in result.services:
-        rows.append([s.get("service"), s.get("previous_version") or "", s.get("version"),
-                     s.get("container", ""), s.get("port", ""), f"{s['switch_seconds']:.2f}s" if "switch_seconds" in s else ""])
+        rows.append([s.get("service"), *([s.get("host", "")] if hosts else []), s.get("previous_version") or "",
+                     s.get("version"), s.get("container", ""), s.get("port", ""),
+                     f"{s['switch_seconds']:.2f}s" if "switch_seconds" in s else ""])
     if rows:
         ctx.out.table(f"{result.action} to {result.environment}: {result.outcome}",
-                      ["service", "from", "to", "container", "port", "switch"], rows)
+                      ["service", *(["host"] if hosts else []), "from", "to", "container", "port", "switch"], rows)
     timings = ", ".join(f"{k} {v:.2f}s" for k, v in result.stages.items())
     ctx.out.print(f"{result.action} {result.outcome} in {result.duration:.2f}s ({timings})", markup=False)
 
@@ -89,6 +99,14 @@ def need_deploy_extra() -> None:
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
     need_deploy_extra()
+    if args.services and args.services[0] in ("down", "unlock"):
+        if len(args.services) > 1:
+            raise UsageError(f"`nexusify deploy {args.services[0]}` takes no service names",
+                             hint=f"`nexusify deploy {args.services[0]} -e ENVIRONMENT` acts on the whole environment")
+        return run_down(args, ctx) if args.services[0] == "down" else run_unlock(args, ctx)
+    if args.yes or args.purge_history:
+        raise UsageError("--yes and --purge-history belong to `nexusify deploy down`",
+                         hint="`nexusify deploy down -e ENVIRONMENT --yes`")
     config = load_deploy_config(ctx.settings, env=ctx.env)
     stages = parse_stages(args.stages)
     if args.dry_run:
@@ -120,4 +138,62 @@ def report(ctx: Context, action: Callable[[], DeployResult]) -> int:
         ctx.out.json(result.to_dict())
     else:
         render_result(ctx, result)
+    return 0
+
+
+def _confirm(ctx: Context, environment: str, items: list[Found]) -> bool:
+    ctx.out.info(f"nexusify deploy down will remove from {environment}:")
+    for item in items:
+        ctx.out.info(f"  {item.describe()}")
+    sys.stderr.write(f"Remove these {len(items)}? [y/N] ")
+    sys.stderr.flush()
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
+
+
+def run_down(args: argparse.Namespace, ctx: Context) -> int:
+    """`nexusify deploy down`: asks on a terminal; without one, refuses (exit 2) unless --yes."""
+    if not args.yes and (ctx.json or not sys.stdin.isatty()):
+        raise UsageError(f"`deploy down` removes every container of {args.environment}; refusing without --yes "
+                         "when not run from a terminal",
+                         hint=f"pass --yes; `nexusify status -e {args.environment}` shows what runs there")
+    config = load_deploy_config(ctx.settings, env=ctx.env)
+    result = down(config, ctx.settings, args.environment, env=ctx.env, purge_history=args.purge_history,
+                  lock_wait=args.lock_wait,
+                  confirm=None if args.yes else (lambda items: _confirm(ctx, args.environment, items)))
+    if ctx.json:
+        ctx.out.json(result.to_dict())
+        return 1 if result.declined else 0
+    if result.declined:
+        ctx.out.print("nothing was removed", markup=False)
+        return 1
+    if not result.removed:
+        ctx.out.print(f"nothing of {result.environment} to remove", markup=False)
+    else:
+        ctx.out.print(f"removed from {result.environment}:", markup=False)
+        for item in result.removed:
+            ctx.out.print(f"  {item.describe()}", markup=False)
+    if result.kept:
+        ctx.out.print("history kept: " + ", ".join(i.describe() for i in result.kept), markup=False)
+        ctx.out.print(f"  remove it too with `nexusify deploy down -e {result.environment} --yes --purge-history`",
+                      markup=False)
+    else:
+        ctx.out.print("no history is kept", markup=False)
+    if result.removed:
+        ctx.out.print("images stay in the engines (other environments may run them); `docker image prune` "
+                      "(or `podman image prune`) removes unused ones", markup=False)
+    return 0
+
+
+def run_unlock(args: argparse.Namespace, ctx: Context) -> int:
+    """`nexusify deploy unlock`: release the lock a killed deploy left on the first host."""
+    config = load_deploy_config(ctx.settings, env=ctx.env)
+    where, released = unlock_environment(config, ctx.settings, args.environment, ctx.env)
+    if ctx.json:
+        ctx.out.json({"environment": args.environment, "where": where,
+                      "released": released.to_dict() if released else None})
+    elif released is None:
+        ctx.out.print(f"{args.environment} is not locked ({where})", markup=False)
+    else:
+        ctx.out.print(f"released the deploy lock of {args.environment} on {where}, held by {released.describe()}",
+                      markup=False)
     return 0

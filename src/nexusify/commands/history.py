@@ -7,9 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from nexusify.commands import Context
+from nexusify.commands.deploy import need_deploy_extra
 from nexusify.config import suggest
+from nexusify.deploy.config import load_deploy_config
 from nexusify.deploy.history import DeploymentRecord, read_history
-from nexusify.errors import ConfigError, UsageError
+from nexusify.deploy.hosthistory import merge_records, read_on_hosts
+from nexusify.deploy.hostset import connected_hosts, state_on_hosts
+from nexusify.errors import ConfigError, DeployError, UsageError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -77,18 +81,42 @@ def _migrations_cell(rec: DeploymentRecord) -> str:
     return "\n".join(parts)
 
 
+def _records(ctx: Context, environment: str) -> tuple[list[DeploymentRecord], list[str]]:
+    """The local records, merged by id with those on the environment's hosts when it keeps its
+    history there (a fresh clone has only those); plus the hosts that could not be read."""
+    local = read_history(ctx.settings.state_path, environment)
+    configured = ctx.settings.deploy.get("environments") if isinstance(ctx.settings.deploy, dict) else None
+    if not isinstance(configured, dict) or environment not in configured:
+        return local, []
+    config = load_deploy_config(ctx.settings, env=ctx.env)
+    env_cfg = config.environment(environment)
+    if not state_on_hosts(env_cfg):
+        return local, []
+    need_deploy_extra()  # only to reach the hosts: a local history needs no engine
+    try:
+        with connected_hosts(config, env_cfg, ctx.env) as hosts:
+            found = read_on_hosts(hosts, environment)
+    except DeployError as exc:  # a host down hides no record this working copy has
+        return local, [f"the hosts' history was not read: {exc.message}"]
+    unread = [f"host {h.host}: history not read: {h.error}" for h in found if h.error]
+    return merge_records(local, *(h.records for h in found)), unread
+
+
 def run(args: argparse.Namespace, ctx: Context) -> int:
     if args.limit < 0:
         raise UsageError("--limit must be 0 or more")
     environment = _environment(args, ctx)
-    records = read_history(ctx.settings.state_path, environment)
+    records, unread = _records(ctx, environment)
+    for problem in unread:
+        ctx.out.info(f"warning: {problem}")
     if args.service:
         wanted = set(args.service)
         records = [r for r in records if wanted & {s.name for s in r.services}]
     if args.limit:
         records = records[-args.limit:]
     if ctx.json:
-        data: dict[str, Any] = {"environment": environment, "records": [r.to_dict() for r in records]}
+        data: dict[str, Any] = {"environment": environment, "records": [r.to_dict() for r in records],
+                                "unread_hosts": unread}
         ctx.out.json(data)
         return 0
     if not records:

@@ -62,11 +62,15 @@ VERBS: tuple[Verb, ...] = (
     Verb("deploy", "deploy services: migrations, image build, blue-green switch", (
         ("nexusify deploy -e staging --dry-run", "the plan and the migration SQL; change nothing"),
         ("nexusify deploy -e staging", "every configured service, blue-green"),
-        ("nexusify deploy -e staging --tag v2 quality-fabric", "one service, as version v2"),
+        ("nexusify deploy down -e staging --yes", "remove what nexusify created there (`deploy unlock`: a stale lock)"),
     )),
     Verb("rollback", "switch back to a kept version, health-checked, no rebuild", (
         ("nexusify rollback -e staging", "every service back to its previous kept version"),
         ("nexusify rollback -e staging --to v1 quality-fabric", "one service back to version v1"),
+    ), index_options=()),
+    Verb("status", "show what runs where: live, kept, health per host", (
+        ("nexusify status -e staging", "per host and service: live and kept versions, health"),
+        ("nexusify status -e staging --json", "the same as JSON; exit 1 when hosts disagree or one is unhealthy"),
     ), index_options=()),
     Verb("history", "show the deployment history of an environment", (
         ("nexusify history -e staging", "the last 20 deploys and rollbacks, newest first"),

@@ -25,9 +25,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from nexusify.deploy.containers import ServiceContainers, ServiceRuntime
-from nexusify.deploy.engine import Engine
-from nexusify.deploy.health import check_health
+from nexusify.deploy.containers import Probe, ServiceContainers, ServiceRuntime
+from nexusify.deploy.engine import Engine, start_retrying
 from nexusify.deploy.state import Slot, StateStore
 from nexusify.deploy.switch import TrafficSwitch
 from nexusify.errors import DeployError
@@ -67,6 +66,8 @@ class Prepared:
     transition: dict[str, Any]
     health: float
     t0: float
+    action: str = "deploy"  # "rollback": a kept version brought back
+    reused: bool = False  # a kept container restarted (not a new one)
 
 
 
@@ -74,9 +75,10 @@ class BlueGreen:
     """Blue-green deploys and rollbacks of one service in one environment."""
 
     def __init__(self, engine: Engine, switch: TrafficSwitch, runtime: ServiceRuntime, store: StateStore, *,
-                 on_event: Event | None = None, redact: Callable[[str], str] | None = None) -> None:
+                 on_event: Event | None = None, redact: Callable[[str], str] | None = None,
+                 probe: Probe | None = None) -> None:
         self.engine = engine
-        self.box = ServiceContainers(engine, runtime, redact)
+        self.box = ServiceContainers(engine, runtime, redact, probe)
         self.switch = switch
         self.rt = runtime
         self.store = store
@@ -129,8 +131,7 @@ class BlueGreen:
         serving = self.switch.current()
         assert green is not None
         if serving is not None and serving.name == green.container:
-            healthy = self.box.running(green.container) and check_health(
-                self.rt.host, green.port, self.rt.health_path)[0]
+            healthy = self.box.running(green.container) and self.box.check(green)[0]
             if healthy:
                 self._ensure_serving()
                 self._save(green, {**transition, "phase": "drain"})
@@ -179,7 +180,7 @@ class BlueGreen:
             c.start()
         self.box.wait_healthy(slot)
         if (cur := self.switch.current()) is None or cur.name != slot.container:
-            self.switch.point_to(slot.target(self.rt.host))
+            self.switch.point_to(self.box.target(slot))
             self.switch.drain(self.rt.drain_timeout)
 
     # ------------------------------------------------------------------ deploy / rollback
@@ -228,12 +229,13 @@ class BlueGreen:
     def commit(self, prepared: Prepared) -> SwitchResult:
         """Switch traffic to a prepared green, drain, stop blue (kept for rollback), prune."""
         p = prepared
-        return self._switch_over(p.t0, "deploy", p.green, p.blue, p.transition, p.health, reused=False)
+        return self._switch_over(p.t0, p.action, p.green, p.blue, p.transition, p.health, reused=p.reused)
 
     def abandon(self, prepared: Prepared) -> None:
         """Remove a prepared green that will not be switched to; blue keeps serving."""
-        self._event(f"{self.rt.service}: removing {prepared.green.version} ({prepared.green.container}); not switched")
-        self.box.remove(prepared.green.container)
+        self._event(f"{self.rt.service}: {'stopping' if prepared.reused else 'removing'} {prepared.green.version} "
+                    f"({prepared.green.container}); not switched")
+        self._discard(prepared.green, "rollback" if prepared.reused else "deploy")
         self._save(prepared.blue, None)
 
     def rollback(self, to_version: str | None, env: Mapping[str, str] | None, secret_tag: str | None) -> SwitchResult:
@@ -242,6 +244,11 @@ class BlueGreen:
         ``env``/``secret_tag``: the current secrets; when the kept container was created with
         other secret versions, it is recreated from its image with the current ones (no build).
         """
+        return self.commit(self.prepare_rollback(to_version, env, secret_tag))
+
+    def prepare_rollback(self, to_version: str | None, env: Mapping[str, str] | None,
+                         secret_tag: str | None) -> Prepared:
+        """The first half of :meth:`rollback`: the kept version started and healthy, traffic unmoved."""
         t0 = time.monotonic()
         if (msg := self.recover()) is not None:
             self.recovered = msg
@@ -276,7 +283,7 @@ class BlueGreen:
                 c = self.box.get(green.container)
                 assert c is not None
                 try:
-                    c.start()
+                    start_retrying(c.start)
                 except Exception as exc:
                     raise DeployError(f"{self.rt.service}: could not start {green.container}: {self._redact(str(exc))}",
                                       hint="is its port taken? roll back with --to another version, or deploy it again") from None
@@ -287,18 +294,18 @@ class BlueGreen:
             self._discard(green, "rollback" if reuse else "deploy")
             self._save(blue, None)
             raise
-        return self._switch_over(t0, "rollback", green, blue, transition, health, reused=reuse)
+        return Prepared(green, blue, transition, health, t0, action="rollback", reused=reuse)
 
     def _switch_over(self, t0: float, action: str, green: Slot, blue: Slot | None, transition: dict[str, Any],
                      health: float, *, reused: bool) -> SwitchResult:
         self._save(blue, {**transition, "phase": "switch"})
         ts = time.monotonic()
         try:
-            self.switch.point_to(green.target(self.rt.host))
+            self.switch.point_to(self.box.target(green))
         except DeployError:
             self._discard(green, "rollback" if reused else "deploy")
             if blue is not None and (cur := self.switch.current()) is not None and cur.name != blue.container:
-                self.switch.point_to(blue.target(self.rt.host))
+                self.switch.point_to(self.box.target(blue))
             self._save(blue, None)
             raise
         self._save(green, {**transition, "phase": "drain"})

@@ -53,6 +53,11 @@ Top-level keys (``[deploy]``):
 Environment keys (``[deploy.environments.<name>]``):
 
 - ``keep``, ``lock-wait``: override the top-level values for this environment.
+- ``hosts`` (list, optional): the engines the environment runs on, each an address
+  ``"ssh://user@host[:port]"`` (the system's ssh client and keys), ``"tcp://host:2376"`` (TLS from
+  ``DOCKER_CERT_PATH``/``DOCKER_TLS_VERIFY``) or ``"unix:///path.sock"``, or a table
+  ``{url = "...", bind = "10.0.0.5"}`` whose ``bind`` is the address the host's proxy publishes on
+  (default: all). Needs ``proxy.kind = "container"``. Without ``hosts``: the single ``engine``.
 - ``secrets`` (table, optional): where secret values come from.
   - ``provider = "aws"``: AWS Secrets Manager. ``secret-ids`` (list; or ``secret-id``, one
     string): each secret is a JSON object ``{"NAME": "value", ...}``, read at version stage
@@ -62,7 +67,12 @@ Environment keys (``[deploy.environments.<name>]``):
   - ``provider = "env-file"``: ``path`` of a ``KEY=VALUE`` file (``#`` comments, ``export``
     prefix and quotes allowed), for local use. Keep it out of version control.
 - ``proxy`` (table, optional): the reverse proxy that switches traffic blue-green.
-  - ``kind`` (default ``"nginx"``).
+  - ``kind`` (default ``"nginx"``: a local nginx; ``"container"``: an nginx container
+    ``nexusify-<environment>-proxy`` on every host, on the network ``nexusify-<environment>``
+    it shares with the service containers, publishing ``listen``).
+  - ``image`` (kind ``"container"``): the proxy image, default the official ``nginx`` image.
+    Without ``hosts`` the container runs on the single engine and publishes on ``listen``'s
+    address (default ``127.0.0.1``); with ``hosts``, on each host's ``bind`` (default: all).
   - ``listen``: port (or ``"host:port"``, default host ``127.0.0.1``) of the shared server
     block that serves services with a ``route``.
   - ``conf-dir``: folder nexusify writes ``nexusify.conf`` (server blocks) and
@@ -117,6 +127,7 @@ from nexusify.deploy.config_sections import (
     PROXY_KINDS,
     SECRET_PROVIDERS,
     check_environment_services,
+    read_hosts,
     read_proxy,
     read_secrets,
     read_service,
@@ -134,7 +145,7 @@ from nexusify.deploy.config_types import (
 )
 
 TOP_KEYS = ("engine", "registry", "keep", "lock-wait", "environments", "services")
-ENVIRONMENT_KEYS = ("keep", "lock-wait", "secrets", "proxy", "services")
+ENVIRONMENT_KEYS = ("keep", "lock-wait", "secrets", "proxy", "services", "hosts")
 DEFAULT_KEEP = 3
 DEFAULT_LOCK_WAIT = 0.0
 
@@ -202,6 +213,10 @@ def load_deploy_config(
         if "proxy" in etable:
             proxy = read_proxy(ck, root, etable["proxy"], [*path, "proxy"],
                                 settings.state_path / "deploy" / ename / "nginx")
+        hosts = read_hosts(ck, etable["hosts"], [*path, "hosts"]) if "hosts" in etable else ()
+        if hosts and (proxy is None or proxy.kind != "container"):
+            ck.error([*path, "hosts"], "an environment with `hosts` needs a proxy container on each host",
+                     hint=f'add [deploy.environments.{ename}.proxy] with kind = "container" and listen = 80')
         merged = dict(services)
         overrides = etable.get("services", {})
         if not isinstance(overrides, dict):
@@ -226,7 +241,7 @@ def load_deploy_config(
             name=ename, secrets=secrets, proxy=proxy,
             keep=ck.whole(etable, "keep", path, keep, 1),
             lock_wait=ck.number(etable, "lock-wait", path, lock_wait),
-            services=merged,
+            services=merged, hosts=hosts,
         )
         check_environment_services(ck, environment)
         environments[ename] = environment

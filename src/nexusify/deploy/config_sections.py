@@ -10,6 +10,7 @@ from typing import Any
 
 from nexusify.deploy.config_checker import Checker, closest, has_password, kind_of, locate
 from nexusify.deploy.config_types import (
+    DEFAULT_PROXY_IMAGE,
     SECRET_REF,
     AwsSecretsConfig,
     EnvFileSecretsConfig,
@@ -19,12 +20,14 @@ from nexusify.deploy.config_types import (
     SecretsConfig,
     ServiceConfig,
 )
+from nexusify.deploy.hosts import HostSpec, bind_problem, host_url_problem
 
-PROXY_KINDS: tuple[str, ...] = ("nginx",)
+PROXY_KINDS: tuple[str, ...] = ("nginx", "container")
 SECRET_PROVIDERS: tuple[str, ...] = ("aws", "env-file")
 AWS_KEYS = ("provider", "secret-ids", "secret-id", "region", "endpoint-url")
 ENV_FILE_KEYS = ("provider", "path")
-PROXY_KEYS = ("kind", "listen", "conf-dir", "conf", "prefix", "binary")
+PROXY_KEYS = ("kind", "listen", "conf-dir", "conf", "prefix", "binary", "image")
+HOST_KEYS = ("url", "bind")
 SERVICE_KEYS = (
     "folder", "container-port", "dockerfile", "image", "health-path", "health-timeout",
     "health-interval", "drain-timeout", "public-port", "route", "migrations", "database-url", "env",
@@ -213,8 +216,61 @@ def read_proxy(ck: Checker, root: Path, raw: Any, path: list[str], default_dir: 
     conf = opt_path("conf")
     if conf is not None and not conf.is_file():
         ck.error([*path, "conf"], f"no such file: {conf}")
+    image = ck.string(table, "image", path)
+    if image is not None and kind != "container":
+        ck.error([*path, "image"], "`image` is for proxy kind \"container\" (an nginx container on every host)",
+                 hint='add kind = "container", or remove image')
+    if kind == "container" and ("conf" in table or "prefix" in table or "binary" in table):
+        ck.error([*path, "kind"], "conf, prefix and binary are for the local nginx (kind \"nginx\"); "
+                 "the container proxy's configuration is nexusify's own")
     return ProxyConfig(kind=kind, listen_host=host, listen_port=port, conf_dir=opt_path("conf-dir") or default_dir,
-                       conf=conf, prefix=opt_path("prefix"), binary=ck.string(table, "binary", path) or "nginx")
+                       conf=conf, prefix=opt_path("prefix"), binary=ck.string(table, "binary", path) or "nginx",
+                       image=image or DEFAULT_PROXY_IMAGE)
+
+
+def read_hosts(ck: Checker, raw: Any, path: list[str]) -> tuple[HostSpec, ...]:
+    """``hosts = ["ssh://user@host", {url = "tcp://h:2376", bind = "10.0.0.5"}, ...]``."""
+    if not isinstance(raw, list) or not raw:
+        ck.error(path, f"expected a non-empty list of host addresses, got {kind_of(raw)}",
+                 hint='e.g. hosts = ["ssh://deploy@203.0.113.10", {url = "ssh://deploy@203.0.113.11", bind = "10.0.0.5"}]')
+        return ()
+    hosts: list[HostSpec] = []
+    for i, item in enumerate(raw):
+        where = f"host {i + 1}: "
+        url: str | None
+        bind: str | None = None
+        if isinstance(item, str):
+            url = item
+        elif isinstance(item, dict):
+            unknown = [k for k in item if k not in HOST_KEYS]
+            for k in unknown:
+                near = closest(k, HOST_KEYS)
+                ck.error(path, f"{where}unknown key `{k}`" + (f"; did you mean `{near}`?" if near else ""),
+                         hint="a host table has url and bind")
+            url = item.get("url") if isinstance(item.get("url"), str) else None
+            if url is None:
+                ck.error(path, f"{where}needs `url` (a string)", hint='{url = "ssh://deploy@host", bind = "10.0.0.5"}')
+                continue
+            raw_bind = item.get("bind")
+            if raw_bind is not None:
+                problem = bind_problem(raw_bind) if isinstance(raw_bind, str) else f"expected a string, got {kind_of(raw_bind)}"
+                if problem:
+                    ck.error(path, f"{where}{problem}")
+                else:
+                    bind = raw_bind
+        else:
+            ck.error(path, f"{where}expected an address or a table {{url, bind}}, got {kind_of(item)}")
+            continue
+        problem = host_url_problem(url.strip())
+        if problem:
+            ck.error(path, where + problem, hint="ssh://user@host[:port], tcp://host:port (TLS) or unix:///path.sock")
+            continue
+        spec = HostSpec(url=url.strip().rstrip("/"), bind=bind)
+        if any(h.url == spec.url for h in hosts):
+            ck.error(path, f"{where}{spec.url} is listed twice")
+            continue
+        hosts.append(spec)
+    return tuple(hosts)
 
 
 def check_environment_services(ck: Checker, env: EnvironmentConfig) -> None:
@@ -254,5 +310,5 @@ def check_environment_services(ck: Checker, env: EnvironmentConfig) -> None:
 
 __all__ = [
     "NAME", "OVERRIDE_KEYS", "PROXY_KINDS", "SECRET_PROVIDERS", "SERVICE_KEYS", "check_environment_services",
-    "read_proxy", "read_secrets", "read_service", "read_service_keys",
+    "read_hosts", "read_proxy", "read_secrets", "read_service", "read_service_keys",
 ]

@@ -8,9 +8,12 @@ from pathlib import Path
 
 from nexusify.config import suggest
 from nexusify.deploy.config_checker import raise_all
+from nexusify.deploy.hosts import HostSpec
 from nexusify.errors import ConfigError
 
 SECRET_REF = "secret:"
+#: the proxy image of ``proxy.kind = "container"`` unless ``proxy.image`` names another (official nginx)
+DEFAULT_PROXY_IMAGE = "docker.io/library/nginx:1.27-alpine"
 
 
 @dataclass(frozen=True)
@@ -36,7 +39,8 @@ SecretsConfig = AwsSecretsConfig | EnvFileSecretsConfig
 
 @dataclass(frozen=True)
 class ProxyConfig:
-    """The environment's reverse proxy (nginx): where it listens and where nexusify writes."""
+    """The environment's reverse proxy: a local nginx (``kind = "nginx"``: where it listens and where
+    nexusify writes) or an nginx container on every host (``kind = "container"``, from ``image``)."""
 
     kind: str = "nginx"
     listen_host: str = "127.0.0.1"
@@ -45,6 +49,7 @@ class ProxyConfig:
     conf: Path | None = None  # main nginx.conf for ``nginx -t -c`` / ``-s reload`` (None: nginx default)
     prefix: Path | None = None  # nginx ``-p`` prefix (None: nginx default)
     binary: str = "nginx"
+    image: str = DEFAULT_PROXY_IMAGE  # kind "container": the nginx image run on every host
 
 
 @dataclass(frozen=True)
@@ -103,6 +108,7 @@ class EnvironmentConfig:
     keep: int
     lock_wait: float
     services: Mapping[str, ServiceConfig]  # merged with per-environment overrides
+    hosts: tuple[HostSpec, ...] = ()  # empty: the single engine of [deploy] engine (today's default)
 
 
 @dataclass(frozen=True)
@@ -159,6 +165,6 @@ class DeployConfig:
 
 
 __all__ = [
-    "SECRET_REF", "AwsSecretsConfig", "DeployConfig", "EnvFileSecretsConfig", "EnvVar", "EnvironmentConfig",
+    "DEFAULT_PROXY_IMAGE", "SECRET_REF", "AwsSecretsConfig", "DeployConfig", "EnvFileSecretsConfig", "EnvVar", "EnvironmentConfig",
     "ProxyConfig", "SecretsConfig", "ServiceConfig",
 ]

@@ -16,13 +16,22 @@ from nexusify.deploy.engine import (
     LABEL_ENVIRONMENT,
     LABEL_IMAGE,
     LABEL_MANAGED,
+    LABEL_ROLE,
     LABEL_SECRETS,
     LABEL_SERVICE,
     LABEL_VERSION,
+    ROLE_HISTORY,
+    ROLE_LOCK,
+    ROLE_MIGRATION,
+    ROLE_NETWORK,
+    ROLE_PROXY,
+    ROLE_SERVICE,
     Engine,
+    start_retrying,
 )
 from nexusify.deploy.health import check_health, free_port
 from nexusify.deploy.state import Slot
+from nexusify.deploy.switch import Target
 from nexusify.errors import DeployError
 from nexusify.extras import require
 
@@ -43,16 +52,49 @@ class ServiceRuntime:
     keep: int = 3
     host: str = "127.0.0.1"
     stop_timeout: int = 10
+    network: str | None = None  # set: containers join it and publish no port (proxy container mode)
+
+
+Probe = Callable[[str, int, str], tuple[bool, str]]  # (address, port, path) -> (healthy, what answered)
 
 
 class ServiceContainers:
     """The managed containers of ``runtime.service`` in ``runtime.environment`` on one engine."""
 
-    def __init__(self, engine: Engine, runtime: ServiceRuntime, redact: Callable[[str], str] | None = None) -> None:
+    def __init__(self, engine: Engine, runtime: ServiceRuntime, redact: Callable[[str], str] | None = None,
+                 probe: Probe | None = None) -> None:
         self.engine = engine
         self.client = engine.client
         self.rt = runtime
         self._redact = redact or (lambda s: s)
+        self._probe = probe
+
+    def address(self, slot: Slot) -> tuple[str, int]:
+        """Where the proxy reaches ``slot``: a loopback port, or (network mode) the container's IP on
+        the environment's network, read now (a restarted container may have a new one)."""
+        if self.rt.network is None:
+            return self.rt.host, slot.port
+        c = self.get(slot.container)
+        networks = ((c.attrs.get("NetworkSettings") or {}).get("Networks") or {}) if c is not None else {}
+        ip = str((networks.get(self.rt.network) or {}).get("IPAddress") or "")
+        if not ip:
+            raise DeployError(f"{self.rt.service}: {slot.container} has no address on {self.rt.network}",
+                              hint="is it running? see the engine's log")
+        return ip, self.rt.container_port
+
+    def target(self, slot: Slot) -> Target:
+        host, port = self.address(slot)
+        return Target(host=host, port=port, name=slot.container, version=slot.version)
+
+    def check(self, slot: Slot, timeout: float = 2.0) -> tuple[bool, str]:
+        """One health probe of ``slot`` (from here, or from inside the proxy in network mode)."""
+        if self.rt.network is None or self._probe is None:
+            return check_health(self.rt.host, slot.port, self.rt.health_path, timeout=timeout)
+        try:
+            host, port = self.address(slot)
+        except DeployError as exc:
+            return False, exc.message
+        return self._probe(host, port, self.rt.health_path)
 
     def labels_filter(self) -> dict[str, Any]:
         return {"label": [f"{LABEL_MANAGED}=true", f"{LABEL_ENVIRONMENT}={self.rt.environment}",
@@ -89,7 +131,7 @@ class ServiceContainers:
 
     def slot_of(self, container: Any) -> Slot | None:
         labels = container.labels or {}
-        port = _host_port(container, self.rt.container_port)
+        port = self.rt.container_port if self.rt.network else _host_port(container, self.rt.container_port)
         if port is None:
             return None
         image_id = str(container.attrs.get("Image", ""))
@@ -109,7 +151,7 @@ class ServiceContainers:
     def new_slot(self, image: str, image_id: str, version: str, secret_tag: str) -> Slot:
         created = time.time()
         name = _NAME_SAFE.sub("-", f"nx-{self.rt.environment}-{self.rt.service}-{version}-{_random.token_hex(3)}")
-        port = free_port(self.rt.host, self.used_ports())
+        port = self.rt.container_port if self.rt.network else free_port(self.rt.host, self.used_ports())
         slot = Slot(container=name, version=version, image=image, image_id=image_id, port=port, created=created,
                     secret_versions=secret_tag)
         return slot
@@ -120,17 +162,22 @@ class ServiceContainers:
         labels = {
             LABEL_MANAGED: "true", LABEL_ENVIRONMENT: self.rt.environment, LABEL_SERVICE: self.rt.service,
             LABEL_VERSION: slot.version, LABEL_CREATED: f"{slot.created:.6f}", LABEL_SECRETS: slot.secret_versions,
-            LABEL_IMAGE: slot.image,
+            LABEL_IMAGE: slot.image, LABEL_ROLE: ROLE_SERVICE,
         }
         full_env = {"APP_VERSION": slot.version, "NEXUSIFY_VERSION": slot.version,
                     "NEXUSIFY_ENVIRONMENT": self.rt.environment, "NEXUSIFY_SERVICE": self.rt.service}
         full_env.update(env)
-        try:
-            self.client.containers.run(
-                slot.image_id or slot.image, name=slot.container, detach=True, environment=full_env, labels=labels,
-                ports={f"{self.rt.container_port}/tcp": (self.rt.host, slot.port)},
-                restart_policy={"Name": "unless-stopped"},
+        where: dict[str, Any] = ({"network": self.rt.network} if self.rt.network
+                                 else {"ports": {f"{self.rt.container_port}/tcp": (self.rt.host, slot.port)}})
+        def create_and_start() -> None:
+            c = self.client.containers.create(
+                slot.image_id or slot.image, name=slot.container, environment=full_env, labels=labels,
+                restart_policy={"Name": "unless-stopped"}, **where,
             )
+            start_retrying(c.start)
+
+        try:
+            create_and_start()
         except docker_errors.APIError as exc:
             with contextlib.suppress(Exception):
                 c = self.get(slot.container)
@@ -176,8 +223,7 @@ class ServiceContainers:
         last = "no answer yet"
         checks = 0
         while True:
-            ok, last = check_health(self.rt.host, slot.port, self.rt.health_path,
-                                    timeout=max(0.5, min(2.0, self.rt.health_timeout)))
+            ok, last = self.check(slot, timeout=max(0.5, min(2.0, self.rt.health_timeout)))
             if ok:
                 return time.monotonic() - start
             checks += 1
@@ -188,7 +234,7 @@ class ServiceContainers:
                                   hint="fix the service; traffic did not move")
             if time.monotonic() >= deadline:
                 raise DeployError(
-                    f"{self.rt.service} {slot.version}: {self.rt.health_path} on port {slot.port} was not healthy "
+                    f"{self.rt.service} {slot.version}: {self.rt.health_path} of {slot.container} was not healthy "
                     f"within {self.rt.health_timeout:g}s (last: {last})",
                     hint="traffic did not move; fix the service or raise `health-timeout`",
                 )
@@ -211,4 +257,8 @@ def _host_port(container: Any, container_port: int | None) -> int | None:
 
 
 
-__all__ = ["ServiceContainers", "ServiceRuntime"]
+__all__ = [
+    "LABEL_CREATED", "LABEL_ENVIRONMENT", "LABEL_IMAGE", "LABEL_MANAGED", "LABEL_ROLE", "LABEL_SECRETS", "LABEL_SERVICE",
+    "LABEL_VERSION", "ROLE_HISTORY", "ROLE_LOCK", "ROLE_MIGRATION", "ROLE_NETWORK", "ROLE_PROXY", "ROLE_SERVICE",
+    "ServiceContainers", "ServiceRuntime",
+]

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-from collections.abc import Mapping
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from nexusify.errors import DeployError
@@ -30,6 +31,37 @@ LABEL_ENVIRONMENT = f"{LABEL_PREFIX}.environment"
 LABEL_CREATED = f"{LABEL_PREFIX}.created"
 LABEL_SECRETS = f"{LABEL_PREFIX}.secret-versions"
 LABEL_IMAGE = f"{LABEL_PREFIX}.image"
+#: what an object nexusify made on a host is for: one of the ROLE_* values
+LABEL_ROLE = f"{LABEL_PREFIX}.role"
+ROLE_SERVICE = "service"
+ROLE_PROXY = "proxy"
+ROLE_LOCK = "lock"
+ROLE_HISTORY = "history"
+ROLE_NETWORK = "network"
+ROLE_MIGRATION = "migration"
+
+
+# Engine errors that a second try gets past: netavark's iptables setup racing another engine's on
+# the same machine ("Chain already exists"), seen when two engines share one network namespace.
+TRANSIENT = ("chain already exists", "resource temporarily unavailable")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for an engine error worth one more try (see TRANSIENT)."""
+    text = str(exc).lower()
+    return any(t in text for t in TRANSIENT)
+
+
+def start_retrying(start: Callable[[], Any], tries: int = 3) -> Any:
+    """``start()``, tried again after a short pause when the engine fails transiently."""
+    for attempt in range(tries):
+        try:
+            return start()
+        except Exception as exc:
+            if attempt == tries - 1 or not is_transient(exc):
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    return None
 
 
 def engine_url(configured: str | None, env: Mapping[str, str]) -> str:
@@ -44,6 +76,7 @@ class Engine:
     client: Any  # docker.DockerClient
     url: str
     is_podman: bool
+    on_close: list[Callable[[], None]] = field(default_factory=list)  # e.g. end an SSH tunnel
 
     def cli_build_command(self) -> list[str]:
         """The CLI prefix for a build with BuildKit secrets, talking to the same engine."""
@@ -63,6 +96,10 @@ class Engine:
     def close(self) -> None:
         with contextlib.suppress(Exception):  # closing is best effort
             self.client.close()
+        for hook in self.on_close:
+            with contextlib.suppress(Exception):
+                hook()
+        self.on_close.clear()
 
 
 def connect(configured: str | None, env: Mapping[str, str], timeout: int = 300) -> Engine:
@@ -90,10 +127,19 @@ __all__ = [
     "LABEL_ENVIRONMENT",
     "LABEL_IMAGE",
     "LABEL_MANAGED",
+    "LABEL_ROLE",
     "LABEL_SECRETS",
     "LABEL_SERVICE",
     "LABEL_VERSION",
+    "ROLE_HISTORY",
+    "ROLE_LOCK",
+    "ROLE_MIGRATION",
+    "ROLE_NETWORK",
+    "ROLE_PROXY",
+    "ROLE_SERVICE",
     "Engine",
     "connect",
     "engine_url",
+    "is_transient",
+    "start_retrying",
 ]

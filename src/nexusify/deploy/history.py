@@ -115,6 +115,13 @@ def history_path(state_path: Path, environment: str) -> Path:
     return Path(state_path) / "deploy" / environment / "history.jsonl"
 
 
+def record_line(record: DeploymentRecord, secrets: SecretBundle | None = None) -> str:
+    """The record as stored: one line of JSON, any secret value of ``secrets`` replaced by
+    ``<hidden>`` (the local file and the copies on the hosts hold the same text)."""
+    line = json.dumps(record.to_dict(), sort_keys=False, separators=(",", ":"), default=str)
+    return secrets.redact(line) if secrets is not None else line
+
+
 def append_record(state_path: Path, record: DeploymentRecord, *, secrets: SecretBundle | None = None) -> DeploymentRecord:
     """Append one record atomically (O_APPEND of one complete line + fsync); returns it with its id.
 
@@ -126,10 +133,7 @@ def append_record(state_path: Path, record: DeploymentRecord, *, secrets: Secret
         raise ValueError(f"outcome must be one of {OUTCOMES}, got {record.outcome!r}")
     if not record.id:
         record = replace(record, id=new_record_id())
-    line = json.dumps(record.to_dict(), sort_keys=False, separators=(",", ":"), default=str)
-    if secrets is not None:
-        line = secrets.redact(line)
-    data = (line + "\n").encode("utf-8")
+    data = (record_line(record, secrets) + "\n").encode("utf-8")
     path = history_path(state_path, record.environment)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -219,5 +223,5 @@ def last_successful(state_path: Path, environment: str, service: str) -> list[Se
 
 __all__ = [
     "ACTIONS", "OUTCOMES", "DeploymentRecord", "ServiceRecord", "append_record", "history_path", "last_successful",
-    "new_record_id", "read_history", "utc_now", "who",
+    "new_record_id", "read_history", "record_line", "utc_now", "who",
 ]

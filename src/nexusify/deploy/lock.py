@@ -45,7 +45,7 @@ class LockHolder:
         return asdict(self)
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -110,7 +110,7 @@ class DeployLock:
                 hint="wait for it to finish, or pass --lock-wait SECONDS to wait for it",
             )
         stale = ""
-        if holder.host == socket.gethostname() and not _pid_alive(holder.pid):
+        if holder.host == socket.gethostname() and not pid_alive(holder.pid):
             stale = (f" (its pid {holder.pid} is gone, but a child process still holds the lock file; "
                      f"find it with `fuser {self.path}`)")
         waited = f" after waiting {self.wait:g}s" if self.wait else ""
@@ -211,4 +211,4 @@ def current_holder(state_path: Path, environment: str) -> LockHolder | None:
         os.close(fd)
 
 
-__all__ = ["DeployLock", "LockHolder", "current_holder"]
+__all__ = ["DeployLock", "LockHolder", "current_holder", "pid_alive"]

@@ -148,6 +148,12 @@ def _config(service: str, alembic_ini: Path, url: str, buffer: io.StringIO | Non
     return cfg
 
 
+def script_location(service: str, alembic_ini: Path) -> str:
+    """Where the migration scripts of ``alembic_ini`` are, as Alembic will resolve them here: an
+    absolute folder, or a ``package:folder`` resource (no database is touched)."""
+    return str(_config(service, alembic_ini, "sqlite://").get_main_option("script_location"))
+
+
 def _script(service: str, cfg: Any) -> Any:
     ScriptDirectory = require("deploy", "alembic.script").ScriptDirectory
 
@@ -393,4 +399,7 @@ def offline_sql(
     return buffer.getvalue()
 
 
-__all__ = ["MigrationResult", "MigrationStatus", "advisory_lock_key", "migration_status", "offline_sql", "upgrade"]
+__all__ = [
+    "MigrationResult", "MigrationStatus", "advisory_lock_key", "migration_status", "offline_sql", "script_location",
+    "upgrade",
+]

@@ -15,16 +15,17 @@ migration: a rollback never downgrades the database).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from nexusify.config import Settings
 from nexusify.credentials import resolve_credentials
 from nexusify.deploy import history as hist
 from nexusify.deploy import migrations as mig
-from nexusify.deploy.allornone import service_record, switch_all
-from nexusify.deploy.bluegreen import BlueGreen, SwitchResult
+from nexusify.deploy.allornone import existing_image, rollback_all, service_record, switch_all
 from nexusify.deploy.config import DeployConfig, EnvironmentConfig, ServiceConfig
 from nexusify.deploy.engine import Engine, connect
+from nexusify.deploy.hosthistory import append_on_hosts
+from nexusify.deploy.hostlock import held_environment, took_over
 from nexusify.deploy.images import (
     BuildRequest,
     BuiltImage,
@@ -33,7 +34,8 @@ from nexusify.deploy.images import (
     push_image,
     registry_auth,
 )
-from nexusify.deploy.lock import DeployLock, LockHolder
+from nexusify.deploy.lock import LockHolder
+from nexusify.deploy.migrate_remote import upgrade_in_container
 from nexusify.deploy.plan import (
     STAGES,
     DeployPlan,
@@ -42,8 +44,6 @@ from nexusify.deploy.plan import (
     parse_stages,
     plan_deploy,
     resolve_version,
-    runtime_of,
-    secret_tag,
 )
 from nexusify.deploy.result import (
     DeployFailed,
@@ -61,7 +61,8 @@ from nexusify.deploy.secrets import (
     fetch_secrets,
     provider_for,
 )
-from nexusify.deploy.state import StateStore
+from nexusify.deploy.ship import ship_image
+from nexusify.deploy.sites import Site, open_sites
 from nexusify.errors import DeployError, NexusifyError
 
 
@@ -97,7 +98,8 @@ def run_deploy(
         sink(Event("info", "lock", f"waiting up to {wait:g}s for the deploy lock of {environment}"
                    + (f", held by {holder.describe()}" if holder else "")))
 
-    with DeployLock(settings.state_path, environment, wait=wait, action="deploy", on_wait=on_wait):
+    with held_environment(config, settings, env_cfg, env, wait=wait, action="deploy", on_wait=on_wait,
+                          on_recovered=lambda h: result.recovered.append(took_over(h))) as state_hosts:
         bundle: SecretBundle | None = None
         error: BaseException | None = None
         outcome = "success"
@@ -110,7 +112,7 @@ def run_deploy(
                 if eng is None and needs_engine:
                     eng = connect(config.engine, env)
                 _execute(plan, config, settings, env_cfg, chosen, env, build_args or {}, result, sink,
-                         eng, records, holder)
+                         eng, records, holder, [e for _, e in state_hosts])
             finally:
                 bundle = holder[0] if holder else None
                 if engine is None and eng is not None:
@@ -135,6 +137,8 @@ def run_deploy(
                     stages={k: round(v, 3) for k, v in result.stages.items()}, error=result.error,
                 ), secrets=bundle)
                 result.record_id = rec.id
+                for warning in append_on_hosts(state_hosts, rec, bundle):
+                    sink(Event("info", "record", f"warning: {warning}"))
         if isinstance(error, NexusifyError):
             raise DeployFailed(error, result, message=redact(error.message)) from error
         if error is not None:
@@ -145,7 +149,7 @@ def run_deploy(
 def _execute(plan: DeployPlan, config: DeployConfig, settings: Settings, env_cfg: EnvironmentConfig,
              chosen: list[ServiceConfig], env: Mapping[str, str], build_args: Mapping[str, str],
              result: DeployResult, sink: EventSink, engine: Engine | None,
-             records: list[hist.ServiceRecord], holder: list[SecretBundle]) -> None:
+             records: list[hist.ServiceRecord], holder: list[SecretBundle], connected: Sequence[Engine] = ()) -> None:
     stages = plan.stages
     bundle: SecretBundle | None = None
     migrated: dict[str, mig.MigrationResult] = {}
@@ -154,7 +158,9 @@ def _execute(plan: DeployPlan, config: DeployConfig, settings: Settings, env_cfg
             bundle = fetch_secrets(env_cfg, chosen, env)
             holder.append(bundle)
             result.secret_versions = dict(bundle.versions)
-    if "migrate" in stages:
+    # With hosts, migrations run on the first host from the new image, after the build (below).
+    remote_migrations = bool(env_cfg.hosts) and any(s.migrations for s in chosen)
+    if "migrate" in stages and not remote_migrations:
         with Stage(result, sink, "migrate"):
             for svc in chosen:
                 if svc.migrations is None:
@@ -199,17 +205,61 @@ def _execute(plan: DeployPlan, config: DeployConfig, settings: Settings, env_cfg
                     img = push_image(engine, img, auth=push_auth)
                 built[svc.name] = img
                 result.images.append(img.to_dict())
-    if "switch" in stages:
+    if "switch" in stages or (remote_migrations and "migrate" in stages):
         assert engine is not None
-        with Stage(result, sink, "switch"):
-            switch_all(engine, config, settings, env_cfg, chosen, plan.version, bundle, built, migrated,
-                        result, sink, records)
-    elif built or migrated:
+        with open_sites(config, settings, env_cfg, env, engine, sink, connected=connected) as sites:
+            images = {svc.name: built.get(svc.name) or existing_image(engine, config, svc, plan.version)
+                      for svc in chosen}
+            with Stage(result, sink, "ship"):
+                _ship(engine, sites, images, config.registry, env, sink)
+            if remote_migrations and "migrate" in stages:
+                with Stage(result, sink, "migrate"):
+                    _migrate_on_host(sites[0], chosen, images, env_cfg.name, bundle or SecretBundle(), migrated,
+                                     result, sink)
+            if "switch" in stages:
+                with Stage(result, sink, "switch"):
+                    switch_all(sites, engine, config, env_cfg, chosen, plan.version, bundle, images, migrated,
+                               result, sink, records)
+    if "switch" not in stages and (built or migrated):
         for svc in chosen:
             if svc.name in built or svc.name in migrated:
                 img_opt = built.get(svc.name)
                 records.append(service_record(svc.name, plan.version, img_opt, migrated.get(svc.name), None, None))
                 result.services.append({"service": svc.name, "version": plan.version, "switched": False})
+
+
+def _migrate_on_host(site: Site, chosen: list[ServiceConfig], images: Mapping[str, BuiltImage], environment: str,
+                     bundle: SecretBundle, migrated: dict[str, mig.MigrationResult], result: DeployResult,
+                     sink: EventSink) -> None:
+    """Each service's migrations once, in a one-off container of its new image on the first host."""
+    for svc in chosen:
+        if svc.migrations is None:
+            continue
+        url = database_url(svc, bundle)
+        if url is None:
+            raise DeployError(f"{svc.name}: `migrations` is set but `database-url` is not")
+        sink(Event("info", "migrate", f"{site.name}: {svc.name}: alembic upgrade heads in a container of "
+                   f"{images[svc.name].ref}"))
+        res = upgrade_in_container(site.engine, svc, images[svc.name], environment, url.reveal(),
+                                   container_env(svc, bundle), redact=bundle.redact, host=site.name)
+        migrated[svc.name] = res
+        result.migrations.append(res.to_dict())
+        sink(Event("info", "migrate", f"{svc.name}: {res.before or 'empty'} -> {res.after or 'empty'}"
+                   f" ({len(res.applied)} applied)"))
+
+
+def _ship(engine: Engine, sites: list[Site], images: Mapping[str, BuiltImage], registry: str | None,
+          env: Mapping[str, str], sink: EventSink) -> None:
+    """Every image reaches every host (pulled from the registry, or streamed from the build engine)."""
+    auth = registry_auth(env) if registry else None
+    for site in sites:
+        if site.engine is engine:
+            continue
+        for img in images.values():
+            how = ship_image(engine, site.engine, img, registry=registry, auth=auth, host=site.name,
+                             on_log=lambda m: sink(Event("info", "ship", m)))
+            if how != "present":
+                sink(Event("info", "ship", f"{site.name}: {img.ref} {how}"))
 
 
 def run_rollback(
@@ -233,9 +283,10 @@ def run_rollback(
     result = DeployResult(environment=environment, action="rollback", version=to_version)
     started, t0 = hist.utc_now(), time.monotonic()
     records: list[hist.ServiceRecord] = []
-    with DeployLock(settings.state_path, environment, wait=wait, action="rollback"):
+    with held_environment(config, settings, env_cfg, env, wait=wait, action="rollback",
+                          on_recovered=lambda h: result.recovered.append(took_over(h))) as state_hosts:
         own = engine is None
-        eng = engine or connect(config.engine, env)
+        eng = engine if engine is not None or env_cfg.hosts else connect(config.engine, env)
         bundle: SecretBundle | None = None
         error: NexusifyError | None = None
         try:
@@ -243,25 +294,13 @@ def run_rollback(
                 with Stage(result, sink, "secrets"):
                     bundle = fetch_secrets(env_cfg, chosen, env)
                     result.secret_versions = dict(bundle.versions)
-            proxy = make_proxy(env_cfg, settings)
-            store = StateStore(settings.state_path, environment)
-            tag = secret_tag(bundle)
-            with Stage(result, sink, "switch"):
-                for svc in _rollback_order(chosen, store):
-                    bg = BlueGreen(eng, proxy.switch(svc.name), runtime_of(env_cfg, svc), store,
-                                   on_event=lambda m: sink(Event("info", "switch", m)),
-                                   redact=bundle.redact if bundle else None)
-                    rres: SwitchResult = bg.rollback(
-                        to_version, container_env(svc, bundle) if bundle else None, tag if bundle else None)
-                    result.services.append(rres.to_dict())
-                    if rres.recovered:
-                        result.recovered.append(f"{svc.name}: {rres.recovered}")
-                    records.append(hist.ServiceRecord(name=svc.name, version=rres.version, image=rres.image,
-                                                      digest=rres.image_id, previous_version=rres.previous_version))
+            with Stage(result, sink, "switch"), open_sites(config, settings, env_cfg, env, eng, sink,
+                                                           connected=[e for _, e in state_hosts]) as sites:
+                rollback_all(sites, env_cfg, chosen, to_version, bundle, result, sink, records)
         except NexusifyError as exc:
             error = exc
         finally:
-            if own:
+            if own and eng is not None:
                 eng.close()
         result.outcome = "success" if error is None else "failed"
         result.duration = time.monotonic() - t0
@@ -275,19 +314,13 @@ def run_rollback(
                 stages={k: round(v, 3) for k, v in result.stages.items()}, error=result.error,
             ), secrets=bundle)
             result.record_id = rec.id
-        if len(result.services) == 1:
+            for warning in append_on_hosts(state_hosts, rec, bundle):
+                sink(Event("info", "record", f"warning: {warning}"))
+        if len({s["version"] for s in result.services}) == 1:
             result.version = result.services[0]["version"]
         if error is not None:
             raise DeployFailed(error, result, message=result.error) from error
     return result
-
-
-def _rollback_order(chosen: Iterable[ServiceConfig], store: StateStore) -> list[ServiceConfig]:
-    """Only services that have been deployed in the environment (others have nothing to roll back)."""
-    out = [s for s in chosen if store.service(s.name).get("live") or store.service(s.name).get("transition")]
-    if not out:
-        raise DeployError("nothing has been deployed to roll back", hint="deploy first")
-    return out
 
 
 __all__ = [

@@ -18,6 +18,7 @@ from nexusify.deploy import migrations as mig
 from nexusify.deploy.config import DeployConfig, EnvironmentConfig, ProxyConfig, ServiceConfig
 from nexusify.deploy.containers import ServiceRuntime
 from nexusify.deploy.engine import engine_url
+from nexusify.deploy.hostobjects import history_volume, lock_name
 from nexusify.deploy.images import check_version, image_ref, registry_auth, source_version
 from nexusify.deploy.readiness import check_rewritten
 from nexusify.deploy.secrets import SecretBundle, database_url, fetch_secrets, provider_for
@@ -175,7 +176,9 @@ def plan_deploy(
     if "build" in stages:
         check_rewritten(settings, chosen)  # before anything is built: shared code comes from the index
     ver = resolve_version(chosen, settings.root, version)
-    store = StateStore(settings.state_path, environment)
+    # with hosts, the first host's record says what is live (each host keeps its own)
+    store = StateStore(settings.state_path, environment, env_cfg.hosts[0].name if env_cfg.hosts else None)
+    on_hosts = f" on {len(env_cfg.hosts)} hosts ({', '.join(h.name for h in env_cfg.hosts)})" if env_cfg.hosts else ""
     live = {}
     for svc in chosen:
         slot = store.service(svc.name).get("live")
@@ -200,8 +203,11 @@ def plan_deploy(
         for svc in chosen:
             if svc.migrations is None:
                 continue
+            inside = (f" in a one-off container of the new image on {env_cfg.hosts[0].name}, after the build"
+                      if env_cfg.hosts else "")
             steps.append(PlanStep("migrate", svc.name,
-                                  f"alembic upgrade head ({_rel(svc.migrations, settings.root)}) under a PostgreSQL advisory lock",
+                                  f"alembic upgrade head ({_rel(svc.migrations, settings.root)}) under a PostgreSQL "
+                                  f"advisory lock{inside}",
                                   {"alembic_ini": str(svc.migrations)}))
             if with_sql:
                 sql[svc.name] = _offline_sql(svc, bundle or SecretBundle())
@@ -223,12 +229,15 @@ def plan_deploy(
                     "for rollback") if now else ""
             steps.append(PlanStep(
                 "switch", svc.name,
-                f"{head}, wait for {svc.health_path} (<= {svc.health_timeout:g}s), point nginx {where} at it{tail}",
+                f"{head}{on_hosts}, wait for {svc.health_path} (<= {svc.health_timeout:g}s), point "
+                f"{'the proxy container' if proxy.kind == 'container' else 'nginx'} {where} at it{tail}",
                 {"from": now, "to": ver, "listen": where}))
     if "record" in stages:
+        on_hosts = (f", and on every host (volume {history_volume(environment)}); the deploy lock is "
+                    f"{lock_name(environment)} on the first host") if proxy.kind == "container" else ""
         steps.append(PlanStep("record", None,
-                              f"append to {_rel(hist.history_path(settings.state_path, environment), settings.root)}",
-                              {}))
+                              f"append to {_rel(hist.history_path(settings.state_path, environment), settings.root)}"
+                              + on_hosts, {}))
     return DeployPlan(environment=environment, version=ver, services=[s.name for s in chosen], stages=stages,
                       steps=steps, engine=mask_url(engine_url(config.engine, env)), registry=config.registry,
                       live=live, migration_sql=sql)

@@ -6,6 +6,7 @@ never read as empty (the next save would drop the other services' records)."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -52,10 +53,14 @@ class Slot:
 
 
 class StateStore:
-    """``<state_path>/deploy/<environment>/state.json``, rewritten atomically before each transition."""
+    """``<state_path>/deploy/<environment>/state.json`` (one per host of an environment with hosts:
+    ``.../hosts/<host>/state.json``), rewritten atomically before each transition."""
 
-    def __init__(self, state_path: Path, environment: str) -> None:
-        self.path = Path(state_path) / "deploy" / environment / "state.json"
+    def __init__(self, state_path: Path, environment: str, host: str | None = None) -> None:
+        base = Path(state_path) / "deploy" / environment
+        if host:
+            base = base / "hosts" / re.sub(r"[^A-Za-z0-9_.@-]", "_", host)
+        self.path = base / "state.json"
 
     def load(self) -> dict[str, Any]:
         """The whole state; empty when the file does not exist yet. DamagedState (exit 1) when it

@@ -1,0 +1,146 @@
+"""Benchmark: reaching remote hosts over SSH, and a rollback of two hosts under load.
+
+Runs on the real stack with the two SSH hosts of tests/hosts_stack.py (sshd on 127.0.0.2 and
+127.0.0.3, two independent Podman engines):
+
+1. API calls over SSH: docker-py's own ssh mode (``DockerClient(base_url="ssh://...",
+   use_ssh_client=True)``, one SSH connection per call) against nexusify's ``connect_host`` (one
+   multiplexed master per host, a forwarded socket, HTTP keep-alive): connect time and time per
+   call (``ping``), and their ratio.
+2. ``nexusify rollback`` of an environment on both hosts, under load through both proxies
+   (2 threads each, a new connection per request): wall time per round and failed requests.
+
+Usage: ``python benchmarks/hosts.py [--rounds N] [--calls N]`` (after ``bash scripts/stack.sh``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "src"))
+
+from tests.deploy_fixtures import Load, make_project, remove_labelled  # noqa: E402
+from tests.hosts_stack import TwoHosts, start_two_hosts  # noqa: E402
+
+from nexusify import cli  # noqa: E402
+from nexusify.deploy.hosts import HostSpec, connect_host, network_name  # noqa: E402
+
+
+def _load_stack_env() -> None:
+    env_file = Path(os.environ.get("NEXUSIFY_STACK_ENV", Path.home() / ".cache/nexusify-stack/env.sh"))
+    if env_file.is_file():
+        for line in env_file.read_text().splitlines():
+            if line.startswith("export ") and "=" in line:
+                k, _, v = line[len("export "):].partition("=")
+                os.environ.setdefault(k.strip(), v.strip())
+
+
+def nexusify(env: dict[str, str], *argv: str) -> tuple[int, dict[str, Any], float]:
+    out, err = io.StringIO(), io.StringIO()
+    t0 = time.monotonic()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.main([*argv, "--json"], env=env)
+    took = time.monotonic() - t0
+    try:
+        data = json.loads(out.getvalue())
+    except ValueError:
+        data = {"raw": out.getvalue(), "stderr": err.getvalue()}
+    return code, data, took
+
+
+def api_calls(hosts: TwoHosts, calls: int) -> dict[str, float]:
+    import docker
+
+    url = hosts.b.url
+    t0 = time.monotonic()
+    native = docker.DockerClient(base_url=url, use_ssh_client=True, version="1.41")
+    native_connect = time.monotonic() - t0
+    t0 = time.monotonic()
+    for _ in range(calls):
+        native.ping()
+    native_call = (time.monotonic() - t0) / calls
+    native.close()
+    t0 = time.monotonic()
+    engine = connect_host(HostSpec(url), dict(os.environ))
+    tunnel_connect = time.monotonic() - t0
+    t0 = time.monotonic()
+    for _ in range(calls):
+        engine.client.ping()
+    tunnel_call = (time.monotonic() - t0) / calls
+    engine.close()
+    return {"native_connect": native_connect, "native_call": native_call, "tunnel_connect": tunnel_connect,
+            "tunnel_call": tunnel_call}
+
+
+def rollbacks(hosts: TwoHosts, base: Path, rounds: int) -> list[tuple[float, int]]:
+    import docker
+
+    p = make_project(base, health_timeout=10)
+    port = p.public_port
+    spec = ", ".join(f'{{url = "{h.url}", bind = "{h.address}"}}' for h in hosts.hosts)
+    image = os.environ.get("NEXUSIFY_TEST_NGINX_IMAGE", "localhost/nginx:stack")
+    with (p.root / "nexusify.toml").open("a") as fh:
+        fh.write(f"\n[deploy.environments.{p.environment}]\nhosts = [{spec}]\n"
+                 f'[deploy.environments.{p.environment}.proxy]\nkind = "container"\nimage = "{image}"\n')
+    clients = [docker.DockerClient(base_url=h.docker_host, timeout=120) for h in hosts.hosts]
+    out: list[tuple[float, int]] = []
+    try:
+        for version in ("v1", "v2"):
+            code, data, _ = nexusify(p.env, "deploy", "--root", str(p.root), "--environment", p.environment,
+                                     "--tag", version, "--build-arg", f"BUILT_VERSION={version}")
+            if code != 0:
+                raise SystemExit(f"deploy {version} failed: {data}")
+        for _ in range(rounds):
+            loads = [Load(port, host=h.address, threads=2, max_seconds=60).start() for h in hosts.hosts]
+            time.sleep(0.5)
+            code, data, took = nexusify(p.env, "rollback", "--root", str(p.root), "--environment", p.environment)
+            time.sleep(0.5)
+            failed = sum(len(lo.stop().failures) for lo in loads)
+            if code != 0:
+                raise SystemExit(f"rollback failed: {data}")
+            out.append((took, failed))
+    finally:
+        for c in clients:
+            remove_labelled(c, p.environment)
+            for n in c.networks.list(names=[network_name(p.environment)]):
+                with contextlib.suppress(Exception):
+                    n.remove()
+            c.close()
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--calls", type=int, default=10)
+    args = parser.parse_args()
+    _load_stack_env()
+    with tempfile.TemporaryDirectory(prefix="nexusify-bench-hosts-") as tmp, start_two_hosts(Path(tmp)) as hosts:
+        calls = api_calls(hosts, args.calls)
+        rounds = rollbacks(hosts, Path(tmp) / "project", args.rounds)
+    walls = [w for w, _ in rounds]
+    print(f"hosts benchmark: {args.calls} API calls per client, {args.rounds} rollback round(s) of 2 hosts under load")
+    print(f"  docker-py ssh mode : connect {calls['native_connect']:.3f}s, {calls['native_call'] * 1000:.0f} ms per call")
+    print(f"  nexusify tunnel    : connect {calls['tunnel_connect']:.3f}s, {calls['tunnel_call'] * 1000:.1f} ms per call")
+    print(f"ratio: per-call time docker-py ssh / tunnel = {calls['native_call'] / max(calls['tunnel_call'], 1e-6):.0f}x")
+    print(f"  rollback of 2 hosts: median {statistics.median(walls):.2f}s, max {max(walls):.2f}s, "
+          f"failed requests {sum(f for _, f in rounds)}")
+    print(f"rollback under 2 s: {'yes' if max(walls) < 2 else 'NO'} (load average {os.getloadavg()[0]:.1f} "
+          f"on {os.cpu_count()} cores)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

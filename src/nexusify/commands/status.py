@@ -1,0 +1,55 @@
+"""`nexusify status`: per host, per service, the live and kept versions and health, from the hosts."""
+
+from __future__ import annotations
+
+import argparse
+
+from nexusify.commands import Context
+from nexusify.commands.deploy import need_deploy_extra
+from nexusify.deploy.config import load_deploy_config
+from nexusify.deploy.engine import Engine
+from nexusify.deploy.hostset import connected_hosts, state_on_hosts
+from nexusify.deploy.plan import routes_of, runtime_of
+from nexusify.deploy.proxy_container import ContainerProxy
+from nexusify.deploy.sites import container_mode
+from nexusify.deploy.status import EnvironmentStatus, environment_status
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-e", "--environment", required=True, metavar="NAME", help="environment to show")
+
+
+def render(ctx: Context, report: EnvironmentStatus) -> None:
+    rows = [[s.host, s.service, ", ".join(s.live) or "-", ", ".join(s.kept) or "-", s.health or "-"]
+            for s in report.services]
+    ctx.out.table(f"{report.environment} on {len(report.hosts)} host(s)", ["host", "service", "live", "kept", "health"],
+                  rows)
+    if report.lock:
+        ctx.out.print(f"deploy lock held by {report.lock}", markup=False)
+    for problem in report.problems:
+        ctx.out.print(f"problem: {problem}", markup=False)
+
+
+def run(args: argparse.Namespace, ctx: Context) -> int:
+    need_deploy_extra()
+    config = load_deploy_config(ctx.settings, env=ctx.env)
+    env_cfg = config.environment(args.environment)
+    runtimes = [runtime_of(env_cfg, svc) for svc in env_cfg.services.values()]
+    proxy_for = None
+    if container_mode(env_cfg):
+        assert env_cfg.proxy is not None
+        routes, image = routes_of(env_cfg, env_cfg.proxy), env_cfg.proxy.image
+
+        def proxy_for(host: str, engine: Engine) -> ContainerProxy:
+            return ContainerProxy(engine, env_cfg.name, routes, image=image, host=host)
+
+    with connected_hosts(config, env_cfg, ctx.env) as hosts:
+        report = environment_status(env_cfg.name, hosts, runtimes, proxy_for=proxy_for,
+                                    lock_on_first=state_on_hosts(env_cfg))
+    if ctx.json:
+        ctx.out.json(report.to_dict())
+    elif not report.deployed and not report.unreachable:
+        ctx.out.print(f"nothing is deployed to {env_cfg.name} yet (hosts: {', '.join(report.hosts)})", markup=False)
+    else:
+        render(ctx, report)
+    return 1 if report.problems else 0

@@ -1,0 +1,162 @@
+"""Migrations on a host: ``alembic upgrade heads`` in a one-off container from the NEW image, on the
+first host of an environment, once per deploy, before any host switches.
+
+Why on the host: the database is often reachable from the servers only, and the new image holds
+the exact code and drivers the migrations import. The container gets the service's secrets and
+the database URL in its environment (never a file, never a label; the container is removed when
+it ends), runs on the host's network (a database on the host's loopback answers too), and holds
+the same PostgreSQL advisory lock as a local run (:func:`~nexusify.deploy.migrations.advisory_lock_key`),
+so two migrators never overlap. The scripts come from the working copy (the ones ``deploy``
+checked), copied into the container with ``put_archive``; the image needs alembic and SQLAlchemy
+with the database's driver, as the app itself does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import secrets as _random
+import tarfile
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from nexusify.deploy.config import ServiceConfig
+from nexusify.deploy.engine import (
+    LABEL_ENVIRONMENT,
+    LABEL_MANAGED,
+    LABEL_ROLE,
+    LABEL_SERVICE,
+    LABEL_VERSION,
+    ROLE_MIGRATION,
+    Engine,
+)
+from nexusify.deploy.images import BuiltImage
+from nexusify.deploy.migrations import MigrationResult, advisory_lock_key, script_location
+from nexusify.errors import DeployError
+
+WORKDIR = "/tmp/nexusify-migrations"
+MARKER = "NEXUSIFY-MIGRATION "
+_SKIP = {"__pycache__", ".git", ".venv", "node_modules"}
+
+# Runs inside the image: argv = alembic.ini, advisory lock key, script_location.
+SCRIPT = r'''
+import json, os, sys
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+import sqlalchemy as sa
+ini, key, location = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+url = os.environ["DATABASE_URL"]
+cfg = Config(ini)
+cfg.set_main_option("script_location", location)
+cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+cfg.attributes["database_url"] = url
+cfg.attributes["configure_logger"] = False
+script = ScriptDirectory.from_config(cfg)
+engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+pg = engine.dialect.name == "postgresql"
+with engine.connect() as conn:
+    if pg:
+        conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": key})
+        conn.commit()
+    try:
+        before = tuple(MigrationContext.configure(conn).get_current_heads())
+        command.upgrade(cfg, "heads")
+        with engine.connect() as c2:
+            after = tuple(MigrationContext.configure(c2).get_current_heads())
+    finally:
+        if pg:
+            conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+            conn.commit()
+applied = []
+if after != before:
+    applied = [r.revision for r in script.iterate_revisions(after, before or "base")][::-1]
+print("NEXUSIFY-MIGRATION " + json.dumps({"before": list(before), "after": list(after), "applied": applied}))
+'''
+
+
+def _archive(ini: Path, location: str) -> tuple[bytes, str]:
+    """The ini and its scripts as a tar for ``WORKDIR``; returns it and the in-container location."""
+    buf = io.BytesIO()
+    inside = location
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        tar.add(str(ini), arcname="alembic.ini")
+        if ":" not in location or Path(location).is_absolute():
+            folder = Path(location)
+            try:
+                rel = folder.resolve().relative_to(ini.parent.resolve()).as_posix()
+            except ValueError:
+                rel = "scripts"
+            inside = f"{WORKDIR}/{rel}"
+            tar.add(str(folder), arcname=rel, filter=lambda t: None if set(Path(t.name).parts) & _SKIP else t)
+    return buf.getvalue(), inside
+
+
+def upgrade_in_container(engine: Engine, svc: ServiceConfig, image: BuiltImage, environment: str, url: str,
+                         env: Mapping[str, str], *, redact: Callable[[str], str], host: str = "",
+                         timeout: float = 600.0) -> MigrationResult:
+    """Run the service's migrations in a one-off container of ``image`` on ``engine``."""
+    assert svc.migrations is not None
+    where = f" on {host}" if host else ""
+    location = script_location(svc.name, svc.migrations)
+    tar, inside = _archive(svc.migrations, location)
+    name = f"nx-{environment}-{svc.name}-migrate-{_random.token_hex(3)}"
+    labels = {LABEL_MANAGED: "true", LABEL_ENVIRONMENT: environment, LABEL_SERVICE: svc.name,
+              LABEL_VERSION: image.version, LABEL_ROLE: ROLE_MIGRATION}
+    started = time.monotonic()
+    client = engine.client
+    try:
+        c = client.containers.create(
+            image.image_id or image.ref, name=name, labels=labels, network_mode="host", working_dir=WORKDIR,
+            command=["python3", "-c", SCRIPT, f"{WORKDIR}/alembic.ini", str(advisory_lock_key(url)), inside],
+            environment={**env, "DATABASE_URL": url},
+        )
+    except Exception as exc:
+        raise DeployError(f"service `{svc.name}`: could not create the migration container{where}: "
+                          f"{redact(str(exc))}", hint="nothing was switched") from None
+    try:
+        client.api.put_archive(c.id, "/", _tree(tar))
+        c.start()
+        status = c.wait(timeout=timeout)
+        logs = c.logs().decode("utf-8", "replace")
+        code = int(status.get("StatusCode", 1)) if isinstance(status, dict) else 1
+    except DeployError:
+        raise
+    except Exception as exc:
+        raise DeployError(f"service `{svc.name}`: the migration container{where} failed: {redact(str(exc))}",
+                          hint="nothing was switched") from None
+    finally:
+        with contextlib.suppress(Exception):
+            c.remove(force=True)
+    line = next((ln for ln in logs.splitlines() if ln.startswith(MARKER)), None)
+    if code != 0 or line is None:
+        tail = "\n".join(logs.strip().splitlines()[-12:])
+        raise DeployError(f"service `{svc.name}`: migrations failed{where} (exit {code}):\n{redact(tail)}",
+                          path=svc.migrations, hint="nothing was switched; fix the migration and deploy again")
+    data = json.loads(line[len(MARKER):])
+
+    def join(revs: list[str]) -> str | None:
+        return ",".join(sorted(revs)) or None
+
+    return MigrationResult(svc.name, join(data["before"]), join(data["after"]), tuple(data["applied"]),
+                           time.monotonic() - started)
+
+
+def _tree(tar: bytes) -> bytes:
+    """Re-root the archive under ``WORKDIR`` (put_archive needs the target folder to exist)."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=io.BytesIO(tar)) as src, tarfile.open(fileobj=out, mode="w") as dst:
+        for part in ("tmp", WORKDIR.lstrip("/")):
+            info = tarfile.TarInfo(part)
+            info.type, info.mode = tarfile.DIRTYPE, 0o1777 if part == "tmp" else 0o755
+            dst.addfile(info)
+        for member in src.getmembers():
+            member.name = f"{WORKDIR.lstrip('/')}/{member.name}"
+            dst.addfile(member, src.extractfile(member) if member.isfile() else None)
+    return out.getvalue()
+
+
+__all__ = ["upgrade_in_container"]

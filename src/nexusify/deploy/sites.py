@@ -1,0 +1,115 @@
+"""Where an environment's services run: one *site* per engine, each with its traffic switch and
+its state. Today's single engine behind a local nginx is one site; ``proxy.kind = "container"``
+gives one site per host (``hosts = [...]``, or the single engine), each with its proxy container.
+
+Hosts are connected in parallel (an SSH connection costs ~0.3 s) and closed when the deploy ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+
+from nexusify.config import Settings
+from nexusify.deploy.bluegreen import BlueGreen
+from nexusify.deploy.config import DeployConfig, EnvironmentConfig, ServiceConfig
+from nexusify.deploy.containers import Probe
+from nexusify.deploy.engine import Engine, engine_url
+from nexusify.deploy.hosts import HostSpec, connect_host
+from nexusify.deploy.plan import make_proxy, routes_of, runtime_of
+from nexusify.deploy.proxy_container import ContainerProxy
+from nexusify.deploy.result import Event, EventSink
+from nexusify.deploy.state import StateStore
+from nexusify.deploy.switch import TrafficSwitch
+
+
+@dataclass
+class Site:
+    """One engine of an environment with its traffic switch and state."""
+
+    name: str  # the host's display name ("" for the single engine)
+    engine: Engine
+    switch_for: Callable[[str], TrafficSwitch]
+    store: StateStore
+    network: str | None = None
+    probe: Probe | None = None
+    proxy: ContainerProxy | None = None
+
+    def bluegreen(self, env_cfg: EnvironmentConfig, svc: ServiceConfig, sink: EventSink,
+                  redact: Callable[[str], str] | None = None) -> BlueGreen:
+        rt = runtime_of(env_cfg, svc)
+        if self.network:
+            rt = replace(rt, network=self.network)
+        prefix = f"{self.name}: " if self.name else ""
+        return BlueGreen(self.engine, self.switch_for(svc.name), rt, self.store,
+                         on_event=lambda m: sink(Event("info", "switch", prefix + m)), redact=redact, probe=self.probe)
+
+
+def container_mode(env_cfg: EnvironmentConfig) -> bool:
+    """True when the environment's proxy runs as a container on each host."""
+    return env_cfg.proxy is not None and env_cfg.proxy.kind == "container"
+
+
+def host_specs(config: DeployConfig, env_cfg: EnvironmentConfig, env: Mapping[str, str]) -> tuple[HostSpec, ...]:
+    """The hosts of the environment: ``hosts``, else the single engine."""
+    return env_cfg.hosts or (HostSpec(engine_url(config.engine, env)),)
+
+
+@contextlib.contextmanager
+def open_sites(config: DeployConfig, settings: Settings, env_cfg: EnvironmentConfig, env: Mapping[str, str],
+               build_engine: Engine | None, sink: EventSink, connected: Sequence[Engine] = ()) -> Iterator[list[Site]]:
+    """Connect every site of the environment (proxies created on first deploy); closed on exit.
+    ``connected``: the hosts' engines already connected (by the deploy lock), reused, not closed."""
+    if not container_mode(env_cfg):
+        assert build_engine is not None
+        nginx = make_proxy(env_cfg, settings)
+        yield [Site("", build_engine, nginx.switch, StateStore(settings.state_path, env_cfg.name))]
+        return
+    proxy_cfg = env_cfg.proxy
+    assert proxy_cfg is not None
+    specs = host_specs(config, env_cfg, env)
+    drain = max((s.drain_timeout for s in env_cfg.services.values()), default=5.0)
+    routes = routes_of(env_cfg, proxy_cfg)
+    owned: list[Engine] = []
+
+    reused = list(connected) if env_cfg.hosts and len(connected) == len(specs) else [None] * len(specs)
+
+    def open_one(spec: HostSpec, ready: Engine | None) -> Site:
+        """Connect one host (or take the engine the lock connected) and make sure its network and
+        proxy exist (first deploy creates them)."""
+        reuse = build_engine is not None and not env_cfg.hosts
+        eng = ready or (build_engine if reuse and build_engine is not None else connect_host(spec, env))
+        if eng is not build_engine and eng is not ready:
+            owned.append(eng)
+        name = spec.name if env_cfg.hosts else ""
+        # a host publishes on its `bind` (default: all addresses); the single engine where `listen` says
+        bind = spec.bind if env_cfg.hosts else proxy_cfg.listen_host
+        proxy = ContainerProxy(eng, env_cfg.name, routes, image=proxy_cfg.image, bind=bind,
+                               drain_timeout=max(drain, 1.0), host=name,
+                               on_event=lambda m: sink(Event("info", "switch", m)))
+        proxy.ensure_running()
+        proxy.targets()
+        return Site(name, eng, proxy.switch, StateStore(settings.state_path, env_cfg.name, name or None),
+                    network=proxy.network, probe=proxy.probe, proxy=proxy)
+
+    try:
+        with ThreadPoolExecutor(max_workers=min(8, len(specs))) as pool:
+            futures = [pool.submit(open_one, spec, ready) for spec, ready in zip(specs, reused, strict=True)]
+            sites: list[Site] = []
+            errors: list[BaseException] = []
+            for f in futures:
+                try:
+                    sites.append(f.result())
+                except BaseException as exc:  # re-raised below, once every host was tried
+                    errors.append(exc)
+        if errors:
+            raise errors[0]
+        yield sites
+    finally:
+        for e in owned:
+            e.close()
+
+
+__all__ = ["Site", "container_mode", "host_specs", "open_sites"]
