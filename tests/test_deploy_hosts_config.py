@@ -48,6 +48,8 @@ def test_no_hosts_keeps_the_single_engine(tmp_path: Path) -> None:
     ('[{url = "ssh://h", bind = "not-an-ip"}]', "expected an IP address for bind"),
     ('[{url = "ssh://h", bnd = "10.0.0.1"}]', "did you mean `bind`"),
     ('["ssh://h", "ssh://h"]', "listed twice"),
+    ('["ssh://-oProxyCommand=x"]', "unexpected characters"),
+    ('["ssh://-oProxyCommand=x@h"]', "unexpected characters"),
     ('[]', "non-empty list"),
 ])
 def test_bad_hosts_are_errors_at_their_line(tmp_path: Path, hosts: str, message: str) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import os
+import re
 import selectors
 import shutil
 import subprocess
@@ -36,6 +37,7 @@ from nexusify.extras import require
 HOST_SCHEMES = ("ssh", "tcp", "unix")
 DEFAULT_REMOTE_ENGINE = "unix:///var/run/docker.sock"
 SSH_CONNECT_TIMEOUT = 10
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9_:][A-Za-z0-9_.:%-]*$")
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,9 @@ def host_url_problem(url: str) -> str | None:
         return f"not a valid address {url!r}: {exc}"
     if not parts.hostname:
         return f"no host name in {url!r}"
+    # what reaches the ssh command line must never read as an option (``ssh://-oProxyCommand=...``)
+    if not _SAFE_NAME.match(parts.hostname) or (parts.username and not _SAFE_NAME.match(parts.username)):
+        return f"unexpected characters in the user or host of {url!r}"
     if parts.password:
         return "holds a password; use SSH keys (the ssh client's agent or ~/.ssh/config)"
     if parts.path not in ("", "/") or parts.query:

@@ -31,6 +31,7 @@ from nexusify.deploy.engine import (
     LABEL_VERSION,
     ROLE_MIGRATION,
     Engine,
+    start_retrying,
 )
 from nexusify.deploy.images import BuiltImage
 from nexusify.deploy.migrations import MigrationResult, advisory_lock_key, script_location
@@ -119,7 +120,7 @@ def upgrade_in_container(engine: Engine, svc: ServiceConfig, image: BuiltImage, 
                           f"{redact(str(exc))}", hint="nothing was switched") from None
     try:
         client.api.put_archive(c.id, "/", _tree(tar))
-        c.start()
+        start_retrying(c.start)
         status = c.wait(timeout=timeout)
         logs = c.logs().decode("utf-8", "replace")
         code = int(status.get("StatusCode", 1)) if isinstance(status, dict) else 1

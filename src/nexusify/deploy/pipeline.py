@@ -210,8 +210,9 @@ def _execute(plan: DeployPlan, config: DeployConfig, settings: Settings, env_cfg
         with open_sites(config, settings, env_cfg, env, engine, sink, connected=connected) as sites:
             images = {svc.name: built.get(svc.name) or existing_image(engine, config, svc, plan.version)
                       for svc in chosen}
-            with Stage(result, sink, "ship"):
-                _ship(engine, sites, images, config.registry, env, sink)
+            if any(site.engine is not engine for site in sites):  # hosts: images reach each of them
+                with Stage(result, sink, "ship"):
+                    _ship(engine, sites, images, config.registry, env, sink)
             if remote_migrations and "migrate" in stages:
                 with Stage(result, sink, "migrate"):
                     _migrate_on_host(sites[0], chosen, images, env_cfg.name, bundle or SecretBundle(), migrated,
