@@ -16,10 +16,7 @@ Usage: ``python benchmarks/deploy.py [--rounds N]`` (after ``bash scripts/stack.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import itertools
-import json
 import os
 import statistics
 import sys
@@ -32,32 +29,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "src"))
 
+from benchmarks.cli_run import load_stack_env, nexusify  # noqa: E402
 from tests.deploy_fixtures import Load, LoadReport, make_project  # noqa: E402
 from tests.helpers import free_port, wait_for_port  # noqa: E402
-
-from nexusify import cli  # noqa: E402
-
-
-def _load_stack_env() -> None:
-    env_file = Path(os.environ.get("NEXUSIFY_STACK_ENV", Path.home() / ".cache/nexusify-stack/env.sh"))
-    if env_file.is_file():
-        for line in env_file.read_text().splitlines():
-            if line.startswith("export ") and "=" in line:
-                k, _, v = line[len("export "):].partition("=")
-                os.environ.setdefault(k.strip(), v.strip())
-
-
-def nexusify(env: dict[str, str], *argv: str) -> tuple[int, dict[str, Any], float]:
-    out, err = io.StringIO(), io.StringIO()
-    t0 = time.monotonic()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = cli.main([*argv, "--json"], env=env)
-    took = time.monotonic() - t0
-    try:
-        data = json.loads(out.getvalue())
-    except ValueError:
-        data = {"raw": out.getvalue(), "stderr": err.getvalue()}
-    return code, data, took
 
 
 def under_load(port: int, action: Any) -> tuple[Any, LoadReport]:
@@ -118,7 +92,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3, help="deploy/rollback rounds to measure (default 3)")
     args = parser.parse_args()
-    _load_stack_env()
+    load_stack_env()
     import docker
 
     client = docker.DockerClient(base_url=os.environ["DOCKER_HOST"], version="1.41")

@@ -17,47 +17,22 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import io
-import json
 import os
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "src"))
 
+from benchmarks.cli_run import load_stack_env, nexusify  # noqa: E402
 from tests.deploy_fixtures import Load, make_project, remove_labelled  # noqa: E402
 from tests.hosts_stack import TwoHosts, start_two_hosts  # noqa: E402
 
-from nexusify import cli  # noqa: E402
 from nexusify.deploy.hosts import HostSpec, connect_host, network_name  # noqa: E402
-
-
-def _load_stack_env() -> None:
-    env_file = Path(os.environ.get("NEXUSIFY_STACK_ENV", Path.home() / ".cache/nexusify-stack/env.sh"))
-    if env_file.is_file():
-        for line in env_file.read_text().splitlines():
-            if line.startswith("export ") and "=" in line:
-                k, _, v = line[len("export "):].partition("=")
-                os.environ.setdefault(k.strip(), v.strip())
-
-
-def nexusify(env: dict[str, str], *argv: str) -> tuple[int, dict[str, Any], float]:
-    out, err = io.StringIO(), io.StringIO()
-    t0 = time.monotonic()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = cli.main([*argv, "--json"], env=env)
-    took = time.monotonic() - t0
-    try:
-        data = json.loads(out.getvalue())
-    except ValueError:
-        data = {"raw": out.getvalue(), "stderr": err.getvalue()}
-    return code, data, took
 
 
 def api_calls(hosts: TwoHosts, calls: int) -> dict[str, float]:
@@ -126,7 +101,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--calls", type=int, default=10)
     args = parser.parse_args()
-    _load_stack_env()
+    load_stack_env()
     with tempfile.TemporaryDirectory(prefix="nexusify-bench-hosts-") as tmp, start_two_hosts(Path(tmp)) as hosts:
         calls = api_calls(hosts, args.calls)
         rounds = rollbacks(hosts, Path(tmp) / "project", args.rounds)

@@ -35,7 +35,7 @@ from nexusify.deploy.engine import (
     start_retrying,
 )
 from nexusify.deploy.hosts import network_name, proxy_name
-from nexusify.deploy.switch import Route, Target
+from nexusify.deploy.switch import Route, Target, require_route
 from nexusify.errors import DeployError
 from nexusify.extras import require
 
@@ -374,8 +374,7 @@ class ContainerSwitch:
     """The :class:`~nexusify.deploy.switch.TrafficSwitch` of one service behind a :class:`ContainerProxy`."""
 
     def __init__(self, proxy: ContainerProxy, service: str) -> None:
-        if service not in proxy.routes:
-            raise DeployError(f"service {service!r} has no proxy route", hint="give it `public-port` or `route`")
+        require_route(proxy.routes, service)
         self.proxy = proxy
         self.service = service
 

@@ -34,6 +34,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -388,12 +389,17 @@ def _is_child(pid: int, master: int | None) -> bool:
     return len(fields) > 1 and fields[1] == str(master) and fields[0] != "Z"
 
 
+def require_route(routes: Mapping[str, Route], service: str) -> None:
+    """The one check every switch makes first: a service without a proxy route cannot be switched."""
+    if service not in routes:
+        raise DeployError(f"service {service!r} has no proxy route", hint="give it `public-port` or `route`")
+
+
 class NginxSwitch:
     """The :class:`TrafficSwitch` of one service behind a :class:`NginxProxy`."""
 
     def __init__(self, proxy: NginxProxy, service: str) -> None:
-        if service not in proxy.routes:
-            raise DeployError(f"service {service!r} has no proxy route", hint="give it `public-port` or `route`")
+        require_route(proxy.routes, service)
         self.proxy = proxy
         self.service = service
 
@@ -446,4 +452,4 @@ class NginxSwitch:
             self.proxy.ensure_running()
 
 
-__all__ = ["NginxProxy", "NginxSwitch", "Route", "Target", "TrafficSwitch", "find_nginx"]
+__all__ = ["NginxProxy", "NginxSwitch", "Route", "Target", "TrafficSwitch", "find_nginx", "require_route"]
