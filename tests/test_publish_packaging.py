@@ -29,8 +29,10 @@ def _requirements() -> dict[str | None, set[str]]:
         if req.marker is not None:
             extra = next((e for e in ("deploy", "demo", "dev", "postgres")
                           if req.marker.evaluate({"extra": e})), None)
-        name = canonicalize_name(req.name) + (f"[{','.join(sorted(req.extras))}]" if req.extras else "")
-        out.setdefault(extra, set()).add(name)
+        name = canonicalize_name(req.name)
+        out.setdefault(extra, set()).add(name)  # `docker[ssh]` counts as docker
+        if req.extras:
+            out[extra].add(name + f"[{','.join(sorted(req.extras))}]")
     return out
 
 
