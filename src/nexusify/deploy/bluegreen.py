@@ -177,7 +177,7 @@ class BlueGreen:
             raise DeployError(f"{self.rt.service}: container {slot.container} ({slot.version}) is gone",
                               hint="deploy again")
         if not self.box.running(slot.container):
-            c.start()
+            start_retrying(c.start)
         self.box.wait_healthy(slot)
         if (cur := self.switch.current()) is None or cur.name != slot.container:
             self.switch.point_to(self.box.target(slot))

@@ -43,7 +43,9 @@ ROLE_MIGRATION = "migration"
 
 # Engine errors that a second try gets past: netavark's iptables setup racing another engine's on
 # the same machine ("Chain already exists"), seen when two engines share one network namespace.
-TRANSIENT = ("chain already exists", "resource temporarily unavailable")
+# netavark's iptables setup races when two starts on one host (or two engines sharing a network
+# namespace) create the same network's chain at once: "CHAIN_USER_ADD failed (File exists)"
+TRANSIENT = ("chain already exists", "chain_user_add failed (file exists)", "resource temporarily unavailable")
 
 
 def is_transient(exc: BaseException) -> bool:
