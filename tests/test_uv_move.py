@@ -108,6 +108,12 @@ def test_rewrite_moves_a_uv_workspace_member_onto_the_index(run_cli, tmp_path: P
     assert verified.exit_code == 0, verified.output
     checks = json.loads(verified.stdout)["consumers"][0]["checks"]
     assert {k: v["status"] for k, v in checks.items()} == {"static": "ok", "lock": "ok", "resolve": "ok"}
+    # the virtual root (its dev group takes common from the workspace, which keeps it) stays and keeps working
+    stays = run_cli("verify", *common, "--json", str(root), env=env)
+    assert stays.exit_code == 0, stays.output
+    checks = json.loads(stays.stdout)["consumers"][0]["checks"]
+    assert {k: v["status"] for k, v in checks.items()} == {"static": "n/a", "lock": "n/a", "resolve": "n/a"}
+    assert _uv(["lock", "--check"], root, env).returncode == 0
 
 
 @pytest.mark.slow

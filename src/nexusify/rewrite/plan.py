@@ -68,7 +68,9 @@ from nexusify.formats.pyproject_edit import (
     edit_pyproject,
     sources_outdated,
 )
-from nexusify.model import Project, Workspace, declared_names, relpath
+from nexusify.formats.workspace_stay import stay_problems
+from nexusify.model import Project, Workspace, declared_names, relpath, stays_in_workspace
+from nexusify.model.staying import workspace_of
 from nexusify.rewrite.apply import apply_plan
 from nexusify.rewrite.dockerfile_patch import patch as patch_dockerfile
 from nexusify.rewrite.lock import LockJob
@@ -160,6 +162,14 @@ def plan_rewrite(
               if sp.path in by_path and moves_out(by_path[sp.path], shared_names)]
     plan.problems.extend(plan_workspace_edits(ws, moving))
     stale_move_locks(ws, plan, services)
+    if not targets:  # every consumer: those that stay in their uv workspace keep working as is
+        for project in ws.projects:
+            wroot = workspace_of(project)
+            if wroot is not None and stays_in_workspace(project, ws):
+                plan.staying.append(project.rel(root))
+                if dockerfiles:
+                    plan.problems.extend(stay_problems(project.name or project.rel(root), wroot,
+                                                       judge_project(project, root, shared_code)))
     if not plan.errors:
         _relock(plan, env, creds if creds.present else None, lock, which)
     return plan
