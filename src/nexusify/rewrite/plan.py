@@ -284,8 +284,9 @@ def _plan_service(project: Project, ctx: _PlanContext) -> tuple[ServicePlan, lis
     sp.shared = sorted({d.normalized for d in deps})
     req_deps = [d for d in deps if d.kind == "requirements"]
     deps = [d for d in deps if d.kind != "requirements"]
-    if req_deps:
-        files, more = plan_requirements(project, req_deps, ctx.versions, settings.constraint, url, root)
+    if req_deps or project.requirement_files:
+        files, more = plan_requirements(project, req_deps, ctx.versions, settings.constraint, url, root,
+                                        {n for n in ctx.shared_names if n})
         sp.files.extend(files)
         problems.extend(more)
     rel = relpath(project.pyproject, root)
