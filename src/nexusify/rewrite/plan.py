@@ -72,6 +72,7 @@ from nexusify.formats.workspace_stay import stay_problems
 from nexusify.model import Project, Workspace, declared_names, relpath, stays_in_workspace
 from nexusify.model.staying import workspace_of
 from nexusify.rewrite.apply import apply_plan
+from nexusify.rewrite.compose_contexts import drop_unused_contexts
 from nexusify.rewrite.dockerfile_patch import patch as patch_dockerfile
 from nexusify.rewrite.lock import LockJob
 from nexusify.rewrite.lock import relock as relock_jobs
@@ -157,6 +158,8 @@ def plan_rewrite(
         plan.problems.extend(problems)
     drop_repeated_files(plan)
     merge_compose_files(plan)
+    if dockerfiles:
+        drop_unused_contexts(plan, ws)
     by_path = {p.path: p for p in services}
     moving = [(by_path[sp.path], sp) for sp in plan.services
               if sp.path in by_path and moves_out(by_path[sp.path], shared_names)]
