@@ -320,9 +320,15 @@ def test_a_copy_of_the_whole_workspace_is_never_green(run_cli, tmp_path: Path) -
     api.write_text(api.read_text().replace('["models", "common"]', '["models>=0.1", "common>=0.1"]')
                    .replace("{ workspace = true }", '{ index = "nexus" }')
                    + '\n[[tool.uv.index]]\nname = "nexus"\nurl = "http://127.0.0.1:9/simple/"\nexplicit = true\n')
-    check = run_cli("rewrite", "--root", str(root), "--index-url", "http://127.0.0.1:9/simple/", "--check",
-                    "services/api", env=ENV)
-    assert check.exit_code == 1 and "docker/Dockerfile.api:4" in check.output, check.output
+    # and its Dockerfile already patched for the index (the acceptance run's S1 state after its rewrite)
+    (root / "docker/Dockerfile.api").write_text(COPY_ALL_DOCKERFILE.replace(
+        "RUN pip install uv\n", 'ARG NEXUS_INDEX_URL=http://127.0.0.1:9/simple/\n'
+        'RUN pip install --index-url "$NEXUS_INDEX_URL" uv\n'))
+    for targets in (("services/api",), ()):
+        check = run_cli("rewrite", "--root", str(root), "--index-url", "http://127.0.0.1:9/simple/", "--check",
+                        *targets, env=ENV)
+        assert check.exit_code == 1, check.output
+        assert "docker/Dockerfile.api:5: error[dockerfile-uv-workspace]" in check.output, check.output
     verify = run_cli("verify", "--root", str(root), "--index-url", "http://127.0.0.1:9/simple/", "--json",
                      "services/api", env=ENV)
     assert verify.exit_code == 1, verify.output

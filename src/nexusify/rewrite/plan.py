@@ -341,7 +341,9 @@ def _plan_service(project: Project, ctx: _PlanContext) -> tuple[ServicePlan, lis
                                        requirement=ctx.requirement)
             needed = bool(verdict.copies or verdict.installs or verdict.filters)
             for problem in patched.problems:
-                if not needed:  # only the index URL could not be added: the shared code is gone already
+                # only the index URL could not be added: the shared code is gone already (a build inside
+                # a uv workspace still has it: that stays an error)
+                if not needed and problem.code != "dockerfile-uv-workspace":
                     problem.severity = "warning"
                 if "nothing was changed" not in (problem.hint or ""):
                     problem.hint = (problem.hint + "; " if problem.hint else "") + "this Dockerfile was left untouched"
