@@ -159,6 +159,10 @@ def test_the_fixture_rewrites_in_one_pass_and_audit_then_has_nothing_to_say(run_
         "FROM python:3.11-slim-bookworm\nWORKDIR /srv\n" + VENV + "COPY services/worker /srv/worker\n" + ARG
         + f"RUN {PIP} --no-cache-dir 'dr-util>=0.1.0,<0.2.0' && {PIP} --no-cache-dir /srv/worker\n"
         'CMD ["python", "-c", "import dr_worker"]\n')
+    # the named context `libs` served only the dropped shared copy: it goes; `conf` stays
+    assert (root / "docker-compose.yml").read_text() == (
+        "services:\n  api:\n    build:\n      context: services/api\n      dockerfile: Dockerfile\n"
+        "      additional_contexts:\n        conf: config\n      args:\n        BASE_IMAGE: python:3.11-slim-bookworm\n")
     after = snapshot(root)
     check = run_cli("rewrite", "--root", str(root), "--index-url", URL, "--check", env=ENV)
     assert check.exit_code == 0 and "nothing to rewrite" in check.output, check.output
@@ -206,3 +210,21 @@ def test_what_the_services_dependencies_need_is_pulled_too(run_cli, tmp_path: Pa
     assert result.exit_code == 0, result.output
     assert "RUN poetry install --only main --no-interaction\n" in dockerfile.read_text()
     assert "common_utils" not in dockerfile.read_text()
+
+
+def test_an_emptied_additional_contexts_key_goes_with_its_last_entry(run_cli, tmp_path: Path) -> None:
+    """The acceptance run's S6 shape: the only named context served the shared copy; rewrite
+    drops the entry and the emptied key, and `--check` is then green."""
+    root = tmp_path / "repo"
+    shutil.copytree(FIXTURES / "layouts/docker-run-forms", root)
+    compose = root / "docker-compose.yml"
+    compose.write_text(compose.read_text().replace("        conf: config\n", ""))
+    dockerfile = root / "services/api/Dockerfile"
+    dockerfile.write_text(dockerfile.read_text().replace("COPY --from=conf app.conf /etc/app.conf\n", ""))
+    check = run_cli("rewrite", "--root", str(root), "--index-url", URL, "--check", env=ENV)
+    assert check.exit_code == 1 and "docker-compose.yml:7: drop the named context libs" in check.output, check.output
+    assert run_cli("rewrite", "--root", str(root), "--index-url", URL, env=ENV).exit_code == 0
+    assert compose.read_text() == (
+        "services:\n  api:\n    build:\n      context: services/api\n      dockerfile: Dockerfile\n"
+        "      args:\n        BASE_IMAGE: python:3.11-slim-bookworm\n")
+    assert run_cli("rewrite", "--root", str(root), "--index-url", URL, "--check", env=ENV).exit_code == 0

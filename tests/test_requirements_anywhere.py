@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -36,6 +37,8 @@ def test_rewrite_check_is_not_green_while_they_install_paths(run_cli) -> None:
     assert result.exit_code == 1, result.output
     assert "deploy/workers/harvester/requirements.txt:2: obs-metrics" in result.output
     assert "ops/cron/rotate/Dockerfile:2: drop COPY" in result.output
+    # it names obs-trace without a path: pip (a developer's `pip install -r`) must ask the index, not PyPI
+    assert "ops/cron/rotate/requirements.txt:1: pip installs from http://127.0.0.1:9/simple/ only" in result.output
 
 
 @pytest.mark.slow
@@ -56,6 +59,15 @@ def test_after_publish_and_rewrite_pip_installs_them_from_the_index(run_cli, tmp
     assert done.exit_code == 0, done.output
     assert (root / "deploy/workers/harvester/requirements.txt").read_text() == (
         f"--index-url {server.simple_url}\n-r requirements-base.txt\nobs-metrics>=0.9.1,<0.10.0\n")
+    rotate = root / "ops/cron/rotate/requirements.txt"
+    assert rotate.read_text() == f"--index-url {server.simple_url}\nobs-trace==2.3.0\n"
+    netrc = tmp_path / ".netrc"
+    netrc.write_text(f"machine 127.0.0.1 login {server.username} password {server.password}\n")
+    netrc.chmod(0o600)
+    pip = subprocess.run([sys.executable, "-m", "pip", "install", "--isolated", "--dry-run", "--ignore-installed",
+                          "--no-deps", "-r", str(rotate)], env={**os.environ, "HOME": str(tmp_path)},
+                         capture_output=True, text=True, check=False)
+    assert pip.returncode == 0 and "obs_trace-2.3.0" in pip.stdout + pip.stderr, pip.stdout + pip.stderr
     assert run_cli("rewrite", *common, "--check", env=env).exit_code == 0
     verified = run_cli("verify", *common, "--json", env=env)
     assert verified.exit_code == 0, verified.output

@@ -108,6 +108,12 @@ def test_rewrite_moves_a_uv_workspace_member_onto_the_index(run_cli, tmp_path: P
     assert verified.exit_code == 0, verified.output
     checks = json.loads(verified.stdout)["consumers"][0]["checks"]
     assert {k: v["status"] for k, v in checks.items()} == {"static": "ok", "lock": "ok", "resolve": "ok"}
+    # the virtual root (its dev group takes common from the workspace, which keeps it) stays and keeps working
+    stays = run_cli("verify", *common, "--json", str(root), env=env)
+    assert stays.exit_code == 0, stays.output
+    checks = json.loads(stays.stdout)["consumers"][0]["checks"]
+    assert {k: v["status"] for k, v in checks.items()} == {"static": "n/a", "lock": "n/a", "resolve": "n/a"}
+    assert _uv(["lock", "--check"], root, env).returncode == 0
 
 
 @pytest.mark.slow
@@ -276,3 +282,54 @@ def test_the_layer_caching_shape_gets_the_members_own_lock_beside_its_manifest(r
     ) in diff.output
     assert "+      context: services/api\n+      dockerfile: ../../docker/Dockerfile.api\n" in diff.output
     assert snapshot(root) == before
+
+
+COPY_ALL_DOCKERFILE = """FROM python:3.11-slim-bookworm
+WORKDIR /app
+RUN pip install uv
+COPY . .
+RUN uv sync --frozen --directory services/api
+CMD ["python", "-c", "import api"]
+"""
+
+
+def test_a_copy_of_the_whole_workspace_is_never_green(run_cli, tmp_path: Path) -> None:
+    """`COPY . .` from the workspace root, then `uv sync --directory <member>` (the acceptance run's
+    S1 notifier): the copy brings the shared code with the member, so moving the member is the
+    `dockerfile-uv-move` error at file:line in rewrite and --check (nothing written); audit warns,
+    and once the member is out of the workspace by hand, --check and verify's static check still fail it."""
+    root = tmp_path / "repo"
+    shutil.copytree(FIXTURES / "layouts/uv-root-lock-compose", root)
+    (root / "docker/Dockerfile.api").write_text(COPY_ALL_DOCKERFILE)
+    before = snapshot(root)
+    where = "docker/Dockerfile.api:4: error[dockerfile-uv-move]"
+    for args in (("--check",), ()):
+        result = run_cli("rewrite", "--root", str(root), "--index-url", "http://127.0.0.1:9/simple/", *args,
+                         "services/api", env=ENV)
+        assert result.exit_code == 1 and where in result.output, result.output
+        assert snapshot(root) == before
+    audit = run_cli("audit", "--root", str(root), "--offline", "--json", env=ENV)
+    found = [(p["path"], p["line"], p["code"]) for p in json.loads(audit.stdout)["problems"]]
+    assert ("docker/Dockerfile.api", 4, "dockerfile-uv-workspace") in found
+
+    # moved by hand (excluded, index source) while the Dockerfile still copies the workspace
+    manifest = root / "pyproject.toml"
+    manifest.write_text(manifest.read_text().replace('members = ["libs/*", "services/*"]',
+                                                     'members = ["libs/*", "services/*"]\nexclude = ["services/api"]'))
+    api = root / "services/api/pyproject.toml"
+    api.write_text(api.read_text().replace('["models", "common"]', '["models>=0.1", "common>=0.1"]')
+                   .replace("{ workspace = true }", '{ index = "nexus" }')
+                   + '\n[[tool.uv.index]]\nname = "nexus"\nurl = "http://127.0.0.1:9/simple/"\nexplicit = true\n')
+    # and its Dockerfile already patched for the index (the acceptance run's S1 state after its rewrite)
+    (root / "docker/Dockerfile.api").write_text(COPY_ALL_DOCKERFILE.replace(
+        "RUN pip install uv\n", 'ARG NEXUS_INDEX_URL=http://127.0.0.1:9/simple/\n'
+        'RUN pip install --index-url "$NEXUS_INDEX_URL" uv\n'))
+    for targets in (("services/api",), ()):
+        check = run_cli("rewrite", "--root", str(root), "--index-url", "http://127.0.0.1:9/simple/", "--check",
+                        *targets, env=ENV)
+        assert check.exit_code == 1, check.output
+        assert "docker/Dockerfile.api:5: error[dockerfile-uv-workspace]" in check.output, check.output
+    verify = run_cli("verify", "--root", str(root), "--index-url", "http://127.0.0.1:9/simple/", "--json",
+                     "services/api", env=ENV)
+    assert verify.exit_code == 1, verify.output
+    assert "docker/Dockerfile.api" in verify.output

@@ -48,9 +48,20 @@ def test_the_wheel_builder_stage_fetches_the_shared_package_from_the_index(
     assert run_cli("rewrite", *common, "--check", env=env).exit_code == 0
 
     # the builder stage resolved geo-kit from the index (else "the build failed"); the runtime stage
-    # installs the built wheel file, a provenance verify --build does not count as "from the index"
+    # installs the wheel file it fetched: the index serves that file (name, version, sha256), so it counts
+    verified = run_cli("verify", *common, "--build", "--json", "apps/courier", env=env)
+    build = json.loads(verified.stdout)["consumers"][0]["checks"]["build"]
+    assert build["status"] == "ok", verified.output
+    assert verified.exit_code == 0, verified.output
+
+    # a wheel the index does not serve (only the sdist is left: the builder stage builds the wheel
+    # itself) is still not "from the index"
+    for wheel in server.packages.glob("geo_kit-*.whl"):
+        wheel.unlink()
     verified = run_cli("verify", *common, "--build", "--json", "apps/courier", env=env)
     build = json.loads(verified.stdout)["consumers"][0]["checks"]["build"]
     assert [f["message"] for f in build["findings"]] == [
-        "the image does not import the shared packages: geo-kit: installed from "
-        "file:///wheels/geo_kit-0.5.2-py3-none-any.whl, not from the index"], verified.output
+        "the image does not import the shared packages from the index: geo-kit: installed from "
+        "file:///wheels/geo_kit-0.5.2-py3-none-any.whl, a wheel the index does not serve "
+        "(geo_kit-0.5.2-py3-none-any.whl of geo-kit 0.5.2)"], verified.output
+    assert verified.exit_code == 1

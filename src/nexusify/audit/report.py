@@ -21,7 +21,7 @@ report; beside it: :mod:`.published` (the index status and the published-vs-loca
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
@@ -32,7 +32,17 @@ from nexusify.audit.published import index_status
 from nexusify.config import Settings
 from nexusify.errors import HasProblems, NexusifyError, Problem
 from nexusify.formats.dockerfile_rules import SharedCode, judge_project
-from nexusify.model import CycleError, Project, Workspace, relpath, workspace_for
+from nexusify.formats.workspace_stay import stay_problems
+from nexusify.model import (
+    STAYS,
+    CycleError,
+    Project,
+    Workspace,
+    relpath,
+    stays_in_workspace,
+    workspace_for,
+)
+from nexusify.model.staying import workspace_of
 
 
 @dataclass
@@ -112,7 +122,7 @@ class AuditReport(HasProblems):
                     "shared_dependency_kinds": kinds(p),
                     "uv_workspace": uv_workspace_strategy(p, ws),
                 }
-                for p in ws.services
+                for p in consumers(ws)
             ],
             "publish_order": self.publish_order,
             "problems": [p.to_dict() for p in self.problems],
@@ -122,10 +132,20 @@ class AuditReport(HasProblems):
         }
 
 
+def consumers(ws: Workspace) -> list[Project]:
+    """What audit lists as consumers: the services, and the consumers that stay in their uv
+    workspace (:func:`stays_in_workspace`, the root project typically)."""
+    return [p for p in ws.projects if p.role == "service" or stays_in_workspace(p, ws)]
+
+
 def uv_workspace_strategy(p: Project, ws: Workspace) -> dict[str, str] | None:
     """How a uv workspace member consumer is migrated (README "uv workspaces: the strategy"): it
     stays in the workspace until a rewrite names it (or rewrites every service), which moves it out
-    onto the index (:mod:`nexusify.rewrite.uv_move`). None for a project outside any workspace."""
+    onto the index (:mod:`nexusify.rewrite.uv_move`); a consumer no rewrite moves that only takes
+    workspace members stays and keeps working as is. None for a project outside any workspace."""
+    wroot = workspace_of(p)
+    if wroot is not None and stays_in_workspace(p, ws):
+        return {"root": relpath(wroot, ws.root), "strategy": STAYS}
     if p.workspace_root is None or p.workspace_root == p.path:
         return None
     from_workspace = [d.name for d in p.local_deps if d.kind == "uv-workspace" and d.normalized in ws.by_name
@@ -193,4 +213,10 @@ def dockerfile_problems(ws: Workspace, settings: Settings) -> list[Problem]:
     for svc in ws.services:
         for judged in judge_project(svc, ws.root, shared):
             problems.extend(judged.verdict.audit_problems())
+    for p in ws.projects:
+        wroot = workspace_of(p)
+        if wroot is not None and stays_in_workspace(p, ws):
+            # a warning like every Dockerfile finding of audit; rewrite --check and verify fail it
+            problems.extend(replace(x, severity="warning") for x in
+                            stay_problems(p.name or p.rel(ws.root), wroot, judge_project(p, ws.root, shared)))
     return problems

@@ -92,7 +92,8 @@ def _tables(report: AuditReport, ctx: Context) -> None:
     )
     for s in data["services"]:
         if s.get("uv_workspace"):
-            out.print(f"{s['path']}: uv workspace member (root {s['uv_workspace']['root']}): "
+            out.print(f"{s['path']}: uv workspace {'root' if s['uv_workspace']['root'] == s['path'] else 'member'} "
+                      f"(root {s['uv_workspace']['root']}): "
                       f"{s['uv_workspace']['strategy']}", markup=False)
     cyclic = any(p.code == "dependency-cycle" for p in report.problems)
     order = " -> ".join(report.publish_order) or ("(none: the dependencies form a cycle)" if cyclic else "(none)")

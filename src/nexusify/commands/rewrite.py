@@ -6,6 +6,7 @@ import argparse
 
 from nexusify.commands import Context, add_strict
 from nexusify.errors import ProblemsFound
+from nexusify.model import STAYS
 from nexusify.rewrite.apply import apply_plan
 from nexusify.rewrite.plan import RewritePlan, plan_rewrite
 
@@ -45,6 +46,8 @@ def _render(plan: RewritePlan, ctx: Context, verb: str) -> None:
         for f in files:
             for e in f.edits:
                 out.print(f"  {f.rel}:{e.line}: {e.reason}", markup=False)
+    for rel in plan.staying:
+        out.print(f"{rel}: {STAYS}, unchanged", markup=False)
     for p in plan.problems:
         out.print(str(p), markup=False)
 

@@ -166,11 +166,24 @@ def judge_dockerfile(path: str, text: str, *, project_dir: Path, root: Path, sha
             return verdict
     assert verdict.context is not None
     _walk(verdict, df, project_dir, shared, additional or {}, pulls)
-    if verdict.copies:
+    if verdict.copies or _copies_context_holding_shared(df, verdict.context, project_dir, shared):
         problem = uv_workspace_build(path, df, root, verdict.context, additional)
         if problem is not None:
             verdict.problems.append(problem)
     return verdict
+
+
+def _copies_context_holding_shared(df: Dockerfile, context: Path, project_dir: Path, shared: SharedCode) -> bool:
+    """Whether a COPY/ADD of the whole build context (``COPY . .``) brings shared code: the context
+    is not the project's own folder and holds a shared package. The rule counts ``.`` as the
+    project itself, so only the uv workspace check (a root-context ``uv sync``) asks this."""
+    ctx = os.path.normpath(str(context))
+    if ctx == os.path.normpath(str(project_dir)) or not any(
+            folder.startswith(ctx + os.sep) for folder, _name in shared.packages):
+        return False
+    return any(instr.keyword in ("COPY", "ADD") and not instr.has_flag("from")
+               and any(glob_free(s).removeprefix("./").strip("/") in ("", ".") for s in instr.sources)
+               for instr in df.instructions)
 
 
 def judge_file(dockerfile: Path, rel: str, *, project_dir: Path, root: Path, shared: SharedCode,

@@ -10,9 +10,10 @@ from nexusify.model.classify import declared_names
 from nexusify.model.load import load_workspace, read_local_dependencies, workspace_for
 from nexusify.model.paths import relpath
 from nexusify.model.project import SERVICE_GLOBS, SHARED_GLOBS, LocalDependency, Project
+from nexusify.model.staying import STAYS, stays_in_workspace
 from nexusify.model.workspace import CycleError, Workspace
 
 __all__ = [
-    "SERVICE_GLOBS", "SHARED_GLOBS", "CycleError", "LocalDependency", "Project", "Workspace",
-    "declared_names", "load_workspace", "read_local_dependencies", "relpath", "workspace_for",
+    "SERVICE_GLOBS", "SHARED_GLOBS", "STAYS", "CycleError", "LocalDependency", "Project", "Workspace",
+    "declared_names", "load_workspace", "read_local_dependencies", "relpath", "stays_in_workspace", "workspace_for",
 ]

@@ -1,7 +1,7 @@
 """Libraries with only ``setup.py`` / ``setup.cfg`` (no ``pyproject.toml``): packages all the same.
 
 Name and version come from ``setup.cfg``'s ``[metadata]`` or literal ``setup(name=..., version=...)``
-arguments; anything else (a version computed in ``setup.py``) is asked of the backend
+arguments, dependencies from ``install_requires`` written the same ways (:func:`legacy_requirements`); anything else (a version computed in ``setup.py``) is asked of the backend
 (``setuptools.build_meta:__legacy__``, as pip and build do for such a folder) when the library is
 a shared package.
 """
@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import ast
 import configparser
+from collections.abc import Mapping
 from pathlib import Path
 
+from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from nexusify.errors import Problem
 from nexusify.model.paths import relpath
-from nexusify.model.project import LEGACY_BACKEND, Project
+from nexusify.model.project import LEGACY_BACKEND, IndexDependency, Project
 
 
 def read_legacy_project(manifest: Path, root: Path, problems: list[Problem]) -> Project | None:
@@ -82,3 +84,76 @@ def _from_setup_py(text: str) -> tuple[str | None, str | None]:
                     found[kw.arg] = kw.value.value
             return found.get("name"), found.get("version")
     return None, None
+
+
+def legacy_requirements(folder: Path) -> tuple[list[tuple[str, Path, int | None]], tuple[Path, int | None] | None]:
+    """The runtime requirements a setuptools library in ``folder`` declares outside pyproject.toml:
+    ``setup.cfg [options] install_requires`` and a literal ``setup(install_requires=[...])``, each
+    with its file and line; and where ``install_requires`` is not a literal list (computed in
+    setup.py, ``file:``, ``**kwargs``), which nobody can read without running setup.py (None: none)."""
+    out: list[tuple[str, Path, int | None]] = []
+    dynamic: tuple[Path, int | None] | None = None
+    cfg = folder / "setup.cfg"
+    if cfg.is_file():
+        parser = configparser.RawConfigParser()
+        try:
+            text = cfg.read_text(encoding="utf-8")
+            parser.read_string(text)
+        except (OSError, UnicodeDecodeError, configparser.Error):
+            text = ""
+        value = parser.get("options", "install_requires", fallback=None) if text else None
+        if value is not None:
+            lines = text.splitlines()
+            at = next((i for i, ln in enumerate(lines) if ln.split("=", 1)[0].strip() == "install_requires"), 0)
+            if value.strip().startswith(("file:", "attr:")):
+                dynamic = (cfg, at + 1)
+            for item in value.splitlines() if dynamic is None else []:
+                req = item.split(" #", 1)[0].strip()
+                if not req or req.startswith(("#", ";")):
+                    continue
+                line = next((i + 1 for i in range(at, len(lines)) if lines[i].strip().startswith(req)), None)
+                out.append((req, cfg, line))
+    py = folder / "setup.py"
+    if py.is_file():
+        try:
+            tree = ast.parse(py.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, SyntaxError, ValueError):
+            return out, dynamic or (py, None)
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "setup"):
+                continue
+            kw = next((k for k in node.keywords if k.arg == "install_requires"), None)
+            if kw is None:
+                if any(k.arg is None for k in node.keywords):  # setup(**kwargs): may hold install_requires
+                    dynamic = dynamic or (py, node.lineno)
+                continue
+            items = kw.value.elts if isinstance(kw.value, (ast.List, ast.Tuple)) else None
+            if items is None or not all(isinstance(e, ast.Constant) and isinstance(e.value, str) for e in items):
+                dynamic = dynamic or (py, kw.value.lineno)
+                continue
+            out.extend((str(e.value), py, e.lineno) for e in items if isinstance(e, ast.Constant))
+    return out, dynamic
+
+
+def legacy_index_dependencies(p: Project, known: Mapping[str, object]) -> tuple[list[IndexDependency],
+                                                                                 tuple[Path, int | None] | None]:
+    """The dependencies on monorepo packages (``known``: normalised names) of a library whose
+    metadata lives in setup.cfg / setup.py (:func:`legacy_requirements`), as by-name dependencies
+    at runtime, so the graph (publish order, affected, release) sees them; and where its
+    ``install_requires`` cannot be read (None: it can)."""
+    tool = p.data.get("tool")
+    if "project" in p.data or (isinstance(tool, dict) and "poetry" in tool) or p.requirements_only:
+        return [], None
+    reqs, dynamic = legacy_requirements(p.path)
+    out: list[IndexDependency] = []
+    for text, file, line in reqs:
+        try:
+            req = Requirement(text)
+        except InvalidRequirement:
+            continue
+        norm = canonicalize_name(req.name)
+        if norm == p.normalized or norm not in known or req.url:
+            continue
+        out.append(IndexDependency(name=req.name, normalized=norm, specifier=str(req.specifier), group="main",
+                                   runtime=True, file=file, line=line, location=("setuptools", (), line or 0)))
+    return out, dynamic

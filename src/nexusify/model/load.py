@@ -20,6 +20,7 @@ from nexusify.model.discovery import (
 )
 from nexusify.model.dockerfiles import match_builds
 from nexusify.model.dynamic_version import resolve_dynamic_version
+from nexusify.model.legacy import legacy_index_dependencies
 from nexusify.model.paths import PathMapper, relpath
 from nexusify.model.project import SERVICE_GLOBS, LocalDependency, Project
 from nexusify.model.readers.named import read_index_dependencies
@@ -108,8 +109,13 @@ def load_workspace(
         # `-e .` in a project's own requirements file installs the project itself
         p.local_deps = [d for d in p.local_deps if not (d.kind == "requirements" and d.resolved == p.path)]
 
+    unreadable_requires: dict[Path, tuple[Path, int | None]] = {}
     for p in projects:
         p.index_deps = read_index_dependencies(p, by_name)
+        legacy, dynamic = legacy_index_dependencies(p, by_name)
+        p.index_deps += legacy
+        if dynamic is not None:
+            unreadable_requires[p.path] = dynamic
 
     ws = Workspace(root, projects, problems, by_name, broken=broken, duplicates=duplicates, _by_path=by_path)
     depended = {d.resolved for p in projects if not is_aggregator(p, root) for d in p.local_deps if d.resolved}
@@ -124,6 +130,14 @@ def load_workspace(
         if p.role == "shared" and p.version is None and p.version_dynamic and resolve_dynamic:
             p.version, p.version_error = resolve_dynamic_version(p)
     check_projects(ws)
+    for p in projects:
+        if p.role == "shared" and p.path in unreadable_requires:
+            file, line = unreadable_requires[p.path]
+            problems.append(Problem(
+                "warning", "dependencies-dynamic", relpath(file, root), line,
+                f"{p.name or p.rel(root)}: install_requires is not a literal list, so nexusify cannot tell which "
+                "shared packages it needs: the publish order (and what affected and release pull in) may be wrong",
+                "write install_requires as a literal list (setup.py) or in setup.cfg [options]"))
     for cycle in ws.cycles():
         first = ws.by_name[cycle[0]]
         problems.append(Problem(

@@ -76,6 +76,8 @@ def repin(text: str, dep: IndexDependency, version: str, mode: str) -> tuple[str
     """``text`` (the file holding ``dep``) with ``dep``'s constraint set to admit ``version``
     under ``mode``, and the new constraint; None when the entry is not where the model says."""
     kind, path, key = dep.location
+    if kind == "setuptools":
+        return None  # setup.cfg / setup.py install_requires: left to the user (repin-unwritable)
     if kind == "requirements":
         return _repin_requirement_line(text, int(key), version, mode)
     doc = tomlkit.parse(text)

@@ -68,8 +68,11 @@ from nexusify.formats.pyproject_edit import (
     edit_pyproject,
     sources_outdated,
 )
-from nexusify.model import Project, Workspace, declared_names, relpath
+from nexusify.formats.workspace_stay import stay_problems
+from nexusify.model import Project, Workspace, declared_names, relpath, stays_in_workspace
+from nexusify.model.staying import workspace_of
 from nexusify.rewrite.apply import apply_plan
+from nexusify.rewrite.compose_contexts import drop_unused_contexts
 from nexusify.rewrite.dockerfile_patch import patch as patch_dockerfile
 from nexusify.rewrite.lock import LockJob
 from nexusify.rewrite.lock import relock as relock_jobs
@@ -155,11 +158,21 @@ def plan_rewrite(
         plan.problems.extend(problems)
     drop_repeated_files(plan)
     merge_compose_files(plan)
+    if dockerfiles:
+        drop_unused_contexts(plan, ws)
     by_path = {p.path: p for p in services}
     moving = [(by_path[sp.path], sp) for sp in plan.services
               if sp.path in by_path and moves_out(by_path[sp.path], shared_names)]
     plan.problems.extend(plan_workspace_edits(ws, moving))
     stale_move_locks(ws, plan, services)
+    if not targets:  # every consumer: those that stay in their uv workspace keep working as is
+        for project in ws.projects:
+            wroot = workspace_of(project)
+            if wroot is not None and stays_in_workspace(project, ws):
+                plan.staying.append(project.rel(root))
+                if dockerfiles:
+                    plan.problems.extend(stay_problems(project.name or project.rel(root), wroot,
+                                                       judge_project(project, root, shared_code)))
     if not plan.errors:
         _relock(plan, env, creds if creds.present else None, lock, which)
     return plan
@@ -274,8 +287,9 @@ def _plan_service(project: Project, ctx: _PlanContext) -> tuple[ServicePlan, lis
     sp.shared = sorted({d.normalized for d in deps})
     req_deps = [d for d in deps if d.kind == "requirements"]
     deps = [d for d in deps if d.kind != "requirements"]
-    if req_deps:
-        files, more = plan_requirements(project, req_deps, ctx.versions, settings.constraint, url, root)
+    if req_deps or project.requirement_files:
+        files, more = plan_requirements(project, req_deps, ctx.versions, settings.constraint, url, root,
+                                        {n for n in ctx.shared_names if n})
         sp.files.extend(files)
         problems.extend(more)
     rel = relpath(project.pyproject, root)
@@ -327,7 +341,9 @@ def _plan_service(project: Project, ctx: _PlanContext) -> tuple[ServicePlan, lis
                                        requirement=ctx.requirement)
             needed = bool(verdict.copies or verdict.installs or verdict.filters)
             for problem in patched.problems:
-                if not needed:  # only the index URL could not be added: the shared code is gone already
+                # only the index URL could not be added: the shared code is gone already (a build inside
+                # a uv workspace still has it: that stays an error)
+                if not needed and problem.code != "dockerfile-uv-workspace":
                     problem.severity = "warning"
                 if "nothing was changed" not in (problem.hint or ""):
                     problem.hint = (problem.hint + "; " if problem.hint else "") + "this Dockerfile was left untouched"

@@ -95,6 +95,7 @@ class RewritePlan(HasProblems):
     services: list[ServicePlan] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     index_auth: bool = False
+    staying: list[str] = field(default_factory=list)  # consumers that stay in their uv workspace (folders)
 
     @property
     def files(self) -> list[FilePlan]:
@@ -124,6 +125,7 @@ class RewritePlan(HasProblems):
             "services": [s.to_dict() for s in self.services],
             "files": [f.to_dict() for f in self.files],
             "problems": [p.to_dict() for p in self.problems],
+            "staying": self.staying,
         }
 
 

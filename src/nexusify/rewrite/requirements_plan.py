@@ -1,9 +1,10 @@
 """The rewrite of pip requirements files: each line installing a shared package from a path or
-``file:`` URL becomes ``name<constraint>``; a file without an ``--index-url`` gets one."""
+``file:`` URL becomes ``name<constraint>``; a file without an ``--index-url`` gets one, as does one
+that names a shared package without a path."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 
 from packaging.requirements import InvalidRequirement
@@ -22,14 +23,21 @@ def _same_index(a: str, b: str) -> bool:
 
 
 def plan_requirements(project: Project, deps: Sequence[LocalDependency], versions: Mapping[str, str], mode: str,
-                      url: str, root: Path) -> tuple[list[FilePlan], list[Problem]]:
+                      url: str, root: Path, shared: Collection[str] = ()) -> tuple[list[FilePlan], list[Problem]]:
     """The edits of ``project``'s requirements files: each line of ``deps`` (all in those
-    files) becomes ``name<constraint>``; a file without an ``--index-url`` gets one."""
+    files) becomes ``name<constraint>``; a file without an ``--index-url`` gets one, and so does a
+    file that names a ``shared`` package without a path (pip would ask PyPI for an internal name)."""
     problems: list[Problem] = []
     by_file: dict[Path, list[LocalDependency]] = {}
     for d in deps:
         by_file.setdefault(d.file, []).append(d)
     files = project.requirement_files
+    for path in sorted({i.file for i in project.index_deps if i.location[0] == "requirements"
+                        and i.normalized in shared and i.file in files}):
+        read_with_index = any(o for top in project.requirement_tops for f in tree_of(top.resolve(), files)
+                              if path in {g.path for g in tree_of(top.resolve(), files)} for o in f.index_urls())
+        if not read_with_index and not any(o for f in tree_of(path, files) for o in f.index_urls()):
+            by_file.setdefault(path, [])
     problems.extend(_index_problems(project, set(by_file), url, root))
     plans: list[FilePlan] = []
     for path, file_deps in by_file.items():

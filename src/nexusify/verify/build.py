@@ -19,17 +19,28 @@ from nexusify.verify.report import Check, Finding
 
 # Run inside the image: import each distribution's top-level modules, and refuse one installed
 # from a folder (PEP 610 direct_url.json with dir_info). Prints one line per problem; exit 1 if any.
+# One installed from a wheel file (`pip install /wheels/*.whl`) prints `WHEEL name version file
+# sha256 url` (the sha256 of the file when it is still in the image): the host accepts it only
+# when the index serves that file (:func:`wheel_from_index`).
 IMPORT_CHECK = r"""
-import importlib, importlib.metadata as md, json, sys
+import hashlib, importlib, importlib.metadata as md, json, os, sys, urllib.parse
 bad = []
 for name in sys.argv[1:]:
     try:
         dist = md.distribution(name)
     except md.PackageNotFoundError:
         bad.append(f"{name}: not installed"); continue
-    direct = dist.read_text("direct_url.json")
-    if direct and ("dir_info" in json.loads(direct) or json.loads(direct).get("url", "").startswith("file:")):
-        bad.append(f"{name}: installed from {json.loads(direct).get('url')}, not from the index")
+    direct = json.loads(dist.read_text("direct_url.json") or "{}")
+    url = direct.get("url", "")
+    if "archive_info" in direct and url.startswith("file:") and url.endswith(".whl"):
+        # a wheel file (a builder stage fetched or built it): the host checks the index serves it
+        path = urllib.parse.unquote(urllib.parse.urlsplit(url).path)
+        digest = direct["archive_info"].get("hashes", {}).get("sha256") or "-"
+        if os.path.isfile(path):
+            digest = hashlib.sha256(open(path, "rb").read()).hexdigest()
+        print(f"WHEEL {name} {dist.version} {path.rsplit('/', 1)[-1]} {digest} {url}")
+    elif direct and ("dir_info" in direct or url.startswith("file:")):
+        bad.append(f"{name}: installed from {url}, not from the index")
     tops = (dist.read_text("top_level.txt") or "").split() or sorted({
         str(f).split("/")[0].removesuffix(".py") for f in (dist.files or [])
         if str(f).endswith(".py") and not str(f).startswith("..") and ".dist-info" not in str(f).split("/")[0]})
@@ -134,15 +145,45 @@ class Builder:
 
         secret = self.creds.password if self.creds else None
         try:
-            client.containers.run(  # type: ignore[attr-defined]
+            out = client.containers.run(  # type: ignore[attr-defined]
                 ref, ["python3", "-c", IMPORT_CHECK, *names], entrypoint=[], remove=True, network_mode="none",
-                stdout=True, stderr=True)
+                stdout=True, stderr=False)
         except docker.errors.ContainerError as exc:
             raw = exc.stderr if isinstance(exc.stderr, bytes) else b""
             text = redact(raw.decode("utf-8", "replace"), secret).strip()
             return "the image does not import the shared packages: " + (text.replace("\n", " | ") or str(exc))
         except docker.errors.APIError as exc:
             return f"the image could not run: {redact(str(exc), secret)}"
+        text = out.decode("utf-8", "replace") if isinstance(out, bytes) else str(out or "")
+        bad = []
+        for line in text.splitlines():
+            parts = line.split(" ", 5)
+            if len(parts) == 6 and parts[0] == "WHEEL":
+                problem = self.wheel_from_index(parts[1], parts[2], parts[3], parts[4])
+                if problem:
+                    bad.append(f"{parts[1]}: installed from {parts[5]}, {problem}")
+        if bad:
+            return "the image does not import the shared packages from the index: " + " | ".join(bad)
+        return None
+
+    def wheel_from_index(self, name: str, version: str, filename: str, sha256: str) -> str | None:
+        """None when the index serves ``filename`` for ``name`` ``version`` (and, when both sides know
+        it, with that sha256): the wheel a builder stage fetched or built is the published one;
+        else why not."""
+        from nexusify.index.client import make_client, origin
+        from nexusify.index.pages import SimpleIndex, same_version
+
+        scheme, host, port = origin(self.index_url)
+        try:
+            with make_client(credentials=self.creds, auth_origins=(f"{scheme}://{host}:{port}",)) as client:
+                files = SimpleIndex(client, self.index_url).project_files(name)
+        except NexusifyError as exc:
+            return f"which could not be compared with the index: {exc.message}"
+        same = [f for f in files if f.filename == filename and f.version and same_version(f.version, version)]
+        if not same:
+            return f"a wheel the index does not serve ({filename} of {name} {version})"
+        if sha256 != "-" and same[0].hash_matches({"sha256": sha256}) is False:
+            return f"not the file the index serves ({filename} has another sha256)"
         return None
 
 

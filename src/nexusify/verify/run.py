@@ -13,11 +13,13 @@ from nexusify.errors import ProblemsFound, UsageError
 from nexusify.extras import require
 from nexusify.formats.dockerfile_rules import judge_project
 from nexusify.formats.shared_code import SharedCode
-from nexusify.model import Project, Workspace, workspace_for
+from nexusify.formats.workspace_stay import stay_problems
+from nexusify.model import STAYS, Project, Workspace, stays_in_workspace, workspace_for
+from nexusify.model.staying import workspace_of
 from nexusify.rewrite.targets import select_services
 from nexusify.verify.build import Builder
 from nexusify.verify.lock import LockChecker
-from nexusify.verify.report import ConsumerResult, VerifyReport
+from nexusify.verify.report import Check, ConsumerResult, Finding, VerifyReport
 from nexusify.verify.resolve import resolve_check
 from nexusify.verify.static import static_check
 from nexusify.verify.tools import Which
@@ -66,6 +68,14 @@ def run_verify(settings: Settings, targets: Sequence[str] = (), *, env: Mapping[
 
     def check(consumer: Project) -> ConsumerResult:
         result = ConsumerResult(consumer.name or consumer.rel(ws.root), consumer.rel(ws.root), consumer.tool)
+        wroot = workspace_of(consumer)
+        if wroot is not None and stays_in_workspace(consumer, ws):  # keeps working as is: nothing to prove
+            lost = stay_problems(result.name, wroot, judged[consumer.path])
+            result.checks["static"] = Check.failed("static", [Finding(p.message, p.path, p.line, p.hint)
+                                                              for p in lost]) if lost else Check.na("static", STAYS)
+            result.checks["lock"] = Check.na("lock", STAYS)
+            result.checks["resolve"] = Check.na("resolve", STAYS)
+            return result
         result.checks["static"] = static_check(consumer, ws, judged[consumer.path])
         result.checks["lock"] = locks.check(consumer)
         result.checks["resolve"] = resolve_check(consumer, ws, url, present, env, settings.timeout)
@@ -78,6 +88,9 @@ def run_verify(settings: Settings, targets: Sequence[str] = (), *, env: Mapping[
         builder = Builder(env, url, present)
         try:
             for consumer, result in zip(consumers, report.consumers, strict=True):
+                if result.checks["lock"].detail == STAYS:
+                    result.checks["build"] = Check.na("build", STAYS)
+                    continue
                 resolved = result.checks["resolve"]
                 result.checks["build"] = builder.check(consumer, ws, judged[consumer.path],
                                                        resolved.packages if resolved.status == "ok" else None)
