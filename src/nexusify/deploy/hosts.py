@@ -2,7 +2,7 @@
 
 ``[deploy.environments.NAME] hosts = [...]`` lists engines by address, as ``DOCKER_HOST`` does:
 ``ssh://user@host[:port]`` (the system's ssh client and keys), ``tcp://host:2376`` (TLS from
-``DOCKER_CERT_PATH`` / ``DOCKER_TLS_VERIFY``, as the docker CLI reads them) and
+``DOCKER_CERT_PATH`` / ``DOCKER_TLS_VERIFY``, as the docker CLI reads them: :mod:`~nexusify.deploy.hosttls`) and
 ``unix:///path.sock``. A table ``{url = "...", bind = "10.0.0.5"}`` also names the address the
 host's proxy publishes on. Without ``hosts`` the single engine of ``[deploy] engine`` serves.
 
@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from nexusify.deploy import hosttls
 from nexusify.deploy.engine import API_VERSION, Engine, connect
 from nexusify.errors import DeployError
 from nexusify.extras import require
@@ -37,6 +38,8 @@ from nexusify.extras import require
 HOST_SCHEMES = ("ssh", "tcp", "unix")
 DEFAULT_REMOTE_ENGINE = "unix:///var/run/docker.sock"
 SSH_CONNECT_TIMEOUT = 10
+#: seconds a tcp:// engine has to answer its first ping (later calls wait the command's timeout)
+PING_TIMEOUT = 15.0
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_:][A-Za-z0-9_.:%-]*$")
 
 
@@ -106,15 +109,26 @@ def connect_host(spec: HostSpec, env: Mapping[str, str], timeout: int = 300) -> 
 
 
 def _connect_tcp(spec: HostSpec, env: Mapping[str, str], timeout: int) -> Engine:
+    """A ``tcp://`` engine, with TLS as ``env`` configures it (:mod:`nexusify.deploy.hosttls`); the
+    first ping waits PING_TIMEOUT at most, so a host that accepts and says nothing is an error, not a hang."""
     docker = require("deploy", "docker")
-    utils = require("deploy", "docker.utils")
+    tls = hosttls.tls_settings(env)
+    if tls.enabled:
+        hosttls.check_files(spec.name, tls)
+    address = str(urlsplit(spec.url).hostname)
     try:
-        kwargs = utils.kwargs_from_env(environment={**env, "DOCKER_HOST": spec.url})
-        client = docker.DockerClient(timeout=timeout, version=API_VERSION, **kwargs)
-        client.api._get(client.api._url("/_ping")).raise_for_status()
+        client = docker.DockerClient(base_url=spec.url, timeout=timeout, version=API_VERSION,
+                                     **hosttls.client_kwargs(tls))
+        hosttls.isolate(client)
+        ping = client.api._get(client.api._url("/_ping"), timeout=PING_TIMEOUT)
     except Exception as exc:
-        raise DeployError(f"host {spec.name}: the engine does not answer: {type(exc).__name__}: {exc}",
-                          hint="check the address, and DOCKER_CERT_PATH / DOCKER_TLS_VERIFY for TLS") from None
+        raise hosttls.explain(spec.name, address, tls, exc, timeout=PING_TIMEOUT) from None
+    if ping.status_code != 200:
+        client.close()
+        if hosttls.plain_to_tls_answer(ping.status_code, ping.content):
+            raise hosttls.explain(spec.name, address, tls, None, plain_to_tls=True)
+        raise DeployError(f"host {spec.name}: the engine answered its ping with HTTP {ping.status_code}",
+                          hint="is this the address of a Docker or Podman API?")
     return _engine_of(client, spec.url)
 
 

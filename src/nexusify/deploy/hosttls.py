@@ -1,0 +1,146 @@
+"""TLS for ``tcp://`` hosts, read from the environment as the docker CLI reads it, and what a
+failed connection to such a host means for the user.
+
+The variables (docker CLI and docker-py): ``DOCKER_TLS_VERIFY`` non-empty verifies the engine's
+certificate against ``ca.pem``; ``DOCKER_CERT_PATH`` (default ``~/.docker``) holds ``ca.pem``,
+``cert.pem`` and ``key.pem``; ``DOCKER_TLS`` non-empty, ``DOCKER_TLS_VERIFY`` or
+``DOCKER_CERT_PATH`` turn TLS on; with none of them a ``tcp://`` host is plain HTTP.
+
+Why this is not simply docker-py's ``kwargs_from_env``:
+
+- requests lets ``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE`` of the process replace a session's CA
+  file (psf/requests#3829). Most CI images set them, and then the engine's ``ca.pem`` was ignored
+  and every TLS host failed verification; :func:`isolate` makes the client read nothing from the
+  process environment (no CA bundle, no proxy, no netrc credentials sent to an engine).
+- its errors (``TLSParameterError``, an ``SSLError`` inside a ``MaxRetryError``) do not say which
+  file to fix; :func:`check_files` and :func:`explain` do, naming the host.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nexusify.errors import DeployError
+from nexusify.extras import require
+
+CLIENT_FILES = ("cert.pem", "key.pem")
+CA_FILE = "ca.pem"
+TLS_SETUP = ("DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH=a folder with ca.pem, cert.pem and key.pem "
+             "(as for `docker --tlsverify`)")
+
+REFUSED_HINT = ("use a client certificate signed by the CA the engine trusts (dockerd --tlscacert), with its key.pem, "
+                "in DOCKER_CERT_PATH")
+
+
+@dataclass(frozen=True)
+class TcpTls:
+    """The TLS settings of ``tcp://`` hosts (``enabled`` False: plain HTTP)."""
+
+    enabled: bool
+    verify: bool
+    cert_path: Path
+
+    def file(self, name: str) -> Path:
+        return self.cert_path / name
+
+
+def tls_settings(env: Mapping[str, str]) -> TcpTls:
+    """The TLS settings ``env`` gives (see the module docstring for the rules)."""
+    verify = bool(env.get("DOCKER_TLS_VERIFY"))
+    cert_path = env.get("DOCKER_CERT_PATH") or ""
+    enabled = verify or bool(cert_path) or bool(env.get("DOCKER_TLS"))
+    home = env.get("HOME") or str(Path.home())
+    return TcpTls(enabled, verify, Path(cert_path) if cert_path else Path(home) / ".docker")
+
+
+def check_files(name: str, tls: TcpTls) -> None:
+    """DeployError naming the files a TLS connection needs and ``tls.cert_path`` lacks."""
+    wanted = [*((CA_FILE,) if tls.verify else ()), *CLIENT_FILES]
+    absent = [f for f in wanted if not tls.file(f).is_file()]
+    if absent:
+        raise DeployError(f"host {name}: the TLS folder {tls.cert_path} (DOCKER_CERT_PATH) has no {', '.join(absent)}",
+                          hint="put there the engine's CA as ca.pem and a client certificate that CA signed as "
+                          "cert.pem with its key.pem, as for `docker --tlsverify`")
+
+
+def client_kwargs(tls: TcpTls) -> dict[str, Any]:
+    """The DockerClient arguments for ``tls`` (none for plain HTTP)."""
+    if not tls.enabled:
+        return {}
+    tls_module = require("deploy", "docker.tls")
+    return {"tls": tls_module.TLSConfig(client_cert=(str(tls.file("cert.pem")), str(tls.file("key.pem"))),
+                             ca_cert=str(tls.file(CA_FILE)), verify=tls.verify)}
+
+
+def isolate(client: Any) -> None:
+    """The engine's CA is ``ca.pem`` alone: the SDK's HTTP session reads nothing from the process
+    environment (``REQUESTS_CA_BUNDLE`` would replace it; see the module docstring)."""
+    client.api.trust_env = False
+
+
+def plain_to_tls_answer(status: int, body: bytes) -> bool:
+    """Is this dockerd's (Go's) answer to plain HTTP sent to its TLS port?"""
+    return status == 400 and b"HTTP request to an HTTPS server" in body
+
+
+def explain(name: str, address: str, tls: TcpTls, exc: BaseException | None, *,
+            plain_to_tls: bool = False, timeout: float = 0) -> DeployError:
+    """The DeployError for a ``tcp://`` host that did not answer: what happened and what to fix.
+    ``address``: the host as the certificate must name it; ``plain_to_tls``: it answered plain
+    HTTP with "HTTP request to an HTTPS server"."""
+    text = f"{type(exc).__name__}: {exc}" if exc is not None else ""
+    where = f"host {name}"
+    if plain_to_tls or (not tls.enabled and _closed_on_us(text)):
+        return DeployError(f"{where}: the engine {'expects' if plain_to_tls else 'likely expects'} TLS, and no TLS "
+                           "is configured (plain HTTP was sent)", hint=f"set {TLS_SETUP}")
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        if "mismatch" in text:
+            return DeployError(f"{where}: the engine's TLS certificate is not valid for {address} ({_reason(text)})",
+                               hint=f"the engine's certificate must name {address} in its subjectAltName")
+        return DeployError(f"{where}: the engine's TLS certificate is not signed by the CA in {tls.file(CA_FILE)} "
+                           f"({_reason(text)})", hint="put the CA that signed the engine's certificate (dockerd "
+                           f"--tlscacert) in {tls.file(CA_FILE)}")
+    if any(alert in text for alert in ("ALERT_UNKNOWN_CA", "ALERT_BAD_CERTIFICATE", "CERTIFICATE_REQUIRED",
+                                       "ALERT_CERTIFICATE_UNKNOWN", "ALERT_ACCESS_DENIED")):
+        return DeployError(f"{where}: the engine refused the client certificate {tls.file('cert.pem')} "
+                           f"({_reason(text)})", hint=REFUSED_HINT)
+    if tls.enabled and tls.file("cert.pem").is_file() and _closed_on_us(text):
+        # an engine refusing a client certificate sends an alert and closes; the client may see
+        # only the close (TLS 1.3 checks the client's certificate after the client's handshake ends)
+        return DeployError(f"{where}: the engine closed the TLS connection at once: it likely refused the client "
+                           f"certificate {tls.file('cert.pem')} ({_reason(text)})",
+                           hint=REFUSED_HINT)
+    if tls.enabled and ("WRONG_VERSION_NUMBER" in text or "RECORD_LAYER_FAILURE" in text):
+        return DeployError(f"{where}: the engine does not speak TLS on this port ({_reason(text)})",
+                           hint="use the engine's TLS port (2376), or unset DOCKER_TLS_VERIFY, DOCKER_TLS and "
+                           "DOCKER_CERT_PATH for an engine without TLS (only on a network you trust)")
+    if "Timeout" in text or "timed out" in text:
+        return DeployError(f"{where}: the engine did not answer within {timeout:g}s",
+                           hint="check the address and port, that the engine listens on it and that no firewall "
+                           "drops the connection")
+    if "Connection refused" in text or "ConnectionRefused" in text:
+        return DeployError(f"{where}: nothing listens there (connection refused)",
+                           hint="check the address and port, and that the engine listens on tcp "
+                           "(dockerd -H tcp://0.0.0.0:2376 --tlsverify ...)")
+    return DeployError(f"{where}: the engine does not answer: {text}",
+                       hint="check the address" + ("" if tls.enabled else f"; for an engine with TLS set {TLS_SETUP}"))
+
+
+def _closed_on_us(text: str) -> bool:
+    return any(s in text for s in ("Connection reset", "RemoteDisconnected", "Connection aborted", "EOF occurred",
+                                   "UNEXPECTED_EOF"))
+
+
+def _reason(text: str) -> str:
+    """The OpenSSL reason in an SSL error's text (``certificate verify failed: ...``), else the text."""
+    for marker in ("certificate verify failed:", "alert", "wrong version number", "EOF occurred", "Connection reset"):
+        i = text.find(marker)
+        if i >= 0:
+            return text[i:].split(" (_ssl.c")[0].rstrip("')\"")
+    return text
+
+
+__all__ = ["TcpTls", "check_files", "client_kwargs", "explain", "isolate", "plain_to_tls_answer", "tls_settings"]
