@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from nexusify.deploy import hosts
+from nexusify.deploy import hosttls
 from nexusify.deploy.hosts import HostSpec, connect_host, network_name, proxy_name
 from nexusify.errors import DeployError
 from tests.conftest import CliResult
@@ -85,7 +85,7 @@ def test_an_engine_closing_at_once_names_the_client_certificate(tls_engine: TlsE
 
     tls = tls_settings(tls_engine.env())
     eof = OSError("SSLError(SSLEOFError(8, 'EOF occurred in violation of protocol (_ssl.c:2427)'))")
-    err = explain("h:2376", "h", tls, eof)
+    err = explain("host h:2376", "h", tls, eof)
     assert err.message == (f"host h:2376: the engine closed the TLS connection at once: it likely refused the client "
                            f"certificate {tls_engine.certs.client}/cert.pem (EOF occurred in violation of protocol)")
     assert "signed by the CA the engine trusts" in (err.hint or "")
@@ -120,7 +120,7 @@ def _silent_server() -> Iterator[int]:
 
 def test_an_engine_that_never_answers_is_an_error_not_a_hang(tls_engine: TlsEngine,  # noqa: F811
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(hosts, "PING_TIMEOUT", 1.0)
+    monkeypatch.setattr(hosttls, "PING_TIMEOUT", 1.0)
     with _silent_server() as port:
         t0 = time.monotonic()
         with pytest.raises(DeployError, match=f"host 127.0.0.1:{port}: the engine did not answer within 1s"):
@@ -204,3 +204,30 @@ def test_deploy_rollback_and_down_on_a_tls_host(tls_project: DeployProject, run_
     assert docker_client.api.containers(all=True, filters={"label": f"{LABEL_ENV}={p.environment}"}) == []
     assert docker_client.networks.list(names=[network_name(p.environment)]) == []
     assert all(p.secret_value not in out for out in (bad.output, back.output, down.output))
+
+
+def test_the_single_engine_over_tls(tls_engine: TlsEngine, tmp_path: Path, run_cli: Run,  # noqa: F811
+                                    docker_client: Any, ca_bundle_set: None) -> None:
+    """Without `hosts`, DOCKER_HOST=tcp://... is the build engine and the one site: builds, the
+    proxy container and teardown all go through TLS."""
+    p = make_project(tmp_path, health_timeout=8)
+    with (p.root / "nexusify.toml").open("a") as fh:
+        fh.write(f'\n[deploy.environments.{p.environment}.proxy]\nkind = "container"\nimage = "{NGINX_IMAGE}"\n')
+    p.extra_env["DOCKER_HOST"] = tls_engine.url
+    try:
+        plain = _deploy(run_cli, p, "v0")  # no TLS variables: named, exit 1, nothing built
+        assert plain.exit_code == 1, plain.output
+        assert f"127.0.0.1:{tls_engine.port}: the engine expects TLS" in plain.output
+        assert docker_client.images.list(filters={"label": f"{LABEL_ENV}={p.environment}"}) == []
+
+        p.extra_env.update(tls_engine.env())
+        r = _deploy(run_cli, p, "v1")
+        assert r.exit_code == 0, r.output
+        assert p.served()["built"] == "v1"
+        status = _cli(run_cli, p, "status")
+        assert status.exit_code == 0 and "v1" in status.stdout, status.output
+        down = _cli(run_cli, p, "deploy", "down", "--yes", "--purge-history")
+        assert down.exit_code == 0, down.output
+        assert docker_client.api.containers(all=True, filters={"label": f"{LABEL_ENV}={p.environment}"}) == []
+    finally:
+        remove_environment(docker_client, p.environment)

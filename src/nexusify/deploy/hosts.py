@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from nexusify.deploy import hosttls
 from nexusify.deploy.engine import API_VERSION, Engine, connect
 from nexusify.errors import DeployError
 from nexusify.extras import require
@@ -38,8 +37,6 @@ from nexusify.extras import require
 HOST_SCHEMES = ("ssh", "tcp", "unix")
 DEFAULT_REMOTE_ENGINE = "unix:///var/run/docker.sock"
 SSH_CONNECT_TIMEOUT = 10
-#: seconds a tcp:// engine has to answer its first ping (later calls wait the command's timeout)
-PING_TIMEOUT = 15.0
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_:][A-Za-z0-9_.:%-]*$")
 
 
@@ -103,33 +100,7 @@ def connect_host(spec: HostSpec, env: Mapping[str, str], timeout: int = 300) -> 
     settings of ``env``; unix: directly). DeployError names the host and what to check."""
     if spec.scheme == "ssh":
         return _connect_ssh(spec, env, timeout)
-    if spec.scheme == "tcp":
-        return _connect_tcp(spec, env, timeout)
-    return connect(spec.url, env, timeout)
-
-
-def _connect_tcp(spec: HostSpec, env: Mapping[str, str], timeout: int) -> Engine:
-    """A ``tcp://`` engine, with TLS as ``env`` configures it (:mod:`nexusify.deploy.hosttls`); the
-    first ping waits PING_TIMEOUT at most, so a host that accepts and says nothing is an error, not a hang."""
-    docker = require("deploy", "docker")
-    tls = hosttls.tls_settings(env)
-    if tls.enabled:
-        hosttls.check_files(spec.name, tls)
-    address = str(urlsplit(spec.url).hostname)
-    try:
-        client = docker.DockerClient(base_url=spec.url, timeout=timeout, version=API_VERSION,
-                                     **hosttls.client_kwargs(tls))
-        hosttls.isolate(client)
-        ping = client.api._get(client.api._url("/_ping"), timeout=PING_TIMEOUT)
-    except Exception as exc:
-        raise hosttls.explain(spec.name, address, tls, exc, timeout=PING_TIMEOUT) from None
-    if ping.status_code != 200:
-        client.close()
-        if hosttls.plain_to_tls_answer(ping.status_code, ping.content):
-            raise hosttls.explain(spec.name, address, tls, None, plain_to_tls=True)
-        raise DeployError(f"host {spec.name}: the engine answered its ping with HTTP {ping.status_code}",
-                          hint="is this the address of a Docker or Podman API?")
-    return _engine_of(client, spec.url)
+    return connect(spec.url, env, timeout, where=f"host {spec.name}")
 
 
 def network_name(environment: str) -> str:

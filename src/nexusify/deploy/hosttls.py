@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from nexusify.errors import DeployError
 from nexusify.extras import require
@@ -31,6 +32,8 @@ CA_FILE = "ca.pem"
 TLS_SETUP = ("DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH=a folder with ca.pem, cert.pem and key.pem "
              "(as for `docker --tlsverify`)")
 
+#: seconds a tcp:// engine has to answer its first ping
+PING_TIMEOUT = 15.0
 REFUSED_HINT = ("use a client certificate signed by the CA the engine trusts (dockerd --tlscacert), with its key.pem, "
                 "in DOCKER_CERT_PATH")
 
@@ -56,12 +59,13 @@ def tls_settings(env: Mapping[str, str]) -> TcpTls:
     return TcpTls(enabled, verify, Path(cert_path) if cert_path else Path(home) / ".docker")
 
 
-def check_files(name: str, tls: TcpTls) -> None:
-    """DeployError naming the files a TLS connection needs and ``tls.cert_path`` lacks."""
+def check_files(where: str, tls: TcpTls) -> None:
+    """DeployError naming the files a TLS connection needs and ``tls.cert_path`` lacks; ``where``
+    names the engine (``host 10.0.0.7:2376``)."""
     wanted = [*((CA_FILE,) if tls.verify else ()), *CLIENT_FILES]
     absent = [f for f in wanted if not tls.file(f).is_file()]
     if absent:
-        raise DeployError(f"host {name}: the TLS folder {tls.cert_path} (DOCKER_CERT_PATH) has no {', '.join(absent)}",
+        raise DeployError(f"{where}: the TLS folder {tls.cert_path} (DOCKER_CERT_PATH) has no {', '.join(absent)}",
                           hint="put there the engine's CA as ca.pem and a client certificate that CA signed as "
                           "cert.pem with its key.pem, as for `docker --tlsverify`")
 
@@ -86,13 +90,12 @@ def plain_to_tls_answer(status: int, body: bytes) -> bool:
     return status == 400 and b"HTTP request to an HTTPS server" in body
 
 
-def explain(name: str, address: str, tls: TcpTls, exc: BaseException | None, *,
+def explain(where: str, address: str, tls: TcpTls, exc: BaseException | None, *,
             plain_to_tls: bool = False, timeout: float = 0) -> DeployError:
-    """The DeployError for a ``tcp://`` host that did not answer: what happened and what to fix.
-    ``address``: the host as the certificate must name it; ``plain_to_tls``: it answered plain
-    HTTP with "HTTP request to an HTTPS server"."""
+    """The DeployError for a ``tcp://`` engine that did not answer: what happened and what to fix.
+    ``where`` names the engine; ``address``: its host as the certificate must name it;
+    ``plain_to_tls``: it answered plain HTTP with "HTTP request to an HTTPS server"."""
     text = f"{type(exc).__name__}: {exc}" if exc is not None else ""
-    where = f"host {name}"
     if plain_to_tls or (not tls.enabled and _closed_on_us(text)):
         return DeployError(f"{where}: the engine {'expects' if plain_to_tls else 'likely expects'} TLS, and no TLS "
                            "is configured (plain HTTP was sent)", hint=f"set {TLS_SETUP}")
@@ -129,6 +132,30 @@ def explain(name: str, address: str, tls: TcpTls, exc: BaseException | None, *,
                        hint="check the address" + ("" if tls.enabled else f"; for an engine with TLS set {TLS_SETUP}"))
 
 
+def open_client(url: str, where: str, env: Mapping[str, str], *, timeout: int, version: str) -> tuple[Any, Any]:
+    """A DockerClient for the ``tcp://`` engine at ``url``, with TLS as ``env`` configures it, and
+    its answer to the ping. The ping waits PING_TIMEOUT at most (later calls wait ``timeout``): an engine
+    that accepts and says nothing is an error, not a hang. ``where`` names the engine in errors."""
+    docker = require("deploy", "docker")
+    tls = tls_settings(env)
+    if tls.enabled:
+        check_files(where, tls)
+    address = str(urlsplit(url).hostname)
+    try:
+        client = docker.DockerClient(base_url=url, timeout=timeout, version=version, **client_kwargs(tls))
+        isolate(client)
+        ping = client.api._get(client.api._url("/_ping"), timeout=PING_TIMEOUT)
+    except Exception as exc:
+        raise explain(where, address, tls, exc, timeout=PING_TIMEOUT) from None
+    if ping.status_code != 200:
+        client.close()
+        if plain_to_tls_answer(ping.status_code, ping.content):
+            raise explain(where, address, tls, None, plain_to_tls=True)
+        raise DeployError(f"{where}: the engine answered its ping with HTTP {ping.status_code}",
+                          hint="is this the address of a Docker or Podman API?")
+    return client, ping
+
+
 def _closed_on_us(text: str) -> bool:
     return any(s in text for s in ("Connection reset", "RemoteDisconnected", "Connection aborted", "EOF occurred",
                                    "UNEXPECTED_EOF"))
@@ -143,4 +170,7 @@ def _reason(text: str) -> str:
     return text
 
 
-__all__ = ["TcpTls", "check_files", "client_kwargs", "explain", "isolate", "plain_to_tls_answer", "tls_settings"]
+__all__ = [
+    "PING_TIMEOUT", "TcpTls", "check_files", "client_kwargs", "explain", "isolate", "open_client", "plain_to_tls_answer",
+    "tls_settings",
+]
