@@ -157,10 +157,11 @@ def test_a_tls_engine_on_a_plain_port_is_named(tls_engine: TlsEngine) -> None:  
 
 @pytest.fixture
 def tls_project(tls_engine: TlsEngine, tmp_path: Path, docker_client: Any) -> Iterator[DeployProject]:  # noqa: F811
-    """A project whose environment's one host is the TLS engine, its proxy container publishing on loopback."""
+    """A project whose environment's one host is the TLS engine (no `bind`: its proxy container
+    publishes on all addresses, and the test reaches it on 127.0.0.1), with a proxy container."""
     p = make_project(tmp_path, health_timeout=8)
     with (p.root / "nexusify.toml").open("a") as fh:
-        fh.write(f'\n[deploy.environments.{p.environment}]\nhosts = [{{url = "{tls_engine.url}", bind = "127.0.0.1"}}]\n'
+        fh.write(f'\n[deploy.environments.{p.environment}]\nhosts = ["{tls_engine.url}"]\n'
                  f'[deploy.environments.{p.environment}.proxy]\nkind = "container"\nimage = "{NGINX_IMAGE}"\n')
     p.extra_env.update(tls_engine.env())
     try:
