@@ -59,7 +59,10 @@ def test_connect_host_over_tls_pings_the_engine(tls_engine: TlsEngine, ca_bundle
 @pytest.mark.parametrize(("case", "expected", "hint"), [
     ("wrong_ca", "TLS certificate is not signed by the CA in {certs}/ca.pem", "dockerd --tlscacert"),
     ("untrusted_client", "refused the client certificate {certs}/cert.pem", "signed by the CA the engine trusts"),
-    ("no_client_cert", "the TLS folder {certs} (DOCKER_CERT_PATH) has no cert.pem, key.pem", "as for `docker"),
+    ("no_client_cert", "the engine requires a client certificate, and {certs} (DOCKER_CERT_PATH) has no cert.pem and "
+     "key.pem", "signed by the CA the engine trusts"),
+    ("no_ca", "TLS certificate is not signed by a CA this machine trusts (there is no {certs}/ca.pem)", "--tlscacert"),
+    ("half_pair", "the TLS folder {certs} (DOCKER_CERT_PATH) has cert.pem but no key.pem", "as for `docker"),
     ("plain_http", "the engine expects TLS, and no TLS is configured", "DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH"),
 ])
 def test_wrong_tls_settings_are_a_clear_error(tls_engine: TlsEngine, case: str, expected: str,  # noqa: F811
@@ -76,6 +79,8 @@ def test_wrong_tls_settings_are_a_clear_error(tls_engine: TlsEngine, case: str, 
     assert hint in (info.value.hint or ""), info.value.hint
     if case == "untrusted_client":  # the engine's side refused it, not the client
         assert any("UNKNOWN_CA" in r or "unable to get local issuer" in r for r in tls_engine.forwarder.rejected)
+    if case == "no_client_cert":
+        assert any("did not return a certificate" in r for r in tls_engine.forwarder.rejected)
 
 
 def test_an_engine_closing_at_once_names_the_client_certificate(tls_engine: TlsEngine) -> None:  # noqa: F811

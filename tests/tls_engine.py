@@ -10,7 +10,9 @@ Podman socket. The certificates are made with ``openssl`` in a temporary folder:
   certificate does not verify);
 - ``certs.untrusted_client``: the right ``ca.pem``, a client certificate from another CA (the
   engine refuses it);
-- ``certs.no_client_cert``: only ``ca.pem``.
+- ``certs.no_client_cert``: only ``ca.pem`` (no client certificate is sent; the engine refuses);
+- ``certs.no_ca``: only the client pair (the engine is checked against the machine's CAs);
+- ``certs.half_pair``: ``ca.pem`` and ``cert.pem`` without ``key.pem``.
 
 Use: ``from tests.tls_engine import tls_engine  # noqa: F401`` in a test module, then a test takes
 ``tls_engine: TlsEngine``; ``tls_engine.url`` is the ``tcp://`` address, ``tls_engine.env(...)``
@@ -76,13 +78,15 @@ def _make_leaf(d: Path, name: str, ca: tuple[Path, Path], *, server: bool) -> tu
     return cert, key
 
 
-def _cert_path(d: Path, ca: Path, client: tuple[Path, Path] | None) -> Path:
+def _cert_path(d: Path, ca: Path | None, client: tuple[Path, Path] | None, *, key: bool = True) -> Path:
     """A folder laid out as DOCKER_CERT_PATH (ca.pem, cert.pem, key.pem)."""
     d.mkdir()
-    shutil.copy(ca, d / "ca.pem")
+    if ca is not None:
+        shutil.copy(ca, d / "ca.pem")
     if client is not None:
         shutil.copy(client[0], d / "cert.pem")
-        shutil.copy(client[1], d / "key.pem")
+        if key:
+            shutil.copy(client[1], d / "key.pem")
     return d
 
 
@@ -94,6 +98,8 @@ class TlsCerts:
     wrong_ca: Path
     untrusted_client: Path
     no_client_cert: Path
+    no_ca: Path
+    half_pair: Path
 
 
 def make_certs(work: Path) -> TlsCerts:
@@ -110,6 +116,8 @@ def make_certs(work: Path) -> TlsCerts:
         wrong_ca=_cert_path(work / "wrong-ca", other[0], client),
         untrusted_client=_cert_path(work / "untrusted-client", ca[0], stranger),
         no_client_cert=_cert_path(work / "no-client-cert", ca[0], None),
+        no_ca=_cert_path(work / "no-ca", None, client),
+        half_pair=_cert_path(work / "half-pair", ca[0], client, key=False),
     )
 
 

@@ -4,7 +4,10 @@ failed connection to such a host means for the user.
 The variables (docker CLI and docker-py): ``DOCKER_TLS_VERIFY`` non-empty verifies the engine's
 certificate against ``ca.pem``; ``DOCKER_CERT_PATH`` (default ``~/.docker``) holds ``ca.pem``,
 ``cert.pem`` and ``key.pem``; ``DOCKER_TLS`` non-empty, ``DOCKER_TLS_VERIFY`` or
-``DOCKER_CERT_PATH`` turn TLS on; with none of them a ``tcp://`` host is plain HTTP.
+``DOCKER_CERT_PATH`` turn TLS on; with none of them a ``tcp://`` host is plain HTTP. As in the
+docker CLI, a file that is not there is not used: no ``ca.pem``, the engine is checked against
+the CAs this machine trusts (certifi's); no ``cert.pem``/``key.pem``, no client certificate is
+sent (an engine that requires one refuses, and :func:`explain` says so). Half a pair is an error.
 
 Why this is not simply docker-py's ``kwargs_from_env``:
 
@@ -34,8 +37,8 @@ TLS_SETUP = ("DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH=a folder with ca.pem, cer
 
 #: seconds a tcp:// engine has to answer its first ping
 PING_TIMEOUT = 15.0
-REFUSED_HINT = ("use a client certificate signed by the CA the engine trusts (dockerd --tlscacert), with its key.pem, "
-                "in DOCKER_CERT_PATH")
+REFUSED_HINT = ("put a client certificate signed by the CA the engine trusts (dockerd --tlscacert) in "
+                "DOCKER_CERT_PATH as cert.pem, with its key.pem")
 
 
 @dataclass(frozen=True)
@@ -60,14 +63,18 @@ def tls_settings(env: Mapping[str, str]) -> TcpTls:
 
 
 def check_files(where: str, tls: TcpTls) -> None:
-    """DeployError naming the files a TLS connection needs and ``tls.cert_path`` lacks; ``where``
-    names the engine (``host 10.0.0.7:2376``)."""
-    wanted = [*((CA_FILE,) if tls.verify else ()), *CLIENT_FILES]
-    absent = [f for f in wanted if not tls.file(f).is_file()]
-    if absent:
-        raise DeployError(f"{where}: the TLS folder {tls.cert_path} (DOCKER_CERT_PATH) has no {', '.join(absent)}",
-                          hint="put there the engine's CA as ca.pem and a client certificate that CA signed as "
-                          "cert.pem with its key.pem, as for `docker --tlsverify`")
+    """DeployError when ``tls.cert_path`` holds half a client key pair (``where`` names the engine,
+    ``host 10.0.0.7:2376``)."""
+    have = [f for f in CLIENT_FILES if tls.file(f).is_file()]
+    if len(have) == 1:
+        absent = next(f for f in CLIENT_FILES if f not in have)
+        raise DeployError(f"{where}: the TLS folder {tls.cert_path} (DOCKER_CERT_PATH) has {have[0]} but no {absent}",
+                          hint="put the client certificate as cert.pem and its key as key.pem there, as for "
+                          "`docker --tlsverify`")
+
+
+def sends_client_cert(tls: TcpTls) -> bool:
+    return all(tls.file(f).is_file() for f in CLIENT_FILES)
 
 
 def client_kwargs(tls: TcpTls) -> dict[str, Any]:
@@ -75,8 +82,10 @@ def client_kwargs(tls: TcpTls) -> dict[str, Any]:
     if not tls.enabled:
         return {}
     tls_module = require("deploy", "docker.tls")
-    return {"tls": tls_module.TLSConfig(client_cert=(str(tls.file("cert.pem")), str(tls.file("key.pem"))),
-                             ca_cert=str(tls.file(CA_FILE)), verify=tls.verify)}
+    ca = tls.file(CA_FILE)
+    client = (str(tls.file("cert.pem")), str(tls.file("key.pem"))) if sends_client_cert(tls) else None
+    return {"tls": tls_module.TLSConfig(client_cert=client, ca_cert=str(ca) if ca.is_file() else None,
+                                        verify=tls.verify)}
 
 
 def isolate(client: Any) -> None:
@@ -103,14 +112,20 @@ def explain(where: str, address: str, tls: TcpTls, exc: BaseException | None, *,
         if "mismatch" in text:
             return DeployError(f"{where}: the engine's TLS certificate is not valid for {address} ({_reason(text)})",
                                hint=f"the engine's certificate must name {address} in its subjectAltName")
-        return DeployError(f"{where}: the engine's TLS certificate is not signed by the CA in {tls.file(CA_FILE)} "
-                           f"({_reason(text)})", hint="put the CA that signed the engine's certificate (dockerd "
-                           f"--tlscacert) in {tls.file(CA_FILE)}")
-    if any(alert in text for alert in ("ALERT_UNKNOWN_CA", "ALERT_BAD_CERTIFICATE", "CERTIFICATE_REQUIRED",
-                                       "ALERT_CERTIFICATE_UNKNOWN", "ALERT_ACCESS_DENIED")):
+        signer = (f"the CA in {tls.file(CA_FILE)}" if tls.file(CA_FILE).is_file()
+                  else f"a CA this machine trusts (there is no {tls.file(CA_FILE)})")
+        return DeployError(f"{where}: the engine's TLS certificate is not signed by {signer} ({_reason(text)})",
+                           hint="put the CA that signed the engine's certificate (dockerd --tlscacert) in "
+                           f"{tls.file(CA_FILE)}")
+    refused = any(alert in text for alert in ("ALERT_UNKNOWN_CA", "ALERT_BAD_CERTIFICATE", "CERTIFICATE_REQUIRED",
+                                              "ALERT_CERTIFICATE_UNKNOWN", "ALERT_ACCESS_DENIED"))
+    if tls.enabled and not sends_client_cert(tls) and (refused or "HANDSHAKE_FAILURE" in text or _closed_on_us(text)):
+        return DeployError(f"{where}: the engine requires a client certificate, and {tls.cert_path} "
+                           f"(DOCKER_CERT_PATH) has no cert.pem and key.pem ({_reason(text)})", hint=REFUSED_HINT)
+    if refused:
         return DeployError(f"{where}: the engine refused the client certificate {tls.file('cert.pem')} "
                            f"({_reason(text)})", hint=REFUSED_HINT)
-    if tls.enabled and tls.file("cert.pem").is_file() and _closed_on_us(text):
+    if tls.enabled and _closed_on_us(text):
         # an engine refusing a client certificate sends an alert and closes; the client may see
         # only the close (TLS 1.3 checks the client's certificate after the client's handshake ends)
         return DeployError(f"{where}: the engine closed the TLS connection at once: it likely refused the client "
@@ -172,5 +187,5 @@ def _reason(text: str) -> str:
 
 __all__ = [
     "PING_TIMEOUT", "TcpTls", "check_files", "client_kwargs", "explain", "isolate", "open_client", "plain_to_tls_answer",
-    "tls_settings",
+    "sends_client_cert", "tls_settings",
 ]
