@@ -22,7 +22,6 @@ the ``DOCKER_CERT_PATH`` / ``DOCKER_TLS_VERIFY`` variables for one of the folder
 from __future__ import annotations
 
 import contextlib
-import os
 import selectors
 import shutil
 import socket
@@ -36,7 +35,8 @@ from typing import Any
 
 import pytest
 
-STACK_SOCKET = os.environ.get("DOCKER_HOST", "unix:///run/nexusify-stack/podman.sock").removeprefix("unix://")
+from tests.hosts_stack import STACK_SOCKET
+
 HANDSHAKE_TIMEOUT = 10.0
 # Go's TLS server (dockerd) answers plain HTTP on its TLS port with this, and so does the forwarder
 HTTP_STARTS = (b"GET /", b"HEAD ", b"POST ", b"PUT /", b"OPTIO")
@@ -299,15 +299,12 @@ def tls_engine(tmp_path_factory: pytest.TempPathFactory, docker_client: Any) -> 
     fails under CI (tests.conftest.missing)."""
     from tests.conftest import missing
 
-    try:
-        cm = start_tls_engine(tmp_path_factory.mktemp("tls"))
-        engine = cm.__enter__()
-    except RuntimeError as exc:
-        missing("a TLS engine", str(exc))
-    try:
+    with contextlib.ExitStack() as stack:
+        try:
+            engine = stack.enter_context(start_tls_engine(tmp_path_factory.mktemp("tls")))
+        except RuntimeError as exc:
+            missing("a TLS engine", str(exc))
         yield engine
-    finally:
-        cm.__exit__(None, None, None)
 
 
 __all__ = ["TlsCerts", "TlsEngine", "TlsForwarder", "make_certs", "start_tls_engine", "tls_engine"]
