@@ -3,8 +3,9 @@ Podman behind a forwarder that requires client certificates signed by its CA).
 
 connect_host pings it with DOCKER_CERT_PATH + DOCKER_TLS_VERIFY (also when the process sets
 REQUESTS_CA_BUNDLE, as CI images do); each wrong setting is a DeployError that names the host and
-the file or variable to fix, quickly; and a whole deploy, rollback and ``deploy down`` run on an
-environment whose only host is the TLS address.
+the file or variable to fix, quickly; a whole deploy, rollback and ``deploy down`` run on an
+environment whose only host is the TLS address; and the single engine (``DOCKER_HOST=tcp://...``,
+no ``hosts``) builds and deploys through TLS too.
 """
 
 from __future__ import annotations
@@ -183,6 +184,7 @@ def _deploy(run_cli: Run, p: DeployProject, version: str) -> CliResult:
     return _cli(run_cli, p, "deploy", "--tag", version, "--build-arg", f"BUILT_VERSION={version}")
 
 
+@pytest.mark.slow
 def test_deploy_rollback_and_down_on_a_tls_host(tls_project: DeployProject, run_cli: Run, docker_client: Any,
                                                  tls_engine: TlsEngine, ca_bundle_set: None) -> None:  # noqa: F811
     p = tls_project
@@ -212,6 +214,7 @@ def test_deploy_rollback_and_down_on_a_tls_host(tls_project: DeployProject, run_
     assert all(p.secret_value not in out for out in (bad.output, back.output, down.output))
 
 
+@pytest.mark.slow
 def test_the_single_engine_over_tls(tls_engine: TlsEngine, tmp_path: Path, run_cli: Run,  # noqa: F811
                                     docker_client: Any, ca_bundle_set: None) -> None:
     """Without `hosts`, DOCKER_HOST=tcp://... is the build engine and the one site: builds, the
