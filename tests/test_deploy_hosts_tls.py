@@ -84,6 +84,15 @@ def test_wrong_tls_settings_are_a_clear_error(tls_engine: TlsEngine, case: str, 
         assert any("did not return a certificate" in r for r in tls_engine.forwarder.rejected)
 
 
+def test_a_certificate_for_another_name_is_named(tls_engine: TlsEngine) -> None:  # noqa: F811
+    """The engine's certificate names IP 127.0.0.1 only: reached as `localhost`, it does not verify."""
+    with pytest.raises(DeployError) as info:
+        connect_host(HostSpec(f"tcp://localhost:{tls_engine.port}"), _env(**tls_engine.env())).close()
+    assert info.value.message.startswith(f"host localhost:{tls_engine.port}: the engine's TLS certificate is not "
+                                         "valid for localhost"), info.value.message
+    assert "subjectAltName" in (info.value.hint or "")
+
+
 def test_an_engine_closing_at_once_names_the_client_certificate(tls_engine: TlsEngine) -> None:  # noqa: F811
     """An engine refusing the client certificate may close before its alert is read (TLS 1.3): the
     client sees only EOF, and the error still points at the certificate."""
