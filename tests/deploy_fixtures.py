@@ -83,6 +83,25 @@ def remove_labelled(client: Any, environment: str) -> None:
             client.api.remove_image(img["Id"], force=True)
 
 
+def remove_environment(client: Any, environment: str) -> None:
+    """Remove what ``environment`` left on an engine (labelled containers and images, its network).
+    Other suites remove their images meanwhile, and Podman's image list then fails once with
+    "image not known": try again."""
+    for attempt in range(3):
+        try:
+            remove_labelled(client, environment)
+            break
+        except Exception:
+            if attempt == 2:
+                raise
+            time.sleep(0.5)
+    from nexusify.deploy.hosts import network_name
+
+    for n in client.networks.list(names=[network_name(environment)]):
+        with contextlib.suppress(Exception):
+            n.remove()
+
+
 def make_project(base: Path, *, services_toml: str = "", extra_toml: str = "", registry: str | None = None,
                  health_timeout: float = 15, drain_timeout: float = 5, keep: int = 3,
                  secrets_toml: str = 'provider = "env-file"\npath = ".env.test"\n') -> DeployProject:

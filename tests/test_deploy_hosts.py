@@ -33,7 +33,7 @@ from tests.deploy_fixtures import (
     free_port,
     make_project,
     postgres_database,
-    remove_labelled,
+    remove_environment,
     start_registry,
 )
 from tests.hosts_stack import TwoHosts, two_hosts  # noqa: F401 (the fixture)
@@ -76,19 +76,7 @@ class Fleet:
 
 
 def _cleanup(client: Any, environment: str) -> None:
-    """Remove what the environment left on an engine; other suites remove their images meanwhile, and
-    Podman's image list then fails once with "image not known": try again."""
-    for attempt in range(3):
-        try:
-            remove_labelled(client, environment)
-            break
-        except Exception:
-            if attempt == 2:
-                raise
-            time.sleep(0.5)
-    for n in client.networks.list(names=[network_name(environment)]):
-        with contextlib.suppress(Exception):
-            n.remove()
+    remove_environment(client, environment)
 
 
 def _free_on_both(addresses: list[str]) -> int:

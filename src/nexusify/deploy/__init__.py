@@ -17,7 +17,8 @@ Needs the ``deploy`` extra (docker, boto3, alembic, sqlalchemy), imported throug
 - :mod:`~nexusify.deploy.bluegreen`: green beside blue, health check, switch, drain, keep, recover.
 - :mod:`~nexusify.deploy.allornone`: several services of one deploy switched all or none.
 - :mod:`~nexusify.deploy.hosts`: an environment's hosts (``ssh://``, ``tcp://`` with TLS, ``unix://``)
-  and the connection to each engine (one multiplexed SSH connection per host).
+  and the connection to each engine (one multiplexed SSH connection per host); the TLS settings of
+  ``tcp://`` hosts, and what a failed TLS connection means, in :mod:`~nexusify.deploy.hosttls`.
 - :mod:`~nexusify.deploy.sites`: one site per engine (the single engine with the local nginx, or
   each host with its :mod:`~nexusify.deploy.proxy_container`); :mod:`~nexusify.deploy.ship` gets
   images to every host; :mod:`~nexusify.deploy.migrate_remote` runs migrations on the first host.

@@ -38,7 +38,8 @@ Example (``nexusify.toml``; in ``pyproject.toml`` prefix every table with ``tool
 Top-level keys (``[deploy]``):
 
 - ``engine`` (string, default: ``$DOCKER_HOST``, else the Docker SDK default): the container
-  engine's API address, e.g. ``unix:///run/podman/podman.sock`` or ``tcp://127.0.0.1:2375``.
+  engine's API address, e.g. ``unix:///run/podman/podman.sock`` or ``tcp://10.0.0.7:2376`` (TLS from
+  ``DOCKER_CERT_PATH``/``DOCKER_TLS_VERIFY``, as for ``tcp://`` hosts below).
 - ``registry`` (string, optional): where images are pushed, as ``host[:port][/namespace]`` (no
   ``http://``). Without it images stay in the engine (single-host deploys). Pushes log in with
   ``NEXUSIFY_REGISTRY_USERNAME``/``NEXUSIFY_REGISTRY_PASSWORD`` when set (never a config key),

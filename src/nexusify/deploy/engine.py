@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from nexusify.deploy import hosttls
 from nexusify.errors import DeployError
 from nexusify.extras import require
 
@@ -104,22 +105,27 @@ class Engine:
         self.on_close.clear()
 
 
-def connect(configured: str | None, env: Mapping[str, str], timeout: int = 300) -> Engine:
-    """Connect to the engine and check it answers; a clear error names the address and the fix."""
+def connect(configured: str | None, env: Mapping[str, str], timeout: int = 300, *, where: str | None = None) -> Engine:
+    """Connect to the engine and check it answers; a clear error names the address (or ``where``)
+    and the fix. A ``tcp://`` engine uses TLS as ``env`` says (:mod:`nexusify.deploy.hosttls`)."""
     url = engine_url(configured, env)
     docker = require("deploy", "docker")
-    try:
-        # A fixed API version skips docker-py's /version round trip (slow on Podman: a rollback
-        # is judged in seconds); 1.41 is served by dockerd >= 20.10 and Podman >= 3.
-        client = docker.DockerClient(base_url=url, timeout=timeout, version=API_VERSION)
-        ping = client.api._get(client.api._url("/_ping"))
-        ping.raise_for_status()
-    except Exception as exc:
-        raise DeployError(
-            f"the container engine at {url} does not answer: {type(exc).__name__}: {exc}",
-            hint="start the engine (dockerd, or `podman system service --time=0 unix:///PATH.sock`) "
-            "and set DOCKER_HOST or `engine` in [tool.nexusify.deploy]",
-        ) from exc
+    # A fixed API version skips docker-py's /version round trip (slow on Podman: a rollback
+    # is judged in seconds); 1.41 is served by dockerd >= 20.10 and Podman >= 3.
+    if url.startswith("tcp://"):
+        client, ping = hosttls.open_client(url, where or f"the container engine at {url}", env, timeout=timeout,
+                                           version=API_VERSION)
+    else:
+        try:
+            client = docker.DockerClient(base_url=url, timeout=timeout, version=API_VERSION)
+            ping = client.api._get(client.api._url("/_ping"))
+            ping.raise_for_status()
+        except Exception as exc:
+            raise DeployError(
+                f"{where or f'the container engine at {url}'} does not answer: {type(exc).__name__}: {exc}",
+                hint="start the engine (dockerd, or `podman system service --time=0 unix:///PATH.sock`) "
+                "and set DOCKER_HOST or `engine` in [tool.nexusify.deploy]",
+            ) from exc
     is_podman = any(h.lower().startswith("libpod") for h in ping.headers) or "libpod" in ping.headers.get("Server", "").lower()
     return Engine(client=client, url=url, is_podman=is_podman)
 

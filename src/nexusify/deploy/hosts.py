@@ -2,7 +2,7 @@
 
 ``[deploy.environments.NAME] hosts = [...]`` lists engines by address, as ``DOCKER_HOST`` does:
 ``ssh://user@host[:port]`` (the system's ssh client and keys), ``tcp://host:2376`` (TLS from
-``DOCKER_CERT_PATH`` / ``DOCKER_TLS_VERIFY``, as the docker CLI reads them) and
+``DOCKER_CERT_PATH`` / ``DOCKER_TLS_VERIFY``, as the docker CLI reads them: :mod:`~nexusify.deploy.hosttls`) and
 ``unix:///path.sock``. A table ``{url = "...", bind = "10.0.0.5"}`` also names the address the
 host's proxy publishes on. Without ``hosts`` the single engine of ``[deploy] engine`` serves.
 
@@ -100,22 +100,7 @@ def connect_host(spec: HostSpec, env: Mapping[str, str], timeout: int = 300) -> 
     settings of ``env``; unix: directly). DeployError names the host and what to check."""
     if spec.scheme == "ssh":
         return _connect_ssh(spec, env, timeout)
-    if spec.scheme == "tcp":
-        return _connect_tcp(spec, env, timeout)
-    return connect(spec.url, env, timeout)
-
-
-def _connect_tcp(spec: HostSpec, env: Mapping[str, str], timeout: int) -> Engine:
-    docker = require("deploy", "docker")
-    utils = require("deploy", "docker.utils")
-    try:
-        kwargs = utils.kwargs_from_env(environment={**env, "DOCKER_HOST": spec.url})
-        client = docker.DockerClient(timeout=timeout, version=API_VERSION, **kwargs)
-        client.api._get(client.api._url("/_ping")).raise_for_status()
-    except Exception as exc:
-        raise DeployError(f"host {spec.name}: the engine does not answer: {type(exc).__name__}: {exc}",
-                          hint="check the address, and DOCKER_CERT_PATH / DOCKER_TLS_VERIFY for TLS") from None
-    return _engine_of(client, spec.url)
+    return connect(spec.url, env, timeout, where=f"host {spec.name}")
 
 
 def network_name(environment: str) -> str:

@@ -248,11 +248,13 @@ class ContainerProxy:
             return
         self._ensure_image()
         self._event(f"{self._where()}creating the proxy {self.name} ({self.image})")
-        address = self.bind or "0.0.0.0"
+        # no bind: no host address at all. Podman's Docker API publishes an explicit "0.0.0.0" in a
+        # way nothing reaches (not even 127.0.0.1: seen with Podman 4.3 on a user network); "" works
+        # on Podman and dockerd alike.
         c = self.client.containers.create(
             self.image, name=self.name, command=["nginx", "-c", f"{CONF_DIR}/nginx.conf", "-g", "daemon off;"],
             labels=self._labels(ROLE_PROXY), network=self.network, detach=True,
-            ports={f"{p}/tcp": (address, p) for p in self.ports()}, restart_policy={"Name": "unless-stopped"},
+            ports={f"{p}/tcp": (self.bind or "", p) for p in self.ports()}, restart_policy={"Name": "unless-stopped"},
         )
         self._targets = {}
         self._put(c, self._files({}))
