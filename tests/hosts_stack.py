@@ -34,6 +34,8 @@ from typing import Any
 
 import pytest
 
+from nexusify.deploy.ssh_master import control_path
+
 STACK_SOCKET = os.environ.get("DOCKER_HOST", "unix:///run/nexusify-stack/podman.sock").removeprefix("unix://")
 # Host B's first networks would take the bridge names (podman1...) A's take too: B pads them, with a
 # count and a subnet pool (A: podman's default 10.89.0.0/16) drawn per session, so that two test
@@ -58,6 +60,14 @@ class Host:
     @property
     def docker_host(self) -> str:
         return f"unix://{self.socket}"
+
+
+def end_kept_master(target: str, port: int) -> None:
+    """``ssh -O exit`` the master nexusify keeps for ``target``:``port``, if one runs."""
+    control = control_path(target, port, os.environ)
+    if control.exists():
+        subprocess.run(["ssh", "-S", str(control), "-p", str(port), "-O", "exit", target], capture_output=True,
+                       timeout=10, check=False)
 
 
 @dataclass
@@ -213,6 +223,7 @@ def start_two_hosts(work: Path) -> Iterator[TwoHosts]:
     sock_b, pid_b = _start_second_engine(work, prefix)
     procs: list[subprocess.Popen[bytes]] = []
     marker = f"nexusify-tests {work}"
+    port_a = port_b = 0
     try:
         # B's first networks take bridge names (podman1...) that A's may take too: pad them.
         for i in range(PAD_NETWORKS + random.randint(0, 24)):
@@ -227,6 +238,9 @@ def start_two_hosts(work: Path) -> Iterator[TwoHosts]:
             "  LogLevel ERROR\n" for addr in ("127.0.0.2", "127.0.0.3")))
         yield TwoHosts(Host("127.0.0.2", port_a, STACK_SOCKET), Host("127.0.0.3", port_b, sock_b), key, prefix)
     finally:
+        for addr, port in (("127.0.0.2", port_a), ("127.0.0.3", port_b)):
+            if port:  # the masters nexusify kept for the next command (ssh_master) end with the hosts
+                end_kept_master(f"root@{addr}", port)
         _remove_ssh_block(marker)
         for p in procs:
             p.terminate()

@@ -42,9 +42,10 @@ pytestmark = [pytest.mark.engine, pytest.mark.stack, pytest.mark.slow]
 
 Run = Callable[..., CliResult]
 NGINX_IMAGE = os.environ.get("NEXUSIFY_TEST_NGINX_IMAGE", "localhost/nginx:stack")
-# The bound is 2 s on a quiet machine; the bound here grows with the machine's load (these
-# machines run several suites on 2 cores at once) so a busy neighbour does not fail it.
-ROLLBACK_SECONDS = 2.0
+# The claim (both hosts in under 2 s) is measured by benchmarks/hosts.py, against docker-py's
+# own ssh mode in the same run; a timed test would only measure the neighbours. This bound catches
+# what a rollback must never do (rebuild, re-pull, wait out a timeout) and grows with the load.
+ROLLBACK_SECONDS = 6.0
 
 
 def rollback_bound() -> float:
@@ -380,3 +381,41 @@ def test_connect_host_unix_and_unreachable_ssh(docker_client: Any, tmp_path: Pat
     with pytest.raises(DeployError, match="ssh failed") as info:
         connect_host(HostSpec(f"ssh://root@127.0.0.2:{closed}"), dict(os.environ))
     assert "must log in without a prompt" in (info.value.hint or "")
+
+
+def test_the_ssh_master_is_kept_for_the_next_command_unless_told_not_to(two_hosts: TwoHosts) -> None:  # noqa: F811
+    import subprocess
+
+    from nexusify.deploy.ssh_master import control_path, persist_seconds
+    from nexusify.errors import ConfigError
+    from tests.hosts_stack import end_kept_master
+
+    host = two_hosts.b
+    target = f"root@{host.address}"
+    env = {k: v for k, v in os.environ.items() if k != "NEXUSIFY_SSH_PERSIST"}
+    control = control_path(target, host.port, env)
+
+    def master() -> str:  # "Master running (pid=N)", or "" when none answers
+        r = subprocess.run(["ssh", "-S", str(control), "-p", str(host.port), "-O", "check", target],
+                           capture_output=True, text=True, check=False)
+        return r.stderr.strip() if r.returncode == 0 else ""
+
+    end_kept_master(target, host.port)
+    first = connect_host(HostSpec(host.url), env)
+    first.client.ping()
+    first.close()
+    kept = master()
+    assert kept.startswith("Master running"), "the master outlives the command that opened it"
+    second = connect_host(HostSpec(host.url), env)
+    assert second.client.ping()
+    second.close()
+    assert master() == kept, "the next command rides the same master (no second handshake)"
+    assert not Path(second.url.removeprefix("unix://")).exists(), "each command's own forward is gone"
+
+    end_kept_master(target, host.port)
+    once = connect_host(HostSpec(host.url), {**env, "NEXUSIFY_SSH_PERSIST": "0"})
+    assert once.client.ping()
+    once.close()
+    assert master() == "", "NEXUSIFY_SSH_PERSIST=0 ends the master with the command"
+    with pytest.raises(ConfigError, match="NEXUSIFY_SSH_PERSIST"):
+        persist_seconds({"NEXUSIFY_SSH_PERSIST": "5m"})

@@ -10,7 +10,9 @@ SSH: docker-py's own ssh mode opens one SSH connection per API call (~0.35 s eac
 for a rollback judged in seconds. :func:`connect_host` opens ONE master connection per host
 (``ControlMaster``), whose session says where the host's engine listens (``$DOCKER_HOST`` of the SSH
 session, else ``/var/run/docker.sock``) and forwards a private local socket to it (``ssh -O forward -L``);
-the SDK then talks HTTP with keep-alive over that socket. :meth:`Engine.close` ends the master.
+the SDK then talks HTTP with keep-alive over that socket. The master is kept for the next
+command (:mod:`~nexusify.deploy.ssh_master`, ``NEXUSIFY_SSH_PERSIST`` seconds idle, default 300;
+``0``: :meth:`Engine.close` ends it); each command cancels its own forward when it ends.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from nexusify.deploy import ssh_master
 from nexusify.deploy.engine import API_VERSION, Engine, connect
 from nexusify.errors import DeployError
 from nexusify.extras import require
@@ -130,8 +133,12 @@ class SshTunnel:
         self.target = f"{parts.username}@{parts.hostname}" if parts.username else str(parts.hostname)
         self.port = parts.port
         self.dir = Path(tempfile.mkdtemp(prefix="nexusify-ssh-"))
-        self.control = self.dir / "control"
+        self.persist = ssh_master.persist_seconds(env)
+        # a kept master (see ssh_master) is shared by the commands of the next minutes; else one of our own
+        self.control = (ssh_master.control_path(self.target, self.port, env) if self.persist
+                        else self.dir / "control")
         self.local = self.dir / "engine.sock"
+        self.forwarded = ""  # the -L spec this command added to the master (cancelled on close)
         self.ssh = shutil.which("ssh", path=env.get("PATH") or os.environ.get("PATH"))
         self.master: subprocess.Popen[bytes] | None = None
 
@@ -154,21 +161,44 @@ class SshTunnel:
                               hint="check the host is reachable: ssh " + self.target) from None
 
     def open(self) -> str:
-        """Start the master, forward the local socket; return the local engine URL.
+        """Start (or reuse) the master, forward the local socket; return the local engine URL."""
+        line = self._kept_master() if self.persist else self._own_master()
+        return self._forward(line)
 
-        The master's own session prints the host's ``$DOCKER_HOST`` and then idles, so finding
-        the engine costs no second session (~0.3 s each)."""
+    def _kept_master(self) -> str:
+        """The kept master (started when none answers); its engine line, cached beside its socket."""
+        engine_file = self.control.with_suffix(".engine")
+        if self.control.exists() and ssh_master.alive(self._base(), self.target) and engine_file.is_file():
+            return engine_file.read_text(encoding="utf-8").strip()
+        code, said = ssh_master.start(self._base(), self.target, self.persist, self.dir / "master.err",
+                                      SSH_CONNECT_TIMEOUT + 5)
+        if code != 0:
+            self.close()
+            raise DeployError(f"host {self.spec.name}: ssh failed: {said or 'no answer'}",
+                              hint=f"`ssh {self.target}` must log in without a prompt (a key in ssh-agent or "
+                              "~/.ssh/config, the host key in known_hosts)")
+        proc = self._run(self.target, 'printf "nexusify-engine=%s\\n" "${DOCKER_HOST:-}"')
+        line = proc.stdout.strip().splitlines()[0] if proc.stdout.strip() else proc.stderr.strip()
+        if line.startswith("nexusify-engine="):
+            engine_file.write_text(line + "\n", encoding="utf-8")
+        return line
+
+    def _own_master(self) -> str:
+        """A master of this command only: its own session prints the host's ``$DOCKER_HOST`` and
+        then idles, so finding the engine costs no second session (~0.3 s each)."""
         self.master = subprocess.Popen(
             [*self._base(), "-M", "-o", "ControlPersist=no", self.target,
              'printf "nexusify-engine=%s\\n" "${DOCKER_HOST:-}"; exec cat >/dev/null'],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         line = self._first_line(SSH_CONNECT_TIMEOUT + 5)
+        if not line.startswith("nexusify-engine=") and self.master.poll() is not None and self.master.stderr:
+            line = self.master.stderr.read().decode("utf-8", "replace").strip() or line
+        return line
+
+    def _forward(self, line: str) -> str:
         if not line.startswith("nexusify-engine="):
-            err = ""
-            if self.master.poll() is not None and self.master.stderr is not None:
-                err = self.master.stderr.read().decode("utf-8", "replace").strip()
             self.close()
-            raise DeployError(f"host {self.spec.name}: ssh failed: {err or line or 'no answer'}",
+            raise DeployError(f"host {self.spec.name}: ssh failed: {line or 'no answer'}",
                               hint=f"`ssh {self.target}` must log in without a prompt (a key in ssh-agent or "
                               "~/.ssh/config, the host key in known_hosts)")
         engine = line.removeprefix("nexusify-engine=").strip() or DEFAULT_REMOTE_ENGINE
@@ -181,7 +211,9 @@ class SshTunnel:
             raise DeployError(f"host {self.spec.name}: its DOCKER_HOST is {engine!r}; nexusify forwards unix:// "
                               "and tcp:// engines only", hint="point DOCKER_HOST on the host at the engine socket")
         fwd = self._run("-O", "forward", "-o", "StreamLocalBindUnlink=yes", "-L", f"{self.local}:{dest}", self.target)
-        if fwd.returncode != 0:
+        if fwd.returncode == 0:
+            self.forwarded = f"{self.local}:{dest}"
+        else:
             self.close()
             raise DeployError(f"host {self.spec.name}: could not forward its engine socket {dest}: "
                               f"{fwd.stderr.strip()}", hint="is AllowStreamLocalForwarding off in the host's sshd?")
@@ -210,7 +242,9 @@ class SshTunnel:
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
-            if self.control.exists():
+            if self.persist and self.forwarded:  # the kept master stays; this command's forward goes
+                self._run("-O", "cancel", "-L", self.forwarded, self.target, timeout=10)
+            elif not self.persist and self.control.exists():
                 self._run("-O", "exit", self.target, timeout=10)
         if self.master is not None:
             with contextlib.suppress(Exception):
