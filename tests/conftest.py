@@ -49,6 +49,18 @@ def missing(component: str, reason: str) -> None:
     pytest.skip(message)
 
 
+def download_wheels(dest: Path, *requirements: str, options: tuple[str, ...] = ()) -> list[Path]:
+    """``pip download --only-binary=:all:`` of ``requirements`` into ``dest`` (a test index's folder,
+    the way a Nexus group proxies PyPI); PyPI unreachable is a missing component. Returns every
+    wheel in ``dest``."""
+    proc = subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:", *options,
+                           "-d", str(dest), *requirements], capture_output=True, text=True, check=False)
+    wheels = sorted(dest.glob("*.whl"))
+    if proc.returncode != 0 or not wheels:
+        missing("PyPI", f"pip download of {' '.join(requirements)} failed: {proc.stderr.strip()[-300:]}")
+    return wheels
+
+
 @pytest.fixture
 def monorepo(tmp_path: Path) -> Path:
     """A private copy of the sample monorepo."""
@@ -177,16 +189,8 @@ BUILD_BACKENDS = ("poetry-core", "hatchling", "pdm-backend")
 def backend_wheels(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     """Wheels of the build backends the services need (a Nexus group repository proxies PyPI;
     the local index must hold them for a hermetic build)."""
-    dest = tmp_path_factory.mktemp("backend-wheels")
-    proc = subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:", "--python-version", "3.11",
-         "-d", str(dest), *BUILD_BACKENDS],
-        capture_output=True, text=True, check=False,
-    )
-    wheels = sorted(dest.glob("*.whl"))
-    if proc.returncode != 0 or not wheels:
-        missing("PyPI", f"pip download of the build backends failed: {proc.stderr.strip()[-300:]}")
-    return wheels
+    return download_wheels(tmp_path_factory.mktemp("backend-wheels"), *BUILD_BACKENDS,
+                           options=("--python-version", "3.11"))
 
 
 # --------------------------------------------------------------------------- container engine

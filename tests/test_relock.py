@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from nexusify.formats.lockfiles import moved_pins, path_pins, pinned_versions
-from tests.conftest import FIXTURES, missing
+from tests.conftest import FIXTURES, download_wheels, missing
 
 LAYOUTS = FIXTURES / "layouts"
 pytestmark = pytest.mark.slow
@@ -26,11 +26,8 @@ pytestmark = pytest.mark.slow
 def six_wheels(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     """six 1.16.0 and 1.17.0: the third-party package whose pin must not move."""
     dest = tmp_path_factory.mktemp("six-wheels")
-    for pin in ("six==1.16.0", "six==1.17.0"):
-        proc = subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
-                               "-d", str(dest), pin], capture_output=True, text=True, check=False)
-        if proc.returncode != 0:
-            missing("PyPI", f"pip download of {pin} failed: {proc.stderr.strip()[-300:]}")
+    for pin in ("six==1.16.0", "six==1.17.0"):  # one call each: pip refuses two pins of one name at once
+        download_wheels(dest, pin, options=("--no-deps",))
     return sorted(dest.glob("six-*.whl"))
 
 
@@ -286,13 +283,8 @@ def test_pdm_root_consumer_end_to_end_through_an_index_that_needs_credentials(
 @pytest.fixture(scope="session")
 def requests_wheels(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     """requests and what it needs (the nightly job of pdm-file-urls installs it)."""
-    dest = tmp_path_factory.mktemp("requests-wheels")
-    proc = subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:",
-                           "--python-version", "3.11", "-d", str(dest), "requests"],
-                          capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        missing("PyPI", f"pip download of requests failed: {proc.stderr.strip()[-300:]}")
-    return sorted(dest.glob("*.whl"))
+    return download_wheels(tmp_path_factory.mktemp("requests-wheels"), "requests",
+                           options=("--python-version", "3.11"))
 
 
 def test_pdm_file_url_consumer_is_relocked_with_its_transitive_shared_packages(

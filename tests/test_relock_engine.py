@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import missing
+from tests.conftest import download_wheels, missing
 from tests.test_relock import _index, _pdm_root_consumer, six_wheels  # noqa: F401 (a fixture)
 from tests.test_rewrite_engine import _podman, _scan_saved_image
 
@@ -25,15 +25,9 @@ from tests.test_rewrite_engine import _podman, _scan_saved_image
 def pdm_wheels(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     """pdm and what it needs, for CPython 3.11 on Linux: what the image's `pip install pdm` takes
     from the index (a Nexus group would proxy PyPI)."""
-    dest = tmp_path_factory.mktemp("pdm-wheels")
-    proc = subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:",
-                           "--python-version", "3.11", "--implementation", "cp", "--platform", "manylinux2014_x86_64",
-                           "--platform", "manylinux_2_17_x86_64", "--platform", "manylinux_2_28_x86_64",
-                           "-d", str(dest), "pdm", "hishel[httpx2]==1.4.0"],
-                          capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        missing("PyPI", f"pip download of pdm failed: {proc.stderr.strip()[-300:]}")
-    return sorted(dest.glob("*.whl"))
+    return download_wheels(tmp_path_factory.mktemp("pdm-wheels"), "pdm", "hishel[httpx2]==1.4.0", options=(
+        "--python-version", "3.11", "--implementation", "cp", "--platform", "manylinux2014_x86_64",
+        "--platform", "manylinux_2_17_x86_64", "--platform", "manylinux_2_28_x86_64"))
 
 
 @pytest.mark.engine

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FIXTURES, missing
+from tests.conftest import FIXTURES, download_wheels, missing
 from tests.helpers import snapshot
 
 ENV = {"HOME": "/nonexistent", "NO_COLOR": "1"}
@@ -37,12 +37,8 @@ def _six_pinned_workspace(tmp_path: Path, pypi_server_factory, backend_wheels: l
     server = pypi_server_factory(auth="update")
     for wheel in backend_wheels:
         shutil.copy(wheel, server.packages)
-    got = subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
-                          "-d", str(server.packages), "six==1.16.0"], capture_output=True, text=True, check=False)
-    got2 = subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
-                           "-d", str(server.packages), "six==1.17.0"], capture_output=True, text=True, check=False)
-    if got.returncode or got2.returncode:
-        missing("PyPI", f"pip download of six failed: {(got.stderr + got2.stderr)[-300:]}")
+    for pin in ("six==1.16.0", "six==1.17.0"):  # one call each: pip refuses two pins of one name at once
+        download_wheels(server.packages, pin, options=("--no-deps",))
     env = {**ENV, "HOME": str(tmp_path), "PATH": os.environ["PATH"], "UV_NO_CACHE": "1",
            "UV_PYTHON_DOWNLOADS": "never", "UV_DEFAULT_INDEX": server.simple_url,
            "NEXUS_USERNAME": server.username or "", "NEXUS_PASSWORD": server.password or ""}
@@ -216,11 +212,8 @@ def test_the_moved_members_image_builds_alone_on_the_engine(docker_client, run_c
     for wheel in backend_wheels:
         shutil.copy(wheel, server.packages)
     # uv itself (installed in the image) and hatchling's editable-build helper, as a Nexus group would serve them
-    got = subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
-                          "--python-version", "3.11", "--platform", "manylinux_2_17_x86_64", "-d", str(server.packages),
-                          "uv", "editables"], capture_output=True, text=True, check=False)
-    if got.returncode:
-        missing("PyPI", f"pip download of uv and editables failed: {got.stderr[-300:]}")
+    download_wheels(server.packages, "uv", "editables",
+                    options=("--no-deps", "--python-version", "3.11", "--platform", "manylinux_2_17_x86_64"))
     env = {**ENV, "HOME": str(tmp_path), "PATH": os.environ["PATH"], "UV_NO_CACHE": "1",
            "UV_PYTHON_DOWNLOADS": "never", "UV_DEFAULT_INDEX": server.simple_url,
            "DOCKER_HOST": os.environ["DOCKER_HOST"],
