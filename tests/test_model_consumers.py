@@ -67,3 +67,55 @@ def test_an_unnamed_editable_path_that_points_nowhere_is_an_error_at_its_line(tm
     ws = load_workspace(tmp_path)
     [problem] = ws.problems
     assert (problem.code, problem.path, problem.line) == ("missing-path", "pyproject.toml", 6)
+
+
+APP_WITH_GROUPS = """[tool.poetry]
+name = "api"
+version = "0.1.0"
+package-mode = false
+
+[tool.poetry.dependencies]
+python = "^3.11"
+
+[tool.poetry.group.runtime.dependencies]
+acme-kit = {{ path = "../../libs/kit", develop = true }}
+{extra}"""
+
+
+def _poetry_app_repo(tmp_path: Path, group_table: str, extra: str = "") -> Path:
+    root = tmp_path / "repo"
+    (root / "libs/kit/src/kit").mkdir(parents=True)
+    (root / "libs/kit/src/kit/__init__.py").write_text("")
+    (root / "libs/kit/pyproject.toml").write_text(
+        '[project]\nname = "acme-kit"\nversion = "2.1.0"\n[build-system]\nrequires = ["hatchling"]\n'
+        'build-backend = "hatchling.build"\n')
+    (root / "svc/api").mkdir(parents=True)
+    text = APP_WITH_GROUPS.format(extra=extra).replace("[tool.poetry.group.runtime.dependencies]", group_table)
+    (root / "svc/api/pyproject.toml").write_text(text)
+    return root
+
+
+def test_a_poetry_applications_installed_group_makes_it_a_consumer_wherever_it_is(tmp_path: Path,
+                                                                                   run_cli) -> None:
+    """`poetry install` installs every non-optional group of an application (package-mode = false),
+    so a path dependency there is one its image needs: svc/api (no services/ folder) is a service,
+    and a Dockerfile looping over the copied libraries is an error of `rewrite --check`, not a green."""
+    root = _poetry_app_repo(tmp_path, "[tool.poetry.group.runtime.dependencies]")
+    (root / "svc/api/Dockerfile").write_text(
+        'FROM python:3.11-slim\nCOPY libs /libs\nRUN for d in /libs/*; do pip install "$d"; done\nCOPY svc/api /app\n')
+    (root / "docker-compose.yml").write_text(
+        "services:\n  api:\n    build:\n      context: .\n      dockerfile: svc/api/Dockerfile\n")
+    ws = load_workspace(root)
+    assert ws.project_at(root / "svc/api").role == "service"
+    result = run_cli("rewrite", "--check", "--root", str(root), "--index-url", "http://127.0.0.1:9/simple/")
+    assert result.exit_code == 1, result.output
+    assert "svc/api/Dockerfile:3" in result.output and "dockerfile-uses-shared-code" in result.output
+
+
+def test_a_poetry_applications_dev_and_optional_groups_stay_development_only(tmp_path: Path) -> None:
+    for table in ("[tool.poetry.group.dev.dependencies]", "[tool.poetry.group.docs.dependencies]"):
+        extra = "\n[tool.poetry.group.docs]\noptional = true\n" if "docs" in table else ""
+        root = _poetry_app_repo(tmp_path / table[19:23], table, extra)
+        ws = load_workspace(root)
+        assert ws.project_at(root / "svc/api").role != "service", table
+        assert [d.runtime for d in ws.project_at(root / "svc/api").local_deps] == [False], table

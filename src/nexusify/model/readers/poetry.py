@@ -15,8 +15,14 @@ from nexusify.model.project import LocalDependency, Project
 
 
 def poetry_tables(data: dict[str, Any]) -> Iterator[tuple[tuple[str, ...], str, bool]]:
-    """(table path, group name, runtime?) for every Poetry dependency table."""
+    """(table path, group name, runtime?) for every Poetry dependency table.
+
+    Runtime: what the project needs where it runs. For a package, its main dependencies (a
+    group never reaches the wheel's metadata). For an application (``package-mode = false``),
+    what ``poetry install`` installs by default: main and every non-optional group, except the
+    ``dev`` group (and the legacy ``dev-dependencies``), development-only by Poetry's convention."""
     poetry = subtable(data, "tool", "poetry")
+    application = poetry.get("package-mode") is False
     if isinstance(poetry.get("dependencies"), dict):
         yield ("tool", "poetry", "dependencies"), "main", True
     if isinstance(poetry.get("dev-dependencies"), dict):
@@ -25,7 +31,8 @@ def poetry_tables(data: dict[str, Any]) -> Iterator[tuple[tuple[str, ...], str, 
     if isinstance(groups, dict):
         for g, body in groups.items():
             if isinstance(body, dict) and isinstance(body.get("dependencies"), dict):
-                yield ("tool", "poetry", "group", g, "dependencies"), g, False
+                installed = application and g != "dev" and body.get("optional") is not True
+                yield ("tool", "poetry", "group", g, "dependencies"), g, installed
 
 
 def rel_of(p: Project, root: Path | str) -> str:
