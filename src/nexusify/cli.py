@@ -222,8 +222,7 @@ def _run(args_list: list[str], env: dict[str, str], out: Output, debug: bool) ->
             out.err.print(traceback.format_exc(), markup=False)
         if type(exc).__module__.startswith("docker."):  # the engine refused (docker.errors), not a nexusify bug
             out.err.print(f"error: the container engine failed: {out.redact(str(exc))}\n"
-                          "  hint: check the engine (its logs, free disk, network setup) and re-run; "
-                          "`nexusify status` shows what is live", markup=False)
+                          "  hint: check the engine (its logs, free disk, network setup) and re-run", markup=False)
             return 1
         out.err.print(f"error: internal error: {type(exc).__name__}: {out.redact(str(exc))}\n"
                       "  hint: re-run with --debug for the traceback, and report it", markup=False)
