@@ -11,27 +11,25 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
-import signal
 import sys
-import traceback
 from collections.abc import Container, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import Any, NoReturn
-
-from rich.markup import escape
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from nexusify import __version__
-from nexusify.commands import Context
 from nexusify.commands.verbs import BY_NAME, VERBS
-from nexusify.config import SCHEMA, resolve_settings
-from nexusify.credentials import Redactor, secrets_in_env
-from nexusify.errors import InternalError, NexusifyError, UsageError
-from nexusify.transaction import recover
+from nexusify.errors import UsageError
 from nexusify.ui import help as help_page
-from nexusify.ui.interrupts import interrupts_raise
-from nexusify.ui.logs import logging_for_run, set_verbosity
-from nexusify.ui.output import Output
+
+if TYPE_CHECKING:
+    from nexusify.ui.output import Output
+
+# `nexusify --version` and `nexusify --help` import only the above: the verbs, their modules and
+# what they need (config, credentials, rich, the model...) are imported once a verb is chosen,
+# and only that verb's module.
+_VERSION_ONLY = frozenset({"--version", "--json", "--debug", "-v", "--verbose"})
+_HELP_ONLY: tuple[list[str], ...] = (["--help"], ["-h"], [])
 
 
 class _Parser(argparse.ArgumentParser):
@@ -72,28 +70,33 @@ INDEX_OPTIONS = "Index options (flag > environment > config file > default)"
 GLOBAL_OPTIONS = "Global options"
 
 
-def _add_common(parser: _Parser, *, top: bool = False, shown: Container[str] | None = None) -> None:
+def _add_common(parser: _Parser, *, top: bool = False, shown: Container[str] | None = None,
+                index: bool = True) -> None:
     """The options every verb shares, accepted before or after the verb (defaults suppressed so
     both places work): the index settings in their own group, then the global options. Help
     lists the index settings a verb uses (``shown``: attribute names; None: all); the top level
-    accepts them too but lists them only in each verb's help."""
+    accepts them too but lists them only in each verb's help (``index=False``: leave them out,
+    for the top level's help page alone, which lists none of them)."""
     s = argparse.SUPPRESS
     parser.section = INDEX_OPTIONS
-    for opt in SCHEMA:
-        if not opt.flag:
-            continue
-        kwargs: dict[str, Any] = {"default": s, "dest": opt.attr,
-                                  "help": s if top or (shown is not None and opt.attr not in shown)
-                                  else opt.help + (f" [env {opt.env}]" if opt.env else "")}
-        if opt.kind == "choice":
-            kwargs["choices"] = opt.choices
-            kwargs["metavar"] = "{" + ",".join(opt.choices) + "}"
-        if opt.kind == "int":
-            kwargs["type"] = int
-            kwargs["metavar"] = "N"
-        if opt.kind == "str":
-            kwargs["metavar"] = "URL" if opt.flag.endswith("-url") else "NAME"
-        parser.add_argument(opt.flag, **kwargs)
+    if index:
+        from nexusify.config import SCHEMA
+
+        for opt in SCHEMA:
+            if not opt.flag:
+                continue
+            kwargs: dict[str, Any] = {"default": s, "dest": opt.attr,
+                                      "help": s if top or (shown is not None and opt.attr not in shown)
+                                      else opt.help + (f" [env {opt.env}]" if opt.env else "")}
+            if opt.kind == "choice":
+                kwargs["choices"] = opt.choices
+                kwargs["metavar"] = "{" + ",".join(opt.choices) + "}"
+            if opt.kind == "int":
+                kwargs["type"] = int
+                kwargs["metavar"] = "N"
+            if opt.kind == "str":
+                kwargs["metavar"] = "URL" if opt.flag.endswith("-url") else "NAME"
+            parser.add_argument(opt.flag, **kwargs)
     parser.section = GLOBAL_OPTIONS
     g = parser
     g.add_argument("--root", metavar="DIR", default=s, help="monorepo root (default: the current directory)")
@@ -107,7 +110,10 @@ def _add_common(parser: _Parser, *, top: bool = False, shown: Container[str] | N
     parser.section = None
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(verbs: Container[str] | None = None, *, index: bool = True) -> argparse.ArgumentParser:
+    """The parser of ``nexusify``: every verb is a choice, but only the verbs in ``verbs`` (None:
+    all) get their arguments, so only their modules are imported. ``index=False`` leaves the
+    index options out: enough to render the top level's help, without importing the settings."""
     parser = _Parser(
         prog="nexusify",
         usage="nexusify [OPTIONS] COMMAND [ARGS]...",
@@ -126,12 +132,21 @@ def build_parser() -> argparse.ArgumentParser:
             add_help=False,
         )
         assert isinstance(p, _Parser)
-        _command_module(verb.name).add_arguments(p)
-        p.usage = _usage(p)
-        _add_common(p, shown=verb.index_options)
+        if verbs is None or verb.name in verbs:
+            _command_module(verb.name).add_arguments(p)
+            p.usage = _usage(p)
+            _add_common(p, shown=verb.index_options)
         parser.commands.append(help_page.Entry(verb.name, verb.summary))
-    _add_common(parser, top=True)
+    _add_common(parser, top=True, index=index)
     return parser
+
+
+def _chosen_verb(args_list: list[str]) -> str | None:
+    """The verb ``args_list`` names, as the full parser reads it (an option's value that happens
+    to be a verb's name is not one): the top level parsed alone, every verb left empty."""
+    ns, _rest = build_parser(()).parse_known_args(args_list)
+    verb = ns.verb
+    return verb if isinstance(verb, str) else None
 
 
 def _usage(parser: _Parser) -> str:
@@ -144,13 +159,31 @@ def _usage(parser: _Parser) -> str:
 
 
 def _settings_flags(ns: argparse.Namespace) -> dict[str, Any]:
+    from nexusify.config import SCHEMA
+
     return {opt.attr: getattr(ns, opt.attr, None) for opt in SCHEMA if opt.flag}
 
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     """Run nexusify; returns the exit code (tests call this directly)."""
-    env = dict(os.environ) if env is None else dict(env)
     args_list = list(sys.argv[1:] if argv is None else argv)
+    if "--version" in args_list and _VERSION_ONLY.issuperset(args_list):
+        print(f"nexusify {__version__}")
+        return 0
+    if args_list in _HELP_ONLY:  # the verbs' list, from commands/verbs.py alone
+        parser = build_parser((), index=False)
+        parser.print_help()
+        if args_list:
+            parser.exit()
+        return 2
+    import signal
+
+    from nexusify.credentials import Redactor, secrets_in_env
+    from nexusify.ui.interrupts import interrupts_raise
+    from nexusify.ui.logs import logging_for_run
+    from nexusify.ui.output import Output
+
+    env = dict(os.environ) if env is None else dict(env)
     json_mode = "--json" in args_list
     debug = "--debug" in args_list
     # one redactor for everything shown: the output layer and every log record of every logger
@@ -163,14 +196,29 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
 
 
 def _run(args_list: list[str], env: dict[str, str], out: Output, debug: bool) -> int:
+    import traceback
+
+    from rich.markup import escape
+
+    from nexusify.commands import Context
+    from nexusify.config import resolve_settings
+    from nexusify.credentials import secrets_in_env
+    from nexusify.errors import InternalError, NexusifyError
+    from nexusify.transaction import recover
+    from nexusify.ui.logs import set_verbosity
+    from nexusify.ui.output import Output
+
     redactor = out.redactor
     try:
-        parser = build_parser()
-        if "_ARGCOMPLETE" in env:
-            import argcomplete
-
-            argcomplete.autocomplete(parser)
         try:
+            if "_ARGCOMPLETE" in env:  # completing: every verb's options
+                parser = build_parser()
+                import argcomplete
+
+                argcomplete.autocomplete(parser)
+            else:  # only the chosen verb's module is imported
+                chosen = _chosen_verb(args_list)
+                parser = build_parser(() if chosen is None else (chosen,))
             ns = parser.parse_args(args_list)
         except UsageError as exc:  # point at the help of the verb that was given, if any
             verb = next((a for a in args_list if a in BY_NAME), None)

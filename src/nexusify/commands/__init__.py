@@ -14,9 +14,11 @@ import argparse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from nexusify.config import Settings
-from nexusify.ui.output import Output
+if TYPE_CHECKING:  # listing the verbs (`nexusify --help`) imports neither
+    from nexusify.config import Settings
+    from nexusify.ui.output import Output
 
 
 @dataclass

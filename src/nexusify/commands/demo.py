@@ -9,9 +9,10 @@ from pathlib import Path
 from nexusify import extras
 from nexusify.commands import Context
 from nexusify.commands.verify import render_report
-from nexusify.demo.report import TUNABLE, DemoEvent, DemoOptions, DemoReport
+from nexusify.demo.report import DemoEvent, DemoOptions, DemoReport
 from nexusify.demo.run import run_demo
 from nexusify.demo.sample import DEFAULT_WORKDIR
+from nexusify.demo.tunable import TUNABLE
 from nexusify.errors import UsageError
 
 INDEX_SETTINGS = ("nexus_url", "repository", "index_repository", "repository_url", "index_url", "username")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nexusify.demo.report import TUNABLE
+from nexusify.demo.tunable import TUNABLE
 
 
 @dataclass(frozen=True)

@@ -45,8 +45,6 @@ STEP_DOING: dict[str, str] = {
     "cleanup": "removing the demo's containers, images and nginx",
 }
 ENGINE_STEPS = ("build", "verify-build", "deploy-v1", "deploy-v2", "rollback", "cleanup")
-# settings a user may try on the sample (`nexusify demo --constraint exact --priority supplemental`)
-TUNABLE = ("constraint", "priority", "source_name", "jobs")
 
 
 @dataclass(frozen=True)

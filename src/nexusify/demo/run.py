@@ -46,7 +46,6 @@ from nexusify.config import resolve_settings
 from nexusify.demo.container import engine_steps
 from nexusify.demo.report import (
     ENGINE_STEPS,
-    TUNABLE,
     DemoEvent,
     DemoOptions,
     DemoReport,
@@ -63,6 +62,7 @@ from nexusify.demo.sample import (
     write_marker,
 )
 from nexusify.demo.steps import audit_step, install_step, publish_step, rewrite_step
+from nexusify.demo.tunable import TUNABLE
 from nexusify.demo.verify_step import verify_step
 from nexusify.errors import NexusifyError
 from nexusify.files import write_atomic
