@@ -126,6 +126,7 @@ _AUTH_HEADER = re.compile(
     r"(?:(?P<scheme>basic|bearer|token|digest|negotiate)\s+)?[^\s'\",}\]]+",
     re.IGNORECASE,
 )
+_AUTH_WORD = re.compile("authorization", re.IGNORECASE)  # what every _AUTH_HEADER match holds
 # a secret at least this long is hidden wherever it occurs; a shorter one only as a whole token
 _ANYWHERE = 12
 
@@ -199,11 +200,22 @@ class Redactor:
         # known values first: a secret that is itself a URL with userinfo is hidden whole
         for pattern in self._patterns:
             text = pattern.sub("<hidden>", text)
-        text = _USERINFO.sub(lambda m: f"{m.group('pre')}****@", text)
-        return _AUTH_HEADER.sub(
-            lambda m: f"{m.group('key')}{m.group('sep')}{(m.group('scheme') + ' ') if m.group('scheme') else ''}<hidden>",
-            text,
-        )
+        # both patterns are slow on long text (a JSON report of megabytes) and match only around
+        # an "@" or the word "authorization": text without them is returned as it is
+        if "@" in text:
+            # userinfo holds no whitespace: a match lies within one line, so only lines with an "@" are searched
+            text = "\n".join(_USERINFO.sub(_userinfo, line) if "@" in line else line for line in text.split("\n"))
+        if _AUTH_WORD.search(text):
+            text = _AUTH_HEADER.sub(_auth_header, text)
+        return text
+
+
+def _userinfo(m: re.Match[str]) -> str:
+    return f"{m.group('pre')}****@"
+
+
+def _auth_header(m: re.Match[str]) -> str:
+    return f"{m.group('key')}{m.group('sep')}{(m.group('scheme') + ' ') if m.group('scheme') else ''}<hidden>"
 
 
 def redact(text: str, *secrets: Secret | str | None) -> str:

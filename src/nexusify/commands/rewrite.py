@@ -33,23 +33,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _render(plan: RewritePlan, ctx: Context, verb: str) -> None:
-    out = ctx.out
+    lines: list[str] = []
     for sp in plan.services:
         files = [f for f in sp.files if f.changed]
         if not files:
             why = "depends on shared packages by version" if sp.by_version else "no shared dependency"
-            out.print(f"{sp.rel}: {why}, unchanged", markup=False)
+            lines.append(f"{sp.rel}: {why}, unchanged")
             continue
-        out.print(f"{sp.rel}: {verb} {len(files)} file(s)", markup=False)
+        lines.append(f"{sp.rel}: {verb} {len(files)} file(s)")
         if sp.move is not None:
-            out.print(f"  {sp.rel} {sp.move.describe()}", markup=False)
+            lines.append(f"  {sp.rel} {sp.move.describe()}")
         for f in files:
             for e in f.edits:
-                out.print(f"  {f.rel}:{e.line}: {e.reason}", markup=False)
+                lines.append(f"  {f.rel}:{e.line}: {e.reason}")
     for rel in plan.staying:
-        out.print(f"{rel}: {STAYS}, unchanged", markup=False)
+        lines.append(f"{rel}: {STAYS}, unchanged")
     for p in plan.problems:
-        out.print(str(p), markup=False)
+        lines.append(str(p))
+    if lines:  # one print: thousands of lines cost one render, not thousands
+        ctx.out.print("\n".join(lines), markup=False)
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:

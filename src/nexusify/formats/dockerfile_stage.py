@@ -4,6 +4,7 @@ installs (:func:`judge_commands`), with what installing the consumer pulls (:fun
 
 from __future__ import annotations
 
+import functools
 import os
 import posixpath
 from dataclasses import dataclass, field
@@ -54,6 +55,7 @@ class Stage:
         return None
 
 
+@functools.lru_cache(maxsize=8192)  # pure, and asked for the same few paths in every Dockerfile
 def abs_path(path: str, workdir: str) -> str:
     """A container path, ``path`` read from ``workdir``."""
     return posixpath.normpath(posixpath.join(workdir, path))

@@ -4,6 +4,8 @@ COPY/ADD source."""
 
 from __future__ import annotations
 
+import bisect
+import functools
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -75,6 +77,34 @@ class SharedCode:
         own = os.path.normpath(str(folder))
         return SharedCode(tuple(p for p in self.packages if p[0] != own), self.segments, self.needs)
 
+    @functools.cached_property
+    def _folders(self) -> list[str]:
+        return [folder for folder, _name in self.packages]  # sorted: packages is
+
+    def _hits(self, resolved: str) -> tuple[tuple[str, str | None], ...]:
+        """The packages at, under or above the normalized host path ``resolved``, in the order of
+        ``packages``: (name, folder relative to it), "" when it is the package, None when inside it."""
+        folders = self._folders
+        found: list[tuple[int, str | None]] = []
+        # equal, and every ancestor of resolved (a folder the source is inside), by exact lookup
+        at = resolved
+        while True:
+            i = bisect.bisect_left(folders, at)
+            while i < len(folders) and folders[i] == at:
+                found.append((i, "" if at == resolved else None))
+                i += 1
+            parent = os.path.dirname(at)
+            if parent == at or parent == os.sep:  # a package at the file system's root holds nothing
+                break
+            at = parent
+        # every folder below resolved: one contiguous run in sorted order
+        prefix = resolved + os.sep
+        i = bisect.bisect_left(folders, prefix)
+        while i < len(folders) and folders[i].startswith(prefix):
+            found.append((i, folders[i][len(prefix):].replace(os.sep, "/")))
+            i += 1
+        return tuple((self.packages[i][1], rel) for i, rel in sorted(found))
+
     def match(self, source: str, context: Path) -> tuple[tuple[str, str | None], ...] | None:
         """The shared packages a COPY/ADD ``source`` (relative to ``context``) brings, each with
         its folder relative to the source ("" = the source is the package; None = the source is
@@ -86,16 +116,9 @@ class SharedCode:
         resolved = os.path.normpath(os.path.join(ctx, clean.lstrip("/")))
         if resolved == ctx:
             return None  # the whole context: whatever is in it is part of the project
-        hits: list[tuple[str, str | None]] = []
-        for folder, name in self.packages:
-            if resolved == folder:
-                hits.append((name, ""))
-            elif folder.startswith(resolved + os.sep):
-                hits.append((name, Path(folder).relative_to(resolved).as_posix()))
-            elif resolved.startswith(folder + os.sep):
-                hits.append((name, None))
+        hits = self._hits(resolved)
         if hits:
-            return tuple(hits)
+            return hits
         seg = _segments(clean)
         for target in self.segments if seg else ():
             inside = list(seg[: len(target)]) == list(target)

@@ -17,6 +17,7 @@ from nexusify.model.dynamic_version import static_dynamic_version
 from nexusify.model.legacy import read_legacy_project, setup_metadata
 from nexusify.model.paths import glob_dirs, is_inside, matches_glob, relpath
 from nexusify.model.project import LOCK_TOOLS, SKIP_DIRS, Project
+from nexusify.model.tree import is_virtualenv, walk
 
 LEGACY_MANIFESTS = ("setup.py", "setup.cfg")
 
@@ -27,7 +28,7 @@ def iter_pyprojects(root: Path, exclude: Iterable[str] = ()) -> Iterator[Path]:
     inside of Python packages (a folder with ``__init__.py``): a ``pyproject.toml`` there (a plugin
     folder in a library's ``src/``) belongs to that library's source tree, not to the monorepo."""
     excl = list(exclude)
-    for dirpath, dirnames, filenames in os.walk(root):
+    for dirpath, dirnames, filenames in walk(root):
         here = Path(dirpath)
         if "pyproject.toml" in filenames:
             yield here / "pyproject.toml"
@@ -46,7 +47,7 @@ def iter_pyprojects(root: Path, exclude: Iterable[str] = ()) -> Iterator[Path]:
             sub = d if rel == "." else f"{rel}/{d}"
             if excl and matches_glob(sub, excl):
                 continue
-            if os.path.isfile(os.path.join(dirpath, d, "pyvenv.cfg")):
+            if is_virtualenv(os.path.join(dirpath, d)):
                 continue
             keep.append(d)
         dirnames[:] = keep
@@ -160,12 +161,12 @@ def requirements_consumers(root: Path, taken: set[Path], exclude: list[str], nam
     project of the monorepo: consumers installed with ``pip install -r``. A folder inside a
     project (a library's ``requirements-dev.txt``) belongs to that project and is not one."""
     found: list[Project] = []
-    for dirpath, dirnames, _filenames in os.walk(root):
+    for dirpath, dirnames, _filenames in walk(root):
         here = Path(dirpath).resolve()
         rel = relpath(here, root)
         dirnames[:] = [d for d in sorted(dirnames)
                        if d not in SKIP_DIRS and not d.endswith(".egg-info")
-                       and not os.path.isfile(os.path.join(dirpath, d, "pyvenv.cfg"))
+                       and not is_virtualenv(os.path.join(dirpath, d))
                        and not (exclude and matches_glob(d if rel == "." else f"{rel}/{d}", exclude))]
         if here != root and here in taken:
             dirnames[:] = []  # a project's own folders

@@ -21,6 +21,7 @@ from nexusify.errors import Problem
 from nexusify.formats.dockerfile_parse import DockerfileSyntaxError, parse
 from nexusify.model.paths import is_inside, relpath
 from nexusify.model.project import DOCKERFILE_DIRS, SKIP_DIRS, DockerBuild, Project
+from nexusify.model.tree import is_virtualenv, walk
 
 COMPOSE_NAMES = re.compile(r"^(docker-)?compose(\.[\w.-]+)?\.ya?ml$")
 
@@ -35,9 +36,9 @@ def scan(root: Path, exclude_dirs: frozenset[str] = SKIP_DIRS) -> tuple[list[Pat
     """(every Dockerfile, every compose file) under ``root``, skipping VCS/virtualenv/build folders."""
     dockerfiles: list[Path] = []
     composes: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(root):
+    for dirpath, dirnames, filenames in walk(root):
         dirnames[:] = sorted(d for d in dirnames if d not in exclude_dirs and not d.endswith(".egg-info")
-                             and not os.path.isfile(os.path.join(dirpath, d, "pyvenv.cfg")))
+                             and not is_virtualenv(os.path.join(dirpath, d)))
         for n in sorted(filenames):
             if is_dockerfile_name(n):
                 dockerfiles.append(Path(dirpath) / n)
@@ -107,14 +108,17 @@ def _names_project(text: str, rel: str) -> bool:
         instructions = parse(text)
     except DockerfileSyntaxError:
         return False
-    pattern = re.compile(rf"(^|[\s=\"'/.])(\./)?{re.escape(rel)}(/|$|[\s\"'])")
+    searched: list[str] = []
     for instr in instructions:
         if instr.keyword in ("COPY", "ADD") and not instr.has_flag("from"):
-            if any(pattern.search(src.removeprefix("./")) for src in instr.sources):
-                return True
-        elif instr.keyword == "RUN" and pattern.search(instr.args):
-            return True
-    return False
+            searched.extend(src.removeprefix("./") for src in instr.sources)
+        elif instr.keyword == "RUN":
+            searched.append(instr.args)
+    searched = [s for s in searched if rel in s]  # the pattern holds rel literally: most hold none
+    if not searched:
+        return False
+    pattern = re.compile(rf"(^|[\s=\"'/.])(\./)?{re.escape(rel)}(/|$|[\s\"'])")
+    return any(pattern.search(s) for s in searched)
 
 
 def match_builds(root: Path, projects: list[Project], depended: set[Path],

@@ -29,11 +29,13 @@ from nexusify.model.readers.poetry import read_poetry_deps
 from nexusify.model.readers.requirements import read_requirements_deps
 from nexusify.model.readers.uv import link_uv_workspaces
 from nexusify.model.resolve import adopt_target_name, resolve_dependency
+from nexusify.model.tree import listed_once
 from nexusify.model.workspace import Workspace
 
 if TYPE_CHECKING:
     from nexusify.config import Settings
 
+@listed_once  # discovery, the requirements consumers and the Dockerfile scan share one listing
 def load_workspace(
     root: Path,
     *,

@@ -128,11 +128,13 @@ def plan_rewrite(
         needed.update(d.normalized for d in project.local_deps if d.resolved is not None)
         needed.update(ws.transitive(project, runtime_only=False))
     shared_code = SharedCode.from_workspace(ws, settings.path_aliases)
+    judged_by_path: dict[Path, list[JudgedDockerfile]] = {}  # each service's Dockerfiles, judged once
     if dockerfiles:
         # a Dockerfile may copy and install a shared package its manifest never names: it gets
         # installed by version from the index, so its version must be known too
         for project in services:
-            for judged in judge_project(project, root, shared_code):
+            judged_by_path[project.path] = judge_project(project, root, shared_code)
+            for judged in judged_by_path[project.path]:
                 needed.update(canonicalize_name(i.name) for i in judged.verdict.installs)
     # the one gate: every error in anything the targets reach, directly or transitively (an
     # unreadable shared package included), and every graph error among them
@@ -152,7 +154,7 @@ def plan_rewrite(
 
     shared_names = {p.normalized for p in ws.shared}
     ctx = _PlanContext(ws, settings, source, plan.versions, shared_code,
-                       shared_names, url, auth, dockerfiles)
+                       shared_names, url, auth, dockerfiles, judged_by_path)
     for sp, problems in _plan_services(services, ctx):
         plan.services.append(sp)
         plan.problems.extend(problems)
@@ -229,6 +231,14 @@ class _PlanContext:
     url: str
     auth: bool
     dockerfiles: bool
+    judged_by_path: dict[Path, list[JudgedDockerfile]]
+
+    def judged(self, project: Project) -> list[JudgedDockerfile]:
+        """The verdicts on ``project``'s Dockerfiles (judged once per plan)."""
+        found = self.judged_by_path.get(project.path)
+        if found is None:
+            found = self.judged_by_path[project.path] = judge_project(project, self.ws.root, self.shared_code)
+        return found
 
     def requirement(self, name: str, extras: str) -> str | None:
         """What a Dockerfile installs instead of a copied shared package: ``name[extras]<spec>``."""
@@ -265,7 +275,7 @@ def _plan_services(services: Sequence[Project], ctx: _PlanContext) -> list[tuple
 def _copies_shared_code(project: Project, ctx: _PlanContext) -> bool:
     """Whether a Dockerfile of ``project`` copies shared code (or cannot be judged), even though its
     manifest names no shared package: audit warns about it, so rewrite patches it."""
-    for judged in judge_project(project, ctx.ws.root, ctx.shared_code) if ctx.dockerfiles else ():
+    for judged in ctx.judged(project) if ctx.dockerfiles else ():
         if judged.verdict.changes:
             return True
     return False
@@ -329,7 +339,7 @@ def _plan_service(project: Project, ctx: _PlanContext) -> tuple[ServicePlan, lis
     if moving:  # taken out of its uv workspace (rewrite.uv_move): nothing of it may stay there
         problems.extend(leftover_workspace_sources(sp, project, root))
     if dockerfiles:
-        for judged in judge_project(project, root, ctx.shared_code):
+        for judged in ctx.judged(project):
             df, drel, content, verdict = judged.path, judged.rel, judged.content, judged.verdict
             if content is None:
                 problems.extend(verdict.problems)
