@@ -11,6 +11,9 @@ shared: ratios, not absolute times, are what the goals bound):
   requirements*.txt) and Dockerfile, and parses the TOML with tomllib;
 - bare: ``python -c pass`` (the interpreter's own start).
 
+Modules are imported from cached bytecode, as after ``pip install`` (the warm-up round writes it,
+even where ``PYTHONDONTWRITEBYTECODE`` is set).
+
 Goals (the median of ``--repeat`` runs after a warm-up, each over the median of its floor):
 
 | work | goal |
@@ -106,6 +109,8 @@ def main() -> None:
     env["PYTHONPATH"] = str(HERE.parent / "src") + os.pathsep + env.get("PYTHONPATH", "")
     env["NO_COLOR"] = "1"
     env.pop("NEXUSIFY_ROOT", None)
+    # as installed (pip compiles the modules): the timed runs import cached bytecode, the warm-up writes it
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     py = sys.executable
     pick = 0 if args.by == "wall" else 1
     commands = [c for c in COMMANDS if not args.only or c[0] in args.only]

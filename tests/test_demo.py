@@ -488,3 +488,30 @@ def test_a_passlib_broken_by_bcrypt_5_is_a_clear_error(tmp_path: Path, monkeypat
     with pytest.raises(IndexServerError) as info:
         start_local_index(tmp_path / "index", log_file=tmp_path / "index.log")
     assert "passlib" in info.value.message and "bcrypt<5" in (info.value.hint or "")
+
+
+def test_summary_shows_each_engine_step_against_its_budget(tmp_path: Path) -> None:
+    """The engine steps' time budgets are in the report (JSON) and in the summary table: a step
+    that grew past its budget is marked, steps without a budget show their time alone."""
+    import io
+
+    from nexusify.commands import Context
+    from nexusify.commands.demo import render
+    from nexusify.demo.report import ENGINE_STEPS, STEP_BUDGET, DemoReport, Step
+    from nexusify.ui.output import Output
+
+    assert set(STEP_BUDGET) == set(ENGINE_STEPS) and sum(STEP_BUDGET.values()) < 20
+    build, rollback = STEP_BUDGET["build"], STEP_BUDGET["rollback"]
+    report = DemoReport(tmp_path, [Step("audit", "ok", 0.4), Step("build", "ok", build / 2),
+                                   Step("rollback", "ok", rollback + 1.0), Step("cleanup", "skipped")])
+    steps = {s["name"]: s for s in report.to_dict()["steps"]}
+    assert steps["audit"]["budget"] is None and not steps["audit"]["over_budget"]
+    assert steps["build"]["budget"] == build and not steps["build"]["over_budget"]
+    assert steps["rollback"]["over_budget"]
+    out = io.StringIO()
+    ctx = Context(tmp_path, resolve_settings(tmp_path, env={}), {}, Output(env={"NO_COLOR": "1"}, stdout=out))
+    render(ctx, report)
+    rows = {line.split("│")[1].strip(): line for line in out.getvalue().splitlines() if line.count("│") >= 4}
+    assert f"{build / 2:.1f}s of {build:g}s" in rows["build image"] and "(over)" not in rows["build image"]
+    assert f"of {rollback:g}s (over)" in rows["roll back"]
+    assert "0.4s " in rows["audit"] and " of " not in rows["audit"].split("│")[2]

@@ -3,16 +3,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
-import httpx
 from packaging.utils import canonicalize_name
 
 from nexusify.audit.messages import shown_url
 from nexusify.config import Settings
 from nexusify.errors import IndexServerError, Problem, Severity
 from nexusify.model import Workspace, relpath
+
+if TYPE_CHECKING:  # audit --offline never talks HTTP: httpx is imported when a request is made
+    import httpx
 
 
 def check_public_names(

@@ -11,15 +11,17 @@ import tarfile
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from packaging.version import InvalidVersion, Version
 
 from nexusify.audit.messages import shown_url
 from nexusify.config import Settings
 from nexusify.errors import AuthError, NexusifyError, Problem
 from nexusify.model import Project, Workspace, relpath
+
+if TYPE_CHECKING:  # audit --offline never talks HTTP: httpx is imported when a request is made
+    import httpx
 
 
 def index_status(

@@ -22,9 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from nexusify.audit.messages import reason, shown_url
 from nexusify.audit.public import check_public_names
@@ -43,6 +41,9 @@ from nexusify.model import (
     workspace_for,
 )
 from nexusify.model.staying import workspace_of
+
+if TYPE_CHECKING:  # audit --offline never talks HTTP: httpx is imported when a request is made
+    import httpx
 
 
 @dataclass
@@ -177,6 +178,8 @@ def run_audit(
     report = AuditReport(ws, order, problems)
     report.index = {"url": None, "reachable": None, "packages": []}
     if index and settings.upload_simple_url:
+        import httpx
+
         try:
             report.index, index_problems = index_status(ws, settings, env or {}, transport)
         except (NexusifyError, httpx.HTTPError, ValueError) as exc:  # a malformed URL, an odd answer
@@ -188,6 +191,8 @@ def run_audit(
             )]
         problems.extend(index_problems)
     if check_public:
+        import httpx
+
         try:
             report.public, public_problems = check_public_names(ws, settings, transport)
         except (NexusifyError, httpx.HTTPError, ValueError) as exc:

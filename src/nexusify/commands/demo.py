@@ -46,6 +46,8 @@ def render(ctx: Context, report: DemoReport) -> None:
     for s in report.steps:
         status = {"ok": "ok", "skipped": "skipped", "failed": "FAILED"}.get(s.status, s.status)
         time_text = f"{s.seconds:.1f}s" if s.status != "skipped" else "-"
+        if s.budget is not None and s.status != "skipped":  # an engine step: its time against its budget
+            time_text += f" of {s.budget:g}s" + (" (over)" if s.over_budget else "")
         rows.append([s.title, time_text, status, s.summary])
     verdict = "finished" if report.ok else "stopped"
     out.table(f"nexusify demo {verdict} in {report.seconds:.1f}s", ["step", "time", "result", "what it did"], rows)

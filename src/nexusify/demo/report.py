@@ -45,6 +45,11 @@ STEP_DOING: dict[str, str] = {
     "cleanup": "removing the demo's containers, images and nginx",
 }
 ENGINE_STEPS = ("build", "verify-build", "deploy-v1", "deploy-v2", "rollback", "cleanup")
+# The engine steps' time budget in seconds, on 2 cores with the caches warm (the whole demo: 20 s):
+# the summary shows each step's time against its budget, so a step that grew is seen at once.
+STEP_BUDGET: dict[str, float] = {
+    "build": 3.0, "verify-build": 3.0, "deploy-v1": 2.5, "deploy-v2": 3.0, "rollback": 1.0, "cleanup": 1.5,
+}
 
 
 @dataclass(frozen=True)
@@ -81,9 +86,19 @@ class Step:
     def title(self) -> str:
         return STEP_TITLES.get(self.name, self.name)
 
+    @property
+    def budget(self) -> float | None:
+        """The step's time budget in seconds (:data:`STEP_BUDGET`; None: the step has none)."""
+        return STEP_BUDGET.get(self.name)
+
+    @property
+    def over_budget(self) -> bool:
+        return self.status == "ok" and self.budget is not None and self.seconds > self.budget
+
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "title": self.title, "status": self.status, "seconds": round(self.seconds, 3),
-                "summary": self.summary, "details": self.details}
+                "budget": self.budget, "over_budget": self.over_budget, "summary": self.summary,
+                "details": self.details}
 
 
 @dataclass

@@ -104,6 +104,8 @@ def _names_project(text: str, rel: str) -> bool:
     """Does a Dockerfile (built from the root) name ``rel`` (a project folder) as what it copies or
     installs: ``COPY services/api ...``, ``--directory services/api``, ``cd services/api``,
     ``-r services/api/requirements.txt``?"""
+    if rel not in text and "\\" not in text and "`" not in text:
+        return False  # no continuation or escape can join rel from pieces: no word holds it
     try:
         instructions = parse(text)
     except DockerfileSyntaxError:

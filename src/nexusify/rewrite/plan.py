@@ -43,6 +43,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import shutil
+import signal
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -250,6 +251,15 @@ PARALLEL_FROM = 200  # services; below this, forking costs more than it saves
 _FORKED: tuple[Sequence[Project], _PlanContext] | None = None
 
 
+def _worker_signals() -> None:
+    """A worker leaves interrupts to the parent: the handlers it inherits through fork would turn
+    the pool's SIGTERM (sent when the pool closes) into an exception a worker blocked on the
+    pool's queue can survive, and the parent would wait for it forever; Ctrl-C reaches the whole
+    process group, and the parent alone stops (closing the pool ends the workers)."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _plan_nth(i: int) -> tuple[ServicePlan, list[Problem]]:
     assert _FORKED is not None
     services, ctx = _FORKED
@@ -266,7 +276,7 @@ def _plan_services(services: Sequence[Project], ctx: _PlanContext) -> list[tuple
         return [_plan_service(p, ctx) for p in services]
     _FORKED = (services, ctx)
     try:
-        with multiprocessing.get_context("fork").Pool(cpus) as pool:
+        with multiprocessing.get_context("fork").Pool(cpus, initializer=_worker_signals) as pool:
             return pool.map(_plan_nth, range(len(services)), chunksize=max(1, len(services) // (cpus * 4)))
     finally:
         _FORKED = None
