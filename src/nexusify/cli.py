@@ -13,19 +13,18 @@ import importlib
 import os
 import sys
 from collections.abc import Container, Mapping, Sequence
-from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, NoReturn
 
 from nexusify import __version__
-from nexusify.commands.verbs import BY_NAME, VERBS
-from nexusify.errors import UsageError
-from nexusify.ui import help as help_page
 
+TYPE_CHECKING = False  # `nexusify --version` imports no more than the above (not even typing)
 if TYPE_CHECKING:
+    from typing import Any, NoReturn
+
+    from nexusify.ui import help as help_page
     from nexusify.ui.output import Output
 
-# `nexusify --version` and `nexusify --help` import only the above: the verbs, their modules and
+# `nexusify --help` imports the verbs' list and the help renderer besides; the verbs' modules and
 # what they need (config, credentials, rich, the model...) are imported once a verb is chosen,
 # and only that verb's module.
 _VERSION_ONLY = frozenset({"--version", "--json", "--debug", "-v", "--verbose"})
@@ -40,7 +39,7 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
         self.recorded: dict[str, list[argparse.Action]] = {}
         self.section: str | None = None  # None: "Arguments" or "Options", by kind
-        self.commands: list[help_page.Entry] = []  # the top level's verbs
+        self.commands: list[help_page.Entry] = []  # the top level's verbs (the top level's parser)
 
     def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
         action = super().add_argument(*args, **kwargs)
@@ -49,12 +48,16 @@ class _Parser(argparse.ArgumentParser):
         return action
 
     def error(self, message: str) -> NoReturn:
+        from nexusify.errors import UsageError
+
         raise UsageError(message, hint=f"see `{self.prog} --help`")
 
     def format_usage(self) -> str:
         return f"Usage: {self.usage or self.prog}\n"
 
     def format_help(self) -> str:
+        from nexusify.ui import help as help_page
+
         sections = [help_page.Section("Commands", self.commands)] + [
             help_page.from_actions(title, self.recorded.get(title, []))
             for title in ("Arguments", "Options", INDEX_OPTIONS, GLOBAL_OPTIONS)]
@@ -114,6 +117,9 @@ def build_parser(verbs: Container[str] | None = None, *, index: bool = True) -> 
     """The parser of ``nexusify``: every verb is a choice, but only the verbs in ``verbs`` (None:
     all) get their arguments, so only their modules are imported. ``index=False`` leaves the
     index options out: enough to render the top level's help, without importing the settings."""
+    from nexusify.commands.verbs import VERBS
+    from nexusify.ui import help as help_page
+
     parser = _Parser(
         prog="nexusify",
         usage="nexusify [OPTIONS] COMMAND [ARGS]...",
@@ -152,6 +158,8 @@ def _chosen_verb(args_list: list[str]) -> str | None:
 def _usage(parser: _Parser) -> str:
     """``nexusify VERB [OPTIONS] ARGS``: the verb's arguments, its options summed up (uv's way);
     required options are named, since the verb cannot run without them."""
+    from nexusify.ui import help as help_page
+
     required = [f"{a.option_strings[-1]} {help_page.format_args(a, a.dest.upper())}"
                 for a in parser.recorded.get("Options", []) if a.required]
     args = [help_page.format_args(a, a.dest) for a in parser.recorded.get("Arguments", [])]
@@ -197,13 +205,15 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
 
 def _run(args_list: list[str], env: dict[str, str], out: Output, debug: bool) -> int:
     import traceback
+    from pathlib import Path
 
     from rich.markup import escape
 
     from nexusify.commands import Context
+    from nexusify.commands.verbs import BY_NAME
     from nexusify.config import resolve_settings
     from nexusify.credentials import secrets_in_env
-    from nexusify.errors import InternalError, NexusifyError
+    from nexusify.errors import InternalError, NexusifyError, UsageError
     from nexusify.transaction import recover
     from nexusify.ui.logs import set_verbosity
     from nexusify.ui.output import Output
