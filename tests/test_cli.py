@@ -33,6 +33,29 @@ def test_version(run_cli) -> None:  # type: ignore[no-untyped-def]
     assert __version__ in proc.stdout
 
 
+_LOADED = """
+import contextlib, io, sys
+from nexusify.cli import main
+with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):
+    main(sys.argv[1:], env={"NO_COLOR": "1"})
+print(" ".join(sorted(m for m in sys.modules if m.startswith(("nexusify.", "rich", "httpx")))))
+"""
+
+
+@pytest.mark.parametrize("argv", [["--version"], ["--help"], [], ["audit", "--help"]])
+def test_version_and_help_import_no_verb_they_do_not_show(argv: list[str]) -> None:
+    """`nexusify --version` imports no more than the command line itself; the top level's help, the
+    verbs' list and the help renderer; a verb's help, that verb's module alone."""
+    proc = subprocess.run([sys.executable, "-c", _LOADED, *argv], capture_output=True, text=True, check=True)
+    loaded = set(proc.stdout.split())
+    verbs = {m.removeprefix("nexusify.commands.") for m in loaded if m.startswith("nexusify.commands.")} - {"verbs"}
+    assert verbs == ({"audit"} if argv[:1] == ["audit"] else set())
+    if argv == ["--version"]:
+        assert loaded == {"nexusify.cli"}
+    elif not argv or argv == ["--help"]:
+        assert not any(m.startswith(("rich", "httpx", "nexusify.config", "nexusify.model")) for m in loaded)
+
+
 def test_unknown_option_is_usage_error(run_cli) -> None:  # type: ignore[no-untyped-def]
     r = run_cli("audit", "--no-such-flag")
     assert r.exit_code == 2
