@@ -128,29 +128,27 @@ def main() -> None:
             "floor": lambda: timed([py, "-c", FLOOR, str(work)], work, env, {0}),
             "bare": lambda: timed([py, "-c", "pass"], work, env, {0}),
         }
-        samples: dict[str, list[float]] = {name: [] for name in [*floors, *(c[0] for c in commands)]}
+        # each command's floor is measured right before it (same state of the machine), per round
+        samples: dict[str, list[float]] = {c[0]: [] for c in commands}
+        floor_samples: dict[str, list[float]] = {c[0]: [] for c in commands}
         for rnd in range(args.repeat + 1):  # round 0 warms the caches up and is not counted
-            for fname, floor in floors.items():
-                value = floor()[pick]
-                if rnd:
-                    samples[fname].append(value)
-            for name, argv, codes, _floor, _goal in commands:
+            for name, argv, codes, floor, _goal in commands:
                 if "--no-lock" in argv:
                     fresh()
+                base = floors[floor]()[pick]
                 value = timed([py, "-m", "nexusify", *argv, "--root", str(work)], work, env, codes)[pick]
-                if name == "rewrite-no-lock":
+                if "--no-lock" in argv:
                     fresh()
                 if rnd:
                     samples[name].append(value)
-    med = {k: statistics.median(v) for k, v in samples.items()}
+                    floor_samples[name].append(base)
     print(f"nexusify CLI, {args.services} services, {args.shared} shared packages, median of {args.repeat} "
           f"({args.by} time), load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-    for name in floors:
-        print(f"  {name:<20} {med[name]:7.3f} s")
     goals = []
     for name, _argv, _codes, floor, goal in commands:
-        ratio = med[name] / med[floor]
-        print(f"  {name:<20} {med[name]:7.3f} s  {ratio:6.2f}x {floor}")
+        value, base = statistics.median(samples[name]), statistics.median(floor_samples[name])
+        ratio = value / base
+        print(f"  {name:<20} {value:7.3f} s  {floor} {base:6.3f} s  {ratio:6.2f}x {floor}")
         goals.append(Goal(name, ratio, goal, f"x {floor}"))
     finish(goals)
 
