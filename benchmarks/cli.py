@@ -136,7 +136,8 @@ def main() -> None:
                 if "--no-lock" in argv:
                     fresh()
                 base = floors[floor]()[pick]
-                value = timed([py, "-m", "nexusify", *argv, "--root", str(work)], work, env, codes)[pick]
+                root = [] if argv == ["--version"] else ["--root", str(work)]
+                value = timed([py, "-m", "nexusify", *argv, *root], work, env, codes)[pick]
                 if "--no-lock" in argv:
                     fresh()
                 if rnd:
