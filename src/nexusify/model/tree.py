@@ -13,8 +13,9 @@ from typing import ParamSpec, TypeVar
 P = ParamSpec("P")
 R = TypeVar("R")
 
+Listing = tuple[tuple[str, ...], tuple[str, ...], frozenset[str]]
 # folder -> (sub-folders, files, sub-folders that are symbolic links); None: no cache (outside a load)
-_listings: dict[str, tuple[tuple[str, ...], tuple[str, ...], frozenset[str]] | None] | None = None
+_listings: dict[str, Listing | None] | None = None
 _venvs: dict[str, bool] = {}
 
 
@@ -36,12 +37,11 @@ def listed_once(fn: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-def _list(folder: str) -> tuple[tuple[str, ...], tuple[str, ...], frozenset[str]] | None:
+def _list(listings: dict[str, Listing | None], folder: str) -> Listing | None:
     """What os.walk reads of one folder: (sub-folders, other entries, sub-folders it does not
     enter because they are symbolic links); None: unreadable (os.walk skips it)."""
-    assert _listings is not None
-    if folder in _listings:
-        return _listings[folder]
+    if folder in listings:
+        return listings[folder]
     dirs: list[str] = []
     files: list[str] = []
     links: set[str] = set()
@@ -62,10 +62,10 @@ def _list(folder: str) -> tuple[tuple[str, ...], tuple[str, ...], frozenset[str]
                 except OSError:
                     links.add(entry.name)  # os.walk does not enter what it cannot tell
     except OSError:
-        _listings[folder] = None
+        listings[folder] = None
         return None
     found = (tuple(dirs), tuple(files), frozenset(links))
-    _listings[folder] = found
+    listings[folder] = found
     return found
 
 
@@ -73,13 +73,14 @@ def walk(top: str | os.PathLike[str]) -> Iterator[tuple[str, list[str], list[str
     """:func:`os.walk` (top-down, symbolic links to folders listed but not entered, unreadable
     folders skipped; the caller prunes by editing the folder list), from the shared listing
     while a workspace is loaded."""
-    if _listings is None:
+    listings = _listings  # this walk keeps the cache it started with, whoever ends the load
+    if listings is None:
         yield from os.walk(top)
         return
     stack = [os.fspath(top)]
     while stack:
         folder = stack.pop()
-        found = _list(folder)
+        found = _list(listings, folder)
         if found is None:
             continue
         dirs, files, links = found
