@@ -207,8 +207,6 @@ def _run(args_list: list[str], env: dict[str, str], out: Output, debug: bool) ->
     import traceback
     from pathlib import Path
 
-    from rich.markup import escape
-
     from nexusify.commands import Context
     from nexusify.commands.verbs import BY_NAME
     from nexusify.config import resolve_settings
@@ -261,6 +259,8 @@ def _run(args_list: list[str], env: dict[str, str], out: Output, debug: bool) ->
         if out.json_mode:
             out.json(exc.to_dict())
         else:
+            from rich.markup import escape
+
             out.err.print(f"[bold red]error:[/bold red] {escape(str(exc))}", markup=True, highlight=False)
         return exc.exit_code
     except KeyboardInterrupt as exc:

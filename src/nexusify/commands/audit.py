@@ -6,8 +6,6 @@ import argparse
 from collections.abc import Sequence
 from typing import Any
 
-from rich.markup import escape
-
 from nexusify.audit.graph import GRAPH_FORMATS, render_graph
 from nexusify.audit.report import AuditReport, run_audit
 from nexusify.commands import Context, add_strict
@@ -55,6 +53,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
 
 def _table(ctx: Context, title: str, columns: list[str], rows: Sequence[Sequence[Any]]) -> None:
     """A rich table whose cells are plain text (names, paths and messages hold brackets)."""
+    from rich.markup import escape
+
     ctx.out.table(title, columns, [[escape("" if v is None else str(v)) for v in r] for r in rows])
 
 

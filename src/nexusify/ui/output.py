@@ -11,13 +11,13 @@ import contextlib
 import json
 import sys
 from collections.abc import Iterator, Mapping, Sequence
-from typing import IO, Any, cast
-
-from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from nexusify.credentials import Redactor, Secret, secrets_in_env
+
+if TYPE_CHECKING:  # rich is imported when something is rendered with it (not for --json output)
+    from rich.console import Console
+    from rich.progress import Progress
 
 
 class Output:
@@ -37,12 +37,32 @@ class Output:
         self.redactor = redactor or Redactor(secrets_in_env(env))
         self._stdout = stdout or sys.stdout
         self._stderr = stderr or sys.stderr
-        no_color = "NO_COLOR" in env
-        self.console = Console(file=cast(IO[str], _Redacting(self._stdout, self)), no_color=no_color, highlight=False,
-                               soft_wrap=True, force_terminal=None if self._stdout.isatty() else False,
-                               width=None if self._stdout.isatty() else 160)
-        self.err = Console(file=cast(IO[str], _Redacting(self._stderr, self)), no_color=no_color, highlight=False,
-                           soft_wrap=True, force_terminal=None if self._stderr.isatty() else False)
+        self._no_color = "NO_COLOR" in env
+        self._console: Console | None = None
+        self._err: Console | None = None
+
+    @property
+    def console(self) -> Console:
+        """The rich console on stdout (made when first used)."""
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(file=cast(IO[str], _Redacting(self._stdout, self)), no_color=self._no_color,
+                                    highlight=False, soft_wrap=True,
+                                    force_terminal=None if self._stdout.isatty() else False,
+                                    width=None if self._stdout.isatty() else 160)
+        return self._console
+
+    @property
+    def err(self) -> Console:
+        """The rich console on stderr (made when first used)."""
+        if self._err is None:
+            from rich.console import Console
+
+            self._err = Console(file=cast(IO[str], _Redacting(self._stderr, self)), no_color=self._no_color,
+                                highlight=False, soft_wrap=True,
+                                force_terminal=None if self._stderr.isatty() else False)
+        return self._err
 
     @property
     def interactive(self) -> bool:
@@ -75,6 +95,8 @@ class Output:
         self._stdout.flush()
 
     def table(self, title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        from rich.table import Table
+
         table = Table(title=title, show_lines=False, title_justify="left")
         for c in columns:
             table.add_column(c, overflow="fold")
@@ -88,6 +110,8 @@ class Output:
         if not self.interactive:
             yield _Progress(None, None)
             return
+        from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
         bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                        TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
                        console=self.err, transient=True)
