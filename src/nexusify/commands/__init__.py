@@ -46,3 +46,12 @@ def add_strict(parser: argparse.ArgumentParser) -> None:
     """``--strict`` for a verb that reports problems: warnings exit 1 too (see :func:`verdict`)."""
     parser.add_argument("--strict", action="store_true",
                         help="exit 1 when warnings were found too (default: errors exit 1, warnings 0)")
+
+
+def add_index_auth(parser: argparse.ArgumentParser) -> None:
+    """``--index-auth/--no-index-auth``, one meaning for every verb that installs from the index
+    (rewrite writes it into Dockerfiles, verify installs and builds that way)."""
+    parser.add_argument("--index-auth", action=argparse.BooleanOptionalAction, default=None,
+                        help="the index needs credentials to download: install steps mount a netrc BuildKit "
+                             "secret, and verify logs in (default: when credentials are configured); "
+                             "--no-index-auth: anonymous downloads")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from nexusify.commands import Context, add_strict
+from nexusify.commands import Context, add_index_auth, add_strict
 from nexusify.errors import ProblemsFound
 from nexusify.model import STAYS
 from nexusify.rewrite.apply import apply_plan
@@ -25,9 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="re-lock each rewritten consumer's lockfile with its own tool so that only the shared "
                         "packages' entries change (default; `--lock` is accepted as a no-op); --no-lock leaves "
                         "lockfiles alone and warns that they are stale")
-    g.add_argument("--index-auth", action=argparse.BooleanOptionalAction, default=None,
-                   help="the index needs credentials to download: install steps mount a netrc BuildKit secret "
-                        "(default: when credentials are configured)")
+    add_index_auth(g)
     g.add_argument("--no-dockerfiles", dest="dockerfiles", action="store_false",
                    help="leave Dockerfiles alone (pyproject.toml only)")
 

@@ -6,7 +6,7 @@ import argparse
 
 from rich.markup import escape
 
-from nexusify.commands import Context
+from nexusify.commands import Context, add_index_auth
 from nexusify.verify import VerifyReport, run_verify
 
 
@@ -17,6 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--build", action="store_true",
                         help="also build each consumer's Dockerfiles on the engine and import the shared "
                              "packages in the image")
+    add_index_auth(parser)
 
 
 def _cut(text: str, width: int = 110) -> str:
@@ -42,7 +43,8 @@ def render_report(report: VerifyReport, ctx: Context) -> None:
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
-    report = run_verify(ctx.settings, args.targets, env=ctx.env, build=args.build, cwd=None)
+    report = run_verify(ctx.settings, args.targets, env=ctx.env, build=args.build, cwd=None,
+                        index_auth=args.index_auth)
     if ctx.json:
         ctx.out.json(report.to_dict())
     else:
