@@ -41,8 +41,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         data = report.to_dict()
         if graph:
             data["graph"] = render_graph(report, graph)
-        out.json(data)
-        return ctx.verdict(len(report.errors), len(report.warnings))
+        return ctx.emit(data, ctx.verdict(len(report.errors), len(report.warnings)))
     if graph:
         out.console.file.write(render_graph(report, graph))
         out.console.file.flush()

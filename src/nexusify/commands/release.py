@@ -36,9 +36,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             plan.problems.append(s.warning(plan.root, "refreshed after --publish"))
         data["problems"] = [p.to_dict() for p in plan.problems]
         if ctx.json:
-            out.json(data)
-        else:
-            _render(plan, ctx, dry=True)
+            return ctx.emit(data, 1 if plan.errors else 0)
+        _render(plan, ctx, dry=True)
         return 1 if plan.errors else 0
     data["commit"] = apply_release(plan, commit=args.commit) if plan.files else None
     data["written"] = bool(plan.files)
@@ -54,8 +53,10 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     data["locked"] = locked
     data["problems"] = [p.to_dict() for p in plan.problems]
     if ctx.json:
-        out.json(data)
-        return code
+        failed = [] if code == 0 else ["publishing the released packages failed (see `published`)"]
+        errors = [p for p in data["problems"] if p.get("severity") != "warning"] + failed
+        return ctx.emit(data, code, errors=errors,
+                        warnings=[p for p in data["problems"] if p.get("severity") == "warning"])
     _render(plan, ctx, dry=False)
     if data["commit"]:
         out.print(f"committed {str(data['commit'])[:12]} and tagged " + ", ".join(b.tag for b in plan.bumps),

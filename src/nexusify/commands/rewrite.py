@@ -58,33 +58,35 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     )
     if plan.errors and (dry or ctx.json):
         if ctx.json:
-            ctx.out.json({**plan.to_dict(), "mode": "check" if args.check else "diff" if dry else "apply",
-                          "written": False})
-            return ProblemsFound.exit_code
+            return ctx.emit({**plan.to_dict(), "mode": "check" if args.check else "diff" if dry else "apply",
+                             "written": False}, ProblemsFound.exit_code)
         raise ProblemsFound(
             f"{len(plan.errors)} problem(s) prevent the rewrite:\n  " + "\n  ".join(str(p) for p in plan.errors),
             hint="fix them and re-run",
         )
     if dry:
+        code = ctx.verdict(len(plan.errors), len(plan.warnings))
+        if args.check and (plan.changed or plan.stale_lockfiles):
+            code = 1
         if args.diff and not ctx.json:
             text = plan.diff()
             if text:
                 ctx.out.console.file.write(text)
+        n, stale = len(plan.files), len(plan.stale_lockfiles)
         if ctx.json:
-            ctx.out.json({**plan.to_dict(), "mode": "check" if args.check else "diff", "written": False,
-                          "diff": plan.diff() if args.diff else None})
-        elif args.check:
+            pending = [f"{n} file(s) would be rewritten, {stale} lockfile(s) re-locked; run `nexusify rewrite`"]
+            errors = [*plan.errors, *(pending if args.check and (plan.changed or stale) else [])]
+            return ctx.emit({**plan.to_dict(), "mode": "check" if args.check else "diff", "written": False,
+                             "diff": plan.diff() if args.diff else None}, code, errors=errors, warnings=plan.warnings)
+        if args.check:
             _render(plan, ctx, "would rewrite")
-            n, stale = len(plan.files), len(plan.stale_lockfiles)
             ctx.out.print(f"{n} file(s) would be rewritten, {stale} lockfile(s) re-locked; run `nexusify rewrite`"
                           if n or stale else "nothing to rewrite", markup=False)
-        if args.check and (plan.changed or plan.stale_lockfiles):
-            return 1
-        return ctx.verdict(len(plan.errors), len(plan.warnings))
+        return code
     written = apply_plan(plan)
+    code = ctx.verdict(len(plan.errors), len(plan.warnings))
     if ctx.json:
-        ctx.out.json({**plan.to_dict(), "mode": "apply", "written": True})
-    else:
-        _render(plan, ctx, "rewrote")
-        ctx.out.print(f"{len(written)} file(s) rewritten" if written else "nothing to rewrite", markup=False)
-    return ctx.verdict(len(plan.errors), len(plan.warnings))
+        return ctx.emit({**plan.to_dict(), "mode": "apply", "written": True}, code)
+    _render(plan, ctx, "rewrote")
+    ctx.out.print(f"{len(written)} file(s) rewritten" if written else "nothing to rewrite", markup=False)
+    return code

@@ -47,8 +47,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         report = environment_status(env_cfg.name, hosts, runtimes, proxy_for=proxy_for,
                                     lock_on_first=state_on_hosts(env_cfg))
     if ctx.json:
-        ctx.out.json(report.to_dict())
-    elif not report.deployed and not report.unreachable:
+        return ctx.emit(report.to_dict(), 1 if report.problems else 0, errors=report.problems, warnings=[])
+    if not report.deployed and not report.unreachable:
         ctx.out.print(f"nothing is deployed to {env_cfg.name} yet (hosts: {', '.join(report.hosts)})", markup=False)
     else:
         render(ctx, report)

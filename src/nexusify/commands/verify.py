@@ -46,7 +46,9 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     report = run_verify(ctx.settings, args.targets, env=ctx.env, build=args.build, cwd=None,
                         index_auth=args.index_auth)
     if ctx.json:
-        ctx.out.json(report.to_dict())
+        findings = [{**f.to_dict(), "message": f"{c.name} {name}: {f.message}"}
+                    for c in report.consumers for name, check in c.checks.items() for f in check.findings]
+        return ctx.emit(report.to_dict(), report.exit_code, errors=findings, warnings=[])
     else:
         render_report(report, ctx)
     return report.exit_code
