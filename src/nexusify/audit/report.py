@@ -113,6 +113,7 @@ class AuditReport(HasProblems):
                     "path": p.rel(root),
                     "version": p.version,
                     "shared_dependencies": self.shared_names(p),
+                    "runtime_shared_dependencies": self.shared_names(p, runtime_only=True),
                     "transitive_shared_dependencies": [
                         n for n in ws.transitive(p, runtime_only=False) if ws.by_name[n].role == "shared"
                     ],

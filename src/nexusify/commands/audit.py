@@ -76,7 +76,9 @@ def _tables(report: AuditReport, ctx: Context) -> None:
         columns.append("on index")
     rows = []
     for p in data["packages"]:
-        row = [p["name"], p["version"] or "?", p["path"], p["build_backend"] or "(none)", ", ".join(p["depends_on"])]
+        runtime = set(p["runtime_depends_on"])
+        depends = ", ".join(n if n in runtime else f"{n} (dev)" for n in p["depends_on"])
+        row = [p["name"], p["version"] or "?", p["path"], p["build_backend"] or "(none)", depends]
         if show_index:
             row.append(published(p["name"]))
         rows.append(row)
@@ -107,9 +109,12 @@ def _tables(report: AuditReport, ctx: Context) -> None:
 
 
 def _with_kinds(service: dict[str, Any]) -> str:
-    """Each shared dependency with how it is declared: by path, or by version from the index."""
+    """Each shared dependency with how it is declared: by path, or by version from the index;
+    ", dev" when only a development group needs it (the image does not install it)."""
     kinds = service.get("shared_dependency_kinds", {})
-    return ", ".join(f"{n} ({kinds.get(n, 'path')})" for n in service["shared_dependencies"])
+    runtime = set(service.get("runtime_shared_dependencies", ()))
+    return ", ".join(f"{n} ({kinds.get(n, 'path')}{'' if n in runtime else ', dev'})"
+                     for n in service["shared_dependencies"])
 
 
 def _summary(report: AuditReport, ctx: Context, to_stderr: bool = False) -> None:
