@@ -42,6 +42,7 @@ from nexusify.model import (
     stays_in_workspace,
     workspace_for,
 )
+from nexusify.model.by_name import by_name_only, by_name_problem
 from nexusify.model.staying import workspace_of
 
 
@@ -86,10 +87,12 @@ class AuditReport(HasProblems):
             ]
 
         def kinds(p: Project) -> dict[str, str]:
-            """How each shared dependency is declared: "path" (in the monorepo) or "index" (by version)."""
+            """How each shared dependency is declared: "path" (in the monorepo), "index" (by version or
+            from a named index) or "name" (no version, no index: :func:`by_name_only`)."""
             out = {d.normalized: "path" for d in p.local_deps if d.resolved is not None}
+            bare = {i.normalized for i in by_name_only(p, ws.by_name)}
             for i in p.index_deps:
-                out.setdefault(i.normalized, "index")
+                out.setdefault(i.normalized, "name" if i.normalized in bare else "index")
             return {n: k for n, k in out.items() if n in ws.by_name and ws.by_name[n].role == "shared"}
 
         return {
@@ -175,6 +178,10 @@ def run_audit(
     except CycleError:
         order = []
     problems.extend(dockerfile_problems(ws, settings))
+    shared = {p.normalized: p.version for p in ws.shared if p.normalized}
+    for project in consumers(ws):
+        problems.extend(by_name_problem(project, d, ws.root, shared, settings.source_name)
+                        for d in by_name_only(project, shared))
     report = AuditReport(ws, order, problems)
     report.index = {"url": None, "reachable": None, "packages": []}
     if index and settings.upload_simple_url:

@@ -113,7 +113,8 @@ def _with_kinds(service: dict[str, Any]) -> str:
     ", dev" when only a development group needs it (the image does not install it)."""
     kinds = service.get("shared_dependency_kinds", {})
     runtime = set(service.get("runtime_shared_dependencies", ()))
-    return ", ".join(f"{n} ({kinds.get(n, 'path')}{'' if n in runtime else ', dev'})"
+    shown = {"name": "name only"}
+    return ", ".join(f"{n} ({shown.get(kinds.get(n, 'path'), kinds.get(n, 'path'))}{'' if n in runtime else ', dev'})"
                      for n in service["shared_dependencies"])
 
 

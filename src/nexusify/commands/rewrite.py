@@ -35,6 +35,10 @@ def _render(plan: RewritePlan, ctx: Context, verb: str) -> None:
     for sp in plan.services:
         files = [f for f in sp.files if f.changed]
         if not files:
+            if sp.by_name:
+                out.print(f"{sp.rel}: names shared packages without a version or an index ({', '.join(sp.by_name)}), "
+                          "unchanged (see the warning)", markup=False)
+                continue
             why = "depends on shared packages by version" if sp.by_version else "no shared dependency"
             out.print(f"{sp.rel}: {why}, unchanged", markup=False)
             continue
