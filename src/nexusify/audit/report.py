@@ -44,6 +44,7 @@ from nexusify.model import (
 )
 from nexusify.model.by_name import by_name_only, by_name_problem
 from nexusify.model.staying import workspace_of
+from nexusify.model.tools import NeededTool, needed_tools
 
 
 @dataclass
@@ -53,6 +54,7 @@ class AuditReport(HasProblems):
     problems: list[Problem]
     index: dict[str, Any] = field(default_factory=dict)
     public: dict[str, Any] = field(default_factory=dict)
+    tools: list[NeededTool] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -133,6 +135,7 @@ class AuditReport(HasProblems):
             "summary": {"errors": len(self.errors), "warnings": len(self.warnings)},
             "index": self.index,
             "public": self.public,
+            "tools": [t.to_dict() for t in self.tools],
         }
 
 
@@ -183,6 +186,11 @@ def run_audit(
         problems.extend(by_name_problem(project, d, ws.root, shared, settings.source_name)
                         for d in by_name_only(project, shared))
     report = AuditReport(ws, order, problems)
+    report.tools = needed_tools(consumers(ws), ws.root, env or {})
+    problems.extend(Problem("warning", "tool-missing", None, None,
+                            f"`{t.tool}` is not installed: rewrite cannot re-lock, and verify cannot check, the "
+                            f"lockfiles of {', '.join(t.consumers)}", f"install it: `{t.install}`")
+                    for t in report.tools if not t.found)
     report.index = {"url": None, "reachable": None, "packages": []}
     if index and settings.upload_simple_url:
         try:

@@ -99,6 +99,9 @@ def _tables(report: AuditReport, ctx: Context) -> None:
     cyclic = any(p.code == "dependency-cycle" for p in report.problems)
     order = " -> ".join(report.publish_order) or ("(none: the dependencies form a cycle)" if cyclic else "(none)")
     out.print("Publish order: " + order, markup=False)
+    if report.tools:  # rewrite re-locks with them, verify checks with them: before any rewrite
+        out.print("Tools the consumers need: " + ", ".join(
+            f"{t.tool} ({'found' if t.found else f'missing: `{t.install}`'})" for t in report.tools), markup=False)
     if report.problems:
         _table(
             ctx,
