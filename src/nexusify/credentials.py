@@ -277,4 +277,6 @@ def tool_env(tool: str, source_name: str, creds: Credentials | None, base: Mappi
         elif tool == "pdm":
             env[PDM_URL_VARS[0]], env[PDM_URL_VARS[1]] = auth
     env.setdefault("POETRY_NO_INTERACTION", "1")
+    if tool == "uv":  # a missing interpreter fails at once, named, instead of a download that may never arrive
+        env.setdefault("UV_PYTHON_DOWNLOADS", "never")
     return env
