@@ -66,6 +66,9 @@ SCHEMA: tuple[Option, ...] = (
     Option("shared", "list", [], "Globs (relative to the root) of folders holding shared packages; overrides discovery."),
     Option("services", "list", [], "Globs (relative to the root) of folders holding services; overrides discovery."),
     Option("exclude", "list", [], "Globs of folders audit ignores."),
+    Option("stay-in-workspace", "list", [],
+           "Globs (relative to the root) of uv workspace members that stay in their workspace: rewrite leaves "
+           "them (so `rewrite --check` passes in CI), audit shows them, verify says n/a."),
     Option("path-aliases", "table", {},
            'Map absolute container paths to monorepo folders, e.g. {"/shared/packages" = "shared/packages"}.'),
     Option("jobs", "int", 0, "Parallel builds for publish (0 = CPU count).", env="NEXUSIFY_JOBS", flag="--jobs"),
@@ -117,6 +120,7 @@ class Settings:
     shared: list[str] = field(default_factory=list)
     services: list[str] = field(default_factory=list)
     exclude: list[str] = field(default_factory=list)
+    stay_in_workspace: list[str] = field(default_factory=list)
     path_aliases: dict[str, str] = field(default_factory=dict)
     jobs: int = 0
     state_dir: str = ".nexusify"

@@ -93,9 +93,11 @@ def _tables(report: AuditReport, ctx: Context) -> None:
     )
     for s in data["services"]:
         if s.get("uv_workspace"):
+            strategy = s["uv_workspace"]["strategy"]
+            if s["uv_workspace"].get("configured"):  # the stay-in-workspace setting keeps it there
+                strategy = strategy.replace("stays in the uv workspace", "stays in the uv workspace (stay-in-workspace)", 1)
             out.print(f"{s['path']}: uv workspace {'root' if s['uv_workspace']['root'] == s['path'] else 'member'} "
-                      f"(root {s['uv_workspace']['root']}): "
-                      f"{s['uv_workspace']['strategy']}", markup=False)
+                      f"(root {s['uv_workspace']['root']}): {strategy}", markup=False)
     cyclic = any(p.code == "dependency-cycle" for p in report.problems)
     order = " -> ".join(report.publish_order) or ("(none: the dependencies form a cycle)" if cyclic else "(none)")
     out.print("Publish order: " + order, markup=False)

@@ -23,6 +23,7 @@ class Workspace:
     broken: set[Path] = field(default_factory=set)  # folders whose pyproject.toml could not be read
     duplicates: set[str] = field(default_factory=set)  # normalised names two projects claim
     unmatched_builds: list[DockerBuild] = field(default_factory=list)  # Dockerfiles that build no project
+    stay: frozenset[Path] = frozenset()  # folders the `stay-in-workspace` setting keeps in their uv workspace
     _by_path: dict[Path, Project] = field(default_factory=dict, repr=False)
     _deps_cache: dict[tuple[str, bool], list[str]] = field(default_factory=dict, repr=False)
 

@@ -116,6 +116,8 @@ def plan_rewrite(
     url = settings.install_index_url("rewritten services need the URL of the index to install from")
     ws = workspace or workspace_for(settings)
     services = select_services(ws, targets, cwd)
+    if not targets:  # every service but those the `stay-in-workspace` setting keeps in their workspace
+        services = [s for s in services if not stays_in_workspace(s, ws)]
     creds = resolve_credentials(settings.username, url, env, url_password=settings.url_password)
     auth = creds.present if index_auth is None else index_auth
     source = SourceSpec(settings.source_name, url, settings.priority, auth=auth)
