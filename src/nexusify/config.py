@@ -376,7 +376,7 @@ def _split_url_credentials(values: dict[str, Any], sources: dict[str, str], conf
 
 
 def config_reference_markdown() -> str:
-    """The configuration reference, generated from SCHEMA (used for the README)."""
+    """The configuration reference, generated from SCHEMA (docs/configuration.md)."""
     rows = ["| key | flag | environment | default | meaning |", "| --- | --- | --- | --- | --- |"]
     for o in SCHEMA:
         default = "" if o.default in (None, [], {}) else f"`{o.default}`"

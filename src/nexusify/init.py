@@ -64,7 +64,7 @@ def render_config(ws: Workspace, settings: Settings) -> tuple[str, list[str], li
     lines = [
         "# nexusify configuration, written by `nexusify init` from what audit found.",
         "# Precedence: command-line flag > environment variable > this file > default.",
-        "# Reference: README.md, section \"Configuration reference\".",
+        "# Reference: docs/configuration.md (every key, its flag, variable and default).",
         "",
         "# Your Nexus instance. Uploads go to {nexus-url}/repository/{repository}/;",
         "# installs resolve from {nexus-url}/repository/{index-repository or repository}/simple/.",

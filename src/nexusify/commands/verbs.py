@@ -2,7 +2,7 @@
 
 ``nexusify --help`` lists the summaries, ``nexusify VERB --help`` shows the verb's summary as
 its description and its examples as the epilog, and ``python -m nexusify.docs`` writes the
-same table into README.md. Nothing else describes a verb, so the three cannot disagree.
+same table into docs/commands.md. Nothing else describes a verb, so the three cannot disagree.
 This module imports no verb: listing them costs nothing (the verb modules load their
 dependencies only when the parser is built).
 """
@@ -102,7 +102,7 @@ BY_NAME: dict[str, Verb] = {v.name: v for v in VERBS}
 
 
 def verbs_markdown() -> str:
-    """The README's table of verbs (``<!-- BEGIN GENERATED: verbs -->``)."""
+    """The table of verbs of docs/commands.md (``<!-- BEGIN GENERATED: verbs -->``)."""
     rows = ["| command | what it does | for example |", "| --- | --- | --- |"]
     for v in VERBS:
         example = "<br>".join(f"`{cmd}`" for cmd, _ in v.examples)
