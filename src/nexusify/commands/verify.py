@@ -49,6 +49,5 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         findings = [{**f.to_dict(), "message": f"{c.name} {name}: {f.message}"}
                     for c in report.consumers for name, check in c.checks.items() for f in check.findings]
         return ctx.emit(report.to_dict(), report.exit_code, errors=findings, warnings=[])
-    else:
-        render_report(report, ctx)
+    render_report(report, ctx)
     return report.exit_code
