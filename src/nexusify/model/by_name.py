@@ -27,18 +27,19 @@ def names_an_index(project: Project, dep: IndexDependency) -> bool:
 
 
 def by_name_only(project: Project, shared: Container[str | None]) -> list[IndexDependency]:
-    """The ``shared`` packages (normalised names) ``project`` names with no version and no index."""
+    """The ``shared`` packages (normalised names) ``project``'s manifest names with no version and no
+    index. Requirements files are not judged here: rewrite gives a file that names a shared package
+    the index (``--index-url``) when it rewrites its consumer, and their lines keep no specifier."""
     return [d for d in project.index_deps
-            if d.normalized in shared and not d.specifier.strip() and not names_an_index(project, d)]
+            if d.normalized in shared and d.location[0] != "requirements" and not d.specifier.strip()
+            and not names_an_index(project, d)]
 
 
 def by_name_problem(project: Project, dep: IndexDependency, root: Path, versions: Mapping[str, str | None],
                     source_name: str = "nexus") -> Problem:
     """The warning for one such dependency, with the declaration that works (the form rewrite writes)."""
     version = versions.get(dep.normalized) or "X.Y.Z"
-    if dep.location[0] == "requirements":
-        works = f"`{dep.name}>={version}` and `--index-url` of the index in that file"
-    elif project.tool == "poetry" and dep.location[0] == "poetry":
+    if project.tool == "poetry" and dep.location[0] == "poetry":
         works = f'`{dep.name} = {{version = "^{version}", source = "{source_name}"}}` with a `[[tool.poetry.source]]`'
     else:
         works = (f'`"{dep.name}>={version}"` with `[tool.uv.sources] {dep.name} = {{ index = "{source_name}" }}` '

@@ -195,18 +195,22 @@ class _NoEngine(Exception):
     pass
 
 
-def _remove_labelled(client: object, version: str, passes: int = 4) -> None:
+def _remove_labelled(client: object, version: str, passes: int = 20) -> None:
     """Remove every image this build labelled (its stages' intermediate images: a failed build
-    leaves them untagged), children before parents: a few passes, best effort."""
+    leaves them untagged), children before parents, best effort. Never forced: an image another
+    build uses as its cache (a container runs on it) stays, that build is not killed."""
     from nexusify.deploy.engine import LABEL_VERSION
 
+    left: set[str] | None = None
     for _ in range(passes):
         try:
             images = client.images.list(all=True, filters={"label": f"{LABEL_VERSION}={version}"})  # type: ignore[attr-defined]
         except Exception:  # the engine went away: nothing more to do here
             return
-        if not images:
+        ids = {image.id for image in images}
+        if not ids or ids == left:  # all gone, or what is left is in use
             return
-        for image in images:
-            with contextlib.suppress(Exception):
-                client.images.remove(image.id, force=True)  # type: ignore[attr-defined]
+        left = ids
+        for image_id in sorted(ids):
+            with contextlib.suppress(Exception):  # one with children goes in a later pass
+                client.images.remove(image_id, force=False)  # type: ignore[attr-defined]
