@@ -14,7 +14,7 @@ from typing import Any
 
 from nexusify.deploy.switch import Target
 from nexusify.errors import DeployError
-from nexusify.files import write_atomic
+from nexusify.files import confined, write_atomic
 
 STATE_VERSION = 1
 
@@ -60,7 +60,9 @@ class StateStore:
         base = Path(state_path) / "deploy" / environment
         if host:
             base = base / "hosts" / re.sub(r"[^A-Za-z0-9_.@-]", "_", host)
-        self.path = base / "state.json"
+        # confined to the state folder: a repository shipping .nexusify/deploy/<env> as a symlink is refused
+        self.path = confined(state_path, base.relative_to(state_path) / "state.json", source=str(base / "state.json"),
+                             what="deploy state")
 
     def load(self) -> dict[str, Any]:
         """The whole state; empty when the file does not exist yet. DamagedState (exit 1) when it
