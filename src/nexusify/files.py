@@ -35,6 +35,9 @@ def read_toml(path: Path) -> dict[str, Any]:
 def parse_toml(text: str, path: Path) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
+    except RecursionError as exc:  # `x = [[[[...` thousands deep: the parser recurses per level
+        raise TomlError("invalid TOML: arrays or inline tables nested too deeply to be read", path=path,
+                        hint="flatten the nesting (TOML files here never need more than a few levels)") from exc
     except tomllib.TOMLDecodeError as exc:
         msg = str(exc)
         line = column = None
