@@ -32,3 +32,29 @@ def test_every_verb_reports_deep_nesting_at_the_file(run_cli: Run, monorepo: Pat
     assert r.exit_code == 1, r.output  # type: ignore[attr-defined]
     assert "shared/packages/monitoring/pyproject.toml" in r.output and "nested too deeply" in r.output  # type: ignore[attr-defined]
     assert "internal error" not in r.output and "Traceback" not in r.output  # type: ignore[attr-defined]
+
+
+def test_rewrite_is_linear_in_a_files_repeated_lines() -> None:
+    """Thousands of identical lines between the edits (issue 21 item 13: difflib took 5.3 s for
+    8,000 comment lines, 27 s here for 4,000 + 4,000): the edits found are the real ones, and
+    finding them takes well under a second (what is left is tomlkit's own parse)."""
+    from nexusify.formats.edits import changed_blocks
+
+    from .test_pyproject_edit import NEXUS, POETRY, deps_of, edit_pyproject
+    from .test_pyproject_edit import VERSIONS as V
+
+    head, _, tail = POETRY.partition("[tool.poetry.group.test.dependencies]")
+    text = head + "# a comment\n" * 4000 + "\n[tool.poetry.group.test.dependencies]" + tail + "#\n" * 4000
+    started = time.perf_counter()
+    result = edit_pyproject(text, deps_of(text), V, source=NEXUS)
+    assert time.perf_counter() - started < 8.0
+    assert [e.line for e in result.edits] == [8, 4014, 4018]  # shared-a/b, shared-c, the source: nothing bogus
+    assert all("# a comment" not in e.before + e.after for e in result.edits)
+    old, new = text.splitlines(), result.text.splitlines()
+    started = time.perf_counter()
+    assert len(changed_blocks(old, new)) == 3
+    assert time.perf_counter() - started < 0.5
+    old, new = ["#"] * 20_000 + ["a"], ["#"] * 10_000 + ["b"] + ["#"] * 10_000 + ["a"]
+    started = time.perf_counter()
+    assert changed_blocks(old, new) == [(10_000, 10_000, 10_000, 10_001)]
+    assert time.perf_counter() - started < 1.0
