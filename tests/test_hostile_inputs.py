@@ -58,3 +58,44 @@ def test_rewrite_is_linear_in_a_files_repeated_lines() -> None:
     started = time.perf_counter()
     assert changed_blocks(old, new) == [(10_000, 10_000, 10_000, 10_001)]
     assert time.perf_counter() - started < 1.0
+
+
+@pytest.mark.parametrize(("slot", "words"), [
+    pytest.param({"container": "nx-api", "version": "v1", "port": "abc"}, "services.api.live.port: expected int, found 'abc'",
+                 id="port-string"),
+    pytest.param({"container": "nx-api", "version": "v1", "port": True}, "services.api.live.port: expected int", id="port-bool"),
+    pytest.param({"container": "nx-api", "version": "v1", "port": 70000}, "services.api.live.port: 70000 is not a port",
+                 id="port-range"),
+    pytest.param({"container": ["x"], "version": "v1", "port": 31000}, "services.api.live.container: expected str",
+                 id="container-list"),
+    pytest.param({"container": "nx-api", "version": "v1", "port": 31000, "created": "yesterday"},
+                 "services.api.live.created: expected a number", id="created"),
+])
+def test_a_deploy_state_with_a_wrong_type_is_an_error_naming_the_key(tmp_path: Path, run_cli: Run,
+                                                                     slot: dict[str, object], words: str) -> None:
+    import json
+
+    from tests.deploy_fixtures import make_project
+
+    p = make_project(tmp_path)
+    state = p.state / "state.json"
+    state.parent.mkdir(parents=True)
+    text = json.dumps({"version": 1, "services": {"api": {"live": slot, "transition": None}}})
+    state.write_text(text)
+    r = run_cli("deploy", "--root", str(p.root), "--environment", p.environment, "--dry-run", "--tag", "v1", env=p.env)
+    assert r.exit_code == 1, r.output  # type: ignore[attr-defined]
+    assert f"{state}: the deploy state is damaged: {words}" in r.output, r.output  # type: ignore[attr-defined]
+    assert "internal error" not in r.output  # type: ignore[attr-defined]
+    assert state.read_text() == text
+
+
+def test_a_transitions_green_with_a_wrong_type_is_an_error(tmp_path: Path) -> None:
+    from nexusify.deploy.state import DamagedState, StateStore
+
+    store = StateStore(tmp_path, "production")
+    store.path.parent.mkdir(parents=True)
+    green = {"container": "nx-api-2", "version": "v2", "port": "31001"}
+    store.path.write_text('{"version": 1, "services": {"api": {"live": null, "transition": {"phase": "start", "green": '
+                          + __import__("json").dumps(green) + "}}}}")
+    with pytest.raises(DamagedState, match=r"services\.api\.transition\.green\.port: expected int"):
+        store.load()
