@@ -99,3 +99,15 @@ def test_a_transitions_green_with_a_wrong_type_is_an_error(tmp_path: Path) -> No
                           + __import__("json").dumps(green) + "}}}}")
     with pytest.raises(DamagedState, match=r"services\.api\.transition\.green\.port: expected int"):
         store.load()
+
+
+@pytest.mark.parametrize("dry", [True, False], ids=["dry-run", "real"])
+def test_publish_stops_on_a_shared_package_without_a_name(run_cli: Run, monorepo: Path, dry: bool) -> None:
+    pp = monorepo / "shared/packages/monitoring/pyproject.toml"
+    pp.write_text(pp.read_text().replace('name = "maestro-monitoring"\n', ""))
+    r = run_cli("publish", "--root", str(monorepo), "--repository-url", "http://127.0.0.1:9/",
+                *(["--dry-run"] if dry else []), env=ENV)
+    assert r.exit_code == 1, r.output  # type: ignore[attr-defined]
+    assert "shared/packages/monitoring/pyproject.toml: error[name-missing]" in r.output  # type: ignore[attr-defined]
+    assert "could not be reached" not in r.output  # type: ignore[attr-defined]  # stopped before any request
+    assert not (monorepo / ".nexusify").exists()
