@@ -111,3 +111,42 @@ def test_publish_stops_on_a_shared_package_without_a_name(run_cli: Run, monorepo
     assert "shared/packages/monitoring/pyproject.toml: error[name-missing]" in r.output  # type: ignore[attr-defined]
     assert "could not be reached" not in r.output  # type: ignore[attr-defined]  # stopped before any request
     assert not (monorepo / ".nexusify").exists()
+
+
+def test_a_service_folder_symlinked_out_of_the_repository_is_an_error(run_cli: Run, monorepo: Path, tmp_path: Path) -> None:
+    """Was skipped without a word, and rewrite --check/verify said ok for the rest (item 11)."""
+    out = tmp_path / "elsewhere"
+    out.mkdir()
+    (monorepo / "services/gateway").rename(out / "gateway")
+    (monorepo / "services/gateway").symlink_to(out / "gateway")
+    before = (out / "gateway/pyproject.toml").read_bytes(), (out / "gateway/Dockerfile").read_bytes()
+    for argv, code in ((["audit", "--offline"], 1), (["rewrite", "--check", "--index-url", URL], 1),
+                       (["rewrite", "--index-url", URL], 1), (["verify", "--index-url", URL], 1)):
+        r = run_cli(*argv, "--root", str(monorepo), env=ENV)
+        assert r.exit_code == code, (argv, r.output)  # type: ignore[attr-defined]
+        assert "services/gateway/pyproject.toml" in r.output and "outside the monorepo" in r.output, (argv, r.output)  # type: ignore[attr-defined]
+    assert ((out / "gateway/pyproject.toml").read_bytes(), (out / "gateway/Dockerfile").read_bytes()) == before
+
+
+def test_a_symlinked_pyproject_inside_the_repository_is_written_through(run_cli: Run, monorepo: Path) -> None:
+    """The symlink stays a symlink, its target gets the rewrite (was replaced by a regular file)."""
+    svc = monorepo / "services/scheduler"
+    (monorepo / "configs").mkdir()
+    (svc / "pyproject.toml").rename(monorepo / "configs/scheduler.toml")
+    (svc / "pyproject.toml").symlink_to("../../configs/scheduler.toml")
+    r = run_cli("rewrite", "--root", str(monorepo), "--index-url", URL, env=ENV)
+    assert r.exit_code == 0, r.output  # type: ignore[attr-defined]
+    assert "services/scheduler/pyproject.toml" in r.output  # type: ignore[attr-defined]
+    assert (svc / "pyproject.toml").is_symlink()
+    assert "[[tool.pdm.source]]" in (monorepo / "configs/scheduler.toml").read_text()
+
+
+def test_a_symlinked_pyproject_pointing_out_is_neither_read_nor_replaced(run_cli: Run, monorepo: Path, tmp_path: Path) -> None:
+    svc = monorepo / "services/gateway"
+    (svc / "pyproject.toml").rename(tmp_path / "gateway.toml")
+    (svc / "pyproject.toml").symlink_to(tmp_path / "gateway.toml")
+    before = (tmp_path / "gateway.toml").read_bytes()
+    r = run_cli("rewrite", "--root", str(monorepo), "--index-url", URL, env=ENV)
+    assert r.exit_code == 1, r.output  # type: ignore[attr-defined]
+    assert "services/gateway/pyproject.toml: error[outside-root]" in r.output  # type: ignore[attr-defined]
+    assert (svc / "pyproject.toml").is_symlink() and (tmp_path / "gateway.toml").read_bytes() == before
