@@ -150,3 +150,35 @@ def test_a_symlinked_pyproject_pointing_out_is_neither_read_nor_replaced(run_cli
     assert r.exit_code == 1, r.output  # type: ignore[attr-defined]
     assert "services/gateway/pyproject.toml: error[outside-root]" in r.output  # type: ignore[attr-defined]
     assert (svc / "pyproject.toml").is_symlink() and (tmp_path / "gateway.toml").read_bytes() == before
+
+
+@pytest.mark.parametrize("password", ["index", "nexus", "e"])
+def test_a_password_that_is_a_common_word_does_not_garble_json(run_cli: Run, monorepo: Path, password: str) -> None:
+    """Item 17: NEXUS_PASSWORD=index turned `[[tool.uv.index]]` into `[[tool.uv.<hidden>]]` (and every
+    place hidden told the password). The word stays a word; where it stands as a secret it is hidden."""
+    import json
+
+    env = {**ENV, "NEXUS_USERNAME": "ci", "NEXUS_PASSWORD": password}
+    r = run_cli("rewrite", "--check", "--json", "--index-url", URL, "--root", str(monorepo), env=env)
+    data = json.loads(r.stdout)  # type: ignore[attr-defined]
+    assert "<hidden>" not in r.output  # type: ignore[attr-defined]
+    if password == "index":
+        assert "[[tool.uv.index]]" in r.stdout and data  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("text", [
+    "NEXUS_PASSWORD=index", "password: index", '{"password": "index"}', "netrc machine h login ci password index",
+    "GET http://ci:index@127.0.0.1/simple/", "Authorization: Basic Y2k6aW5kZXg=", "TOKEN = 'index'",
+])
+def test_a_common_word_password_is_still_hidden_where_it_stands_as_a_secret(text: str) -> None:
+    from nexusify.credentials import Redactor
+
+    out = Redactor(["index"])(text)
+    assert "index" not in out.replace("<hidden>", "") and ("<hidden>" in out or "****@" in out), out
+
+
+def test_a_distinctive_short_password_is_hidden_as_a_whole_token_anywhere() -> None:
+    from nexusify.credentials import Redactor
+
+    assert Redactor(["s3cr3t"])("rejected s3cr3t for ci") == "rejected <hidden> for ci"
+    assert Redactor(["index"])("[[tool.uv.index]] index-url") == "[[tool.uv.index]] index-url"
