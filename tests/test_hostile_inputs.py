@@ -182,3 +182,46 @@ def test_a_distinctive_short_password_is_hidden_as_a_whole_token_anywhere() -> N
 
     assert Redactor(["s3cr3t"])("rejected s3cr3t for ci") == "rejected <hidden> for ci"
     assert Redactor(["index"])("[[tool.uv.index]] index-url") == "[[tool.uv.index]] index-url"
+
+
+class _FakeContainer:
+    def __init__(self, name: str, version: str, status: str) -> None:
+        from nexusify.deploy.engine import LABEL_VERSION
+
+        self.name, self.status = name, status
+        self.labels = {LABEL_VERSION: version}
+        self.attrs = {"State": {"Status": status}}
+
+
+@pytest.mark.parametrize(("record", "states", "live", "kept"), [
+    pytest.param("nx-app-v1", ("running", "running"), ("v1",), ("v2 (running, not serving)",), id="killed-in-health-wait"),
+    pytest.param("nx-app-v2", ("running", "exited"), ("v2",), ("v1",), id="switched"),
+    pytest.param(None, ("running",), (), ("v2 (running, not serving)",), id="first-deploy-killed"),
+])
+def test_status_lists_as_live_only_the_container_the_switch_record_names(
+        monkeypatch: pytest.MonkeyPatch, record: str | None, states: tuple[str, ...], live: tuple[str, ...],
+        kept: tuple[str, ...]) -> None:
+    """Item 15: after `kill -9` during a deploy's health wait, the green runs but never took
+    traffic: the private nginx's upstream file (the record of the switch) still names the blue."""
+    from types import SimpleNamespace
+
+    from nexusify.deploy import status
+
+    containers = [_FakeContainer(f"nx-app-{v}", v, st) for v, st in zip(("v2", "v1"), states, strict=False)]
+
+    class Box:
+        def __init__(self, engine: object, runtime: object, probe: object = None) -> None:
+            self.rt = runtime
+
+        def containers(self) -> list[_FakeContainer]:
+            return containers
+
+    monkeypatch.setattr(status, "ServiceContainers", Box)
+    monkeypatch.setattr(status, "probe", lambda *a, **k: (True, "healthy (HTTP 200)"))
+    row = status.service_on_host("", SimpleNamespace(url="unix:///x"), SimpleNamespace(service="app"),  # type: ignore[arg-type]
+                                 None, switched_to=lambda service: record)
+    assert (row.live, row.kept) == (live, kept)
+    if not live:
+        assert row.healthy is False and "no container of it took traffic yet" in row.health
+    else:
+        assert row.healthy is True
