@@ -225,3 +225,49 @@ def test_status_lists_as_live_only_the_container_the_switch_record_names(
         assert row.healthy is False and "no container of it took traffic yet" in row.health
     else:
         assert row.healthy is True
+
+
+@pytest.mark.engine
+@pytest.mark.stack
+@pytest.mark.slow
+def test_status_after_kill_9_during_the_health_wait_does_not_call_the_green_live(tmp_path: Path, run_cli: Run,
+                                                                                docker_client: object) -> None:
+    """The real thing: deploy v1, start a v2 whose health never passes, SIGKILL it while it waits:
+    status shows v1 live and v2 running but not serving (it never took traffic), exit 1."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.deploy_fixtures import make_project
+    from tests.test_deploy_runtime import containers
+
+    p = make_project(tmp_path, health_timeout=60)
+    try:
+        cmd = [sys.executable, "-m", "nexusify", "deploy", "--root", str(p.root), "--environment", p.environment]
+        first = subprocess.run([*cmd, "--tag", "v1", "--build-arg", "BUILT_VERSION=v1"], env=p.env,
+                               capture_output=True, text=True, timeout=300)
+        assert first.returncode == 0, first.stdout + first.stderr
+        proc = subprocess.Popen([*cmd, "--tag", "v2", "--build-arg", "BUILT_VERSION=v2", "--build-arg", "UNHEALTHY=1"],
+                                env=p.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and not any(
+                    c.status == "running" for c in containers(docker_client, p, version="v2")):
+                assert proc.poll() is None, proc.communicate()
+                time.sleep(0.1)
+            time.sleep(0.5)  # inside the health wait
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert [c.status for c in containers(docker_client, p, version="v2")] == ["running"]
+        assert p.served()["built"] == "v1"
+        r = run_cli("status", "--root", str(p.root), "--environment", p.environment, "--json", env=p.env)
+        [row] = json.loads(r.stdout)["services"]  # type: ignore[attr-defined]
+        assert row["live"] == ["v1"], r.output  # type: ignore[attr-defined]
+        assert row["kept"] == ["v2 (running, not serving)"], row
+    finally:
+        p.cleanup(docker_client)  # type: ignore[attr-defined]
