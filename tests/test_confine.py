@@ -161,6 +161,19 @@ def test_a_transaction_folder_that_is_a_symlink_out_is_refused(run_cli: Callable
     assert list(outside.iterdir()) == []
 
 
+def test_a_dockerfile_symlinked_out_is_refused_and_nothing_is_written(run_cli: Callable[..., object], monorepo: Path,
+                                                                       outside: Path) -> None:
+    outside.mkdir()
+    dockerfile = monorepo / "services/scheduler/Dockerfile"
+    dockerfile.rename(outside / "Dockerfile")
+    dockerfile.symlink_to(outside / "Dockerfile")
+    before = listing(monorepo), (outside / "Dockerfile").read_bytes()
+    r = run_cli("rewrite", "--root", str(monorepo), "--index-url", URL, env=ENV)
+    assert r.exit_code == 2, r.output  # type: ignore[attr-defined]
+    assert f"services/scheduler/Dockerfile: `rewrite` target '{dockerfile}' resolves to" in r.output  # type: ignore[attr-defined]
+    assert (listing(monorepo), (outside / "Dockerfile").read_bytes()) == before  # not even the other 7 files
+
+
 # --------------------------------------------------------------------------- confined paths
 
 
