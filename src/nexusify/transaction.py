@@ -26,9 +26,11 @@ git (a repository can ship a ``.nexusify/txn/`` folder with ``git add -f``), it 
 HMAC made with this user's journal key (kept outside every repository, see
 :func:`journal_key_path`, so only nexusify on this machine can have written it), it belongs to
 this root, and every target it names is confined (:func:`nexusify.files.confined`: inside the
-root, outside ``.git/``). Any other journal is reported in one line and left alone. One lock (``flock`` on the ``txn`` folder)
-serialises writers and recovery, so recovery never touches a live transaction; the kernel
-drops it when a process dies.
+root, outside ``.git/``); a staged file is renamed only if it holds the content the journal
+names. Any other journal is reported in one line and left alone, whatever it names.
+
+One lock (``flock`` on the ``txn`` folder) serialises writers and recovery, so recovery never
+touches a live transaction; the kernel drops it when a process dies.
 """
 
 from __future__ import annotations
