@@ -73,7 +73,8 @@ SCHEMA: tuple[Option, ...] = (
            env="NEXUSIFY_STATE_DIR"),
     Option("build-env-dir", "str", None,
            "Folder for publish's cached build environments, one per [build-system].requires set "
-           "(default: <state-dir>/build-envs; a shared user cache dir makes fresh clones fast).",
+           "(default: <state-dir>/build-envs; a shared user cache dir, set in the environment, makes fresh clones fast; "
+           "in the config file it must stay inside the monorepo).",
            env="NEXUSIFY_BUILD_ENV_DIR"),
     Option("public-index-url", "str", "https://pypi.org/simple/",
            "Public PEP 503 index `audit --check-public` looks shared package names up in (dependency confusion).",
