@@ -319,3 +319,34 @@ def test_a_hostile_repository_writes_nothing_outside(run_cli: Callable[..., obje
         assert "state-dir" in r.output and "index-url" in r.output  # type: ignore[attr-defined]
     assert listing(tmp_path) == before
     shutil.rmtree(monorepo / ".git")
+
+
+@pytest.mark.parametrize("link", [".nexusify/txn", ".nexusify"])
+def test_a_transaction_folder_symlinked_into_the_repository_never_clears_it(run_cli: Callable[..., object],
+                                                                           monorepo: Path, link: str) -> None:
+    """`.nexusify/txn -> ../services` shipped in a repository: a folder there without a journal
+    looks like a rolled-back transaction; recovery must not remove the services."""
+    before = listing(monorepo / "services")
+    (monorepo / link).parent.mkdir(parents=True, exist_ok=True)
+    (monorepo / link).symlink_to(monorepo / ("services" if link.endswith("txn") else "shared"))
+    if link == ".nexusify":
+        (monorepo / "shared/txn").symlink_to(monorepo / "services")
+    r = run_cli("audit", "--offline", "--root", str(monorepo), env=ENV)
+    assert r.exit_code == 2, r.output  # type: ignore[attr-defined]
+    assert "leads through a symlink" in r.output  # type: ignore[attr-defined]
+    assert listing(monorepo / "services") == before
+
+
+def test_a_journal_less_folder_holding_anything_else_is_not_removed(monorepo: Path) -> None:
+    folder = monorepo / TXN_DIR / "20260101T000000-cafe"
+    (folder / "src").mkdir(parents=True)
+    (folder / "src/app.py").write_text("print(1)\n")
+    (folder / "0.new").write_text("x")
+    done = recover(monorepo)
+    assert [d.action for d in done] == ["left-alone"] and "holds 'src'" in str(done[0])
+    assert (folder / "src/app.py").is_file()
+    ours = monorepo / TXN_DIR / "20260101T000001-beef"
+    ours.mkdir()
+    (ours / "0.new").write_text("x")
+    (ours / "command").write_text("rewrite")
+    assert [d.action for d in recover(monorepo)] == ["left-alone", "rolled-back"] and not ours.exists()

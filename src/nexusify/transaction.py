@@ -95,7 +95,15 @@ def _fsync_dir(path: Path) -> None:
 @contextlib.contextmanager
 def _locked(root: Path) -> Iterator[Path]:
     base = confined(root, TXN_DIR, source=TXN_DIR.as_posix(), what="the transaction folder")
-    base.mkdir(parents=True, exist_ok=True)
+    if base != root / TXN_DIR:  # a symlink to another folder of the repository: recovery would clear it
+        raise ConfigError(f"the transaction folder {TXN_DIR.as_posix()} leads through a symlink to {base}",
+                          path=TXN_DIR.as_posix(), hint=f"nexusify keeps it a plain folder: remove the symlink "
+                                                        f"({TXN_DIR.parent.as_posix()} or {TXN_DIR.as_posix()})")
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OperationFailed(f"cannot create the transaction folder: {exc.strerror or exc}", path=TXN_DIR.as_posix(),
+                              hint="nothing was written; make it a writable folder (not a file) and re-run") from exc
     fd = os.open(base, os.O_RDONLY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
@@ -215,6 +223,21 @@ def _undo(root: Path, folder: Path, done: list[dict[str, object]]) -> None:
             os.replace(old, target)
 
 
+def _not_staged(folder: Path) -> str | None:
+    """The first entry of ``folder`` that is not a file a transaction stages (None: all are), so
+    rolling back never removes anything nexusify did not put there."""
+    try:
+        for entry in folder.iterdir():
+            name = entry.name
+            ours = name in ("command", JOURNAL + ".tmp") or (name.endswith((".new", ".old"))
+                                                             and name.split(".")[0].isdigit())
+            if not ours or entry.is_symlink() or not entry.is_file():
+                return name
+    except OSError as exc:
+        return f"an unreadable folder ({exc.strerror})"
+    return None
+
+
 def _clean(folder: Path) -> None:
     (folder / JOURNAL).unlink(missing_ok=True)
     shutil.rmtree(folder, ignore_errors=True)
@@ -239,6 +262,10 @@ def _recover_locked(root: Path, base: Path) -> list[Recovered]:
             done.append(Recovered("?", "left-alone", (rel,), why))
             continue
         if not journal.exists():
+            stray = _not_staged(folder)
+            if stray is not None:
+                done.append(Recovered("?", "left-alone", (rel,), f"it holds {stray!r}, which nexusify never stages"))
+                continue
             try:
                 command = (folder / "command").read_text(encoding="utf-8").strip() or "?"
             except OSError:
