@@ -350,3 +350,22 @@ def test_a_journal_less_folder_holding_anything_else_is_not_removed(monorepo: Pa
     (ours / "0.new").write_text("x")
     (ours / "command").write_text("rewrite")
     assert [d.action for d in recover(monorepo)] == ["left-alone", "rolled-back"] and not ours.exists()
+
+
+@pytest.mark.parametrize("link", ["dist", "deploy"])
+def test_a_state_subfolder_symlinked_into_the_repository_is_refused(monorepo: Path, link: str) -> None:
+    """``.nexusify/dist -> ../shared/packages``: pruning old builds would remove package folders."""
+    from nexusify.config import resolve_settings
+    from nexusify.deploy.lock import DeployLock
+    from nexusify.publish.builds import prune_dist
+
+    before = listing(monorepo / "shared")
+    (monorepo / ".nexusify").mkdir()
+    (monorepo / ".nexusify" / link).symlink_to(monorepo / "shared/packages")
+    settings = resolve_settings(monorepo, {}, {})
+    with pytest.raises(ConfigError, match="leads through a symlink|resolves to .*shared/packages"):
+        if link == "dist":
+            prune_dist(settings, [])
+        else:
+            DeployLock(settings.state_path, "core-auth")
+    assert listing(monorepo / "shared") == before

@@ -203,7 +203,7 @@ class Settings:
         """A path in the state folder nexusify writes, confined (:func:`nexusify.files.confined`):
         a ``.nexusify/dist`` a repository ships as a symlink out of it is a ConfigError."""
         return confined(self.root, Path(self.state_dir, *parts), source=str(self.config_path or "state-dir"),
-                        what="state path")
+                        what="state path", plain=True)
 
     @property
     def effective_jobs(self) -> int:

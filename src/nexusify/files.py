@@ -55,10 +55,12 @@ def parse_toml(text: str, path: Path) -> dict[str, Any]:
 
 
 def confined(root: Path, path: Path | str, *, source: str, line: int | None = None,
-             what: str = "path") -> Path:
+             what: str = "path", plain: bool = False) -> Path:
     """``path`` (relative to ``root``, or absolute) as an absolute path nexusify may write: it
     resolves, every symlink followed, inside ``root`` and outside ``root/.git``. Otherwise a
-    ConfigError naming ``source`` (a config key and file, a variable, a journal) and ``line``."""
+    ConfigError naming ``source`` (a config key and file, a variable, a journal) and ``line``.
+    ``plain``: no symlink at all below ``root`` either, for nexusify's own folders (state,
+    transactions), where it also removes things: a link there could lead it to the sources."""
     base = Path(root).resolve()
     given = Path(path)
     joined = given if given.is_absolute() else base / given
@@ -75,6 +77,9 @@ def confined(root: Path, path: Path | str, *, source: str, line: int | None = No
     if real.relative_to(base).parts[:1] == (".git",):
         raise ConfigError(f"{what} {str(given)!r} resolves into the repository's .git folder",
                           path=source, line=line, hint="nexusify never writes into .git/")
+    if plain and real != Path(os.path.normpath(joined if given.is_absolute() else base / given)):
+        raise ConfigError(f"{what} {str(given)!r} leads through a symlink to {real}", path=source, line=line,
+                          hint="nexusify keeps its own folders plain: remove the symlink")
     return real
 
 

@@ -94,11 +94,8 @@ def _fsync_dir(path: Path) -> None:
 
 @contextlib.contextmanager
 def _locked(root: Path) -> Iterator[Path]:
-    base = confined(root, TXN_DIR, source=TXN_DIR.as_posix(), what="the transaction folder")
-    if base != root / TXN_DIR:  # a symlink to another folder of the repository: recovery would clear it
-        raise ConfigError(f"the transaction folder {TXN_DIR.as_posix()} leads through a symlink to {base}",
-                          path=TXN_DIR.as_posix(), hint=f"nexusify keeps it a plain folder: remove the symlink "
-                                                        f"({TXN_DIR.parent.as_posix()} or {TXN_DIR.as_posix()})")
+    # plain: through a symlink to another folder of the repository, recovery would clear that one
+    base = confined(root, TXN_DIR, source=TXN_DIR.as_posix(), what="the transaction folder", plain=True)
     try:
         base.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

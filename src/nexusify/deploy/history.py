@@ -114,7 +114,7 @@ def history_path(state_path: Path, environment: str) -> Path:
     if not environment or "/" in environment or environment in (".", ".."):
         raise DeployError(f"invalid environment name {environment!r}")
     return confined(state_path, Path("deploy", environment, "history.jsonl"),
-                    source=str(Path(state_path, "deploy", environment, "history.jsonl")), what="deploy history")
+                    source=str(Path(state_path, "deploy", environment, "history.jsonl")), what="deploy history", plain=True)
 
 
 def record_line(record: DeploymentRecord, secrets: SecretBundle | None = None) -> str:

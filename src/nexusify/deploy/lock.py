@@ -86,7 +86,7 @@ class DeployLock:
             raise DeployError(f"invalid environment name {environment!r}")
         self.environment = environment
         self.dir = confined(state_path, Path("deploy", environment), source=str(Path(state_path, "deploy", environment)),
-                            what="deploy lock folder")
+                            what="deploy lock folder", plain=True)
         self.wait = max(0.0, float(wait))
         self.action = action
         self.on_wait = on_wait

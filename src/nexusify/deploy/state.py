@@ -62,7 +62,7 @@ class StateStore:
             base = base / "hosts" / re.sub(r"[^A-Za-z0-9_.@-]", "_", host)
         # confined to the state folder: a repository shipping .nexusify/deploy/<env> as a symlink is refused
         self.path = confined(state_path, base.relative_to(state_path) / "state.json", source=str(base / "state.json"),
-                             what="deploy state")
+                             what="deploy state", plain=True)
 
     def load(self) -> dict[str, Any]:
         """The whole state; empty when the file does not exist yet. DamagedState (exit 1) when it
