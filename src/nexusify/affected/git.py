@@ -27,7 +27,8 @@ def git(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProce
         proc = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, check=False,
                               timeout=120)
     except FileNotFoundError as exc:
-        raise UsageError("git is not installed", hint="install git, or run without --since/--commit") from exc
+        raise UsageError("git is not installed", hint="install git, or run without the option that needs it "
+                                                       "(affected --since, release --commit)") from exc
     if check and proc.returncode != 0:
         raise OperationFailed(f"`git {' '.join(args)}` failed in {root}: {proc.stderr.strip()[-500:]}",
                               hint="check that the monorepo is a git repository and the ref exists")
@@ -75,14 +76,53 @@ def tag_exists(root: Path, tag: str) -> bool:
     return git(root, "rev-parse", "--verify", "--quiet", f"refs/tags/{tag}", check=False).returncode == 0
 
 
-def commit_and_tag(root: Path, files: Sequence[Path], message: str, tags: Sequence[str]) -> str:
-    """Commit exactly ``files`` and create each annotated tag on that commit; the commit's sha."""
+def can_commit(root: Path, tags: Sequence[str]) -> None:
+    """Everything a release commit needs, checked before anything is written: a first commit,
+    an identity for the commit and the annotated tags, valid tag names not taken, no git
+    command at work. (A pre-commit hook can only be judged by running it: a failing one undoes
+    the release, see :func:`nexusify.transaction.write_and_commit`.)"""
+    if git(root, "rev-parse", "--verify", "--quiet", "HEAD^{commit}", check=False).returncode != 0:
+        raise UsageError(f"{root} has no commit yet, so a release cannot be committed; nothing was written",
+                         hint="commit the monorepo once, then re-run")
+    for who in ("GIT_AUTHOR_IDENT", "GIT_COMMITTER_IDENT"):
+        proc = git(root, "var", who, check=False)
+        if proc.returncode != 0:
+            said = proc.stderr.strip().splitlines()
+            raise UsageError(f"git has no identity to commit the release with ({who}: "
+                             f"{said[-1] if said else 'unknown'}); nothing was written",
+                             hint='set it: git config user.name "Your Name" && git config user.email you@example.com '
+                                  "(or GIT_AUTHOR_NAME/GIT_AUTHOR_EMAIL and GIT_COMMITTER_*), then re-run")
     for tag in tags:
+        if git(root, "check-ref-format", f"refs/tags/{tag}", check=False).returncode != 0:
+            raise UsageError(f"{tag!r} is not a valid git tag name; nothing was written",
+                             hint="rename the package, or release without --commit")
         if tag_exists(root, tag):
-            raise OperationFailed(f"tag {tag} exists already", hint="delete it or bump past it, then re-run")
-    git(root, "add", "--", *[str(f) for f in files])
-    git(root, "commit", "--quiet", "-m", message, "--", *[str(f) for f in files])
-    sha = git(root, "rev-parse", "HEAD").stdout.strip()
-    for tag in tags:
-        git(root, "tag", "-a", tag, "-m", tag, sha)
-    return sha
+            raise OperationFailed(f"tag {tag} exists already; nothing was written", hint="delete the tag, or bump past it")
+    lock = git(root, "rev-parse", "--git-path", "index.lock").stdout.strip()
+    if lock and (root / lock).exists():
+        raise OperationFailed(f"git is at work in {root} ({lock} exists); nothing was written",
+                              hint=f"wait for that git command to end (or, if none runs, remove {lock}), then re-run")
+
+
+def is_shallow(root: Path) -> bool:
+    """True in a shallow clone (its oldest commit is grafted: it looks as if it added every file)."""
+    proc = git(root, "rev-parse", "--is-shallow-repository", check=False)
+    return proc.returncode == 0 and proc.stdout.strip() == "true"
+
+
+def dirty(root: Path, paths: Sequence[Path]) -> list[str]:
+    """Files under ``paths`` that differ from HEAD (staged or not) or are untracked and not
+    ignored, relative to the repository's top folder (``git status --porcelain``)."""
+    if not paths:
+        return []
+    out = git(root, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--",
+              *[str(p) for p in paths]).stdout
+    names: list[str] = []
+    records = iter(out.split("\0"))
+    for rec in records:
+        if len(rec) < 4:
+            continue
+        names.append(rec[3:])
+        if rec[0] in "RC":
+            next(records, None)  # a rename's source path follows
+    return sorted(names)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ast
 import os
-import re
 import subprocess
 import tempfile
 import warnings
@@ -21,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from nexusify.model.project import Project
 
-_VERSION_ASSIGN = re.compile(r"""^\s*__version__\s*(?::\s*str\s*)?=\s*["']([^"']+)["']""", re.M)
 
 
 def _module_file(base: Path, dotted: str, package_dirs: list[Path]) -> Path | None:
@@ -83,12 +81,9 @@ def _setuptools(project: Project) -> str | None:
 def _from_path(project: Project, rel: Any) -> str | None:
     if not isinstance(rel, str):
         return None
-    try:
-        text = (project.path / rel).read_text(encoding="utf-8")
-    except OSError:
-        return None
-    m = _VERSION_ASSIGN.search(text)
-    return m.group(1) if m else None
+    # the AST, as release writes it (nexusify.release.edits.replace_assignment): a docstring's
+    # example `__version__ = "..."` is never the version
+    return _literal_from_module(project.path / rel, "__version__")
 
 
 def _hatch(project: Project) -> str | None:
