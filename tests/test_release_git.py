@@ -102,7 +102,8 @@ def assert_released(root: Path, before_head: str) -> None:
         assert git(root, "rev-parse", f"{tag}^{{commit}}").strip() == head, tag
     assert git(root, "status", "--porcelain", "--untracked-files=all") == ""
     assert 'version = "0.1.1"' in git(root, "show", "HEAD:shared/packages/alpha/pyproject.toml")
-    assert '\n__version__ = "0.3.1"\n' in git(root, "show", f"HEAD:{BETA_INIT}")
+    beta = git(root, "show", f"HEAD:{BETA_INIT}")
+    assert '\n__version__ = "0.3.1"\n' in beta and '__version__ = "0.0.1"\n"""' in beta  # not the docstring's
     assert not list((root / TXN_DIR).iterdir())
 
 
@@ -242,7 +243,8 @@ def test_killed_while_a_hook_runs_the_orphaned_commit_is_waited_for_and_complete
 
 @pytest.mark.parametrize("flag", ["--commit", "--publish"])
 @pytest.mark.parametrize("dirt", ["untracked", "modified", "staged"])
-def test_a_dirty_released_package_is_refused(run_cli, tiny: Path, flag: str, dirt: str) -> None:  # type: ignore[no-untyped-def]
+def test_a_dirty_released_package_is_refused(run_cli, tiny: Path, flag: str, dirt: str,  # type: ignore[no-untyped-def]
+                                             pypi_server_factory) -> None:
     if dirt == "untracked":
         (tiny / "shared/packages/alpha/acme_alpha/scratch.py").write_text("SECRET_EXPERIMENT = 1\n")
         name = "shared/packages/alpha/acme_alpha/scratch.py"
@@ -252,8 +254,14 @@ def test_a_dirty_released_package_is_refused(run_cli, tiny: Path, flag: str, dir
         if dirt == "staged":
             git(tiny, "add", ALPHA_INIT)
     before = state(tiny)
-    r = release(run_cli, tiny, flag)
+    extra: tuple[str, ...] = ()
+    if flag == "--publish":  # what would be uploaded: a real (empty) index, nothing may reach it
+        server = pypi_server_factory(auth=None)
+        extra = ("--repository-url", server.url, "--index-url", server.simple_url)
+    r = release(run_cli, tiny, flag, *extra)
     assert r.exit_code == 1, r.output
+    if flag == "--publish":
+        assert list(server.packages.iterdir()) == []
     assert "error[git-dirty]" in r.output and name in r.output and "git stash -u" in r.output
     assert "dry run" not in r.output and "stopped: nothing written" in r.output
     assert state(tiny) == before

@@ -35,22 +35,23 @@ def git(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProce
     return proc
 
 
-def top_level(root: Path) -> Path:
+def top_level(root: Path, *, why: str = "", hint: str = "run `git init` and commit, then re-run") -> Path:
+    """The repository's top folder; a usage error saying ``why`` git is needed when there is none."""
     proc = git(root, "rev-parse", "--show-toplevel", check=False)
     if proc.returncode != 0:
-        raise UsageError(f"{root} is not inside a git repository",
-                         hint="run `git init` and commit, or drop --since (compare with the index instead)")
+        raise UsageError(f"{root} is not inside a git repository" + (f", and {why}" if why else ""), hint=hint)
     return Path(proc.stdout.strip()).resolve()
 
 
 def changed_files(root: Path, ref: str) -> list[Path]:
     """Files that differ between ``ref`` and the working tree (committed or not), and untracked
     files that git does not ignore, as absolute paths."""
+    top = top_level(root, why=f"--since {ref} compares with a git commit",
+                    hint="run it in a git checkout, or drop --since to compare with the index instead")
     if git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", check=False).returncode != 0:
         raise UsageError(f"--since {ref}: no such commit in {root}",
                          hint="give a branch, tag or commit (e.g. origin/main); in CI fetch enough history "
                               "(fetch-depth: 0)")
-    top = top_level(root)
     names = git(root, "diff", "--name-only", "-z", ref, "--").stdout.split("\0")
     names += git(root, "ls-files", "--others", "--exclude-standard", "-z", "--full-name").stdout.split("\0")
     return sorted({(top / n).resolve() for n in names if n})
@@ -81,6 +82,7 @@ def can_commit(root: Path, tags: Sequence[str]) -> None:
     an identity for the commit and the annotated tags, valid tag names not taken, no git
     command at work. (A pre-commit hook can only be judged by running it: a failing one undoes
     the release, see :func:`nexusify.transaction.write_and_commit`.)"""
+    top_level(root, why="--commit commits the release", hint="run it in a git checkout, or drop --commit")
     if git(root, "rev-parse", "--verify", "--quiet", "HEAD^{commit}", check=False).returncode != 0:
         raise UsageError(f"{root} has no commit yet, so a release cannot be committed; nothing was written",
                          hint="commit the monorepo once, then re-run")

@@ -10,7 +10,7 @@ from typing import Any
 from rich.markup import escape
 
 from nexusify.commands import Context
-from nexusify.errors import NexusifyError, OperationFailed, Problem
+from nexusify.errors import ConfigError, NexusifyError, OperationFailed, Problem
 from nexusify.release import ReleasePlan, apply_release, plan_release, publish_released
 from nexusify.release.bump import LEVELS
 from nexusify.release.plan import check_worktree, refresh_locks
@@ -31,6 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
+    if args.publish and not args.dry_run and not ctx.settings.upload_url:
+        raise ConfigError("release --publish: no index to publish to; nothing was written",
+                          hint="set --nexus-url (with --repository) or NEXUS_URL, or --repository-url for another "
+                               "PyPI server")
     plan = plan_release(ctx.settings, args.packages, bump=args.bump, env=ctx.env)
     check_worktree(plan, committing=args.commit or args.publish)
     out = ctx.out

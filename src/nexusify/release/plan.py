@@ -140,7 +140,8 @@ def plan_release(settings: Settings, packages: Sequence[str] = (), *, bump: str 
     root = ws.root
     plan = ReleasePlan(root)
     if bump == "auto":
-        top_level(root)  # auto reads commits: a git repository is required
+        top_level(root, why="--bump auto reads the Conventional Commits since each package's last release tag",
+                  hint="run it in a git checkout, or give the level: --bump patch|minor|major")
     pending: set[str] = set()
     on_index = _versions_on_index(plan, ws, settings, env or {}, named=bool(packages))
     if packages:
