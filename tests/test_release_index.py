@@ -92,3 +92,18 @@ def test_affected_since_outside_git_says_so(run_cli, tmp_path: Path, args: tuple
                   env=ENV)
     assert rel.exit_code == 2 and "--bump patch|minor|major" in rel.output
     assert "--since" not in rel.output  # release has no --since
+
+
+def test_a_named_release_without_a_readable_index(run_cli, tiny: Path) -> None:  # type: ignore[no-untyped-def]
+    dead = ("--repository-url", "http://127.0.0.1:9/", "--index-url", "http://127.0.0.1:9/simple/")
+    before = state(tiny)
+    publish = run_cli("release", "acme-alpha", "--commit", "--publish", "--root", str(tiny), *dead, env=ENV)
+    assert publish.exit_code == 1 and "could not be read" in publish.output
+    assert state(tiny) == before  # publishing needs the index: refused before anything is written
+    unset = run_cli("release", "acme-alpha", "--commit", "--publish", "--root", str(tiny), env=ENV)
+    assert unset.exit_code == 2 and "no index to publish to; nothing was written" in unset.output
+    assert state(tiny) == before
+    offline = run_cli("release", "acme-alpha", "--commit", "--root", str(tiny), *dead, env=ENV)
+    assert offline.exit_code == 0, offline.output  # no publish: allowed, saying the check was not made
+    assert "warning[index-unchecked]" in offline.output and "was not checked" in offline.output
+    assert git(tiny, "tag").split() == TAGS

@@ -35,7 +35,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         raise ConfigError("release --publish: no index to publish to; nothing was written",
                           hint="set --nexus-url (with --repository) or NEXUS_URL, or --repository-url for another "
                                "PyPI server")
-    plan = plan_release(ctx.settings, args.packages, bump=args.bump, env=ctx.env)
+    plan = plan_release(ctx.settings, args.packages, bump=args.bump, env=ctx.env, publish=args.publish)
     check_worktree(plan, committing=args.commit or args.publish)
     out = ctx.out
     data: dict[str, Any] = {**plan.to_dict(), "dry_run": args.dry_run, "written": False, "commit": None, "published": None}

@@ -132,8 +132,9 @@ def _levels(ws: Workspace, changed: Sequence[Project], bump: str) -> dict[str, t
 
 def plan_release(settings: Settings, packages: Sequence[str] = (), *, bump: str = "auto",
                  env: Mapping[str, str] | None = None, workspace: Workspace | None = None,
-                 today: datetime.date | None = None) -> ReleasePlan:
-    """Every bump and file edit of a release (see the module docstring); writes nothing."""
+                 today: datetime.date | None = None, publish: bool = False) -> ReleasePlan:
+    """Every bump and file edit of a release (see the module docstring); writes nothing.
+    ``publish``: the release will be published, so the index must be readable."""
     if bump != "auto" and bump not in LEVELS:
         raise UsageError(f"--bump {bump}: unknown level", hint="use patch, minor, major or auto")
     ws = workspace or workspace_for(settings)
@@ -143,7 +144,7 @@ def plan_release(settings: Settings, packages: Sequence[str] = (), *, bump: str 
         top_level(root, why="--bump auto reads the Conventional Commits since each package's last release tag",
                   hint="run it in a git checkout, or give the level: --bump patch|minor|major")
     pending: set[str] = set()
-    on_index = _versions_on_index(plan, ws, settings, env or {}, named=bool(packages))
+    on_index = _versions_on_index(plan, ws, settings, env or {}, named=bool(packages), publish=publish)
     if packages:
         changed = [project_of(ws, n) for n in packages]
         why = "named"
@@ -204,23 +205,30 @@ def plan_release(settings: Settings, packages: Sequence[str] = (), *, bump: str 
 class _OnIndex:
     changed: list[Changed] = field(default_factory=list)  # the unnamed form's packages to release
     versions: dict[str, list[str]] = field(default_factory=dict)  # normalised name -> versions on the index
-    read: bool = False
 
 
 def _versions_on_index(plan: ReleasePlan, ws: Workspace, settings: Settings, env: Mapping[str, str], *,
-                       named: bool) -> _OnIndex:
+                       named: bool, publish: bool) -> _OnIndex:
     """What the index holds, read once for both forms of the release: the unnamed form releases
-    what differs from it, and both refuse a version it holds already (:func:`_version_taken`)."""
+    what differs from it, and both refuse a version it holds already (:func:`_version_taken`).
+    A named release that does not publish may go on without the index, with a warning that the
+    check was not made; one that publishes may not."""
     out = _OnIndex()
-    if named and not settings.upload_simple_url:
-        plan.problems.append(Problem(
-            "warning", "index-unchecked", None, None,
-            "no index is configured, so whether the new versions are taken there was not checked",
-            "configure the index (nexus-url/repository or --repository-url) to have it checked"))
+    unchecked = "so whether the new versions are taken there was not checked"
+    if named and not publish and not settings.upload_simple_url:
+        plan.problems.append(Problem("warning", "index-unchecked", None, None, f"no index is configured, {unchecked}",
+                                     "configure the index (nexus-url/repository or --repository-url) to have it "
+                                     "checked"))
         return out
     hint = "check the index settings and credentials; a release must know what the index holds"
-    found, problems = changed_by_index(ws, settings, env, out.versions, hint=hint)
-    out.read = True
+    try:
+        found, problems = changed_by_index(ws, settings, env, out.versions, hint=hint)
+    except OperationFailed as exc:
+        if not named or publish:
+            raise
+        plan.problems.append(Problem("warning", "index-unchecked", None, None, f"{exc.message}; {unchecked}",
+                                     "check before publishing: a version on the index cannot be published again"))
+        return out
     out.changed = found
     plan.problems.extend(p for p in problems if not named or p.code != "version-unknown")
     return out
