@@ -4,6 +4,7 @@ version the index holds (the same check as the unnamed form), and an index lost 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import textwrap
@@ -76,8 +77,11 @@ def test_release_of_a_package_whose_version_cannot_be_read(run_cli, tiny: Path) 
     assert "nothing to release" not in r.output and "dry run" not in r.output
     assert snapshot(tiny, skip=(".git",)) == before
     audit = run_cli("audit", "--offline", "--root", str(tiny), env=ENV)
-    assert "version-unresolved" in audit.output
-    assert "Traceback" not in audit.output and 'File "' not in audit.output
+    assert "version-unresolved" in audit.output and "Traceback" not in audit.output and 'File "' not in audit.output
+    shown = next(p["message"] for p in json.loads(run_cli("audit", "--offline", "--json", "--root", str(tiny),
+                                                          env=ENV).stdout)["problems"]
+                 if p["code"] == "version-unresolved")
+    assert "(PackageNotFoundError: No package metadata was found for acme-beta;" in shown  # no module path
 
 
 @pytest.mark.parametrize("args", [("--since", "HEAD~1"), ("--since", "main")])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import subprocess
 import tempfile
 import warnings
@@ -140,12 +141,17 @@ def _backend_hook(project: Project) -> tuple[str | None, str | None]:
 
 
 def _last_words(output: str) -> str:
-    """The backend's most telling line: its last warning or error, without the traceback."""
-    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
+    """The backend's most telling line: its last warning or error, without the traceback (no
+    frame lines, an exception's module path dropped: ``PackageNotFoundError: ...``)."""
+    lines = [ln.strip() for ln in output.splitlines() if ln.strip() and not _FRAME.match(ln)]
     for ln in reversed(lines):
         if any(w in ln for w in ("Error", "Warning", "error:", "warning:", "cannot", "not found", "No such")):
-            return ln[:300]
-    return lines[-1][:300] if lines else ""
+            return _EXC_PATH.sub("", ln)[:300]
+    return _EXC_PATH.sub("", lines[-1])[:300] if lines else ""
+
+
+_FRAME = re.compile(r'^\s*(Traceback \(most recent call last\)|File "[^"]*", line \d+|\^+$|~+\^*~*$)')
+_EXC_PATH = re.compile(r"^(?:[A-Za-z_]\w*\.)+(?=[A-Z]\w*: )")
 
 
 def static_dynamic_version(project: Project) -> str | None:
