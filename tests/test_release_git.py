@@ -160,8 +160,15 @@ def test_no_git_identity_is_refused_before_anything_is_written(run_cli, tiny: Pa
 CHILD = textwrap.dedent("""
     import os, signal, subprocess, sys
     from nexusify import cli
-    real = subprocess.run
+    real, real_replace = subprocess.run, os.replace
     seen = []
+    def replace(src, dst, *a, **k):  # a staged file renamed over its target
+        if str(src).endswith(".new"):
+            seen.append("rename")
+            if {step!r} == "rename" and seen.count("rename") == {nth}:
+                os.kill(os.getpid(), signal.SIGKILL)
+        return real_replace(src, dst, *a, **k)
+    os.replace = replace
     def run(argv, *a, **k):
         if list(argv[:1]) == ["git"] and len(argv) > 3:
             seen.append(argv[3])
@@ -183,9 +190,10 @@ def run_child(root: Path, step: str, nth: int) -> subprocess.CompletedProcess[st
                           timeout=120)
 
 
-def test_killed_after_writing_before_the_commit_is_undone(run_cli, tiny: Path) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize(("step", "nth"), [("rename", 3), ("add", 1)], ids=["halfway-through-the-files", "before-git-add"])
+def test_killed_before_the_commit_is_undone(run_cli, tiny: Path, step: str, nth: int) -> None:  # type: ignore[no-untyped-def]
     before = state(tiny)
-    proc = run_child(tiny, "add", 1)
+    proc = run_child(tiny, step, nth)
     assert proc.returncode == -signal.SIGKILL, proc.stdout + proc.stderr
     assert state(tiny)[2] != before[2]  # the files were written, nothing committed
     nxt = run_cli("audit", "--offline", "--root", str(tiny))
@@ -267,11 +275,15 @@ def test_a_dirty_released_package_is_refused(run_cli, tiny: Path, flag: str, dir
     assert state(tiny) == before
 
 
-def test_dirt_outside_what_the_release_touches_does_not_block(run_cli, tiny: Path) -> None:  # type: ignore[no-untyped-def]
-    (tiny / "notes.txt").write_text("todo\n")
+def test_dirt_the_release_never_takes_does_not_block(run_cli, tiny: Path) -> None:  # type: ignore[no-untyped-def]
+    (tiny / "notes.txt").write_text("todo\n")  # outside every released package
+    cache = tiny / "shared/packages/alpha/acme_alpha/__pycache__/x.cpython-311.pyc"  # never built nor uploaded
+    cache.parent.mkdir()
+    cache.write_bytes(b"\0")
     r = release(run_cli, tiny, "--commit")
     assert r.exit_code == 0, r.output
-    assert git(tiny, "status", "--porcelain") == "?? notes.txt\n"
+    assert git(tiny, "status", "--porcelain", "--untracked-files=all").splitlines() == [
+        "?? notes.txt", "?? shared/packages/alpha/acme_alpha/__pycache__/x.cpython-311.pyc"]
 
 
 def test_a_shallow_clone_is_refused(run_cli, tiny: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

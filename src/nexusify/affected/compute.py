@@ -129,7 +129,9 @@ def changed_by_index(ws: Workspace, settings: Settings, env: Mapping[str, str],
     return out, kept
 
 
-def _build_sees(rel_parts: tuple[str, ...]) -> bool:
+def build_sees(rel_parts: tuple[str, ...]) -> bool:
+    """Whether a package's build (and so the published files) can see the file at ``rel_parts``
+    inside the package's folder: not build output, caches, virtualenvs or editor files."""
     from nexusify.dists.staging import SKIP_DIR_NAMES, SKIP_FILE_NAMES, SKIP_FILE_SUFFIXES
 
     *dirs, name = rel_parts
@@ -150,7 +152,7 @@ def changed_since(ws: Workspace, ref: str) -> tuple[list[Changed], dict[str, lis
         for p in owners:
             if p.path in f.parents:
                 rel = f.relative_to(p.path)
-                if _build_sees(rel.parts):
+                if build_sees(rel.parts):
                     by_project.setdefault(p.path, []).append(rel.as_posix())
                 break
     changed = [

@@ -112,19 +112,20 @@ def is_shallow(root: Path) -> bool:
     return proc.returncode == 0 and proc.stdout.strip() == "true"
 
 
-def dirty(root: Path, paths: Sequence[Path]) -> list[str]:
+def dirty(root: Path, paths: Sequence[Path]) -> list[Path]:
     """Files under ``paths`` that differ from HEAD (staged or not) or are untracked and not
-    ignored, relative to the repository's top folder (``git status --porcelain``)."""
+    ignored (``git status --porcelain``), as absolute paths."""
     if not paths:
         return []
+    top = top_level(root)
     out = git(root, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--",
               *[str(p) for p in paths]).stdout
-    names: list[str] = []
+    names: list[Path] = []
     records = iter(out.split("\0"))
     for rec in records:
         if len(rec) < 4:
             continue
-        names.append(rec[3:])
+        names.append(top / rec[3:])  # porcelain paths are relative to the repository's top
         if rec[0] in "RC":
             next(records, None)  # a rename's source path follows
     return sorted(names)

@@ -27,7 +27,13 @@ from typing import Any
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from nexusify.affected.compute import Changed, changed_by_index, dependents_of, project_of
+from nexusify.affected.compute import (
+    Changed,
+    build_sees,
+    changed_by_index,
+    dependents_of,
+    project_of,
+)
 from nexusify.affected.git import Commit, can_commit, commits_touching, tag_exists, top_level
 from nexusify.config import Settings
 from nexusify.errors import HasProblems, OperationFailed, Problem, ProblemsFound, UsageError
@@ -374,8 +380,13 @@ def check_worktree(plan: ReleasePlan, *, committing: bool) -> None:
             "check out the branch to release from (git switch main), then re-run"))
     if not committing:
         return
-    folders = [plan.root / b.path for b in plan.bumps] + [plan.root / p for p in plan.pending_paths]
-    changed = dirty(plan.root, sorted({*folders, *(f.path for f in plan.files if f.path.exists())}))
+    released = [plan.root / b.path for b in plan.bumps] + [plan.root / p for p in plan.pending_paths]
+    written = {f.path for f in plan.files}
+    changed: list[str] = []
+    for path in dirty(plan.root, sorted({*released, *(f for f in written if f.exists())})):
+        owner = max((r for r in released if r == path or r in path.parents), key=lambda r: len(r.parts), default=None)
+        if path in written or owner is None or build_sees(path.relative_to(owner).parts):
+            changed.append(relpath(path, plan.root))  # what the commit or the upload would take
     if changed:
         shown = ", ".join(changed[:8]) + (f" and {len(changed) - 8} more" if len(changed) > 8 else "")
         plan.problems.append(Problem(
