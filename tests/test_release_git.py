@@ -212,6 +212,32 @@ def test_killed_after_git_add_before_the_commit_is_undone_index_included(run_cli
     assert state(tiny) == before  # `git status` clean: the index entries are HEAD's again
 
 
+def test_sigterm_during_the_git_steps_finishes_them_first(tiny: Path) -> None:
+    head = git(tiny, "rev-parse", "HEAD").strip()
+    code = CHILD.format(step="never", nth=0).replace(
+        "def run(argv, *a, **k):",
+        "def run(argv, *a, **k):\n    if list(argv[3:4]) == ['tag'] and 'tag' not in seen: os.kill(os.getpid(), signal.SIGTERM)")
+    proc = subprocess.run([sys.executable, "-c", code, "release", "acme-alpha", "--commit", "--root", str(tiny)],
+                          env=child_env(), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 130, proc.stdout + proc.stderr
+    assert "the `release` in progress was finished first" in proc.stderr and "committed" in proc.stderr
+    assert_released(tiny, head)
+
+
+def test_a_journal_naming_a_bad_tag_is_left_alone(run_cli, tiny: Path) -> None:  # type: ignore[no-untyped-def]
+    proc = run_child(tiny, "tag", 1)
+    assert proc.returncode == -signal.SIGKILL
+    journal = next((tiny / TXN_DIR).iterdir()) / "journal.json"
+    import json
+
+    data = json.loads(journal.read_text())
+    data["git"]["tags"] = ["--delete", "acme-alpha-v0.1.1"]
+    journal.write_text(json.dumps(data))
+    r = run_cli("audit", "--offline", "--root", str(tiny))
+    assert "journal" in r.output  # reported (unreadable git steps; or untrusted, once journals are signed)
+    assert git(tiny, "tag") == "" and journal.exists()  # no git command run from it, left alone
+
+
 @pytest.mark.parametrize("nth", [1, 2], ids=["before-the-first-tag", "between-the-tags"])
 def test_killed_after_the_commit_is_completed_with_the_missing_tags(run_cli, tiny: Path, nth: int) -> None:  # type: ignore[no-untyped-def]
     head = git(tiny, "rev-parse", "HEAD").strip()

@@ -31,6 +31,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -392,6 +393,10 @@ def _undo_git(root: Path, folder: Path, entries: list[dict[str, object]], comman
     _git(root, "reset", "--quiet", "--", *[str(_target(root, e)) for e in entries])
 
 
+def _tag_name_ok(root: Path, tag: str) -> bool:
+    return not tag.startswith("-") and _git(root, "check-ref-format", f"refs/tags/{tag}").returncode == 0
+
+
 def _release_commit(root: Path, head: str, message: str) -> str | None:
     """The commit the git steps made on ``head``: its first-parent child with ``message``, if any."""
     proc = _git(root, "rev-list", "--first-parent", "--reverse", f"{head}..HEAD")
@@ -404,11 +409,14 @@ def _release_commit(root: Path, head: str, message: str) -> str | None:
 
 
 def _recover_git(root: Path, folder: Path, command: str, entries: list[dict[str, object]], record: object) -> Recovered:
-    if not isinstance(record, dict) or not isinstance(record.get("tags"), list):
+    tags = record.get("tags") if isinstance(record, dict) else None
+    head = str(record.get("head")) if isinstance(record, dict) else ""
+    if (not isinstance(record, dict) or not isinstance(tags, list) or not re.fullmatch(r"[0-9a-f]{40,64}", head)
+            or not all(isinstance(t, str) and _tag_name_ok(root, t) for t in tags)):
         raise OperationFailed(f"{_rel(root, folder)}: unreadable git steps in its journal",
                               hint="check the files it names by hand (git status, git log, git tag), then delete "
                                    "its folder")
-    head, message, tags = str(record.get("head")), str(record.get("message")), [str(t) for t in record["tags"]]
+    message = str(record.get("message"))
     lock = _git(root, "rev-parse", "--git-path", "index.lock").stdout.strip()
     if lock and (root / lock).exists():
         raise OperationFailed(
