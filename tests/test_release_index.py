@@ -46,7 +46,7 @@ def test_a_named_release_refuses_a_version_the_index_holds(run_cli, tiny: Path, 
 
 
 def test_index_lost_during_publish_says_what_was_done_and_how_to_resume(run_cli, tiny: Path,  # type: ignore[no-untyped-def]
-                                                                        pypi_server_factory) -> None:
+                                                                        pypi_server_factory, build_env_dir: Path) -> None:
     server = pypi_server_factory(auth=None)
     pid = subprocess.run(["pgrep", "-f", str(server.packages)], capture_output=True, text=True, check=True).stdout.split()
     assert len(pid) == 1
@@ -60,10 +60,20 @@ def test_index_lost_during_publish_says_what_was_done_and_how_to_resume(run_cli,
     assert sha != head and git(tiny, "tag").split() == TAGS
     assert (f"the release's 4 file(s) were written, committed ({sha[:12]}) and tagged "
             f"({', '.join(TAGS)}), but publishing failed") in r.output
-    assert f"resume with: nexusify publish acme-alpha acme-beta --root {tiny}" in r.output
+    assert (f"resume with: nexusify publish acme-alpha acme-beta --root {tiny} --repository-url {server.url} "
+            f"--index-url {server.simple_url}") in r.output
     assert "could not be reached" in r.output
     assert git(tiny, "status", "--porcelain") == ""
     assert os.listdir(server.packages) == []
+    # the index is back (here: a new one); the command given resumes exactly that publish
+    back = pypi_server_factory(auth=None)
+    resume = r.output.split("resume with: ")[1].split("\n")[0].replace(server.url, back.url)
+    argv = resume.split()[1:]
+    done = run_cli(*argv, env={**ENV, "NEXUSIFY_BUILD_ENV_DIR": str(build_env_dir), "PATH": os.environ["PATH"]})
+    assert done.exit_code == 0, done.output
+    assert sorted(os.listdir(back.packages)) == sorted(
+        f"acme_{n}-{v}{ext}" for n, v in (("alpha", "0.1.1"), ("beta", "0.3.1"))
+        for ext in ("-py3-none-any.whl", ".tar.gz"))
 
 
 def test_release_of_a_package_whose_version_cannot_be_read(run_cli, tiny: Path) -> None:  # type: ignore[no-untyped-def]

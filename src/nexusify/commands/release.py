@@ -59,7 +59,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         except NexusifyError as exc:
             failed = OperationFailed(f"{_done(plan, data)}, but publishing failed: {exc.message}",
                                      hint=f"once the cause is fixed (the index is back), resume with: "
-                                          f"{_resume(plan, ctx)}")
+                                          f"{_resume(plan, ctx, args)}")
             failed.exit_code = exc.exit_code
             raise failed from exc
         data["published"] = report.to_dict()
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         if not report.ok:
             plan.problems.append(Problem("error", "publish-incomplete", None, None,
                                          f"{_done(plan, data)}, but not every package was published",
-                                         f"fix the cause above, then resume with: {_resume(plan, ctx)}"))
+                                         f"fix the cause above, then resume with: {_resume(plan, ctx, args)}"))
     locked, data["lock_commit"] = refresh_locks(ctx.settings, plan, ctx.env, published=published,
                                                         commit=args.commit and data["commit"] is not None)
     data["locked"] = locked
@@ -99,11 +99,24 @@ def _done(plan: ReleasePlan, data: dict[str, Any]) -> str:
     return f"the release's {len(plan.files)} file(s) were written (not committed)"
 
 
-def _resume(plan: ReleasePlan, ctx: Context) -> str:
-    """The command that publishes exactly what this release was to publish."""
+#: the flags that tell publish where to upload, repeated in the resume command when given
+_INDEX_FLAGS = ("nexus-url", "repository", "index-repository", "repository-url", "index-url", "username", "timeout")
+
+
+def _resume(plan: ReleasePlan, ctx: Context, args: argparse.Namespace) -> str:
+    """The command that publishes exactly what this release was to publish (URLs without any
+    password: a password is never printed)."""
+    from nexusify.config import SCHEMA_BY_KEY
+    from nexusify.credentials import mask_url
+
     cmd = ["nexusify", "publish", *plan.to_publish]
     if ctx.root != Path.cwd().resolve():
         cmd += ["--root", str(ctx.root)]
+    for key in _INDEX_FLAGS:
+        opt = SCHEMA_BY_KEY[key]
+        value = getattr(args, opt.attr, None)
+        if value is not None and opt.flag:
+            cmd += [opt.flag, mask_url(str(value)) if key.endswith("url") else str(value)]
     return shlex.join(cmd)
 
 
