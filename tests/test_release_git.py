@@ -250,6 +250,22 @@ def test_killed_after_the_commit_is_completed_with_the_missing_tags(run_cli, tin
     assert_released(tiny, head)
 
 
+def test_a_git_lock_left_by_a_killed_git_stops_recovery_until_removed(run_cli, tiny: Path) -> None:  # type: ignore[no-untyped-def]
+    before = state(tiny)
+    proc = run_child(tiny, "commit", 1)
+    assert proc.returncode == -signal.SIGKILL
+    lock = tiny / ".git/index.lock"  # what a `git commit` killed with the whole process group leaves
+    lock.write_bytes(b"")
+    stopped = run_cli("audit", "--offline", "--root", str(tiny))
+    assert stopped.exit_code == 1 and "cannot be settled while git is at work" in stopped.output
+    assert "remove .git/index.lock" in stopped.output
+    assert next((tiny / TXN_DIR).iterdir()).is_dir()  # left for later: nothing guessed
+    lock.unlink()
+    nxt = run_cli("audit", "--offline", "--root", str(tiny))
+    assert "was undone first" in nxt.stderr
+    assert state(tiny) == before
+
+
 def test_killed_while_a_hook_runs_the_orphaned_commit_is_waited_for_and_completed(run_cli, tiny: Path,  # type: ignore[no-untyped-def]
                                                                                    tmp_path: Path) -> None:
     marker = tmp_path / "hook-started"

@@ -437,9 +437,9 @@ def _recover_git(root: Path, folder: Path, command: str, entries: list[dict[str,
                          f"({', '.join(files)}); nothing was committed or tagged")
     made = _git_tags(root, commit, tags, None)
     _clean(folder)
-    tagged = f"; tags made now: {', '.join(made)}" if made else "; every tag was there"
+    tagged = (f"; tags made now: {', '.join(made)}" if made else "; every tag was there") if tags else ""
     return Recovered(command, "committed", files, f"its commit {commit[:12]} exists{tagged}"
-                     + (f" (all of {', '.join(tags)})" if tags else ""))
+                     + (f" (all of {', '.join(tags)})" if tags else "; it needs no tag"))
 
 
 __all__ = ["TXN_DIR", "Recovered", "recover", "write_and_commit", "write_files"]
