@@ -344,3 +344,23 @@ def test_a_detached_head_is_warned_about(run_cli, tiny: Path) -> None:  # type: 
     git(tiny, "checkout", "-q", "--detach")
     r = release(run_cli, tiny, "--dry-run")
     assert r.exit_code == 0 and "warning[git-detached]" in r.output
+
+
+def test_a_lock_held_too_long_is_an_error_naming_it(tiny: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import fcntl
+
+    from nexusify import transaction
+    from nexusify.errors import OperationFailed
+
+    (tiny / TXN_DIR).mkdir(parents=True)
+    holder = os.open(tiny / TXN_DIR, os.O_RDONLY)  # as a git child holding the inherited lock would
+    try:
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        monkeypatch.setattr(transaction, "LOCK_WAIT", 0.3)
+        with pytest.raises(OperationFailed, match="stayed locked for 0.3 s: another nexusify, or a git command"):
+            transaction.write_files(tiny, [(tiny / "x.txt", "x")], command="test")
+        assert not (tiny / "x.txt").exists()
+    finally:
+        os.close(holder)
+    transaction.write_files(tiny, [(tiny / "x.txt", "x")], command="test")
+    assert (tiny / "x.txt").read_text() == "x"

@@ -84,13 +84,28 @@ def _locked(root: Path) -> Iterator[Path]:
         yield base
 
 
+#: seconds to wait for the transaction lock (another nexusify, or a git it started, holds it)
+LOCK_WAIT = 600.0
+
+
 @contextlib.contextmanager
 def _locked_fd(root: Path) -> Iterator[tuple[Path, int]]:
     base = root / TXN_DIR
     base.mkdir(parents=True, exist_ok=True)
     fd = os.open(base, os.O_RDONLY)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        deadline = time.monotonic() + LOCK_WAIT
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise OperationFailed(
+                        f"{_rel(root, base)} stayed locked for {LOCK_WAIT:g} s: another nexusify, or a git command "
+                        "it started (a commit whose hook still runs), is writing this monorepo",
+                        hint=f"wait for it to end (fuser -v {base} names it), then re-run") from None
+                time.sleep(0.1)
         yield base, fd
     finally:
         os.close(fd)  # releases the lock (once no git child holds it either)
