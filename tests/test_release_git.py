@@ -357,7 +357,7 @@ def test_a_lock_held_too_long_is_an_error_naming_it(tiny: Path, monkeypatch: pyt
     try:
         fcntl.flock(holder, fcntl.LOCK_EX)
         monkeypatch.setattr(transaction, "LOCK_WAIT", 0.3)
-        with pytest.raises(OperationFailed, match="stayed locked for 0.3 s: another nexusify, or a git command"):
+        with pytest.raises(OperationFailed, match=r"stayed locked for 0\.3 s: another nexusify, or a git command"):
             transaction.write_files(tiny, [(tiny / "x.txt", "x")], command="test")
         assert not (tiny / "x.txt").exists()
     finally:

@@ -52,13 +52,10 @@ class Recovered:
     """What :func:`recover` did with one interrupted transaction."""
 
     command: str
-    action: str  # "completed" | "rolled-back" | with git steps: "committed" | "undone"
+    action: str  # "completed" | "rolled-back"
     files: tuple[str, ...]
-    detail: str = ""  # git steps: what was found and done
 
     def __str__(self) -> str:
-        if self.action in ("committed", "undone"):
-            return f"an interrupted `nexusify {self.command}` was {'completed' if self.action == 'committed' else 'undone'} first: {self.detail}"
         if self.action == "completed":
             return (f"an interrupted `nexusify {self.command}` was completed first: its {len(self.files)} file(s) "
                     f"now hold the new content ({', '.join(self.files)})")
@@ -80,35 +77,36 @@ def _fsync_dir(path: Path) -> None:
 
 @contextlib.contextmanager
 def _locked(root: Path) -> Iterator[Path]:
-    with _locked_fd(root) as (base, _fd):
-        yield base
-
-
-#: seconds to wait for the transaction lock (another nexusify, or a git it started, holds it)
-LOCK_WAIT = 600.0
-
-
-@contextlib.contextmanager
-def _locked_fd(root: Path) -> Iterator[tuple[Path, int]]:
     base = root / TXN_DIR
     base.mkdir(parents=True, exist_ok=True)
     fd = os.open(base, os.O_RDONLY)
     try:
-        deadline = time.monotonic() + LOCK_WAIT
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise OperationFailed(
-                        f"{_rel(root, base)} stayed locked for {LOCK_WAIT:g} s: another nexusify, or a git command "
-                        "it started (a commit whose hook still runs), is writing this monorepo",
-                        hint=f"wait for it to end (fuser -v {base} names it), then re-run") from None
-                time.sleep(0.1)
-        yield base, fd
+        _acquire(root, base, fd)
+        _HELD[base] = fd  # the git steps pass it on (write_and_commit)
+        yield base
     finally:
-        os.close(fd)  # releases the lock (once no git child holds it either)
+        _HELD.pop(base, None)
+        os.close(fd)  # releases the lock
+
+
+#: seconds to wait for the transaction lock (another nexusify, or a git command it started, holds it)
+LOCK_WAIT = 600.0
+_HELD: dict[Path, int] = {}  # the lock's descriptor per locked txn folder
+
+
+def _acquire(root: Path, base: Path, fd: int) -> None:
+    deadline = time.monotonic() + LOCK_WAIT
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise OperationFailed(
+                    f"{_rel(root, base)} stayed locked for {LOCK_WAIT:g} s: another nexusify, or a git command "
+                    "it started (a commit whose hook still runs), is writing this monorepo",
+                    hint=f"wait for it to end (fuser -v {base} names it), then re-run") from None
+            time.sleep(0.1)
 
 
 def _rel(root: Path, path: Path) -> str:
@@ -295,13 +293,25 @@ def _recover_locked(root: Path, base: Path) -> list[Recovered]:
 # recovery looks.
 
 
+@dataclass(frozen=True)
+class GitRecovered(Recovered):
+    """What :func:`recover` did with an interrupted transaction that had git steps."""
+
+    detail: str = ""  # what git was found to hold, and what was done
+
+    def __str__(self) -> str:
+        done = "completed" if self.action == "committed" else "undone"
+        return f"an interrupted `nexusify {self.command}` was {done} first: {self.detail}"
+
+
 def write_and_commit(root: Path, changes: Sequence[tuple[Path, bytes | str]], *, command: str, message: str,
                      tags: Sequence[str] = ()) -> str:
     """Write ``changes`` as :func:`write_files` does, commit exactly those files with ``message``
     and create an annotated tag per ``tags`` on the commit, all or nothing (see above).
     Returns the commit's sha."""
     root = root.resolve()
-    with _locked_fd(root) as (base, fd):
+    with _locked(root) as base:
+        fd = _HELD[base]
         _recover_locked(root, base)
         head = _git_head(root)
         if head is None:
@@ -423,7 +433,8 @@ def _release_commit(root: Path, head: str, message: str) -> str | None:
     return first if parents.split()[:1] == [head] and body.strip() == message.strip() else None
 
 
-def _recover_git(root: Path, folder: Path, command: str, entries: list[dict[str, object]], record: object) -> Recovered:
+def _recover_git(root: Path, folder: Path, command: str, entries: list[dict[str, object]],
+                 record: object) -> GitRecovered:
     tags = record.get("tags") if isinstance(record, dict) else None
     head = str(record.get("head")) if isinstance(record, dict) else ""
     if (not isinstance(record, dict) or not isinstance(tags, list) or not re.fullmatch(r"[0-9a-f]{40,64}", head)
@@ -447,13 +458,13 @@ def _recover_git(root: Path, folder: Path, command: str, entries: list[dict[str,
                 hint=f"check them by hand (git status, git log), then delete {_rel(root, folder)} and re-run")
         _undo_git(root, folder, entries, command)
         _clean(folder)
-        return Recovered(command, "undone", files,
+        return GitRecovered(command, "undone", files,
                          f"its commit had not been made, so its {len(files)} file(s) hold their old content again "
                          f"({', '.join(files)}); nothing was committed or tagged")
     made = _git_tags(root, commit, tags, None)
     _clean(folder)
     tagged = (f"; tags made now: {', '.join(made)}" if made else "; every tag was there") if tags else ""
-    return Recovered(command, "committed", files, f"its commit {commit[:12]} exists{tagged}"
+    return GitRecovered(command, "committed", files, f"its commit {commit[:12]} exists{tagged}"
                      + (f" (all of {', '.join(tags)})" if tags else "; it needs no tag"))
 
 
