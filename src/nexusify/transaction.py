@@ -31,7 +31,6 @@ import fcntl
 import hashlib
 import json
 import os
-import re
 import shutil
 import subprocess
 import time
@@ -225,60 +224,6 @@ def _clean(folder: Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def recover(root: Path) -> list[Recovered]:
-    """Finish every transaction an earlier nexusify left behind in ``root`` (see the module docstring)."""
-    root = root.resolve()
-    if not (root / TXN_DIR).is_dir():
-        return []
-    with _locked(root) as base:
-        return _recover_locked(root, base)
-
-
-def _recover_locked(root: Path, base: Path) -> list[Recovered]:
-    done: list[Recovered] = []
-    for folder in sorted(p for p in base.iterdir() if p.is_dir()):
-        journal = folder / JOURNAL
-        if not journal.exists():
-            try:
-                command = (folder / "command").read_text(encoding="utf-8").strip() or "?"
-            except OSError:
-                command = "?"
-            shutil.rmtree(folder, ignore_errors=True)
-            done.append(Recovered(command, "rolled-back", ()))
-            continue
-        try:
-            data = json.loads(journal.read_text(encoding="utf-8"))
-            entries: list[dict[str, object]] = list(data["files"])
-            command = str(data.get("command", "?"))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise OperationFailed(f"{journal}: unreadable transaction journal ({exc})", path=journal,
-                                  hint="check the files it names by hand (git status), then delete its folder") from exc
-        if isinstance(data, dict) and data.get("git") is not None:
-            done.append(_recover_git(root, folder, command, entries, data["git"]))
-            continue
-        for e in entries:
-            target = _target(root, e)
-            staged = folder / f"{e['n']}.new"
-            current = _sha(target.read_bytes()) if target.is_file() else None
-            if current == e["new"]:
-                continue
-            if not staged.exists() or current != e["old"]:
-                raise OperationFailed(
-                    f"{e['target']} changed after an interrupted `nexusify {command}`: it holds neither its old nor "
-                    "its new content, so it was left alone", path=_rel(root, target),
-                    hint=f"check it by hand (git diff), then delete {_rel(root, folder)} and re-run",
-                )
-        for e in entries:
-            staged = folder / f"{e['n']}.new"
-            if staged.exists():
-                os.replace(staged, _target(root, e))
-        for parent in {_target(root, e).parent for e in entries}:
-            _fsync_dir(parent)
-        _clean(folder)
-        done.append(Recovered(command, "completed", tuple(str(e["target"]) for e in entries)))
-    return done
-
-
 # --------------------------------------------------------------------------- git steps (release --commit)
 #
 # A release writes its files, commits exactly them and tags the commit. The journal's "git" record
@@ -418,6 +363,10 @@ def _undo_git(root: Path, folder: Path, entries: list[dict[str, object]], comman
     _git(root, "reset", "--quiet", "--", *[str(_target(root, e)) for e in entries])
 
 
+def _is_sha(text: str) -> bool:
+    return len(text) in (40, 64) and all(c in "0123456789abcdef" for c in text)
+
+
 def _tag_name_ok(root: Path, tag: str) -> bool:
     return not tag.startswith("-") and _git(root, "check-ref-format", f"refs/tags/{tag}").returncode == 0
 
@@ -437,7 +386,7 @@ def _recover_git(root: Path, folder: Path, command: str, entries: list[dict[str,
                  record: object) -> GitRecovered:
     tags = record.get("tags") if isinstance(record, dict) else None
     head = str(record.get("head")) if isinstance(record, dict) else ""
-    if (not isinstance(record, dict) or not isinstance(tags, list) or not re.fullmatch(r"[0-9a-f]{40,64}", head)
+    if (not isinstance(record, dict) or not isinstance(tags, list) or not _is_sha(head)
             or not all(isinstance(t, str) and _tag_name_ok(root, t) for t in tags)):
         raise OperationFailed(f"{_rel(root, folder)}: unreadable git steps in its journal",
                               hint="check the files it names by hand (git status, git log, git tag), then delete "
@@ -468,4 +417,58 @@ def _recover_git(root: Path, folder: Path, command: str, entries: list[dict[str,
                      + (f" (all of {', '.join(tags)})" if tags else "; it needs no tag"))
 
 
-__all__ = ["TXN_DIR", "Recovered", "recover", "write_and_commit", "write_files"]
+def recover(root: Path) -> list[Recovered]:
+    """Finish every transaction an earlier nexusify left behind in ``root`` (see the module docstring)."""
+    root = root.resolve()
+    if not (root / TXN_DIR).is_dir():
+        return []
+    with _locked(root) as base:
+        return _recover_locked(root, base)
+
+
+def _recover_locked(root: Path, base: Path) -> list[Recovered]:
+    done: list[Recovered] = []
+    for folder in sorted(p for p in base.iterdir() if p.is_dir()):
+        journal = folder / JOURNAL
+        if not journal.exists():
+            try:
+                command = (folder / "command").read_text(encoding="utf-8").strip() or "?"
+            except OSError:
+                command = "?"
+            shutil.rmtree(folder, ignore_errors=True)
+            done.append(Recovered(command, "rolled-back", ()))
+            continue
+        try:
+            data = json.loads(journal.read_text(encoding="utf-8"))
+            entries: list[dict[str, object]] = list(data["files"])
+            command = str(data.get("command", "?"))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise OperationFailed(f"{journal}: unreadable transaction journal ({exc})", path=journal,
+                                  hint="check the files it names by hand (git status), then delete its folder") from exc
+        if isinstance(data, dict) and data.get("git") is not None:
+            done.append(_recover_git(root, folder, command, entries, data["git"]))
+            continue
+        for e in entries:
+            target = _target(root, e)
+            staged = folder / f"{e['n']}.new"
+            current = _sha(target.read_bytes()) if target.is_file() else None
+            if current == e["new"]:
+                continue
+            if not staged.exists() or current != e["old"]:
+                raise OperationFailed(
+                    f"{e['target']} changed after an interrupted `nexusify {command}`: it holds neither its old nor "
+                    "its new content, so it was left alone", path=_rel(root, target),
+                    hint=f"check it by hand (git diff), then delete {_rel(root, folder)} and re-run",
+                )
+        for e in entries:
+            staged = folder / f"{e['n']}.new"
+            if staged.exists():
+                os.replace(staged, _target(root, e))
+        for parent in {_target(root, e).parent for e in entries}:
+            _fsync_dir(parent)
+        _clean(folder)
+        done.append(Recovered(command, "completed", tuple(str(e["target"]) for e in entries)))
+    return done
+
+
+__all__ = ["TXN_DIR", "Recovered", "recover", "write_files"]
