@@ -38,11 +38,12 @@ from nexusify.affected.git import Commit, can_commit, commits_touching, tag_exis
 from nexusify.config import Settings
 from nexusify.errors import HasProblems, OperationFailed, Problem, ProblemsFound, UsageError
 from nexusify.formats.constraints import constraint_admits, pep440_specifier
+from nexusify.gitsteps import write_and_commit
 from nexusify.model import Project, Workspace, relpath, workspace_for
 from nexusify.release.bump import LEVELS, auto_level, bump_version, entry_line, section_of
 from nexusify.release.edits import changelog, current_spec, repin, set_version
 from nexusify.release.lock import StaleLock
-from nexusify.transaction import write_and_commit, write_files
+from nexusify.transaction import write_files
 
 
 @dataclass
