@@ -214,14 +214,14 @@ def _recover_git(root: Path, folder: Path, command: str, entries: list[dict[str,
                 hint=f"check them by hand (git status, git log), then delete {_rel(root, folder)} and re-run")
         _undo_git(root, folder, entries, command)
         _clean(folder)
-        return GitRecovered(command, "undone", files,
-                         f"its commit had not been made, so its {len(files)} file(s) hold their old content again "
-                         f"({', '.join(files)}); nothing was committed or tagged")
+        return GitRecovered(command, "undone", files, detail=
+                            f"its commit had not been made, so its {len(files)} file(s) hold their old content again "
+                            f"({', '.join(files)}); nothing was committed or tagged")
     made = _git_tags(root, commit, tags, None)
     _clean(folder)
     tagged = (f"; tags made now: {', '.join(made)}" if made else "; every tag was there") if tags else ""
-    return GitRecovered(command, "committed", files, f"its commit {commit[:12]} exists{tagged}"
-                     + (f" (all of {', '.join(tags)})" if tags else "; it needs no tag"))
+    return GitRecovered(command, "committed", files, detail=f"its commit {commit[:12]} exists{tagged}"
+                        + (f" (all of {', '.join(tags)})" if tags else "; it needs no tag"))
 
 
 STEPS["git"] = _recover_git
