@@ -128,7 +128,8 @@ def test_a_failing_pre_commit_hook_undoes_the_release(run_cli, tiny: Path) -> No
     before = state(tiny)
     r = release(run_cli, tiny, "--commit")
     assert r.exit_code == 1, r.output
-    assert "`git commit` failed, so the release was undone" in r.output and "lint: trailing whitespace" in r.output
+    assert "`git commit` failed, so 'release: acme-alpha 0.1.1, acme-beta 0.3.1' was undone: the 4 file(s)" in r.output
+    assert "lint: trailing whitespace" in r.output
     assert state(tiny) == before  # files, index, HEAD and tags as they were
     # the next release starts from the right base: not "already bumped", and the same bumps
     hook.unlink()

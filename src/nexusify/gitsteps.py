@@ -121,8 +121,8 @@ def _git_commit(root: Path, folder: Path, entries: list[dict[str, object]], head
                               hint="re-run nexusify: it completes or undoes the release from its journal")
     _undo_git(root, folder, entries, "release")
     _clean(folder)
-    raise OperationFailed(f"`git {step}` failed, so the release was undone: every file it wrote holds its old "
-                          f"content again, nothing was committed or tagged. git said: {reason}",
+    raise OperationFailed(f"`git {step}` failed, so {message!r} was undone: the {len(entries)} file(s) it wrote hold "
+                          f"their old content again, nothing was committed or tagged. git said: {reason}",
                           hint="fix the cause (a pre-commit hook, user.name/user.email), then re-run the release")
 
 
