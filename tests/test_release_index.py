@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import make_wheel, snapshot
+from .helpers import make_sdist, make_wheel, snapshot
 from .test_affected import GIT_ENV, git
 from .test_release_git import ALPHA_INIT, BETA_INIT, FILES, TAGS, make_tiny, state
 
@@ -120,4 +120,29 @@ def test_a_named_release_without_a_readable_index(run_cli, tiny: Path) -> None: 
     offline = run_cli("release", "acme-alpha", "--commit", "--root", str(tiny), *dead, env=ENV)
     assert offline.exit_code == 0, offline.output  # no publish: allowed, saying the check was not made
     assert "warning[index-unchecked]" in offline.output and "was not checked" in offline.output
+    assert git(tiny, "tag").split() == TAGS
+
+
+def test_unnamed_release_after_a_failing_hook_starts_again_from_the_right_base(run_cli, tiny: Path,  # type: ignore[no-untyped-def]
+                                                                                pypi_server_factory) -> None:
+    """The report: a hook failed after the bumps were written; the next `release --commit` said
+    "already bumped, not on the index yet", exit 0, and a later fix bumped from the wrong base."""
+    server = pypi_server_factory(auth=None)
+    make_sdist(server.packages, tiny / "shared/packages/alpha", "acme-alpha", "0.1.0",
+               changes={"acme_alpha/__init__.py": b"VALUE = 1\n"})  # what was published before the fix
+    make_sdist(server.packages, tiny / "shared/packages/beta", "acme-beta", "0.3.0")
+    hook = tiny / ".git/hooks/pre-commit"
+    hook.write_text("#!/bin/sh\nexit 1\n")
+    hook.chmod(0o755)
+    before = state(tiny)
+    failed = run_cli("release", "--commit", "--root", str(tiny), *index_args(server), env=ENV)
+    assert failed.exit_code == 1 and "was undone" in failed.output
+    assert state(tiny) == before
+    hook.unlink()
+    again = run_cli("release", "--commit", "--json", "--root", str(tiny), *index_args(server), env=ENV)
+    assert again.exit_code == 0, again.output
+    result = json.loads(again.stdout)
+    assert result["pending"] == []  # not "already bumped, not on the index yet"
+    assert {b["name"]: (b["from"], b["to"]) for b in result["bumps"]} == {
+        "acme-alpha": ("0.1.0", "0.1.1"), "acme-beta": ("0.3.0", "0.3.1")}
     assert git(tiny, "tag").split() == TAGS
