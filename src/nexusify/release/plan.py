@@ -338,7 +338,7 @@ def _plan_files(plan: ReleasePlan, ws: Workspace, settings: Settings, new: Mappi
 
 def apply_release(plan: ReleasePlan, *, commit: bool = False) -> str | None:
     """Write every file of ``plan`` at once (or nothing); with ``commit``, the files, the commit
-    and the tags are one transaction (:func:`nexusify.transaction.write_and_commit`: done
+    and the tags are one transaction (:func:`nexusify.gitsteps.write_and_commit`: done
     together, or completed or undone by the next command). Returns the commit's sha."""
     if plan.errors:
         raise ProblemsFound(f"{len(plan.errors)} problem(s) prevent the release; nothing was written:\n  "
