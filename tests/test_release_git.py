@@ -155,6 +155,17 @@ def test_no_git_identity_is_refused_before_anything_is_written(run_cli, tiny: Pa
     assert state(tiny) == before
 
 
+def test_a_file_git_ignores_is_refused_before_anything_is_written(run_cli, tiny: Path) -> None:  # type: ignore[no-untyped-def]
+    (tiny / ".gitignore").write_text("CHANGELOG.md\n")
+    git(tiny, "add", ".gitignore")
+    git(tiny, "commit", "-qm", "chore: no changelogs")
+    before = state(tiny)
+    r = release(run_cli, tiny, "--commit")
+    assert r.exit_code == 2, r.output
+    assert "git ignores shared/packages/alpha/CHANGELOG.md" in r.output and "git check-ignore -v" in r.output
+    assert state(tiny) == before
+
+
 # --------------------------------------------------------------------------- kills
 
 # a child nexusify that SIGKILLs itself just before the `nth` git command `step` (commit, tag...)

@@ -4,6 +4,7 @@ becomes a :class:`~nexusify.errors.NexusifyError` naming the command and what to
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -77,10 +78,10 @@ def tag_exists(root: Path, tag: str) -> bool:
     return git(root, "rev-parse", "--verify", "--quiet", f"refs/tags/{tag}", check=False).returncode == 0
 
 
-def can_commit(root: Path, tags: Sequence[str]) -> None:
+def can_commit(root: Path, tags: Sequence[str], files: Sequence[Path] = ()) -> None:
     """Everything a release commit needs, checked before anything is written: a first commit,
-    an identity for the commit and the annotated tags, valid tag names not taken, no git
-    command at work. (A pre-commit hook can only be judged by running it: a failing one undoes
+    an identity for the commit and the annotated tags, valid tag names not taken, ``files`` not
+    ignored by git (the commit could not hold them), no git command at work. (A pre-commit hook can only be judged by running it: a failing one undoes
     the release, see :func:`nexusify.transaction.write_and_commit`.)"""
     top_level(root, why="--commit commits the release", hint="run it in a git checkout, or drop --commit")
     if git(root, "rev-parse", "--verify", "--quiet", "HEAD^{commit}", check=False).returncode != 0:
@@ -100,6 +101,12 @@ def can_commit(root: Path, tags: Sequence[str]) -> None:
                              hint="rename the package, or release without --commit")
         if tag_exists(root, tag):
             raise OperationFailed(f"tag {tag} exists already; nothing was written", hint="delete the tag, or bump past it")
+    ignored = git(root, "check-ignore", "--", *[str(f) for f in files], check=False).stdout.split("\n") if files else []
+    if any(ignored):
+        shown = ", ".join(os.path.relpath(i, root) for i in ignored if i)
+        raise UsageError(f"git ignores {shown}, so the release commit could not hold it; "
+                         "nothing was written", hint="remove the pattern from .gitignore (git check-ignore -v names "
+                                                     "it), or release without --commit")
     lock = git(root, "rev-parse", "--git-path", "index.lock").stdout.strip()
     if lock and (root / lock).exists():
         raise OperationFailed(f"git is at work in {root} ({lock} exists); nothing was written",

@@ -344,7 +344,7 @@ def apply_release(plan: ReleasePlan, *, commit: bool = False) -> str | None:
         raise ProblemsFound(f"{len(plan.errors)} problem(s) prevent the release; nothing was written:\n  "
                             + "\n  ".join(str(p) for p in plan.errors), hint="fix them and re-run")
     if commit:
-        can_commit(plan.root, [b.tag for b in plan.bumps])
+        can_commit(plan.root, [b.tag for b in plan.bumps], [f.path for f in plan.files])
     for f in plan.files:
         now = f.path.read_bytes() if f.path.exists() else None
         if now != f.old:
