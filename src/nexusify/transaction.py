@@ -46,7 +46,7 @@ import shutil
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,10 +103,32 @@ def _locked(root: Path) -> Iterator[Path]:
                               hint="nothing was written; make it a writable folder (not a file) and re-run") from exc
     fd = os.open(base, os.O_RDONLY)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        _acquire(root, base, fd)
+        _HELD[base] = fd  # the git steps pass it on (write_and_commit)
         yield base
     finally:
+        _HELD.pop(base, None)
         os.close(fd)  # releases the lock
+
+
+#: seconds to wait for the transaction lock (another nexusify, or a git command it started, holds it)
+LOCK_WAIT = 600.0
+_HELD: dict[Path, int] = {}  # the lock's descriptor per locked txn folder
+
+
+def _acquire(root: Path, base: Path, fd: int) -> None:
+    deadline = time.monotonic() + LOCK_WAIT
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise OperationFailed(
+                    f"{_rel(root, base)} stayed locked for {LOCK_WAIT:g} s: another nexusify, or a git command "
+                    "it started (a commit whose hook still runs), is writing this monorepo",
+                    hint=f"wait for it to end (fuser -v {base} names it), then re-run") from None
+            time.sleep(0.1)
 
 
 def _rel(root: Path, path: Path) -> str:
@@ -175,10 +197,13 @@ def _stage(root: Path, folder: Path, changes: Sequence[tuple[Path, bytes | str]]
     return entries
 
 
-def _write_journal(root: Path, folder: Path, command: str, entries: list[dict[str, object]], key: bytes) -> None:
+def _write_journal(root: Path, folder: Path, command: str, entries: list[dict[str, object]], key: bytes,
+                   git: dict[str, object] | None = None) -> None:
     tmp = folder / (JOURNAL + ".tmp")
     data: dict[str, object] = {"version": JOURNAL_VERSION, "command": command, "root": str(root),
                                "pid": os.getpid(), "started": time.time(), "files": entries}
+    if git is not None:
+        data["git"] = git  # the git steps that follow the files (see gitsteps.write_and_commit)
     data["mac"] = _mac(key, data)
     with open(tmp, "w", encoding="utf-8") as fh:
         json.dump(data, fh, indent=1)
@@ -193,7 +218,7 @@ def _target(root: Path, entry: dict[str, object]) -> Path:
     return t if t.is_absolute() else root / t
 
 
-def _commit(root: Path, folder: Path, entries: list[dict[str, object]]) -> None:
+def _commit(root: Path, folder: Path, entries: list[dict[str, object]], *, clean: bool = True) -> None:
     done: list[dict[str, object]] = []
     try:
         for e in entries:
@@ -207,7 +232,8 @@ def _commit(root: Path, folder: Path, entries: list[dict[str, object]]) -> None:
                                    "fix the cause and re-run") from exc
     for parent in {_target(root, e).parent for e in entries}:
         _fsync_dir(parent)
-    _clean(folder)
+    if clean:
+        _clean(folder)
 
 
 def _undo(root: Path, folder: Path, done: list[dict[str, object]]) -> None:
@@ -238,6 +264,18 @@ def _not_staged(folder: Path) -> str | None:
 def _clean(folder: Path) -> None:
     (folder / JOURNAL).unlink(missing_ok=True)
     shutil.rmtree(folder, ignore_errors=True)
+
+
+#: settles a journal that records steps after its files: (root, folder, command, entries, record)
+Settle = Callable[[Path, Path, str, list[dict[str, object]], object], Recovered]
+#: the settler of each such journal key: "git" (a release's commit and tags, :mod:`nexusify.gitsteps`,
+#: registered when it is imported, which the CLI does before it recovers anything)
+STEPS: dict[str, Settle] = {"git": lambda root, folder, *_: _unsettled(root, folder)}
+
+
+def _unsettled(root: Path, folder: Path) -> Recovered:
+    raise OperationFailed(f"{_rel(root, folder)}: an interrupted release with git steps, which this program cannot "
+                          "settle (nexusify.gitsteps is not loaded)", hint="run any nexusify command: it settles it")
 
 
 def recover(root: Path) -> list[Recovered]:
@@ -281,6 +319,10 @@ def _recover_locked(root: Path, base: Path) -> list[Recovered]:
             continue
         entries: list[dict[str, object]] = list(data["files"])
         command = str(data.get("command", "?"))
+        steps = next((k for k in STEPS if data.get(k) is not None), None)
+        if steps is not None:  # files, then further steps (a release's commit and tags)
+            done.append(STEPS[steps](root, folder, command, entries, data[steps]))
+            continue
         for e in entries:
             target = _target(root, e)
             staged = folder / f"{e['n']}.new"
