@@ -201,13 +201,16 @@ def dockerfile_findings(root: Path, dockerfile: str, context: str, shared_paths:
                 for shared in rel:
                     if s == shared or s.startswith(shared + "/"):
                         found.append(f"{dockerfile}:{line}: copies shared code `{src}`")
+                    elif s != "." and shared.startswith(s + "/"):
+                        found.append(f"{dockerfile}:{line}: copies `{src}`, which holds shared code `{shared}`")
         run_m = _RUN.match(text)
         if run_m:
             cmd = run_m.group(1)
             for shared in rel + [p for p in shared_paths if p not in rel]:
                 name = shared.rsplit("/", 1)[-1]
-                if re.search(rf"(pip|uv pip|poetry|pdm)[^&;|]*\binstall\b[^&;|]*[\s/]{re.escape(shared)}(/|\s|$|\[)", cmd) \
-                        or re.search(rf"\binstall\b[^&;|]*\s(\./|/[^\s]*/)?{re.escape(name)}/?(\s|$)", cmd) and "/" in shared:
+                by_path = re.search(rf"\binstall\b[^&;|]*[\s/]{re.escape(shared)}(/|\s|$|\[)", cmd)
+                by_copy = re.search(rf"\binstall\b[^&;|]*\s(-e\s+)?(\.{{0,2}}/|\S+/){re.escape(name)}/?(\s|$|\[)", cmd)
+                if by_path or by_copy:
                     found.append(f"{dockerfile}:{line}: installs shared code from a path `{shared}`")
             for pkg in _PACKAGE.findall(cmd):
                 if pkg in workspace_members_out:
