@@ -67,6 +67,12 @@ def consumers_of(repo: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {_norm(c["path"]): c for c in repo.get("consumers", [])}
 
 
+def _docker_consumers(entry: dict[str, Any]) -> list[str]:
+    """The consumers a Dockerfile builds: `consumers` (one target per service) or `consumer`."""
+    many: list[str] = entry.get("consumers") or ([entry["consumer"]] if entry.get("consumer") else [])
+    return many
+
+
 def canonical(name: str) -> str:
     """PEP 503 normalisation, so `xyz_lib_a` and `xyz-lib-a` are one name."""
     return re.sub(r"[-_.]+", "-", name).lower()
@@ -381,12 +387,16 @@ def check_repo(repo: dict[str, Any], corpus: Path, work: Path, nexusify: list[st
             got = sorted(canonical(n) for n in s.get("shared_dependencies", []))
             if want != got:
                 res.disagreements.append(f"shared deps of {path}: expected {want}, audit says {got}")
-    got_docker = {d: path for path, s in services.items() for d in s.get("dockerfiles", [])}
-    want_docker = {d: _norm(g["consumer"]) for d, g in docker_gt.items() if g.get("consumer")}
+    got_pairs = {(d, path) for path, s in services.items() for d in s.get("dockerfiles", [])}
+    want_pairs = {(d, _norm(c)) for d, g in docker_gt.items() for c in _docker_consumers(g)}
+    relevant = {d for d, _ in want_pairs} | {d for d, path in got_pairs if path in consumers_gt}
     diffs = []
-    for d in sorted(set(want_docker) | {d for d, path in got_docker.items() if path in consumers_gt}):
-        if want_docker.get(d) != got_docker.get(d):
-            diffs.append(f"{d}: expected {want_docker.get(d) or 'no consumer'}, audit {got_docker.get(d) or 'unattached'}")
+    for d in sorted(relevant):
+        want = sorted(c for x, c in want_pairs if x == d)
+        got = sorted(c for x, c in got_pairs if x == d)
+        if want != got:
+            diffs.append(f"{d}: expected {', '.join(want) or 'no consumer'}; audit {', '.join(got) or 'unattached'}")
+    want_docker = {d for d, _ in want_pairs}
     res.dockerfiles = f"ok ({len(want_docker)})" if not diffs else f"DIFF {len(diffs)}"
     res.disagreements += [f"Dockerfile attachment: {d}" for d in diffs]
 
@@ -448,7 +458,7 @@ def check_repo(repo: dict[str, Any], corpus: Path, work: Path, nexusify: list[st
                 problems.append(detail)
             problems += manifest_findings(root, c, shared_gt)
             for d, g in docker_gt.items():
-                if _norm(g.get("consumer", "")) == path and g.get("consumer"):
+                if path in {_norm(c) for c in _docker_consumers(g)}:
                     problems += dockerfile_findings(root, d, g.get("context", str(Path(d).parent)), shared_paths,
                                                     moved, moved)
             said_ok = verdicts.get(path) == "ok"

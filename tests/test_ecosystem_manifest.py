@@ -47,7 +47,8 @@ def test_every_repository_has_the_ground_truth_fields(repo: dict) -> None:  # ty
         paths.add(c["path"])
     for d in repo["dockerfiles"]:
         assert {"path", "context", "consumer"} <= set(d), d
-        assert d["consumer"] == "" or d["consumer"] in paths, f"{d['path']} builds an unlisted consumer"
+        for built in d.get("consumers", [d["consumer"]] if d["consumer"] else []):
+            assert built in paths, f"{d['path']} builds an unlisted consumer"
     if repo["layout"] == "control":
         assert not repo["shared"]
         assert all(c["expect"] == "control" for c in repo["consumers"])
