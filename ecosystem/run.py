@@ -400,6 +400,11 @@ def check_repo(repo: dict[str, Any], corpus: Path, work: Path, nexusify: list[st
     res.dockerfiles = f"ok ({len(want_docker)})" if not diffs else f"DIFF {len(diffs)}"
     res.disagreements += [f"Dockerfile attachment: {d}" for d in diffs]
 
+    # the consumers' own frozen checks before nexusify touches anything: a lock that is already
+    # stale is the repository's, not a verdict of nexusify
+    baseline = {path: tool_check(root, c, env, log)[0] for path, c in consumers_gt.items()
+                if c.get("expect") not in ("control", "stays")}
+
     # 2. publish, 3. rewrite, 4. --check, 5. verify
     server = PyPIServer(base / "index")
     try:
@@ -452,10 +457,13 @@ def check_repo(repo: dict[str, Any], corpus: Path, work: Path, nexusify: list[st
             if c.get("expect") in ("control", "stays"):
                 continue
             status, detail = tool_check(root, c, env, log)
-            tool_cells.append(f"{path} {status}")
+            before = baseline.get(path, "n/a")
+            tool_cells.append(f"{path} {status}" + (" (FAIL before too)" if before == "FAIL" and status == "FAIL" else ""))
             problems = []
-            if status == "FAIL":
+            if status == "FAIL" and before != "FAIL":
                 problems.append(detail)
+            elif status == "FAIL":
+                res.notes.append(f"{path}: {detail} (already failing on the untouched repository)")
             problems += manifest_findings(root, c, shared_gt)
             for d, g in docker_gt.items():
                 if path in {_norm(c) for c in _docker_consumers(g)}:
