@@ -432,7 +432,7 @@ def check_repo(repo: dict[str, Any], corpus: Path, work: Path, nexusify: list[st
                 codes2 = _problem_codes(again.out)
                 res.rewrite += f"; targets {'ok' if rewritten else f'exit {again.code}'}" + (
                     f" ({', '.join(codes2)})" if codes2 and not rewritten else "")
-        chk = run([*nexusify, *common, "rewrite", "--check", *targets], root, env, log)
+        chk = run([*nexusify, *common, "rewrite", "--check", "--no-index-auth", *targets], root, env, log)
         res.check = f"exit {chk.code}"
         ver = run([*nexusify, *common, "--json", "verify"], root, env, log)
         verdicts: dict[str, str] = {}
