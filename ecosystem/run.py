@@ -562,6 +562,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"== {repo['name']}", file=sys.stderr, flush=True)
         started = time.monotonic()
         res = check_repo(repo, args.corpus, work, nexusify)
+        (work / f"{label(repo).replace('/', '+').replace(':', '+')}.result.json").write_text(
+            json.dumps(res.__dict__, indent=2) + "\n")
         print(f"   {res.status} in {time.monotonic() - started:.0f}s", file=sys.stderr, flush=True)
         results.append(res)
     print(table(results))
