@@ -198,7 +198,13 @@ def dockerfile_findings(root: Path, dockerfile: str, context: str, shared_paths:
     found: list[str] = []
     ctx = _norm(context)
     rel = [_norm(str(Path(p).relative_to(ctx))) if ctx != "." and p.startswith(ctx + "/") else p for p in shared_paths]
-    for line, text in _logical_lines(path.read_text(errors="replace")):
+    defaults: dict[str, str] = {}
+    for line, raw in _logical_lines(path.read_text(errors="replace")):
+        decl = re.match(r"^\s*(ARG|ENV)\s+([A-Za-z_][A-Za-z0-9_]*)[= ]\s*\"?([^\s\"]+)\"?\s*$", raw, re.IGNORECASE)
+        if decl:
+            defaults[decl.group(2)] = decl.group(3)
+        # ARG/ENV defaults as a build without --build-arg sees them (`--package=$PACKAGE`, `COPY ./$SERVICE`)
+        text = re.sub(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?", lambda m: defaults.get(m.group(1), m.group(0)), raw)
         copy = _COPY.match(text)
         if copy and "--from" not in copy.group(2):
             parts = [p for p in shlex.split(copy.group(2), posix=True) if not p.startswith("--")]
