@@ -226,7 +226,8 @@ def dockerfile_findings(root: Path, dockerfile: str, context: str, shared_paths:
                     found.append(f"{dockerfile}:{line}: installs shared code from a path `{shared}`")
             for pkg in _PACKAGE.findall(cmd):
                 if pkg in workspace_members_out:
-                    found.append(f"{dockerfile}:{line}: `--package {pkg}` but {pkg} left the uv workspace")
+                    found.append(f"{dockerfile}:{line}: `--package {pkg}` syncs the root workspace's lock, which "
+                                 f"{pkg} left (its shared deps still resolve to the workspace folders there)")
     return sorted(set(found))
 
 
