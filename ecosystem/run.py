@@ -557,7 +557,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nexusify", default=f"{sys.executable} -m nexusify", help="the command to run")
     parser.add_argument("--manifest", type=Path, default=MANIFEST)
     parser.add_argument("--json", type=Path, default=None, help="write the results as JSON here")
+    parser.add_argument("--render", type=Path, nargs="+", default=None, metavar="JSON",
+                        help="print the table of earlier runs' --json files (a later file's repository wins)")
     args = parser.parse_args(argv)
+    if args.render:
+        merged: dict[str, Result] = {}
+        for f in args.render:
+            for item in json.loads(f.read_text()):
+                merged[item["name"]] = Result(**item)
+        order = [label(r) for r in load_manifest(args.manifest)]
+        print(table(sorted(merged.values(), key=lambda r: order.index(r.name) if r.name in order else len(order))))
+        return 0
     repos = load_manifest(args.manifest)
     if args.names:
         repos = [r for r in repos if any(n.lower() in r["name"].lower() for n in args.names)]
