@@ -563,7 +563,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.render:
         merged: dict[str, Result] = {}
         for f in args.render:
-            for item in json.loads(f.read_text()):
+            data = json.loads(f.read_text())
+            for item in data if isinstance(data, list) else [data]:
                 merged[item["name"]] = Result(**item)
         order = [label(r) for r in load_manifest(args.manifest)]
         print(table(sorted(merged.values(), key=lambda r: order.index(r.name) if r.name in order else len(order))))
