@@ -59,7 +59,8 @@ def folder_name(repo: dict[str, Any]) -> str:
 
 
 def label(repo: dict[str, Any]) -> str:
-    return repo["name"] + (f":{repo['subdir']}" if repo.get("subdir") else "")
+    name: str = repo["name"]
+    return name + (f":{repo['subdir']}" if repo.get("subdir") else "")
 
 
 def consumers_of(repo: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -96,7 +97,10 @@ def run(argv: list[str], cwd: Path, env: dict[str, str], log: Path, timeout: int
         proc = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
         code, out, err = proc.returncode, proc.stdout, proc.stderr
     except subprocess.TimeoutExpired as exc:
-        code, out, err = 124, str(exc.stdout or ""), f"timeout after {timeout}s\n{exc.stderr or ''}"
+        def text(part: str | bytes | None) -> str:
+            return part.decode(errors="replace") if isinstance(part, bytes) else (part or "")
+
+        code, out, err = 124, text(exc.stdout), f"timeout after {timeout}s\n{text(exc.stderr)}"
     except FileNotFoundError as exc:
         code, out, err = 127, "", str(exc)
     took = time.monotonic() - start
@@ -433,18 +437,18 @@ def check_repo(repo: dict[str, Any], corpus: Path, work: Path, nexusify: list[st
         if not rewritten:
             # the whole rewrite refused (one transaction): rewrite each consumer alone, as a user
             # migrating one service at a time would, and judge the ones that went through
-            moved, refused = [], []
+            went, refused = [], []
             for path, c in consumers_gt.items():
                 if c.get("expect") not in ("migrate", "either"):
                     continue
                 one = run([*nexusify, *common, "--json", "rewrite", "--no-index-auth", path], root, env, log)
                 if one.code == 0:
-                    moved.append(path)
+                    went.append(path)
                 else:
                     refused.append(f"{path} ({', '.join(_problem_codes(one.out)) or f'exit {one.code}'})")
-            targets = moved
-            if moved or refused:
-                res.rewrite += f"; alone: {len(moved)} ok" + (f", refused {'; '.join(refused)}" if refused else "")
+            targets = went
+            if went or refused:
+                res.rewrite += f"; alone: {len(went)} ok" + (f", refused {'; '.join(refused)}" if refused else "")
         chk = run([*nexusify, *common, "rewrite", "--check", "--no-index-auth", *targets], root, env, log)
         res.check = f"exit {chk.code}"
         ver = run([*nexusify, *common, "--json", "verify"], root, env, log)
