@@ -460,9 +460,12 @@ def _uses(verdict: DockerfileVerdict, instr: Instruction, words: Iterable[str], 
             if not piece or piece.startswith("-") or "$" in piece or piece.startswith("//"):
                 continue
             where = abs_path(glob_free(piece), stage.workdir)
-            above = after_cd or glob_free(piece) != piece
+            above = (after_cd or glob_free(piece) != piece) and where != "/"
+            inside = where.rstrip("/") + "/"  # under() inlined: this loop runs for every word and copied folder
             for f in stage.filled:
-                if under(where, f.path) or (above and where != "/" and under(f.path, where)):
+                path = f.path
+                if (where == path or where.startswith(path.rstrip("/") + "/")
+                        or (above and (path == where or path.startswith(inside)))):
                     shape = what or f"`{piece}`"
                     verdict.problems.append(Problem(
                         "error", "dockerfile-uses-shared-code", verdict.path, instr.start,
