@@ -96,12 +96,22 @@ def _free_on_both(addresses: list[str]) -> int:
     raise AssertionError("no port free on both addresses")
 
 
+# What the deploying machine's DOCKER_HOST says when the build engine is host A over ssh: an address
+# where nothing listens, so a step that fell back to a local engine would fail, not pass quietly.
+NO_LOCAL_ENGINE = "unix:///nonexistent/nexusify-no-local-engine.sock"
+
+
 @contextlib.contextmanager
-def make_fleet(two_hosts: TwoHosts, base: Path, registry: str | None = None) -> Iterator[Fleet]:  # noqa: F811
-    """A project whose environment has both hosts, each proxy publishing the app on its own address."""
+def make_fleet(two_hosts: TwoHosts, base: Path, registry: str | None = None,  # noqa: F811
+               ssh_engine: bool = True) -> Iterator[Fleet]:
+    """A project whose environment has both hosts, each proxy publishing the app on its own address.
+    ``ssh_engine``: the build engine is host A's, ``engine = "ssh://..."`` (no engine on this machine)."""
     import docker
 
-    p = make_project(base, health_timeout=8, drain_timeout=5, registry=registry)
+    engine = f'engine = "{two_hosts.a.url}"\n' if ssh_engine else ""
+    p = make_project(base, health_timeout=8, drain_timeout=5, registry=registry, extra_toml=engine)
+    if ssh_engine:
+        p.docker_host = NO_LOCAL_ENGINE
     port = _free_on_both([h.address for h in two_hosts.hosts])
     toml = (p.root / "nexusify.toml").read_text().replace(f"public-port = {p.public_port}", f"public-port = {port}")
     p.public_port = port
@@ -151,6 +161,9 @@ def test_v1_reaches_both_hosts_each_behind_its_own_proxy(fleet: Fleet, run_cli: 
     r = deploy(run_cli, fleet, "v1")
     assert r.exit_code == 0, r.output
     assert fleet.built_everywhere() == ["v1", "v1"]
+    # `engine = "ssh://<host A>"`: the image is built on A, so only B gets it sent
+    a, b = (h.url.removeprefix("ssh://") for h in fleet.hosts.hosts)
+    assert f"host {b}: sending" in r.output and f"host {a}: sending" not in r.output, r.output
     for client in fleet.clients:
         proxy = client.containers.get(proxy_name(fleet.p.environment))
         assert proxy.labels["io.nexusify.role"] == "proxy"
@@ -254,7 +267,7 @@ def test_with_a_registry_every_host_pulls_the_pushed_image(two_hosts: TwoHosts, 
     except FileNotFoundError:
         missing("docker-registry", "not installed")
     try:
-        with make_fleet(two_hosts, tmp_path / "reg", registry=registry) as f:
+        with make_fleet(two_hosts, tmp_path / "reg", registry=registry, ssh_engine=False) as f:
             r = deploy(run_cli, f, "r1")
             assert r.exit_code == 0, r.output
             assert f"{registry}/app:r1 pulled" in r.output
@@ -367,6 +380,26 @@ def test_connect_host_reuses_one_ssh_connection(two_hosts: TwoHosts) -> None:  #
     finally:
         engine.close()
     assert not Path(engine.url.removeprefix("unix://")).exists(), "the tunnel's socket is removed on close"
+
+
+def test_the_build_engine_over_ssh_rides_the_same_tunnel(two_hosts: TwoHosts) -> None:  # noqa: F811
+    """`engine = "ssh://..."` goes through the system's ssh and the kept master, as hosts do: the SDK
+    sees a local socket (never docker-py's paramiko mode), and a call costs a few ms, not ~0.35 s."""
+    from nexusify.deploy.engine import connect
+
+    env = {**os.environ, "DOCKER_HOST": NO_LOCAL_ENGINE}
+    engine = connect(two_hosts.a.url, env)
+    try:
+        assert engine.url.startswith("unix://") and engine.is_podman
+        t0 = time.monotonic()
+        for _ in range(20):
+            engine.client.ping()
+        assert time.monotonic() - t0 < 2.0
+    finally:
+        engine.close()
+    closed = _free_on_both(["127.0.0.2", "127.0.0.3"])
+    with pytest.raises(DeployError, match=r"the container engine at ssh://.* ssh failed"):
+        connect(f"ssh://root@127.0.0.2:{closed}", env)
 
 
 def test_connect_host_unix_and_unreachable_ssh(docker_client: Any, tmp_path: Path) -> None:

@@ -36,6 +36,15 @@ hosts = ["ssh://deploy@127.0.0.2:2222", "tcp://10.0.0.7:2376", "unix:///run/podm
     assert network_name("prod") == "nexusify-prod" and proxy_name("prod") == "nexusify-prod-proxy"
 
 
+@pytest.mark.parametrize("engine", ["ssh://-oProxyCommand=x", "ssh://u:pw@h", "ssh://h/path"])
+def test_an_ssh_engine_follows_the_hosts_rule(tmp_path: Path, engine: str) -> None:
+    """`engine = "ssh://..."` rides the same ssh transport as hosts: the same address rule."""
+    root = _project(tmp_path, f'[deploy]\nengine = "{engine}"\n' + BASE)
+    with pytest.raises((ConfigError, ConfigErrors)) as info:
+        _load(root)
+    assert "engine" in str(info.value)
+
+
 def test_no_hosts_keeps_the_single_engine(tmp_path: Path) -> None:
     root = _project(tmp_path, BASE.replace('kind = "container"\nimage = "localhost/nginx:stack"\n', ""))
     assert _load(root).environment("prod").hosts == ()

@@ -144,6 +144,7 @@ from nexusify.deploy.config_types import (
     SecretsConfig,
     ServiceConfig,
 )
+from nexusify.deploy.hosts import host_url_problem
 
 TOP_KEYS = ("engine", "registry", "keep", "lock-wait", "environments", "services")
 ENVIRONMENT_KEYS = ("keep", "lock-wait", "secrets", "proxy", "services", "hosts")
@@ -174,6 +175,8 @@ def load_deploy_config(
     if engine is not None and not engine.startswith(("unix://", "tcp://", "ssh://", "npipe://", "http://", "https://")):
         ck.error(["engine"], f"expected an engine address like unix:///run/podman/podman.sock, got {engine!r}",
                  hint="the same form as DOCKER_HOST: unix://, tcp://, ssh:// or npipe://")
+    elif engine is not None and engine.startswith("ssh://") and (problem := host_url_problem(engine)):
+        ck.error(["engine"], problem, hint="ssh://user@host[:port]: the system's ssh client, its keys and ~/.ssh/config")
     engine = engine or env.get("DOCKER_HOST") or None
     registry = ck.string(top, "registry", [])
     if registry is not None:

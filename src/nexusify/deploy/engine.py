@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nexusify.deploy import hosttls
+from nexusify.deploy.ssh_tunnel import SshTunnel
 from nexusify.errors import DeployError
 from nexusify.extras import require
 
@@ -107,8 +108,12 @@ class Engine:
 
 def connect(configured: str | None, env: Mapping[str, str], timeout: int = 300, *, where: str | None = None) -> Engine:
     """Connect to the engine and check it answers; a clear error names the address (or ``where``)
-    and the fix. A ``tcp://`` engine uses TLS as ``env`` says (:mod:`nexusify.deploy.hosttls`)."""
+    and the fix. One transport per scheme, for the build engine and every host alike: ``ssh://``
+    through the system's ssh and a kept master (:mod:`nexusify.deploy.ssh_tunnel`), ``tcp://`` with
+    TLS as ``env`` says (:mod:`nexusify.deploy.hosttls`), ``unix://`` directly."""
     url = engine_url(configured, env)
+    if url.startswith("ssh://"):
+        return _connect_ssh(url, env, timeout, where or f"the container engine at {url}")
     docker = require("deploy", "docker")
     # A fixed API version skips docker-py's /version round trip (slow on Podman: a rollback
     # is judged in seconds); 1.41 is served by dockerd >= 20.10 and Podman >= 3.
@@ -128,6 +133,23 @@ def connect(configured: str | None, env: Mapping[str, str], timeout: int = 300, 
             ) from exc
     is_podman = any(h.lower().startswith("libpod") for h in ping.headers) or "libpod" in ping.headers.get("Server", "").lower()
     return Engine(client=client, url=url, is_podman=is_podman)
+
+
+def _connect_ssh(url: str, env: Mapping[str, str], timeout: int, where: str) -> Engine:
+    """The engine behind ``url`` over the SSH tunnel; the SDK only ever sees its local socket."""
+    docker = require("deploy", "docker")
+    tunnel = SshTunnel(url, env, where)
+    local = tunnel.open()
+    try:
+        client = docker.DockerClient(base_url=local, timeout=timeout, version=API_VERSION)
+        ping = client.api._get(client.api._url("/_ping"))
+        ping.raise_for_status()
+    except Exception as exc:
+        tunnel.close()
+        raise DeployError(f"{where}: the engine does not answer through ssh: {type(exc).__name__}: {exc}",
+                          hint="on the host, the engine must run and its socket be readable by the ssh user") from None
+    is_podman = any(h.lower().startswith("libpod") for h in ping.headers) or "libpod" in ping.headers.get("Server", "").lower()
+    return Engine(client=client, url=local, is_podman=is_podman, on_close=[tunnel.close])
 
 
 __all__ = [
