@@ -50,7 +50,9 @@ def _base_image(dockerfile: Path) -> str | None:
 
 
 def _has_image(client: Any, name: str) -> bool:
-    import docker.errors
+    from nexusify.deploy.sdk import (
+        EngineError,  # the engine's client raises these (deploy.sdk.guard)
+    )
 
     candidates = [name]
     if "/" not in name.split(":", 1)[0]:
@@ -59,9 +61,7 @@ def _has_image(client: Any, name: str) -> bool:
         try:
             client.images.get(ref)
             return True
-        except docker.errors.ImageNotFound:
-            continue
-        except docker.errors.APIError:
+        except EngineError:  # NotFound, or an engine that cannot say
             continue
     return False
 

@@ -17,10 +17,10 @@ from nexusify.deploy.engine import Engine
 from nexusify.deploy.images import BuiltImage, image_ref
 from nexusify.deploy.plan import secret_tag
 from nexusify.deploy.result import DeployResult, Event, EventSink, NotSwitched
+from nexusify.deploy.sdk import NotFound
 from nexusify.deploy.secrets import SecretBundle, container_env
 from nexusify.deploy.sites import Site
 from nexusify.errors import DeployError, NexusifyError
-from nexusify.extras import require
 
 
 @dataclass
@@ -240,12 +240,10 @@ def service_record(name: str, version: str, img: BuiltImage | None, m: mig.Migra
 
 
 def existing_image(engine: Engine, config: DeployConfig, svc: ServiceConfig, version: str) -> BuiltImage:
-    docker_errors = require("deploy", "docker.errors")
-
     ref = image_ref(config.registry, svc.image_name, version)
     try:
         image = engine.client.images.get(ref)
-    except docker_errors.ImageNotFound:
+    except NotFound:
         raise DeployError(f"{svc.name}: no image {ref} in the engine to switch to",
                           hint="run the build stage first (`--stages build,switch`), or give --tag of a built version") from None
     return BuiltImage(svc.name, ref, version, str(image.id))

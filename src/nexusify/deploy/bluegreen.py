@@ -27,6 +27,7 @@ from typing import Any
 
 from nexusify.deploy.containers import Probe, ServiceContainers, ServiceRuntime
 from nexusify.deploy.engine import Engine, start_retrying
+from nexusify.deploy.sdk import EngineError
 from nexusify.deploy.state import Slot, StateStore
 from nexusify.deploy.switch import TrafficSwitch
 from nexusify.errors import DeployError
@@ -284,8 +285,8 @@ class BlueGreen:
                 assert c is not None
                 try:
                     start_retrying(c.start)
-                except Exception as exc:
-                    raise DeployError(f"{self.rt.service}: could not start {green.container}: {self._redact(str(exc))}",
+                except EngineError as exc:
+                    raise DeployError(f"{self.rt.service}: could not start {green.container}: {self._redact(exc.message)}",
                                       hint="is its port taken? roll back with --to another version, or deploy it again") from None
             else:
                 self.box.run(green, env or {})

@@ -30,10 +30,10 @@ from nexusify.deploy.engine import (
     start_retrying,
 )
 from nexusify.deploy.health import check_health, free_port
+from nexusify.deploy.sdk import EngineError, NotFound
 from nexusify.deploy.state import Slot
 from nexusify.deploy.switch import Target
 from nexusify.errors import DeployError
-from nexusify.extras import require
 
 _NAME_SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
@@ -104,12 +104,8 @@ class ServiceContainers:
         """Containers matching ``filters``, skipping any removed between the list and the inspect."""
         found = []
         for row in self.client.api.containers(all=True, filters=filters):
-            try:
+            with contextlib.suppress(NotFound):
                 found.append(self.client.containers.get(row["Id"]))
-            except Exception as exc:  # NotFound, or Podman's 500 "no such container"
-                if "no such container" in str(exc).lower() or "not found" in str(exc).lower():
-                    continue
-                raise
         return found
 
     def containers(self) -> list[Any]:
@@ -118,16 +114,10 @@ class ServiceContainers:
         return sorted(found, key=lambda c: float((c.labels or {}).get(LABEL_CREATED, 0) or 0), reverse=True)
 
     def get(self, name: str) -> Any | None:
-        docker_errors = require("deploy", "docker.errors")
-
         try:
             return self.client.containers.get(name)
-        except docker_errors.NotFound:
+        except NotFound:  # also Podman's 500 "no such container" while it is removed
             return None
-        except docker_errors.APIError as exc:  # Podman: 500 "no such container" while it is removed
-            if "no such container" in str(exc).lower():
-                return None
-            raise
 
     def slot_of(self, container: Any) -> Slot | None:
         labels = container.labels or {}
@@ -157,8 +147,6 @@ class ServiceContainers:
         return slot
 
     def run(self, slot: Slot, env: Mapping[str, str]) -> None:
-        docker_errors = require("deploy", "docker.errors")
-
         labels = {
             LABEL_MANAGED: "true", LABEL_ENVIRONMENT: self.rt.environment, LABEL_SERVICE: self.rt.service,
             LABEL_VERSION: slot.version, LABEL_CREATED: f"{slot.created:.6f}", LABEL_SECRETS: slot.secret_versions,
@@ -178,24 +166,24 @@ class ServiceContainers:
 
         try:
             create_and_start()
-        except docker_errors.APIError as exc:
-            with contextlib.suppress(Exception):
+        except EngineError as exc:
+            with contextlib.suppress(EngineError):
                 c = self.get(slot.container)
                 if c is not None:
                     c.remove(force=True)
-            raise DeployError(f"{self.rt.service}: could not start {slot.container}: {self._redact(str(exc))}",
+            raise DeployError(f"{self.rt.service}: could not start {slot.container}: {self._redact(exc.message)}",
                               hint="see the engine's log; traffic did not move") from None
 
     def remove(self, name: str) -> None:
         c = self.get(name)
         if c is not None:
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(EngineError):
                 c.remove(force=True)
 
     def stop(self, name: str) -> None:
         c = self.get(name)
         if c is not None:
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(EngineError):
                 c.stop(timeout=self.rt.stop_timeout)
 
     def running(self, name: str) -> bool:
@@ -210,7 +198,7 @@ class ServiceContainers:
             return ""
         try:
             raw = c.logs(tail=lines)
-        except Exception:
+        except EngineError:
             return ""
         text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
         return self._redact(text.strip())

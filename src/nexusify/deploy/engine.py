@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nexusify.deploy import hosttls
+from nexusify.deploy.sdk import Transient, guard
 from nexusify.deploy.ssh_tunnel import SshTunnel
 from nexusify.errors import DeployError
 from nexusify.extras import require
@@ -43,26 +44,14 @@ ROLE_NETWORK = "network"
 ROLE_MIGRATION = "migration"
 
 
-# Engine errors that a second try gets past: netavark's iptables setup racing another engine's on
-# the same machine ("Chain already exists"), seen when two engines share one network namespace.
-# netavark's iptables setup races when two starts on one host (or two engines sharing a network
-# namespace) create the same network's chain at once: "CHAIN_USER_ADD failed (File exists)"
-TRANSIENT = ("chain already exists", "chain_user_add failed (file exists)", "resource temporarily unavailable")
-
-
-def is_transient(exc: BaseException) -> bool:
-    """True for an engine error worth one more try (see TRANSIENT)."""
-    text = str(exc).lower()
-    return any(t in text for t in TRANSIENT)
-
-
 def start_retrying(start: Callable[[], Any], tries: int = 3) -> Any:
-    """``start()``, tried again after a short pause when the engine fails transiently."""
+    """``start()``, tried again after a short pause when the engine fails transiently
+    (:class:`~nexusify.deploy.sdk.Transient`: netavark's iptables races)."""
     for attempt in range(tries):
         try:
             return start()
-        except Exception as exc:
-            if attempt == tries - 1 or not is_transient(exc):
+        except Transient:
+            if attempt == tries - 1:
                 raise
             time.sleep(0.2 * (attempt + 1))
     return None
@@ -77,7 +66,7 @@ def engine_url(configured: str | None, env: Mapping[str, str]) -> str:
 class Engine:
     """A connected engine: the SDK client, its address and what it is (podman or docker)."""
 
-    client: Any  # docker.DockerClient
+    client: Any  # docker.DockerClient behind nexusify.deploy.sdk.guard: failures raise typed EngineErrors
     url: str
     is_podman: bool
     on_close: list[Callable[[], None]] = field(default_factory=list)  # e.g. end an SSH tunnel
@@ -132,7 +121,7 @@ def connect(configured: str | None, env: Mapping[str, str], timeout: int = 300, 
                 "and set DOCKER_HOST or `engine` in [tool.nexusify.deploy]",
             ) from exc
     is_podman = any(h.lower().startswith("libpod") for h in ping.headers) or "libpod" in ping.headers.get("Server", "").lower()
-    return Engine(client=client, url=url, is_podman=is_podman)
+    return Engine(client=guard(client), url=url, is_podman=is_podman)
 
 
 def _connect_ssh(url: str, env: Mapping[str, str], timeout: int, where: str) -> Engine:
@@ -149,7 +138,7 @@ def _connect_ssh(url: str, env: Mapping[str, str], timeout: int, where: str) -> 
         raise DeployError(f"{where}: the engine does not answer through ssh: {type(exc).__name__}: {exc}",
                           hint="on the host, the engine must run and its socket be readable by the ssh user") from None
     is_podman = any(h.lower().startswith("libpod") for h in ping.headers) or "libpod" in ping.headers.get("Server", "").lower()
-    return Engine(client=client, url=local, is_podman=is_podman, on_close=[tunnel.close])
+    return Engine(client=guard(client), url=local, is_podman=is_podman, on_close=[tunnel.close])
 
 
 __all__ = [
@@ -170,6 +159,5 @@ __all__ = [
     "Engine",
     "connect",
     "engine_url",
-    "is_transient",
     "start_retrying",
 ]

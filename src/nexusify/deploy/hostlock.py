@@ -33,12 +33,12 @@ from nexusify.deploy.hostobjects import (
     create_marker_container,
     inspect_container,
     lock_name,
-    name_taken,
     object_labels,
     remove_container,
 )
 from nexusify.deploy.hostset import Host, connected_hosts, state_on_hosts
 from nexusify.deploy.lock import DeployLock, LockHolder, current_holder, pid_alive
+from nexusify.deploy.sdk import Conflict, EngineError
 from nexusify.errors import DeployError, LockHeld
 
 POLL = 0.5  # seconds between two attempts while waiting (each is an engine round trip)
@@ -131,12 +131,11 @@ class HostLock:
             try:
                 self._id = create_marker_container(self.engine, lock_name(self.environment), labels)
                 break
-            except DeployError:
-                raise
-            except Exception as exc:
-                if not name_taken(exc):
-                    raise DeployError(f"host {self.host}: cannot create the deploy lock "
-                                      f"{lock_name(self.environment)}: {exc}") from None
+            except Conflict:
+                pass
+            except EngineError as exc:
+                raise DeployError(f"host {self.host}: cannot create the deploy lock "
+                                  f"{lock_name(self.environment)}: {exc.message}") from None
             found = read_lock(self.engine, self.environment)
             if found is None:  # released between our create and our look: try again
                 if time.monotonic() > deadline + VANISH_GRACE:

@@ -39,6 +39,7 @@ from nexusify.deploy.engine import (
     LABEL_VERSION,
     Engine,
 )
+from nexusify.deploy.sdk import EngineError
 from nexusify.errors import DeployError, UsageError
 from nexusify.extras import require
 
@@ -247,8 +248,8 @@ def _build_sdk(engine: Engine, req: BuildRequest, args: dict[str, str], labels: 
             path=req.context / req.dockerfile,
             hint="fix the Dockerfile or the service; nothing was switched",
         ) from None
-    except docker_errors.APIError as exc:
-        raise DeployError(f"{req.service}: the engine refused the build: {redact(str(exc), *hide)}",
+    except EngineError as exc:
+        raise DeployError(f"{req.service}: the engine refused the build: {redact(exc.message, *hide)}",
                           path=req.context / req.dockerfile) from None
     return str(image.id)
 
@@ -367,8 +368,8 @@ def push_image(engine: Engine, built: BuiltImage, *, auth: RegistryAuth | None =
             m = re.search(r"digest: (sha256:[0-9a-f]{64})", str(status or ""))
             if m:
                 digest = m.group(1)
-    except Exception as exc:
-        errors.append(f"{type(exc).__name__}: {exc}")
+    except EngineError as exc:
+        errors.append(exc.message)
     if errors:
         text = "; ".join(errors)
         if auth is not None:
@@ -387,7 +388,7 @@ def push_image(engine: Engine, built: BuiltImage, *, auth: RegistryAuth | None =
             for rd in image.attrs.get("RepoDigests") or []:
                 if str(rd).startswith(repo + "@"):
                     digest = str(rd).split("@", 1)[1]
-        except Exception:
+        except EngineError:
             digest = None
     return BuiltImage(built.service, built.ref, built.version, built.image_id, digest, True, built.via)
 

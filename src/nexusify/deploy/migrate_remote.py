@@ -35,6 +35,7 @@ from nexusify.deploy.engine import (
 )
 from nexusify.deploy.images import BuiltImage
 from nexusify.deploy.migrations import MigrationResult, advisory_lock_key, script_location
+from nexusify.deploy.sdk import EngineError
 from nexusify.errors import DeployError
 
 WORKDIR = "/tmp/nexusify-migrations"
@@ -115,22 +116,20 @@ def upgrade_in_container(engine: Engine, svc: ServiceConfig, image: BuiltImage, 
             command=["python3", "-c", SCRIPT, f"{WORKDIR}/alembic.ini", str(advisory_lock_key(url)), inside],
             environment={**env, "DATABASE_URL": url},
         )
-    except Exception as exc:
+    except EngineError as exc:
         raise DeployError(f"service `{svc.name}`: could not create the migration container{where}: "
-                          f"{redact(str(exc))}", hint="nothing was switched") from None
+                          f"{redact(exc.message)}", hint="nothing was switched") from None
     try:
         client.api.put_archive(c.id, "/", _tree(tar))
         start_retrying(c.start)
         status = c.wait(timeout=timeout)
         logs = c.logs().decode("utf-8", "replace")
         code = int(status.get("StatusCode", 1)) if isinstance(status, dict) else 1
-    except DeployError:
-        raise
-    except Exception as exc:
-        raise DeployError(f"service `{svc.name}`: the migration container{where} failed: {redact(str(exc))}",
+    except EngineError as exc:
+        raise DeployError(f"service `{svc.name}`: the migration container{where} failed: {redact(exc.message)}",
                           hint="nothing was switched") from None
     finally:
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(EngineError):
             c.remove(force=True)
     line = next((ln for ln in logs.splitlines() if ln.startswith(MARKER)), None)
     if code != 0 or line is None:

@@ -12,24 +12,19 @@ from typing import Any
 
 from nexusify.deploy.engine import Engine
 from nexusify.deploy.images import BuiltImage, RegistryAuth, split_ref
+from nexusify.deploy.sdk import EngineError, NotFound
 from nexusify.errors import DeployError
-from nexusify.extras import require
 
 CHUNK = 1 << 20
 PROGRESS_EVERY = 32 << 20
 
 
 def has_image(engine: Engine, image_id: str) -> bool:
-    docker_errors = require("deploy", "docker.errors")
     try:
         engine.client.images.get(image_id)
         return True
-    except docker_errors.ImageNotFound:
+    except NotFound:
         return False
-    except docker_errors.APIError as exc:
-        if "not known" in str(exc).lower() or "no such image" in str(exc).lower():
-            return False
-        raise
 
 
 def ship_image(source: Engine, dest: Engine, img: BuiltImage, *, registry: str | None,
@@ -45,8 +40,8 @@ def ship_image(source: Engine, dest: Engine, img: BuiltImage, *, registry: str |
         log(f"{where}pulling {img.ref}")
         try:
             dest.client.images.pull(repo, tag=tag, auth_config=auth.auth_config() if auth else None)
-        except Exception as exc:
-            text = str(exc).replace(auth.password.reveal(), "***") if auth else str(exc)
+        except EngineError as exc:
+            text = exc.message.replace(auth.password.reveal(), "***") if auth else exc.message
             raise DeployError(f"{img.service}: {where}pull of {img.ref} failed: {text}",
                               hint="can the host reach the registry (and log in to it)? traffic did not move") from None
         how = "pulled"
@@ -57,10 +52,8 @@ def ship_image(source: Engine, dest: Engine, img: BuiltImage, *, registry: str |
             for chunk in dest.client.api.load_image(_counted(stream, img, where, log)):
                 if isinstance(chunk, dict) and (chunk.get("error") or chunk.get("errorDetail")):
                     raise DeployError(f"{img.service}: {where}loading {img.ref} failed: {chunk.get('error') or chunk}")
-        except DeployError:
-            raise
-        except Exception as exc:
-            raise DeployError(f"{img.service}: {where}sending {img.ref} failed: {type(exc).__name__}: {exc}",
+        except EngineError as exc:
+            raise DeployError(f"{img.service}: {where}sending {img.ref} failed: {exc.message}",
                               hint="traffic did not move; or set [deploy] registry so hosts pull images") from None
         how = "streamed"
     if not has_image(dest, img.image_id):

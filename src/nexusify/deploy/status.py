@@ -25,6 +25,7 @@ from nexusify.deploy.engine import LABEL_ROLE, LABEL_VERSION, ROLE_SERVICE, Engi
 from nexusify.deploy.hostlock import read_lock
 from nexusify.deploy.hostset import Host
 from nexusify.deploy.proxy_container import ContainerProxy
+from nexusify.deploy.sdk import EngineError
 from nexusify.errors import DeployError
 
 PROBE_TIMEOUT = 3
@@ -90,8 +91,8 @@ def _exec_probe(box: ServiceContainers, container: Any) -> tuple[bool | None, st
     rt = box.rt
     try:
         code, output = container.exec_run(_probe_command(rt.container_port, rt.health_path))
-    except Exception as exc:
-        return None, f"not probed: the engine could not exec in {container.name}: {exc}"
+    except EngineError as exc:
+        return None, f"not probed: the engine could not exec in {container.name}: {exc.message}"
     if code == 0:
         return True, f"healthy: {rt.health_path} answered inside the container"
     if code in (NO_PROBE_TOOL, 126):
@@ -192,9 +193,8 @@ def environment_status(environment: str, hosts: Sequence[Host], runtimes: Sequen
         try:
             proxy = proxy_for(name, engine) if proxy_for is not None else None
             rows = [service_on_host(name, engine, rt, proxy) for rt in runtimes]
-        except Exception as exc:
-            text = exc.message if isinstance(exc, DeployError) else f"{type(exc).__name__}: {exc}"
-            report.unreachable.append(f"{name}: {text}")
+        except DeployError as exc:  # the engine's typed errors included (nexusify.deploy.sdk)
+            report.unreachable.append(f"{name}: {exc.message}")
             continue
         report.services.extend(rows)
         answered.append(name)

@@ -143,6 +143,8 @@ class Builder:
     def _imports(self, client: object, ref: str, names: list[str]) -> str | None:
         import docker.errors
 
+        from nexusify.deploy.sdk import EngineError
+
         secret = self.creds.password if self.creds else None
         try:
             out = client.containers.run(  # type: ignore[attr-defined]
@@ -152,8 +154,8 @@ class Builder:
             raw = exc.stderr if isinstance(exc.stderr, bytes) else b""
             text = redact(raw.decode("utf-8", "replace"), secret).strip()
             return "the image does not import the shared packages: " + (text.replace("\n", " | ") or str(exc))
-        except docker.errors.APIError as exc:
-            return f"the image could not run: {redact(str(exc), secret)}"
+        except EngineError as exc:  # the engine's client raises typed errors (nexusify.deploy.sdk)
+            return f"the image could not run: {redact(exc.message, secret)}"
         text = out.decode("utf-8", "replace") if isinstance(out, bytes) else str(out or "")
         bad = []
         for line in text.splitlines():
