@@ -90,3 +90,15 @@ def test_the_plan_names_the_hosts_and_the_proxy_container(tmp_path: Path) -> Non
     text = "\n".join(plan.lines())
     assert "on 2 hosts (deploy@web1, deploy@web2)" in text
     assert "point the proxy container 8080 at it" in text.replace("0.0.0.0:", "").replace("127.0.0.1:", "")
+
+
+def test_primary_names_the_lock_host_whatever_the_order(tmp_path: Path) -> None:
+    """The lock and the migrations live on the first host; `primary` makes that one stay first."""
+    for order in ('"ssh://deploy@web1", "ssh://deploy@web2"', '"ssh://deploy@web2", "ssh://deploy@web1"'):
+        root = _project(tmp_path / order[15:19], BASE + f'[deploy.environments.prod]\nhosts = [{order}]\nprimary = "deploy@web1"\n')
+        assert [h.name for h in _load(root).environment("prod").hosts] == ["deploy@web1", "deploy@web2"]
+    root = _project(tmp_path / "default", BASE + '[deploy.environments.prod]\nhosts = ["ssh://b", "ssh://a"]\n')
+    assert [h.name for h in _load(root).environment("prod").hosts] == ["b", "a"]  # default: the first listed
+    root = _project(tmp_path / "bad", BASE + '[deploy.environments.prod]\nhosts = ["ssh://web1"]\nprimary = "ssh://web9"\n')
+    with pytest.raises((ConfigError, ConfigErrors), match="not one of `hosts`"):
+        _load(root)

@@ -59,6 +59,9 @@ Environment keys (``[deploy.environments.<name>]``):
   ``DOCKER_CERT_PATH``/``DOCKER_TLS_VERIFY``) or ``"unix:///path.sock"``, or a table
   ``{url = "...", bind = "10.0.0.5"}`` whose ``bind`` is the address the host's proxy publishes on
   (default: all). Needs ``proxy.kind = "container"``. Without ``hosts``: the single ``engine``.
+- ``primary`` (string, optional; default: the first of ``hosts``): the host (its address as in
+  ``hosts``, or ``user@host[:port]``) that holds the deploy lock and runs the migrations. Naming it
+  keeps the lock where it is when the list is reordered.
 - ``secrets`` (table, optional): where secret values come from.
   - ``provider = "aws"``: AWS Secrets Manager. ``secret-ids`` (list; or ``secret-id``, one
     string): each secret is a JSON object ``{"NAME": "value", ...}``, read at version stage
@@ -144,12 +147,32 @@ from nexusify.deploy.config_types import (
     SecretsConfig,
     ServiceConfig,
 )
-from nexusify.deploy.hosts import host_url_problem
+from nexusify.deploy.hosts import HostSpec, host_url_problem
 
 TOP_KEYS = ("engine", "registry", "keep", "lock-wait", "environments", "services")
-ENVIRONMENT_KEYS = ("keep", "lock-wait", "secrets", "proxy", "services", "hosts")
+ENVIRONMENT_KEYS = ("keep", "lock-wait", "secrets", "proxy", "services", "hosts", "primary")
 DEFAULT_KEEP = 3
 DEFAULT_LOCK_WAIT = 0.0
+
+
+def _primary_first(ck: Checker, etable: Mapping[str, Any], path: list[str],
+                   hosts: tuple[HostSpec, ...]) -> tuple[HostSpec, ...]:
+    """``hosts`` with the ``primary`` host first: the one rule for where the lock lives and the
+    migrations run is "the first host", so naming it here keeps it put when the list is reordered."""
+    primary = ck.string(etable, "primary", path)
+    if primary is None:
+        return hosts
+    if not hosts:
+        ck.error([*path, "primary"], "names the lock host of `hosts`, and the environment has none",
+                 hint="remove `primary`, or list the environment's `hosts`")
+        return hosts
+    found = next((h for h in hosts if primary in (h.url, h.name)), None)
+    if found is None:
+        near = suggest(primary, [h.url for h in hosts])
+        ck.error([*path, "primary"], f"{primary!r} is not one of `hosts`" + (f"; did you mean {near!r}?" if near else ""),
+                 hint="primary is a host's address exactly as `hosts` lists it")
+        return hosts
+    return (found, *(h for h in hosts if h is not found))
 
 
 def load_deploy_config(
@@ -221,6 +244,7 @@ def load_deploy_config(
         if hosts and (proxy is None or proxy.kind != "container"):
             ck.error([*path, "hosts"], "an environment with `hosts` needs a proxy container on each host",
                      hint=f'add [deploy.environments.{ename}.proxy] with kind = "container" and listen = 80')
+        hosts = _primary_first(ck, etable, path, hosts)
         merged = dict(services)
         overrides = etable.get("services", {})
         if not isinstance(overrides, dict):

@@ -8,7 +8,6 @@ import re
 import secrets as _random
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from nexusify.deploy.engine import (
@@ -30,29 +29,13 @@ from nexusify.deploy.engine import (
     start_retrying,
 )
 from nexusify.deploy.health import check_health, free_port
+from nexusify.deploy.protocols import ServiceRuntime
 from nexusify.deploy.sdk import EngineError, NotFound
 from nexusify.deploy.state import Slot
 from nexusify.deploy.switch import Target
 from nexusify.errors import DeployError
 
 _NAME_SAFE = re.compile(r"[^A-Za-z0-9_.-]")
-
-
-@dataclass(frozen=True)
-class ServiceRuntime:
-    """What blue-green needs to know about one service in one environment."""
-
-    environment: str
-    service: str
-    container_port: int
-    health_path: str = "/health"
-    health_timeout: float = 30.0
-    health_interval: float = 0.5
-    drain_timeout: float = 5.0
-    keep: int = 3
-    host: str = "127.0.0.1"
-    stop_timeout: int = 10
-    network: str | None = None  # set: containers join it and publish no port (proxy container mode)
 
 
 Probe = Callable[[str, int, str], tuple[bool, str]]  # (address, port, path) -> (healthy, what answered)
@@ -173,6 +156,44 @@ class ServiceContainers:
                     c.remove(force=True)
             raise DeployError(f"{self.rt.service}: could not start {slot.container}: {self._redact(exc.message)}",
                               hint="see the engine's log; traffic did not move") from None
+
+    def start(self, slot: Slot) -> None:
+        """Start the kept container of ``slot`` again (a rollback); DeployError when it cannot."""
+        c = self.get(slot.container)
+        if c is None:
+            raise DeployError(f"{self.rt.service}: container {slot.container} ({slot.version}) is gone",
+                              hint="deploy again")
+        try:
+            start_retrying(c.start)
+        except EngineError as exc:
+            raise DeployError(f"{self.rt.service}: could not start {slot.container}: {self._redact(exc.message)}",
+                              hint="is its port taken? roll back with --to another version, or deploy it again") from None
+
+    def exists(self, name: str) -> bool:
+        return self.get(name) is not None
+
+    def slots(self) -> list[Slot]:
+        """Every version of this service on this engine (running or kept), newest first."""
+        return [s for c in self.containers() if (s := self.slot_of(c)) is not None]
+
+    def slot_named(self, name: str) -> Slot | None:
+        c = self.get(name)
+        return self.slot_of(c) if c is not None else None
+
+    def prune(self, keep: int, live: str | None) -> list[str]:
+        """Remove this service's containers beyond the newest ``keep`` (never ``live``), and their
+        images once no container uses them."""
+        others = [c for c in self.containers() if c.name != live]
+        removed: list[str] = []
+        for c in others[keep:]:
+            image_id = str(c.attrs.get("Image", ""))
+            with contextlib.suppress(EngineError):
+                c.remove(force=True)
+                removed.append(c.name)
+            if image_id and not self.find({"ancestor": image_id}):
+                with contextlib.suppress(EngineError):  # another tag or container may still hold it
+                    self.client.images.remove(image_id)
+        return removed
 
     def remove(self, name: str) -> None:
         c = self.get(name)

@@ -42,11 +42,13 @@ from nexusify.deploy.engine import (
 from nexusify.deploy.sdk import EngineError
 from nexusify.errors import DeployError, UsageError
 from nexusify.extras import require
+from nexusify.formats.dockerfile_parse import DockerfileSyntaxError, parse
+from nexusify.rewrite.dockerfile_patch import INDEX_ARG, SECRET_ID
 
-INDEX_ARGS = ("NEXUS_INDEX_URL", "PIP_INDEX_URL", "UV_INDEX_URL", "UV_DEFAULT_INDEX", "INDEX_URL")
-_ARG = re.compile(r"^\s*ARG\s+([A-Za-z_][A-Za-z0-9_]*)", re.IGNORECASE | re.MULTILINE)
-_SECRET_MOUNT = re.compile(r"--mount=(?:[^\s]*?,)?type=secret(?:,[^\s]*)?", re.IGNORECASE)
-_SECRET_ID = re.compile(r"(?:^|,)id=([A-Za-z0-9_.-]+)")
+# The ARG rewrite declares (NEXUS_INDEX_URL), then the names pip and uv read themselves.
+INDEX_ARGS = (INDEX_ARG, "PIP_INDEX_URL", "UV_INDEX_URL", "UV_DEFAULT_INDEX", "INDEX_URL")
+#: the BuildKit secret id that receives the index netrc: the one rewrite mounts; no other id gets it
+NETRC_SECRET_ID = SECRET_ID
 _TAG_OK = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _CONTEXT_SKIP = {".git", "__pycache__", ".nexusify", ".venv", "node_modules", ".mypy_cache", ".pytest_cache"}
 
@@ -120,14 +122,27 @@ class DockerfileNeeds:
     secret_ids: tuple[str, ...]
 
 
-def dockerfile_needs(text: str) -> DockerfileNeeds:
-    """The ARGs a Dockerfile declares and the BuildKit secret ids it mounts."""
+def dockerfile_needs(text: str, path: Path | None = None) -> DockerfileNeeds:
+    """The ARGs a Dockerfile declares and the BuildKit secret ids it mounts, read with the
+    project's own Dockerfile parser (continuations, heredocs, ``# escape=``, JSON form)."""
+    try:
+        instructions = parse(text)
+    except DockerfileSyntaxError as exc:
+        raise DeployError(f"the Dockerfile does not parse: {exc.message}", path=path, line=exc.line) from None
+    args: set[str] = set()
     ids: list[str] = []
-    for m in _SECRET_MOUNT.finditer(text):
-        sid = _SECRET_ID.search(m.group(0).split("=", 1)[1])
-        if sid and sid.group(1) not in ids:
-            ids.append(sid.group(1))
-    return DockerfileNeeds(frozenset(_ARG.findall(text)), tuple(ids))
+    for instr in instructions:
+        if instr.keyword == "ARG":
+            args.update(w.split("=", 1)[0] for w in instr.words if w)
+        elif instr.keyword == "RUN":
+            for name, value in instr.flags:
+                if name != "mount" or not value:
+                    continue
+                opts = dict(part.partition("=")[::2] for part in value.split(","))
+                sid = opts.get("id") or (opts.get("target", "").rsplit("/", 1)[-1] or None)
+                if opts.get("type") == "secret" and sid and sid not in ids:
+                    ids.append(sid)
+    return DockerfileNeeds(frozenset(args), tuple(ids))
 
 
 def netrc_text(index_url: str, credentials: Credentials) -> str:
@@ -208,7 +223,7 @@ def build_image(engine: Engine, req: BuildRequest, *, secret_values: Iterable[Se
     if not dockerfile.is_file():
         raise DeployError(f"{req.service}: no Dockerfile at {dockerfile}", path=dockerfile,
                           hint="set `dockerfile` for the service (relative to its folder)")
-    needs = dockerfile_needs(dockerfile.read_text(encoding="utf-8", errors="replace"))
+    needs = dockerfile_needs(dockerfile.read_text(encoding="utf-8", errors="replace"), dockerfile)
     args = resolve_build_args(req, needs, secret_values)
     labels = labels_for(req.service, req.version, req.environment)
     hide = [req.credentials.password if req.credentials else None]
@@ -284,8 +299,8 @@ def _build_cli(engine: Engine, req: BuildRequest, args: dict[str, str], labels: 
         iidfile = Path(tmp) / "iid"
         cmd += ["-f", str(req.context / req.dockerfile), "-t", req.ref, "--network", req.network,
                 "--iidfile", str(iidfile)]
-        for sid in secret_ids:
-            cmd += ["--secret", f"id={sid},src={netrc}"]
+        if NETRC_SECRET_ID in secret_ids:  # index credentials reach only the id nexusify writes (a user's
+            cmd += ["--secret", f"id={NETRC_SECRET_ID},src={netrc}"]  # own id=npmrc gets none of them)
         for name, folder in sorted(req.additional_contexts.items()):
             cmd += ["--build-context", f"{name}={folder}"]
         for k, v in labels.items():

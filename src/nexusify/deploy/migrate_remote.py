@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from nexusify.credentials import Secret
 from nexusify.deploy.config import ServiceConfig
 from nexusify.deploy.engine import (
     LABEL_ENVIRONMENT,
@@ -145,6 +146,23 @@ def upgrade_in_container(engine: Engine, svc: ServiceConfig, image: BuiltImage, 
                            time.monotonic() - started)
 
 
+class ContainerMigrations:
+    """The :class:`~nexusify.deploy.protocols.MigrationRunner` of hosts: a one-off container of the
+    new image on ``engine`` (the first host) runs the migrations."""
+
+    def __init__(self, engine: Engine, environment: str, *, redact: Callable[[str], str], host: str = "") -> None:
+        self.engine = engine
+        self.environment = environment
+        self.redact = redact
+        self.host = host
+
+    def run(self, service: ServiceConfig, image: BuiltImage | None, url: Secret, env: Mapping[str, str]) -> MigrationResult:
+        if image is None:
+            raise DeployError(f"service `{service.name}`: migrations on a host run from the new image, and there is none")
+        return upgrade_in_container(self.engine, service, image, self.environment, url.reveal(), env, redact=self.redact,
+                                    host=self.host)
+
+
 def _tree(tar: bytes) -> bytes:
     """Re-root the archive under ``WORKDIR`` (put_archive needs the target folder to exist)."""
     out = io.BytesIO()
@@ -159,4 +177,4 @@ def _tree(tar: bytes) -> bytes:
     return out.getvalue()
 
 
-__all__ = ["upgrade_in_container"]
+__all__ = ["ContainerMigrations", "upgrade_in_container"]

@@ -24,7 +24,7 @@ import os
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -356,6 +356,21 @@ def upgrade(
     return MigrationResult(service, _join(before), _join(after), pending, time.monotonic() - started, waited)
 
 
+class LocalMigrations:
+    """The :class:`~nexusify.deploy.protocols.MigrationRunner` of the deploying machine: Alembic in
+    this process, from the working copy's migrations (before the build)."""
+
+    def __init__(self, on_wait: Callable[[str, str], None] | None = None, lock_timeout: float = 600.0) -> None:
+        self.on_wait = on_wait  # (service, message)
+        self.lock_timeout = lock_timeout
+
+    def run(self, service: Any, image: Any, url: Secret, env: Mapping[str, str]) -> MigrationResult:
+        assert service.migrations is not None
+        on_wait = self.on_wait
+        return upgrade(service.name, service.migrations, url, lock_timeout=self.lock_timeout,
+                       on_wait=(lambda m: on_wait(service.name, m)) if on_wait is not None else None)
+
+
 def _rev_path(script: Any, rev: str | None) -> str | None:
     if rev is None:
         return None
@@ -400,6 +415,6 @@ def offline_sql(
 
 
 __all__ = [
-    "MigrationResult", "MigrationStatus", "advisory_lock_key", "migration_status", "offline_sql", "script_location",
+    "LocalMigrations", "MigrationResult", "MigrationStatus", "advisory_lock_key", "migration_status", "offline_sql", "script_location",
     "upgrade",
 ]

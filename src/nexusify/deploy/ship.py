@@ -63,6 +63,24 @@ def ship_image(source: Engine, dest: Engine, img: BuiltImage, *, registry: str |
     return how
 
 
+class EngineTransport:
+    """The :class:`~nexusify.deploy.protocols.ImageTransport` of container engines: from ``source``
+    (the build engine), pulled from ``registry`` when there is one, else streamed."""
+
+    def __init__(self, source: Engine, registry: str | None, auth: RegistryAuth | None = None,
+                 on_log: Callable[[str], None] | None = None) -> None:
+        self.source = source
+        self.registry = registry
+        self.auth = auth
+        self.on_log = on_log
+
+    def deliver(self, image: BuiltImage, dest: Engine, *, host: str = "") -> str:
+        if dest is self.source:
+            return "present"
+        return ship_image(self.source, dest, image, registry=self.registry, auth=self.auth, host=host,
+                          on_log=self.on_log)
+
+
 def _counted(stream: Any, img: BuiltImage, where: str, log: Callable[[str], None]) -> Iterator[bytes]:
     sent = 0
     next_report = PROGRESS_EVERY
@@ -83,4 +101,4 @@ def _ensure_tag(dest: Engine, img: BuiltImage) -> None:
         image.tag(repo, tag=tag)
 
 
-__all__ = ["has_image", "ship_image"]
+__all__ = ["EngineTransport", "has_image", "ship_image"]
