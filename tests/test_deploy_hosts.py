@@ -340,6 +340,19 @@ def test_migrations_run_once_on_the_first_host_from_the_new_image(two_hosts: Two
         for client in f.clients:  # the one-off container is gone; no migration container on any host
             assert client.containers.list(all=True, filters={"label": "io.nexusify.role=migration"}) == []
         assert f.built_everywhere() == ["m1", "m1"]
+        # the runner in the container is the local one: a failing revision is named, its file in the working copy
+        with postgres_database() as db2:
+            with (f.p.root / ".env.test").open("a") as fh:
+                fh.write(f"DATABASE_URL2={db2.replace('root@', f'root:{secret}@')}\n")
+            failing = REPO / "fixtures" / "deploy" / "alembic-app-failing" / "alembic.ini"
+            (f.p.root / "nexusify.toml").write_text(toml.replace('"secret:DATABASE_URL"', '"secret:DATABASE_URL2"').replace(
+                str(REPO / "fixtures" / "deploy" / "alembic-app" / "alembic.ini"), str(failing)))
+            bad = deploy(run_cli, f, "m2")
+            assert bad.exit_code == 1, bad.output
+            assert "migration 0002 (backfill prices (broken: the table name is wrong)) failed on " in bad.output
+            assert "0002_broken.py" in bad.output and 'relation "no_such_table" does not exist' in bad.output
+            assert secret not in bad.output
+            assert f.built_everywhere() == ["m1", "m1"]  # nothing switched
 
 
 def test_the_proxy_container_on_the_single_engine(tmp_path: Path, run_cli: Run, docker_client: Any) -> None:

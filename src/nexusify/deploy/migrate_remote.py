@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from nexusify.credentials import Secret
+from nexusify.deploy import migrate_core as core
 from nexusify.deploy.config import ServiceConfig
 from nexusify.deploy.engine import (
     LABEL_ENVIRONMENT,
@@ -35,50 +36,23 @@ from nexusify.deploy.engine import (
     start_retrying,
 )
 from nexusify.deploy.images import BuiltImage
-from nexusify.deploy.migrations import MigrationResult, advisory_lock_key, script_location
+from nexusify.deploy.migrations import (
+    MigrationResult,
+    advisory_lock_key,
+    explain,
+    script_location,
+    scripts,
+)
 from nexusify.deploy.sdk import EngineError
 from nexusify.errors import DeployError
 
 WORKDIR = "/tmp/nexusify-migrations"
-MARKER = "NEXUSIFY-MIGRATION "
+MARKER = core.MARKER
 _SKIP = {"__pycache__", ".git", ".venv", "node_modules"}
 
-# Runs inside the image: argv = alembic.ini, advisory lock key, script_location.
-SCRIPT = r'''
-import json, os, sys
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-import sqlalchemy as sa
-ini, key, location = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-url = os.environ["DATABASE_URL"]
-cfg = Config(ini)
-cfg.set_main_option("script_location", location)
-cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-cfg.attributes["database_url"] = url
-cfg.attributes["configure_logger"] = False
-script = ScriptDirectory.from_config(cfg)
-engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
-pg = engine.dialect.name == "postgresql"
-with engine.connect() as conn:
-    if pg:
-        conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": key})
-        conn.commit()
-    try:
-        before = tuple(MigrationContext.configure(conn).get_current_heads())
-        command.upgrade(cfg, "heads")
-        with engine.connect() as c2:
-            after = tuple(MigrationContext.configure(c2).get_current_heads())
-    finally:
-        if pg:
-            conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-            conn.commit()
-applied = []
-if after != before:
-    applied = [r.revision for r in script.iterate_revisions(after, before or "base")][::-1]
-print("NEXUSIFY-MIGRATION " + json.dumps({"before": list(before), "after": list(after), "applied": applied}))
-'''
+# Runs inside the image: the one runner's own source (it imports only alembic, SQLAlchemy and the
+# standard library); argv = alembic.ini, advisory lock key, script_location, lock timeout.
+SCRIPT = Path(core.__file__).read_text(encoding="utf-8")
 
 
 def _archive(ini: Path, location: str) -> tuple[bytes, str]:
@@ -100,8 +74,10 @@ def _archive(ini: Path, location: str) -> tuple[bytes, str]:
 
 def upgrade_in_container(engine: Engine, svc: ServiceConfig, image: BuiltImage, environment: str, url: str,
                          env: Mapping[str, str], *, redact: Callable[[str], str], host: str = "",
-                         timeout: float = 600.0) -> MigrationResult:
-    """Run the service's migrations in a one-off container of ``image`` on ``engine``."""
+                         timeout: float = 600.0, lock_timeout: float = core.LOCK_TIMEOUT) -> MigrationResult:
+    """Run the service's migrations in a one-off container of ``image`` on ``engine``, with the
+    runner a local run uses (:mod:`~nexusify.deploy.migrate_core`): the same lock wait and timeout,
+    the holder named, the failing revision named (its file in the working copy)."""
     assert svc.migrations is not None
     where = f" on {host}" if host else ""
     location = script_location(svc.name, svc.migrations)
@@ -114,7 +90,8 @@ def upgrade_in_container(engine: Engine, svc: ServiceConfig, image: BuiltImage, 
     try:
         c = client.containers.create(
             image.image_id or image.ref, name=name, labels=labels, network_mode="host", working_dir=WORKDIR,
-            command=["python3", "-c", SCRIPT, f"{WORKDIR}/alembic.ini", str(advisory_lock_key(url)), inside],
+            command=["python3", "-c", SCRIPT, f"{WORKDIR}/alembic.ini", str(advisory_lock_key(url)), inside,
+                     str(lock_timeout)],
             environment={**env, "DATABASE_URL": url},
         )
     except EngineError as exc:
@@ -123,7 +100,7 @@ def upgrade_in_container(engine: Engine, svc: ServiceConfig, image: BuiltImage, 
     try:
         client.api.put_archive(c.id, "/", _tree(tar))
         start_retrying(c.start)
-        status = c.wait(timeout=timeout)
+        status = c.wait(timeout=timeout + lock_timeout)
         logs = c.logs().decode("utf-8", "replace")
         code = int(status.get("StatusCode", 1)) if isinstance(status, dict) else 1
     except EngineError as exc:
@@ -132,18 +109,20 @@ def upgrade_in_container(engine: Engine, svc: ServiceConfig, image: BuiltImage, 
     finally:
         with contextlib.suppress(EngineError):
             c.remove(force=True)
-    line = next((ln for ln in logs.splitlines() if ln.startswith(MARKER)), None)
-    if code != 0 or line is None:
+    reports = [json.loads(ln[len(MARKER):]) for ln in logs.splitlines() if ln.startswith(MARKER)]
+    data = next((r for r in reversed(reports) if r.get("ok") is not None), None)
+    if data is not None and data.get("ok") is False:
+        raise explain(svc.name, data, scripts(svc.name, svc.migrations), redact, where)
+    if code != 0 or data is None:
         tail = "\n".join(logs.strip().splitlines()[-12:])
         raise DeployError(f"service `{svc.name}`: migrations failed{where} (exit {code}):\n{redact(tail)}",
                           path=svc.migrations, hint="nothing was switched; fix the migration and deploy again")
-    data = json.loads(line[len(MARKER):])
 
     def join(revs: list[str]) -> str | None:
         return ",".join(sorted(revs)) or None
 
     return MigrationResult(svc.name, join(data["before"]), join(data["after"]), tuple(data["applied"]),
-                           time.monotonic() - started)
+                           time.monotonic() - started, float(data.get("waited") or 0.0))
 
 
 class ContainerMigrations:
