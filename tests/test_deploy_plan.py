@@ -198,7 +198,7 @@ def test_index_credentials_reach_only_the_netrc_secret_id(tmp_path: Path, monkey
         return subprocess.CompletedProcess(cmd, 0, "", "")
 
     monkeypatch.setattr("nexusify.deploy.images.subprocess.run", fake_run)
-    engine = Engine(client=object(), url="unix:///nonexistent.sock", is_podman=True)
+    engine = Engine(client=object(), url="unix:///nonexistent.sock")
     monkeypatch.setattr(engine, "cli_build_command", lambda: ["podman", "build"])
     creds = Credentials("u", Secret("hunter2-index"), "env")
     images.build_image(engine, _req(context=tmp_path, index_url="http://127.0.0.1:9/simple/", credentials=creds))

@@ -168,7 +168,7 @@ def test_bluegreen_imports_only_the_seam() -> None:
 
 
 def test_every_backend_implements_its_protocol(tmp_path: Path) -> None:
-    engine = Engine(client=object(), url="unix:///nonexistent.sock", is_podman=True)
+    engine = Engine(client=object(), url="unix:///nonexistent.sock")
     routes = {"api": Route("127.0.0.1:8080")}
     assert isinstance(ServiceContainers(engine, RT), Runtime)
     assert isinstance(StateStore(tmp_path, "prod"), StateBackend)
@@ -205,7 +205,7 @@ def test_a_rollback_interrupted_or_failed_by_the_engine_is_recorded(tmp_path: Pa
 
     monkeypatch.setattr(pipeline, "open_sites", no_sites)
     monkeypatch.setattr(pipeline, "rollback_all", fails)
-    engine = Engine(client=object(), url="unix:///nonexistent.sock", is_podman=True)
+    engine = Engine(client=object(), url="unix:///nonexistent.sock")
     with pytest.raises((type(raised), pipeline.DeployFailed)):
         pipeline.run_rollback(config, settings, "prod", env={}, engine=engine)
     last = hist.read_history(settings.state_path, "prod")[-1]
