@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from nexusify.deploy.hosts import HostSpec, connect_host, network_name, proxy_name
+from nexusify.deploy.runtime.hosts import HostSpec, connect_host, network_name, proxy_name
 from nexusify.errors import DeployError
 from tests.conftest import CliResult, missing
 from tests.deploy_fixtures import (
@@ -225,7 +225,7 @@ def test_rollback_under_load_on_both_hosts_is_fast(fleet: Fleet, run_cli: Run) -
 
 def test_a_switch_failing_on_one_host_switches_the_other_back(fleet: Fleet, run_cli: Run,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    from nexusify.deploy.proxy_container import ContainerProxy
+    from nexusify.deploy.traffic.proxy_container import ContainerProxy
 
     before = fleet.built_everywhere()
     real = ContainerProxy.point_to
@@ -398,7 +398,7 @@ def test_connect_host_reuses_one_ssh_connection(two_hosts: TwoHosts) -> None:  #
 def test_the_build_engine_over_ssh_rides_the_same_tunnel(two_hosts: TwoHosts) -> None:  # noqa: F811
     """`engine = "ssh://..."` goes through the system's ssh and the kept master, as hosts do: the SDK
     sees a local socket (never docker-py's paramiko mode), and a call costs a few ms, not ~0.35 s."""
-    from nexusify.deploy.engine import connect
+    from nexusify.deploy.runtime.engine import connect
 
     env = {**os.environ, "DOCKER_HOST": NO_LOCAL_ENGINE}
     engine = connect(two_hosts.a.url, env)
@@ -432,7 +432,7 @@ def test_connect_host_unix_and_unreachable_ssh(docker_client: Any, tmp_path: Pat
 def test_the_ssh_master_is_kept_for_the_next_command_unless_told_not_to(two_hosts: TwoHosts) -> None:  # noqa: F811
     import subprocess
 
-    from nexusify.deploy.ssh_master import control_path, persist_seconds
+    from nexusify.deploy.runtime.ssh_master import control_path, persist_seconds
     from nexusify.errors import ConfigError
     from tests.hosts_stack import end_kept_master
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from nexusify.deploy.hosts import HostSpec, network_name, proxy_name
+from nexusify.deploy.runtime.hosts import HostSpec, network_name, proxy_name
 from nexusify.errors import ConfigError, ConfigErrors
 from tests.test_deploy_config import _load, _project
 

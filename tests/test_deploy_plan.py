@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from nexusify.credentials import Credentials, Secret
-from nexusify.deploy.images import (
+from nexusify.deploy.plan import STAGES, effective_stages, parse_stages, resolve_version
+from nexusify.deploy.runtime.images import (
     BuildRequest,
     check_version,
     content_hash,
@@ -21,7 +22,6 @@ from nexusify.deploy.images import (
     source_version,
     split_ref,
 )
-from nexusify.deploy.plan import STAGES, effective_stages, parse_stages, resolve_version
 from nexusify.errors import DeployError, UsageError
 from tests.conftest import CliResult
 from tests.deploy_fixtures import REPO, make_project
@@ -181,8 +181,8 @@ def test_dry_run_prints_the_plan_and_migration_sql_and_changes_nothing(
 def test_index_credentials_reach_only_the_netrc_secret_id(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The Dockerfile mounts nexusify's netrc and the user's own npmrc: only id=netrc is given the
     index credentials; id=npmrc gets none of them (its source is the user's business)."""
-    from nexusify.deploy import images
-    from nexusify.deploy.engine import Engine
+    from nexusify.deploy.runtime import images
+    from nexusify.deploy.runtime.engine import Engine
 
     (tmp_path / "Dockerfile").write_text(
         "FROM x\n"
@@ -197,7 +197,7 @@ def test_index_credentials_reach_only_the_netrc_secret_id(tmp_path: Path, monkey
         Path(cmd[cmd.index("--iidfile") + 1]).write_text("sha256:" + "0" * 64)
         return subprocess.CompletedProcess(cmd, 0, "", "")
 
-    monkeypatch.setattr("nexusify.deploy.images.subprocess.run", fake_run)
+    monkeypatch.setattr("nexusify.deploy.runtime.images.subprocess.run", fake_run)
     engine = Engine(client=object(), url="unix:///nonexistent.sock")
     monkeypatch.setattr(engine, "cli_build_command", lambda: ["podman", "build"])
     creds = Credentials("u", Secret("hunter2-index"), "env")

@@ -14,11 +14,9 @@ from typing import Any
 import pytest
 
 from nexusify.deploy.bluegreen import BlueGreen
-from nexusify.deploy.config import load_deploy_config
-from nexusify.deploy.containers import ServiceContainers
-from nexusify.deploy.engine import Engine
-from nexusify.deploy.migrate_remote import ContainerMigrations
-from nexusify.deploy.migrations import LocalMigrations
+from nexusify.deploy.config.load import load_deploy_config
+from nexusify.deploy.migrations.container import ContainerMigrations
+from nexusify.deploy.migrations.local import LocalMigrations
 from nexusify.deploy.protocols import (
     ImageTransport,
     MigrationRunner,
@@ -27,11 +25,13 @@ from nexusify.deploy.protocols import (
     StateBackend,
     TrafficSwitch,
 )
-from nexusify.deploy.proxy_container import ContainerProxy
-from nexusify.deploy.sdk import NotFound
-from nexusify.deploy.ship import EngineTransport
-from nexusify.deploy.state import Slot, StateStore
-from nexusify.deploy.switch import NginxProxy, Route, Target
+from nexusify.deploy.runtime.containers import ServiceContainers
+from nexusify.deploy.runtime.engine import Engine
+from nexusify.deploy.runtime.sdk import NotFound
+from nexusify.deploy.runtime.transport import EngineTransport
+from nexusify.deploy.state.store import Slot, StateStore
+from nexusify.deploy.traffic.proxy_container import ContainerProxy
+from nexusify.deploy.traffic.switch import NginxProxy, Route, Target
 from nexusify.errors import DeployError
 from tests.conftest import REPO
 from tests.test_deploy_config import _project
@@ -164,7 +164,7 @@ def test_bluegreen_imports_only_the_seam() -> None:
     tree = ast.parse((REPO / "src" / "nexusify" / "deploy" / "bluegreen.py").read_text(encoding="utf-8"))
     imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
     nexusify = {m for m in imported if m.startswith("nexusify")}
-    assert nexusify <= {"nexusify.deploy.protocols", "nexusify.deploy.state", "nexusify.errors"}, nexusify
+    assert nexusify <= {"nexusify.deploy.protocols", "nexusify.deploy.state.store", "nexusify.errors"}, nexusify
 
 
 def test_every_backend_implements_its_protocol(tmp_path: Path) -> None:
@@ -189,8 +189,8 @@ def test_a_rollback_interrupted_or_failed_by_the_engine_is_recorded(tmp_path: Pa
     import contextlib
 
     from nexusify.config import resolve_settings
-    from nexusify.deploy import history as hist
     from nexusify.deploy import pipeline
+    from nexusify.deploy.state import history as hist
 
     root = _project(tmp_path, BASE)
     settings = resolve_settings(root, env={})

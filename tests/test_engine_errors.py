@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from nexusify import cli
-from nexusify.deploy.engine import connect, start_retrying
-from nexusify.deploy.hostobjects import create_marker_container, remove_container
-from nexusify.deploy.sdk import (
+from nexusify.deploy.runtime.engine import connect, start_retrying
+from nexusify.deploy.runtime.objects import create_marker_container, remove_container
+from nexusify.deploy.runtime.sdk import (
     Conflict,
     EngineError,
     ImageNotFound,

@@ -9,17 +9,17 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from nexusify.deploy import history as hist
-from nexusify.deploy import migrations as mig
 from nexusify.deploy.bluegreen import BlueGreen, Prepared, SwitchResult
-from nexusify.deploy.config import DeployConfig, EnvironmentConfig, ServiceConfig
-from nexusify.deploy.engine import Engine
-from nexusify.deploy.images import BuiltImage, image_ref
+from nexusify.deploy.config.load import DeployConfig, EnvironmentConfig, ServiceConfig
+from nexusify.deploy.migrations import local as mig
 from nexusify.deploy.plan import secret_tag
 from nexusify.deploy.result import DeployResult, Event, EventSink, NotSwitched
-from nexusify.deploy.sdk import NotFound
+from nexusify.deploy.runtime.engine import Engine
+from nexusify.deploy.runtime.images import BuiltImage, image_ref
+from nexusify.deploy.runtime.sdk import NotFound
 from nexusify.deploy.secrets import SecretBundle, container_env
 from nexusify.deploy.sites import Site
+from nexusify.deploy.state import history as hist
 from nexusify.errors import DeployError, NexusifyError
 
 

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from nexusify.deploy.protocols import Runtime, ServiceRuntime, StateBackend, TrafficSwitch
-from nexusify.deploy.state import Slot
+from nexusify.deploy.state.store import Slot
 from nexusify.errors import DeployError
 
 Event = Callable[[str], None]

@@ -19,24 +19,10 @@ from collections.abc import Callable, Mapping, Sequence
 
 from nexusify.config import Settings
 from nexusify.credentials import resolve_credentials
-from nexusify.deploy import history as hist
-from nexusify.deploy import migrations as mig
 from nexusify.deploy.allornone import existing_image, rollback_all, service_record, switch_all
-from nexusify.deploy.config import DeployConfig, EnvironmentConfig, ServiceConfig
-from nexusify.deploy.engine import Engine, connect
-from nexusify.deploy.hosthistory import append_on_hosts
-from nexusify.deploy.hostlock import held_environment, took_over
-from nexusify.deploy.hostset import Host
-from nexusify.deploy.images import (
-    BuildRequest,
-    BuiltImage,
-    build_image,
-    image_ref,
-    push_image,
-    registry_auth,
-)
-from nexusify.deploy.lock import LockHolder
-from nexusify.deploy.migrate_remote import ContainerMigrations
+from nexusify.deploy.config.load import DeployConfig, EnvironmentConfig, ServiceConfig
+from nexusify.deploy.migrations import local as mig
+from nexusify.deploy.migrations.container import ContainerMigrations
 from nexusify.deploy.plan import (
     STAGES,
     DeployPlan,
@@ -56,6 +42,16 @@ from nexusify.deploy.result import (
     Stage,
     no_events,
 )
+from nexusify.deploy.runtime.engine import Engine, connect
+from nexusify.deploy.runtime.images import (
+    BuildRequest,
+    BuiltImage,
+    build_image,
+    image_ref,
+    push_image,
+    registry_auth,
+)
+from nexusify.deploy.runtime.transport import EngineTransport
 from nexusify.deploy.secrets import (
     SecretBundle,
     container_env,
@@ -63,8 +59,12 @@ from nexusify.deploy.secrets import (
     fetch_secrets,
     provider_for,
 )
-from nexusify.deploy.ship import EngineTransport
 from nexusify.deploy.sites import Site, open_sites
+from nexusify.deploy.state import history as hist
+from nexusify.deploy.state.hosthistory import append_on_hosts
+from nexusify.deploy.state.hostlock import held_environment, took_over
+from nexusify.deploy.state.hostset import Host
+from nexusify.deploy.state.lock import LockHolder
 from nexusify.errors import DeployError, NexusifyError
 
 

@@ -2,14 +2,14 @@
 
 :class:`~nexusify.deploy.bluegreen.BlueGreen` depends on these only. Today's implementations:
 
-- :class:`Runtime`: containers of one service on one engine (:class:`~nexusify.deploy.containers.ServiceContainers`,
+- :class:`Runtime`: containers of one service on one engine (:class:`~nexusify.deploy.runtime.containers.ServiceContainers`,
   Docker's API or Podman's); a Kubernetes namespace would be another;
 - :class:`StateBackend`: the live version and the transition in progress of each service
-  (:class:`~nexusify.deploy.state.StateStore`, a JSON file per environment and host);
-- :class:`~nexusify.deploy.switch.TrafficSwitch`: where a service's traffic goes (nginx on the
+  (:class:`~nexusify.deploy.state.store.StateStore`, a JSON file per environment and host);
+- :class:`~nexusify.deploy.traffic.switch.TrafficSwitch`: where a service's traffic goes (nginx on the
   host, or the proxy container);
 - :class:`ImageTransport`: how a built image reaches a host (registry pull, or streamed from the
-  build engine: :mod:`~nexusify.deploy.ship`);
+  build engine: :mod:`~nexusify.deploy.runtime.transport`);
 - :class:`MigrationRunner`: runs a service's migrations once, before the switch.
 
 SDK objects never cross these: arguments and results are nexusify's own data (:class:`Slot`,
@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from nexusify.credentials import Secret
-from nexusify.deploy.state import Slot
-from nexusify.deploy.switch import Target, TrafficSwitch
+from nexusify.deploy.state.store import Slot
+from nexusify.deploy.traffic.switch import Target, TrafficSwitch
 
 
 @dataclass(frozen=True)

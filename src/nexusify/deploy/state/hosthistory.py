@@ -21,9 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from nexusify.deploy.engine import ROLE_HISTORY, Engine
-from nexusify.deploy.history import DeploymentRecord, record_line
-from nexusify.deploy.hostobjects import (
+from nexusify.deploy.runtime.engine import ROLE_HISTORY, Engine
+from nexusify.deploy.runtime.objects import (
     HISTORY_MOUNT,
     create_marker_container,
     history_exists,
@@ -31,9 +30,10 @@ from nexusify.deploy.hostobjects import (
     object_labels,
     remove_container,
 )
-from nexusify.deploy.hostset import Host
-from nexusify.deploy.sdk import Conflict
+from nexusify.deploy.runtime.sdk import Conflict
 from nexusify.deploy.secrets import SecretBundle
+from nexusify.deploy.state.history import DeploymentRecord, record_line
+from nexusify.deploy.state.hostset import Host
 from nexusify.errors import DeployError
 
 
@@ -86,7 +86,7 @@ def append_on_hosts(hosts: Sequence[Host], record: DeploymentRecord, secrets: Se
         name, engine = host
         try:
             write_record(engine, record.environment, record.id, line)
-        except DeployError as exc:  # the engine's typed errors included (nexusify.deploy.sdk)
+        except DeployError as exc:  # the engine's typed errors included (nexusify.deploy.runtime.sdk)
             text = exc.message
             return f"host {name}: history record {record.id} not stored: " + (secrets.redact(text) if secrets else text)
         return None

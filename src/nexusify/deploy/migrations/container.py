@@ -5,7 +5,7 @@ Why on the host: the database is often reachable from the servers only, and the 
 the exact code and drivers the migrations import. The container gets the service's secrets and
 the database URL in its environment (never a file, never a label; the container is removed when
 it ends), runs on the host's network (a database on the host's loopback answers too), and holds
-the same PostgreSQL advisory lock as a local run (:func:`~nexusify.deploy.migrations.advisory_lock_key`),
+the same PostgreSQL advisory lock as a local run (:func:`~nexusify.deploy.migrations.local.advisory_lock_key`),
 so two migrators never overlap. The scripts come from the working copy (the ones ``deploy``
 checked), copied into the container with ``put_archive``; the image needs alembic and SQLAlchemy
 with the database's driver, as the app itself does.
@@ -23,9 +23,16 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from nexusify.credentials import Secret
-from nexusify.deploy import migrate_core as core
-from nexusify.deploy.config import ServiceConfig
-from nexusify.deploy.engine import (
+from nexusify.deploy.config.load import ServiceConfig
+from nexusify.deploy.migrations import core
+from nexusify.deploy.migrations.local import (
+    MigrationResult,
+    advisory_lock_key,
+    explain,
+    script_location,
+    scripts,
+)
+from nexusify.deploy.runtime.engine import (
     LABEL_ENVIRONMENT,
     LABEL_MANAGED,
     LABEL_ROLE,
@@ -35,15 +42,8 @@ from nexusify.deploy.engine import (
     Engine,
     start_retrying,
 )
-from nexusify.deploy.images import BuiltImage
-from nexusify.deploy.migrations import (
-    MigrationResult,
-    advisory_lock_key,
-    explain,
-    script_location,
-    scripts,
-)
-from nexusify.deploy.sdk import EngineError
+from nexusify.deploy.runtime.images import BuiltImage
+from nexusify.deploy.runtime.sdk import EngineError
 from nexusify.errors import DeployError
 
 WORKDIR = "/tmp/nexusify-migrations"
@@ -76,7 +76,7 @@ def upgrade_in_container(engine: Engine, svc: ServiceConfig, image: BuiltImage, 
                          env: Mapping[str, str], *, redact: Callable[[str], str], host: str = "",
                          timeout: float = 600.0, lock_timeout: float = core.LOCK_TIMEOUT) -> MigrationResult:
     """Run the service's migrations in a one-off container of ``image`` on ``engine``, with the
-    runner a local run uses (:mod:`~nexusify.deploy.migrate_core`): the same lock wait and timeout,
+    runner a local run uses (:mod:`~nexusify.deploy.migrations.core`): the same lock wait and timeout,
     the holder named, the failing revision named (its file in the working copy)."""
     assert svc.migrations is not None
     where = f" on {host}" if host else ""

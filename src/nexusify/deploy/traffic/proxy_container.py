@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from nexusify.deploy.engine import (
+from nexusify.deploy.runtime.engine import (
     LABEL_ENVIRONMENT,
     LABEL_MANAGED,
     LABEL_ROLE,
@@ -34,9 +34,9 @@ from nexusify.deploy.engine import (
     Engine,
     start_retrying,
 )
-from nexusify.deploy.hosts import network_name, proxy_name
-from nexusify.deploy.sdk import Conflict, EngineError, NotFound
-from nexusify.deploy.switch import Route, Target, require_route
+from nexusify.deploy.runtime.hosts import network_name, proxy_name
+from nexusify.deploy.runtime.sdk import Conflict, EngineError, NotFound
+from nexusify.deploy.traffic.switch import Route, Target, require_route
 from nexusify.errors import DeployError
 
 CONF_DIR = "/etc/nexusify"
@@ -364,7 +364,7 @@ class ContainerProxy:
 
 
 class ContainerSwitch:
-    """The :class:`~nexusify.deploy.switch.TrafficSwitch` of one service behind a :class:`ContainerProxy`."""
+    """The :class:`~nexusify.deploy.traffic.switch.TrafficSwitch` of one service behind a :class:`ContainerProxy`."""
 
     def __init__(self, proxy: ContainerProxy, service: str) -> None:
         require_route(proxy.routes, service)

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from nexusify.credentials import Secret, redact
-from nexusify.deploy import migrate_core as core
+from nexusify.deploy.migrations import core
 from nexusify.errors import DeployError
 from nexusify.extras import require
 
@@ -194,7 +194,7 @@ def _pending(service: str, script: Any, current: tuple[str, ...]) -> tuple[str, 
 
 def explain(service: str, problem: dict[str, Any], script: Any, clean: Callable[[str], str] = lambda s: s,
             where: str = "") -> DeployError:
-    """The DeployError for what the runner reported (:class:`~nexusify.deploy.migrate_core.MigrationProblem`),
+    """The DeployError for what the runner reported (:class:`~nexusify.deploy.migrations.core.MigrationProblem`),
     here or from a container (``where``: " on HOST"): one wording for both. ``script``: the local
     scripts, to name the failing revision's file and doc."""
     kind = problem.get("kind")

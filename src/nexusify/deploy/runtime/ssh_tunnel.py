@@ -1,5 +1,5 @@
 """An SSH connection to a host's engine: one master connection (``ControlMaster``, kept for the
-next command by :mod:`~nexusify.deploy.ssh_master`) and a private local socket forwarded to the
+next command by :mod:`~nexusify.deploy.runtime.ssh_master`) and a private local socket forwarded to the
 engine the host's SSH session names (``$DOCKER_HOST`` there, else ``/var/run/docker.sock``).
 
 This is the one SSH transport of deploy: ``engine = "ssh://..."`` (the build engine) and
@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from nexusify.deploy import ssh_master
+from nexusify.deploy.runtime import ssh_master
 from nexusify.errors import DeployError
 
 DEFAULT_REMOTE_ENGINE = "unix:///var/run/docker.sock"

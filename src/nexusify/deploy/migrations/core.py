@@ -1,9 +1,9 @@
 """The one migration runner: ``alembic upgrade heads`` under a PostgreSQL advisory lock, waited
 for at most ``lock_timeout`` seconds, naming who holds it, and naming the revision that failed.
 
-It runs in two places with the same code: imported by :mod:`~nexusify.deploy.migrations` on the
+It runs in two places with the same code: imported by :mod:`~nexusify.deploy.migrations.local` on the
 deploying machine, and, for environments with hosts, shipped as this file's source into a one-off
-container of the new image (:mod:`~nexusify.deploy.migrate_remote`), where :func:`main` prints one
+container of the new image (:mod:`~nexusify.deploy.migrations.container`), where :func:`main` prints one
 :data:`MARKER` line of JSON: the result, or what failed. So this module imports only the standard
 library, alembic and SQLAlchemy (what the image has), never nexusify.
 """

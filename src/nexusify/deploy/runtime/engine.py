@@ -19,9 +19,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from nexusify.deploy import engine_probe, hosttls
-from nexusify.deploy.sdk import Transient, guard
-from nexusify.deploy.ssh_tunnel import SshTunnel
+from nexusify.deploy.runtime import probe as engine_probe
+from nexusify.deploy.runtime import tls as hosttls
+from nexusify.deploy.runtime.sdk import Transient, guard
+from nexusify.deploy.runtime.ssh_tunnel import SshTunnel
 from nexusify.errors import DeployError
 from nexusify.extras import require
 
@@ -47,7 +48,7 @@ ROLE_MIGRATION = "migration"
 
 def start_retrying(start: Callable[[], Any], tries: int = 3) -> Any:
     """``start()``, tried again after a short pause when the engine fails transiently
-    (:class:`~nexusify.deploy.sdk.Transient`: netavark's iptables races)."""
+    (:class:`~nexusify.deploy.runtime.sdk.Transient`: netavark's iptables races)."""
     for attempt in range(tries):
         try:
             return start()
@@ -67,7 +68,7 @@ def engine_url(configured: str | None, env: Mapping[str, str]) -> str:
 class Engine:
     """A connected engine: the SDK client, its address and what it is (podman or docker)."""
 
-    client: Any  # docker.DockerClient behind nexusify.deploy.sdk.guard: failures raise typed EngineErrors
+    client: Any  # docker.DockerClient behind nexusify.deploy.runtime.sdk.guard: failures raise typed EngineErrors
     url: str
     on_close: list[Callable[[], None]] = field(default_factory=list)  # e.g. end an SSH tunnel
 
@@ -103,8 +104,8 @@ class Engine:
 def connect(configured: str | None, env: Mapping[str, str], timeout: int = 300, *, where: str | None = None) -> Engine:
     """Connect to the engine and check it answers; a clear error names the address (or ``where``)
     and the fix. One transport per scheme, for the build engine and every host alike: ``ssh://``
-    through the system's ssh and a kept master (:mod:`nexusify.deploy.ssh_tunnel`), ``tcp://`` with
-    TLS as ``env`` says (:mod:`nexusify.deploy.hosttls`), ``unix://`` directly."""
+    through the system's ssh and a kept master (:mod:`nexusify.deploy.runtime.ssh_tunnel`), ``tcp://`` with
+    TLS as ``env`` says (:mod:`nexusify.deploy.runtime.tls`), ``unix://`` directly."""
     url = engine_url(configured, env)
     if url.startswith("ssh://"):
         return _connect_ssh(url, env, timeout, where or f"the container engine at {url}")

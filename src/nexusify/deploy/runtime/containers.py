@@ -10,7 +10,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from nexusify.deploy.engine import (
+from nexusify.deploy.protocols import ServiceRuntime
+from nexusify.deploy.runtime.engine import (
     LABEL_CREATED,
     LABEL_ENVIRONMENT,
     LABEL_IMAGE,
@@ -28,11 +29,10 @@ from nexusify.deploy.engine import (
     Engine,
     start_retrying,
 )
-from nexusify.deploy.health import check_health, free_port
-from nexusify.deploy.protocols import ServiceRuntime
-from nexusify.deploy.sdk import EngineError, NotFound
-from nexusify.deploy.state import Slot
-from nexusify.deploy.switch import Target
+from nexusify.deploy.runtime.health import check_health, free_port
+from nexusify.deploy.runtime.sdk import EngineError, NotFound
+from nexusify.deploy.state.store import Slot
+from nexusify.deploy.traffic.switch import Target
 from nexusify.errors import DeployError
 
 _NAME_SAFE = re.compile(r"[^A-Za-z0-9_.-]")

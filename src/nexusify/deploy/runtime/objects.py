@@ -19,8 +19,8 @@ import tarfile
 from collections.abc import Mapping
 from typing import Any
 
-from nexusify.deploy.engine import LABEL_ENVIRONMENT, LABEL_MANAGED, LABEL_ROLE, Engine
-from nexusify.deploy.sdk import EngineError, ImageNotFound, NotFound
+from nexusify.deploy.runtime.engine import LABEL_ENVIRONMENT, LABEL_MANAGED, LABEL_ROLE, Engine
+from nexusify.deploy.runtime.sdk import EngineError, ImageNotFound, NotFound
 from nexusify.errors import DeployError
 
 MARKER_IMAGE = "localhost/nexusify-marker:1"
@@ -87,7 +87,7 @@ def ensure_marker_image(engine: Engine) -> str:
 def create_marker_container(engine: Engine, name: str, labels: Mapping[str, str],
                             volume: str | None = None) -> str:
     """Create (never start) a container from the marker image; returns its id. The engine's
-    exception propagates unchanged: :class:`~nexusify.deploy.sdk.Conflict` for a taken name."""
+    exception propagates unchanged: :class:`~nexusify.deploy.runtime.sdk.Conflict` for a taken name."""
     api = engine.client.api
     kwargs: dict[str, Any] = {}
     if volume is not None:

@@ -2,12 +2,12 @@
 
 ``[deploy.environments.NAME] hosts = [...]`` lists engines by address, as ``DOCKER_HOST`` does:
 ``ssh://user@host[:port]`` (the system's ssh client and keys), ``tcp://host:2376`` (TLS from
-``DOCKER_CERT_PATH`` / ``DOCKER_TLS_VERIFY``, as the docker CLI reads them: :mod:`~nexusify.deploy.hosttls`) and
+``DOCKER_CERT_PATH`` / ``DOCKER_TLS_VERIFY``, as the docker CLI reads them: :mod:`~nexusify.deploy.runtime.tls`) and
 ``unix:///path.sock``. A table ``{url = "...", bind = "10.0.0.5"}`` also names the address the
 host's proxy publishes on. Without ``hosts`` the single engine of ``[deploy] engine`` serves.
 
-Every scheme is reached as ``[deploy] engine`` is (:func:`nexusify.deploy.engine.connect`): ssh
-over ONE master connection per host and a forwarded local socket (:mod:`~nexusify.deploy.ssh_tunnel`,
+Every scheme is reached as ``[deploy] engine`` is (:func:`nexusify.deploy.runtime.engine.connect`): ssh
+over ONE master connection per host and a forwarded local socket (:mod:`~nexusify.deploy.runtime.ssh_tunnel`,
 the master kept ``NEXUSIFY_SSH_PERSIST`` seconds for the next command), tcp with TLS, unix directly.
 """
 
@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from nexusify.deploy.engine import Engine, connect
+from nexusify.deploy.runtime.engine import Engine, connect
 
 HOST_SCHEMES = ("ssh", "tcp", "unix")
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_:][A-Za-z0-9_.:%-]*$")

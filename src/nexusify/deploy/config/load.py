@@ -124,8 +124,8 @@ from dataclasses import replace
 from typing import Any
 
 from nexusify.config import ConfigFile, Settings, load_config_file, suggest
-from nexusify.deploy.config_checker import Checker, kind_of, locate, raise_all
-from nexusify.deploy.config_sections import (
+from nexusify.deploy.config.checker import Checker, kind_of, locate, raise_all
+from nexusify.deploy.config.sections import (
     NAME,
     OVERRIDE_KEYS,
     PROXY_KINDS,
@@ -137,7 +137,7 @@ from nexusify.deploy.config_sections import (
     read_service,
     read_service_keys,
 )
-from nexusify.deploy.config_types import (
+from nexusify.deploy.config.types import (
     AwsSecretsConfig,
     DeployConfig,
     EnvFileSecretsConfig,
@@ -147,7 +147,7 @@ from nexusify.deploy.config_types import (
     SecretsConfig,
     ServiceConfig,
 )
-from nexusify.deploy.hosts import HostSpec, host_url_problem
+from nexusify.deploy.runtime.hosts import HostSpec, host_url_problem
 
 TOP_KEYS = ("engine", "registry", "keep", "lock-wait", "environments", "services")
 ENVIRONMENT_KEYS = ("keep", "lock-wait", "secrets", "proxy", "services", "hosts", "primary")

@@ -32,14 +32,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from nexusify.credentials import Credentials, Secret, mask_url, redact
-from nexusify.deploy.engine import (
+from nexusify.deploy.runtime.engine import (
     LABEL_ENVIRONMENT,
     LABEL_MANAGED,
     LABEL_SERVICE,
     LABEL_VERSION,
     Engine,
 )
-from nexusify.deploy.sdk import EngineError
+from nexusify.deploy.runtime.sdk import EngineError
 from nexusify.errors import DeployError, UsageError
 from nexusify.extras import require
 from nexusify.formats.dockerfile_parse import DockerfileSyntaxError, parse

@@ -20,12 +20,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from nexusify.deploy.containers import ServiceContainers, ServiceRuntime
-from nexusify.deploy.engine import LABEL_ROLE, LABEL_VERSION, ROLE_SERVICE, Engine
-from nexusify.deploy.hostlock import read_lock
-from nexusify.deploy.hostset import Host
-from nexusify.deploy.proxy_container import ContainerProxy
-from nexusify.deploy.sdk import EngineError
+from nexusify.deploy.runtime.containers import ServiceContainers, ServiceRuntime
+from nexusify.deploy.runtime.engine import LABEL_ROLE, LABEL_VERSION, ROLE_SERVICE, Engine
+from nexusify.deploy.runtime.sdk import EngineError
+from nexusify.deploy.state.hostlock import read_lock
+from nexusify.deploy.state.hostset import Host
+from nexusify.deploy.traffic.proxy_container import ContainerProxy
 from nexusify.errors import DeployError
 
 PROBE_TIMEOUT = 3
@@ -193,7 +193,7 @@ def environment_status(environment: str, hosts: Sequence[Host], runtimes: Sequen
         try:
             proxy = proxy_for(name, engine) if proxy_for is not None else None
             rows = [service_on_host(name, engine, rt, proxy) for rt in runtimes]
-        except DeployError as exc:  # the engine's typed errors included (nexusify.deploy.sdk)
+        except DeployError as exc:  # the engine's typed errors included (nexusify.deploy.runtime.sdk)
             report.unreachable.append(f"{name}: {exc.message}")
             continue
         report.services.extend(rows)

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from nexusify.deploy.engine import Engine
-from nexusify.deploy.images import BuiltImage, RegistryAuth, split_ref
-from nexusify.deploy.sdk import EngineError, NotFound
+from nexusify.deploy.runtime.engine import Engine
+from nexusify.deploy.runtime.images import BuiltImage, RegistryAuth, split_ref
+from nexusify.deploy.runtime.sdk import EngineError, NotFound
 from nexusify.errors import DeployError
 
 CHUNK = 1 << 20
