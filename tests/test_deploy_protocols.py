@@ -56,6 +56,7 @@ class MemoryRuntime:
         self.up: set[str] = set()
         self.unhealthy: set[str] = set()
         self.n = 0
+        self.prunes = 0
 
     def new_slot(self, image: str, image_id: str, version: str, secret_tag: str) -> Slot:
         self.n += 1
@@ -102,6 +103,7 @@ class MemoryRuntime:
         return slot.target("10.0.0.9")
 
     def prune(self, keep: int, live: str | None) -> list[str]:
+        self.prunes += 1
         others = [s.container for s in self.slots() if s.container != live]
         for name in others[keep:]:
             self.remove(name)
@@ -152,8 +154,10 @@ def test_bluegreen_deploys_rolls_back_and_prunes_on_protocols_alone() -> None:
     with pytest.raises(DeployError, match="v3 not healthy"):
         bg.deploy("api:v3", "sha256:3", "v3", {})
     assert switch.moves == ["v1", "v2"] and bg.live() is not None and bg.live().version == "v2"  # type: ignore[union-attr]
+    prunes = box.prunes
     back = bg.rollback(None, None, None)
     assert back.version == "v1" and back.reused and switch.moves[-1] == "v1"
+    assert box.prunes == prunes and back.pruned == []  # a kept container brought back: nothing new to prune
     third = bg.deploy("api:v4", "sha256:4", "v4", {})
     assert third.pruned == [first.container]  # keep = 1, newest first: v2 is kept, v1 (older) goes
     assert [s.version for s in bg.kept()] == ["v2"]

@@ -292,7 +292,7 @@ class BlueGreen:
             self._event(f"{self.rt.service}: stopping {blue.version} ({blue.container}); kept for rollback")
             self.box.stop(blue.container)
         self._save(green, None)
-        pruned = self.prune()
+        pruned = [] if reused else self.prune()  # a kept container brought back adds nothing to prune
         return SwitchResult(
             service=self.rt.service, action=action, version=green.version,
             previous_version=blue.version if blue else None, container=green.container, port=green.port,

@@ -173,8 +173,21 @@ class ServiceContainers:
         return self.get(name) is not None
 
     def slots(self) -> list[Slot]:
-        """Every version of this service on this engine (running or kept), newest first."""
-        return [s for c in self.containers() if (s := self.slot_of(c)) is not None]
+        """Every version of this service on this engine (running or kept), newest first. On a
+        network (hosts) the list call alone says it all: one engine call, not one per container."""
+        if self.rt.network is None:  # a stopped container's port is in its inspect data only
+            return [s for c in self.containers() if (s := self.slot_of(c)) is not None]
+        found = []
+        for row in self.client.api.containers(all=True, filters=self.labels_filter()):
+            labels = row.get("Labels") or {}
+            name = str((row.get("Names") or [row["Id"]])[0]).lstrip("/")
+            image_id = str(row.get("ImageID") or "")
+            found.append(Slot(container=name, version=labels.get(LABEL_VERSION, ""),
+                              image=labels.get(LABEL_IMAGE) or str(row.get("Image") or "") or image_id,
+                              image_id=image_id, port=self.rt.container_port,
+                              created=float(labels.get(LABEL_CREATED, 0) or 0),
+                              secret_versions=labels.get(LABEL_SECRETS, "")))
+        return sorted(found, key=lambda s: s.created, reverse=True)
 
     def slot_named(self, name: str) -> Slot | None:
         c = self.get(name)
