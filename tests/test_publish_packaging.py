@@ -131,7 +131,7 @@ def test_demo_without_its_extra_exits_2_before_copying_anything(tmp_path: Path, 
 
 
 def test_no_extra_pulls_paramiko_or_pins_bcrypt() -> None:
-    """ssh:// engines go through the system's ssh (deploy/ssh_tunnel.py): docker-py's paramiko mode
+    """ssh:// engines go through the system's ssh (deploy/runtime/ssh_tunnel.py): docker-py's paramiko mode
     (`docker[ssh]`) is no dependency, and the bcrypt pin it needed is gone with it."""
     import tomllib
 
