@@ -50,7 +50,7 @@ def decide_context(path: str, df: Dockerfile, project_dir: Path, root: Path) -> 
         f"the build context cannot be decided: line {from_root.start} copies a path found only from the "
         f"monorepo root, line {from_project.start} one found only in {rel}",
         f"make every COPY/ADD source relative to one context (the monorepo root: `COPY {rel}/... `, or "
-        f"{rel}); nothing was changed")
+        f"{rel})")
 
 
 def uv_workspace_build(path: str, df: Dockerfile, root: Path, context: Path | None = None,
@@ -88,7 +88,7 @@ def uv_workspace_build(path: str, df: Dockerfile, root: Path, context: Path | No
                 "needs the shared packages' folders; removing them would break the build" + uses,
                 "a workspace member: `nexusify rewrite <its folder>` moves it out of the workspace and builds it "
                 "alone; otherwise build from the service folder, with `uv pip install` or `uv sync` of the service "
-                "(or pass --no-dockerfiles); nothing was changed")
+                "(or pass --no-dockerfiles)")
     return None
 
 

@@ -23,10 +23,11 @@ def stays_in_workspace(project: Project, ws: Workspace) -> bool:
     """A consumer that no rewrite moves (not a service: the root project, a tool) of a uv workspace,
     which reaches every shared package it takes with ``{ workspace = true }`` while that package is
     still a member of the same workspace: uv installs them from the workspace, and publishing
-    changes nothing for it. A service is a rewrite target (it moves out); a consumer that names a
+    changes nothing for it. A service is a rewrite target (it moves out) unless the
+    ``stay-in-workspace`` setting lists it (:attr:`Workspace.stay`); a consumer that names a
     shared package by version, or by a path, does not stay."""
     wroot = workspace_of(project)
-    if wroot is None or project.role in ("shared", "service"):
+    if wroot is None or project.role == "shared" or (project.role == "service" and project.path not in ws.stay):
         return False
     shared = {p.normalized for p in ws.shared if p.normalized}
     if any(i.normalized in shared for i in project.index_deps):

@@ -23,6 +23,7 @@ class Workspace:
     broken: set[Path] = field(default_factory=set)  # folders whose pyproject.toml could not be read
     duplicates: set[str] = field(default_factory=set)  # normalised names two projects claim
     unmatched_builds: list[DockerBuild] = field(default_factory=list)  # Dockerfiles that build no project
+    stay: frozenset[Path] = frozenset()  # folders the `stay-in-workspace` setting keeps in their uv workspace
     _by_path: dict[Path, Project] = field(default_factory=dict, repr=False)
     _deps_cache: dict[tuple[str, bool], list[str]] = field(default_factory=dict, repr=False)
 
@@ -59,6 +60,13 @@ class Workspace:
         where such a folder may be one of their targets."""
         return [p for p in self.problems if p.severity == "error" and p.path is not None
                 and self.owner_of(self.root / p.path) in self.broken]
+
+    def unnamed_shared_errors(self) -> list[Problem]:
+        """The errors of shared packages without a name: no name reaches them, so a verb acting on
+        every shared package (publish) must stop on them instead of skipping them."""
+        unnamed = {p.path for p in self.shared if not p.name}
+        return [p for p in self.problems if p.severity == "error" and p.path is not None
+                and self.owner_of(self.root / p.path) in unnamed]
 
     def reached_folders(self, targets: Iterable[Project]) -> set[Path]:
         """The folders of ``targets`` and of every project they need, directly or transitively,

@@ -11,17 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nexusify.credentials import Credentials, redact, source_key, tool_env
+from nexusify.model.tools import INSTALL
 
 #: lockfile name -> the command that says whether the lock still matches the project
 LOCK_CHECKS: dict[str, tuple[str, ...]] = {
     "uv.lock": ("uv", "lock", "--check"),
     "poetry.lock": ("poetry", "check", "--lock"),
     "pdm.lock": ("pdm", "lock", "--check"),
-}
-INSTALL: dict[str, str] = {
-    "uv": "pip install uv",
-    "poetry": "pip install poetry",
-    "pdm": "pip install pdm 'hishel[httpx2]==1.4.0'",
 }
 
 Which = Callable[..., str | None]
