@@ -25,7 +25,7 @@ from typing import Any
 from packaging.utils import canonicalize_name
 
 from nexusify.credentials import Credentials
-from nexusify.deploy.images import netrc_text
+from nexusify.deploy.runtime.images import netrc_text
 from nexusify.model import Project, Workspace, relpath
 from nexusify.model.readers.pep621 import REQ_NAME, pep621_arrays
 from nexusify.verify.report import Check, Finding
