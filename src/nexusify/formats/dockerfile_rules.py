@@ -40,7 +40,11 @@ from packaging.utils import canonicalize_name
 
 from nexusify.errors import Problem
 from nexusify.formats.build_context import decide_context, uv_workspace_build
-from nexusify.formats.dockerfile_checks import copy_from_problems, path_install_problems, uv_package_problems
+from nexusify.formats.dockerfile_checks import (
+    copy_from_problems,
+    path_install_problems,
+    uv_package_problems,
+)
 from nexusify.formats.dockerfile_parse import (
     Dockerfile,
     DockerfileSyntaxError,
