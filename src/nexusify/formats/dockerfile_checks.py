@@ -307,11 +307,11 @@ def _copy_targets(instr: Instruction, context: Path | None, workdir: str) -> lis
     base = dest if dest.startswith("/") else f"{workdir}/{dest}"
     base = os.path.normpath(base) if base.startswith("/") else base
     sources = instr.sources
-    if context is None or len(sources) != 1 or dest.endswith("/"):
+    if context is None or len(sources) != 1:
         return [base + "/\0any"]  # a folder of things: anything below it
     src = context / glob_free(sources[0]).lstrip("/")
-    if src.is_file() and not dest.endswith("/"):
-        return [base]
+    if src.is_file():  # one file: the destination names it, or the folder it lands in
+        return [f"{base}/{src.name}" if dest in (".", "./") or dest.endswith("/") else base]
     return [base + "/\0any"]
 
 
@@ -343,4 +343,7 @@ def _produced(target: str, stage: int | None, parents: list[int | None], produce
     return False
 
 
-__all__ = ["copy_from_problems", "path_install_problems", "uv_package_problems", "workspace_members"]
+#: problems of this module: errors even where rewrite has nothing else to change in the file
+CODES = frozenset({"dockerfile-installs-shared-path", "dockerfile-uv-package", "dockerfile-copy-from-missing"})
+
+__all__ = ["CODES", "copy_from_problems", "path_install_problems", "uv_package_problems", "workspace_members"]

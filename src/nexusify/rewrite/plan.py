@@ -60,6 +60,7 @@ from nexusify.formats.dockerfile_rules import (
     judge_dockerfile,
     judge_project,
 )
+from nexusify.formats.dockerfile_checks import CODES as CHECK_CODES
 from nexusify.formats.edits import Edit
 from nexusify.formats.lockfiles import path_pins
 from nexusify.formats.pyproject_edit import (
@@ -343,7 +344,7 @@ def _plan_service(project: Project, ctx: _PlanContext) -> tuple[ServicePlan, lis
             for problem in patched.problems:
                 # only the index URL could not be added: the shared code is gone already (a build inside
                 # a uv workspace still has it: that stays an error)
-                if not needed and problem.code != "dockerfile-uv-workspace":
+                if not needed and problem.code != "dockerfile-uv-workspace" and problem.code not in CHECK_CODES:
                     problem.severity = "warning"
                 if "nothing was changed" not in (problem.hint or ""):
                     problem.hint = (problem.hint + "; " if problem.hint else "") + "this Dockerfile was left untouched"

@@ -1,0 +1,54 @@
+"""The checks ``rewrite --check`` shares with verify, over the whole monorepo whatever the
+targets or ``--no-dockerfiles`` say (flags narrow what rewrite writes, never what it judges):
+
+* every Dockerfile no consumer owns whose context holds shared code or a consumer
+  (:func:`~nexusify.verify.dockerfiles.unowned_dockerfiles`): its shared copies and errors;
+* every consumer's sources (:func:`~nexusify.verify.sources.source_findings`, for the shared
+  packages it declares): an index other than the configured one that serves them, in its
+  manifest, its requirements files or the Dockerfiles that build it.
+"""
+
+from __future__ import annotations
+
+from nexusify.errors import Problem
+from nexusify.formats.dockerfile_rules import judge_project
+from nexusify.formats.shared_code import SharedCode
+from nexusify.model import Workspace, stays_in_workspace
+from nexusify.model.staying import workspace_of
+from nexusify.verify.dockerfiles import unowned_dockerfiles
+from nexusify.verify.report import Finding
+from nexusify.verify.sources import dockerfile_index_findings, source_findings
+from nexusify.verify.static import dockerfile_findings
+
+
+def _problem(code: str, f: Finding) -> Problem:
+    return Problem("error", code, f.path, f.line, f.message, f.hint)
+
+
+def check_problems(ws: Workspace, shared: SharedCode, index_url: str) -> list[Problem]:
+    """Errors ``rewrite --check`` adds to its plan's (see the module docstring)."""
+    from nexusify.verify.run import is_consumer
+
+    consumers = [p for p in ws.projects if is_consumer(p)]
+    out: list[Problem] = []
+    for jd in unowned_dockerfiles(ws, shared, consumers):
+        findings = dockerfile_findings(jd)
+        if jd.content is not None:
+            findings += dockerfile_index_findings(jd.rel, jd.content.decode("utf-8", "replace"), index_url)
+        out += [_problem("dockerfile-unowned", f) for f in findings]
+    for consumer in consumers:
+        wroot = workspace_of(consumer)
+        if wroot is not None and stays_in_workspace(consumer, ws):
+            continue
+        judged = judge_project(consumer, ws.root, shared)
+        out += [_problem("index-elsewhere", f) for f in source_findings(consumer, ws, index_url, judged, ())]
+    seen: set[tuple[str | None, int | None, str]] = set()
+    unique = []
+    for p in out:
+        if (p.path, p.line, p.message) not in seen:
+            seen.add((p.path, p.line, p.message))
+            unique.append(p)
+    return unique
+
+
+__all__ = ["check_problems"]
