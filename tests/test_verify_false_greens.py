@@ -219,12 +219,12 @@ def test_2_a_lock_pinning_another_file_than_the_index_serves_fails(run_cli, tmp_
         ("poetry.lock", f'[[package]]\nname = "acme-common"\nversion = "0.2.0"\nfiles = [\n'
                         f'    {{file = "{wheel.name}", hash = "{good}"}},\n]\n\n[package.source]\ntype = "legacy"\n'
                         f'url = "{index.simple_url}"\nreference = "nexus"\n', []),
-        ("poetry.lock", f'[[package]]\nname = "acme-common"\nversion = "0.2.0"\nfiles = []\n',
+        ("poetry.lock", '[[package]]\nname = "acme-common"\nversion = "0.2.0"\nfiles = []\n',
          [f"services/api/poetry.lock:2: acme-common 0.2.0 is locked from https://pypi.org/simple, not from the "
           f"configured index {index.simple_url}"]),
         ("pdm.lock", f'[[package]]\nname = "acme-common"\nversion = "0.2.0"\nfiles = [\n'
-                     f'    {{file = "acme_common-0.2.0.tar.gz", hash = "{good}"}},\n]\n',
-         ["services/api/pdm.lock:2: acme-common 0.2.0: the lock pins acme_common-0.2.0.tar.gz, which the index "
+                     f'    {{file = "acme_common-0.2.0-cp311-cp311-linux_x86_64.whl", hash = "{good}"}},\n]\n',
+         ["services/api/pdm.lock:2: acme-common 0.2.0: the lock pins acme_common-0.2.0-cp311-cp311-linux_x86_64.whl, which the index "
           "does not serve, so a frozen install fails"]),
     ]:
         path = api / name

@@ -54,13 +54,13 @@ from nexusify.config import Settings
 from nexusify.credentials import Credentials, resolve_credentials
 from nexusify.errors import NexusifyError, Problem
 from nexusify.formats.constraints import pep440_specifier
+from nexusify.formats.dockerfile_checks import CODES as CHECK_CODES
 from nexusify.formats.dockerfile_rules import (
     JudgedDockerfile,
     SharedCode,
     judge_dockerfile,
     judge_project,
 )
-from nexusify.formats.dockerfile_checks import CODES as CHECK_CODES
 from nexusify.formats.edits import Edit
 from nexusify.formats.lockfiles import path_pins
 from nexusify.formats.pyproject_edit import (
