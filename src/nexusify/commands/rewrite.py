@@ -65,7 +65,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     if ws is not None:
         known = {(p.path, p.line, p.message) for p in plan.problems}
         plan.problems += [p for p in check_problems(ws, SharedCode.from_workspace(ws, ctx.settings.path_aliases),
-                                                    plan.source.url) if (p.path, p.line, p.message) not in known]
+                                                    plan.source.url, plan.source.explicit) if (p.path, p.line, p.message) not in known]
     if plan.errors and (dry or ctx.json):
         if ctx.json:
             ctx.out.json({**plan.to_dict(), "mode": "check" if args.check else "diff" if dry else "apply",

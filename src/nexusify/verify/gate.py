@@ -25,7 +25,7 @@ def _problem(code: str, f: Finding) -> Problem:
     return Problem("error", code, f.path, f.line, f.message, f.hint)
 
 
-def check_problems(ws: Workspace, shared: SharedCode, index_url: str) -> list[Problem]:
+def check_problems(ws: Workspace, shared: SharedCode, index_url: str, explicit: bool = True) -> list[Problem]:
     """Errors ``rewrite --check`` adds to its plan's (see the module docstring)."""
     from nexusify.verify.run import is_consumer
 
@@ -41,7 +41,7 @@ def check_problems(ws: Workspace, shared: SharedCode, index_url: str) -> list[Pr
         if wroot is not None and stays_in_workspace(consumer, ws):
             continue
         judged = judge_project(consumer, ws.root, shared)
-        out += [_problem("index-elsewhere", f) for f in source_findings(consumer, ws, index_url, judged, ())]
+        out += [_problem("index-elsewhere", f) for f in source_findings(consumer, ws, index_url, judged, (), explicit)]
     seen: set[tuple[str | None, int | None, str]] = set()
     unique = []
     for p in out:

@@ -85,7 +85,8 @@ def run_verify(settings: Settings, targets: Sequence[str] = (), *, env: Mapping[
         installed = set(resolved.packages) if resolved.status == "ok" else \
             set(ws.transitive(consumer, runtime_only=False))
         static = static_check(consumer, ws, judged[consumer.path])
-        result.checks["static"] = _with(static, source_findings(consumer, ws, url, judged[consumer.path], installed))
+        result.checks["static"] = _with(static, source_findings(consumer, ws, url, judged[consumer.path], installed,
+                                                                         settings.priority == "explicit"))
         lock = locks.check(consumer)
         if lock.status != "n/a":
             needed = (installed | set(consumer.internal_names())) & shared_names

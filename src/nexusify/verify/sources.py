@@ -69,9 +69,12 @@ def _needed(consumer: Project, ws: Workspace) -> set[str]:
 
 
 def source_findings(consumer: Project, ws: Workspace, index_url: str,
-                    judged: Iterable[JudgedDockerfile] = (), installed: Iterable[str] | None = None) -> list[Finding]:
+                    judged: Iterable[JudgedDockerfile] = (), installed: Iterable[str] | None = None,
+                    explicit: bool = True) -> list[Finding]:
     """``installed``: the shared packages it installs (what resolve saw; default: every one it
-    may reach, optional extras included) and those it declares."""
+    may reach, optional extras included) and those it declares; ``explicit`` False (the user chose
+    ``priority = "supplemental"``, PyPI first for what names no source): a shared package that
+    names no source is accepted, one whose source is another index is not."""
     shared = {p.normalized for p in ws.shared if p.normalized}
     needed = (set(installed) | set(consumer.internal_names())) & shared if installed is not None \
         else _needed(consumer, ws)
@@ -82,11 +85,11 @@ def source_findings(consumer: Project, ws: Workspace, index_url: str,
         text = consumer.text or ""
         tool = consumer.data.get("tool", {}) if isinstance(consumer.data, dict) else {}
         if isinstance(tool.get("uv"), dict) or consumer.tool == "uv":
-            out += _uv(tool.get("uv") or {}, needed, index_url, rel, text)
+            out += _uv(tool.get("uv") or {}, needed, index_url, rel, text, explicit)
         if isinstance(tool.get("poetry"), dict) and consumer.tool == "poetry":
-            out += _poetry(tool["poetry"], needed, index_url, rel, text)
+            out += _poetry(tool["poetry"], needed, index_url, rel, text, explicit)
         if consumer.tool == "pdm":
-            out += _pdm((tool.get("pdm") or {}).get("source") or [], needed, index_url, rel, text)
+            out += _pdm((tool.get("pdm") or {}).get("source") or [], needed, index_url, rel, text, explicit)
     first: Finding | None = None
     has_index = False
     for req in consumer.requirement_files:  # pip applies an --index-url of any file it reads
@@ -102,7 +105,7 @@ def source_findings(consumer: Project, ws: Workspace, index_url: str,
     return out
 
 
-def _uv(uv: Mapping[str, Any], needed: set[str], url: str, rel: str, text: str) -> list[Finding]:
+def _uv(uv: Mapping[str, Any], needed: set[str], url: str, rel: str, text: str, explicit: bool) -> list[Finding]:
     indexes = [i for i in uv.get("index", []) if isinstance(i, dict)]
     by_name = {str(i.get("name")): i for i in indexes}
     sources: dict[str, Any] = {canonicalize_name(k): v for k, v in (uv.get("sources") or {}).items()}
@@ -128,7 +131,7 @@ def _uv(uv: Mapping[str, Any], needed: set[str], url: str, rel: str, text: str) 
                     out.append(Finding(f"{name} comes from uv index {e['index']!r} at {idx.get('url')}, not the "
                                        f"configured index {url}", rel, at or line, _HINT))
             continue
-        if not same_index(consulted[0], url) or (strategy != "first-index" and any(
+        if (explicit and not same_index(consulted[0], url)) or (strategy != "first-index" and any(
                 not same_index(c, url) for c in consulted)):
             other = next(c for c in consulted if not same_index(c, url))
             out.append(Finding(f"{name} has no uv source on the configured index, so uv may take it from {other} "
@@ -146,7 +149,8 @@ def _poetry_deps(poetry: Mapping[str, Any]) -> dict[str, Any]:
     return deps
 
 
-def _poetry(poetry: Mapping[str, Any], needed: set[str], url: str, rel: str, text: str) -> list[Finding]:
+def _poetry(poetry: Mapping[str, Any], needed: set[str], url: str, rel: str, text: str,
+            explicit: bool) -> list[Finding]:
     sources = [s for s in poetry.get("source", []) if isinstance(s, dict)]
     by_name = {str(s.get("name")): s for s in sources}
     primary = [str(s.get("url", "")) for s in sources
@@ -168,13 +172,13 @@ def _poetry(poetry: Mapping[str, Any], needed: set[str], url: str, rel: str, tex
                 out.append(Finding(f"{name} comes from Poetry source {spec['source']!r} at {src.get('url')}, "
                                    f"not the configured index {url}", rel, at or line, _HINT))
             continue
-        if not same_index(primary[0], url):
+        if explicit and not same_index(primary[0], url):
             out.append(Finding(f"{name} names no Poetry source, so Poetry takes it from {primary[0]}, not the "
                                f"configured index {url}", rel, line, _HINT))
     return out
 
 
-def _pdm(sources: Iterable[Any], needed: set[str], url: str, rel: str, text: str) -> list[Finding]:
+def _pdm(sources: Iterable[Any], needed: set[str], url: str, rel: str, text: str, explicit: bool) -> list[Finding]:
     entries = [s for s in sources if isinstance(s, dict) and s.get("type", "index") == "index"]
     searched = [(str(s.get("name")), str(s.get("url", "")), s) for s in entries]
     if not any(n == "pypi" for n, _u, _s in searched):
@@ -187,8 +191,8 @@ def _pdm(sources: Iterable[Any], needed: set[str], url: str, rel: str, text: str
             continue
         others = [(n, u) for n, u, s in searched if not same_index(u, url)
                   and not any(fnmatch.fnmatch(name, str(p)) for p in s.get("exclude_packages", []) or [])]
-        if others:
-            n, u = others[0]
+        if others and (explicit or not any(n == "pypi" for n, _u in others) or len(others) > 1):
+            n, u = next((o for o in others if o[0] != "pypi" or explicit), others[0])
             at = _line_of(text, rf"^\s*name\s*=\s*[\"']{re.escape(n)}[\"']") or _line_of(text, r"^\s*\[\[tool\.pdm")
             out.append(Finding(f"PDM searches every source, so {name} may come from {n!r} at {u}, not only from the "
                                f"configured index {url}", rel, at, "give the configured source "
