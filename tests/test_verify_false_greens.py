@@ -407,3 +407,28 @@ def test_no_dockerfiles_does_not_hide_a_dockerfile_from_check(run_cli, tmp_path:
     check = run_cli("rewrite", "--check", "--no-dockerfiles", *common, env=env)
     assert check.exit_code == 1, check.output
     assert "services/api/Dockerfile:2" in check.output
+
+
+@pytest.mark.slow
+def test_5_the_real_rewrite_no_dockerfiles_then_check_and_verify_fail(run_cli, tmp_path: Path, index,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The journey as a user runs it: `rewrite --no-dockerfiles` moves svc-b out of the workspace
+    and leaves its Dockerfile; `rewrite --check` and verify name that Dockerfile's line."""
+    env = _env(tmp_path, monkeypatch)
+    root = tmp_path / "repo"
+    shutil.copytree(FIXTURES / "layouts/uv-root-lock", root)
+    _write(root, {"compose.yaml": COMPOSE.split("  app-a:")[0],
+                  "services/svc-b/Dockerfile": "FROM python:3.12-slim\nRUN pip install uv\nWORKDIR /app\n"
+                                               "COPY . .\nRUN uv sync --frozen --package svc-b\n"})
+    _publish(run_cli, root, index, env)
+    common = ("--root", str(root), "--index-url", index.simple_url)
+    moved = run_cli("rewrite", *common, "--no-dockerfiles", "services/svc-b", env=env)
+    assert moved.exit_code == 0, moved.output
+    assert "exclude" in (root / "pyproject.toml").read_text()
+    where = "services/svc-b/Dockerfile:5"
+    what = "`uv sync --package svc-b`: svc-b is not a member of the uv workspace the build uses"
+    check = run_cli("rewrite", "--check", *common, "services/svc-b", env=env)
+    assert check.exit_code == 1 and where in check.output and what in check.output, check.output
+    code, data = _verify(run_cli, root, index, env, "services/svc-b")
+    assert code == 1
+    assert any(f.startswith(where) and what in f for f in _findings(data, "static")), data
