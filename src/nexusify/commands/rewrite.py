@@ -10,6 +10,7 @@ from nexusify.formats.shared_code import SharedCode
 from nexusify.model import STAYS, workspace_for
 from nexusify.rewrite.apply import apply_plan
 from nexusify.rewrite.plan import RewritePlan, plan_rewrite
+from nexusify.verify import is_consumer
 from nexusify.verify.gate import check_problems
 
 
@@ -64,8 +65,10 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     )
     if ws is not None:
         known = {(p.path, p.line, p.message) for p in plan.problems}
-        plan.problems += [p for p in check_problems(ws, SharedCode.from_workspace(ws, ctx.settings.path_aliases),
-                                                    plan.source.url, plan.source.explicit) if (p.path, p.line, p.message) not in known]
+        gate = check_problems(ws, [p for p in ws.projects if is_consumer(p)],
+                              SharedCode.from_workspace(ws, ctx.settings.path_aliases), plan.source.url,
+                              plan.source.explicit)
+        plan.problems += [p for p in gate if (p.path, p.line, p.message) not in known]
     if plan.errors and (dry or ctx.json):
         if ctx.json:
             ctx.out.json({**plan.to_dict(), "mode": "check" if args.check else "diff" if dry else "apply",

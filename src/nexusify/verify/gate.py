@@ -10,10 +10,12 @@ targets or ``--no-dockerfiles`` say (flags narrow what rewrite writes, never wha
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+
 from nexusify.errors import Problem
-from nexusify.formats.dockerfile_rules import judge_project
+from nexusify.formats.dockerfile_rules import JudgedDockerfile, judge_project
 from nexusify.formats.shared_code import SharedCode
-from nexusify.model import Workspace, stays_in_workspace
+from nexusify.model import Project, Workspace, stays_in_workspace
 from nexusify.model.staying import workspace_of
 from nexusify.verify.dockerfiles import unowned_dockerfiles
 from nexusify.verify.report import Finding
@@ -21,15 +23,22 @@ from nexusify.verify.sources import dockerfile_index_findings, source_findings
 from nexusify.verify.static import dockerfile_findings
 
 
+def broken_builds(judged: Iterable[JudgedDockerfile]) -> list[Problem]:
+    """What fails the build of a consumer that stays in its uv workspace (taking shared code by path
+    is its way, so only these count): ``uv sync --package`` of a non-member, ``COPY --from`` of a
+    path its stage no longer makes."""
+    return [p for jd in judged for p in jd.verdict.problems
+            if p.code in ("dockerfile-uv-package", "dockerfile-copy-from-missing")]
+
+
 def _problem(code: str, f: Finding) -> Problem:
     return Problem("error", code, f.path, f.line, f.message, f.hint)
 
 
-def check_problems(ws: Workspace, shared: SharedCode, index_url: str, explicit: bool = True) -> list[Problem]:
-    """Errors ``rewrite --check`` adds to its plan's (see the module docstring)."""
-    from nexusify.verify.run import is_consumer
-
-    consumers = [p for p in ws.projects if is_consumer(p)]
+def check_problems(ws: Workspace, consumers: Sequence[Project], shared: SharedCode, index_url: str,
+                   explicit: bool = True) -> list[Problem]:
+    """Errors ``rewrite --check`` adds to its plan's (see the module docstring); ``consumers``:
+    every consumer of ``ws`` (:func:`nexusify.verify.is_consumer`)."""
     out: list[Problem] = []
     for jd in unowned_dockerfiles(ws, shared, consumers):
         findings = dockerfile_findings(jd)
@@ -37,10 +46,11 @@ def check_problems(ws: Workspace, shared: SharedCode, index_url: str, explicit: 
             findings += dockerfile_index_findings(jd.rel, jd.content.decode("utf-8", "replace"), index_url)
         out += [_problem("dockerfile-unowned", f) for f in findings]
     for consumer in consumers:
+        judged = judge_project(consumer, ws.root, shared)
         wroot = workspace_of(consumer)
         if wroot is not None and stays_in_workspace(consumer, ws):
+            out += broken_builds(judged)
             continue
-        judged = judge_project(consumer, ws.root, shared)
         out += [_problem("index-elsewhere", f) for f in source_findings(consumer, ws, index_url, judged, (), explicit)]
     seen: set[tuple[str | None, int | None, str]] = set()
     unique = []

@@ -19,6 +19,7 @@ from nexusify.model.staying import workspace_of
 from nexusify.rewrite.targets import select_services
 from nexusify.verify.build import Builder
 from nexusify.verify.dockerfiles import unowned_dockerfiles
+from nexusify.verify.gate import broken_builds
 from nexusify.verify.lock import LockChecker
 from nexusify.verify.lock_index import lock_index_findings
 from nexusify.verify.report import Check, ConsumerResult, Finding, VerifyReport
@@ -74,7 +75,7 @@ def run_verify(settings: Settings, targets: Sequence[str] = (), *, env: Mapping[
         result = ConsumerResult(consumer.name or consumer.rel(ws.root), consumer.rel(ws.root), consumer.tool)
         wroot = workspace_of(consumer)
         if wroot is not None and stays_in_workspace(consumer, ws):  # keeps working as is: nothing to prove
-            lost = stay_problems(result.name, wroot, judged[consumer.path])
+            lost = stay_problems(result.name, wroot, judged[consumer.path]) + broken_builds(judged[consumer.path])
             result.checks["static"] = Check.failed("static", [Finding(p.message, p.path, p.line, p.hint)
                                                               for p in lost]) if lost else Check.na("static", STAYS)
             result.checks["lock"] = Check.na("lock", STAYS)
