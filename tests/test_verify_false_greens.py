@@ -378,18 +378,21 @@ def _judge(tmp_path: Path, text: str) -> list[str]:
     ctx = tmp_path / "svc"
     ctx.mkdir(exist_ok=True)
     (ctx / "pyproject.toml").write_text("")
-    verdict = judge_dockerfile("svc/Dockerfile", text, project_dir=ctx, root=tmp_path, shared=SharedCode(),
-                               context=ctx)
+    shared = SharedCode.of([(tmp_path / "libs/common", "acme-common")])
+    verdict = judge_dockerfile("svc/Dockerfile", text, project_dir=ctx, root=tmp_path, shared=shared, context=ctx)
     return [f"{p.line}: {p.message}" for p in verdict.problems]
 
 
 def test_copy_from_a_stage_that_no_longer_produces_the_path_is_an_error(tmp_path: Path) -> None:
     base = "FROM python:3.12-slim AS builder\nWORKDIR /src\nCOPY pyproject.toml .\nRUN pip wheel . -w /wheels\n"
-    assert _judge(tmp_path, base + "FROM python:3.12-slim\nCOPY --from=builder /src/shared /app/shared\n") == [
-        "6: COPY --from=builder /src/shared: stage builder no longer produces /src/shared (nothing copies it there "
-        "and no RUN makes it), so the build fails"]
-    # what the stage does produce is fine: its wheels, its venv, the file it copied, a base image's folders
-    for ok in ("/wheels", "/wheels/x.whl", "/src/.venv", "/src/pyproject.toml", "/usr/local/lib", "/src"):
+    for gone in ("/src/common", "/src/acme_common", "/deps/common"):  # shared code the patch no longer copies
+        assert _judge(tmp_path, base + f"FROM python:3.12-slim\nCOPY --from=builder {gone} /app/x\n") == [
+            f"6: COPY --from=builder {gone}: stage builder no longer produces {gone} (nothing copies it there "
+            "and no RUN makes it), so the build fails"]
+    # what the stage does produce is fine: its wheels, its venv, the file it copied, a base image's folders,
+    # and what a RUN may make in its WORKDIR without naming it (collectstatic...)
+    for ok in ("/wheels", "/wheels/x.whl", "/src/.venv", "/src/pyproject.toml", "/usr/local/lib", "/src",
+               "/src/staticfiles"):
         assert _judge(tmp_path, base + f"FROM python:3.12-slim\nCOPY --from=builder {ok} /x\n") == [], ok
 
 

@@ -250,8 +250,13 @@ def _uv_folder(context: Path, directory: str | None) -> Path | None:
 # --------------------------------------------------------------------------- COPY --from
 
 
-def copy_from_problems(path: str, df: Dockerfile, context: Path) -> list[Problem]:
-    """An error for every ``COPY --from=<stage>`` of an absolute path the stage no longer produces."""
+def copy_from_problems(path: str, df: Dockerfile, context: Path, shared: SharedCode | None = None) -> list[Problem]:
+    """An error for every ``COPY --from=<stage>`` of an absolute path the stage no longer produces.
+    Below a WORKDIR where a RUN ran (a tool may make anything there without naming it), only a
+    path naming shared code (a shared package's folder or distribution name) is judged."""
+    marks = set()
+    for folder, name in shared.packages if shared is not None else ():
+        marks |= {os.path.basename(folder), name, name.replace("-", "_"), name.replace("_", "-")}
     names: dict[str, int] = {}
     parents: list[int | None] = []
     produced: list[list[str]] = []  # per stage: folders/files it makes (COPY dests, WORKDIRs, RUN words)
@@ -277,7 +282,8 @@ def copy_from_problems(path: str, df: Dockerfile, context: Path) -> list[Problem
             if stage is not None:
                 for src in instr.sources:
                     clean = glob_free(src)
-                    if clean.startswith("/") and "$" not in clean and not _produced(clean, stage, parents, produced):
+                    if clean.startswith("/") and "$" not in clean and not _produced(clean, stage, parents, produced,
+                                                                                      marks):
                         out.append(Problem(
                             "error", "dockerfile-copy-from-missing", path, instr.start,
                             f"COPY --from={src_from} {src}: stage {src_from} no longer produces {clean} "
@@ -315,7 +321,8 @@ def _copy_targets(instr: Instruction, context: Path | None, workdir: str) -> lis
     return [base + "/\0any"]
 
 
-def _produced(target: str, stage: int | None, parents: list[int | None], produced: list[list[str]]) -> bool:
+def _produced(target: str, stage: int | None, parents: list[int | None], produced: list[list[str]],
+              marks: set[str]) -> bool:
     parts = target.strip("/").split("/")
     if not parts[0] or parts[0] in _SYSTEM:
         return True
@@ -333,7 +340,8 @@ def _produced(target: str, stage: int | None, parents: list[int | None], produce
                 return True
             if mark == "run" and inside and norm != folder:
                 first = norm[len(folder.rstrip("/")) + 1:].split("/")[0]
-                if first.startswith(".") or first in _MADE or first.endswith(".egg-info"):
+                if first.startswith(".") or first in _MADE or first.endswith(".egg-info") or not (
+                        set(parts) & marks):
                     return True
             if mark == "dir" and (norm == folder or folder.startswith(norm + "/")):
                 return True

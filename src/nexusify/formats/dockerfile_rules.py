@@ -176,7 +176,7 @@ def judge_dockerfile(path: str, text: str, *, project_dir: Path, root: Path, sha
     verdict.problems += path_install_problems(path, df, project_dir=project_dir, context=verdict.context,
                                               shared=shared, handled=[(i.instruction.start, i.word)
                                                                       for i in verdict.installs])
-    verdict.problems += copy_from_problems(path, df, verdict.context)
+    verdict.problems += copy_from_problems(path, df, verdict.context, shared)
     verdict.problems += uv_package_problems(path, df, context=verdict.context, root=root, arg_sets=arg_sets)
     if verdict.copies or _copies_context_holding_shared(df, verdict.context, project_dir, shared):
         problem = uv_workspace_build(path, df, root, verdict.context, additional)
