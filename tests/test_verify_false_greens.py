@@ -253,8 +253,10 @@ def test_3_a_run_installing_a_shared_folder_by_path_fails_and_is_left_alone(run_
     message = ("services/api/Dockerfile:4: RUN installs `../../libs/common`, the folder of shared package "
                "acme-common: the image installs it from a path, not from the index")
     assert _findings(data, "static", "api") == [message]
+    _write(root, {"services/worker/pyproject.toml": _uv_service("worker", index.simple_url),
+                  "services/worker/src/worker/__init__.py": ""})
     common = ("--root", str(root), "--index-url", index.simple_url)
-    check = run_cli("rewrite", "--check", *common, env=env)
+    check = run_cli("rewrite", "--check", *common, "services/worker", env=env)  # another target: still judged
     assert check.exit_code == 1
     assert "services/api/Dockerfile:4: error[dockerfile-installs-shared-path]: " + message.split(": ", 1)[1] in (
         check.output.replace("\n    ", " "))

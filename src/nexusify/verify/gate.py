@@ -3,6 +3,8 @@ targets or ``--no-dockerfiles`` say (flags narrow what rewrite writes, never wha
 
 * every Dockerfile no consumer owns whose context holds shared code or a consumer
   (:func:`~nexusify.verify.dockerfiles.unowned_dockerfiles`): its shared copies and errors;
+* every consumer's Dockerfile lines that fail its build or install shared code by path
+  (:mod:`nexusify.formats.dockerfile_checks`), targeted or not;
 * every consumer's sources (:func:`~nexusify.verify.sources.source_findings`, for the shared
   packages it declares): an index other than the configured one that serves them, in its
   manifest, its requirements files or the Dockerfiles that build it.
@@ -13,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from nexusify.errors import Problem
+from nexusify.formats.dockerfile_checks import CODES
 from nexusify.formats.dockerfile_rules import JudgedDockerfile, judge_project
 from nexusify.formats.shared_code import SharedCode
 from nexusify.model import Project, Workspace, stays_in_workspace
@@ -51,6 +54,8 @@ def check_problems(ws: Workspace, consumers: Sequence[Project], shared: SharedCo
         if wroot is not None and stays_in_workspace(consumer, ws):
             out += broken_builds(judged)
             continue
+        # whatever the targets: a build that fails, or installs shared code by path, is an error
+        out += [p for jd in judged for p in jd.verdict.problems if p.code in CODES]
         out += [_problem("index-elsewhere", f) for f in source_findings(consumer, ws, index_url, judged, (), explicit)]
     seen: set[tuple[str | None, int | None, str]] = set()
     unique = []
