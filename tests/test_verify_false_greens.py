@@ -148,10 +148,18 @@ def test_1_a_source_or_a_dockerfile_default_on_another_index_fails(run_cli, tmp_
         f"{index.simple_url}: a build that does not override it installs from there"]
     check = run_cli("rewrite", "--check", "--root", str(root), "--index-url", index.simple_url, env=env)
     assert check.exit_code == 1
-    assert "services/api/Dockerfile:2: error[index-elsewhere]: ARG NEXUS_INDEX_URL names the index" in check.output
+    assert "services/api/Dockerfile:2: index URL default: " + OTHER in check.output  # rewrite puts it right
+
+    # an index under another name than the configured source's: rewrite leaves it, --check says why
+    dockerfile.unlink()
+    manifest.write_text(_uv_service("api", OTHER).replace('"nexus"', '"internal"'))
+    check = run_cli("rewrite", "--check", "--root", str(root), "--index-url", index.simple_url, env=env)
+    assert check.exit_code == 1
+    assert (f"services/api/pyproject.toml:{at}: error[index-elsewhere]: acme-common comes from uv index 'internal' "
+            f"at {OTHER}") in check.output, check.output
+    manifest.write_text(_uv_service("api", index.simple_url))
 
     # Poetry: the dependency's source names a [[tool.poetry.source]] on another index
-    dockerfile.unlink()
     _write(root, {"services/worker/pyproject.toml": f'''[tool.poetry]
 name = "worker"
 version = "1.0.0"

@@ -67,7 +67,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         known = {(p.path, p.line, p.message) for p in plan.problems}
         gate = check_problems(ws, [p for p in ws.projects if is_consumer(p)],
                               SharedCode.from_workspace(ws, ctx.settings.path_aliases), plan.source.url,
-                              plan.source.explicit)
+                              plan.source.explicit,
+                              {sp.path for sp in plan.services if not any(f.changed for f in sp.files)})
         plan.problems += [p for p in gate if (p.path, p.line, p.message) not in known]
     if plan.errors and (dry or ctx.json):
         if ctx.json:

@@ -5,14 +5,15 @@ targets or ``--no-dockerfiles`` say (flags narrow what rewrite writes, never wha
   (:func:`~nexusify.verify.dockerfiles.unowned_dockerfiles`): its shared copies and errors;
 * every consumer's Dockerfile lines that fail its build or install shared code by path
   (:mod:`nexusify.formats.dockerfile_checks`), targeted or not;
-* every consumer's sources (:func:`~nexusify.verify.sources.source_findings`, for the shared
-  packages it declares): an index other than the configured one that serves them, in its
+* the sources of every consumer rewrite would leave unchanged
+  (:func:`~nexusify.verify.sources.source_findings`, for the shared packages it declares): an index other than the configured one that serves them, in its
   manifest, its requirements files or the Dockerfiles that build it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
+from pathlib import Path
 
 from nexusify.errors import Problem
 from nexusify.formats.dockerfile_checks import CODES
@@ -39,9 +40,11 @@ def _problem(code: str, f: Finding) -> Problem:
 
 
 def check_problems(ws: Workspace, consumers: Sequence[Project], shared: SharedCode, index_url: str,
-                   explicit: bool = True) -> list[Problem]:
+                   explicit: bool = True, settled: Collection[Path] | None = None) -> list[Problem]:
     """Errors ``rewrite --check`` adds to its plan's (see the module docstring); ``consumers``:
-    every consumer of ``ws`` (:func:`nexusify.verify.is_consumer`)."""
+    every consumer of ``ws`` (:func:`nexusify.verify.is_consumer`); ``settled``: the folders of
+    the consumers rewrite would leave unchanged, the only ones whose sources are judged (what
+    rewrite would change, its plan already reports; None: every consumer)."""
     out: list[Problem] = []
     for jd in unowned_dockerfiles(ws, shared, consumers):
         findings = dockerfile_findings(jd)
@@ -56,7 +59,9 @@ def check_problems(ws: Workspace, consumers: Sequence[Project], shared: SharedCo
             continue
         # whatever the targets: a build that fails, or installs shared code by path, is an error
         out += [p for jd in judged for p in jd.verdict.problems if p.code in CODES]
-        out += [_problem("index-elsewhere", f) for f in source_findings(consumer, ws, index_url, judged, (), explicit)]
+        if settled is None or consumer.path in settled:
+            out += [_problem("index-elsewhere", f)
+                    for f in source_findings(consumer, ws, index_url, judged, (), explicit)]
     seen: set[tuple[str | None, int | None, str]] = set()
     unique = []
     for p in out:
