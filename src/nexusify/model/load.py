@@ -57,7 +57,8 @@ def load_workspace(
     for pp in iter_pyprojects(root, exclude):
         project = read_project(pp, root, problems)
         if project is None:
-            broken.add(pp.parent.resolve())
+            folder = pp.parent.resolve()  # a symlink out of the root stays where it is in the tree
+            broken.add(folder if folder.is_relative_to(root) else pp.parent)
         else:
             projects.append(project)
     taken = {p.path for p in projects} | broken

@@ -60,6 +60,13 @@ class Workspace:
         return [p for p in self.problems if p.severity == "error" and p.path is not None
                 and self.owner_of(self.root / p.path) in self.broken]
 
+    def unnamed_shared_errors(self) -> list[Problem]:
+        """The errors of shared packages without a name: no name reaches them, so a verb acting on
+        every shared package (publish) must stop on them instead of skipping them."""
+        unnamed = {p.path for p in self.shared if not p.name}
+        return [p for p in self.problems if p.severity == "error" and p.path is not None
+                and self.owner_of(self.root / p.path) in unnamed]
+
     def reached_folders(self, targets: Iterable[Project]) -> set[Path]:
         """The folders of ``targets`` and of every project they need, directly or transitively,
         by path or by version (unreadable ones included: they are reached by path)."""

@@ -60,6 +60,8 @@ def run_verify(settings: Settings, targets: Sequence[str] = (), *, env: Mapping[
         raise UsageError(f"no project under {ws.root} depends on a shared package: nothing to verify",
                          hint="`nexusify audit` lists the shared packages and their consumers")
     errors = ws.errors_reaching(consumers)
+    if not targets:  # "every consumer": a folder that cannot be read (a symlink out of the root) may be one
+        errors += [p for p in ws.unreadable_errors() if p not in errors]
     if errors:
         raise ProblemsFound(f"{len(errors)} problem(s) in what the consumers reach; nothing was verified:\n  "
                             + "\n  ".join(str(p) for p in errors), hint="fix them (`nexusify audit`) and re-run")
