@@ -32,7 +32,7 @@ from benchmarks.cli_run import load_stack_env, nexusify  # noqa: E402
 from tests.deploy_fixtures import Load, make_project, remove_labelled  # noqa: E402
 from tests.hosts_stack import TwoHosts, start_two_hosts  # noqa: E402
 
-from nexusify.deploy.hosts import HostSpec, connect_host, network_name  # noqa: E402
+from nexusify.deploy.runtime.hosts import HostSpec, connect_host, network_name  # noqa: E402
 
 
 def api_calls(hosts: TwoHosts, calls: int) -> dict[str, float]:

@@ -64,7 +64,7 @@ class DeployProject:
         return body
 
     def cleanup(self, client: Any) -> None:
-        from nexusify.deploy.switch import NginxProxy
+        from nexusify.deploy.traffic.switch import NginxProxy
 
         conf_dir = self.state / "nginx"
         if conf_dir.is_dir():
@@ -95,7 +95,7 @@ def remove_environment(client: Any, environment: str) -> None:
             if attempt == 2:
                 raise
             time.sleep(0.5)
-    from nexusify.deploy.hosts import network_name
+    from nexusify.deploy.runtime.hosts import network_name
 
     for n in client.networks.list(names=[network_name(environment)]):
         with contextlib.suppress(Exception):

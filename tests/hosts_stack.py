@@ -34,7 +34,7 @@ from typing import Any
 
 import pytest
 
-from nexusify.deploy.ssh_master import control_path
+from nexusify.deploy.runtime.ssh_master import control_path
 
 STACK_SOCKET = os.environ.get("DOCKER_HOST", "unix:///run/nexusify-stack/podman.sock").removeprefix("unix://")
 # Host B's first networks would take the bridge names (podman1...) A's take too: B pads them, with a

@@ -226,8 +226,8 @@ def test_a_state_dir_symlinked_out_is_refused_at_use(run_cli: Callable[..., obje
 @pytest.mark.parametrize("link", ["dist", "publish-state.json", "deploy"])
 def test_a_state_subfolder_shipped_as_a_symlink_out_is_refused(monorepo: Path, outside: Path, link: str) -> None:
     from nexusify.config import resolve_settings
-    from nexusify.deploy.history import history_path
-    from nexusify.deploy.state import StateStore
+    from nexusify.deploy.state.history import history_path
+    from nexusify.deploy.state.store import StateStore
     from nexusify.publish.builds import prune_dist
     from nexusify.publish.state import save_records
 
@@ -356,7 +356,7 @@ def test_a_journal_less_folder_holding_anything_else_is_not_removed(monorepo: Pa
 def test_a_state_subfolder_symlinked_into_the_repository_is_refused(monorepo: Path, link: str) -> None:
     """``.nexusify/dist -> ../shared/packages``: pruning old builds would remove package folders."""
     from nexusify.config import resolve_settings
-    from nexusify.deploy.lock import DeployLock
+    from nexusify.deploy.state.lock import DeployLock
     from nexusify.publish.builds import prune_dist
 
     before = listing(monorepo / "shared")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from nexusify.config import resolve_settings
-from nexusify.deploy.config import (
+from nexusify.deploy.config.load import (
     AwsSecretsConfig,
     DeployConfig,
     EnvFileSecretsConfig,
@@ -265,7 +265,7 @@ def test_locate(text: str, parts: list[str], line: int | None) -> None:
 
 
 def test_the_documented_example_is_valid(tmp_path: Path) -> None:
-    import nexusify.deploy.config as module
+    import nexusify.deploy.config.load as module
 
     doc = module.__doc__ or ""
     example = doc.split("Example (")[1].split("::\n\n", 1)[1].split("\nTop-level keys")[0]

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from nexusify.deploy.hosts import HostSpec, connect_host, network_name, proxy_name
+from nexusify.deploy.runtime.hosts import HostSpec, connect_host, network_name, proxy_name
 from nexusify.errors import DeployError
 from tests.conftest import CliResult, missing
 from tests.deploy_fixtures import (
@@ -96,12 +96,22 @@ def _free_on_both(addresses: list[str]) -> int:
     raise AssertionError("no port free on both addresses")
 
 
+# What the deploying machine's DOCKER_HOST says when the build engine is host A over ssh: an address
+# where nothing listens, so a step that fell back to a local engine would fail, not pass quietly.
+NO_LOCAL_ENGINE = "unix:///nonexistent/nexusify-no-local-engine.sock"
+
+
 @contextlib.contextmanager
-def make_fleet(two_hosts: TwoHosts, base: Path, registry: str | None = None) -> Iterator[Fleet]:  # noqa: F811
-    """A project whose environment has both hosts, each proxy publishing the app on its own address."""
+def make_fleet(two_hosts: TwoHosts, base: Path, registry: str | None = None,  # noqa: F811
+               ssh_engine: bool = True) -> Iterator[Fleet]:
+    """A project whose environment has both hosts, each proxy publishing the app on its own address.
+    ``ssh_engine``: the build engine is host A's, ``engine = "ssh://..."`` (no engine on this machine)."""
     import docker
 
-    p = make_project(base, health_timeout=8, drain_timeout=5, registry=registry)
+    engine = f'engine = "{two_hosts.a.url}"\n' if ssh_engine else ""
+    p = make_project(base, health_timeout=8, drain_timeout=5, registry=registry, extra_toml=engine)
+    if ssh_engine:
+        p.docker_host = NO_LOCAL_ENGINE
     port = _free_on_both([h.address for h in two_hosts.hosts])
     toml = (p.root / "nexusify.toml").read_text().replace(f"public-port = {p.public_port}", f"public-port = {port}")
     p.public_port = port
@@ -151,6 +161,9 @@ def test_v1_reaches_both_hosts_each_behind_its_own_proxy(fleet: Fleet, run_cli: 
     r = deploy(run_cli, fleet, "v1")
     assert r.exit_code == 0, r.output
     assert fleet.built_everywhere() == ["v1", "v1"]
+    # `engine = "ssh://<host A>"`: the image is built on A, so only B gets it sent
+    a, b = (h.url.removeprefix("ssh://") for h in fleet.hosts.hosts)
+    assert f"host {b}: sending" in r.output and f"host {a}: sending" not in r.output, r.output
     for client in fleet.clients:
         proxy = client.containers.get(proxy_name(fleet.p.environment))
         assert proxy.labels["io.nexusify.role"] == "proxy"
@@ -212,7 +225,7 @@ def test_rollback_under_load_on_both_hosts_is_fast(fleet: Fleet, run_cli: Run) -
 
 def test_a_switch_failing_on_one_host_switches_the_other_back(fleet: Fleet, run_cli: Run,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    from nexusify.deploy.proxy_container import ContainerProxy
+    from nexusify.deploy.traffic.proxy_container import ContainerProxy
 
     before = fleet.built_everywhere()
     real = ContainerProxy.point_to
@@ -254,7 +267,7 @@ def test_with_a_registry_every_host_pulls_the_pushed_image(two_hosts: TwoHosts, 
     except FileNotFoundError:
         missing("docker-registry", "not installed")
     try:
-        with make_fleet(two_hosts, tmp_path / "reg", registry=registry) as f:
+        with make_fleet(two_hosts, tmp_path / "reg", registry=registry, ssh_engine=False) as f:
             r = deploy(run_cli, f, "r1")
             assert r.exit_code == 0, r.output
             assert f"{registry}/app:r1 pulled" in r.output
@@ -327,6 +340,19 @@ def test_migrations_run_once_on_the_first_host_from_the_new_image(two_hosts: Two
         for client in f.clients:  # the one-off container is gone; no migration container on any host
             assert client.containers.list(all=True, filters={"label": "io.nexusify.role=migration"}) == []
         assert f.built_everywhere() == ["m1", "m1"]
+        # the runner in the container is the local one: a failing revision is named, its file in the working copy
+        with postgres_database() as db2:
+            with (f.p.root / ".env.test").open("a") as fh:
+                fh.write(f"DATABASE_URL2={db2.replace('root@', f'root:{secret}@')}\n")
+            failing = REPO / "fixtures" / "deploy" / "alembic-app-failing" / "alembic.ini"
+            (f.p.root / "nexusify.toml").write_text(toml.replace('"secret:DATABASE_URL"', '"secret:DATABASE_URL2"').replace(
+                str(REPO / "fixtures" / "deploy" / "alembic-app" / "alembic.ini"), str(failing)))
+            bad = deploy(run_cli, f, "m2")
+            assert bad.exit_code == 1, bad.output
+            assert "migration 0002 (backfill prices (broken: the table name is wrong)) failed on " in bad.output
+            assert "0002_broken.py" in bad.output and 'relation "no_such_table" does not exist' in bad.output
+            assert secret not in bad.output
+            assert f.built_everywhere() == ["m1", "m1"]  # nothing switched
 
 
 def test_the_proxy_container_on_the_single_engine(tmp_path: Path, run_cli: Run, docker_client: Any) -> None:
@@ -369,6 +395,26 @@ def test_connect_host_reuses_one_ssh_connection(two_hosts: TwoHosts) -> None:  #
     assert not Path(engine.url.removeprefix("unix://")).exists(), "the tunnel's socket is removed on close"
 
 
+def test_the_build_engine_over_ssh_rides_the_same_tunnel(two_hosts: TwoHosts) -> None:  # noqa: F811
+    """`engine = "ssh://..."` goes through the system's ssh and the kept master, as hosts do: the SDK
+    sees a local socket (never docker-py's paramiko mode), and a call costs a few ms, not ~0.35 s."""
+    from nexusify.deploy.runtime.engine import connect
+
+    env = {**os.environ, "DOCKER_HOST": NO_LOCAL_ENGINE}
+    engine = connect(two_hosts.a.url, env)
+    try:
+        assert engine.url.startswith("unix://") and engine.is_podman
+        t0 = time.monotonic()
+        for _ in range(20):
+            engine.client.ping()
+        assert time.monotonic() - t0 < 2.0
+    finally:
+        engine.close()
+    closed = _free_on_both(["127.0.0.2", "127.0.0.3"])
+    with pytest.raises(DeployError, match=r"the container engine at ssh://.* ssh failed"):
+        connect(f"ssh://root@127.0.0.2:{closed}", env)
+
+
 def test_connect_host_unix_and_unreachable_ssh(docker_client: Any, tmp_path: Path) -> None:
     from tests.hosts_stack import STACK_SOCKET
 
@@ -386,7 +432,7 @@ def test_connect_host_unix_and_unreachable_ssh(docker_client: Any, tmp_path: Pat
 def test_the_ssh_master_is_kept_for_the_next_command_unless_told_not_to(two_hosts: TwoHosts) -> None:  # noqa: F811
     import subprocess
 
-    from nexusify.deploy.ssh_master import control_path, persist_seconds
+    from nexusify.deploy.runtime.ssh_master import control_path, persist_seconds
     from nexusify.errors import ConfigError
     from tests.hosts_stack import end_kept_master
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from nexusify.deploy.hosts import HostSpec, network_name, proxy_name
+from nexusify.deploy.runtime.hosts import HostSpec, network_name, proxy_name
 from nexusify.errors import ConfigError, ConfigErrors
 from tests.test_deploy_config import _load, _project
 
@@ -34,6 +34,15 @@ hosts = ["ssh://deploy@127.0.0.2:2222", "tcp://10.0.0.7:2376", "unix:///run/podm
     assert [h.name for h in env.hosts] == ["deploy@127.0.0.2:2222", "10.0.0.7:2376", "/run/podman.sock", "deploy@web2"]
     assert env.proxy is not None and env.proxy.kind == "container" and env.proxy.image == "localhost/nginx:stack"
     assert network_name("prod") == "nexusify-prod" and proxy_name("prod") == "nexusify-prod-proxy"
+
+
+@pytest.mark.parametrize("engine", ["ssh://-oProxyCommand=x", "ssh://u:pw@h", "ssh://h/path"])
+def test_an_ssh_engine_follows_the_hosts_rule(tmp_path: Path, engine: str) -> None:
+    """`engine = "ssh://..."` rides the same ssh transport as hosts: the same address rule."""
+    root = _project(tmp_path, f'[deploy]\nengine = "{engine}"\n' + BASE)
+    with pytest.raises((ConfigError, ConfigErrors)) as info:
+        _load(root)
+    assert "engine" in str(info.value)
 
 
 def test_no_hosts_keeps_the_single_engine(tmp_path: Path) -> None:
@@ -81,3 +90,15 @@ def test_the_plan_names_the_hosts_and_the_proxy_container(tmp_path: Path) -> Non
     text = "\n".join(plan.lines())
     assert "on 2 hosts (deploy@web1, deploy@web2)" in text
     assert "point the proxy container 8080 at it" in text.replace("0.0.0.0:", "").replace("127.0.0.1:", "")
+
+
+def test_primary_names_the_lock_host_whatever_the_order(tmp_path: Path) -> None:
+    """The lock and the migrations live on the first host; `primary` makes that one stay first."""
+    for order in ('"ssh://deploy@web1", "ssh://deploy@web2"', '"ssh://deploy@web2", "ssh://deploy@web1"'):
+        root = _project(tmp_path / order[15:19], BASE + f'[deploy.environments.prod]\nhosts = [{order}]\nprimary = "deploy@web1"\n')
+        assert [h.name for h in _load(root).environment("prod").hosts] == ["deploy@web1", "deploy@web2"]
+    root = _project(tmp_path / "default", BASE + '[deploy.environments.prod]\nhosts = ["ssh://b", "ssh://a"]\n')
+    assert [h.name for h in _load(root).environment("prod").hosts] == ["b", "a"]  # default: the first listed
+    root = _project(tmp_path / "bad", BASE + '[deploy.environments.prod]\nhosts = ["ssh://web1"]\nprimary = "ssh://web9"\n')
+    with pytest.raises((ConfigError, ConfigErrors), match="not one of `hosts`"):
+        _load(root)

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from nexusify.deploy.hostobjects import lock_name
-from nexusify.deploy.hosts import network_name
+from nexusify.deploy.runtime.hosts import network_name
+from nexusify.deploy.runtime.objects import lock_name
 from tests.conftest import REPO, CliResult
 from tests.hosts_stack import two_hosts  # noqa: F401 (the fixture)
 from tests.test_deploy_hosts import Fleet, deploy, fleet  # noqa: F401 (the fixture)
@@ -112,9 +112,9 @@ def test_history_and_status_from_a_fresh_clone_show_what_is_live(fleet: Fleet, r
 
 def test_status_reports_a_host_that_disagrees(fleet: Fleet, run_cli: Run) -> None:  # noqa: F811
     """Host B's proxy is pointed back at v1 behind nexusify's back: status says the hosts disagree."""
-    from nexusify.deploy.engine import Engine
-    from nexusify.deploy.proxy_container import ContainerProxy
-    from nexusify.deploy.switch import Target
+    from nexusify.deploy.runtime.engine import Engine
+    from nexusify.deploy.traffic.proxy_container import ContainerProxy
+    from nexusify.deploy.traffic.switch import Target
 
     f = fleet
     client = f.clients[1]

@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from nexusify.deploy import hosttls
-from nexusify.deploy.hosts import HostSpec, connect_host, network_name, proxy_name
+from nexusify.deploy.runtime import tls as hosttls
+from nexusify.deploy.runtime.hosts import HostSpec, connect_host, network_name, proxy_name
 from nexusify.errors import DeployError
 from tests.conftest import CliResult
 from tests.deploy_fixtures import LABEL_ENV, DeployProject, make_project, remove_environment
@@ -96,7 +96,7 @@ def test_a_certificate_for_another_name_is_named(tls_engine: TlsEngine) -> None:
 def test_an_engine_closing_at_once_names_the_client_certificate(tls_engine: TlsEngine) -> None:  # noqa: F811
     """An engine refusing the client certificate may close before its alert is read (TLS 1.3): the
     client sees only EOF, and the error still points at the certificate."""
-    from nexusify.deploy.hosttls import explain, tls_settings
+    from nexusify.deploy.runtime.tls import explain, tls_settings
 
     tls = tls_settings(tls_engine.env())
     eof = OSError("SSLError(SSLEOFError(8, 'EOF occurred in violation of protocol (_ssl.c:2427)'))")

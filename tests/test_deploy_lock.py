@@ -14,14 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from nexusify.deploy.lock import DeployLock, LockHolder, current_holder
+from nexusify.deploy.state.lock import DeployLock, LockHolder, current_holder
 from nexusify.errors import DeployError, LockHeld
 from tests.conftest import REPO
 
 _HOLD = textwrap.dedent("""\
     import sys, time
     from pathlib import Path
-    from nexusify.deploy.lock import DeployLock
+    from nexusify.deploy.state.lock import DeployLock
     lock = DeployLock(Path(sys.argv[1]), "production", env={"NEXUSIFY_DEPLOYER": "bob@ci"})
     lock.acquire()
     print("locked", flush=True)

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from nexusify.credentials import Credentials, Secret
-from nexusify.deploy.images import (
+from nexusify.deploy.plan import STAGES, effective_stages, parse_stages, resolve_version
+from nexusify.deploy.runtime.images import (
     BuildRequest,
     check_version,
     content_hash,
@@ -21,7 +22,6 @@ from nexusify.deploy.images import (
     source_version,
     split_ref,
 )
-from nexusify.deploy.plan import STAGES, effective_stages, parse_stages, resolve_version
 from nexusify.errors import DeployError, UsageError
 from tests.conftest import CliResult
 from tests.deploy_fixtures import REPO, make_project
@@ -176,3 +176,32 @@ def test_dry_run_prints_the_plan_and_migration_sql_and_changes_nothing(
     assert plan["dry_run"] is True and plan["stages"] == ["build"]
     assert [s["stage"] for s in plan["steps"]] == ["build"]
     assert plan["steps"][0]["image"] == "app:v9"
+
+
+def test_index_credentials_reach_only_the_netrc_secret_id(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Dockerfile mounts nexusify's netrc and the user's own npmrc: only id=netrc is given the
+    index credentials; id=npmrc gets none of them (its source is the user's business)."""
+    from nexusify.deploy.runtime import images
+    from nexusify.deploy.runtime.engine import Engine
+
+    (tmp_path / "Dockerfile").write_text(
+        "FROM x\n"
+        "RUN --mount=type=secret,id=netrc,target=/root/.netrc \\\n    pip install .\n"
+        "RUN --mount=type=secret,id=npmrc,target=/root/.npmrc npm ci\n")
+    seen: list[tuple[list[str], str]] = []
+
+    def fake_run(cmd: list[str], **_kw: object) -> subprocess.CompletedProcess[str]:
+        secrets = [cmd[i + 1] for i, a in enumerate(cmd) if a == "--secret"]
+        netrc = next(s.split("src=", 1)[1] for s in secrets)
+        seen.append((secrets, Path(netrc).read_text()))
+        Path(cmd[cmd.index("--iidfile") + 1]).write_text("sha256:" + "0" * 64)
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr("nexusify.deploy.runtime.images.subprocess.run", fake_run)
+    engine = Engine(client=object(), url="unix:///nonexistent.sock")
+    monkeypatch.setattr(engine, "cli_build_command", lambda: ["podman", "build"])
+    creds = Credentials("u", Secret("hunter2-index"), "env")
+    images.build_image(engine, _req(context=tmp_path, index_url="http://127.0.0.1:9/simple/", credentials=creds))
+    (secrets, netrc_text), = seen
+    assert [s.split(",")[0] for s in secrets] == ["id=netrc"]
+    assert "hunter2-index" in netrc_text

@@ -91,7 +91,7 @@ def test_deploy_without_the_extra_exits_2_naming_the_pip_command(
 
 
 def test_engine_connect_names_the_extra_when_the_sdk_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
-    from nexusify.deploy.engine import connect
+    from nexusify.deploy.runtime.engine import connect
     from nexusify.errors import ExtraMissing
 
     monkeypatch.setitem(sys.modules, "docker", None)

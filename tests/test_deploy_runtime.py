@@ -22,7 +22,7 @@ from nexusify.cli import build_parser
 from nexusify.commands import Context
 from nexusify.commands import deploy as deploy_cmd
 from nexusify.config import resolve_settings
-from nexusify.deploy import history as hist
+from nexusify.deploy.state import history as hist
 from nexusify.ui.output import Output
 from tests.conftest import CliResult, missing
 from tests.deploy_fixtures import (
@@ -540,7 +540,7 @@ def test_a_multi_service_deploy_switches_all_or_none(tmp_path: Path, run_cli: Ru
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """Two services behind one proxy. An unhealthy one: the other's new container is removed and
     nothing switches. A switch that fails on the second service: the first is switched back."""
-    from nexusify.deploy.switch import NginxSwitch, Target
+    from nexusify.deploy.traffic.switch import NginxSwitch, Target
 
     # api after app: switched second
     p, listen, toml = two_services(tmp_path, api_keys="health-timeout = 3\n#API-ENV\n", api_second=True,

@@ -8,14 +8,14 @@ from typing import Any
 
 import pytest
 
-from nexusify.deploy.history import (
+from nexusify.deploy.state.history import (
     DeploymentRecord,
     ServiceRecord,
     append_record,
     history_path,
     read_history,
 )
-from nexusify.deploy.state import DamagedState, StateStore
+from nexusify.deploy.state.store import DamagedState, StateStore
 from nexusify.errors import DeployError
 from tests.conftest import CliResult
 from tests.deploy_fixtures import make_project

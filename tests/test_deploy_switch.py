@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from nexusify.deploy.switch import NginxProxy, Route, Target, TrafficSwitch, find_nginx
+from nexusify.deploy.traffic.switch import NginxProxy, Route, Target, TrafficSwitch, find_nginx
 from nexusify.errors import DeployError
 from tests.conftest import missing
 from tests.deploy_fixtures import Load, get_json

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from nexusify.credentials import Secret
-from nexusify.deploy.history import (
+from nexusify.deploy.secrets import SecretBundle
+from nexusify.deploy.state.history import (
     DeploymentRecord,
     ServiceRecord,
     append_record,
@@ -21,7 +22,6 @@ from nexusify.deploy.history import (
     read_history,
     who,
 )
-from nexusify.deploy.secrets import SecretBundle
 from nexusify.errors import DeployError
 from tests.conftest import REPO, CliResult
 
@@ -106,7 +106,7 @@ def test_invalid_values_are_refused(tmp_path: Path) -> None:
 _APPENDER = textwrap.dedent("""\
     import sys
     from pathlib import Path
-    from nexusify.deploy.history import DeploymentRecord, ServiceRecord, append_record
+    from nexusify.deploy.state.history import DeploymentRecord, ServiceRecord, append_record
     state, tag = Path(sys.argv[1]), sys.argv[2]
     for i in range(int(sys.argv[3])):
         append_record(state, DeploymentRecord(

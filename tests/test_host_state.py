@@ -19,18 +19,18 @@ from typing import Any
 import pytest
 
 from nexusify.credentials import Secret
-from nexusify.deploy.engine import LABEL_ENVIRONMENT, Engine, connect
-from nexusify.deploy.history import DeploymentRecord, ServiceRecord, new_record_id
-from nexusify.deploy.hosthistory import append_on_hosts, merge_records, read_on_hosts
-from nexusify.deploy.hostlock import HostLock, holder_labels, read_lock, unlock
-from nexusify.deploy.hostobjects import (
+from nexusify.deploy.runtime.engine import LABEL_ENVIRONMENT, Engine, connect
+from nexusify.deploy.runtime.objects import (
     create_marker_container,
     history_volume,
     lock_name,
     object_labels,
 )
-from nexusify.deploy.lock import LockHolder
 from nexusify.deploy.secrets import SecretBundle
+from nexusify.deploy.state.history import DeploymentRecord, ServiceRecord, new_record_id
+from nexusify.deploy.state.hosthistory import append_on_hosts, merge_records, read_on_hosts
+from nexusify.deploy.state.hostlock import HostLock, holder_labels, read_lock, unlock
+from nexusify.deploy.state.lock import LockHolder
 from nexusify.errors import LockHeld
 from tests.conftest import REPO
 
@@ -60,8 +60,8 @@ def host(docker_client: Any) -> Iterator[tuple[str, Engine, str]]:
 
 _HOLD = textwrap.dedent("""\
     import os, sys, time
-    from nexusify.deploy.engine import connect
-    from nexusify.deploy.hostlock import HostLock
+    from nexusify.deploy.runtime.engine import connect
+    from nexusify.deploy.state.hostlock import HostLock
     lock = HostLock(connect(None, os.environ), sys.argv[1], "host-1", env={"NEXUSIFY_DEPLOYER": "bob@ci"})
     lock.acquire()
     print("locked", flush=True)

@@ -90,7 +90,7 @@ def test_a_deploy_state_with_a_wrong_type_is_an_error_naming_the_key(tmp_path: P
 
 
 def test_a_transitions_green_with_a_wrong_type_is_an_error(tmp_path: Path) -> None:
-    from nexusify.deploy.state import DamagedState, StateStore
+    from nexusify.deploy.state.store import DamagedState, StateStore
 
     store = StateStore(tmp_path, "production")
     store.path.parent.mkdir(parents=True)
@@ -186,7 +186,7 @@ def test_a_distinctive_short_password_is_hidden_as_a_whole_token_anywhere() -> N
 
 class _FakeContainer:
     def __init__(self, name: str, version: str, status: str) -> None:
-        from nexusify.deploy.engine import LABEL_VERSION
+        from nexusify.deploy.runtime.engine import LABEL_VERSION
 
         self.name, self.status = name, status
         self.labels = {LABEL_VERSION: version}
@@ -205,8 +205,7 @@ def test_status_lists_as_live_only_the_container_the_switch_record_names(
     traffic: the private nginx's upstream file (the record of the switch) still names the blue."""
     from types import SimpleNamespace
 
-    from nexusify.deploy import status
-
+    from nexusify.deploy.state import status
     containers = [_FakeContainer(f"nx-app-{v}", v, st) for v, st in zip(("v2", "v1"), states, strict=False)]
 
     class Box:

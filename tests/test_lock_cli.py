@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from nexusify.deploy.engine import connect
-from nexusify.deploy.hostlock import holder_labels
-from nexusify.deploy.hostobjects import create_marker_container, lock_name, object_labels
-from nexusify.deploy.lock import LockHolder
+from nexusify.deploy.runtime.engine import connect
+from nexusify.deploy.runtime.objects import create_marker_container, lock_name, object_labels
+from nexusify.deploy.state.hostlock import holder_labels
+from nexusify.deploy.state.lock import LockHolder
 from tests.conftest import REPO, CliResult
 from tests.deploy_fixtures import DeployProject, make_project
 

@@ -15,7 +15,7 @@ from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.pool import NullPool
 
 from nexusify.credentials import Secret
-from nexusify.deploy.migrations import (
+from nexusify.deploy.migrations.local import (
     MigrationResult,
     advisory_lock_key,
     migration_status,
@@ -71,7 +71,7 @@ def test_upgrade_applies_pending_once_and_reports_before_after(pg_database: str)
 _MIGRATE = textwrap.dedent("""\
     import json, sys
     from pathlib import Path
-    from nexusify.deploy.migrations import upgrade
+    from nexusify.deploy.migrations.local import upgrade
     waits = []
     r = upgrade("api", Path(sys.argv[1]), sys.argv[2], on_wait=waits.append)
     print(json.dumps({**r.to_dict(), "wait_messages": waits}))

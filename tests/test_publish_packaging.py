@@ -128,3 +128,15 @@ def test_demo_without_its_extra_exits_2_before_copying_anything(tmp_path: Path, 
     code = cli.main(["demo", "--workdir", str(workdir), "--no-engine"], env={"NO_COLOR": "1"})
     assert code == 2
     assert not workdir.exists()
+
+
+def test_no_extra_pulls_paramiko_or_pins_bcrypt() -> None:
+    """ssh:// engines go through the system's ssh (deploy/runtime/ssh_tunnel.py): docker-py's paramiko mode
+    (`docker[ssh]`) is no dependency, and the bcrypt pin it needed is gone with it."""
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    declared = [Requirement(r) for extra in ("deploy", "demo") for r in project["optional-dependencies"][extra]]
+    docker = [r for r in declared if canonicalize_name(r.name) == "docker"]
+    assert docker and not any(r.extras for r in docker), docker
+    assert not {"paramiko", "bcrypt"} & {canonicalize_name(r.name) for r in declared}

@@ -213,7 +213,7 @@ def _pdm_step_reads_the_secret(dockerfile: str, tmp_path: Path, username: str, p
     """The patched `pdm install` step, run by a real shell with the netrc nexusify mounts
     (:func:`netrc_text`) in place of the secret: pdm gets both variables, and only that command."""
     from nexusify.credentials import Credentials, Secret
-    from nexusify.deploy.images import netrc_text
+    from nexusify.deploy.runtime.images import netrc_text
 
     netrc = tmp_path / "netrc"
     netrc.write_text(netrc_text("http://127.0.0.1:1/simple/", Credentials(username, Secret(password), "env")))

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from nexusify.credentials import Secret
-from nexusify.deploy.config import (
+from nexusify.deploy.config.load import (
     AwsSecretsConfig,
     EnvFileSecretsConfig,
     EnvironmentConfig,

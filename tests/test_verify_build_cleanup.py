@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from nexusify.config import resolve_settings
-from nexusify.deploy.engine import LABEL_SERVICE
+from nexusify.deploy.runtime.engine import LABEL_SERVICE
 from nexusify.formats.dockerfile_rules import SharedCode, judge_project
 from nexusify.model import workspace_for
 from nexusify.verify.build import Builder

@@ -23,8 +23,7 @@ def _rst_to_md(text: str) -> str:
 
 def deploy_reference_markdown() -> str:
     """The deploy keys, from the documented example and key lists of ``deploy.config``."""
-    from nexusify.deploy import config as deploy_config
-
+    from nexusify.deploy.config import load as deploy_config
     doc = deploy_config.__doc__ or ""
     example_start = doc.index("::\n") + 3
     example_end = doc.index("\nTop-level keys")

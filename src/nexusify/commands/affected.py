@@ -48,7 +48,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
 
 def _deploy_names(result: Affected, ctx: Context) -> list[str]:
     """The configured deploy services built from an affected consumer's folder."""
-    from nexusify.deploy.config import load_deploy_config
+    from nexusify.deploy.config.load import load_deploy_config
 
     config = load_deploy_config(ctx.settings, env=ctx.env)
     folders = {(ctx.root / c.path).resolve() for c in result.consumers}

@@ -8,8 +8,7 @@ import sys
 from collections.abc import Callable
 
 from nexusify.commands import Context
-from nexusify.deploy.config import load_deploy_config
-from nexusify.deploy.hostlock import unlock_environment
+from nexusify.deploy.config.load import load_deploy_config
 from nexusify.deploy.pipeline import (
     STAGES,
     DeployFailed,
@@ -20,6 +19,7 @@ from nexusify.deploy.pipeline import (
     plan_deploy,
     run_deploy,
 )
+from nexusify.deploy.state.hostlock import unlock_environment
 from nexusify.deploy.teardown import Found, down
 from nexusify.errors import UsageError
 from nexusify.extras import EXTRAS, require

@@ -9,10 +9,10 @@ from typing import Any
 from nexusify.commands import Context
 from nexusify.commands.deploy import need_deploy_extra
 from nexusify.config import suggest
-from nexusify.deploy.config import load_deploy_config
-from nexusify.deploy.history import DeploymentRecord, read_history
-from nexusify.deploy.hosthistory import merge_records, read_on_hosts
-from nexusify.deploy.hostset import connected_hosts, state_on_hosts
+from nexusify.deploy.config.load import load_deploy_config
+from nexusify.deploy.state.history import DeploymentRecord, read_history
+from nexusify.deploy.state.hosthistory import merge_records, read_on_hosts
+from nexusify.deploy.state.hostset import connected_hosts, state_on_hosts
 from nexusify.errors import ConfigError, DeployError, UsageError
 
 

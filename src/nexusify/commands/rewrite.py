@@ -6,9 +6,12 @@ import argparse
 
 from nexusify.commands import Context, add_index_auth, add_strict
 from nexusify.errors import ProblemsFound
-from nexusify.model import STAYS
+from nexusify.formats.shared_code import SharedCode
+from nexusify.model import STAYS, workspace_for
 from nexusify.rewrite.apply import apply_plan
 from nexusify.rewrite.plan import RewritePlan, plan_rewrite
+from nexusify.verify import is_consumer
+from nexusify.verify.gate import check_problems
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -58,10 +61,19 @@ def _render(plan: RewritePlan, ctx: Context, verb: str) -> None:
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
     dry = args.check or args.diff
+    ws = workspace_for(ctx.settings) if args.check else None
+    # --no-dockerfiles and --no-lock narrow what is written, never what --check judges
     plan = plan_rewrite(
         ctx.settings, args.targets, env=ctx.env, from_index=args.from_index, index_auth=args.index_auth,
-        dockerfiles=args.dockerfiles, lock=args.lock and not dry, cwd=None,
+        dockerfiles=args.dockerfiles or args.check, lock=args.lock and not dry, cwd=None, workspace=ws,
     )
+    if ws is not None:
+        known = {(p.path, p.line, p.message) for p in plan.problems}
+        gate = check_problems(ws, [p for p in ws.projects if is_consumer(p)],
+                              SharedCode.from_workspace(ws, ctx.settings.path_aliases), plan.source.url,
+                              plan.source.explicit,
+                              {sp.path for sp in plan.services if not any(f.changed for f in sp.files)})
+        plan.problems += [p for p in gate if (p.path, p.line, p.message) not in known]
     if plan.errors and (dry or ctx.json):
         if ctx.json:
             return ctx.emit({**plan.to_dict(), "mode": "check" if args.check else "diff" if dry else "apply",

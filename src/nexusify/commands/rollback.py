@@ -6,7 +6,7 @@ import argparse
 
 from nexusify.commands import Context
 from nexusify.commands.deploy import need_deploy_extra, render_event, report
-from nexusify.deploy.config import load_deploy_config
+from nexusify.deploy.config.load import load_deploy_config
 from nexusify.deploy.pipeline import run_rollback
 
 

@@ -6,13 +6,13 @@ import argparse
 
 from nexusify.commands import Context
 from nexusify.commands.deploy import need_deploy_extra
-from nexusify.deploy.config import load_deploy_config
-from nexusify.deploy.engine import Engine
-from nexusify.deploy.hostset import connected_hosts, state_on_hosts
+from nexusify.deploy.config.load import load_deploy_config
 from nexusify.deploy.plan import make_proxy, routes_of, runtime_of
-from nexusify.deploy.proxy_container import ContainerProxy
+from nexusify.deploy.runtime.engine import Engine
 from nexusify.deploy.sites import container_mode
-from nexusify.deploy.status import EnvironmentStatus, environment_status
+from nexusify.deploy.state.hostset import connected_hosts, state_on_hosts
+from nexusify.deploy.state.status import EnvironmentStatus, environment_status
+from nexusify.deploy.traffic.proxy_container import ContainerProxy
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

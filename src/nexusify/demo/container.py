@@ -23,7 +23,7 @@ from nexusify.index.local import LocalIndex
 
 def engine_unavailable(env: Mapping[str, str]) -> tuple[Any | None, str | None]:
     """(connected engine, None), or (None, why the container steps are skipped)."""
-    from nexusify.deploy.engine import DEFAULT_HOST, connect, engine_url
+    from nexusify.deploy.runtime.engine import DEFAULT_HOST, connect, engine_url
 
     url = engine_url(None, env)
     if url.startswith("unix://") and not Path(url[len("unix://"):]).exists():
@@ -50,7 +50,9 @@ def _base_image(dockerfile: Path) -> str | None:
 
 
 def _has_image(client: Any, name: str) -> bool:
-    import docker.errors
+    from nexusify.deploy.runtime.sdk import (
+        EngineError,  # the engine's client raises these (deploy.sdk.guard)
+    )
 
     candidates = [name]
     if "/" not in name.split(":", 1)[0]:
@@ -59,16 +61,14 @@ def _has_image(client: Any, name: str) -> bool:
         try:
             client.images.get(ref)
             return True
-        except docker.errors.ImageNotFound:
-            continue
-        except docker.errors.APIError:
+        except EngineError:  # NotFound, or an engine that cannot say
             continue
     return False
 
 
 def engine_steps(run: StepRunner, settings: Settings, index: LocalIndex, env: Mapping[str, str], cache: Path) -> None:
     report = run.report
-    from nexusify.deploy.switch import find_nginx
+    from nexusify.deploy.traffic.switch import find_nginx
 
     engine, why = engine_unavailable(env)
     hint = ENABLE_HINT
@@ -123,7 +123,7 @@ def _deploy_env(env: Mapping[str, str]) -> dict[str, str]:
 
 def _deploy_steps(run: StepRunner, settings: Settings, env: Mapping[str, str], engine: Any,
                   notes: Sequence[str] = ()) -> None:
-    from nexusify.deploy.config import load_deploy_config
+    from nexusify.deploy.config.load import load_deploy_config
     from nexusify.deploy.pipeline import Event, make_proxy, run_deploy, run_rollback
 
     denv = _deploy_env(env)
@@ -244,7 +244,7 @@ def _cleanup(client: Any, proxy: Any, environment: str) -> tuple[int, int]:
 
 
 def _demo_filter(environment: str) -> dict[str, Any]:
-    from nexusify.deploy.engine import LABEL_ENVIRONMENT
+    from nexusify.deploy.runtime.engine import LABEL_ENVIRONMENT
 
     return {"label": f"{LABEL_ENVIRONMENT}={environment}"}
 

@@ -106,7 +106,7 @@ def _stop_leftovers(workdir: Path, marker: Mapping[str, Any]) -> None:
         stop_stale(pid, str(workdir / ".demo" / "index"))
     conf_dir = workdir / ".nexusify" / "deploy" / environment_name(workdir) / "nginx"
     if (conf_dir / "nginx.pid").is_file():
-        from nexusify.deploy.switch import NginxProxy
+        from nexusify.deploy.traffic.switch import NginxProxy
 
         with contextlib.suppress(NexusifyError, OSError):
             NginxProxy(conf_dir, {}).stop()

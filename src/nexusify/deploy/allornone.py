@@ -9,18 +9,18 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from nexusify.deploy import history as hist
-from nexusify.deploy import migrations as mig
 from nexusify.deploy.bluegreen import BlueGreen, Prepared, SwitchResult
-from nexusify.deploy.config import DeployConfig, EnvironmentConfig, ServiceConfig
-from nexusify.deploy.engine import Engine
-from nexusify.deploy.images import BuiltImage, image_ref
+from nexusify.deploy.config.load import DeployConfig, EnvironmentConfig, ServiceConfig
+from nexusify.deploy.migrations import local as mig
 from nexusify.deploy.plan import secret_tag
 from nexusify.deploy.result import DeployResult, Event, EventSink, NotSwitched
+from nexusify.deploy.runtime.engine import Engine
+from nexusify.deploy.runtime.images import BuiltImage, image_ref
+from nexusify.deploy.runtime.sdk import NotFound
 from nexusify.deploy.secrets import SecretBundle, container_env
 from nexusify.deploy.sites import Site
+from nexusify.deploy.state import history as hist
 from nexusify.errors import DeployError, NexusifyError
-from nexusify.extras import require
 
 
 @dataclass
@@ -240,12 +240,10 @@ def service_record(name: str, version: str, img: BuiltImage | None, m: mig.Migra
 
 
 def existing_image(engine: Engine, config: DeployConfig, svc: ServiceConfig, version: str) -> BuiltImage:
-    docker_errors = require("deploy", "docker.errors")
-
     ref = image_ref(config.registry, svc.image_name, version)
     try:
         image = engine.client.images.get(ref)
-    except docker_errors.ImageNotFound:
+    except NotFound:
         raise DeployError(f"{svc.name}: no image {ref} in the engine to switch to",
                           hint="run the build stage first (`--stages build,switch`), or give --tag of a built version") from None
     return BuiltImage(svc.name, ref, version, str(image.id))

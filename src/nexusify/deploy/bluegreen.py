@@ -19,16 +19,13 @@ rollback target, stopped again).
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from nexusify.deploy.containers import Probe, ServiceContainers, ServiceRuntime
-from nexusify.deploy.engine import Engine, start_retrying
-from nexusify.deploy.state import Slot, StateStore
-from nexusify.deploy.switch import TrafficSwitch
+from nexusify.deploy.protocols import Runtime, ServiceRuntime, StateBackend, TrafficSwitch
+from nexusify.deploy.state.store import Slot
 from nexusify.errors import DeployError
 
 Event = Callable[[str], None]
@@ -72,18 +69,19 @@ class Prepared:
 
 
 class BlueGreen:
-    """Blue-green deploys and rollbacks of one service in one environment."""
+    """Blue-green deploys and rollbacks of one service in one environment, on one site.
 
-    def __init__(self, engine: Engine, switch: TrafficSwitch, runtime: ServiceRuntime, store: StateStore, *,
-                 on_event: Event | None = None, redact: Callable[[str], str] | None = None,
-                 probe: Probe | None = None) -> None:
-        self.engine = engine
-        self.box = ServiceContainers(engine, runtime, redact, probe)
+    It knows its backends by their Protocols only (:mod:`nexusify.deploy.protocols`): where the
+    versions run (``box``: a :class:`Runtime`), where traffic goes (``switch``) and what is recorded
+    (``store``); ``runtime`` is the service's settings (health path, timeouts, keep)."""
+
+    def __init__(self, box: Runtime, switch: TrafficSwitch, runtime: ServiceRuntime, store: StateBackend, *,
+                 on_event: Event | None = None) -> None:
+        self.box = box
         self.switch = switch
         self.rt = runtime
         self.store = store
         self._event = on_event or (lambda _m: None)
-        self._redact = redact or (lambda s: s)
         self.recovered: str | None = None
 
     # ------------------------------------------------------------------ state
@@ -107,14 +105,7 @@ class BlueGreen:
     def kept(self) -> list[Slot]:
         """Rollback targets: managed containers of this service other than the live one, newest first."""
         live = self.live()
-        slots = []
-        for c in self.box.containers():
-            if live and c.name == live.container:
-                continue
-            slot = self.box.slot_of(c)
-            if slot:
-                slots.append(slot)
-        return slots
+        return [s for s in self.box.slots() if not (live and s.container == live.container)]
 
     # ------------------------------------------------------------------ recovery
 
@@ -152,7 +143,7 @@ class BlueGreen:
         self._ensure_serving()
         self._discard(green, action)
         current = blue or live
-        if current is not None and self.box.get(current.container) is None:
+        if current is not None and not self.box.exists(current.container):
             current = None  # removed by hand meanwhile: nothing to bring back, the deploy starts afresh
         if current is not None and not self.box.running(current.container):
             self._bring_back(current)
@@ -161,9 +152,7 @@ class BlueGreen:
             f"; {current.version} serves" if current else "")
 
     def _ensure_serving(self) -> None:
-        ensure = getattr(self.switch, "ensure_serving", None)
-        if callable(ensure):
-            ensure()
+        self.switch.ensure_serving()
 
     def _discard(self, slot: Slot, action: str) -> None:
         if action == "rollback":
@@ -172,12 +161,8 @@ class BlueGreen:
             self.box.remove(slot.container)
 
     def _bring_back(self, slot: Slot) -> None:
-        c = self.box.get(slot.container)
-        if c is None:
-            raise DeployError(f"{self.rt.service}: container {slot.container} ({slot.version}) is gone",
-                              hint="deploy again")
         if not self.box.running(slot.container):
-            start_retrying(c.start)
+            self.box.start(slot)  # DeployError when it is gone
         self.box.wait_healthy(slot)
         if (cur := self.switch.current()) is None or cur.name != slot.container:
             self.switch.point_to(self.box.target(slot))
@@ -187,13 +172,11 @@ class BlueGreen:
 
     def _current_blue(self) -> Slot | None:
         live = self.live()
-        if live is not None and self.box.get(live.container) is not None:
+        if live is not None and self.box.exists(live.container):
             return live
         serving = self.switch.current()
         if serving is not None and serving.name:
-            c = self.box.get(serving.name)
-            if c is not None:
-                return self.box.slot_of(c)
+            return self.box.slot_named(serving.name)
         return None
 
     def deploy(self, image: str, image_id: str, version: str, env: Mapping[str, str], secret_tag: str = "") -> SwitchResult:
@@ -280,13 +263,7 @@ class BlueGreen:
         self._event(f"{self.rt.service}: {'restarting' if reuse else 'recreating'} {green.version} ({green.container})")
         try:
             if reuse:
-                c = self.box.get(green.container)
-                assert c is not None
-                try:
-                    start_retrying(c.start)
-                except Exception as exc:
-                    raise DeployError(f"{self.rt.service}: could not start {green.container}: {self._redact(str(exc))}",
-                                      hint="is its port taken? roll back with --to another version, or deploy it again") from None
+                self.box.start(green)
             else:
                 self.box.run(green, env or {})
             health = self.box.wait_healthy(green)
@@ -315,7 +292,7 @@ class BlueGreen:
             self._event(f"{self.rt.service}: stopping {blue.version} ({blue.container}); kept for rollback")
             self.box.stop(blue.container)
         self._save(green, None)
-        pruned = self.prune()
+        pruned = [] if reused else self.prune()  # a kept container brought back adds nothing to prune
         return SwitchResult(
             service=self.rt.service, action=action, version=green.version,
             previous_version=blue.version if blue else None, container=green.container, port=green.port,
@@ -327,18 +304,8 @@ class BlueGreen:
     def prune(self) -> list[str]:
         """Remove containers beyond the newest ``keep`` (never the live one), and their unused images."""
         live = self.live()
-        others = [c for c in self.box.containers() if not (live and c.name == live.container)]
-        removed: list[str] = []
-        for c in others[self.rt.keep:]:
-            image_id = str(c.attrs.get("Image", ""))
-            with contextlib.suppress(Exception):
-                c.remove(force=True)
-                removed.append(c.name)
-            if image_id and not self.box.find({"ancestor": image_id}):
-                with contextlib.suppress(Exception):
-                    self.box.client.images.remove(image_id)
-        return removed
+        return self.box.prune(self.rt.keep, live.container if live else None)
 
 
 
-__all__ = ["BlueGreen", "Prepared", "ServiceRuntime", "Slot", "StateStore", "SwitchResult"]
+__all__ = ["BlueGreen", "Prepared", "SwitchResult"]

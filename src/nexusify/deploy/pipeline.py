@@ -15,27 +15,14 @@ migration: a rollback never downgrades the database).
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from nexusify.config import Settings
 from nexusify.credentials import resolve_credentials
-from nexusify.deploy import history as hist
-from nexusify.deploy import migrations as mig
 from nexusify.deploy.allornone import existing_image, rollback_all, service_record, switch_all
-from nexusify.deploy.config import DeployConfig, EnvironmentConfig, ServiceConfig
-from nexusify.deploy.engine import Engine, connect
-from nexusify.deploy.hosthistory import append_on_hosts
-from nexusify.deploy.hostlock import held_environment, took_over
-from nexusify.deploy.images import (
-    BuildRequest,
-    BuiltImage,
-    build_image,
-    image_ref,
-    push_image,
-    registry_auth,
-)
-from nexusify.deploy.lock import LockHolder
-from nexusify.deploy.migrate_remote import upgrade_in_container
+from nexusify.deploy.config.load import DeployConfig, EnvironmentConfig, ServiceConfig
+from nexusify.deploy.migrations import local as mig
+from nexusify.deploy.migrations.container import ContainerMigrations
 from nexusify.deploy.plan import (
     STAGES,
     DeployPlan,
@@ -45,6 +32,7 @@ from nexusify.deploy.plan import (
     plan_deploy,
     resolve_version,
 )
+from nexusify.deploy.protocols import ImageTransport, MigrationRunner
 from nexusify.deploy.result import (
     DeployFailed,
     DeployResult,
@@ -54,6 +42,16 @@ from nexusify.deploy.result import (
     Stage,
     no_events,
 )
+from nexusify.deploy.runtime.engine import Engine, connect
+from nexusify.deploy.runtime.images import (
+    BuildRequest,
+    BuiltImage,
+    build_image,
+    image_ref,
+    push_image,
+    registry_auth,
+)
+from nexusify.deploy.runtime.transport import EngineTransport
 from nexusify.deploy.secrets import (
     SecretBundle,
     container_env,
@@ -61,8 +59,12 @@ from nexusify.deploy.secrets import (
     fetch_secrets,
     provider_for,
 )
-from nexusify.deploy.ship import ship_image
 from nexusify.deploy.sites import Site, open_sites
+from nexusify.deploy.state import history as hist
+from nexusify.deploy.state.hosthistory import append_on_hosts
+from nexusify.deploy.state.hostlock import held_environment, took_over
+from nexusify.deploy.state.hostset import Host
+from nexusify.deploy.state.lock import LockHolder
 from nexusify.errors import DeployError, NexusifyError
 
 
@@ -117,33 +119,51 @@ def run_deploy(
                 bundle = holder[0] if holder else None
                 if engine is None and eng is not None:
                     eng.close()
-        except NexusifyError as exc:
+        except BaseException as exc:  # KeyboardInterrupt too: record that it was aborted, then re-raise
             error = exc
-            outcome = "unhealthy" if isinstance(exc, NotSwitched) else "failed"
-        except BaseException as exc:  # KeyboardInterrupt: record that it was aborted, then re-raise
-            error = exc
-            outcome = "aborted"
-        result.outcome = outcome
-        result.duration = time.monotonic() - t0
-        redact = bundle.redact if bundle is not None else (lambda s: s)
-        if error is not None:
-            result.error = redact(str(error.message if isinstance(error, NexusifyError) else error))
+            outcome = _outcome(exc)
+        redact = _finish(result, outcome, error, bundle, t0)
         if "record" in plan.stages and (result.services or error is not None):
             with Stage(result, sink, "record"):
-                rec = hist.append_record(settings.state_path, hist.DeploymentRecord(
-                    environment=environment, action="deploy", outcome=outcome, started_at=started,
-                    finished_at=hist.utc_now(), duration=round(result.duration, 3), who=hist.who(env),
-                    services=tuple(records), secret_versions=dict(bundle.versions) if bundle else {},
-                    stages={k: round(v, 3) for k, v in result.stages.items()}, error=result.error,
-                ), secrets=bundle)
-                result.record_id = rec.id
-                for warning in append_on_hosts(state_hosts, rec, bundle):
-                    sink(Event("info", "record", f"warning: {warning}"))
+                _record(settings, env, result, started, records, bundle, state_hosts, sink)
         if isinstance(error, NexusifyError):
             raise DeployFailed(error, result, message=redact(error.message)) from error
         if error is not None:
             raise error
     return result
+
+
+def _outcome(error: BaseException) -> str:
+    """What a deploy or rollback that raised ``error`` records: unhealthy, failed or aborted (Ctrl-C)."""
+    if isinstance(error, NotSwitched):
+        return "unhealthy"
+    return "failed" if isinstance(error, NexusifyError) else "aborted"
+
+
+def _finish(result: DeployResult, outcome: str, error: BaseException | None, bundle: SecretBundle | None,
+            t0: float) -> Callable[[str], str]:
+    """Set the result's outcome, duration and (redacted) error; returns the redaction used."""
+    result.outcome = outcome
+    result.duration = time.monotonic() - t0
+    redact = bundle.redact if bundle is not None else (lambda s: s)
+    if error is not None:
+        result.error = redact(str(error.message if isinstance(error, NexusifyError) else error) or type(error).__name__)
+    return redact
+
+
+def _record(settings: Settings, env: Mapping[str, str], result: DeployResult, started: str,
+            records: list[hist.ServiceRecord], bundle: SecretBundle | None, state_hosts: Sequence[Host],
+            sink: EventSink) -> None:
+    """The one record of a deploy or rollback: in the working copy's history, and on each host."""
+    rec = hist.append_record(settings.state_path, hist.DeploymentRecord(
+        environment=result.environment, action=result.action, outcome=result.outcome, started_at=started,
+        finished_at=hist.utc_now(), duration=round(result.duration, 3), who=hist.who(env),
+        services=tuple(records), secret_versions=dict(bundle.versions) if bundle else {},
+        stages={k: round(v, 3) for k, v in result.stages.items()}, error=result.error,
+    ), secrets=bundle)
+    result.record_id = rec.id
+    for warning in append_on_hosts(state_hosts, rec, bundle):
+        sink(Event("info", "record", f"warning: {warning}"))
 
 
 def _execute(plan: DeployPlan, config: DeployConfig, settings: Settings, env_cfg: EnvironmentConfig,
@@ -161,6 +181,7 @@ def _execute(plan: DeployPlan, config: DeployConfig, settings: Settings, env_cfg
     # With hosts, migrations run on the first host from the new image, after the build (below).
     remote_migrations = bool(env_cfg.hosts) and any(s.migrations for s in chosen)
     if "migrate" in stages and not remote_migrations:
+        local: MigrationRunner = mig.LocalMigrations(on_wait=lambda s, m: sink(Event("info", "migrate", f"{s}: {m}")))
         with Stage(result, sink, "migrate"):
             for svc in chosen:
                 if svc.migrations is None:
@@ -169,12 +190,8 @@ def _execute(plan: DeployPlan, config: DeployConfig, settings: Settings, env_cfg
                 if url is None:
                     raise DeployError(f"{svc.name}: `migrations` is set but `database-url` is not",
                                       path=config.config_path)
-
-                def waiting(message: str, _svc: str = svc.name) -> None:
-                    sink(Event("info", "migrate", f"{_svc}: {message}"))
-
                 try:
-                    res = mig.upgrade(svc.name, svc.migrations, url, on_wait=waiting)
+                    res = local.run(svc, None, url, env)
                 except NexusifyError:
                     raise
                 except Exception as exc:
@@ -233,6 +250,7 @@ def _migrate_on_host(site: Site, chosen: list[ServiceConfig], images: Mapping[st
                      bundle: SecretBundle, migrated: dict[str, mig.MigrationResult], result: DeployResult,
                      sink: EventSink) -> None:
     """Each service's migrations once, in a one-off container of its new image on the first host."""
+    runner: MigrationRunner = ContainerMigrations(site.engine, environment, redact=bundle.redact, host=site.name)
     for svc in chosen:
         if svc.migrations is None:
             continue
@@ -241,8 +259,7 @@ def _migrate_on_host(site: Site, chosen: list[ServiceConfig], images: Mapping[st
             raise DeployError(f"{svc.name}: `migrations` is set but `database-url` is not")
         sink(Event("info", "migrate", f"{site.name}: {svc.name}: alembic upgrade heads in a container of "
                    f"{images[svc.name].ref}"))
-        res = upgrade_in_container(site.engine, svc, images[svc.name], environment, url.reveal(),
-                                   container_env(svc, bundle), redact=bundle.redact, host=site.name)
+        res = runner.run(svc, images[svc.name], url, container_env(svc, bundle))
         migrated[svc.name] = res
         result.migrations.append(res.to_dict())
         sink(Event("info", "migrate", f"{svc.name}: {res.before or 'empty'} -> {res.after or 'empty'}"
@@ -252,13 +269,11 @@ def _migrate_on_host(site: Site, chosen: list[ServiceConfig], images: Mapping[st
 def _ship(engine: Engine, sites: list[Site], images: Mapping[str, BuiltImage], registry: str | None,
           env: Mapping[str, str], sink: EventSink) -> None:
     """Every image reaches every host (pulled from the registry, or streamed from the build engine)."""
-    auth = registry_auth(env) if registry else None
+    transport: ImageTransport = EngineTransport(engine, registry, registry_auth(env) if registry else None,
+                                                on_log=lambda m: sink(Event("info", "ship", m)))
     for site in sites:
-        if site.engine is engine:
-            continue
         for img in images.values():
-            how = ship_image(engine, site.engine, img, registry=registry, auth=auth, host=site.name,
-                             on_log=lambda m: sink(Event("info", "ship", m)))
+            how = transport.deliver(img, site.engine, host=site.name)
             if how != "present":
                 sink(Event("info", "ship", f"{site.name}: {img.ref} {how}"))
 
@@ -289,7 +304,7 @@ def run_rollback(
         own = engine is None
         eng = engine if engine is not None or env_cfg.hosts else connect(config.engine, env)
         bundle: SecretBundle | None = None
-        error: NexusifyError | None = None
+        error: BaseException | None = None
         try:
             if provider_for(env_cfg, env) is not None:
                 with Stage(result, sink, "secrets"):
@@ -298,29 +313,21 @@ def run_rollback(
             with Stage(result, sink, "switch"), open_sites(config, settings, env_cfg, env, eng, sink,
                                                            connected=[e for _, e in state_hosts]) as sites:
                 rollback_all(sites, env_cfg, chosen, to_version, bundle, result, sink, records)
-        except NexusifyError as exc:
+        except BaseException as exc:  # an engine failure or Ctrl-C is recorded as a deploy's is, then re-raised
             error = exc
         finally:
             if own and eng is not None:
                 eng.close()
-        result.outcome = "success" if error is None else "failed"
-        result.duration = time.monotonic() - t0
-        if error is not None:
-            result.error = bundle.redact(error.message) if bundle else error.message
+        outcome = "success" if error is None else "failed" if isinstance(error, NexusifyError) else "aborted"
+        redact = _finish(result, outcome, error, bundle, t0)
         if result.services or error is not None:
-            rec = hist.append_record(settings.state_path, hist.DeploymentRecord(
-                environment=environment, action="rollback", outcome=result.outcome, started_at=started,
-                finished_at=hist.utc_now(), duration=round(result.duration, 3), who=hist.who(env),
-                services=tuple(records), secret_versions=dict(bundle.versions) if bundle else {},
-                stages={k: round(v, 3) for k, v in result.stages.items()}, error=result.error,
-            ), secrets=bundle)
-            result.record_id = rec.id
-            for warning in append_on_hosts(state_hosts, rec, bundle):
-                sink(Event("info", "record", f"warning: {warning}"))
+            _record(settings, env, result, started, records, bundle, state_hosts, sink)
         if len({s["version"] for s in result.services}) == 1:
             result.version = result.services[0]["version"]
+        if isinstance(error, NexusifyError):
+            raise DeployFailed(error, result, message=redact(error.message)) from error
         if error is not None:
-            raise DeployFailed(error, result, message=result.error) from error
+            raise error
     return result
 
 

@@ -13,17 +13,17 @@ from typing import Any
 
 from nexusify.config import Settings
 from nexusify.credentials import mask_url
-from nexusify.deploy import history as hist
-from nexusify.deploy import migrations as mig
-from nexusify.deploy.config import DeployConfig, EnvironmentConfig, ProxyConfig, ServiceConfig
-from nexusify.deploy.containers import ServiceRuntime
-from nexusify.deploy.engine import engine_url
-from nexusify.deploy.hostobjects import history_volume, lock_name
-from nexusify.deploy.images import check_version, image_ref, registry_auth, source_version
+from nexusify.deploy.config.load import DeployConfig, EnvironmentConfig, ProxyConfig, ServiceConfig
+from nexusify.deploy.migrations import local as mig
 from nexusify.deploy.readiness import check_rewritten
+from nexusify.deploy.runtime.containers import ServiceRuntime
+from nexusify.deploy.runtime.engine import engine_url
+from nexusify.deploy.runtime.images import check_version, image_ref, registry_auth, source_version
+from nexusify.deploy.runtime.objects import history_volume, lock_name
 from nexusify.deploy.secrets import SecretBundle, database_url, fetch_secrets, provider_for
-from nexusify.deploy.state import StateStore
-from nexusify.deploy.switch import NginxProxy, Route
+from nexusify.deploy.state import history as hist
+from nexusify.deploy.state.store import StateStore
+from nexusify.deploy.traffic.switch import NginxProxy, Route
 from nexusify.errors import DeployError, NexusifyError, UsageError
 
 STAGES: tuple[str, ...] = ("secrets", "migrate", "build", "switch", "record")

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from nexusify.config import Settings
-from nexusify.deploy.config_types import ServiceConfig
+from nexusify.deploy.config.types import ServiceConfig
 from nexusify.errors import DeployError
 from nexusify.formats.dockerfile_rules import SharedCode, judge_file, judge_project
 from nexusify.model.load import workspace_for

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from nexusify.credentials import Secret, redact
-from nexusify.deploy.config import (
+from nexusify.deploy.config.load import (
     AwsSecretsConfig,
     EnvFileSecretsConfig,
     EnvironmentConfig,

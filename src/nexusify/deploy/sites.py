@@ -14,15 +14,15 @@ from dataclasses import dataclass, replace
 
 from nexusify.config import Settings
 from nexusify.deploy.bluegreen import BlueGreen
-from nexusify.deploy.config import DeployConfig, EnvironmentConfig, ServiceConfig
-from nexusify.deploy.containers import Probe
-from nexusify.deploy.engine import Engine, engine_url
-from nexusify.deploy.hosts import HostSpec, connect_host
+from nexusify.deploy.config.load import DeployConfig, EnvironmentConfig, ServiceConfig
 from nexusify.deploy.plan import make_proxy, routes_of, runtime_of
-from nexusify.deploy.proxy_container import ContainerProxy
 from nexusify.deploy.result import Event, EventSink
-from nexusify.deploy.state import StateStore
-from nexusify.deploy.switch import TrafficSwitch
+from nexusify.deploy.runtime.containers import Probe, ServiceContainers
+from nexusify.deploy.runtime.engine import Engine, engine_url
+from nexusify.deploy.runtime.hosts import HostSpec, connect_host
+from nexusify.deploy.state.store import StateStore
+from nexusify.deploy.traffic.proxy_container import ContainerProxy
+from nexusify.deploy.traffic.switch import TrafficSwitch
 
 
 @dataclass
@@ -43,8 +43,9 @@ class Site:
         if self.network:
             rt = replace(rt, network=self.network)
         prefix = f"{self.name}: " if self.name else ""
-        return BlueGreen(self.engine, self.switch_for(svc.name), rt, self.store,
-                         on_event=lambda m: sink(Event("info", "switch", prefix + m)), redact=redact, probe=self.probe)
+        box = ServiceContainers(self.engine, rt, redact, self.probe)
+        return BlueGreen(box, self.switch_for(svc.name), rt, self.store,
+                         on_event=lambda m: sink(Event("info", "switch", prefix + m)))
 
 
 def container_mode(env_cfg: EnvironmentConfig) -> bool:

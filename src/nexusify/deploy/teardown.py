@@ -21,19 +21,19 @@ from pathlib import Path
 from typing import Any
 
 from nexusify.config import Settings
-from nexusify.deploy.config_types import DeployConfig
-from nexusify.deploy.engine import LABEL_ROLE, ROLE_HISTORY, ROLE_LOCK, Engine
-from nexusify.deploy.hostlock import environment_lock
-from nexusify.deploy.hostobjects import (
+from nexusify.deploy.config.types import DeployConfig
+from nexusify.deploy.plan import make_proxy
+from nexusify.deploy.runtime.engine import LABEL_ROLE, ROLE_HISTORY, ROLE_LOCK, Engine
+from nexusify.deploy.runtime.hosts import network_name
+from nexusify.deploy.runtime.objects import (
     environment_filter,
     history_exists,
     history_volume,
-    not_found,
 )
-from nexusify.deploy.hosts import network_name
-from nexusify.deploy.hostset import Host, connected_hosts, state_on_hosts
-from nexusify.deploy.plan import make_proxy
-from nexusify.deploy.switch import NginxProxy
+from nexusify.deploy.runtime.sdk import NotFound
+from nexusify.deploy.state.hostlock import environment_lock
+from nexusify.deploy.state.hostset import Host, connected_hosts, state_on_hosts
+from nexusify.deploy.traffic.switch import NginxProxy
 
 ORDER = {"container": 0, "proxy": 0, "network": 1, "volume": 2, "lock": 3, "file": 4, "nginx": 4}
 
@@ -143,9 +143,8 @@ def remove_all(found: Sequence[Found], hosts: Sequence[Host], proxy: NginxProxy 
                     api.remove_volume(item.ident, force=True)
                 else:
                     api.remove_container(item.ident, force=True)
-            except Exception as exc:
-                if not not_found(exc):
-                    raise
+            except NotFound:
+                pass
         removed.append(item)
     return removed
 

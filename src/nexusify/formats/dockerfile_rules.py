@@ -31,7 +31,7 @@ from __future__ import annotations
 import os
 import posixpath
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -40,6 +40,11 @@ from packaging.utils import canonicalize_name
 
 from nexusify.errors import Problem
 from nexusify.formats.build_context import decide_context, uv_workspace_build
+from nexusify.formats.dockerfile_checks import (
+    copy_from_problems,
+    path_install_problems,
+    uv_package_problems,
+)
 from nexusify.formats.dockerfile_parse import (
     Dockerfile,
     DockerfileSyntaxError,
@@ -169,10 +174,12 @@ class DockerfileVerdict:
 
 def judge_dockerfile(path: str, text: str, *, project_dir: Path, root: Path, shared: SharedCode,
                      context: Path | None = None, additional: Mapping[str, Path] | None = None,
-                     pulls: ProjectPulls | None = None) -> DockerfileVerdict:
+                     pulls: ProjectPulls | None = None,
+                     arg_sets: Sequence[Mapping[str, str]] = ({},)) -> DockerfileVerdict:
     """The shared-code verdict for one Dockerfile (see the module docstring). ``path`` names the
     file in problems; ``context`` overrides the build context the rule would decide; ``pulls``:
-    what the consumer's own install pulls (None: no install is found redundant)."""
+    what the consumer's own install pulls (None: no install is found redundant); ``arg_sets``:
+    the build args of each build of it (:mod:`nexusify.formats.dockerfile_checks`)."""
     try:
         df = parse_file(text)
     except DockerfileSyntaxError as exc:
@@ -188,6 +195,11 @@ def judge_dockerfile(path: str, text: str, *, project_dir: Path, root: Path, sha
             return verdict
     assert verdict.context is not None
     _walk(verdict, df, project_dir, shared, additional or {}, pulls)
+    verdict.problems += path_install_problems(path, df, project_dir=project_dir, context=verdict.context,
+                                              shared=shared, handled=[(i.instruction.start, i.word)
+                                                                      for i in verdict.installs])
+    verdict.problems += copy_from_problems(path, df, verdict.context, shared)
+    verdict.problems += uv_package_problems(path, df, context=verdict.context, root=root, arg_sets=arg_sets)
     if verdict.copies or _copies_context_holding_shared(df, verdict.context, project_dir, shared):
         problem = uv_workspace_build(path, df, root, verdict.context, additional)
         if problem is not None:
@@ -210,7 +222,8 @@ def _copies_context_holding_shared(df: Dockerfile, context: Path, project_dir: P
 
 def judge_file(dockerfile: Path, rel: str, *, project_dir: Path, root: Path, shared: SharedCode,
                contexts: Iterable[Path] = (), additional: Mapping[str, Path] | None = None,
-               pulls: ProjectPulls | None = None) -> tuple[bytes | None, DockerfileVerdict]:
+               pulls: ProjectPulls | None = None,
+               arg_sets: Sequence[Mapping[str, str]] = ({},)) -> tuple[bytes | None, DockerfileVerdict]:
     """Read ``dockerfile`` and judge it: (its bytes, the verdict). ``rel`` names it in problems;
     ``contexts``: the build contexts declared for it (compose ``build.context``), which the rule then
     takes instead of deciding; ``additional``: named contexts (compose ``additional_contexts``)."""
@@ -232,7 +245,8 @@ def judge_file(dockerfile: Path, rel: str, *, project_dir: Path, root: Path, sha
             Problem("error", "unreadable", rel, None, "not UTF-8 text: nexusify cannot tell what it copies",
                     "save the Dockerfile as UTF-8")])
     return raw, judge_dockerfile(rel, text, project_dir=project_dir, root=root, shared=shared,
-                                 context=declared[0] if declared else None, additional=additional, pulls=pulls)
+                                 context=declared[0] if declared else None, additional=additional, pulls=pulls,
+                                 arg_sets=arg_sets)
 
 
 @dataclass(frozen=True)
@@ -259,7 +273,7 @@ def judge_project(project: Project, root: Path, shared: SharedCode) -> list[Judg
         content, verdict = judge_file(
             df, rel, project_dir=project.path, root=root, shared=shared,
             contexts=[b.context for b in found if b.origin.startswith("compose")], additional=additional,
-            pulls=project_pulls(project, shared))
+            pulls=project_pulls(project, shared), arg_sets=[dict(b.build_args) for b in found] or [{}])
         args = dict(arg for b in found for arg in b.build_args)
         out.append(JudgedDockerfile(df, rel, content, verdict, tuple(sorted(additional.items())),
                                     tuple(sorted(args.items()))))

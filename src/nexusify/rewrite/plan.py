@@ -55,6 +55,7 @@ from nexusify.config import Settings
 from nexusify.credentials import Credentials, resolve_credentials
 from nexusify.errors import NexusifyError, Problem
 from nexusify.formats.constraints import pep440_specifier
+from nexusify.formats.dockerfile_checks import CODES as CHECK_CODES
 from nexusify.formats.dockerfile_rules import (
     JudgedDockerfile,
     SharedCode,
@@ -369,7 +370,7 @@ def _plan_service(project: Project, ctx: _PlanContext) -> tuple[ServicePlan, lis
             for problem in patched.problems:
                 # only the index URL could not be added: the shared code is gone already (a build inside
                 # a uv workspace still has it: that stays an error)
-                if not needed and problem.code != "dockerfile-uv-workspace":
+                if not needed and problem.code != "dockerfile-uv-workspace" and problem.code not in CHECK_CODES:
                     problem.severity = "warning"
                 problems.append(_untouched(problem))
             if patched.changed:

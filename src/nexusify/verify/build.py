@@ -72,7 +72,7 @@ class Builder:
 
     def engine(self) -> object:
         if self._engine is None and self._error is None:
-            from nexusify.deploy.engine import connect
+            from nexusify.deploy.runtime.engine import connect
 
             try:
                 self._engine = connect(None, self.env)
@@ -120,7 +120,7 @@ class Builder:
     def _build_one(self, engine: object, consumer: Project, jd: JudgedDockerfile, context: Path, root: Path,
                    names: list[str]) -> str | None:
         """Build as compose would: its context, its named contexts and its build args."""
-        from nexusify.deploy.images import BuildRequest, build_image
+        from nexusify.deploy.runtime.images import BuildRequest, build_image
 
         slug = "".join(c if c.isalnum() or c in "-_." else "-" for c in (consumer.name or consumer.path.name).lower())
         run = uuid.uuid4().hex[:12]
@@ -147,6 +147,8 @@ class Builder:
     def _imports(self, client: object, ref: str, names: list[str]) -> str | None:
         import docker.errors
 
+        from nexusify.deploy.runtime.sdk import EngineError
+
         secret = self.creds.password if self.creds else None
         try:
             out = client.containers.run(  # type: ignore[attr-defined]
@@ -156,8 +158,8 @@ class Builder:
             raw = exc.stderr if isinstance(exc.stderr, bytes) else b""
             text = redact(raw.decode("utf-8", "replace"), secret).strip()
             return "the image does not import the shared packages: " + (text.replace("\n", " | ") or str(exc))
-        except docker.errors.APIError as exc:
-            return f"the image could not run: {redact(str(exc), secret)}"
+        except EngineError as exc:  # the engine's client raises typed errors (nexusify.deploy.runtime.sdk)
+            return f"the image could not run: {redact(exc.message, secret)}"
         text = out.decode("utf-8", "replace") if isinstance(out, bytes) else str(out or "")
         bad = []
         for line in text.splitlines():
@@ -199,7 +201,7 @@ def _remove_labelled(client: object, version: str, passes: int = 20) -> None:
     """Remove every image this build labelled (its stages' intermediate images: a failed build
     leaves them untagged), children before parents, best effort. Never forced: an image another
     build uses as its cache (a container runs on it) stays, that build is not killed."""
-    from nexusify.deploy.engine import LABEL_VERSION
+    from nexusify.deploy.runtime.engine import LABEL_VERSION
 
     left: set[str] | None = None
     for _ in range(passes):

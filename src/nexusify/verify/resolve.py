@@ -25,7 +25,7 @@ from typing import Any
 from packaging.utils import canonicalize_name
 
 from nexusify.credentials import Credentials
-from nexusify.deploy.images import netrc_text
+from nexusify.deploy.runtime.images import netrc_text
 from nexusify.model import Project, Workspace, relpath
 from nexusify.model.readers.pep621 import REQ_NAME, pep621_arrays
 from nexusify.verify.report import Check, Finding
@@ -77,7 +77,48 @@ def _virtual_requirements(consumer: Project, local: Mapping[str, str]) -> tuple[
             taken += 1
         if taken:
             tables.append(".".join(table))
-    return args, tables
+    poetry_args, poetry_tables = _poetry_requirements(consumer, local)
+    return args + poetry_args, tables + poetry_tables
+
+
+def _poetry_requirements(consumer: Project, local: Mapping[str, str]) -> tuple[list[str], list[str]]:
+    """A Poetry project's dependency tables (main and every non-optional group: what ``poetry
+    install`` installs) as pip requirements: a version constraint in PEP 440 form, a path as the
+    path pip installs (then reported as not from the index), extras kept; ``python`` left out."""
+    from nexusify.formats.constraints import poetry_to_pep440
+
+    poetry = consumer.data.get("tool", {}).get("poetry", {}) if isinstance(consumer.data.get("tool"), dict) else {}
+    if not isinstance(poetry, dict):
+        return [], []
+    tables: list[tuple[str, Any]] = [("tool.poetry.dependencies", poetry.get("dependencies"))]
+    for group, body in (poetry.get("group") or {}).items():
+        if isinstance(body, dict) and not body.get("optional"):
+            tables.append((f"tool.poetry.group.{group}.dependencies", body.get("dependencies")))
+    args: list[str] = []
+    names: list[str] = []
+    for label, deps in tables:
+        taken = 0
+        for name, spec in (deps or {}).items() if isinstance(deps, dict) else ():
+            norm = canonicalize_name(name)
+            if norm == "python" or local.get(norm, "shared") != "shared":
+                continue
+            specs = spec if isinstance(spec, list) else [spec]
+            first = specs[0] if specs else "*"
+            if isinstance(first, dict) and first.get("optional"):
+                continue
+            extras = f"[{','.join(first['extras'])}]" if isinstance(first, dict) and first.get("extras") else ""
+            if isinstance(first, dict) and "path" in first:
+                args.append(str((consumer.path / str(first["path"])).resolve()) + extras)
+            elif isinstance(first, dict) and ("git" in first or "url" in first):
+                args.append(f"{name}{extras} @ {first.get('url') or 'git+' + str(first['git'])}")
+            else:
+                raw = first.get("version", "*") if isinstance(first, dict) else str(first)
+                pep = poetry_to_pep440(str(raw)) if str(raw).strip() not in ("", "*") else ""
+                args.append(f"{name}{extras}{pep or ''}")
+            taken += 1
+        if taken:
+            names.append(label)
+    return args, names
 
 
 def resolutions(consumer: Project, root: Path, local: Mapping[str, str] | None = None) -> list[Resolution]:
@@ -86,7 +127,7 @@ def resolutions(consumer: Project, root: Path, local: Mapping[str, str] | None =
     out: list[Resolution] = []
     if not consumer.requirements_only:
         rel = relpath(consumer.pyproject, root)
-        if not consumer.is_virtual:
+        if not consumer.is_virtual and consumer.package_mode:
             out.append(Resolution(f"{consumer.name or rel}", (str(consumer.path),), consumer.path, rel))
         else:
             reqs, tables = _virtual_requirements(consumer, local or {})

@@ -11,17 +11,21 @@ from nexusify.config import Settings
 from nexusify.credentials import resolve_credentials
 from nexusify.errors import ConfigError, ProblemsFound, UsageError
 from nexusify.extras import require
-from nexusify.formats.dockerfile_rules import judge_project
+from nexusify.formats.dockerfile_rules import JudgedDockerfile, judge_project
 from nexusify.formats.shared_code import SharedCode
 from nexusify.formats.workspace_stay import stay_problems
 from nexusify.model import STAYS, Project, Workspace, stays_in_workspace, workspace_for
 from nexusify.model.staying import workspace_of
 from nexusify.rewrite.targets import select_services
 from nexusify.verify.build import Builder
+from nexusify.verify.dockerfiles import unowned_dockerfiles
+from nexusify.verify.gate import broken_builds
 from nexusify.verify.lock import LockChecker
+from nexusify.verify.lock_index import lock_index_findings
 from nexusify.verify.report import Check, ConsumerResult, Finding, VerifyReport
 from nexusify.verify.resolve import resolve_check
-from nexusify.verify.static import static_check
+from nexusify.verify.sources import source_findings
+from nexusify.verify.static import dockerfile_findings, static_check
 from nexusify.verify.tools import Which
 
 
@@ -74,29 +78,48 @@ def run_verify(settings: Settings, targets: Sequence[str] = (), *, env: Mapping[
     judged = {c.path: judge_project(c, ws.root, shared) for c in consumers}
     report = VerifyReport(str(ws.root), url, build=build)
     locks = LockChecker(ws.root, settings.source_name, present, env, which)
+    shared_names = {p.normalized for p in ws.shared if p.normalized}
 
     def check(consumer: Project) -> ConsumerResult:
         result = ConsumerResult(consumer.name or consumer.rel(ws.root), consumer.rel(ws.root), consumer.tool)
         wroot = workspace_of(consumer)
         if wroot is not None and stays_in_workspace(consumer, ws):  # keeps working as is: nothing to prove
-            lost = stay_problems(result.name, wroot, judged[consumer.path])
+            lost = stay_problems(result.name, wroot, judged[consumer.path]) + broken_builds(judged[consumer.path])
             result.checks["static"] = Check.failed("static", [Finding(p.message, p.path, p.line, p.hint)
                                                               for p in lost]) if lost else Check.na("static", STAYS)
             result.checks["lock"] = Check.na("lock", STAYS)
             result.checks["resolve"] = Check.na("resolve", STAYS)
             return result
-        result.checks["static"] = static_check(consumer, ws, judged[consumer.path])
-        result.checks["lock"] = locks.check(consumer)
-        result.checks["resolve"] = resolve_check(consumer, ws, url, present, env, settings.timeout)
+        resolved = resolve_check(consumer, ws, url, present, env, settings.timeout)
+        # what it installs: what pip resolved (exact, extras honoured), else all it may reach
+        installed = set(resolved.packages) if resolved.status == "ok" else \
+            set(ws.transitive(consumer, runtime_only=False))
+        static = static_check(consumer, ws, judged[consumer.path])
+        result.checks["static"] = _with(static, source_findings(consumer, ws, url, judged[consumer.path], installed,
+                                                                         settings.priority == "explicit"))
+        lock = locks.check(consumer)
+        if lock.status != "n/a":
+            needed = (installed | set(consumer.internal_names())) & shared_names
+            lock = _with(lock, lock_index_findings(consumer, ws.root, needed, url, present, float(settings.timeout)))
+        result.checks["lock"] = lock
+        result.checks["resolve"] = resolved
         return result
 
     # the tools mostly wait on the index: a few consumers at a time, reported in order
     with ThreadPoolExecutor(max_workers=max(1, min(4, settings.effective_jobs * 2, len(consumers)))) as pool:
         report.consumers = list(pool.map(check, consumers))
+    # what no consumer owns is judged too: a root Dockerfile built per app, one the model left unmatched
+    for jd in unowned_dockerfiles(ws, shared, [p for p in ws.projects if is_consumer(p)]):
+        findings = dockerfile_findings(jd) + source_findings_of_dockerfile(jd, url)
+        entry = ConsumerResult(jd.rel, jd.rel, "docker")
+        entry.checks["static"] = Check.of("static", findings, "builds no consumer; no shared code by path")
+        for name in ("lock", "resolve", "build"):
+            entry.checks[name] = Check.na(name, "a Dockerfile no consumer owns")
+        report.consumers.append(entry)
     if build:
         builder = Builder(env, url, present)
         try:
-            for consumer, result in zip(consumers, report.consumers, strict=True):
+            for consumer, result in zip(consumers, report.consumers[:len(consumers)], strict=True):
                 if result.checks["lock"].detail == STAYS:
                     result.checks["build"] = Check.na("build", STAYS)
                     continue
@@ -106,3 +129,16 @@ def run_verify(settings: Settings, targets: Sequence[str] = (), *, env: Mapping[
         finally:
             builder.close()
     return report
+
+
+def _with(check: Check, findings: list[Finding]) -> Check:
+    """``check`` with more findings (failed when there are any)."""
+    if not findings:
+        return check
+    return Check.failed(check.name, [*check.findings, *findings], check.detail)
+
+
+def source_findings_of_dockerfile(jd: JudgedDockerfile, url: str) -> list[Finding]:
+    from nexusify.verify.sources import dockerfile_index_findings
+
+    return dockerfile_index_findings(jd.rel, jd.content.decode("utf-8", "replace"), url) if jd.content else []

@@ -10,6 +10,7 @@ host keeps its own copy; a reader merges the copies and the local file by record
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import secrets as _random
@@ -20,19 +21,19 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from nexusify.deploy.engine import ROLE_HISTORY, Engine
-from nexusify.deploy.history import DeploymentRecord, record_line
-from nexusify.deploy.hostobjects import (
+from nexusify.deploy.runtime.engine import ROLE_HISTORY, Engine
+from nexusify.deploy.runtime.objects import (
     HISTORY_MOUNT,
     create_marker_container,
     history_exists,
     history_volume,
-    name_taken,
     object_labels,
     remove_container,
 )
-from nexusify.deploy.hostset import Host
+from nexusify.deploy.runtime.sdk import Conflict
 from nexusify.deploy.secrets import SecretBundle
+from nexusify.deploy.state.history import DeploymentRecord, record_line
+from nexusify.deploy.state.hostset import Host
 from nexusify.errors import DeployError
 
 
@@ -49,11 +50,8 @@ def _ensure_volume(engine: Engine, environment: str) -> str:
     name = history_volume(environment)
     if history_exists(engine, environment):
         return name
-    try:
+    with contextlib.suppress(Conflict):  # created by another machine meanwhile: the same volume
         engine.client.api.create_volume(name, labels=object_labels(environment, ROLE_HISTORY))
-    except Exception as exc:
-        if not name_taken(exc):  # created by another machine meanwhile: the same volume
-            raise
     return name
 
 
@@ -88,8 +86,8 @@ def append_on_hosts(hosts: Sequence[Host], record: DeploymentRecord, secrets: Se
         name, engine = host
         try:
             write_record(engine, record.environment, record.id, line)
-        except Exception as exc:
-            text = exc.message if isinstance(exc, DeployError) else f"{type(exc).__name__}: {exc}"
+        except DeployError as exc:  # the engine's typed errors included (nexusify.deploy.runtime.sdk)
+            text = exc.message
             return f"host {name}: history record {record.id} not stored: " + (secrets.redact(text) if secrets else text)
         return None
 
@@ -134,8 +132,8 @@ def read_on_hosts(hosts: Sequence[Host], environment: str) -> list[HostRecords]:
     for name, engine in hosts:
         try:
             found.append(HostRecords(name, tuple(read_records(engine, environment))))
-        except Exception as exc:
-            text = exc.message if isinstance(exc, DeployError) else f"{type(exc).__name__}: {exc}"
+        except DeployError as exc:
+            text = exc.message
             found.append(HostRecords(name, error=text))
     return found
 

@@ -5,7 +5,7 @@ Why on the host: the database is often reachable from the servers only, and the 
 the exact code and drivers the migrations import. The container gets the service's secrets and
 the database URL in its environment (never a file, never a label; the container is removed when
 it ends), runs on the host's network (a database on the host's loopback answers too), and holds
-the same PostgreSQL advisory lock as a local run (:func:`~nexusify.deploy.migrations.advisory_lock_key`),
+the same PostgreSQL advisory lock as a local run (:func:`~nexusify.deploy.migrations.local.advisory_lock_key`),
 so two migrators never overlap. The scripts come from the working copy (the ones ``deploy``
 checked), copied into the container with ``put_archive``; the image needs alembic and SQLAlchemy
 with the database's driver, as the app itself does.
@@ -22,8 +22,17 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from nexusify.deploy.config import ServiceConfig
-from nexusify.deploy.engine import (
+from nexusify.credentials import Secret
+from nexusify.deploy.config.load import ServiceConfig
+from nexusify.deploy.migrations import core
+from nexusify.deploy.migrations.local import (
+    MigrationResult,
+    advisory_lock_key,
+    explain,
+    script_location,
+    scripts,
+)
+from nexusify.deploy.runtime.engine import (
     LABEL_ENVIRONMENT,
     LABEL_MANAGED,
     LABEL_ROLE,
@@ -33,50 +42,17 @@ from nexusify.deploy.engine import (
     Engine,
     start_retrying,
 )
-from nexusify.deploy.images import BuiltImage
-from nexusify.deploy.migrations import MigrationResult, advisory_lock_key, script_location
+from nexusify.deploy.runtime.images import BuiltImage
+from nexusify.deploy.runtime.sdk import EngineError
 from nexusify.errors import DeployError
 
 WORKDIR = "/tmp/nexusify-migrations"
-MARKER = "NEXUSIFY-MIGRATION "
+MARKER = core.MARKER
 _SKIP = {"__pycache__", ".git", ".venv", "node_modules"}
 
-# Runs inside the image: argv = alembic.ini, advisory lock key, script_location.
-SCRIPT = r'''
-import json, os, sys
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-import sqlalchemy as sa
-ini, key, location = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-url = os.environ["DATABASE_URL"]
-cfg = Config(ini)
-cfg.set_main_option("script_location", location)
-cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-cfg.attributes["database_url"] = url
-cfg.attributes["configure_logger"] = False
-script = ScriptDirectory.from_config(cfg)
-engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
-pg = engine.dialect.name == "postgresql"
-with engine.connect() as conn:
-    if pg:
-        conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": key})
-        conn.commit()
-    try:
-        before = tuple(MigrationContext.configure(conn).get_current_heads())
-        command.upgrade(cfg, "heads")
-        with engine.connect() as c2:
-            after = tuple(MigrationContext.configure(c2).get_current_heads())
-    finally:
-        if pg:
-            conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-            conn.commit()
-applied = []
-if after != before:
-    applied = [r.revision for r in script.iterate_revisions(after, before or "base")][::-1]
-print("NEXUSIFY-MIGRATION " + json.dumps({"before": list(before), "after": list(after), "applied": applied}))
-'''
+# Runs inside the image: the one runner's own source (it imports only alembic, SQLAlchemy and the
+# standard library); argv = alembic.ini, advisory lock key, script_location, lock timeout.
+SCRIPT = Path(core.__file__).read_text(encoding="utf-8")
 
 
 def _archive(ini: Path, location: str) -> tuple[bytes, str]:
@@ -98,8 +74,10 @@ def _archive(ini: Path, location: str) -> tuple[bytes, str]:
 
 def upgrade_in_container(engine: Engine, svc: ServiceConfig, image: BuiltImage, environment: str, url: str,
                          env: Mapping[str, str], *, redact: Callable[[str], str], host: str = "",
-                         timeout: float = 600.0) -> MigrationResult:
-    """Run the service's migrations in a one-off container of ``image`` on ``engine``."""
+                         timeout: float = 600.0, lock_timeout: float = core.LOCK_TIMEOUT) -> MigrationResult:
+    """Run the service's migrations in a one-off container of ``image`` on ``engine``, with the
+    runner a local run uses (:mod:`~nexusify.deploy.migrations.core`): the same lock wait and timeout,
+    the holder named, the failing revision named (its file in the working copy)."""
     assert svc.migrations is not None
     where = f" on {host}" if host else ""
     location = script_location(svc.name, svc.migrations)
@@ -112,38 +90,56 @@ def upgrade_in_container(engine: Engine, svc: ServiceConfig, image: BuiltImage, 
     try:
         c = client.containers.create(
             image.image_id or image.ref, name=name, labels=labels, network_mode="host", working_dir=WORKDIR,
-            command=["python3", "-c", SCRIPT, f"{WORKDIR}/alembic.ini", str(advisory_lock_key(url)), inside],
+            command=["python3", "-c", SCRIPT, f"{WORKDIR}/alembic.ini", str(advisory_lock_key(url)), inside,
+                     str(lock_timeout)],
             environment={**env, "DATABASE_URL": url},
         )
-    except Exception as exc:
+    except EngineError as exc:
         raise DeployError(f"service `{svc.name}`: could not create the migration container{where}: "
-                          f"{redact(str(exc))}", hint="nothing was switched") from None
+                          f"{redact(exc.message)}", hint="nothing was switched") from None
     try:
         client.api.put_archive(c.id, "/", _tree(tar))
         start_retrying(c.start)
-        status = c.wait(timeout=timeout)
+        status = c.wait(timeout=timeout + lock_timeout)
         logs = c.logs().decode("utf-8", "replace")
         code = int(status.get("StatusCode", 1)) if isinstance(status, dict) else 1
-    except DeployError:
-        raise
-    except Exception as exc:
-        raise DeployError(f"service `{svc.name}`: the migration container{where} failed: {redact(str(exc))}",
+    except EngineError as exc:
+        raise DeployError(f"service `{svc.name}`: the migration container{where} failed: {redact(exc.message)}",
                           hint="nothing was switched") from None
     finally:
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(EngineError):
             c.remove(force=True)
-    line = next((ln for ln in logs.splitlines() if ln.startswith(MARKER)), None)
-    if code != 0 or line is None:
+    reports = [json.loads(ln[len(MARKER):]) for ln in logs.splitlines() if ln.startswith(MARKER)]
+    data = next((r for r in reversed(reports) if r.get("ok") is not None), None)
+    if data is not None and data.get("ok") is False:
+        raise explain(svc.name, data, scripts(svc.name, svc.migrations), redact, where)
+    if code != 0 or data is None:
         tail = "\n".join(logs.strip().splitlines()[-12:])
         raise DeployError(f"service `{svc.name}`: migrations failed{where} (exit {code}):\n{redact(tail)}",
                           path=svc.migrations, hint="nothing was switched; fix the migration and deploy again")
-    data = json.loads(line[len(MARKER):])
 
     def join(revs: list[str]) -> str | None:
         return ",".join(sorted(revs)) or None
 
     return MigrationResult(svc.name, join(data["before"]), join(data["after"]), tuple(data["applied"]),
-                           time.monotonic() - started)
+                           time.monotonic() - started, float(data.get("waited") or 0.0))
+
+
+class ContainerMigrations:
+    """The :class:`~nexusify.deploy.protocols.MigrationRunner` of hosts: a one-off container of the
+    new image on ``engine`` (the first host) runs the migrations."""
+
+    def __init__(self, engine: Engine, environment: str, *, redact: Callable[[str], str], host: str = "") -> None:
+        self.engine = engine
+        self.environment = environment
+        self.redact = redact
+        self.host = host
+
+    def run(self, service: ServiceConfig, image: BuiltImage | None, url: Secret, env: Mapping[str, str]) -> MigrationResult:
+        if image is None:
+            raise DeployError(f"service `{service.name}`: migrations on a host run from the new image, and there is none")
+        return upgrade_in_container(self.engine, service, image, self.environment, url.reveal(), env, redact=self.redact,
+                                    host=self.host)
 
 
 def _tree(tar: bytes) -> bytes:
@@ -160,4 +156,4 @@ def _tree(tar: bytes) -> bytes:
     return out.getvalue()
 
 
-__all__ = ["upgrade_in_container"]
+__all__ = ["ContainerMigrations", "upgrade_in_container"]

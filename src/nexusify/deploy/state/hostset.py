@@ -15,9 +15,9 @@ import contextlib
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 
-from nexusify.deploy.config_types import DeployConfig, EnvironmentConfig
-from nexusify.deploy.engine import Engine
-from nexusify.deploy.hosts import connect_host
+from nexusify.deploy.config.types import DeployConfig, EnvironmentConfig
+from nexusify.deploy.runtime.engine import Engine
+from nexusify.deploy.runtime.hosts import connect_host
 from nexusify.deploy.sites import container_mode, host_specs
 
 Host = tuple[str, Engine]  # (display name, connected engine)

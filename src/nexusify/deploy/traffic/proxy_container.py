@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from nexusify.deploy.engine import (
+from nexusify.deploy.runtime.engine import (
     LABEL_ENVIRONMENT,
     LABEL_MANAGED,
     LABEL_ROLE,
@@ -34,10 +34,10 @@ from nexusify.deploy.engine import (
     Engine,
     start_retrying,
 )
-from nexusify.deploy.hosts import network_name, proxy_name
-from nexusify.deploy.switch import Route, Target, require_route
+from nexusify.deploy.runtime.hosts import network_name, proxy_name
+from nexusify.deploy.runtime.sdk import Conflict, EngineError, NotFound
+from nexusify.deploy.traffic.switch import Route, Target, require_route
 from nexusify.errors import DeployError
-from nexusify.extras import require
 
 CONF_DIR = "/etc/nexusify"
 PID_FILE = "/tmp/nexusify-nginx.pid"
@@ -196,44 +196,36 @@ class ContainerProxy:
     # ------------------------------------------------------------------ container
 
     def container(self) -> Any | None:
-        docker_errors = require("deploy", "docker.errors")
         try:
             return self.client.containers.get(self.name)
-        except docker_errors.NotFound:
+        except NotFound:
             return None
-        except docker_errors.APIError as exc:
-            if "no such container" in str(exc).lower():
-                return None
-            raise
 
     def ensure_network(self) -> None:
-        docker_errors = require("deploy", "docker.errors")
         try:
             self.client.networks.get(self.network)
             return
-        except docker_errors.NotFound:
+        except NotFound:
             pass
-        except docker_errors.APIError as exc:
-            if "not found" not in str(exc).lower() and "no such" not in str(exc).lower():
-                raise
         try:
             self.client.networks.create(self.network, driver="bridge", labels=self._labels(ROLE_NETWORK))
-        except docker_errors.APIError as exc:
-            if "already exists" not in str(exc).lower():
-                raise DeployError(f"{self._where()}could not create the network {self.network}: {exc}") from None
+        except Conflict:  # created meanwhile by another deploy: the same network
+            pass
+        except EngineError as exc:
+            raise DeployError(f"{self._where()}could not create the network {self.network}: {exc.message}") from None
 
     def _ensure_image(self) -> None:
-        docker_errors = require("deploy", "docker.errors")
         try:
             self.client.images.get(self.image)
             return
-        except docker_errors.ImageNotFound:
+        except NotFound:
             pass
         self._event(f"{self._where()}pulling the proxy image {self.image}")
         try:
             self.client.images.pull(self.image)
-        except docker_errors.APIError as exc:
-            raise DeployError(f"{self._where()}the proxy image {self.image} is not there and cannot be pulled: {exc}",
+        except EngineError as exc:
+            raise DeployError(f"{self._where()}the proxy image {self.image} is not there and cannot be pulled: "
+                              f"{exc.message}",
                               hint="set [proxy] image to an nginx image the host can pull") from None
 
     def ensure_running(self) -> None:
@@ -318,10 +310,9 @@ class ContainerProxy:
 
     def _read_upstreams(self, c: Any) -> str:
         """The upstream files, through the engine's archive API (an exec costs ten times more)."""
-        docker_errors = require("deploy", "docker.errors")
         try:
             stream, _ = c.get_archive(f"{CONF_DIR}/upstreams")
-        except docker_errors.NotFound:
+        except NotFound:
             return ""
         with tarfile.open(fileobj=io.BytesIO(b"".join(stream)), mode="r|*") as tar:
             texts = []
@@ -373,7 +364,7 @@ class ContainerProxy:
 
 
 class ContainerSwitch:
-    """The :class:`~nexusify.deploy.switch.TrafficSwitch` of one service behind a :class:`ContainerProxy`."""
+    """The :class:`~nexusify.deploy.traffic.switch.TrafficSwitch` of one service behind a :class:`ContainerProxy`."""
 
     def __init__(self, proxy: ContainerProxy, service: str) -> None:
         require_route(proxy.routes, service)

@@ -23,13 +23,13 @@ import io
 import os
 import threading
 import time
-import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from nexusify.credentials import Secret, redact
+from nexusify.deploy.migrations import core
 from nexusify.errors import DeployError
 from nexusify.extras import require
 
@@ -184,19 +184,46 @@ def _join(revs: tuple[str, ...] | list[str]) -> str | None:
 
 
 def _pending(service: str, script: Any, current: tuple[str, ...]) -> tuple[str, ...]:
-    known = {r.revision for r in script.walk_revisions()}
-    unknown = [r for r in current if r not in known]
-    if unknown:
-        raise DeployError(
-            f"service `{service}`: the database is at revision {', '.join(unknown)}, which these migration scripts do not know",
-            hint="the database is ahead of this code (a newer deploy migrated it); nexusify never downgrades: "
-            "deploy a version that contains that revision, or downgrade by hand with alembic",
-        )
     try:
-        revs = list(script.iterate_revisions("heads", list(current) or "base"))
+        return core.pending(script, current)
+    except core.MigrationProblem as problem:
+        raise explain(service, problem.to_dict(), script) from None
     except Exception as exc:
         raise DeployError(f"service `{service}`: cannot plan the upgrade: {exc}") from None
-    return tuple(r.revision for r in reversed(revs))
+
+
+def explain(service: str, problem: dict[str, Any], script: Any, clean: Callable[[str], str] = lambda s: s,
+            where: str = "") -> DeployError:
+    """The DeployError for what the runner reported (:class:`~nexusify.deploy.migrations.core.MigrationProblem`),
+    here or from a container (``where``: " on HOST"): one wording for both. ``script``: the local
+    scripts, to name the failing revision's file and doc."""
+    kind = problem.get("kind")
+    if kind == "lock":
+        return DeployError(
+            f"service `{service}`: another migrator holds the database's migration lock{where}: {problem.get('holder')}",
+            hint=f"waited {float(problem.get('waited') or 0):g}s; let it finish and deploy again "
+            f"(pg_advisory_lock key {problem.get('key')})")
+    if kind == "unknown":
+        return DeployError(
+            f"service `{service}`: the database is at revision {', '.join(problem.get('revisions') or [])}, "
+            "which these migration scripts do not know",
+            hint="the database is ahead of this code (a newer deploy migrated it); nexusify never downgrades: "
+            "deploy a version that contains that revision, or downgrade by hand with alembic")
+    rev = problem.get("revision")
+    what = f"migration {rev}" if rev else f"one of the migrations {', '.join(problem.get('pending') or [])}"
+    r = script.get_revision(rev) if rev else None
+    doc = f" ({r.doc})" if r is not None and r.doc else ""
+    return DeployError(
+        f"service `{service}`: {what}{doc} failed{where}: {clean(str(problem.get('error') or kind))}",
+        hint=f"the database is at revision {problem.get('at') or 'base (empty)'}; fix the migration and deploy again "
+        "(nothing was built or switched)",
+        path=_rev_path(script, rev),
+    )
+
+
+def scripts(service: str, alembic_ini: Path) -> Any:
+    """The migration scripts of ``alembic_ini`` (an Alembic ScriptDirectory; no database touched)."""
+    return _script(service, _config(service, alembic_ini, "sqlite://"))
 
 
 def _engine(url: str, service: str) -> Any:
@@ -245,56 +272,6 @@ def migration_status(service: str, alembic_ini: Path, database_url: Secret | str
     return MigrationStatus(service, _join(current), _join(list(script.get_heads())), pending)
 
 
-def _holder(conn: Any, key: int) -> str:
-    text = require("deploy", "sqlalchemy").text
-
-    u = key & 0xFFFFFFFFFFFFFFFF
-    try:
-        row = conn.execute(text(
-            "SELECT a.pid, a.application_name, a.client_addr, a.backend_start FROM pg_locks l "
-            "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted "
-            "AND l.classid = :c AND l.objid = :o AND l.objsubid = 1"), {"c": u >> 32, "o": u & 0xFFFFFFFF}).first()
-    except Exception:
-        return "another migrator"
-    if row is None:
-        return "another migrator"
-    return f"{row[1] or 'a session'} (backend pid {row[0]}, connected since {row[3]:%Y-%m-%d %H:%M:%S})"
-
-
-def _acquire(conn: Any, key: int, service: str, lock_timeout: float, on_wait: Callable[[str], None] | None) -> float:
-    text = require("deploy", "sqlalchemy").text
-
-    start = time.monotonic()
-    told = False
-    while True:
-        if conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
-            return time.monotonic() - start
-        who = _holder(conn, key)
-        if not told and on_wait is not None:
-            on_wait(f"service `{service}`: waiting for {who} to finish migrating this database")
-            told = True
-        if time.monotonic() - start >= lock_timeout:
-            raise DeployError(
-                f"service `{service}`: another migrator holds the database's migration lock: {who}",
-                hint=f"waited {lock_timeout:g}s; let it finish and deploy again (pg_advisory_lock key {key})",
-            )
-        time.sleep(0.2)
-
-
-def _failed_revision(exc: BaseException, script: Any) -> str | None:
-    """The revision whose script raised, from the traceback's frames (innermost wins)."""
-    paths: dict[str, str] = {}
-    for rev in script.walk_revisions():
-        if rev.path:
-            paths[os.path.realpath(rev.path)] = rev.revision
-    found = None
-    for frame, _ in traceback.walk_tb(exc.__traceback__):
-        rev = paths.get(os.path.realpath(frame.f_code.co_filename))
-        if rev:
-            found = rev
-    return found
-
-
 def upgrade(
     service: str,
     alembic_ini: Path,
@@ -308,52 +285,42 @@ def upgrade(
     A second migrator waits for the lock, then finds the database at head and applies nothing.
     ``on_wait`` is called once with a message when the lock is held by someone else.
     """
-    command = require("deploy", "alembic.command")
-    text = require("deploy", "sqlalchemy").text
-
+    require("deploy", "alembic.command")  # the runner imports alembic itself: name the extra when missing
     url = _reveal(database_url)
     cfg = _config(service, alembic_ini, url)
     script = _script(service, cfg)
     engine = _engine(url, service)
     started = time.monotonic()
-    waited = 0.0
     try:
         conn = _connect(engine, service, url)
-        locked = False
-        key = advisory_lock_key(url)
+        key = advisory_lock_key(url) if engine.dialect.name == "postgresql" else None
         try:
-            if engine.dialect.name == "postgresql":
-                waited = _acquire(conn, key, service, lock_timeout, on_wait)
-                locked = True
-            before = _current(conn)
-            pending = _pending(service, script, before)
-            if pending:
-                try:
-                    with _alembic_env(url):
-                        command.upgrade(cfg, "heads")
-                except Exception as exc:
-                    rev = _failed_revision(exc, script)
-                    after_fail = _join(_current(conn)) if not conn.closed else None
-                    what = f"migration {rev}" if rev else f"one of the migrations {', '.join(pending)}"
-                    doc = ""
-                    if rev:
-                        r = script.get_revision(rev)
-                        doc = f" ({r.doc})" if r is not None and r.doc else ""
-                    raise DeployError(
-                        f"service `{service}`: {what}{doc} failed: {type(exc).__name__}: {_clean(str(exc), url)}",
-                        hint=f"the database is at revision {after_fail or 'base (empty)'}; fix the migration and deploy again "
-                        "(nothing was built or switched)",
-                        path=_rev_path(script, rev),
-                    ) from None
-            after = _current(conn)
+            with _alembic_env(url):
+                out = core.upgrade(cfg, script, conn, key, lock_timeout=lock_timeout,
+                                   on_wait=(lambda m: on_wait(f"service `{service}`: {m}")) if on_wait else None)
+        except core.MigrationProblem as problem:
+            raise explain(service, problem.to_dict(), script, lambda t: _clean(t, url)) from None
         finally:
-            if locked:
-                with contextlib.suppress(Exception):
-                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
             conn.close()
     finally:
         engine.dispose()
-    return MigrationResult(service, _join(before), _join(after), pending, time.monotonic() - started, waited)
+    return MigrationResult(service, _join(out["before"]), _join(out["after"]), tuple(out["applied"]),
+                           time.monotonic() - started, float(out["waited"]))
+
+
+class LocalMigrations:
+    """The :class:`~nexusify.deploy.protocols.MigrationRunner` of the deploying machine: Alembic in
+    this process, from the working copy's migrations (before the build)."""
+
+    def __init__(self, on_wait: Callable[[str, str], None] | None = None, lock_timeout: float = 600.0) -> None:
+        self.on_wait = on_wait  # (service, message)
+        self.lock_timeout = lock_timeout
+
+    def run(self, service: Any, image: Any, url: Secret, env: Mapping[str, str]) -> MigrationResult:
+        assert service.migrations is not None
+        on_wait = self.on_wait
+        return upgrade(service.name, service.migrations, url, lock_timeout=self.lock_timeout,
+                       on_wait=(lambda m: on_wait(service.name, m)) if on_wait is not None else None)
 
 
 def _rev_path(script: Any, rev: str | None) -> str | None:
@@ -400,6 +367,14 @@ def offline_sql(
 
 
 __all__ = [
-    "MigrationResult", "MigrationStatus", "advisory_lock_key", "migration_status", "offline_sql", "script_location",
+    "LocalMigrations",
+    "MigrationResult",
+    "MigrationStatus",
+    "advisory_lock_key",
+    "explain",
+    "migration_status",
+    "offline_sql",
+    "script_location",
+    "scripts",
     "upgrade",
 ]

@@ -1,132 +1,39 @@
-"""The hosts of an environment: where its containers run, and how nexusify reaches each engine.
+"""An SSH connection to a host's engine: one master connection (``ControlMaster``, kept for the
+next command by :mod:`~nexusify.deploy.runtime.ssh_master`) and a private local socket forwarded to the
+engine the host's SSH session names (``$DOCKER_HOST`` there, else ``/var/run/docker.sock``).
 
-``[deploy.environments.NAME] hosts = [...]`` lists engines by address, as ``DOCKER_HOST`` does:
-``ssh://user@host[:port]`` (the system's ssh client and keys), ``tcp://host:2376`` (TLS from
-``DOCKER_CERT_PATH`` / ``DOCKER_TLS_VERIFY``, as the docker CLI reads them: :mod:`~nexusify.deploy.hosttls`) and
-``unix:///path.sock``. A table ``{url = "...", bind = "10.0.0.5"}`` also names the address the
-host's proxy publishes on. Without ``hosts`` the single engine of ``[deploy] engine`` serves.
-
-SSH: docker-py's own ssh mode opens one SSH connection per API call (~0.35 s each), far too slow
-for a rollback judged in seconds. :func:`connect_host` opens ONE master connection per host
-(``ControlMaster``), whose session says where the host's engine listens (``$DOCKER_HOST`` of the SSH
-session, else ``/var/run/docker.sock``) and forwards a private local socket to it (``ssh -O forward -L``);
-the SDK then talks HTTP with keep-alive over that socket. The master is kept for the next
-command (:mod:`~nexusify.deploy.ssh_master`, ``NEXUSIFY_SSH_PERSIST`` seconds idle, default 300;
-``0``: :meth:`Engine.close` ends it); each command cancels its own forward when it ends.
+This is the one SSH transport of deploy: ``engine = "ssh://..."`` (the build engine) and
+``hosts = ["ssh://..."]`` both ride on it, so both honour ``~/.ssh/config`` (keys, known hosts,
+``ProxyJump``) as ``ssh host`` does. docker-py's own ssh mode (paramiko, one connection per API
+call, ~0.35 s each, its own known_hosts rules) is never used: the SDK only sees the local socket.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import os
-import re
 import selectors
 import shutil
 import subprocess
 import tempfile
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
-from nexusify.deploy import engine_probe, ssh_master
-from nexusify.deploy.engine import API_VERSION, Engine, connect
+from nexusify.deploy.runtime import ssh_master
 from nexusify.errors import DeployError
-from nexusify.extras import require
 
-HOST_SCHEMES = ("ssh", "tcp", "unix")
 DEFAULT_REMOTE_ENGINE = "unix:///var/run/docker.sock"
 SSH_CONNECT_TIMEOUT = 10
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9_:][A-Za-z0-9_.:%-]*$")
-
-
-@dataclass(frozen=True)
-class HostSpec:
-    """One host of an environment: its engine address, and the address its proxy publishes on
-    (``bind``; None: all addresses)."""
-
-    url: str
-    bind: str | None = None
-
-    @property
-    def scheme(self) -> str:
-        return self.url.split("://", 1)[0]
-
-    @property
-    def name(self) -> str:
-        """A short display name: ``root@127.0.0.2:2222``, ``10.0.0.7:2376``, ``/run/podman.sock``."""
-        rest = self.url.split("://", 1)[-1]
-        return rest if self.scheme != "unix" else rest or self.url
-
-
-def host_url_problem(url: str) -> str | None:
-    """What is wrong with a host address (None: nothing); one rule for the config and the code."""
-    if "://" not in url:
-        return f"expected ssh://user@host[:port], tcp://host:port or unix:///path, got {url!r}"
-    scheme, rest = url.split("://", 1)
-    if scheme not in HOST_SCHEMES:
-        return f"unknown scheme {scheme!r} in {url!r} (one of: {', '.join(HOST_SCHEMES)})"
-    if scheme == "unix":
-        return None if rest.startswith("/") else f"expected an absolute socket path, got {url!r}"
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        return f"not a valid address {url!r}: {exc}"
-    if not parts.hostname:
-        return f"no host name in {url!r}"
-    # what reaches the ssh command line must never read as an option (``ssh://-oProxyCommand=...``)
-    if not _SAFE_NAME.match(parts.hostname) or (parts.username and not _SAFE_NAME.match(parts.username)):
-        return f"unexpected characters in the user or host of {url!r}"
-    if parts.password:
-        return "holds a password; use SSH keys (the ssh client's agent or ~/.ssh/config)"
-    if parts.path not in ("", "/") or parts.query:
-        return f"expected no path or query in {url!r}"
-    if scheme == "tcp" and port is None:
-        return f"expected a port in {url!r} (e.g. tcp://host:2376)"
-    return None
-
-
-def bind_problem(bind: str) -> str | None:
-    try:
-        ipaddress.ip_address(bind)
-    except ValueError:
-        return f"expected an IP address for bind, got {bind!r}"
-    return None
-
-
-def connect_host(spec: HostSpec, env: Mapping[str, str], timeout: int = 300) -> Engine:
-    """Connect to one host's engine (ssh: over one multiplexed SSH connection; tcp: with the TLS
-    settings of ``env``; unix: directly). DeployError names the host and what to check."""
-    if spec.scheme == "ssh":
-        return _connect_ssh(spec, env, timeout)
-    return connect(spec.url, env, timeout, where=f"host {spec.name}")
-
-
-def network_name(environment: str) -> str:
-    """The network nexusify owns on every host of ``environment`` (services and proxy share it)."""
-    return f"nexusify-{environment}"
-
-
-def proxy_name(environment: str) -> str:
-    """The proxy container of ``environment`` on every host."""
-    return f"nexusify-{environment}-proxy"
-
-
-def _engine_of(client: Any, url: str) -> Engine:
-    engine_probe.ping(client)
-    return Engine(client=client, url=url)
 
 
 class SshTunnel:
     """One SSH master connection to a host and a local socket forwarded to its engine."""
 
-    def __init__(self, spec: HostSpec, env: Mapping[str, str]) -> None:
-        self.spec = spec
-        parts = urlsplit(spec.url)
+    def __init__(self, url: str, env: Mapping[str, str], where: str) -> None:
+        self.where = where  # names the host in errors: "host root@10.0.0.7"
+        parts = urlsplit(url)
         self.target = f"{parts.username}@{parts.hostname}" if parts.username else str(parts.hostname)
         self.port = parts.port
         self.dir = Path(tempfile.mkdtemp(prefix="nexusify-ssh-"))
@@ -141,7 +48,7 @@ class SshTunnel:
 
     def _base(self) -> list[str]:
         if self.ssh is None:
-            raise DeployError(f"host {self.spec.name}: no `ssh` client on PATH",
+            raise DeployError(f"{self.where}: no `ssh` client on PATH",
                               hint="install OpenSSH's client (apt-get install openssh-client)")
         cmd = [self.ssh, "-o", "BatchMode=yes", "-o", f"ConnectTimeout={SSH_CONNECT_TIMEOUT}",
                "-S", str(self.control)]
@@ -154,7 +61,7 @@ class SshTunnel:
             return subprocess.run([*self._base(), *args], capture_output=True, text=True, timeout=timeout,
                                   check=False, stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired:
-            raise DeployError(f"host {self.spec.name}: ssh did not answer within {timeout:g}s",
+            raise DeployError(f"{self.where}: ssh did not answer within {timeout:g}s",
                               hint="check the host is reachable: ssh " + self.target) from None
 
     def open(self) -> str:
@@ -171,7 +78,7 @@ class SshTunnel:
                                       SSH_CONNECT_TIMEOUT + 5)
         if code != 0:
             self.close()
-            raise DeployError(f"host {self.spec.name}: ssh failed: {said or 'no answer'}",
+            raise DeployError(f"{self.where}: ssh failed: {said or 'no answer'}",
                               hint=f"`ssh {self.target}` must log in without a prompt (a key in ssh-agent or "
                               "~/.ssh/config, the host key in known_hosts)")
         proc = self._run(self.target, 'printf "nexusify-engine=%s\\n" "${DOCKER_HOST:-}"')
@@ -195,7 +102,7 @@ class SshTunnel:
     def _forward(self, line: str) -> str:
         if not line.startswith("nexusify-engine="):
             self.close()
-            raise DeployError(f"host {self.spec.name}: ssh failed: {line or 'no answer'}",
+            raise DeployError(f"{self.where}: ssh failed: {line or 'no answer'}",
                               hint=f"`ssh {self.target}` must log in without a prompt (a key in ssh-agent or "
                               "~/.ssh/config, the host key in known_hosts)")
         engine = line.removeprefix("nexusify-engine=").strip() or DEFAULT_REMOTE_ENGINE
@@ -205,14 +112,14 @@ class SshTunnel:
             dest = engine[len("tcp://"):]
         else:
             self.close()
-            raise DeployError(f"host {self.spec.name}: its DOCKER_HOST is {engine!r}; nexusify forwards unix:// "
+            raise DeployError(f"{self.where}: its DOCKER_HOST is {engine!r}; nexusify forwards unix:// "
                               "and tcp:// engines only", hint="point DOCKER_HOST on the host at the engine socket")
         fwd = self._run("-O", "forward", "-o", "StreamLocalBindUnlink=yes", "-L", f"{self.local}:{dest}", self.target)
         if fwd.returncode == 0:
             self.forwarded = f"{self.local}:{dest}"
         else:
             self.close()
-            raise DeployError(f"host {self.spec.name}: could not forward its engine socket {dest}: "
+            raise DeployError(f"{self.where}: could not forward its engine socket {dest}: "
                               f"{fwd.stderr.strip()}", hint="is AllowStreamLocalForwarding off in the host's sshd?")
         deadline = time.monotonic() + 5
         while not self.local.exists() and time.monotonic() < deadline:
@@ -258,22 +165,4 @@ class SshTunnel:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def _connect_ssh(spec: HostSpec, env: Mapping[str, str], timeout: int) -> Engine:
-    docker = require("deploy", "docker")
-    tunnel = SshTunnel(spec, env)
-    local = tunnel.open()
-    try:
-        client = docker.DockerClient(base_url=local, timeout=timeout, version=API_VERSION)
-        engine = _engine_of(client, local)
-    except Exception as exc:
-        tunnel.close()
-        raise DeployError(f"host {spec.name}: the engine does not answer through ssh: {type(exc).__name__}: {exc}",
-                          hint="on the host, the engine must run and its socket be readable by the ssh user") from None
-    engine.on_close.append(tunnel.close)
-    return engine
-
-
-__all__ = [
-    "HOST_SCHEMES", "HostSpec", "SshTunnel", "bind_problem", "connect_host", "host_url_problem", "network_name",
-    "proxy_name",
-]
+__all__ = ["DEFAULT_REMOTE_ENGINE", "SSH_CONNECT_TIMEOUT", "SshTunnel"]

@@ -1,4 +1,4 @@
-"""The deploy configuration as typed, validated data (what :mod:`~nexusify.deploy.config` returns)."""
+"""The deploy configuration as typed, validated data (what :mod:`~nexusify.deploy.config.load` returns)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nexusify.config import suggest
-from nexusify.deploy.config_checker import raise_all
-from nexusify.deploy.hosts import HostSpec
+from nexusify.deploy.config.checker import raise_all
+from nexusify.deploy.runtime.hosts import HostSpec
 from nexusify.errors import ConfigError
 
 SECRET_REF = "secret:"

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import TracebackType
 
-from nexusify.deploy.history import utc_now, who
+from nexusify.deploy.state.history import utc_now, who
 from nexusify.errors import DeployError, LockHeld
 from nexusify.files import confined, write_atomic
 

@@ -23,11 +23,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from nexusify.deploy.containers import ServiceContainers, ServiceRuntime
-from nexusify.deploy.engine import LABEL_ROLE, LABEL_VERSION, ROLE_SERVICE, Engine
-from nexusify.deploy.hostlock import read_lock
-from nexusify.deploy.hostset import Host
-from nexusify.deploy.proxy_container import ContainerProxy
+from nexusify.deploy.runtime.containers import ServiceContainers, ServiceRuntime
+from nexusify.deploy.runtime.engine import LABEL_ROLE, LABEL_VERSION, ROLE_SERVICE, Engine
+from nexusify.deploy.runtime.sdk import EngineError
+from nexusify.deploy.state.hostlock import read_lock
+from nexusify.deploy.state.hostset import Host
+from nexusify.deploy.traffic.proxy_container import ContainerProxy
 from nexusify.errors import DeployError
 
 PROBE_TIMEOUT = 3
@@ -93,8 +94,8 @@ def _exec_probe(box: ServiceContainers, container: Any) -> tuple[bool | None, st
     rt = box.rt
     try:
         code, output = container.exec_run(_probe_command(rt.container_port, rt.health_path))
-    except Exception as exc:
-        return None, f"not probed: the engine could not exec in {container.name}: {exc}"
+    except EngineError as exc:
+        return None, f"not probed: the engine could not exec in {container.name}: {exc.message}"
     if code == 0:
         return True, f"healthy: {rt.health_path} answered inside the container"
     if code in (NO_PROBE_TOOL, 126):
@@ -202,9 +203,8 @@ def environment_status(environment: str, hosts: Sequence[Host], runtimes: Sequen
         try:
             proxy = proxy_for(name, engine) if proxy_for is not None else None
             rows = [service_on_host(name, engine, rt, proxy, switched_to) for rt in runtimes]
-        except Exception as exc:
-            text = exc.message if isinstance(exc, DeployError) else f"{type(exc).__name__}: {exc}"
-            report.unreachable.append(f"{name}: {text}")
+        except DeployError as exc:  # the engine's typed errors included (nexusify.deploy.runtime.sdk)
+            report.unreachable.append(f"{name}: {exc.message}")
             continue
         report.services.extend(rows)
         answered.append(name)

@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from nexusify.deploy.config_checker import Checker, closest, has_password, kind_of, locate
-from nexusify.deploy.config_types import (
+from nexusify.deploy.config.checker import Checker, closest, has_password, kind_of, locate
+from nexusify.deploy.config.types import (
     DEFAULT_PROXY_IMAGE,
     SECRET_REF,
     AwsSecretsConfig,
@@ -20,7 +20,7 @@ from nexusify.deploy.config_types import (
     SecretsConfig,
     ServiceConfig,
 )
-from nexusify.deploy.hosts import HostSpec, bind_problem, host_url_problem
+from nexusify.deploy.runtime.hosts import HostSpec, bind_problem, host_url_problem
 
 PROXY_KINDS: tuple[str, ...] = ("nginx", "container")
 SECRET_PROVIDERS: tuple[str, ...] = ("aws", "env-file")

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from nexusify.deploy import engine_probe
+from nexusify.deploy.runtime import probe as engine_probe
 from nexusify.errors import DeployError
 from nexusify.extras import require
 

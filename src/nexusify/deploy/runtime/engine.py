@@ -19,7 +19,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from nexusify.deploy import engine_probe, hosttls
+from nexusify.deploy.runtime import probe as engine_probe
+from nexusify.deploy.runtime import tls as hosttls
+from nexusify.deploy.runtime.sdk import Transient, guard
+from nexusify.deploy.runtime.ssh_tunnel import SshTunnel
 from nexusify.errors import DeployError
 from nexusify.extras import require
 
@@ -43,26 +46,14 @@ ROLE_NETWORK = "network"
 ROLE_MIGRATION = "migration"
 
 
-# Engine errors that a second try gets past: netavark's iptables setup racing another engine's on
-# the same machine ("Chain already exists"), seen when two engines share one network namespace.
-# netavark's iptables setup races when two starts on one host (or two engines sharing a network
-# namespace) create the same network's chain at once: "CHAIN_USER_ADD failed (File exists)"
-TRANSIENT = ("chain already exists", "chain_user_add failed (file exists)", "resource temporarily unavailable")
-
-
-def is_transient(exc: BaseException) -> bool:
-    """True for an engine error worth one more try (see TRANSIENT)."""
-    text = str(exc).lower()
-    return any(t in text for t in TRANSIENT)
-
-
 def start_retrying(start: Callable[[], Any], tries: int = 3) -> Any:
-    """``start()``, tried again after a short pause when the engine fails transiently."""
+    """``start()``, tried again after a short pause when the engine fails transiently
+    (:class:`~nexusify.deploy.runtime.sdk.Transient`: netavark's iptables races)."""
     for attempt in range(tries):
         try:
             return start()
-        except Exception as exc:
-            if attempt == tries - 1 or not is_transient(exc):
+        except Transient:
+            if attempt == tries - 1:
                 raise
             time.sleep(0.2 * (attempt + 1))
     return None
@@ -77,7 +68,7 @@ def engine_url(configured: str | None, env: Mapping[str, str]) -> str:
 class Engine:
     """A connected engine: the SDK client, its address and what it is (podman or docker)."""
 
-    client: Any  # docker.DockerClient
+    client: Any  # docker.DockerClient behind nexusify.deploy.runtime.sdk.guard: failures raise typed EngineErrors
     url: str
     on_close: list[Callable[[], None]] = field(default_factory=list)  # e.g. end an SSH tunnel
 
@@ -112,8 +103,12 @@ class Engine:
 
 def connect(configured: str | None, env: Mapping[str, str], timeout: int = 300, *, where: str | None = None) -> Engine:
     """Connect to the engine and check it answers; a clear error names the address (or ``where``)
-    and the fix. A ``tcp://`` engine uses TLS as ``env`` says (:mod:`nexusify.deploy.hosttls`)."""
+    and the fix. One transport per scheme, for the build engine and every host alike: ``ssh://``
+    through the system's ssh and a kept master (:mod:`nexusify.deploy.runtime.ssh_tunnel`), ``tcp://`` with
+    TLS as ``env`` says (:mod:`nexusify.deploy.runtime.tls`), ``unix://`` directly."""
     url = engine_url(configured, env)
+    if url.startswith("ssh://"):
+        return _connect_ssh(url, env, timeout, where or f"the container engine at {url}")
     docker = require("deploy", "docker")
     # A fixed API version skips docker-py's /version round trip (slow on Podman: a rollback
     # is judged in seconds); 1.41 is served by dockerd >= 20.10 and Podman >= 3.
@@ -130,7 +125,22 @@ def connect(configured: str | None, env: Mapping[str, str], timeout: int = 300, 
                 hint="start the engine (dockerd, or `podman system service --time=0 unix:///PATH.sock`) "
                 "and set DOCKER_HOST or `engine` in [tool.nexusify.deploy]",
             ) from exc
-    return Engine(client=client, url=url)
+    return Engine(client=guard(client), url=url)
+
+
+def _connect_ssh(url: str, env: Mapping[str, str], timeout: int, where: str) -> Engine:
+    """The engine behind ``url`` over the SSH tunnel; the SDK only ever sees its local socket."""
+    docker = require("deploy", "docker")
+    tunnel = SshTunnel(url, env, where)
+    local = tunnel.open()
+    try:
+        client = docker.DockerClient(base_url=local, timeout=timeout, version=API_VERSION)
+        engine_probe.ping(client)
+    except Exception as exc:
+        tunnel.close()
+        raise DeployError(f"{where}: the engine does not answer through ssh: {type(exc).__name__}: {exc}",
+                          hint="on the host, the engine must run and its socket be readable by the ssh user") from None
+    return Engine(client=guard(client), url=local, on_close=[tunnel.close])
 
 
 __all__ = [
@@ -151,6 +161,5 @@ __all__ = [
     "Engine",
     "connect",
     "engine_url",
-    "is_transient",
     "start_retrying",
 ]

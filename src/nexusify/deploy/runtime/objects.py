@@ -19,7 +19,8 @@ import tarfile
 from collections.abc import Mapping
 from typing import Any
 
-from nexusify.deploy.engine import LABEL_ENVIRONMENT, LABEL_MANAGED, LABEL_ROLE, Engine
+from nexusify.deploy.runtime.engine import LABEL_ENVIRONMENT, LABEL_MANAGED, LABEL_ROLE, Engine
+from nexusify.deploy.runtime.sdk import EngineError, ImageNotFound, NotFound
 from nexusify.errors import DeployError
 
 MARKER_IMAGE = "localhost/nexusify-marker:1"
@@ -50,28 +51,12 @@ def environment_filter(environment: str, role: str | None = None) -> dict[str, l
     return {"label": labels}
 
 
-def name_taken(exc: BaseException) -> bool:
-    """Did a create fail because the name exists? Docker answers 409; Podman 500 "already in use"."""
-    status = getattr(exc, "status_code", None)
-    text = str(exc).lower()
-    return status == 409 or "already in use" in text or "already exists" in text
-
-
-def not_found(exc: BaseException) -> bool:
-    """Did a call fail because the object is gone (Docker 404; Podman sometimes 500 "no such")?"""
-    status = getattr(exc, "status_code", None)
-    text = str(exc).lower()
-    return status == 404 or "no such" in text or "not found" in text
-
-
 def history_exists(engine: Engine, environment: str) -> bool:
     """Does this host hold the environment's history volume (any other failure propagates)?"""
     try:
         engine.client.api.inspect_volume(history_volume(environment))
-    except Exception as exc:
-        if not_found(exc):
-            return False
-        raise
+    except NotFound:
+        return False
     return True
 
 
@@ -81,9 +66,10 @@ def ensure_marker_image(engine: Engine) -> str:
     try:
         api.inspect_image(MARKER_IMAGE)
         return MARKER_IMAGE
-    except Exception as exc:
-        if not not_found(exc):
-            raise DeployError(f"engine {engine.url}: cannot inspect the marker image: {exc}") from None
+    except NotFound:
+        pass
+    except EngineError as exc:
+        raise DeployError(f"engine {engine.url}: cannot inspect the marker image: {exc.message}") from None
     empty = io.BytesIO()
     with tarfile.open(fileobj=empty, mode="w"):
         pass
@@ -92,8 +78,8 @@ def ensure_marker_image(engine: Engine) -> str:
         api.import_image_from_data(empty.getvalue(), repository=MARKER_IMAGE,
                                    changes=[f"LABEL {LABEL_MANAGED}=true", f"LABEL {LABEL_ROLE}=marker"])
         api.inspect_image(MARKER_IMAGE)
-    except Exception as exc:
-        raise DeployError(f"engine {engine.url}: cannot import nexusify's marker image {MARKER_IMAGE}: {exc}",
+    except EngineError as exc:
+        raise DeployError(f"engine {engine.url}: cannot import nexusify's marker image {MARKER_IMAGE}: {exc.message}",
                           hint="the engine must accept image imports (docker import)") from None
     return MARKER_IMAGE
 
@@ -101,7 +87,7 @@ def ensure_marker_image(engine: Engine) -> str:
 def create_marker_container(engine: Engine, name: str, labels: Mapping[str, str],
                             volume: str | None = None) -> str:
     """Create (never start) a container from the marker image; returns its id. The engine's
-    exception propagates unchanged, so a caller can tell a taken name (:func:`name_taken`)."""
+    exception propagates unchanged: :class:`~nexusify.deploy.runtime.sdk.Conflict` for a taken name."""
     api = engine.client.api
     kwargs: dict[str, Any] = {}
     if volume is not None:
@@ -109,9 +95,7 @@ def create_marker_container(engine: Engine, name: str, labels: Mapping[str, str]
         kwargs["volumes"] = [HISTORY_MOUNT]
     try:  # the image is there after the first time: one round trip, not two (a rollback is timed)
         created = api.create_container(MARKER_IMAGE, command=MARKER_COMMAND, name=name, labels=dict(labels), **kwargs)
-    except Exception as exc:
-        if not (not_found(exc) and "image" in str(exc).lower()):
-            raise
+    except ImageNotFound:
         ensure_marker_image(engine)
         created = api.create_container(MARKER_IMAGE, command=MARKER_COMMAND, name=name, labels=dict(labels), **kwargs)
     return str(created["Id"])
@@ -121,10 +105,8 @@ def remove_container(engine: Engine, ident: str) -> bool:
     """Remove a container by id or name; False when it was already gone."""
     try:
         engine.client.api.remove_container(ident, force=True)
-    except Exception as exc:
-        if not_found(exc):
-            return False
-        raise
+    except NotFound:
+        return False
     return True
 
 
@@ -132,15 +114,13 @@ def inspect_container(engine: Engine, ident: str) -> dict[str, Any] | None:
     """The container's inspect data, or None when there is none of that id or name."""
     try:
         data = engine.client.api.inspect_container(ident)
-    except Exception as exc:
-        if not_found(exc):
-            return None
-        raise
+    except NotFound:
+        return None
     return dict(data)
 
 
 __all__ = [
     "HISTORY_MOUNT", "MARKER_IMAGE", "create_marker_container", "ensure_marker_image", "environment_filter",
-    "history_exists", "history_volume", "inspect_container", "lock_name", "name_taken", "not_found", "object_labels",
+    "history_exists", "history_volume", "inspect_container", "lock_name", "object_labels",
     "remove_container",
 ]

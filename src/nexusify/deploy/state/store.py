@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from nexusify.deploy.switch import Target
+from nexusify.deploy.traffic.switch import Target
 from nexusify.errors import DeployError
 from nexusify.files import confined, write_atomic
 

@@ -59,6 +59,9 @@ Environment keys (``[deploy.environments.<name>]``):
   ``DOCKER_CERT_PATH``/``DOCKER_TLS_VERIFY``) or ``"unix:///path.sock"``, or a table
   ``{url = "...", bind = "10.0.0.5"}`` whose ``bind`` is the address the host's proxy publishes on
   (default: all). Needs ``proxy.kind = "container"``. Without ``hosts``: the single ``engine``.
+- ``primary`` (string, optional; default: the first of ``hosts``): the host (its address as in
+  ``hosts``, or ``user@host[:port]``) that holds the deploy lock and runs the migrations. Naming it
+  keeps the lock where it is when the list is reordered.
 - ``secrets`` (table, optional): where secret values come from.
   - ``provider = "aws"``: AWS Secrets Manager. ``secret-ids`` (list; or ``secret-id``, one
     string): each secret is a JSON object ``{"NAME": "value", ...}``, read at version stage
@@ -121,8 +124,8 @@ from dataclasses import replace
 from typing import Any
 
 from nexusify.config import ConfigFile, Settings, load_config_file, suggest
-from nexusify.deploy.config_checker import Checker, kind_of, locate, raise_all
-from nexusify.deploy.config_sections import (
+from nexusify.deploy.config.checker import Checker, kind_of, locate, raise_all
+from nexusify.deploy.config.sections import (
     NAME,
     OVERRIDE_KEYS,
     PROXY_KINDS,
@@ -134,7 +137,7 @@ from nexusify.deploy.config_sections import (
     read_service,
     read_service_keys,
 )
-from nexusify.deploy.config_types import (
+from nexusify.deploy.config.types import (
     AwsSecretsConfig,
     DeployConfig,
     EnvFileSecretsConfig,
@@ -144,11 +147,32 @@ from nexusify.deploy.config_types import (
     SecretsConfig,
     ServiceConfig,
 )
+from nexusify.deploy.runtime.hosts import HostSpec, host_url_problem
 
 TOP_KEYS = ("engine", "registry", "keep", "lock-wait", "environments", "services")
-ENVIRONMENT_KEYS = ("keep", "lock-wait", "secrets", "proxy", "services", "hosts")
+ENVIRONMENT_KEYS = ("keep", "lock-wait", "secrets", "proxy", "services", "hosts", "primary")
 DEFAULT_KEEP = 3
 DEFAULT_LOCK_WAIT = 0.0
+
+
+def _primary_first(ck: Checker, etable: Mapping[str, Any], path: list[str],
+                   hosts: tuple[HostSpec, ...]) -> tuple[HostSpec, ...]:
+    """``hosts`` with the ``primary`` host first: the one rule for where the lock lives and the
+    migrations run is "the first host", so naming it here keeps it put when the list is reordered."""
+    primary = ck.string(etable, "primary", path)
+    if primary is None:
+        return hosts
+    if not hosts:
+        ck.error([*path, "primary"], "names the lock host of `hosts`, and the environment has none",
+                 hint="remove `primary`, or list the environment's `hosts`")
+        return hosts
+    found = next((h for h in hosts if primary in (h.url, h.name)), None)
+    if found is None:
+        near = suggest(primary, [h.url for h in hosts])
+        ck.error([*path, "primary"], f"{primary!r} is not one of `hosts`" + (f"; did you mean {near!r}?" if near else ""),
+                 hint="primary is a host's address exactly as `hosts` lists it")
+        return hosts
+    return (found, *(h for h in hosts if h is not found))
 
 
 def load_deploy_config(
@@ -174,6 +198,8 @@ def load_deploy_config(
     if engine is not None and not engine.startswith(("unix://", "tcp://", "ssh://", "npipe://", "http://", "https://")):
         ck.error(["engine"], f"expected an engine address like unix:///run/podman/podman.sock, got {engine!r}",
                  hint="the same form as DOCKER_HOST: unix://, tcp://, ssh:// or npipe://")
+    elif engine is not None and engine.startswith("ssh://") and (problem := host_url_problem(engine)):
+        ck.error(["engine"], problem, hint="ssh://user@host[:port]: the system's ssh client, its keys and ~/.ssh/config")
     engine = engine or env.get("DOCKER_HOST") or None
     registry = ck.string(top, "registry", [])
     if registry is not None:
@@ -218,6 +244,7 @@ def load_deploy_config(
         if hosts and (proxy is None or proxy.kind != "container"):
             ck.error([*path, "hosts"], "an environment with `hosts` needs a proxy container on each host",
                      hint=f'add [deploy.environments.{ename}.proxy] with kind = "container" and listen = 80')
+        hosts = _primary_first(ck, etable, path, hosts)
         merged = dict(services)
         overrides = etable.get("services", {})
         if not isinstance(overrides, dict):

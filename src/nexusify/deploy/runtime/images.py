@@ -32,20 +32,23 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from nexusify.credentials import Credentials, Secret, mask_url, redact
-from nexusify.deploy.engine import (
+from nexusify.deploy.runtime.engine import (
     LABEL_ENVIRONMENT,
     LABEL_MANAGED,
     LABEL_SERVICE,
     LABEL_VERSION,
     Engine,
 )
+from nexusify.deploy.runtime.sdk import EngineError
 from nexusify.errors import DeployError, UsageError
 from nexusify.extras import require
+from nexusify.formats.dockerfile_parse import DockerfileSyntaxError, parse
+from nexusify.rewrite.dockerfile_patch import INDEX_ARG, SECRET_ID
 
-INDEX_ARGS = ("NEXUS_INDEX_URL", "PIP_INDEX_URL", "UV_INDEX_URL", "UV_DEFAULT_INDEX", "INDEX_URL")
-_ARG = re.compile(r"^\s*ARG\s+([A-Za-z_][A-Za-z0-9_]*)", re.IGNORECASE | re.MULTILINE)
-_SECRET_MOUNT = re.compile(r"--mount=(?:[^\s]*?,)?type=secret(?:,[^\s]*)?", re.IGNORECASE)
-_SECRET_ID = re.compile(r"(?:^|,)id=([A-Za-z0-9_.-]+)")
+# The ARG rewrite declares (NEXUS_INDEX_URL), then the names pip and uv read themselves.
+INDEX_ARGS = (INDEX_ARG, "PIP_INDEX_URL", "UV_INDEX_URL", "UV_DEFAULT_INDEX", "INDEX_URL")
+#: the BuildKit secret id that receives the index netrc: the one rewrite mounts; no other id gets it
+NETRC_SECRET_ID = SECRET_ID
 _TAG_OK = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _CONTEXT_SKIP = {".git", "__pycache__", ".nexusify", ".venv", "node_modules", ".mypy_cache", ".pytest_cache"}
 
@@ -119,14 +122,27 @@ class DockerfileNeeds:
     secret_ids: tuple[str, ...]
 
 
-def dockerfile_needs(text: str) -> DockerfileNeeds:
-    """The ARGs a Dockerfile declares and the BuildKit secret ids it mounts."""
+def dockerfile_needs(text: str, path: Path | None = None) -> DockerfileNeeds:
+    """The ARGs a Dockerfile declares and the BuildKit secret ids it mounts, read with the
+    project's own Dockerfile parser (continuations, heredocs, ``# escape=``, JSON form)."""
+    try:
+        instructions = parse(text)
+    except DockerfileSyntaxError as exc:
+        raise DeployError(f"the Dockerfile does not parse: {exc.message}", path=path, line=exc.line) from None
+    args: set[str] = set()
     ids: list[str] = []
-    for m in _SECRET_MOUNT.finditer(text):
-        sid = _SECRET_ID.search(m.group(0).split("=", 1)[1])
-        if sid and sid.group(1) not in ids:
-            ids.append(sid.group(1))
-    return DockerfileNeeds(frozenset(_ARG.findall(text)), tuple(ids))
+    for instr in instructions:
+        if instr.keyword == "ARG":
+            args.update(w.split("=", 1)[0] for w in instr.words if w)
+        elif instr.keyword == "RUN":
+            for name, value in instr.flags:
+                if name != "mount" or not value:
+                    continue
+                opts = dict(part.partition("=")[::2] for part in value.split(","))
+                sid = opts.get("id") or (opts.get("target", "").rsplit("/", 1)[-1] or None)
+                if opts.get("type") == "secret" and sid and sid not in ids:
+                    ids.append(sid)
+    return DockerfileNeeds(frozenset(args), tuple(ids))
 
 
 def netrc_text(index_url: str, credentials: Credentials) -> str:
@@ -207,7 +223,7 @@ def build_image(engine: Engine, req: BuildRequest, *, secret_values: Iterable[Se
     if not dockerfile.is_file():
         raise DeployError(f"{req.service}: no Dockerfile at {dockerfile}", path=dockerfile,
                           hint="set `dockerfile` for the service (relative to its folder)")
-    needs = dockerfile_needs(dockerfile.read_text(encoding="utf-8", errors="replace"))
+    needs = dockerfile_needs(dockerfile.read_text(encoding="utf-8", errors="replace"), dockerfile)
     args = resolve_build_args(req, needs, secret_values)
     labels = labels_for(req.service, req.version, req.environment)
     hide = [req.credentials.password if req.credentials else None]
@@ -247,8 +263,8 @@ def _build_sdk(engine: Engine, req: BuildRequest, args: dict[str, str], labels: 
             path=req.context / req.dockerfile,
             hint="fix the Dockerfile or the service; nothing was switched",
         ) from None
-    except docker_errors.APIError as exc:
-        raise DeployError(f"{req.service}: the engine refused the build: {redact(str(exc), *hide)}",
+    except EngineError as exc:
+        raise DeployError(f"{req.service}: the engine refused the build: {redact(exc.message, *hide)}",
                           path=req.context / req.dockerfile) from None
     return str(image.id)
 
@@ -283,8 +299,8 @@ def _build_cli(engine: Engine, req: BuildRequest, args: dict[str, str], labels: 
         iidfile = Path(tmp) / "iid"
         cmd += ["-f", str(req.context / req.dockerfile), "-t", req.ref, "--network", req.network,
                 "--iidfile", str(iidfile)]
-        for sid in secret_ids:
-            cmd += ["--secret", f"id={sid},src={netrc}"]
+        if NETRC_SECRET_ID in secret_ids:  # index credentials reach only the id nexusify writes (a user's
+            cmd += ["--secret", f"id={NETRC_SECRET_ID},src={netrc}"]  # own id=npmrc gets none of them)
         for name, folder in sorted(req.additional_contexts.items()):
             cmd += ["--build-context", f"{name}={folder}"]
         for k, v in labels.items():
@@ -367,8 +383,8 @@ def push_image(engine: Engine, built: BuiltImage, *, auth: RegistryAuth | None =
             m = re.search(r"digest: (sha256:[0-9a-f]{64})", str(status or ""))
             if m:
                 digest = m.group(1)
-    except Exception as exc:
-        errors.append(f"{type(exc).__name__}: {exc}")
+    except EngineError as exc:
+        errors.append(exc.message)
     if errors:
         text = "; ".join(errors)
         if auth is not None:
@@ -387,7 +403,7 @@ def push_image(engine: Engine, built: BuiltImage, *, auth: RegistryAuth | None =
             for rd in image.attrs.get("RepoDigests") or []:
                 if str(rd).startswith(repo + "@"):
                     digest = str(rd).split("@", 1)[1]
-        except Exception:
+        except EngineError:
             digest = None
     return BuiltImage(built.service, built.ref, built.version, built.image_id, digest, True, built.via)
 

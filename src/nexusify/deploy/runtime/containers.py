@@ -8,10 +8,10 @@ import re
 import secrets as _random
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from nexusify.deploy.engine import (
+from nexusify.deploy.protocols import ServiceRuntime
+from nexusify.deploy.runtime.engine import (
     LABEL_CREATED,
     LABEL_ENVIRONMENT,
     LABEL_IMAGE,
@@ -29,30 +29,13 @@ from nexusify.deploy.engine import (
     Engine,
     start_retrying,
 )
-from nexusify.deploy.health import check_health, free_port
-from nexusify.deploy.state import Slot
-from nexusify.deploy.switch import Target
+from nexusify.deploy.runtime.health import check_health, free_port
+from nexusify.deploy.runtime.sdk import EngineError, NotFound
+from nexusify.deploy.state.store import Slot
+from nexusify.deploy.traffic.switch import Target
 from nexusify.errors import DeployError
-from nexusify.extras import require
 
 _NAME_SAFE = re.compile(r"[^A-Za-z0-9_.-]")
-
-
-@dataclass(frozen=True)
-class ServiceRuntime:
-    """What blue-green needs to know about one service in one environment."""
-
-    environment: str
-    service: str
-    container_port: int
-    health_path: str = "/health"
-    health_timeout: float = 30.0
-    health_interval: float = 0.5
-    drain_timeout: float = 5.0
-    keep: int = 3
-    host: str = "127.0.0.1"
-    stop_timeout: int = 10
-    network: str | None = None  # set: containers join it and publish no port (proxy container mode)
 
 
 Probe = Callable[[str, int, str], tuple[bool, str]]  # (address, port, path) -> (healthy, what answered)
@@ -104,12 +87,8 @@ class ServiceContainers:
         """Containers matching ``filters``, skipping any removed between the list and the inspect."""
         found = []
         for row in self.client.api.containers(all=True, filters=filters):
-            try:
+            with contextlib.suppress(NotFound):
                 found.append(self.client.containers.get(row["Id"]))
-            except Exception as exc:  # NotFound, or Podman's 500 "no such container"
-                if "no such container" in str(exc).lower() or "not found" in str(exc).lower():
-                    continue
-                raise
         return found
 
     def containers(self) -> list[Any]:
@@ -118,16 +97,10 @@ class ServiceContainers:
         return sorted(found, key=lambda c: float((c.labels or {}).get(LABEL_CREATED, 0) or 0), reverse=True)
 
     def get(self, name: str) -> Any | None:
-        docker_errors = require("deploy", "docker.errors")
-
         try:
             return self.client.containers.get(name)
-        except docker_errors.NotFound:
+        except NotFound:  # also Podman's 500 "no such container" while it is removed
             return None
-        except docker_errors.APIError as exc:  # Podman: 500 "no such container" while it is removed
-            if "no such container" in str(exc).lower():
-                return None
-            raise
 
     def slot_of(self, container: Any) -> Slot | None:
         labels = container.labels or {}
@@ -157,8 +130,6 @@ class ServiceContainers:
         return slot
 
     def run(self, slot: Slot, env: Mapping[str, str]) -> None:
-        docker_errors = require("deploy", "docker.errors")
-
         labels = {
             LABEL_MANAGED: "true", LABEL_ENVIRONMENT: self.rt.environment, LABEL_SERVICE: self.rt.service,
             LABEL_VERSION: slot.version, LABEL_CREATED: f"{slot.created:.6f}", LABEL_SECRETS: slot.secret_versions,
@@ -178,24 +149,75 @@ class ServiceContainers:
 
         try:
             create_and_start()
-        except docker_errors.APIError as exc:
-            with contextlib.suppress(Exception):
+        except EngineError as exc:
+            with contextlib.suppress(EngineError):
                 c = self.get(slot.container)
                 if c is not None:
                     c.remove(force=True)
-            raise DeployError(f"{self.rt.service}: could not start {slot.container}: {self._redact(str(exc))}",
+            raise DeployError(f"{self.rt.service}: could not start {slot.container}: {self._redact(exc.message)}",
                               hint="see the engine's log; traffic did not move") from None
+
+    def start(self, slot: Slot) -> None:
+        """Start the kept container of ``slot`` again (a rollback); DeployError when it cannot."""
+        c = self.get(slot.container)
+        if c is None:
+            raise DeployError(f"{self.rt.service}: container {slot.container} ({slot.version}) is gone",
+                              hint="deploy again")
+        try:
+            start_retrying(c.start)
+        except EngineError as exc:
+            raise DeployError(f"{self.rt.service}: could not start {slot.container}: {self._redact(exc.message)}",
+                              hint="is its port taken? roll back with --to another version, or deploy it again") from None
+
+    def exists(self, name: str) -> bool:
+        return self.get(name) is not None
+
+    def slots(self) -> list[Slot]:
+        """Every version of this service on this engine (running or kept), newest first. On a
+        network (hosts) the list call alone says it all: one engine call, not one per container."""
+        if self.rt.network is None:  # a stopped container's port is in its inspect data only
+            return [s for c in self.containers() if (s := self.slot_of(c)) is not None]
+        found = []
+        for row in self.client.api.containers(all=True, filters=self.labels_filter()):
+            labels = row.get("Labels") or {}
+            name = str((row.get("Names") or [row["Id"]])[0]).lstrip("/")
+            image_id = str(row.get("ImageID") or "")
+            found.append(Slot(container=name, version=labels.get(LABEL_VERSION, ""),
+                              image=labels.get(LABEL_IMAGE) or str(row.get("Image") or "") or image_id,
+                              image_id=image_id, port=self.rt.container_port,
+                              created=float(labels.get(LABEL_CREATED, 0) or 0),
+                              secret_versions=labels.get(LABEL_SECRETS, "")))
+        return sorted(found, key=lambda s: s.created, reverse=True)
+
+    def slot_named(self, name: str) -> Slot | None:
+        c = self.get(name)
+        return self.slot_of(c) if c is not None else None
+
+    def prune(self, keep: int, live: str | None) -> list[str]:
+        """Remove this service's containers beyond the newest ``keep`` (never ``live``), and their
+        images once no container uses them."""
+        others = [c for c in self.containers() if c.name != live]
+        removed: list[str] = []
+        for c in others[keep:]:
+            image_id = str(c.attrs.get("Image", ""))
+            with contextlib.suppress(EngineError):
+                c.remove(force=True)
+                removed.append(c.name)
+            if image_id and not self.find({"ancestor": image_id}):
+                with contextlib.suppress(EngineError):  # another tag or container may still hold it
+                    self.client.images.remove(image_id)
+        return removed
 
     def remove(self, name: str) -> None:
         c = self.get(name)
         if c is not None:
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(EngineError):
                 c.remove(force=True)
 
     def stop(self, name: str) -> None:
         c = self.get(name)
         if c is not None:
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(EngineError):
                 c.stop(timeout=self.rt.stop_timeout)
 
     def running(self, name: str) -> bool:
@@ -210,7 +232,7 @@ class ServiceContainers:
             return ""
         try:
             raw = c.logs(tail=lines)
-        except Exception:
+        except EngineError:
             return ""
         text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
         return self._redact(text.strip())

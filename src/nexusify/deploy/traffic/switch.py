@@ -81,6 +81,9 @@ class TrafficSwitch(Protocol):
         Returns False if ``timeout`` passed first (the old target may still hold requests).
         """
 
+    def ensure_serving(self) -> None:
+        """Make the switch serve what it records (start it, or reload it after a kill mid-switch)."""
+
 
 @dataclass(frozen=True)
 class Route:

@@ -10,26 +10,21 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from nexusify.deploy.engine import Engine
-from nexusify.deploy.images import BuiltImage, RegistryAuth, split_ref
+from nexusify.deploy.runtime.engine import Engine
+from nexusify.deploy.runtime.images import BuiltImage, RegistryAuth, split_ref
+from nexusify.deploy.runtime.sdk import EngineError, NotFound
 from nexusify.errors import DeployError
-from nexusify.extras import require
 
 CHUNK = 1 << 20
 PROGRESS_EVERY = 32 << 20
 
 
 def has_image(engine: Engine, image_id: str) -> bool:
-    docker_errors = require("deploy", "docker.errors")
     try:
         engine.client.images.get(image_id)
         return True
-    except docker_errors.ImageNotFound:
+    except NotFound:
         return False
-    except docker_errors.APIError as exc:
-        if "not known" in str(exc).lower() or "no such image" in str(exc).lower():
-            return False
-        raise
 
 
 def ship_image(source: Engine, dest: Engine, img: BuiltImage, *, registry: str | None,
@@ -45,8 +40,8 @@ def ship_image(source: Engine, dest: Engine, img: BuiltImage, *, registry: str |
         log(f"{where}pulling {img.ref}")
         try:
             dest.client.images.pull(repo, tag=tag, auth_config=auth.auth_config() if auth else None)
-        except Exception as exc:
-            text = str(exc).replace(auth.password.reveal(), "***") if auth else str(exc)
+        except EngineError as exc:
+            text = exc.message.replace(auth.password.reveal(), "***") if auth else exc.message
             raise DeployError(f"{img.service}: {where}pull of {img.ref} failed: {text}",
                               hint="can the host reach the registry (and log in to it)? traffic did not move") from None
         how = "pulled"
@@ -57,10 +52,8 @@ def ship_image(source: Engine, dest: Engine, img: BuiltImage, *, registry: str |
             for chunk in dest.client.api.load_image(_counted(stream, img, where, log)):
                 if isinstance(chunk, dict) and (chunk.get("error") or chunk.get("errorDetail")):
                     raise DeployError(f"{img.service}: {where}loading {img.ref} failed: {chunk.get('error') or chunk}")
-        except DeployError:
-            raise
-        except Exception as exc:
-            raise DeployError(f"{img.service}: {where}sending {img.ref} failed: {type(exc).__name__}: {exc}",
+        except EngineError as exc:
+            raise DeployError(f"{img.service}: {where}sending {img.ref} failed: {exc.message}",
                               hint="traffic did not move; or set [deploy] registry so hosts pull images") from None
         how = "streamed"
     if not has_image(dest, img.image_id):
@@ -68,6 +61,24 @@ def ship_image(source: Engine, dest: Engine, img: BuiltImage, *, registry: str |
                           hint="the registry tag was overwritten meanwhile? deploy again")
     _ensure_tag(dest, img)
     return how
+
+
+class EngineTransport:
+    """The :class:`~nexusify.deploy.protocols.ImageTransport` of container engines: from ``source``
+    (the build engine), pulled from ``registry`` when there is one, else streamed."""
+
+    def __init__(self, source: Engine, registry: str | None, auth: RegistryAuth | None = None,
+                 on_log: Callable[[str], None] | None = None) -> None:
+        self.source = source
+        self.registry = registry
+        self.auth = auth
+        self.on_log = on_log
+
+    def deliver(self, image: BuiltImage, dest: Engine, *, host: str = "") -> str:
+        if dest is self.source:
+            return "present"
+        return ship_image(self.source, dest, image, registry=self.registry, auth=self.auth, host=host,
+                          on_log=self.on_log)
 
 
 def _counted(stream: Any, img: BuiltImage, where: str, log: Callable[[str], None]) -> Iterator[bytes]:
@@ -90,4 +101,4 @@ def _ensure_tag(dest: Engine, img: BuiltImage) -> None:
         image.tag(repo, tag=tag)
 
 
-__all__ = ["has_image", "ship_image"]
+__all__ = ["EngineTransport", "has_image", "ship_image"]

@@ -10,7 +10,7 @@ sees the pid is gone and takes it over; from anywhere else it is refused with th
 ``nexusify deploy unlock --environment ENV`` to release it once nobody deploys.
 
 :func:`environment_lock` is the one entry for deploy, rollback and down: the local ``flock`` of
-:mod:`~nexusify.deploy.lock` always (the working copy's state files), plus this lock when the
+:mod:`~nexusify.deploy.state.lock` always (the working copy's state files), plus this lock when the
 environment has hosts.
 """
 
@@ -26,19 +26,19 @@ from types import TracebackType
 from typing import Any
 
 from nexusify.config import Settings
-from nexusify.deploy.config_types import DeployConfig, EnvironmentConfig
-from nexusify.deploy.engine import LABEL_PREFIX, ROLE_LOCK, Engine
-from nexusify.deploy.history import utc_now, who
-from nexusify.deploy.hostobjects import (
+from nexusify.deploy.config.types import DeployConfig, EnvironmentConfig
+from nexusify.deploy.runtime.engine import LABEL_PREFIX, ROLE_LOCK, Engine
+from nexusify.deploy.runtime.objects import (
     create_marker_container,
     inspect_container,
     lock_name,
-    name_taken,
     object_labels,
     remove_container,
 )
-from nexusify.deploy.hostset import Host, connected_hosts, state_on_hosts
-from nexusify.deploy.lock import DeployLock, LockHolder, current_holder, pid_alive
+from nexusify.deploy.runtime.sdk import Conflict, EngineError
+from nexusify.deploy.state.history import utc_now, who
+from nexusify.deploy.state.hostset import Host, connected_hosts, state_on_hosts
+from nexusify.deploy.state.lock import DeployLock, LockHolder, current_holder, pid_alive
 from nexusify.errors import DeployError, LockHeld
 
 POLL = 0.5  # seconds between two attempts while waiting (each is an engine round trip)
@@ -131,12 +131,11 @@ class HostLock:
             try:
                 self._id = create_marker_container(self.engine, lock_name(self.environment), labels)
                 break
-            except DeployError:
-                raise
-            except Exception as exc:
-                if not name_taken(exc):
-                    raise DeployError(f"host {self.host}: cannot create the deploy lock "
-                                      f"{lock_name(self.environment)}: {exc}") from None
+            except Conflict:
+                pass
+            except EngineError as exc:
+                raise DeployError(f"host {self.host}: cannot create the deploy lock "
+                                  f"{lock_name(self.environment)}: {exc.message}") from None
             found = read_lock(self.engine, self.environment)
             if found is None:  # released between our create and our look: try again
                 if time.monotonic() > deadline + VANISH_GRACE:
