@@ -474,12 +474,9 @@ def _uses(verdict: DockerfileVerdict, instr: Instruction, words: Iterable[str], 
             if not piece or piece.startswith("-") or "$" in piece or piece.startswith("//"):
                 continue
             where = abs_path(glob_free(piece), stage.workdir)
-            above = (after_cd or glob_free(piece) != piece) and where != "/"
-            inside = where.rstrip("/") + "/"  # under() inlined: this loop runs for every word and copied folder
-            for f in stage.filled:
-                path = f.path
-                if (where == path or where.startswith(path.rstrip("/") + "/")
-                        or (above and (path == where or path.startswith(inside)))):
+            above, inside = (after_cd or glob_free(piece) != piece) and where != "/", where.rstrip("/") + "/"
+            for f in stage.filled:  # under() inlined (every word x every copied folder)
+                if where == f.path or where.startswith(f.path.rstrip("/") + "/") or (above and f.path.startswith(inside)):
                     shape = what or f"`{piece}`"
                     verdict.problems.append(Problem(
                         "error", "dockerfile-uses-shared-code", verdict.path, instr.start,
