@@ -142,7 +142,7 @@ def test_release_named_package_offline_cascades_and_repins_every_form(run_cli, m
     from nexusify.model import load_workspace
 
     ws = load_workspace(root)
-    for svc in ws.services:
+    for svc in ws.consumers():
         for dep in svc.index_deps:
             version = ws.by_name[dep.normalized].version or ""
             assert constraint_admits(dep.specifier, version, poetry=dep.location[0] == "poetry"), (svc.name, dep)

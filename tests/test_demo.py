@@ -68,7 +68,7 @@ def _files_holding(folder: Path, needle: str) -> list[str]:
 
 def _service_path_deps(root: Path) -> list[str]:
     ws = load_workspace(root)
-    return [f"{s.name}: {d.name}" for s in ws.services for d in s.local_deps if d.resolved is not None]
+    return [f"{s.name}: {d.name}" for s in ws.consumers() for d in s.local_deps if d.resolved is not None]
 
 
 # --------------------------------------------------------------------------- end to end, no engine

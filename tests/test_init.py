@@ -25,7 +25,7 @@ def test_init_writes_config_that_audit_accepts(run_cli, monorepo: Path) -> None:
     assert "services/quality-fabric" in cfg.read_text()
     audit = run_cli("--root", str(monorepo), "audit", "--json")
     assert audit.exit_code == 0, audit.output
-    assert len(json.loads(audit.stdout)["services"]) == 5
+    assert len(json.loads(audit.stdout)["services"]) == 4  # reporting installs no shared code
 
 
 def test_init_pins_unconventional_layout(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -30,7 +30,7 @@ def rewrite(run_cli, root: Path, *args: str, env: dict[str, str] | None = None):
 
 def no_local_dependency_on_shared_packages(root: Path, services: list[str]) -> None:
     ws = load_workspace(root)
-    shared = {p.normalized for p in load_workspace(root).projects if p.role == "shared"} | {
+    shared = {p.normalized for p in load_workspace(root).shared()} | {
         p.normalized for p in ws.projects if p.rel(root) not in services}
     for rel in services:
         project = ws.project_at(root / rel)

@@ -41,7 +41,7 @@ def index_status(
                                       url_password=settings.url_password)
     with index_client(settings, credentials, retries=1, backoff=0.2, transport=transport) as client:
         index = SimpleIndex(client, url)
-        for p in ws.shared:
+        for p in ws.shared():
             if not p.name:
                 continue
             try:

@@ -1,12 +1,12 @@
 """``nexusify audit``: the monorepo model as a report, with every problem collected.
 
-The report holds the shared packages, the services and their shared dependencies, the publish
+The report holds the shared packages, the consumers (``services`` in JSON) and their shared dependencies, the publish
 order, and problems (errors and warnings) from every check:
 
 - the monorepo model (:mod:`nexusify.model`): TOML syntax, names, versions, build systems,
   paths, virtual projects, duplicates;
 - dependency cycles among shared packages (each strongly connected component, named);
-- services' Dockerfiles that COPY/ADD shared code into the image (the one rule rewrite patches
+- consumers' Dockerfiles that COPY/ADD shared code into the image (the one rule rewrite patches
   from: :mod:`nexusify.formats.dockerfile_rules`);
 - with an index configured and reachable: which local versions are published, which are not,
   and whether a published version's files differ from the local sources;
@@ -31,7 +31,8 @@ from nexusify.audit.public import check_public_names
 from nexusify.audit.published import index_status
 from nexusify.config import Settings
 from nexusify.errors import HasProblems, NexusifyError, Problem
-from nexusify.formats.dockerfile_rules import SharedCode, judge_project
+from nexusify.formats.dockerfile_rules import judge_project
+from nexusify.formats.shared_code import SharedCode
 from nexusify.formats.workspace_stay import stay_problems
 from nexusify.model import (
     STAYS,
@@ -39,6 +40,7 @@ from nexusify.model import (
     Project,
     Workspace,
     relpath,
+    rewrite_targets,
     stays_in_workspace,
     workspace_for,
 )
@@ -60,8 +62,7 @@ class AuditReport(HasProblems):
     def shared_names(self, project: Project, runtime_only: bool = False) -> list[str]:
         """``project``'s direct dependencies that are shared packages (all groups by default)."""
         ws = self.workspace
-        return [n for n in project.internal_names(runtime_only)
-                if n in ws.by_name and ws.by_name[n].role == "shared"]
+        return [n for n in project.internal_names(runtime_only) if ws.is_shared(n)]
 
     def to_dict(self) -> dict[str, Any]:
         ws = self.workspace
@@ -90,7 +91,7 @@ class AuditReport(HasProblems):
             out = {d.normalized: "path" for d in p.local_deps if d.resolved is not None}
             for i in p.index_deps:
                 out.setdefault(i.normalized, "index")
-            return {n: k for n, k in out.items() if n in ws.by_name and ws.by_name[n].role == "shared"}
+            return {n: k for n, k in out.items() if ws.is_shared(n)}
 
         return {
             "root": str(root),
@@ -105,7 +106,7 @@ class AuditReport(HasProblems):
                     "runtime_depends_on": self.shared_names(p, runtime_only=True),
                     "dependencies": deps(p),
                 }
-                for p in ws.shared
+                for p in ws.shared()
             ],
             "services": [
                 {
@@ -113,16 +114,20 @@ class AuditReport(HasProblems):
                     "path": p.rel(root),
                     "version": p.version,
                     "shared_dependencies": self.shared_names(p),
-                    "transitive_shared_dependencies": [
-                        n for n in ws.transitive(p, runtime_only=False) if ws.by_name[n].role == "shared"
-                    ],
-                    "dockerfiles": [relpath(d, root) for d in p.dockerfiles],
+                    "transitive_shared_dependencies": sorted(
+                        n for n in ws.closure([p], runtime=False) if ws.is_shared(n)),
+                    "shared": ws.is_shared(p),
+                    "why": ws.why_consumer(p),
+                    "dockerfiles": sorted({relpath(b.dockerfile, root) for b in ws.dockerfiles_of(p)}),
+                    "builds": [{"dockerfile": relpath(b.dockerfile, root), "context": relpath(b.context, root),
+                                "origin": b.origin} for b in ws.dockerfiles_of(p)],
+                    "lockfiles": [relpath(f, root) for f in ws.lockfiles_of(p)],
                     "dependencies": deps(p),
                     "index_dependencies": index_deps(p),
                     "shared_dependency_kinds": kinds(p),
                     "uv_workspace": uv_workspace_strategy(p, ws),
                 }
-                for p in consumers(ws)
+                for p in ws.consumers()
             ],
             "publish_order": self.publish_order,
             "problems": [p.to_dict() for p in self.problems],
@@ -130,12 +135,6 @@ class AuditReport(HasProblems):
             "index": self.index,
             "public": self.public,
         }
-
-
-def consumers(ws: Workspace) -> list[Project]:
-    """What audit lists as consumers: the services, and the consumers that stay in their uv
-    workspace (:func:`stays_in_workspace`, the root project typically)."""
-    return [p for p in ws.projects if p.role == "service" or stays_in_workspace(p, ws)]
 
 
 def uv_workspace_strategy(p: Project, ws: Workspace) -> dict[str, str] | None:
@@ -149,7 +148,7 @@ def uv_workspace_strategy(p: Project, ws: Workspace) -> dict[str, str] | None:
     if p.workspace_root is None or p.workspace_root == p.path:
         return None
     from_workspace = [d.name for d in p.local_deps if d.kind == "uv-workspace" and d.normalized in ws.by_name
-                      and ws.by_name[d.normalized].role == "shared"]
+                      and ws.is_shared(d.normalized)]
     strategy = ("stays in the workspace (builds from a context holding the workspace); "
                 f"`nexusify rewrite {p.rel(ws.root)}` moves it to the index") if from_workspace else \
         "stays in the workspace (takes no shared package from it)"
@@ -210,7 +209,7 @@ def dockerfile_problems(ws: Workspace, settings: Settings) -> list[Problem]:
     per COPY/ADD of shared code, and the lines nobody can decide with certainty."""
     shared = SharedCode.from_workspace(ws, settings.path_aliases)
     problems: list[Problem] = []
-    for svc in ws.services:
+    for svc in rewrite_targets(ws):
         for judged in judge_project(svc, ws.root, shared):
             problems.extend(judged.verdict.audit_problems())
     for p in ws.projects:

@@ -56,7 +56,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
 
         report = execute_plan(plan, options, reporter)
     ws = plan.workspace
-    shared_files = {relpath(p.manifest, ws.root) for p in ws.shared}
+    shared_files = {relpath(p.manifest, ws.root) for p in ws.shared()}
     warnings = [p for p in ws.problems if p.severity == "warning" and p.path in shared_files]
     if ctx.json:
         out.json({**report.to_dict(), "warnings": [str(w) for w in warnings]})

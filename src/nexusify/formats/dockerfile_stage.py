@@ -138,8 +138,8 @@ def project_pulls(project: Project, shared: SharedCode) -> ProjectPulls:
         return frozenset(direct.get(path, set())).union(*(names(t, seen | {path}) for t in inc if t not in seen))
 
     files = set(project.requirement_files) | set(direct)
-    runtime = shared.closure(project.internal_names(runtime_only=True))
-    return ProjectPulls(project.path, project.pyproject, runtime, {f: shared.closure(names(f)) for f in files})
+    runtime = shared.installed_with(project.internal_names(runtime_only=True))
+    return ProjectPulls(project.path, project.pyproject, runtime, {f: shared.installed_with(names(f)) for f in files})
 
 
 __all__ = ["Filled", "Stage", "abs_path", "inside", "judge_commands", "project_pulls", "track_own", "under"]

@@ -184,3 +184,34 @@ def _owner(build: DockerBuild, folders: set[Path], depended: set[Path], root: Pa
         return build.context  # the root project builds itself
     home = _home(build.dockerfile, folders)
     return home if home is not None and home != root else None
+
+
+def copied_folders(build: DockerBuild, folders: set[Path]) -> set[Path]:
+    """The folders among ``folders`` that ``build`` copies into its image (a COPY/ADD source from
+    its context, or a named additional context, that is such a folder, holds it, or is inside it):
+    how roles tell that an image installs shared code its manifest never names."""
+    try:
+        instructions = parse(build.dockerfile.read_text(encoding="utf-8", errors="replace"))
+    except (OSError, DockerfileSyntaxError):
+        return set()
+    named = dict(build.additional_contexts)
+    found: set[Path] = set()
+    for instr in instructions:
+        if instr.keyword not in ("COPY", "ADD"):
+            continue
+        base = build.context if not instr.has_flag("from") else named.get(instr.flag("from") or "")
+        if base is None:
+            continue
+        for src in instr.sources:
+            if "://" in src or src.startswith(("git@", "<<")) or "$" in src:
+                continue
+            parts = []
+            for seg in src.replace("\\", "/").split("/"):
+                if any(c in seg for c in "*?["):
+                    break
+                parts.append(seg)
+            host = Path(os.path.normpath(os.path.join(str(base), "/".join(parts).lstrip("/") or ".")))
+            if host == build.context:
+                continue  # the whole context: what it holds is the project's own build
+            found |= {f for f in folders if f == host or is_inside(f, host) or is_inside(host, f)}
+    return found

@@ -24,7 +24,6 @@ DOCKERFILE_DIRS = ("", "docker", "deploy", ".docker")
 LOCK_TOOLS = {"poetry.lock": "poetry", "uv.lock": "uv", "pdm.lock": "pdm"}
 
 DepKind = Literal["poetry-path", "pep508-file", "uv-path", "uv-workspace", "requirements"]
-Role = Literal["shared", "service", "other"]
 
 
 
@@ -128,7 +127,6 @@ class Project:
     dockerfiles: list[Path] = field(default_factory=list)  # the Dockerfiles that build it (model.dockerfiles)
     docker_builds: list[DockerBuild] = field(default_factory=list)  # each with its build context
     lockfiles: list[Path] = field(default_factory=list)  # its own, or its uv workspace root's uv.lock
-    role: Role = "other"
     workspace_root: Path | None = None  # the uv workspace this project is a member of
     virtual_reason: str | None = None  # why it is not installable, when it is not
     legacy_manifest: Path | None = None  # setup.py or setup.cfg of a library without pyproject.toml

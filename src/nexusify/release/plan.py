@@ -26,7 +26,7 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
-from nexusify.affected.compute import changed_by_index, dependents_of, project_of
+from nexusify.affected.compute import changed_by_index, project_of
 from nexusify.affected.git import Commit, commits_touching, tag_exists, top_level
 from nexusify.config import Settings
 from nexusify.errors import HasProblems, OperationFailed, Problem, ProblemsFound, UsageError
@@ -167,7 +167,7 @@ def plan_release(settings: Settings, packages: Sequence[str] = (), *, bump: str 
         plan.bumps.append(Bump(p.name or p.normalized, p.rel(root), p.version, new[p.normalized], level, why,
                                notes, sections))
     # cascade: every shared package needing a new version at runtime, transitively
-    chains = dependents_of(ws, sorted(set(new) | pending))
+    chains = ws.dependents(sorted(set(new) | pending))
     for name in sorted(chains, key=lambda n: (len(chains[n]), n)):
         if name in new or name in pending or not chains[name]:
             continue
@@ -258,7 +258,7 @@ def _plan_files(plan: ReleasePlan, ws: Workspace, settings: Settings, new: Mappi
         for lock in consumer.lockfiles if consumer is not None else []:
             plan.stale_locks.append(StaleLock(consumer.name or consumer.rel(ws.root) if consumer else "", folder,
                                               lock, tuple(sorted(names)),
-                                              frozenset(p.normalized for p in ws.shared if p.normalized)))
+                                              frozenset(p.normalized for p in ws.shared() if p.normalized)))
 
 
 def apply_release(plan: ReleasePlan, *, commit: bool = False) -> str | None:

@@ -126,7 +126,7 @@ def plan_rewrite(
     needed: set[str] = set()
     for project in services:
         needed.update(d.normalized for d in project.local_deps if d.resolved is not None)
-        needed.update(ws.transitive(project, runtime_only=False))
+        needed.update(ws.closure([project], runtime=False))
     shared_code = SharedCode.from_workspace(ws, settings.path_aliases)
     if dockerfiles:
         # a Dockerfile may copy and install a shared package its manifest never names: it gets
@@ -150,7 +150,7 @@ def plan_rewrite(
     else:
         plan.versions = {k: v for k, v in versions_from_pyproject(ws).items() if k in needed}
 
-    shared_names = {p.normalized for p in ws.shared}
+    shared_names = {p.normalized for p in ws.shared() if p.normalized}
     ctx = _PlanContext(ws, settings, source, plan.versions, shared_code,
                        shared_names, url, auth, dockerfiles)
     for sp, problems in _plan_services(services, ctx):
@@ -279,7 +279,7 @@ def _plan_service(project: Project, ctx: _PlanContext) -> tuple[ServicePlan, lis
     sp = ServicePlan(project.name or project.rel(root), project.rel(root), project.path)
     problems: list[Problem] = []
     deps = [d for d in project.local_deps
-            if d.resolved is not None and d.normalized in ws.by_name and ws.by_name[d.normalized].role == "shared"]
+            if d.resolved is not None and ws.is_shared(d.normalized)]
     sp.by_version = sorted(n for names in declared_names(project).values() for n in names
                            if n in shared_names and n not in {d.normalized for d in deps})
     if not deps and not sp.by_version and not _copies_shared_code(project, ctx):

@@ -14,6 +14,6 @@ Four checks, each ok / FAIL (with its findings at file:line) / n/a:
 """
 
 from nexusify.verify.report import Check, ConsumerResult, Finding, VerifyReport
-from nexusify.verify.run import is_consumer, run_verify, select_consumers
+from nexusify.verify.run import run_verify, select_consumers
 
-__all__ = ["Check", "ConsumerResult", "Finding", "VerifyReport", "is_consumer", "run_verify", "select_consumers"]
+__all__ = ["Check", "ConsumerResult", "Finding", "VerifyReport", "run_verify", "select_consumers"]

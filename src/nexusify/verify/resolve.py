@@ -137,10 +137,11 @@ def shared_origins(report: dict[str, Any], shared: set[str], prefix: str) -> tup
 
 def resolve_check(consumer: Project, ws: Workspace, index_url: str, creds: Credentials | None,
                   env: Mapping[str, str], timeout: int = 30) -> Check:
-    todo = resolutions(consumer, ws.root, {p.normalized: p.role for p in ws.projects if p.normalized})
+    todo = resolutions(consumer, ws.root, {p.normalized: "shared" if ws.is_shared(p) else "other"
+                                          for p in ws.projects if p.normalized})
     if not todo:
         return Check.na("resolve", "nothing pip can install (a virtual project without dependencies or groups)")
-    shared = {p.normalized for p in ws.shared if p.normalized}
+    shared = {p.normalized for p in ws.shared() if p.normalized}
     prefix = files_prefix(index_url)
     findings: list[Finding] = []
     proved: list[str] = []

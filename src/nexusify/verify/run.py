@@ -25,17 +25,13 @@ from nexusify.verify.static import static_check
 from nexusify.verify.tools import Which
 
 
-def is_consumer(project: Project) -> bool:
-    """A project that depends on shared packages (by path or by version), any role but shared."""
-    return project.role != "shared" and bool(project.internal_names())
-
-
 def select_consumers(ws: Workspace, targets: Sequence[str], cwd: Path | None = None) -> list[Project]:
-    """Every consumer (the root project too), or the ones ``targets`` name (folders, files, globs)."""
+    """Every consumer (:meth:`Workspace.consumers`: the root project too), or the ones ``targets``
+    name (folders, files, globs)."""
     if not targets:
-        return sorted((p for p in ws.projects if is_consumer(p)), key=lambda p: p.path.as_posix())
+        return ws.consumers()
     chosen = select_services(ws, targets, cwd)
-    others = [p.rel(ws.root) for p in chosen if not is_consumer(p)]
+    others = [p.rel(ws.root) for p in chosen if not ws.is_consumer(p)]
     if others:
         raise UsageError(f"{', '.join(others)}: depends on no shared package, so there is nothing to verify",
                          hint="give consumers (projects that depend on shared packages), or no target for all")

@@ -1,0 +1,147 @@
+"""Roles by use, not by folder: which projects are shared packages and which consume them.
+
+The one definition every verb asks (through :meth:`Workspace.shared` and
+:meth:`Workspace.consumers`):
+
+- **shared**: a named, installable project that another project of the monorepo depends on, in
+  any folder: by path, file URL or uv workspace, or by name and version (after a rewrite). The
+  development groups of an aggregator (the monorepo root, a uv workspace root) list members for
+  local work and make nothing shared. A library that nothing depends on yet is shared when it sits
+  in a shared folder (the configured ``shared`` globs, else ``shared/packages/*``, ``libs/*``,
+  ``packages/*``) and is not deployed itself (no Dockerfile builds it): it is published for others.
+  A deployable project in such a folder that nothing depends on is not a shared package.
+- **consumer**: a project that installs shared code at run time, wherever it lives, the root
+  included: it depends on a shared package other than itself where it runs (its main
+  dependencies, extras, a Poetry application's installed groups), or, when a Dockerfile builds it,
+  in any group its tool installs there by default (``uv sync``, ``pdm install`` and ``poetry
+  install`` take the dev groups too: a nameless PDM root whose image installs its sub-packages).
+  A shared package is a consumer too when it is deployed itself (a Dockerfile builds it) and needs
+  shared packages at run time: a server that sibling servers extend is both. Development groups
+  alone (tests, tools) make nothing a consumer. A project whose image copies a shared package's
+  folder (a Dockerfile that installs shared code its manifest never names) is one too.
+
+Folder globs in the configuration narrow or widen the search (``exclude``, the ``services`` globs
+that find requirements-only consumers, the ``shared`` globs that publish a library nothing uses
+yet); they never turn a project others depend on into something else, or a consumer into a library.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from nexusify.formats.requirements import file_group
+from nexusify.formats.toml import subtable
+from nexusify.model.dockerfiles import copied_folders
+from nexusify.model.paths import matches_glob
+from nexusify.model.project import SHARED_GLOBS, Project
+from nexusify.model.workspace import Workspace
+
+
+def requirement_name(item: object) -> str | None:
+    """The normalised name of a PEP 508 requirement string (None: not one). The one parser of a
+    requirement's name (packaging's), for every reader that only needs the name."""
+    if not isinstance(item, str):
+        return None
+    try:
+        return canonicalize_name(Requirement(item).name)
+    except InvalidRequirement:
+        return None
+
+
+def declared_names(project: Project) -> dict[str, set[str]]:
+    """Every dependency name the project declares, by group ("main" or a group name)."""
+    data = project.data
+    out: dict[str, set[str]] = {}
+    poetry = subtable(data, "tool", "poetry")
+    if isinstance(poetry.get("dependencies"), dict):
+        out.setdefault("main", set()).update(canonicalize_name(k) for k in poetry["dependencies"])
+    for g, body in (poetry.get("group") or {}).items():
+        if isinstance(body, dict) and isinstance(body.get("dependencies"), dict):
+            out.setdefault(g, set()).update(canonicalize_name(k) for k in body["dependencies"])
+
+    def names(arr: object) -> set[str]:
+        return {n for item in (arr if isinstance(arr, list) else []) if (n := requirement_name(item))}
+
+    out.setdefault("main", set()).update(names(subtable(data, "project").get("dependencies")))
+    groups = data.get("dependency-groups")
+    for g, arr in (groups if isinstance(groups, dict) else {}).items():
+        out.setdefault(g, set()).update(names(arr))
+    for path, parsed in project.requirement_files.items():
+        group = file_group(path)[0]
+        out.setdefault(group, set()).update(n for n, _ in parsed.names)
+    return out
+
+
+def is_aggregator(p: Project, root: Path) -> bool:
+    """The monorepo's root project or a uv workspace root: its dev groups list members for local
+    development (libraries and services alike), which makes none of them a shared package."""
+    return p.path == root or bool(p.workspace_members)
+
+
+def depended_upon(ws: Workspace) -> dict[Path, list[Project]]:
+    """project folder -> the projects that depend on it (by path or by name), aggregators'
+    development groups left out."""
+    root = ws.root
+    out: dict[Path, list[Project]] = {}
+    for p in ws.projects:
+        aggregator = is_aggregator(p, root)
+        local = set()
+        for d in p.local_deps:
+            if d.resolved is not None:
+                local.add(d.resolved)
+                if d.resolved != p.path and not (aggregator and not d.runtime):
+                    out.setdefault(d.resolved, []).append(p)
+        # after `nexusify rewrite`, consumers name shared packages by version instead of path
+        for group, names in declared_names(p).items():
+            if group != "main" and aggregator:
+                continue
+            for n in names:
+                target = ws.by_name.get(n)
+                if target is not None and target is not p and target.path not in local:
+                    out.setdefault(target.path, []).append(p)
+        for i in p.index_deps:
+            target = ws.by_name.get(i.normalized)
+            if target is not None and target is not p and target.path not in local and not (aggregator and not i.runtime):
+                out.setdefault(target.path, []).append(p)
+    return out
+
+
+def assign_roles(ws: Workspace, shared_globs: list[str]) -> set[Path]:
+    """Decide :attr:`Workspace.shared_paths` and :attr:`Workspace.consumer_why` (see the module).
+    Returns the folders meant to be shared packages, named or not (the checks tell a library
+    without a name or version that it cannot be published)."""
+    depended = depended_upon(ws)
+    folders = shared_globs or list(SHARED_GLOBS)
+    meant: set[Path] = set()
+    for p in ws.projects:
+        if p.is_virtual:
+            continue
+        if p.path in depended or (matches_glob(p.rel(ws.root), folders) and not p.docker_builds):
+            meant.add(p.path)
+    shared = {f for f in meant if (q := ws.project_at(f)) is not None and q.normalized}
+    ws.shared_paths = frozenset(shared)
+    why: dict[Path, str] = {}
+    for p in ws.projects:
+        own, deployed = p.path in shared, bool(p.docker_builds)
+        if own and not deployed:
+            continue
+        takes = [n for n in ws.direct(p, runtime_only=own or not deployed)
+                 if ws.by_name[n].path in shared and ws.by_name[n] is not p]
+        if takes:
+            runtime = set(ws.direct(p, runtime_only=True))
+            shown = ", ".join(n + ("" if n in runtime else " (dev)") for n in takes)
+            what = "deployed (a Dockerfile builds it) and " if own else ""
+            why[p.path] = f"{what}installs the shared package(s) {shown}"
+            continue
+        copied = set().union(*(copied_folders(b, shared - {p.path}) for b in p.docker_builds))
+        if copied:
+            shown = ", ".join(sorted(q.name or q.rel(ws.root) for f in copied if (q := ws.project_at(f))))
+            why[p.path] = f"its image copies the shared package(s) {shown}"
+    ws.consumer_why = why
+    return meant
+
+
+__all__ = ["assign_roles", "declared_names", "depended_upon", "is_aggregator", "requirement_name"]
