@@ -168,7 +168,7 @@ LAYOUT_CASES = [
         {"pkg-core": ("0.1.0", set(), set()),
          "pkg-first": ("0.2.0", {"pkg-core"}, set()),
          "pkg-second": ("0.3.0", {"pkg-core", "pkg-first"}, set())},
-        {"nightly-report": {"pkg-second"}},
+        {"nightly-report": {"pkg-second"}, ".": {"pkg-core", "pkg-first", "pkg-second"}},  # the nameless root too
         set(),
         set(),
         id="pdm-project-root-urls",
@@ -215,7 +215,7 @@ def test_layout(layout: str, packages: dict[str, tuple[str, set[str], set[str]]]
     for name, (version, runtime, dev) in packages.items():
         assert ws.by_name[name].version == version, name
         assert deps(ws, name) == (runtime, dev), name
-    assert {p.normalized: set(p.internal_names()) for p in ws.consumers()} == services
+    assert {p.normalized or p.rel(ws.root): set(p.internal_names()) for p in ws.consumers()} == services
     assert {p.normalized for p in ws.projects if role(ws, p) == "other" and p.normalized} == others
     assert_valid_order(ws)
     assert ws.problems == []
@@ -237,7 +237,7 @@ def test_uv_workspace_root_sources_apply_to_members() -> None:
 def test_pdm_editable_dev_dependencies_of_an_unnamed_root() -> None:
     ws = load_workspace(LAYOUTS / "pdm-file-urls")
     root = ws.project_at(LAYOUTS / "pdm-file-urls")
-    assert root is not None and root.name is None and role(ws, root) == "other"
+    assert root is not None and root.name is None and role(ws, root) == "consumer"  # the root included
     assert {(d.name, d.editable, d.runtime) for d in root.local_deps} == {
         ("pkg-core", True, False), ("pkg-first", True, False), ("pkg-second", True, False)}
     second = {d.name: d for d in ws.by_name["pkg-second"].local_deps}

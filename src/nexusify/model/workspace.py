@@ -145,7 +145,8 @@ class Workspace:
         makes an optional dependency count only when its extra is asked, at every hop (a
         dependency's extras are the ones its requirement asks); without it every extra counts."""
         precise = extras is not None
-        asked = {canonicalize_name(k): frozenset(canonicalize_name(x) for x in v) for k, v in (extras or {}).items()}
+        asked: dict[str, frozenset[str]] = {canonicalize_name(k): frozenset(canonicalize_name(x) for x in v)
+                                            for k, v in (extras or {}).items()}
         via: dict[str, str] = {}
         seen: set[tuple[str, frozenset[str]]] = set()
         stack: list[tuple[Project, frozenset[str], str, bool]] = []

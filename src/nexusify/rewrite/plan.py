@@ -225,7 +225,7 @@ class _PlanContext:
     source: SourceSpec
     versions: dict[str, str]
     shared_code: SharedCode
-    shared_names: set[str | None]
+    shared_names: set[str]
     url: str
     auth: bool
     dockerfiles: bool
