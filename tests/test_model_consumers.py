@@ -22,10 +22,10 @@ def builds(ws, rel: str) -> list[tuple[str, str, str]]:
             for b in p.docker_builds]
 
 
-def test_a_virtual_roots_dev_group_makes_no_service_a_shared_package() -> None:
+def test_a_virtual_roots_dev_group_makes_no_consumer_a_shared_package() -> None:
     ws = load_workspace(LAYOUTS / "uv-root-lock-compose")
     roles = {p.rel(ws.root): role(ws, p) for p in ws.projects}
-    assert roles == {".": "other", "libs/common": "shared", "libs/models": "shared",
+    assert roles == {".": "consumer", "libs/common": "shared", "libs/models": "shared",
                      "services/api": "consumer", "services/worker": "consumer"}
     assert ws.problems == []
     api = ws.by_name["api"]

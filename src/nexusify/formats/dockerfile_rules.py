@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING
 from packaging.utils import canonicalize_name
 
 from nexusify.errors import Problem
-from nexusify.formats.build_context import decide_context, uv_workspace_build
+from nexusify.formats.build_context import uv_workspace_build
 from nexusify.formats.dockerfile_parse import (
     Dockerfile,
     DockerfileSyntaxError,
@@ -61,7 +61,9 @@ from nexusify.formats.dockerfile_stage import (
     track_own,
     under,
 )
-from nexusify.formats.shared_code import SharedCode, glob_free
+from nexusify.formats.shared_code import SharedCode
+from nexusify.model.dockerfiles import decide_context
+from nexusify.model.paths import glob_free
 
 if TYPE_CHECKING:
     from nexusify.model import Project

@@ -22,7 +22,8 @@ from nexusify.formats.dockerfile_runs import (
     segments,
     unquote,
 )
-from nexusify.formats.shared_code import SharedCode, glob_free, is_local
+from nexusify.formats.shared_code import SharedCode
+from nexusify.model.paths import glob_free, is_local
 
 if TYPE_CHECKING:
     from nexusify.model import Project

@@ -10,26 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
+from nexusify.model.paths import glob_free, is_local
+
 if TYPE_CHECKING:
     from nexusify.model import Workspace
 
 
 def _segments(path: str) -> list[str]:
     return [s for s in PurePosixPath(path.replace("\\", "/")).parts if s not in ("/", ".", "..")]
-
-
-def glob_free(source: str) -> str:
-    """The leading part of a COPY source before its first segment holding a glob character."""
-    parts = []
-    for seg in source.replace("\\", "/").split("/"):
-        if any(c in seg for c in "*?["):
-            break
-        parts.append(seg)
-    return "/".join(parts) or "."
-
-
-def is_local(source: str) -> bool:
-    return not ("://" in source or source.startswith("git@") or source.startswith("<<") or "$" in source)
 
 
 @dataclass(frozen=True)
@@ -100,4 +88,4 @@ class SharedCode:
         return None
 
 
-__all__ = ["SharedCode", "glob_free", "is_local"]
+__all__ = ["SharedCode"]

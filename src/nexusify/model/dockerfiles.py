@@ -18,8 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from nexusify.errors import Problem
-from nexusify.formats.dockerfile_parse import DockerfileSyntaxError, parse
-from nexusify.model.paths import is_inside, relpath
+from nexusify.formats.dockerfile_parse import (
+    Dockerfile,
+    DockerfileSyntaxError,
+    Instruction,
+    parse,
+    parse_file,
+)
+from nexusify.model.paths import glob_free, is_inside, is_local, relpath
 from nexusify.model.project import DOCKERFILE_DIRS, SKIP_DIRS, DockerBuild, Project
 
 COMPOSE_NAMES = re.compile(r"^(docker-)?compose(\.[\w.-]+)?\.ya?ml$")
@@ -107,14 +113,63 @@ def _names_project(text: str, rel: str) -> bool:
         instructions = parse(text)
     except DockerfileSyntaxError:
         return False
-    pattern = re.compile(rf"(^|[\s=\"'/.])(\./)?{re.escape(rel)}(/|$|[\s\"'])")
     for instr in instructions:
         if instr.keyword in ("COPY", "ADD") and not instr.has_flag("from"):
-            if any(pattern.search(src.removeprefix("./")) for src in instr.sources):
+            if any(_names(src.removeprefix("./"), rel) for src in instr.sources):
                 return True
-        elif instr.keyword == "RUN" and pattern.search(instr.args):
+        elif instr.keyword == "RUN" and _names(instr.args, rel):
             return True
     return False
+
+
+def decide_context(path: str, df: Dockerfile, project_dir: Path, root: Path) -> tuple[Path | None, Problem | None]:
+    """The build context a Dockerfile beside its project is written for, when no compose file
+    declares it: the one decision the model attaches builds with and the shared-code rule judges
+    with. The monorepo root when a COPY/ADD source names the project's folder from the root or
+    exists only from there, or (no source saying either way) a RUN names that folder; the project
+    folder when sources exist only there or climb out of it (``../../shared``); undecidable (a
+    problem) when sources point both ways."""
+    try:
+        rel = project_dir.relative_to(root).as_posix()
+    except ValueError:
+        return project_dir, None
+    if rel in ("", "."):
+        return project_dir, None
+    from_root: Instruction | None = None
+    from_project: Instruction | None = None
+    for instr in df.instructions:
+        if instr.keyword not in ("COPY", "ADD") or instr.has_flag("from"):
+            continue
+        for src in instr.sources:
+            if not is_local(src):
+                continue
+            clean = glob_free(src).removeprefix("./").strip("/")
+            if clean == rel or clean.startswith(rel + "/"):
+                return root, None  # names the project's own folder from the root
+            if clean.startswith(".."):
+                from_project = from_project or instr  # written from the project folder
+                continue
+            here, there = (project_dir / clean).exists(), (root / clean).exists()
+            if here and not there:
+                from_project = from_project or instr
+            elif there and not here:
+                from_root = from_root or instr
+    if from_root is None:
+        if from_project is None and any(i.keyword == "RUN" and _names(i.args, rel) for i in df.instructions):
+            return root, None  # `uv sync --directory services/api`: run from the root
+        return project_dir, None
+    if from_project is None:
+        return root, None
+    return None, Problem(
+        "error", "dockerfile-context-unknown", path, from_root.start,
+        f"the build context cannot be decided: line {from_root.start} copies a path found only from the "
+        f"monorepo root, line {from_project.start} one found only in {rel}",
+        f"make every COPY/ADD source relative to one context (the monorepo root: `COPY {rel}/... `, or "
+        f"{rel}); nothing was changed")
+
+
+def _names(text: str, rel: str) -> bool:
+    return re.search(rf"(^|[\s=\"'/.])(\./)?{re.escape(rel)}(/|$|[\s\"'])", text) is not None
 
 
 def match_builds(root: Path, projects: list[Project], depended: set[Path],
@@ -155,10 +210,11 @@ def _implicit_build(df: Path, folders: set[Path], root: Path) -> DockerBuild:
     home = _home(df, folders)
     if home is not None and home != root:
         try:
-            text = df.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            text = ""
-        if _names_project(text, relpath(home, root)):  # COPY projects/worker /src: `docker build -f ... .`
+            parsed = parse_file(df.read_text(encoding="utf-8", errors="replace"))
+        except (OSError, DockerfileSyntaxError):
+            return DockerBuild(df, home, "folder")
+        context, _undecided = decide_context(relpath(df, root), parsed, home, root)  # the rule says why
+        if context == root:  # COPY projects/worker /src: `docker build -f ... .`
             return DockerBuild(df, root, "folder, built from the root")
         return DockerBuild(df, home, "folder")
     return DockerBuild(df, root, "folder" if home == root else "tree")
@@ -203,14 +259,9 @@ def copied_folders(build: DockerBuild, folders: set[Path]) -> set[Path]:
         if base is None:
             continue
         for src in instr.sources:
-            if "://" in src or src.startswith(("git@", "<<")) or "$" in src:
+            if not is_local(src):
                 continue
-            parts = []
-            for seg in src.replace("\\", "/").split("/"):
-                if any(c in seg for c in "*?["):
-                    break
-                parts.append(seg)
-            host = Path(os.path.normpath(os.path.join(str(base), "/".join(parts).lstrip("/") or ".")))
+            host = Path(os.path.normpath(os.path.join(str(base), glob_free(src).lstrip("/"))))
             if host == build.context:
                 continue  # the whole context: what it holds is the project's own build
             found |= {f for f in folders if f == host or is_inside(f, host) or is_inside(host, f)}

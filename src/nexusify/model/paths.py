@@ -29,6 +29,21 @@ def relpath(path: Path, root: Path) -> str:
 
 
 
+def glob_free(source: str) -> str:
+    """The leading part of a COPY source before its first segment holding a glob character."""
+    parts = []
+    for seg in source.replace("\\", "/").split("/"):
+        if any(c in seg for c in "*?["):
+            break
+        parts.append(seg)
+    return "/".join(parts) or "."
+
+
+def is_local(source: str) -> bool:
+    """Whether a COPY/ADD source is a path of the build context (not a URL, heredoc or variable)."""
+    return not ("://" in source or source.startswith("git@") or source.startswith("<<") or "$" in source)
+
+
 def matches_glob(rel: str, globs: Iterable[str]) -> bool:
     """Glob match segment by segment: ``*`` never crosses a ``/``; ``**`` matches any depth."""
     parts = rel.split("/")

@@ -12,10 +12,11 @@ The one definition every verb asks (through :meth:`Workspace.shared` and
   A deployable project in such a folder that nothing depends on is not a shared package.
 - **consumer**: a project that installs shared code at run time, wherever it lives, the root
   included: it depends on a shared package other than itself where it runs (its main
-  dependencies, extras, a Poetry application's installed groups), or, when a Dockerfile builds it
-  or it is an aggregator (the monorepo root, a uv workspace root: the environment developers
-  run), in any group its tool installs by default (``uv sync``, ``pdm install`` and ``poetry
-  install`` take the dev groups too: a nameless PDM root that installs its sub-packages).
+  dependencies, extras, a Poetry application's installed groups: a nameless PDM root whose
+  optional group takes its sub-packages), or, when a Dockerfile builds it or it is a uv workspace
+  root (whose environment ``uv sync`` builds for the whole workspace: it stays in it, see
+  :mod:`.staying`), in any group its tool installs by default (``uv sync``, ``pdm install`` and
+  ``poetry install`` take the dev groups too).
   A shared package is a consumer too when it is deployed itself (a Dockerfile builds it) and needs
   shared packages at run time: a server that sibling servers extend is both. Development groups
   alone (tests, tools) make nothing a consumer. A project whose image copies a shared package's
@@ -129,7 +130,7 @@ def assign_roles(ws: Workspace, shared_globs: list[str]) -> set[Path]:
         own, deployed = p.path in shared, bool(p.docker_builds)
         if own and not deployed:
             continue
-        every_group = deployed or is_aggregator(p, ws.root)  # what its tool installs there by default
+        every_group = deployed or bool(p.workspace_members)  # what its tool installs there by default
         takes = [n for n in ws.direct(p, runtime_only=own or not every_group)
                  if ws.by_name[n].path in shared and ws.by_name[n] is not p]
         if takes:
