@@ -17,6 +17,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from packaging.utils import canonicalize_name
+
 from nexusify.errors import Problem
 from nexusify.formats.dockerfile_parse import (
     Dockerfile,
@@ -183,11 +185,15 @@ def match_builds(root: Path, projects: list[Project], depended: set[Path],
         for b in compose_builds(compose, problems, root):
             by_dockerfile.setdefault(b.dockerfile, []).append(b)
     folders = {p.path for p in projects}
+    keys: dict[str, set[Path]] = {}
+    for p in projects:
+        for key in {p.normalized, canonicalize_name(p.path.name)} - {None, ""}:
+            keys.setdefault(str(key), set()).add(p.path)
     out: dict[Path, list[DockerBuild]] = {}
     unmatched: list[DockerBuild] = []
     for df in sorted(set(dockerfiles) | set(by_dockerfile)):
         for build in by_dockerfile.get(df) or [_implicit_build(df, folders, root)]:
-            owner = _owner(build, folders, depended, root)
+            owner = _owner(build, folders, depended, root, keys)
             if owner is None:
                 unmatched.append(build)
             else:
@@ -220,7 +226,13 @@ def _implicit_build(df: Path, folders: set[Path], root: Path) -> DockerBuild:
     return DockerBuild(df, root, "folder" if home == root else "tree")
 
 
-def _owner(build: DockerBuild, folders: set[Path], depended: set[Path], root: Path) -> Path | None:
+def _owner(build: DockerBuild, folders: set[Path], depended: set[Path], root: Path,
+           keys: dict[str, set[Path]]) -> Path | None:
+    """The project a build builds: the project folder it is built from; else the one project it
+    copies or installs by folder (``COPY services/api``, ``--directory services/api``), by name
+    (``uv sync --package api``, ``${APP}`` filled from compose build args or ARG defaults), or
+    that its file name (``Dockerfile.api``, ``docker/api/Dockerfile``) or compose service names;
+    else the root project (it builds itself), else the project it sits beside; else none."""
     if build.context in folders and build.context != root:
         return build.context
     if build.origin.startswith("folder"):
@@ -236,10 +248,48 @@ def _owner(build: DockerBuild, folders: set[Path], depended: set[Path], root: Pa
     consumers = [f for f in named if f not in depended] or named
     if len(consumers) == 1:
         return consumers[0]
+    for hint in _name_hints(build, text):
+        found = [f for f in sorted(keys.get(hint, ())) if is_inside(f, build.context)]
+        if len(found) == 1 and (not consumers or found[0] in consumers):
+            return found[0]
     if build.context in folders:
         return build.context  # the root project builds itself
     home = _home(build.dockerfile, folders)
     return home if home is not None and home != root else None
+
+
+_PACKAGE = re.compile(r"--package(?:=|\s+)[\"']?([^\s\"';&|]+)")
+_VAR = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
+
+
+def _name_hints(build: DockerBuild, text: str) -> list[str]:
+    """Project names a build points at, strongest first: ``--package NAME`` in its RUN lines
+    (variables filled from compose build args, else ARG defaults), its compose service's name, its
+    file name (``Dockerfile.api``, ``api.Dockerfile``), the folder it sits in (not docker/)."""
+    try:
+        instructions = parse(text)
+    except DockerfileSyntaxError:
+        instructions = []
+    values = {k: v for i in instructions if i.keyword == "ARG"
+              for k, _, v in [i.args.strip().partition("=")] if v}
+    values.update(dict(build.build_args))
+    hints: list[str] = []
+    for instr in instructions:
+        if instr.keyword == "RUN":
+            for m in _PACKAGE.finditer(instr.args):
+                hints.append(_VAR.sub(lambda v: values.get(v.group(1), v.group(0)), m.group(1)).strip("\"'"))
+    if build.origin.startswith("compose:"):
+        hints.append(build.origin.rsplit(":", 1)[1])
+    name = build.dockerfile.name
+    low = name.lower()
+    for prefix in ("dockerfile.", "containerfile."):
+        if low.startswith(prefix):
+            hints.append(name[len(prefix):])
+    if low.endswith(".dockerfile"):
+        hints.append(name[: -len(".dockerfile")])
+    if build.dockerfile.parent.name not in DOCKERFILE_DIRS:
+        hints.append(build.dockerfile.parent.name)
+    return [canonicalize_name(h) for h in hints if h and "$" not in h]
 
 
 def copied_folders(build: DockerBuild, folders: set[Path]) -> set[Path]:
