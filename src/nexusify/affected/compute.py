@@ -167,7 +167,7 @@ def consumers_of(ws: Workspace, chains: Mapping[str, list[str]]) -> list[Reached
     for svc in ws.consumers():
         # a shared package deployed itself is reached as a package too
         best: list[str] | None = chains.get(svc.normalized or "")
-        for d in sorted(ws.direct(svc, runtime_only=ws.is_shared(svc))):
+        for d in sorted(ws.takes(svc)):
             if d in chains and (best is None or len(chains[d]) + 1 < len(best)):
                 best = [d, *chains[d]]
         if best is not None:

@@ -126,24 +126,28 @@ def assign_roles(ws: Workspace, shared_globs: list[str]) -> set[Path]:
     shared = {f for f in meant if (q := ws.project_at(f)) is not None and q.normalized}
     ws.shared_paths = frozenset(shared)
     why: dict[Path, str] = {}
+    takes: dict[Path, tuple[str, ...]] = {}
     for p in ws.projects:
         own, deployed = p.path in shared, bool(p.docker_builds)
         if own and not deployed:
             continue
         every_group = deployed or bool(p.workspace_members)  # what its tool installs there by default
-        takes = [n for n in ws.direct(p, runtime_only=own or not every_group)
+        names = [n for n in ws.direct(p, runtime_only=own or not every_group)
                  if ws.by_name[n].path in shared and ws.by_name[n] is not p]
-        if takes:
+        if names:
             runtime = set(ws.direct(p, runtime_only=True))
-            shown = ", ".join(n + ("" if n in runtime else " (dev)") for n in takes)
+            shown = ", ".join(n + ("" if n in runtime else " (dev)") for n in names)
             what = "deployed (a Dockerfile builds it) and " if own else ""
             why[p.path] = f"{what}installs the shared package(s) {shown}"
+            takes[p.path] = tuple(names)
             continue
         copied = set().union(*(copied_folders(b, shared - {p.path}) for b in p.docker_builds))
         if copied:
-            shown = ", ".join(sorted(q.name or q.rel(ws.root) for f in copied if (q := ws.project_at(f))))
-            why[p.path] = f"its image copies the shared package(s) {shown}"
+            copies = sorted(q.normalized for f in copied if (q := ws.project_at(f)) is not None and q.normalized)
+            why[p.path] = f"its image copies the shared package(s) {', '.join(copies)}"
+            takes[p.path] = tuple(copies)
     ws.consumer_why = why
+    ws.consumer_takes = takes
     return meant
 
 

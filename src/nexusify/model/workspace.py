@@ -31,6 +31,7 @@ class Workspace:
 
     shared_paths: frozenset[Path] = frozenset()  # decided by model.roles, by use
     consumer_why: dict[Path, str] = field(default_factory=dict)  # consumer folder -> why it is one
+    consumer_takes: dict[Path, tuple[str, ...]] = field(default_factory=dict)  # -> the shared packages it installs directly
 
     # ------------------------------------------------------------------ roles (model.roles decides)
 
@@ -55,6 +56,11 @@ class Workspace:
 
     def why_consumer(self, project: Project) -> str | None:
         return self.consumer_why.get(project.path)
+
+    def takes(self, consumer: Project) -> list[str]:
+        """The shared packages ``consumer`` installs directly (what made it a consumer; the
+        closure of these is everything it installs)."""
+        return list(self.consumer_takes.get(consumer.path, ()))
 
     def dockerfiles_of(self, consumer: Project) -> list[DockerBuild]:
         """The Dockerfiles that build ``consumer``, each with the build context it is built from
