@@ -28,7 +28,6 @@ def index_status(
     """Which local versions the upload repository already holds, and whether those published
     files differ from the local sources (compared file by file against the published sdist,
     or the wheel when there is no sdist; no build needed)."""
-    from nexusify.credentials import resolve_credentials
     from nexusify.index.client import index_client
     from nexusify.index.pages import SimpleIndex, same_version
 
@@ -37,8 +36,7 @@ def index_status(
     status: dict[str, Any] = {"url": shown_url(url), "reachable": False, "packages": []}
     problems: list[Problem] = []
     root = ws.root
-    credentials = resolve_credentials(settings.username, settings.upload_url or url, env,
-                                      url_password=settings.url_password)
+    credentials = settings.credentials(env)
     with index_client(settings, credentials, retries=1, backoff=0.2, transport=transport) as client:
         index = SimpleIndex(client, url)
         for p in ws.shared():

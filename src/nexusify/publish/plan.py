@@ -21,7 +21,7 @@ from packaging.utils import canonicalize_name
 
 from nexusify import __version__
 from nexusify.config import Settings, suggest
-from nexusify.credentials import Credentials, resolve_credentials
+from nexusify.credentials import Credentials
 from nexusify.dists.backend import backend_of
 from nexusify.dists.staging import SOURCE_DATE_EPOCH, fingerprint
 from nexusify.errors import ConfigError, NexusifyError, ProblemsFound, UsageError
@@ -181,7 +181,7 @@ def plan_publish(
                             hint="nothing was built or uploaded; fix these and re-run")
 
     state = load_state(settings)  # a damaged state stops here, before the network
-    credentials = resolve_credentials(settings.username, upload_url, env, url_password=settings.url_password)
+    credentials = settings.credentials(env)
     uses_rest = settings.is_nexus and not settings.repository_url
     check_url = settings.upload_simple_url or (upload_url.rstrip("/") + "/simple/")
     own_client = client is None

@@ -51,7 +51,7 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 
 from nexusify.config import Settings
-from nexusify.credentials import Credentials, resolve_credentials
+from nexusify.credentials import Credentials
 from nexusify.errors import NexusifyError, Problem
 from nexusify.formats.constraints import pep440_specifier
 from nexusify.formats.dockerfile_rules import (
@@ -115,7 +115,7 @@ def plan_rewrite(
     url = settings.install_index_url("rewritten services need the URL of the index to install from")
     ws = workspace or workspace_for(settings)
     services = select_services(ws, targets, cwd)
-    creds = resolve_credentials(settings.username, url, env, url_password=settings.url_password)
+    creds = settings.credentials(env)
     auth = creds.present if index_auth is None else index_auth
     source = SourceSpec(settings.source_name, url, settings.priority, auth=auth)
     plan = RewritePlan(ws.root, source, settings.constraint, {}, "index" if from_index else "pyproject",

@@ -8,7 +8,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from nexusify.config import Settings
-from nexusify.credentials import resolve_credentials
 from nexusify.errors import ProblemsFound, UsageError
 from nexusify.extras import require
 from nexusify.formats.dockerfile_rules import judge_project
@@ -55,7 +54,7 @@ def run_verify(settings: Settings, targets: Sequence[str] = (), *, env: Mapping[
     if errors:
         raise ProblemsFound(f"{len(errors)} problem(s) in what the consumers reach; nothing was verified:\n  "
                             + "\n  ".join(str(p) for p in errors), hint="fix them (`nexusify audit`) and re-run")
-    creds = resolve_credentials(settings.username, url, env)
+    creds = settings.credentials(env)
     present = creds if creds.present else None
     shared = SharedCode.from_workspace(ws, settings.path_aliases)
     judged = {c.path: judge_project(c, ws.root, shared) for c in consumers}
