@@ -14,6 +14,7 @@ from pathlib import Path
 
 from nexusify.credentials import Credentials
 from nexusify.model import Project, relpath
+from nexusify.rewrite.lock import LockJob
 from nexusify.verify.report import Check, Finding
 from nexusify.verify.tools import INSTALL, LOCK_CHECKS, Which, find_tool, run_tool, tool_env
 
@@ -29,30 +30,31 @@ class LockChecker:
     _locks: dict[Path, threading.Lock] = field(default_factory=dict)
     _guard: threading.Lock = field(default_factory=threading.Lock)
 
-    def check(self, consumer: Project) -> Check:
+    def check(self, consumer: Project, names: tuple[str, ...] = ()) -> Check:
+        """``names``: the shared packages the consumer installs (what a re-lock unlocks)."""
         locks = [lk for lk in consumer.lockfiles if lk.name in LOCK_CHECKS]
         if not locks:
             return Check.na("lock", "no lockfile")
         findings: list[Finding] = []
         ran: list[str] = []
         for lock in locks:
-            finding, command = self.lockfile(lock)
+            finding, command = self.lockfile(lock, names)
             if finding is not None:
                 findings.append(finding)
             elif command:
                 ran.append(command)
         return Check.of("lock", findings, "; ".join(ran) + " passed" if ran else "")
 
-    def lockfile(self, lock: Path) -> tuple[Finding | None, str | None]:
+    def lockfile(self, lock: Path, names: tuple[str, ...] = ()) -> tuple[Finding | None, str | None]:
         """(why the tool refuses ``lock``, or None; the command that ran, as shown), once per file."""
         with self._guard:
             mutex = self._locks.setdefault(lock, threading.Lock())
         with mutex:
             if lock not in self._done:
-                self._done[lock] = self._run(lock)
+                self._done[lock] = self._run(lock, names)
             return self._done[lock]
 
-    def _run(self, lock: Path) -> tuple[Finding | None, str | None]:
+    def _run(self, lock: Path, names: tuple[str, ...]) -> tuple[Finding | None, str | None]:
         argv = LOCK_CHECKS[lock.name]
         tool = argv[0]
         rel = relpath(lock, self.root)
@@ -66,9 +68,10 @@ class LockChecker:
         shown = f"`{result.command}` in {where}"
         if result.ok:
             return None, shown
-        relock = "pdm update --no-sync <shared names>" if tool == "pdm" else f"{tool} lock"
+        # the re-lock rewrite runs (only the shared packages unlocked: third-party pins stay)
+        relock = LockJob(where, lock.parent, lock, names).command(self.root)
         return Finding(f"`{result.command}` refused it: {result.reason(2)}", rel,
-                       hint=f"re-lock: `{relock}` in {where} (or `nexusify rewrite`, which re-locks)"), shown
+                       hint=f"re-lock: `{relock}` (or `nexusify rewrite`, which re-locks)"), shown
 
 
 def lock_check(consumer: Project, root: Path, source_name: str, creds: Credentials | None,

@@ -72,7 +72,8 @@ def run_verify(settings: Settings, targets: Sequence[str] = (), *, env: Mapping[
             result.checks["resolve"] = Check.na("resolve", STAYS)
             return result
         result.checks["static"] = static_check(consumer, ws, judged[consumer.path])
-        result.checks["lock"] = locks.check(consumer)
+        result.checks["lock"] = locks.check(consumer, tuple(n for n in ws.closure([consumer], runtime=False)
+                                                            if ws.is_shared(n)))
         result.checks["resolve"] = resolve_check(consumer, ws, url, present, env, settings.timeout)
         return result
 
@@ -83,7 +84,7 @@ def run_verify(settings: Settings, targets: Sequence[str] = (), *, env: Mapping[
         builder = Builder(env, url, present)
         try:
             for consumer, result in zip(consumers, report.consumers, strict=True):
-                if result.checks["lock"].detail == STAYS:
+                if stays_in_workspace(consumer, ws):
                     result.checks["build"] = Check.na("build", STAYS)
                     continue
                 resolved = result.checks["resolve"]
