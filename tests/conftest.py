@@ -85,7 +85,7 @@ def run_cli() -> Callable[..., CliResult]:
     """Run ``nexusify`` in-process: run_cli(*argv, env={...}) -> CliResult."""
     from nexusify import cli
 
-    def run(*argv: str, env: dict[str, str] | None = None) -> CliResult:
+    def run(*argv: str, env: dict[str, str] | None = None, allow_crash: bool = False) -> CliResult:
         out, err = io.StringIO(), io.StringIO()
         old = sys.stdout, sys.stderr
         sys.stdout, sys.stderr = out, err
@@ -93,6 +93,8 @@ def run_cli() -> Callable[..., CliResult]:
             code = cli.main(list(argv), env=env if env is not None else {"HOME": str(Path.home()), "NO_COLOR": "1"})
         finally:
             sys.stdout, sys.stderr = old
+        if code == 70 and not allow_crash:  # a crash fails the test, whatever exit code it expected
+            pytest.fail(f"nexusify {' '.join(argv)} crashed (exit 70):\n{err.getvalue()}")
         return CliResult(code, out.getvalue(), err.getvalue())
 
     return run

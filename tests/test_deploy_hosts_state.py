@@ -123,7 +123,7 @@ def test_status_reports_a_host_that_disagrees(fleet: Fleet, run_cli: Run) -> Non
     v1.start()
     v1.reload()
     ip = v1.attrs["NetworkSettings"]["Networks"][network_name(f.p.environment)]["IPAddress"]
-    proxy = ContainerProxy(Engine(client, f.hosts.b.docker_host, True), f.p.environment, {}, image="")
+    proxy = ContainerProxy(Engine(client, f.hosts.b.docker_host), f.p.environment, {}, image="")
     proxy.point_to("app", Target(host=ip, port=8000, name=v1.name, version="v1"))
     res = cli(run_cli, f, clone(f, "fourth"), "status", "--json")
     assert res.exit_code == 1, res.output

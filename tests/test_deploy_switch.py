@@ -111,7 +111,7 @@ def test_generated_config_routes_and_placeholders(tmp_path: Path) -> None:
     if shutil.which("nginx") is None and not Path("/usr/sbin/nginx").is_file():
         missing("nginx", "not installed")
     p = NginxProxy(tmp_path, {"api": Route("127.0.0.1:18000", "/api/"), "ui": Route("127.0.0.1:18000", "/")})
-    p._prepare()
+    p.prepare()
     text = p.include_file.read_text()
     assert text.count("server {") == 1
     assert text.index("location /api/") < text.index("location / {")  # longest prefix first

@@ -55,7 +55,9 @@ def test_rewrite_strict_apply_still_writes_then_exits_1(run_cli, monorepo: Path)
 
 
 def test_rewrite_check_with_pending_changes_exits_1(run_cli, monorepo: Path) -> None:  # type: ignore[no-untyped-def]
-    assert run_cli("rewrite", "--check", "--root", str(monorepo), "--index-url", URL, env=ENV).exit_code == 1
+    r = run_cli("rewrite", "--check", "--root", str(monorepo), "--index-url", URL, env=ENV)
+    # the exit code alone proved nothing while rewrite crashed (tomlkit 0.15.3): the message says why
+    assert r.exit_code == 1 and "8 file(s) would be rewritten" in r.output, r.output
 
 
 def test_audit_warning_exits_0_strict_1_error_1(run_cli, monorepo: Path) -> None:  # type: ignore[no-untyped-def]
@@ -64,9 +66,12 @@ def test_audit_warning_exits_0_strict_1_error_1(run_cli, monorepo: Path) -> None
     r = run_cli(*args, env=ENV)
     assert r.exit_code == 0, r.output
     assert {p["severity"] for p in json.loads(r.stdout)["problems"]} == {"warning"}
-    assert run_cli(*args, "--strict", env=ENV).exit_code == 1
+    strict = run_cli(*args, "--strict", env=ENV)
+    assert strict.exit_code == 1 and json.loads(strict.stdout)["problems"], strict.output
     (monorepo / "shared/packages/core-config/pyproject.toml").write_text('[project]\nname = "x"\nversion = "nope"\n')
-    assert run_cli(*args, env=ENV).exit_code == 1
+    error = run_cli(*args, env=ENV)
+    assert error.exit_code == 1, error.output
+    assert "error" in {p["severity"] for p in json.loads(error.stdout)["problems"]}
 
 
 def test_publish_warning_exits_0_strict_1(run_cli, monorepo: Path, pypi_server_factory) -> None:  # type: ignore[no-untyped-def]
@@ -88,7 +93,25 @@ def test_publish_warning_exits_0_strict_1(run_cli, monorepo: Path, pypi_server_f
     pytest.param(["audit", "--constraint", "loose"], id="bad-choice"),
 ])
 def test_usage_errors_exit_2(run_cli, monorepo: Path, argv: list[str]) -> None:  # type: ignore[no-untyped-def]
-    assert run_cli(*argv, "--root", str(monorepo), env=ENV).exit_code == 2
+    r = run_cli(*argv, "--root", str(monorepo), env=ENV)
+    assert r.exit_code == 2 and "error:" in r.output and "--help" in r.output, r.output
+
+
+def test_a_crash_exits_70_with_the_internal_error_message(run_cli, monorepo: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A crash is never "problems found": exit 70 (EX_SOFTWARE), the internal-error message, in
+    text and JSON; a NexusifyError keeps its own code."""
+    from nexusify.commands import audit
+
+    def boom(*_: object) -> int:
+        raise AttributeError("'Container' object has no attribute '_insert_after'")
+
+    monkeypatch.setattr(audit, "run", boom)
+    r = run_cli("audit", "--offline", "--root", str(monorepo), env=ENV, allow_crash=True)
+    assert r.exit_code == 70, r.output
+    assert "internal error: AttributeError" in r.stderr and "report it" in r.stderr
+    j = run_cli("audit", "--offline", "--json", "--root", str(monorepo), env=ENV, allow_crash=True)
+    assert j.exit_code == 70 and json.loads(j.stdout)["exit_code"] == 70
+    assert json.loads(j.stdout)["error"] == "InternalError"
 
 
 def test_config_errors_exit_2(run_cli, monorepo: Path) -> None:  # type: ignore[no-untyped-def]

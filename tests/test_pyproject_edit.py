@@ -240,3 +240,26 @@ def test_the_self_check_sees_every_local_entry_before_and_none_after(text: str) 
     assert not any(_still_local(tomllib.loads(out), d) for d in deps)
     staged = versionize(text, deps, VERSIONS, source=None)
     assert not any(_still_local(tomllib.loads(staged), d) for d in deps)
+
+
+def test_insert_key_after_uses_public_tomlkit_only_and_keeps_order_and_trivia() -> None:
+    """tomlkit 0.15.3 removed the private ``Container._insert_after`` the editor called; the
+    replacement keeps key order, each key's own comment, and never lands in the next table."""
+    import tomlkit
+
+    from nexusify.formats.pyproject_base import _item, insert_key_after
+
+    doc = tomlkit.parse('[deps]\npython = "^3.11"  # py\ncore = {path = "../core"}\n\n'
+                        '[deps.big]\npath = "../big"\ndevelop = true  # keep\n\n[other]\nx = 1\n')
+    deps = doc["deps"]
+    insert_key_after(deps, "python", "a", _item('"1"'))
+    insert_key_after(deps, "core", "b", _item('"2"'))
+    big = deps["big"]
+    insert_key_after(big, "path", "version", _item('"^1"'))
+    del big["path"]
+    text = tomlkit.dumps(doc)
+    assert list(tomlkit.parse(text)["deps"]) == ["python", "a", "core", "b", "big"]
+    assert list(tomlkit.parse(text)["deps"]["big"]) == ["version", "develop"]
+    assert 'python = "^3.11"  # py\n' in text and "develop = true  # keep\n" in text
+    assert tomlkit.parse(text)["other"] == {"x": 1}
+    assert text.index('b = "2"') < text.index("[deps.big]")

@@ -2,7 +2,8 @@
 """The ``nexusify`` command line: parse argv, resolve settings, call one verb, map errors.
 
 This is the one place where errors become messages and exit codes:
-0 success, 1 the operation found problems or failed, 2 usage or configuration errors.
+0 success, 1 the operation found problems or failed, 2 usage or configuration errors,
+70 an internal error (a crash is never "problems found").
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import os
 import signal
 import sys
 import traceback
-from collections.abc import Container, Iterable, Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any, NoReturn
@@ -25,42 +26,42 @@ from nexusify.commands import Context
 from nexusify.commands.verbs import BY_NAME, VERBS
 from nexusify.config import SCHEMA, resolve_settings
 from nexusify.credentials import Redactor, secrets_in_env
-from nexusify.errors import NexusifyError, UsageError
+from nexusify.errors import InternalError, NexusifyError, UsageError
 from nexusify.transaction import recover
+from nexusify.ui import help as help_page
 from nexusify.ui.interrupts import interrupts_raise
 from nexusify.ui.logs import logging_for_run, set_verbosity
 from nexusify.ui.output import Output
 
 
 class _Parser(argparse.ArgumentParser):
+    """argparse parses; the help page is rendered by :mod:`nexusify.ui.help` from the actions
+    ``add_argument`` returned, recorded under the section they are listed in."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.recorded: dict[str, list[argparse.Action]] = {}
+        self.section: str | None = None  # None: "Arguments" or "Options", by kind
+        self.commands: list[help_page.Entry] = []  # the top level's verbs
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        action = super().add_argument(*args, **kwargs)
+        title = self.section or ("Options" if action.option_strings else "Arguments")
+        self.recorded.setdefault(title, []).append(action)
+        return action
+
     def error(self, message: str) -> NoReturn:
         raise UsageError(message, hint=f"see `{self.prog} --help`")
 
+    def format_usage(self) -> str:
+        return f"Usage: {self.usage or self.prog}\n"
 
-class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """Help laid out like uv's and ruff's: ``Usage:``, then the verbs one line each (without
-    argparse's ``{audit,publish,...}`` line), or a verb's own arguments and options before the
-    shared groups; descriptions and examples kept as written."""
-
-    def __init__(self, prog: str) -> None:
-        super().__init__(prog, max_help_position=34)
-
-    def add_usage(self, usage: str | None, actions: Iterable[argparse.Action],
-                  groups: Iterable[argparse._MutuallyExclusiveGroup], prefix: str | None = None) -> None:
-        super().add_usage(usage, actions, groups, "Usage: " if prefix is None else prefix)
-
-    def _format_action_invocation(self, action: argparse.Action) -> str:
-        if not action.option_strings or action.nargs == 0:
-            return super()._format_action_invocation(action)
-        value = self._format_args(action, self._get_default_metavar_for_optional(action))
-        return ", ".join(action.option_strings) + " " + value  # `-e, --environment ENVIRONMENT`
-
-    def _format_action(self, action: argparse.Action) -> str:
-        text = super()._format_action(action)
-        if isinstance(action, argparse._SubParsersAction):  # drop the COMMAND line, un-indent the verbs
-            text = "".join(line[2:] if line.startswith("    ") else line
-                           for line in text.splitlines(keepends=True)[1:])
-        return text
+    def format_help(self) -> str:
+        sections = [help_page.Section("Commands", self.commands)] + [
+            help_page.from_actions(title, self.recorded.get(title, []))
+            for title in ("Arguments", "Options", INDEX_OPTIONS, GLOBAL_OPTIONS)]
+        return help_page.render(self.usage or self.prog, self.description, sections, self.epilog,
+                                outdent=("Commands",))
 
 
 def _command_module(verb: str) -> ModuleType:
@@ -71,13 +72,13 @@ INDEX_OPTIONS = "Index options (flag > environment > config file > default)"
 GLOBAL_OPTIONS = "Global options"
 
 
-def _add_common(parser: argparse.ArgumentParser, *, top: bool = False, shown: Container[str] | None = None) -> None:
+def _add_common(parser: _Parser, *, top: bool = False, shown: Container[str] | None = None) -> None:
     """The options every verb shares, accepted before or after the verb (defaults suppressed so
     both places work): the index settings in their own group, then the global options. Help
     lists the index settings a verb uses (``shown``: attribute names; None: all); the top level
     accepts them too but lists them only in each verb's help."""
     s = argparse.SUPPRESS
-    n = parser.add_argument_group(INDEX_OPTIONS)
+    parser.section = INDEX_OPTIONS
     for opt in SCHEMA:
         if not opt.flag:
             continue
@@ -92,8 +93,9 @@ def _add_common(parser: argparse.ArgumentParser, *, top: bool = False, shown: Co
             kwargs["metavar"] = "N"
         if opt.kind == "str":
             kwargs["metavar"] = "URL" if opt.flag.endswith("-url") else "NAME"
-        n.add_argument(opt.flag, **kwargs)
-    g = parser.add_argument_group(GLOBAL_OPTIONS)
+        parser.add_argument(opt.flag, **kwargs)
+    parser.section = GLOBAL_OPTIONS
+    g = parser
     g.add_argument("--root", metavar="DIR", default=s, help="monorepo root (default: the current directory)")
     g.add_argument("--json", action="store_true", default=s, help="print machine-readable JSON")
     g.add_argument("-v", "--verbose", action="count", default=s, help="more detail (repeatable)")
@@ -102,17 +104,7 @@ def _add_common(parser: argparse.ArgumentParser, *, top: bool = False, shown: Co
     if top:
         g.add_argument("--version", action="version", version=f"nexusify {__version__}",
                        help="show the version and exit")
-
-
-def _own_options_first(parser: argparse.ArgumentParser, verb: str) -> None:
-    """A verb module may gather its options in a group titled "<verb> options": list them under
-    the usual Arguments/Options headings, which come before the shared groups."""
-    positionals, optionals = parser._positionals, parser._optionals
-    positionals.title, optionals.title = "Arguments", "Options"
-    for group in [g for g in parser._action_groups if g.title == f"{verb} options"]:
-        for action in group._group_actions:
-            (optionals if action.option_strings else positionals)._group_actions.append(action)
-        parser._action_groups.remove(group)
+    parser.section = None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -121,34 +113,33 @@ def build_parser() -> argparse.ArgumentParser:
         usage="nexusify [OPTIONS] COMMAND [ARGS]...",
         description="Publish a monorepo's shared packages to Nexus, make services depend on them\n"
         "by version, and deploy the services blue-green.",
-        formatter_class=_HelpFormatter,
         add_help=False,
         epilog="Use `nexusify COMMAND --help` for a command's options and examples.\n"
         "Exit codes: 0 success (warnings too, unless --strict), 1 errors found or operation failed,\n"
-        "2 usage or configuration error.",
+        "2 usage or configuration error, 70 internal error (a bug: please report it).",
     )
     sub = parser.add_subparsers(title="Commands", dest="verb", metavar="COMMAND", parser_class=_Parser)
     for verb in VERBS:
         p = sub.add_parser(
             verb.name, prog=f"nexusify {verb.name}", help=verb.summary, epilog=verb.epilog(),
             description=verb.summary[:1].upper() + verb.summary[1:] + ".",
-            formatter_class=_HelpFormatter, add_help=False,
+            add_help=False,
         )
+        assert isinstance(p, _Parser)
         _command_module(verb.name).add_arguments(p)
         p.usage = _usage(p)
-        _own_options_first(p, verb.name)
         _add_common(p, shown=verb.index_options)
+        parser.commands.append(help_page.Entry(verb.name, verb.summary))
     _add_common(parser, top=True)
     return parser
 
 
-def _usage(parser: argparse.ArgumentParser) -> str:
+def _usage(parser: _Parser) -> str:
     """``nexusify VERB [OPTIONS] ARGS``: the verb's arguments, its options summed up (uv's way);
     required options are named, since the verb cannot run without them."""
-    fmt = _HelpFormatter(parser.prog)
-    required = [f"{a.option_strings[-1]} {fmt._format_args(a, a.dest.upper())}"
-                for a in parser._actions if a.option_strings and a.required]
-    args = [fmt._format_args(a, a.dest) for a in parser._actions if not a.option_strings]
+    required = [f"{a.option_strings[-1]} {help_page.format_args(a, a.dest.upper())}"
+                for a in parser.recorded.get("Options", []) if a.required]
+    args = [help_page.format_args(a, a.dest) for a in parser.recorded.get("Arguments", [])]
     return " ".join([parser.prog, "[OPTIONS]", *required, *args])
 
 
@@ -224,9 +215,13 @@ def _run(args_list: list[str], env: dict[str, str], out: Output, debug: bool) ->
             out.err.print(f"error: the container engine failed: {out.redact(str(exc))}\n"
                           "  hint: check the engine (its logs, free disk, network setup) and re-run", markup=False)
             return 1
-        out.err.print(f"error: internal error: {type(exc).__name__}: {out.redact(str(exc))}\n"
-                      "  hint: re-run with --debug for the traceback, and report it", markup=False)
-        return 1
+        error = InternalError(f"internal error: {type(exc).__name__}: {out.redact(str(exc))}",
+                              hint="re-run with --debug for the traceback, and report it")
+        if out.json_mode:
+            out.json(error.to_dict())
+        else:
+            out.err.print(f"error: {error}", markup=False)
+        return error.exit_code
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,7 +1,8 @@
 """Every error nexusify raises, under one root, each with its exit code and a hint.
 
 The CLI turns these into messages and exit codes in exactly one place (``cli.main``).
-Exit codes: 0 success, 1 the operation found problems or failed, 2 usage or configuration.
+Exit codes: 0 success, 1 the operation found problems or failed, 2 usage or configuration,
+70 an internal error (EX_SOFTWARE, as sysexits.h: a bug in nexusify, never "problems found").
 """
 
 from __future__ import annotations
@@ -66,6 +67,15 @@ class NexusifyError(Exception):
             "column": self.column,
             "exit_code": self.exit_code,
         }
+
+
+EX_SOFTWARE = 70  # sysexits.h: an internal software error
+
+
+class InternalError(NexusifyError):
+    """nexusify broke one of its own invariants (a bug): nothing was written; report it."""
+
+    exit_code = EX_SOFTWARE
 
 
 class UsageError(NexusifyError):

@@ -9,7 +9,7 @@ from nexusify.commands import Context
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    g = parser.add_argument_group("affected options")
+    g = parser  # listed under Arguments and Options (help: nexusify.ui.help)
     g.add_argument("--since", metavar="REF",
                    help="compare with this git ref (offline) instead of what the index holds")
     g.add_argument("--format", dest="fmt", choices=("table", "names", "deploy"), default="table",

@@ -18,7 +18,7 @@ INDEX_SETTINGS = ("nexus_url", "repository", "index_repository", "repository_url
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    g = parser.add_argument_group("demo options")
+    g = parser  # listed under Arguments and Options (help: nexusify.ui.help)
     g.add_argument("--workdir", metavar="DIR", default=DEFAULT_WORKDIR,
                    help=f"working folder the sample is copied to (default: ./{DEFAULT_WORKDIR}); "
                         "re-running replaces it only if an earlier demo made it")

@@ -24,7 +24,7 @@ STATUS_TEXT = {
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_strict(parser)
-    g = parser.add_argument_group("publish options")
+    g = parser  # listed under Arguments and Options (help: nexusify.ui.help)
     g.add_argument("packages", nargs="*", metavar="PACKAGE",
                    help="publish only these shared packages (and the shared packages they need)")
     g.add_argument("--dry-run", action="store_true",

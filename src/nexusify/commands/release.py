@@ -14,7 +14,7 @@ from nexusify.release.plan import refresh_locks
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    g = parser.add_argument_group("release options")
+    g = parser  # listed under Arguments and Options (help: nexusify.ui.help)
     g.add_argument("packages", nargs="*", metavar="PACKAGE",
                    help="release these shared packages (default: every one whose sources differ from the index)")
     g.add_argument("--bump", choices=(*LEVELS, "auto"), default="auto",

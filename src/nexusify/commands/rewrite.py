@@ -15,7 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_strict(parser)
     parser.add_argument("targets", nargs="*", metavar="SERVICE",
                         help="service folders, pyproject.toml files or globs (default: every service audit finds)")
-    g = parser.add_argument_group("rewrite options")
+    g = parser  # listed under Arguments and Options (help: nexusify.ui.help)
     g.add_argument("--check", action="store_true",
                    help="write nothing; exit 1 if anything would change (for CI and pre-commit)")
     g.add_argument("--diff", action="store_true", help="write nothing; print unified diffs of what would change")

@@ -12,13 +12,14 @@ The SDK cannot pass BuildKit secrets (docker-py issue 2230), so builds that moun
 from __future__ import annotations
 
 import contextlib
+import functools
 import shutil
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from nexusify.deploy import hosttls
+from nexusify.deploy import engine_probe, hosttls
 from nexusify.errors import DeployError
 from nexusify.extras import require
 
@@ -78,8 +79,12 @@ class Engine:
 
     client: Any  # docker.DockerClient
     url: str
-    is_podman: bool
     on_close: list[Callable[[], None]] = field(default_factory=list)  # e.g. end an SSH tunnel
+
+    @functools.cached_property
+    def is_podman(self) -> bool:
+        """Asked once, when a build needs the engine's own CLI (Podman's /version takes ~0.5 s)."""
+        return engine_probe.is_podman(self.client)
 
     def cli_build_command(self) -> list[str]:
         """The CLI prefix for a build with BuildKit secrets, talking to the same engine."""
@@ -113,21 +118,19 @@ def connect(configured: str | None, env: Mapping[str, str], timeout: int = 300, 
     # A fixed API version skips docker-py's /version round trip (slow on Podman: a rollback
     # is judged in seconds); 1.41 is served by dockerd >= 20.10 and Podman >= 3.
     if url.startswith("tcp://"):
-        client, ping = hosttls.open_client(url, where or f"the container engine at {url}", env, timeout=timeout,
+        client = hosttls.open_client(url, where or f"the container engine at {url}", env, timeout=timeout,
                                            version=API_VERSION)
     else:
         try:
             client = docker.DockerClient(base_url=url, timeout=timeout, version=API_VERSION)
-            ping = client.api._get(client.api._url("/_ping"))
-            ping.raise_for_status()
+            engine_probe.ping(client)
         except Exception as exc:
             raise DeployError(
                 f"{where or f'the container engine at {url}'} does not answer: {type(exc).__name__}: {exc}",
                 hint="start the engine (dockerd, or `podman system service --time=0 unix:///PATH.sock`) "
                 "and set DOCKER_HOST or `engine` in [tool.nexusify.deploy]",
             ) from exc
-    is_podman = any(h.lower().startswith("libpod") for h in ping.headers) or "libpod" in ping.headers.get("Server", "").lower()
-    return Engine(client=client, url=url, is_podman=is_podman)
+    return Engine(client=client, url=url)
 
 
 __all__ = [

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from nexusify.deploy import ssh_master
+from nexusify.deploy import engine_probe, ssh_master
 from nexusify.deploy.engine import API_VERSION, Engine, connect
 from nexusify.errors import DeployError
 from nexusify.extras import require
@@ -117,11 +117,8 @@ def proxy_name(environment: str) -> str:
 
 
 def _engine_of(client: Any, url: str) -> Engine:
-    api = client.api
-    ping = api._get(api._url("/_ping"))
-    is_podman = any(h.lower().startswith("libpod") for h in ping.headers) or "libpod" in ping.headers.get(
-        "Server", "").lower()
-    return Engine(client=client, url=url, is_podman=is_podman)
+    engine_probe.ping(client)
+    return Engine(client=client, url=url)
 
 
 class SshTunnel:

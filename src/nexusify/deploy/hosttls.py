@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from nexusify.deploy import engine_probe
 from nexusify.errors import DeployError
 from nexusify.extras import require
 
@@ -147,9 +148,9 @@ def explain(where: str, address: str, tls: TcpTls, exc: BaseException | None, *,
                        hint="check the address" + ("" if tls.enabled else f"; for an engine with TLS set {TLS_SETUP}"))
 
 
-def open_client(url: str, where: str, env: Mapping[str, str], *, timeout: int, version: str) -> tuple[Any, Any]:
-    """A DockerClient for the ``tcp://`` engine at ``url``, with TLS as ``env`` configures it, and
-    its answer to the ping. The ping waits PING_TIMEOUT at most (later calls wait ``timeout``): an engine
+def open_client(url: str, where: str, env: Mapping[str, str], *, timeout: int, version: str) -> Any:
+    """A DockerClient for the ``tcp://`` engine at ``url``, with TLS as ``env`` configures it, that
+    answered its ping. The ping waits PING_TIMEOUT at most (later calls wait ``timeout``): an engine
     that accepts and says nothing is an error, not a hang. ``where`` names the engine in errors."""
     docker = require("deploy", "docker")
     tls = tls_settings(env)
@@ -159,16 +160,22 @@ def open_client(url: str, where: str, env: Mapping[str, str], *, timeout: int, v
     try:
         client = docker.DockerClient(base_url=url, timeout=timeout, version=version, **client_kwargs(tls))
         isolate(client)
-        ping = client.api._get(client.api._url("/_ping"), timeout=PING_TIMEOUT)
     except Exception as exc:
         raise explain(where, address, tls, exc, timeout=PING_TIMEOUT) from None
-    if ping.status_code != 200:
+    try:
+        engine_probe.ping(client, timeout=PING_TIMEOUT)
+    except docker.errors.APIError as exc:  # it answered, with an HTTP error
         client.close()
-        if plain_to_tls_answer(ping.status_code, ping.content):
-            raise explain(where, address, tls, None, plain_to_tls=True)
-        raise DeployError(f"{where}: the engine answered its ping with HTTP {ping.status_code}",
-                          hint="is this the address of a Docker or Podman API?")
-    return client, ping
+        status = exc.status_code or 0
+        body = exc.response.content if exc.response is not None else b""
+        if plain_to_tls_answer(status, body):
+            raise explain(where, address, tls, None, plain_to_tls=True) from None
+        raise DeployError(f"{where}: the engine answered its ping with HTTP {status}",
+                          hint="is this the address of a Docker or Podman API?") from None
+    except Exception as exc:
+        client.close()
+        raise explain(where, address, tls, exc, timeout=PING_TIMEOUT) from None
+    return client
 
 
 def _closed_on_us(text: str) -> bool:

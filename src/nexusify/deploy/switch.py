@@ -206,7 +206,7 @@ class NginxProxy:
             "}\n"
         )
 
-    def _prepare(self) -> None:
+    def prepare(self) -> None:
         for sub in ("upstreams", "logs", "tmp"):
             (self.conf_dir / sub).mkdir(parents=True, exist_ok=True)
         wanted = [(self.include_file, self.render_include())]
@@ -276,7 +276,7 @@ class NginxProxy:
 
     def ensure_running(self) -> None:
         """Write the config and start nginx if it is not running (idempotent)."""
-        self._prepare()
+        self.prepare()
         if self.running():
             return
         if not self.managed:
@@ -308,7 +308,7 @@ class NginxProxy:
 
     def reload(self) -> None:
         """Graceful reload; returns once new workers run the new config."""
-        self._prepare()
+        self.prepare()
         if not self.running():
             self.ensure_running()
             self._old_workers = set()
@@ -431,7 +431,7 @@ class NginxSwitch:
         previous = path.read_bytes() if path.is_file() else None
         write_atomic(path, self.render(target))
         try:
-            self.proxy._prepare()
+            self.proxy.prepare()
             self.proxy.test_config()
         except BaseException:
             if previous is None:

@@ -18,7 +18,7 @@ from packaging.utils import canonicalize_name
 from tomlkit.container import Container
 from tomlkit.items import InlineTable, Item, Table
 
-from nexusify.errors import OperationFailed, TomlError
+from nexusify.errors import InternalError, TomlError
 from nexusify.formats.sources import SourceSpec
 from nexusify.model import LocalDependency
 
@@ -53,10 +53,24 @@ def _quote(value: str) -> str:
     return tomlkit.string(value).as_string()
 
 
+def insert_key_after(table: Table, after: str | None, key: str, item: Item) -> None:
+    """Put ``key = item`` right after the key ``after`` (None: after the table's last key), through
+    tomlkit's public API only: the keys that follow ``after`` are taken out and appended again after
+    the new one, each keeping its own trivia (indent, comment, line ending)."""
+    keys = list(table)
+    tail = keys[keys.index(after) + 1:] if after in keys else []
+    moved = [(k, table.value.item(k)) for k in tail]
+    for k in tail:
+        del table[k]
+    table.raw_append(key, item)
+    for k, v in moved:
+        table.raw_append(k, v)
+
+
 def _walk_cached(editor: EditorBase, path: tuple[str, ...]) -> Any:
-    found = editor._walks.get(path)
+    found = editor.walks.get(path)
     if found is None:
-        found = editor._walks[path] = _walk(editor.doc, path)
+        found = editor.walks[path] = _walk(editor.doc, path)
     return found
 
 
@@ -99,7 +113,7 @@ class EditorBase:
         self._deferred: dict[int, tuple[Table, list[tuple[str, str]]]] = {}
         self._table_index: dict[int, dict[str, str]] = {}
         self._placeholders: dict[str, str] = {}
-        self._walks: dict[tuple[str, ...], Any] = {}
+        self.walks: dict[tuple[str, ...], Any] = {}
         self._uv_lines: dict[str, int] | None = None
         self._pad: dict[int, str] = {}
         self._array_names: dict[int, set[str]] = {}
@@ -160,7 +174,7 @@ class EditorBase:
             if after is None:
                 item.add(name, new)
             else:
-                item.value._insert_after(after, name, new)
+                insert_key_after(item, after, name, new)
             after = name
         for name in drop:
             if name in item:
@@ -189,10 +203,7 @@ class EditorBase:
             item = tomlkit.item(0)
             item.trivia.indent = indent
             item.trivia.trail = self.nl
-            if keys:
-                table.value._insert_after(keys[-1], marker, item)
-            else:
-                table.add(marker, item)
+            insert_key_after(table, keys[-1] if keys else None, marker, item)
             self._placeholders[marker] = "".join(f"{indent}{_key(k)} = {v}{self.nl}" for k, v in pairs)
         self._deferred.clear()
 
@@ -201,7 +212,7 @@ class EditorBase:
             text, count = re.subn(rf"^[ \t]*{marker} = 0\r?\n", block.replace("\\", "\\\\"), text, count=1,
                                   flags=re.M)
             if count != 1:  # pragma: no cover - a bug in this module
-                raise OperationFailed(f"internal error: lost an insertion point in {self.where}",
+                raise InternalError(f"internal error: lost an insertion point in {self.where}",
                                       hint="nothing was written; please report this")
         return text
 
@@ -210,9 +221,7 @@ class EditorBase:
         if keys:
             last = table[keys[-1]]
             item.trivia.indent = last.trivia.indent
-            table.value._insert_after(keys[-1], key, item)
-        else:
-            table.add(key, item)
+        insert_key_after(table, keys[-1] if keys else None, key, item)
 
 
 def _still_local(data: Mapping[str, Any], dep: LocalDependency) -> bool:

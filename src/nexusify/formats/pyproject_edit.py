@@ -55,7 +55,7 @@ import tomlkit
 from packaging.utils import canonicalize_name
 from tomlkit.items import InlineTable, String, Table
 
-from nexusify.errors import OperationFailed, ProblemsFound
+from nexusify.errors import InternalError, ProblemsFound
 from nexusify.formats.constraints import pep440_specifier, poetry_constraint
 from nexusify.formats.edits import Edit, EditResult
 from nexusify.formats.pyproject_base import _REQ_NAME, _quote, _still_local, _walk, _walk_cached
@@ -241,11 +241,11 @@ class _Editor(PoetryEdits, Pep621Edits, SourceTableEdits):
         try:
             data = tomllib.loads(text.removeprefix("\ufeff"))
         except tomllib.TOMLDecodeError as exc:  # pragma: no cover - a bug in this module
-            raise OperationFailed(f"internal error: the rewritten {self.where} is not valid TOML ({exc})",
+            raise InternalError(f"internal error: the rewritten {self.where} is not valid TOML ({exc})",
                                   hint="nothing was written; please report this") from exc
         left = sorted({d.name for d in deps if _still_local(data, d)})
         if left:  # pragma: no cover - a bug in this module
-            raise OperationFailed(f"internal error: {self.where} still has local dependencies {left} after rewriting",
+            raise InternalError(f"internal error: {self.where} still has local dependencies {left} after rewriting",
                                   hint="nothing was written; please report this")
 
     def _edits(self, text: str) -> list[Edit]:

@@ -10,7 +10,7 @@ import tomlkit
 from tomlkit.items import AoT, Array
 
 from nexusify.errors import ProblemsFound
-from nexusify.formats.pyproject_base import EditorBase, _quote, _walk
+from nexusify.formats.pyproject_base import EditorBase, _quote, _walk, insert_key_after
 from nexusify.formats.sources import insert_block
 
 
@@ -66,7 +66,7 @@ class SourceTableEdits(EditorBase):
                             keys = list(entry)
                             new = tomlkit.item(value)
                             new.trivia.trail = self.nl
-                            entry.value._insert_after(keys[-1], key, new)
+                            insert_key_after(entry, keys[-1], key, new)
                         changed = True
                         self.block_reasons.append((f"{key} = {tomlkit.item(value).as_string()}",
                                                    f"[[{header}]] {name!r}: {key} = {value!r}"))

@@ -71,7 +71,7 @@ class LocalIndex:
     password: Secret
     log_file: Path
     process: subprocess.Popen[bytes] | None = None
-    _private: Path | None = field(default=None, repr=False)
+    private_dir: Path | None = field(default=None, repr=False)
     host: str = "127.0.0.1"
 
     @property
@@ -98,9 +98,9 @@ class LocalIndex:
         """A ``.pypirc`` for uploads (mode 0600, in the private folder removed when the index
         stops): point ``PYPIRC`` at it, and the password reaches no environment variable a build
         backend or a child process could see."""
-        if self._private is None:
+        if self.private_dir is None:
             raise IndexServerError("the local index is not running")
-        path = self._private / "pypirc"
+        path = self.private_dir / "pypirc"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(f"[distutils]\nindex-servers = local\n\n[local]\nrepository = {self.upload_url}\n"
@@ -119,9 +119,9 @@ class LocalIndex:
                 with contextlib.suppress(ProcessLookupError):
                     proc.kill()
                 proc.wait(timeout)
-        if self._private is not None:
-            shutil.rmtree(self._private, ignore_errors=True)
-            self._private = None
+        if self.private_dir is not None:
+            shutil.rmtree(self.private_dir, ignore_errors=True)
+            self.private_dir = None
 
     def __enter__(self) -> LocalIndex:
         return self
@@ -223,7 +223,7 @@ def start_local_index(
             raise
         last = _log_tail(log_file)
         exited = proc.poll() is not None
-        index._private = None  # keep the htpasswd for the next attempt
+        index.private_dir = None  # keep the htpasswd for the next attempt
         index.stop()
         if not exited:
             break  # it runs but does not answer: another port will not help
