@@ -140,8 +140,8 @@ def test_release_named_package_offline_cascades_and_repins_every_form(run_cli, m
     assert git(root, "status", "--porcelain") == ""
     assert "maestro-core-config-v0.2.0" in git(root, "tag").split()
     assert run_cli("rewrite", "--check", "--root", str(root), *DEAD_INDEX).exit_code == 0
-    from nexusify.formats.constraints import constraint_admits
     from nexusify.model import load_workspace
+    from nexusify.syntax.constraints import constraint_admits
 
     ws = load_workspace(root)
     for svc in ws.consumers():

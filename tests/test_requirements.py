@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from nexusify.formats.requirements import (
+from nexusify.model import Workspace, load_workspace
+from nexusify.syntax.requirements import (
     LocalEntry,
     file_group,
     logical_lines,
@@ -21,7 +22,6 @@ from nexusify.formats.requirements import (
     replace_lines,
     tree_of,
 )
-from nexusify.model import Workspace, load_workspace
 from tests.conftest import FIXTURES
 from tests.helpers import snapshot
 

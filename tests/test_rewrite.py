@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from nexusify.config import resolve_settings
-from nexusify.formats.dockerfile_parse import parse
 from nexusify.model import load_workspace
 from nexusify.rewrite.apply import apply_plan
 from nexusify.rewrite.plan import plan_rewrite
+from nexusify.syntax.dockerfile_parse import parse
 from tests.conftest import FIXTURES
 from tests.helpers import snapshot
 

@@ -27,9 +27,9 @@ from nexusify.commands.verbs import BY_NAME, VERBS
 from nexusify.config import SCHEMA, resolve_settings
 from nexusify.credentials import Redactor, secrets_in_env
 from nexusify.errors import InternalError, NexusifyError, UsageError
+from nexusify.interrupts import interrupts_raise
 from nexusify.transaction import recover
 from nexusify.ui import help as help_page
-from nexusify.ui.interrupts import interrupts_raise
 from nexusify.ui.logs import logging_for_run, set_verbosity
 from nexusify.ui.output import Output
 

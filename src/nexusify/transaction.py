@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nexusify.errors import OperationFailed
-from nexusify.ui.interrupts import Interrupted, interrupts_deferred
+from nexusify.interrupts import Interrupted, interrupts_deferred
 
 TXN_DIR = Path(".nexusify") / "txn"
 JOURNAL = "journal.json"

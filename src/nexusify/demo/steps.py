@@ -147,7 +147,7 @@ def _host_pip() -> bool:
 
 
 def install_step(run: StepRunner, settings: Settings, index: LocalIndex, rewritten: Mapping[str, Any]) -> None:
-    from nexusify.formats.constraints import pep440_specifier
+    from nexusify.syntax.constraints import pep440_specifier
 
     with run.step("install") as step:
         versions: Mapping[str, str] = rewritten["versions"]

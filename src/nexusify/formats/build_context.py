@@ -8,9 +8,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from nexusify.errors import Problem
-from nexusify.formats.dockerfile_parse import Dockerfile
 from nexusify.formats.dockerfile_runs import command, segments
 from nexusify.model.paths import glob_free, is_local
+from nexusify.syntax.dockerfile_parse import Dockerfile
 
 
 def uv_workspace_build(path: str, df: Dockerfile, root: Path, context: Path | None = None,

@@ -40,12 +40,6 @@ from packaging.utils import canonicalize_name
 
 from nexusify.errors import Problem
 from nexusify.formats.build_context import uv_workspace_build
-from nexusify.formats.dockerfile_parse import (
-    Dockerfile,
-    DockerfileSyntaxError,
-    Instruction,
-    parse_file,
-)
 from nexusify.formats.dockerfile_runs import (
     PIP_VALUE_OPTIONS,
     ProjectPulls,
@@ -64,6 +58,12 @@ from nexusify.formats.dockerfile_stage import (
 from nexusify.formats.shared_code import SharedCode
 from nexusify.model.dockerfiles import decide_context
 from nexusify.model.paths import glob_free
+from nexusify.syntax.dockerfile_parse import (
+    Dockerfile,
+    DockerfileSyntaxError,
+    Instruction,
+    parse_file,
+)
 
 if TYPE_CHECKING:
     from nexusify.model import Project

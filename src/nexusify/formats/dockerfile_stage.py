@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nexusify.errors import Problem
-from nexusify.formats.dockerfile_parse import Dockerfile, Instruction
 from nexusify.formats.dockerfile_runs import (
     OwnInstall,
     ProjectPulls,
@@ -24,6 +23,7 @@ from nexusify.formats.dockerfile_runs import (
 )
 from nexusify.formats.shared_code import SharedCode
 from nexusify.model.paths import glob_free, is_local
+from nexusify.syntax.dockerfile_parse import Dockerfile, Instruction
 
 if TYPE_CHECKING:
     from nexusify.model import Project

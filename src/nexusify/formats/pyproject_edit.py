@@ -6,7 +6,7 @@ packages). It parses with tomlkit, replaces only the entries named by the
 byte as it was: comments, key order, quoting style, inline-table spacing, CRLF line endings,
 a missing trailing newline, a UTF-8 BOM.
 
-The rules (``mode`` is a constraint mode of :mod:`nexusify.formats.constraints`):
+The rules (``mode`` is a constraint mode of :mod:`nexusify.syntax.constraints`):
 
 ==========================  ====================================================================
 written as                  becomes
@@ -56,7 +56,6 @@ from packaging.utils import canonicalize_name
 from tomlkit.items import InlineTable, String, Table
 
 from nexusify.errors import InternalError, ProblemsFound
-from nexusify.formats.constraints import pep440_specifier, poetry_constraint
 from nexusify.formats.edits import Edit, EditResult
 from nexusify.formats.pyproject_base import _REQ_NAME, _quote, _still_local, _walk, _walk_cached
 from nexusify.formats.pyproject_pep621 import Pep621Edits
@@ -64,6 +63,7 @@ from nexusify.formats.pyproject_poetry import PoetryEdits
 from nexusify.formats.pyproject_sources import SourceTableEdits
 from nexusify.formats.sources import SourceSpec, outdated_tables, sources_outdated
 from nexusify.model import LocalDependency
+from nexusify.syntax.constraints import pep440_specifier, poetry_constraint
 
 PRIORITIES = ("explicit", "supplemental", "primary")
 TOOLS = ("auto", "poetry", "uv", "pdm", "pip")

@@ -20,15 +20,15 @@ from typing import Any
 from packaging.utils import canonicalize_name
 
 from nexusify.errors import Problem
-from nexusify.formats.dockerfile_parse import (
+from nexusify.model.paths import glob_free, is_inside, is_local, relpath
+from nexusify.model.project import DOCKERFILE_DIRS, SKIP_DIRS, DockerBuild, Project
+from nexusify.syntax.dockerfile_parse import (
     Dockerfile,
     DockerfileSyntaxError,
     Instruction,
     parse,
     parse_file,
 )
-from nexusify.model.paths import glob_free, is_inside, is_local, relpath
-from nexusify.model.project import DOCKERFILE_DIRS, SKIP_DIRS, DockerBuild, Project
 
 COMPOSE_NAMES = re.compile(r"^(docker-)?compose(\.[\w.-]+)?\.ya?ml$")
 

@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from nexusify.formats.requirements import RequirementsFile
-from nexusify.formats.toml import TomlLines
 from nexusify.model.paths import relpath
+from nexusify.syntax.requirements import RequirementsFile
+from nexusify.syntax.toml import TomlLines
 
 SKIP_DIRS = frozenset({
     ".git", ".hg", ".svn", ".venv", "venv", ".env", "env", "node_modules", "__pycache__",

@@ -34,12 +34,12 @@ from pathlib import Path
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from nexusify.formats.requirements import file_group
-from nexusify.formats.toml import subtable
 from nexusify.model.dockerfiles import copied_folders
 from nexusify.model.paths import matches_glob
 from nexusify.model.project import SHARED_GLOBS, Project
 from nexusify.model.workspace import Workspace
+from nexusify.syntax.requirements import file_group
+from nexusify.syntax.toml import subtable
 
 
 def requirement_name(item: object) -> str | None:

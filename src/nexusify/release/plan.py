@@ -30,11 +30,11 @@ from nexusify.affected.compute import changed_by_index, project_of
 from nexusify.affected.git import Commit, commits_touching, tag_exists, top_level
 from nexusify.config import Settings
 from nexusify.errors import HasProblems, OperationFailed, Problem, ProblemsFound, UsageError
-from nexusify.formats.constraints import constraint_admits, pep440_specifier
 from nexusify.model import Project, Workspace, relpath, workspace_for
 from nexusify.release.bump import LEVELS, auto_level, bump_version, entry_line, section_of
 from nexusify.release.edits import changelog, current_spec, repin, set_version
 from nexusify.release.lock import StaleLock
+from nexusify.syntax.constraints import constraint_admits, pep440_specifier
 from nexusify.transaction import write_files
 
 

@@ -53,7 +53,6 @@ from packaging.utils import canonicalize_name
 from nexusify.config import Settings
 from nexusify.credentials import Credentials
 from nexusify.errors import NexusifyError, Problem
-from nexusify.formats.constraints import pep440_specifier
 from nexusify.formats.dockerfile_rules import (
     JudgedDockerfile,
     SharedCode,
@@ -92,6 +91,7 @@ from nexusify.rewrite.versions import (
     versions_from_index,
     versions_from_pyproject,
 )
+from nexusify.syntax.constraints import pep440_specifier
 
 
 def plan_rewrite(

@@ -37,11 +37,11 @@ from packaging.utils import canonicalize_name
 
 from nexusify.errors import Problem
 from nexusify.formats.edits import Edit
-from nexusify.formats.toml import subtable
 from nexusify.model import Project, Workspace, relpath
 from nexusify.model.paths import glob_dirs
 from nexusify.rewrite.lock import LockJob
 from nexusify.rewrite.plan_data import FilePlan, RewritePlan, ServicePlan, UvMove
+from nexusify.syntax.toml import subtable
 
 
 def is_member(project: Project) -> bool:

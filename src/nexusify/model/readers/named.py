@@ -10,11 +10,11 @@ from typing import Any
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from nexusify.formats.requirements import file_group
-from nexusify.formats.toml import subtable
 from nexusify.model.project import IndexDependency, Project
 from nexusify.model.readers.pep621 import REQ_NAME, pep621_arrays
 from nexusify.model.readers.poetry import poetry_tables
+from nexusify.syntax.requirements import file_group
+from nexusify.syntax.toml import subtable
 
 
 def read_index_dependencies(p: Project, known: Mapping[str, object]) -> list[IndexDependency]:
