@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nexusify.errors import OperationFailed
+from nexusify.files import relpath
 from nexusify.interrupts import Interrupted, interrupts_deferred
 
 TXN_DIR = Path(".nexusify") / "txn"
@@ -83,13 +84,6 @@ def _locked(root: Path) -> Iterator[Path]:
         yield base
     finally:
         os.close(fd)  # releases the lock
-
-
-def _rel(root: Path, path: Path) -> str:
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return str(path)
 
 
 def write_files(root: Path, changes: Sequence[tuple[Path, bytes | str]], *, command: str) -> None:
@@ -143,7 +137,7 @@ def _stage(root: Path, folder: Path, changes: Sequence[tuple[Path, bytes | str]]
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(folder / f"{n}.new", mode)
-        entries.append({"target": _rel(root, target), "n": n, "old": old_sha, "new": _sha(raw)})
+        entries.append({"target": relpath(target, root), "n": n, "old": old_sha, "new": _sha(raw)})
     _fsync_dir(folder)
     return entries
 
@@ -233,8 +227,8 @@ def _recover_locked(root: Path, base: Path) -> list[Recovered]:
             if not staged.exists() or current != e["old"]:
                 raise OperationFailed(
                     f"{e['target']} changed after an interrupted `nexusify {command}`: it holds neither its old nor "
-                    "its new content, so it was left alone", path=_rel(root, target),
-                    hint=f"check it by hand (git diff), then delete {_rel(root, folder)} and re-run",
+                    "its new content, so it was left alone", path=relpath(target, root),
+                    hint=f"check it by hand (git diff), then delete {relpath(folder, root)} and re-run",
                 )
         for e in entries:
             staged = folder / f"{e['n']}.new"

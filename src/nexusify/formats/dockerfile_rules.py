@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING
 from packaging.utils import canonicalize_name
 
 from nexusify.errors import Problem
+from nexusify.files import relpath
 from nexusify.formats.build_context import uv_workspace_build
 from nexusify.formats.dockerfile_runs import (
     PIP_VALUE_OPTIONS,
@@ -196,7 +197,7 @@ def judge_file(dockerfile: Path, rel: str, *, project_dir: Path, root: Path, sha
     takes instead of deciding; ``additional``: named contexts (compose ``additional_contexts``)."""
     declared = sorted(set(contexts))
     if len(declared) > 1:
-        shown = ", ".join(relpath_or_abs(c, root) for c in declared)
+        shown = ", ".join(relpath(c, root) for c in declared)
         return None, DockerfileVerdict(rel, None, None, problems=[Problem(
             "error", "dockerfile-context-unknown", rel, None,
             f"built from several contexts ({shown}): what it copies differs between them",
@@ -234,7 +235,7 @@ def judge_project(project: Project, root: Path, shared: SharedCode) -> list[Judg
         builds.setdefault(b.dockerfile, []).append(b)
     out: list[JudgedDockerfile] = []
     for df, found in sorted(builds.items()):
-        rel = relpath_or_abs(df, root)
+        rel = relpath(df, root)
         additional = {name: folder for b in found for name, folder in b.additional_contexts}
         content, verdict = judge_file(
             df, rel, project_dir=project.path, root=root, shared=shared,
@@ -244,13 +245,6 @@ def judge_project(project: Project, root: Path, shared: SharedCode) -> list[Judg
         out.append(JudgedDockerfile(df, rel, content, verdict, tuple(sorted(additional.items())),
                                     tuple(sorted(args.items()))))
     return out
-
-
-def relpath_or_abs(path: Path, root: Path) -> str:
-    try:
-        return path.relative_to(root).as_posix() or "."
-    except ValueError:
-        return str(path)
 
 
 def _walk(verdict: DockerfileVerdict, df: Dockerfile, project_dir: Path, shared: SharedCode,

@@ -36,6 +36,7 @@ from types import TracebackType
 from nexusify.credentials import Secret
 from nexusify.errors import IndexServerError
 from nexusify.extras import require
+from nexusify.processes import pid_alive
 
 USERNAME = "nexusify-demo"
 HEALTH_PATH = "/health"
@@ -240,16 +241,6 @@ def _server_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in drop}
 
 
-def _alive(pid: int) -> bool:
-    """The process exists and is not a zombie (exited, waiting for its parent to reap it)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    fields = stat.rsplit(")", 1)[-1].split()
-    return not fields or fields[0] not in ("Z", "X")
-
-
 def stop_stale(pid: int, marker: str, timeout: float = 5.0) -> bool:
     """Stop a pypiserver left by an earlier run that was killed (its command line must hold
     ``marker``, e.g. the index folder, so an unrelated process with a reused pid is left alone)."""
@@ -263,7 +254,7 @@ def stop_stale(pid: int, marker: str, timeout: float = 5.0) -> bool:
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if not _alive(pid):
+            if not pid_alive(pid):
                 return True
             time.sleep(0.05)
         os.kill(pid, signal.SIGKILL)

@@ -8,8 +8,8 @@ never raised. The :class:`Workspace` answers every question about the monorepo i
 ``lockfiles_of()``, publish order and cycles.
 """
 
+from nexusify.files import relpath
 from nexusify.model.load import load_workspace, read_local_dependencies, workspace_for
-from nexusify.model.paths import relpath
 from nexusify.model.project import (
     SERVICE_GLOBS,
     SHARED_GLOBS,
@@ -17,11 +17,11 @@ from nexusify.model.project import (
     LocalDependency,
     Project,
 )
-from nexusify.model.roles import declared_names, requirement_name
+from nexusify.model.roles import declared_names
 from nexusify.model.staying import STAYS, rewrite_targets, stays_in_workspace
 from nexusify.model.workspace import CycleError, Workspace
 
 __all__ = [
     "SERVICE_GLOBS", "SHARED_GLOBS", "STAYS", "CycleError", "DockerBuild", "LocalDependency", "Project", "Workspace",
-    "declared_names", "load_workspace", "read_local_dependencies", "relpath", "requirement_name", "rewrite_targets", "stays_in_workspace", "workspace_for",
+    "declared_names", "load_workspace", "read_local_dependencies", "relpath", "rewrite_targets", "stays_in_workspace", "workspace_for",
 ]

@@ -9,8 +9,8 @@ from pathlib import Path
 from packaging.version import InvalidVersion, Version
 
 from nexusify.errors import Problem
+from nexusify.files import relpath
 from nexusify.model.dynamic_version import describe_source
-from nexusify.model.paths import relpath
 from nexusify.model.project import LEGACY_BACKEND, Project
 from nexusify.model.workspace import Workspace
 from nexusify.syntax.toml import subtable

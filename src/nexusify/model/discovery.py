@@ -10,10 +10,10 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 
 from nexusify.errors import Problem, TomlError
-from nexusify.files import parse_toml
+from nexusify.files import parse_toml, relpath
 from nexusify.model.dynamic_version import static_dynamic_version
 from nexusify.model.legacy import read_legacy_project, setup_metadata
-from nexusify.model.paths import glob_dirs, is_inside, matches_glob, relpath
+from nexusify.model.paths import glob_dirs, is_inside, matches_glob
 from nexusify.model.project import LOCK_TOOLS, SKIP_DIRS, Project
 from nexusify.syntax.requirements import find_requirements_files, read_tree
 from nexusify.syntax.toml import subtable

@@ -20,7 +20,8 @@ from typing import Any
 from packaging.utils import canonicalize_name
 
 from nexusify.errors import Problem
-from nexusify.model.paths import glob_free, is_inside, is_local, relpath
+from nexusify.files import relpath
+from nexusify.model.paths import glob_free, is_inside, is_local
 from nexusify.model.project import DOCKERFILE_DIRS, SKIP_DIRS, DockerBuild, Project
 from nexusify.syntax.dockerfile_parse import (
     Dockerfile,

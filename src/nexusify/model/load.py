@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nexusify.errors import Problem
+from nexusify.files import relpath
 from nexusify.model.checks import NAME_KEY, check_projects
 from nexusify.model.discovery import (
     find_lockfiles,
@@ -20,7 +21,7 @@ from nexusify.model.discovery import (
 from nexusify.model.dockerfiles import match_builds
 from nexusify.model.dynamic_version import resolve_dynamic_version
 from nexusify.model.legacy import legacy_index_dependencies
-from nexusify.model.paths import PathMapper, relpath
+from nexusify.model.paths import PathMapper
 from nexusify.model.project import SERVICE_GLOBS, LocalDependency, Project
 from nexusify.model.readers.named import read_index_dependencies
 from nexusify.model.readers.pep621 import check_dependency_groups, read_pep621_deps

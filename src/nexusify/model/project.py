@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from nexusify.model.paths import relpath
+from nexusify.files import relpath
 from nexusify.syntax.requirements import RequirementsFile
 from nexusify.syntax.toml import TomlLines
 

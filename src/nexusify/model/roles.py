@@ -31,26 +31,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from nexusify.model.dockerfiles import copied_folders
 from nexusify.model.paths import matches_glob
 from nexusify.model.project import SHARED_GLOBS, Project
 from nexusify.model.workspace import Workspace
-from nexusify.syntax.requirements import file_group
+from nexusify.syntax.requirements import file_group, requirement_name
 from nexusify.syntax.toml import subtable
-
-
-def requirement_name(item: object) -> str | None:
-    """The normalised name of a PEP 508 requirement string (None: not one). The one parser of a
-    requirement's name (packaging's), for every reader that only needs the name."""
-    if not isinstance(item, str):
-        return None
-    try:
-        return canonicalize_name(Requirement(item).name)
-    except InvalidRequirement:
-        return None
 
 
 def declared_names(project: Project) -> dict[str, set[str]]:
@@ -151,4 +139,4 @@ def assign_roles(ws: Workspace, shared_globs: list[str]) -> set[Path]:
     return meant
 
 
-__all__ = ["assign_roles", "declared_names", "depended_upon", "is_aggregator", "requirement_name"]
+__all__ = ["assign_roles", "declared_names", "depended_upon", "is_aggregator"]

@@ -255,7 +255,7 @@ def _plan_files(plan: ReleasePlan, ws: Workspace, settings: Settings, new: Mappi
             stale.setdefault(project.path, set()).add(dep.normalized)
     for folder, names in sorted(stale.items()):
         consumer = ws.project_at(folder)
-        for lock in consumer.lockfiles if consumer is not None else []:
+        for lock in ws.lockfiles_of(consumer) if consumer is not None else []:
             plan.stale_locks.append(StaleLock(consumer.name or consumer.rel(ws.root) if consumer else "", folder,
                                               lock, tuple(sorted(names)),
                                               frozenset(p.normalized for p in ws.shared() if p.normalized)))

@@ -30,14 +30,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name
-
 from nexusify.credentials import Credentials, Secret, redact, tool_env
 from nexusify.errors import Problem
 from nexusify.formats.lockfiles import moved_pins, path_pins
 from nexusify.model import relpath
 from nexusify.model.project import LOCK_TOOLS
+from nexusify.syntax.requirements import requirement_name
 
 LOCK_TIMEOUT = 600.0  # seconds one lock command may take
 _COPY_IGNORE = shutil.ignore_patterns(".venv", "venv", "node_modules", "__pycache__", ".git", "dist", "build",
@@ -102,19 +100,6 @@ def _read(path: Path) -> str:
         return ""
 
 
-def _requirement_name(entry: object) -> str | None:
-    if not isinstance(entry, str):
-        return None
-    text = entry.strip()
-    for flag in ("-e ", "--editable "):
-        if text.startswith(flag):
-            text = text[len(flag):].strip()
-    try:
-        return canonicalize_name(Requirement(text).name)
-    except InvalidRequirement:
-        return None
-
-
 def pdm_updates(names: Sequence[str], pyproject: str, lock: str) -> list[list[str]]:
     """``pdm update --no-sync [-G group] <names>`` for each group the lock holds that names some
     of ``names`` directly: PDM takes the packages of one group per run and refuses a name its
@@ -134,7 +119,7 @@ def pdm_updates(names: Sequence[str], pyproject: str, lock: str) -> list[list[st
     wanted = set(names)
     out: list[list[str]] = []
     for group in locked if isinstance(locked, list) else ["default"]:
-        direct = sorted({n for e in groups.get(group, []) if (n := _requirement_name(e)) in wanted})
+        direct = sorted({n for e in groups.get(group, []) if (n := requirement_name(e)) in wanted})
         if direct:
             out.append(["pdm", "update", "--no-sync", *([] if group == "default" else ["-G", group]), *direct])
     return out or [["pdm", "update", "--no-sync", *sorted(wanted)]]

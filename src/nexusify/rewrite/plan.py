@@ -75,7 +75,7 @@ from nexusify.rewrite.compose_contexts import drop_unused_contexts
 from nexusify.rewrite.dockerfile_patch import patch as patch_dockerfile
 from nexusify.rewrite.lock import LockJob
 from nexusify.rewrite.lock import relock as relock_jobs
-from nexusify.rewrite.plan_data import LOCKFILES, FilePlan, RewritePlan, ServicePlan
+from nexusify.rewrite.plan_data import FilePlan, RewritePlan, ServicePlan
 from nexusify.rewrite.requirements_plan import drop_repeated_files, plan_requirements
 from nexusify.rewrite.targets import select_services
 from nexusify.rewrite.uv_move import (
@@ -351,20 +351,19 @@ def _plan_service(project: Project, ctx: _PlanContext) -> tuple[ServicePlan, lis
             if patched.changed:
                 sp.files.append(FilePlan(df, drel, "dockerfile", sp.name, content, patched.text.encode("utf-8"),
                                          patched.edits))
-    sp.lock_jobs = _lock_jobs(project, sp, frozenset(n for n in shared_names if n))
+    own = [lf for lf in ws.lockfiles_of(project) if lf.parent == project.path]  # a workspace's lock: uv_move
+    sp.lock_jobs = _lock_jobs(own, sp, frozenset(n for n in shared_names if n))
     return sp, problems
 
 
-def _lock_jobs(project: Project, sp: ServicePlan, shared: frozenset[str]) -> list[LockJob]:
+def _lock_jobs(lockfiles: list[Path], sp: ServicePlan, shared: frozenset[str]) -> list[LockJob]:
     """The service's own lockfiles to re-lock: every one when the rewrite changes what it resolves,
     else those that still pin a shared package from a path (rewritten before with ``--no-lock``,
     or a re-lock that failed): re-running ``rewrite`` finishes the job, and ``--check`` sees it."""
     rewritten = any(f.changed and f.kind != "dockerfile" for f in sp.files)
     jobs: list[LockJob] = []
-    for name in LOCKFILES:
-        lockfile = project.path / name
-        if not lockfile.is_file():
-            continue
+    for lockfile in lockfiles:
+        name = lockfile.name
         names = set(sp.shared) | set(sp.added)
         if not rewritten:
             try:
@@ -375,7 +374,7 @@ def _lock_jobs(project: Project, sp: ServicePlan, shared: frozenset[str]) -> lis
             if not stale:
                 continue
             names |= stale | set(sp.by_version)
-        jobs.append(LockJob(sp.name, project.path, lockfile, tuple(sorted(names)), shared))
+        jobs.append(LockJob(sp.name, lockfile.parent, lockfile, tuple(sorted(names)), shared))
     return jobs
 
 

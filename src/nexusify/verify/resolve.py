@@ -27,7 +27,8 @@ from packaging.utils import canonicalize_name
 from nexusify.credentials import Credentials
 from nexusify.deploy.images import netrc_text
 from nexusify.model import Project, Workspace, relpath
-from nexusify.model.readers.pep621 import REQ_NAME, pep621_arrays
+from nexusify.model.readers.pep621 import pep621_arrays
+from nexusify.syntax.requirements import requirement_name
 from nexusify.verify.report import Check, Finding
 from nexusify.verify.tools import run_tool
 
@@ -70,8 +71,8 @@ def _virtual_requirements(consumer: Project, local: Mapping[str, str]) -> tuple[
                 args += ["-e", text.split(None, 1)[1].split(";")[0].strip()]
                 taken += 1
                 continue
-            m = REQ_NAME.match(text)
-            if m and local.get(canonicalize_name(m.group(1)), "shared") != "shared":
+            name = requirement_name(text)
+            if name and local.get(name, "shared") != "shared":
                 continue
             args.append(text)
             taken += 1

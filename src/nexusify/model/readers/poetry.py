@@ -9,7 +9,7 @@ from typing import Any
 from packaging.utils import canonicalize_name
 
 from nexusify.errors import Problem
-from nexusify.model.paths import relpath
+from nexusify.files import relpath
 from nexusify.model.project import LocalDependency, Project
 from nexusify.syntax.toml import subtable
 

@@ -7,7 +7,8 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 
 from nexusify.errors import Problem
-from nexusify.model.paths import file_url_to_path, relpath
+from nexusify.files import relpath
+from nexusify.model.paths import file_url_to_path
 from nexusify.model.project import LocalDependency, Project
 from nexusify.syntax.requirements import file_group, find_requirements_files, read_tree
 
