@@ -96,31 +96,30 @@ def changed_by_index(ws: Workspace, settings: Settings, env: Mapping[str, str],
                          hint="set nexus-url/repository or --repository-url, or pass --since REF to compare "
                               "with git instead (offline)")
     status, problems = index_status(ws, settings, env)
-    if not status.get("reachable"):
+    if not status.reachable:
         shown = "; ".join(p.message for p in problems) or "no answer"
-        raise OperationFailed(f"the index {status.get('url')} could not be read, so what changed is unknown: {shown}",
+        raise OperationFailed(f"the index {status.url} could not be read, so what changed is unknown: {shown}",
                               hint="check the index settings and credentials, or pass --since REF (git, offline)")
-    entries = {e["name"]: e for e in status["packages"]}
     if on_index is not None:
-        on_index.update({canonicalize_name(n): list(e["published_versions"]) for n, e in entries.items()})
+        on_index.update({canonicalize_name(e.name): list(e.published_versions) for e in status.packages})
     out: list[Changed] = []
     kept: list[Problem] = [p for p in problems if p.severity == "warning" and p.code != "published-differs"]
     for p in ws.shared():
-        e = entries.get(p.name or "")
+        e = status.of(p.name or "")
         if e is None or p.version is None:
             kept.append(Problem("error", "version-unknown", relpath(p.pyproject, ws.root), None,
                                 f"{p.name or p.rel(ws.root)}: no version, so it cannot be compared with the index",
                                 "give it a version"))
             continue
         name, path, version = p.name or "", p.rel(ws.root), p.version
-        if not e["published"]:
+        if not e.published:
             out.append(Changed(name, path, f"{p.version} is not on the index yet", version=version, published=False))
-        elif e["differs"] is None:
+        elif e.differs is None:
             out.append(Changed(name, path, f"the published {p.version} could not be compared (no sdist or wheel "
                                            "nexusify can read): counted as changed", version=version, published=True))
-        elif e["differs"]:
-            out.append(Changed(name, path, f"sources differ from the published {p.version} ({e['compared_with']})",
-                               list(e["changed_files"]), version=version, published=True))
+        elif e.differs:
+            out.append(Changed(name, path, f"sources differ from the published {p.version} ({e.compared_with})",
+                               list(e.changed_files), version=version, published=True))
     return out, kept
 
 

@@ -177,7 +177,8 @@ def run_audit(
     report.index = {"url": None, "reachable": None, "packages": []}
     if index and settings.upload_simple_url:
         try:
-            report.index, index_problems = index_status(ws, settings, env or {}, transport)
+            status, index_problems = index_status(ws, settings, env or {}, transport)
+            report.index = status.to_dict()
         except (NexusifyError, httpx.HTTPError, ValueError) as exc:  # a malformed URL, an odd answer
             report.index["url"] = shown_url(settings.upload_simple_url)
             index_problems = [Problem(

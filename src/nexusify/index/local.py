@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-from nexusify.credentials import Secret
+from nexusify.credentials import Secret, without_index_credentials
 from nexusify.errors import IndexServerError
 from nexusify.extras import require
 from nexusify.processes import pid_alive
@@ -237,8 +237,7 @@ def start_local_index(
 
 def _server_env() -> dict[str, str]:
     """The server's environment: this one without index credentials (it needs none)."""
-    drop = {"NEXUS_PASSWORD", "TWINE_PASSWORD", "NEXUS_USERNAME", "TWINE_USERNAME"}
-    return {k: v for k, v in os.environ.items() if k not in drop}
+    return without_index_credentials(os.environ)
 
 
 def stop_stale(pid: int, marker: str, timeout: float = 5.0) -> bool:

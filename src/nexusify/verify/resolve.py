@@ -24,7 +24,7 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
-from nexusify.credentials import Credentials
+from nexusify.credentials import INDEX_PASSWORD_VARS, Credentials
 from nexusify.deploy.images import netrc_text
 from nexusify.model import Project, Workspace, relpath
 from nexusify.model.readers.pep621 import pep621_arrays
@@ -104,7 +104,7 @@ _PIP_KEEP = ("PIP_CERT", "PIP_CLIENT_CERT")
 
 def _pip_env(base: Mapping[str, str], netrc: Path | None, timeout: int) -> dict[str, str]:
     env = {k: v for k, v in base.items()
-           if (not k.startswith("PIP_") or k in _PIP_KEEP) and k not in ("NEXUS_PASSWORD", "TWINE_PASSWORD")}
+           if (not k.startswith("PIP_") or k in _PIP_KEEP) and k not in INDEX_PASSWORD_VARS}
     env.setdefault("PATH", os.environ.get("PATH", ""))
     env.setdefault("HOME", os.environ.get("HOME", "/root"))
     # no config file at all (global, user, site), and the same for pip's build-isolation subprocesses
