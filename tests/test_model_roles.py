@@ -116,3 +116,25 @@ def test_a_dockerfile_in_docker_is_attached_to_the_service_it_builds(tmp_path: P
              for p in ws.consumers()}
     assert built == {"api": ["docker/Dockerfile"], "worker": ["docker/Dockerfile.worker"]}
     assert {b.context for p in ws.consumers() for b in ws.dockerfiles_of(p)} == {root.resolve()}
+
+
+def test_ci_workflows_say_how_a_dockerfile_is_built(tmp_path: Path) -> None:
+    root = _write(tmp_path / "repo", {
+        "libs/common/pyproject.toml": _lib("common"),
+        "apps/api/pyproject.toml": _lib("api", '"common"') + '[tool.uv.sources]\ncommon = { path = "../../libs/common" }\n',
+        "apps/job/pyproject.toml": _lib("job", '"common"') + '[tool.uv.sources]\ncommon = { path = "../../libs/common" }\n',
+        "build/images/one.Containerfile": "FROM python:3.11\nARG APP\nCOPY . /src\nRUN uv sync --package $APP\n",
+        "ops/Dockerfile": "FROM python:3.11\nCOPY . /src\nRUN pip install /src/apps/job\n",
+        ".github/workflows/images.yml":
+            "jobs:\n  api:\n    runs-on: ubuntu-latest\n    steps:\n"
+            "      - uses: docker/build-push-action@v6\n        with:\n          context: .\n"
+            "          file: build/images/one.Containerfile\n          build-args: |\n            APP=api\n"
+            "  job:\n    runs-on: ubuntu-latest\n    steps:\n"
+            "      - run: docker build -t job:latest -f ops/Dockerfile .\n",
+    })
+    ws = load_workspace(root)
+    built = {p.name: [(b.dockerfile.relative_to(root).as_posix(), b.origin) for b in ws.dockerfiles_of(p)]
+             for p in ws.consumers()}
+    assert built == {"api": [("build/images/one.Containerfile", "ci:.github/workflows/images.yml:api")],
+                     "job": [("ops/Dockerfile", "ci:.github/workflows/images.yml:job")]}
+    assert ws.unmatched_builds == []

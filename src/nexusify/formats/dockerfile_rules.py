@@ -239,7 +239,7 @@ def judge_project(project: Project, root: Path, shared: SharedCode) -> list[Judg
         additional = {name: folder for b in found for name, folder in b.additional_contexts}
         content, verdict = judge_file(
             df, rel, project_dir=project.path, root=root, shared=shared,
-            contexts=[b.context for b in found if b.origin.startswith("compose")], additional=additional,
+            contexts=[b.context for b in found if b.origin.startswith(("compose", "ci:"))], additional=additional,
             pulls=project_pulls(project, shared))
         args = dict(arg for b in found for arg in b.build_args)
         out.append(JudgedDockerfile(df, rel, content, verdict, tuple(sorted(additional.items())),

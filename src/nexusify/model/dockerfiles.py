@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,81 @@ def compose_builds(compose: Path, problems: list[Problem], root: Path) -> list[D
         contexts = tuple((str(k), p) for k, v in extra.items() if (p := _local(compose.parent, v)) is not None)
         out.append(DockerBuild(Path(os.path.normpath(dockerfile)), context, f"compose:{relpath(compose, root)}:{name}",
                                contexts, _build_args(build.get("args"))))
+    return out
+
+
+_DOCKER_BUILD = re.compile(r"\b(?:docker|podman)\s+(?:buildx\s+)?build\b([^\n;&|]*)")
+
+
+def ci_builds(root: Path, problems: list[Problem]) -> list[DockerBuild]:
+    """The builds GitHub Actions workflows declare: ``docker/build-push-action`` steps (``context``,
+    ``file``, ``build-args``) and ``docker build [-f FILE] [--build-arg K=V] CONTEXT`` in ``run``
+    steps, from the repository root (the workspace a job checks out). Expressions (``${{ }}``) are
+    not evaluated: such a path is left out."""
+    import yaml
+
+    out: list[DockerBuild] = []
+    folder = root / ".github" / "workflows"
+    for wf in sorted(folder.glob("*.y*ml")) if folder.is_dir() else []:
+        try:
+            data = yaml.safe_load(wf.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            problems.append(Problem("warning", "ci-unreadable", relpath(wf, root), None,
+                                    f"cannot read this workflow: {exc}",
+                                    "fix it so the Dockerfiles it builds can be matched to their services"))
+            continue
+        jobs = data.get("jobs") if isinstance(data, dict) else None
+        for job, body in jobs.items() if isinstance(jobs, dict) else []:
+            steps = body.get("steps") if isinstance(body, dict) else None
+            for step in steps if isinstance(steps, list) else []:
+                if isinstance(step, dict):
+                    out += _step_builds(step, root, f"ci:{relpath(wf, root)}:{job}")
+    return out
+
+
+def _step_builds(step: dict[str, Any], root: Path, origin: str) -> list[DockerBuild]:
+    found: list[tuple[Any, Any, Any]] = []  # (context, file, build args)
+    if str(step.get("uses", "")).startswith("docker/build-push-action"):
+        given: dict[str, Any] = step["with"] if isinstance(step.get("with"), dict) else {}
+        listed = given.get("build-args")
+        found.append((given.get("context", "."), given.get("file"),
+                      [a.strip() for a in listed.splitlines()] if isinstance(listed, str) else []))
+    run = step.get("run")
+    for m in _DOCKER_BUILD.finditer(run.replace("\\\n", " ") if isinstance(run, str) else ""):
+        try:
+            words = shlex.split(m.group(1))
+        except ValueError:
+            continue
+        file: str | None = None
+        args: list[str] = []
+        positional: list[str] = []
+        k = 0
+        while k < len(words):
+            w = words[k]
+            if w in ("-f", "--file", "--build-arg") and k + 1 < len(words):
+                file, args = (words[k + 1], args) if w != "--build-arg" else (file, [*args, words[k + 1]])
+                k += 2
+                continue
+            if w.startswith(("--file=", "--build-arg=")):
+                value = w.split("=", 1)[1]
+                file, args = (value, args) if w.startswith("--file=") else (file, [*args, value])
+            elif w.startswith("-") and "=" not in w and k + 1 < len(words) and w in ("-t", "--tag", "--target",
+                                                                                    "--platform", "--cache-from"):
+                k += 1
+            elif not w.startswith("-"):
+                positional.append(w)
+            k += 1
+        if positional:
+            found.append((positional[-1], file, args))
+    out: list[DockerBuild] = []
+    for context, file, args in found:
+        if not isinstance(context, str) or "${{" in context or (isinstance(file, str) and "${{" in file):
+            continue
+        ctx = _local(root, context)
+        if ctx is None:
+            continue
+        dockerfile = Path(os.path.normpath(root / file)) if isinstance(file, str) else ctx / "Dockerfile"
+        out.append(DockerBuild(dockerfile, ctx, origin, (), _build_args(list(args))))
     return out
 
 
@@ -185,6 +261,8 @@ def match_builds(root: Path, projects: list[Project], depended: set[Path],
     for compose in composes:
         for b in compose_builds(compose, problems, root):
             by_dockerfile.setdefault(b.dockerfile, []).append(b)
+    for b in ci_builds(root, problems):
+        by_dockerfile.setdefault(b.dockerfile, []).append(b)
     folders = {p.path for p in projects}
     keys: dict[str, set[Path]] = {}
     for p in projects:
