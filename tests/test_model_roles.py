@@ -138,3 +138,23 @@ def test_ci_workflows_say_how_a_dockerfile_is_built(tmp_path: Path) -> None:
     assert built == {"api": [("build/images/one.Containerfile", "ci:.github/workflows/images.yml:api")],
                      "job": [("ops/Dockerfile", "ci:.github/workflows/images.yml:job")]}
     assert ws.unmatched_builds == []
+
+
+def test_a_root_dockerfile_copying_a_library_builds_the_package_it_syncs(tmp_path: Path) -> None:
+    """JasperHG90/uv-monorepo's shape: the root Dockerfile copies shared/utils and runs
+    `uv sync --package=$PACKAGE` with `ARG PACKAGE="core"`: it builds src/core, not the library;
+    a Dockerfile beside no project, copying only files of its own folder, builds nothing here."""
+    root = _write(tmp_path / "repo", {
+        "pyproject.toml": '[project]\nname = "mono"\nversion = "0"\n[tool.uv]\npackage = false\n'
+                          '[tool.uv.workspace]\nmembers = ["shared/*", "src/*"]\n',
+        "shared/utils/pyproject.toml": _lib("utils"),
+        "src/core/pyproject.toml": _lib("core", '"utils"') + '[tool.uv.sources]\nutils = { workspace = true }\n',
+        "Dockerfile": 'FROM python:3.11\nARG PACKAGE="core"\nCOPY shared/utils /app/shared/utils\n'
+                      "RUN uv sync --frozen --package=$PACKAGE\nCOPY src/$PACKAGE /app/src/$PACKAGE\n",
+        "docs/sample/Dockerfile": "FROM python:3.11\nCOPY requirements.txt .\nRUN useradd core\n",
+        "docs/sample/requirements.txt": "six\n",
+    })
+    ws = load_workspace(root)
+    assert [b.dockerfile for b in ws.dockerfiles_of(ws.by_name["core"])] == [(root / "Dockerfile").resolve()]
+    assert ws.dockerfiles_of(ws.by_name["utils"]) == []
+    assert [b.dockerfile for b in ws.unmatched_builds] == [(root / "docs/sample/Dockerfile").resolve()]

@@ -129,6 +129,8 @@ def _step_builds(step: dict[str, Any], root: Path, origin: str) -> list[DockerBu
                       [a.strip() for a in listed.splitlines()] if isinstance(listed, str) else []))
     run = step.get("run")
     for m in _DOCKER_BUILD.finditer(run.replace("\\\n", " ") if isinstance(run, str) else ""):
+        if "${{" in m.group(1):
+            continue  # an expression nexusify does not evaluate
         try:
             words = shlex.split(m.group(1))
         except ValueError:
@@ -290,9 +292,18 @@ def _home(df: Path, folders: set[Path]) -> Path | None:
 
 
 def _implicit_build(df: Path, folders: set[Path], root: Path) -> DockerBuild:
-    """A Dockerfile no compose file names: built from the project folder it belongs to, else from
-    the monorepo root (``docker build -f docker/Dockerfile.api .``)."""
+    """A Dockerfile no compose file or workflow names: built from the project folder it belongs to
+    (or the root, when what it copies says so), else, beside no project, from its own folder when
+    what it copies is found only there (``docs/samples/app/Dockerfile``: ``COPY requirements.txt``),
+    else from the monorepo root (``docker build -f docker/Dockerfile.api .``)."""
     home = _home(df, folders)
+    if home is None and df.parent != root and df.parent.name not in DOCKERFILE_DIRS:
+        try:
+            parsed = parse_file(df.read_text(encoding="utf-8", errors="replace"))
+        except (OSError, DockerfileSyntaxError):
+            return DockerBuild(df, root, "tree")
+        context, _undecided = decide_context(relpath(df, root), parsed, df.parent, root)
+        return DockerBuild(df, df.parent if context == df.parent else root, "tree")
     if home is not None and home != root:
         try:
             parsed = parse_file(df.read_text(encoding="utf-8", errors="replace"))
@@ -324,13 +335,15 @@ def _owner(build: DockerBuild, folders: set[Path], depended: set[Path], root: Pa
         return None
     named = [f for f in sorted(folders) if f != build.context and is_inside(f, build.context)
              and _names_project(text, relpath(f, build.context))]
-    consumers = [f for f in named if f not in depended] or named
+    consumers = [f for f in named if f not in depended]  # a library it copies is not what it builds
     if len(consumers) == 1:
         return consumers[0]
     for hint in _name_hints(build, text):
         found = [f for f in sorted(keys.get(hint, ())) if is_inside(f, build.context)]
         if len(found) == 1 and (not consumers or found[0] in consumers):
             return found[0]
+    if not consumers and len(named) == 1:
+        return named[0]  # it builds the one library it names (deployed itself)
     if build.context in folders:
         return build.context  # the root project builds itself
     home = _home(build.dockerfile, folders)
