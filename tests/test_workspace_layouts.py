@@ -168,7 +168,7 @@ LAYOUT_CASES = [
         {"pkg-core": ("0.1.0", set(), set()),
          "pkg-first": ("0.2.0", {"pkg-core"}, set()),
          "pkg-second": ("0.3.0", {"pkg-core", "pkg-first"}, set())},
-        {"nightly-report": {"pkg-second"}},
+        {"nightly-report": {"pkg-second"}, ".": {"pkg-core", "pkg-first", "pkg-second"}},  # the nameless root too
         set(),
         set(),
         id="pdm-project-root-urls",
@@ -237,7 +237,7 @@ def test_uv_workspace_root_sources_apply_to_members() -> None:
 def test_pdm_editable_dev_dependencies_of_an_unnamed_root() -> None:
     ws = load_workspace(LAYOUTS / "pdm-file-urls")
     root = ws.project_at(LAYOUTS / "pdm-file-urls")
-    assert root is not None and root.name is None and role(ws, root) == "other"  # development groups only
+    assert root is not None and root.name is None and role(ws, root) == "consumer"  # pdm install takes its dev group
     assert {(d.name, d.editable, d.runtime) for d in root.local_deps} == {
         ("pkg-core", True, False), ("pkg-first", True, False), ("pkg-second", True, False)}
     second = {d.name: d for d in ws.by_name["pkg-second"].local_deps}

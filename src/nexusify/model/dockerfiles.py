@@ -342,10 +342,10 @@ def _owner(build: DockerBuild, folders: set[Path], depended: set[Path], root: Pa
         found = [f for f in sorted(keys.get(hint, ())) if is_inside(f, build.context)]
         if len(found) == 1 and (not consumers or found[0] in consumers):
             return found[0]
+    if build.context in folders:
+        return build.context  # the root project builds itself (with the libraries it copies)
     if not consumers and len(named) == 1:
         return named[0]  # it builds the one library it names (deployed itself)
-    if build.context in folders:
-        return build.context  # the root project builds itself
     home = _home(build.dockerfile, folders)
     return home if home is not None and home != root else None
 

@@ -121,7 +121,7 @@ def load_workspace(
             unreadable_requires[p.path] = dynamic
 
     ws = Workspace(root, projects, problems, by_name, broken=broken, duplicates=duplicates, _by_path=by_path)
-    builds, ws.unmatched_builds = match_builds(root, projects, set(depended_upon(ws)), problems)
+    builds, ws.unmatched_builds = match_builds(root, projects, set(depended_upon(ws, aggregators=True)), problems)
     for p in projects:
         p.docker_builds = builds.get(p.path, [])
         p.dockerfiles = sorted({b.dockerfile for b in p.docker_builds})

@@ -6,21 +6,22 @@ The one definition every verb asks (through :meth:`Workspace.shared` and
 - **shared**: a named, installable project that another project of the monorepo depends on, in
   any folder: by path, file URL or uv workspace, or by name and version (after a rewrite). The
   development groups of an aggregator (the monorepo root, a uv workspace root) list members for
-  local work and make nothing shared. A library that nothing depends on yet is shared when it sits
-  in a shared folder (the configured ``shared`` globs, else ``shared/packages/*``, ``libs/*``,
-  ``packages/*``) and is not deployed itself (no Dockerfile builds it): it is published for others.
-  A deployable project in such a folder that nothing depends on is not a shared package.
-- **consumer**: a project that installs shared code at run time, wherever it lives, the root
-  included: it depends on a shared package other than itself where it runs (its main
-  dependencies, extras, a Poetry application's installed groups: a nameless PDM root whose
-  optional group takes its sub-packages), or, when a Dockerfile builds it or it is a uv workspace
-  root (whose environment ``uv sync`` builds for the whole workspace: it stays in it, see
-  :mod:`.staying`), in any group its tool installs by default (``uv sync``, ``pdm install`` and
-  ``poetry install`` take the dev groups too).
-  A shared package is a consumer too when it is deployed itself (a Dockerfile builds it) and needs
-  shared packages at run time: a server that sibling servers extend is both. Development groups
-  alone (tests, tools) make nothing a consumer. A project whose image copies a shared package's
-  folder (a Dockerfile that installs shared code its manifest never names) is one too.
+  local work: they make a library shared, never a deployed consumer (a project a Dockerfile builds
+  that takes other projects). A library that nothing depends on yet is shared when it sits in a
+  shared folder (the configured ``shared`` globs, else ``shared/packages/*``, ``libs/*``,
+  ``packages/*``): it is published for others. A deployable project in such a folder that nothing
+  depends on and that takes shared code is a consumer, not a shared package.
+- **consumer**: a project that installs shared code, wherever it lives, the root included: it
+  depends on a shared package other than itself where it runs (its main dependencies, extras, a
+  Poetry application's installed groups), or, when a Dockerfile builds it or it is an aggregator
+  (the monorepo root, a uv workspace root: the environment its tool builds for everyone), in any
+  group its tool installs by default (``uv sync``, ``pdm install`` and ``poetry install`` take the
+  dev groups too: a nameless PDM root whose dev group takes its sub-packages). A uv workspace's
+  consumers that only take members stay in it (:mod:`.staying`). A shared package is a consumer
+  too when it is deployed itself (a Dockerfile builds it) and needs shared packages at run time: a
+  server that sibling servers extend is both. Development groups alone elsewhere (tests, tools)
+  make nothing a consumer. A project whose image copies a shared package's folder (a Dockerfile
+  that installs shared code its manifest never names) is one too.
 
 Folder globs in the configuration narrow or widen the search (``exclude``, the ``services`` globs
 that find requirements-only consumers, the ``shared`` globs that publish a library nothing uses
@@ -71,13 +72,13 @@ def is_aggregator(p: Project, root: Path) -> bool:
     return p.path == root or bool(p.workspace_members)
 
 
-def depended_upon(ws: Workspace) -> dict[Path, list[Project]]:
-    """project folder -> the projects that depend on it (by path or by name), aggregators'
-    development groups left out."""
+def depended_upon(ws: Workspace, *, aggregators: bool = False) -> dict[Path, list[Project]]:
+    """project folder -> the projects that depend on it (by path or by name); aggregators'
+    development groups left out unless ``aggregators``."""
     root = ws.root
     out: dict[Path, list[Project]] = {}
     for p in ws.projects:
-        aggregator = is_aggregator(p, root)
+        aggregator = is_aggregator(p, root) and not aggregators
         local = set()
         for d in p.local_deps:
             if d.resolved is not None:
@@ -104,12 +105,15 @@ def assign_roles(ws: Workspace, shared_globs: list[str]) -> set[Path]:
     Returns the folders meant to be shared packages, named or not (the checks tell a library
     without a name or version that it cannot be published)."""
     depended = depended_upon(ws)
+    gathered = depended_upon(ws, aggregators=True)  # by an aggregator's dev groups too
     folders = shared_globs or list(SHARED_GLOBS)
     meant: set[Path] = set()
     for p in ws.projects:
         if p.is_virtual:
             continue
-        if p.path in depended or (matches_glob(p.rel(ws.root), folders) and not p.docker_builds):
+        # a library: nothing deploys it by itself, or what is deployed takes no other project
+        library = not p.docker_builds or not [n for n in ws.direct(p, runtime_only=True) if n != p.normalized]
+        if p.path in depended or (library and (p.path in gathered or matches_glob(p.rel(ws.root), folders))):
             meant.add(p.path)
     shared = {f for f in meant if (q := ws.project_at(f)) is not None and q.normalized}
     ws.shared_paths = frozenset(shared)
@@ -119,7 +123,7 @@ def assign_roles(ws: Workspace, shared_globs: list[str]) -> set[Path]:
         own, deployed = p.path in shared, bool(p.docker_builds)
         if own and not deployed:
             continue
-        every_group = deployed or bool(p.workspace_members)  # what its tool installs there by default
+        every_group = deployed or is_aggregator(p, ws.root)  # what its tool installs there by default
         names = [n for n in ws.direct(p, runtime_only=own or not every_group)
                  if ws.by_name[n].path in shared and ws.by_name[n] is not p]
         if names:
