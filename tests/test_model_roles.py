@@ -158,3 +158,18 @@ def test_a_root_dockerfile_copying_a_library_builds_the_package_it_syncs(tmp_pat
     assert [b.dockerfile for b in ws.dockerfiles_of(ws.by_name["core"])] == [(root / "Dockerfile").resolve()]
     assert ws.dockerfiles_of(ws.by_name["utils"]) == []
     assert [b.dockerfile for b in ws.unmatched_builds] == [(root / "docs/sample/Dockerfile").resolve()]
+
+
+def test_a_package_folder_above_the_projects_does_not_hide_them(tmp_path: Path) -> None:
+    """ya-mori/python-monorepo's shape: libs/__init__.py above the libraries; a pyproject.toml
+    inside a library's own package stays part of that library."""
+    root = _write(tmp_path / "repo", {
+        "libs/__init__.py": "",
+        "libs/one/pyproject.toml": _lib("one"),
+        "libs/one/one/__init__.py": "",
+        "libs/one/one/plugin/pyproject.toml": _lib("plugin"),
+        "projects/app/pyproject.toml": _lib("app", '"one"') + '[tool.uv.sources]\none = { path = "../../libs/one" }\n',
+    })
+    ws = load_workspace(root)
+    assert sorted(p.rel(root) for p in ws.projects) == ["libs/one", "projects/app"]
+    assert role(ws, ws.by_name["one"]) == "shared" and role(ws, ws.by_name["app"]) == "consumer"
