@@ -90,4 +90,4 @@ def test_init_on_real_world_layouts_writes_a_config_audit_accepts(run_cli, tmp_p
     assert after_run.exit_code in (0, 1), after_run.output  # 2 would mean the config was refused
     after = json.loads(after_run.stdout)
     assert sorted(p["name"] for p in after["packages"]) == sorted(p["name"] for p in before["packages"])
-    assert sorted(s["name"] for s in after["services"]) == sorted(s["name"] for s in before["services"])
+    assert sorted(s["path"] for s in after["services"]) == sorted(s["path"] for s in before["services"])  # a nameless root too
