@@ -121,6 +121,20 @@ def test_metadata_is_valid_and_the_long_description_renders(tmp_path: Path, extr
         assert len(problems) == 1 and problem in problems[0], problems
 
 
+def test_a_metadata_version_newer_than_packaging_knows_names_the_upgrade(tmp_path: Path) -> None:
+    """hatchling writes Metadata-Version 2.5, which packaging < 26 cannot validate: a valid archive
+    was refused as "invalid metadata" (found by the lowest-versions CI run); the message now names
+    the cause and the fix."""
+    from nexusify.dists.checks import check_metadata
+
+    path = tmp_path / "demo-1.0.0-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("demo-1.0.0.dist-info/METADATA", "Metadata-Version: 9.9\nName: demo\nVersion: 1.0.0\n")
+    problems = check_metadata(Artifact.from_path(path, "wheel"))
+    assert len(problems) == 1 and "metadata version 9.9 is newer than the installed packaging" in problems[0]
+    assert "pip install --upgrade packaging" in problems[0]
+
+
 def _sdist(path: Path, members: dict[str, bytes], mtime: float = 1_700_000_000.5) -> None:
     with tarfile.open(path, "w:gz") as tf:
         for name, data in members.items():

@@ -107,6 +107,13 @@ def check_metadata(artifact: Artifact) -> list[str]:
     try:
         core_metadata.Metadata.from_raw(raw)
     except ExceptionGroup as group:
+        if any(getattr(e, "field", None) in ("metadata-version", "metadata_version") for e in group.exceptions):
+            # a build backend newer than the installed packaging (hatchling writes 2.5): not the archive's fault
+            from importlib.metadata import version as installed
+
+            return [f"{artifact.filename}: metadata version {raw.get('metadata_version')} is newer than the installed "
+                    f"packaging {installed('packaging')} can validate; upgrade it: "
+                    "python -m pip install --upgrade packaging"]
         return [f"{artifact.filename}: invalid metadata: " + "; ".join(sorted(str(e) for e in group.exceptions))]
     description = raw.get("description")
     content_type = email.message.EmailMessage()
