@@ -29,7 +29,7 @@ MAX_LINES = 500
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("__init__", "errors", "files", "transaction", "interrupts", "processes", "extras", "credentials", "config"),
     # the parsers the model reads with
-    ("syntax",),
+    ("syntax", "tools"),
     ("model",),
     # the editors and the shared-code rule work on the model's projects
     ("formats", "index", "dists"),

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from nexusify.files import relpath
 from nexusify.syntax.requirements import RequirementsFile
 from nexusify.syntax.toml import TomlLines
+from nexusify.tools import TOOLS
 
 SKIP_DIRS = frozenset({
     ".git", ".hg", ".svn", ".venv", "venv", ".env", "env", "node_modules", "__pycache__",
@@ -21,7 +22,7 @@ LEGACY_BACKEND = "setuptools.build_meta:__legacy__"
 DOCKERFILE_DIRS = ("", "docker", "deploy", ".docker")
 
 #: lockfile name -> the tool that writes it
-LOCK_TOOLS = {"poetry.lock": "poetry", "uv.lock": "uv", "pdm.lock": "pdm"}
+LOCK_TOOLS = {t.lockfile: t.name for t in TOOLS.values() if t.lockfile}
 
 DepKind = Literal["poetry-path", "pep508-file", "uv-path", "uv-workspace", "requirements"]
 

@@ -15,8 +15,8 @@ from pathlib import Path
 from nexusify.credentials import Credentials
 from nexusify.model import Project, relpath
 from nexusify.rewrite.lock import LockJob
+from nexusify.tools import Which, run_tool, tool_of_lockfile
 from nexusify.verify.report import Check, Finding
-from nexusify.verify.tools import INSTALL, LOCK_CHECKS, Which, find_tool, run_tool, tool_env
 
 
 @dataclass
@@ -32,7 +32,7 @@ class LockChecker:
 
     def check(self, consumer: Project, names: tuple[str, ...] = ()) -> Check:
         """``names``: the shared packages the consumer installs (what a re-lock unlocks)."""
-        locks = [lk for lk in consumer.lockfiles if lk.name in LOCK_CHECKS]
+        locks = [lk for lk in consumer.lockfiles if (t := tool_of_lockfile(lk.name)) is not None and t.check]
         if not locks:
             return Check.na("lock", "no lockfile")
         findings: list[Finding] = []
@@ -55,15 +55,15 @@ class LockChecker:
             return self._done[lock]
 
     def _run(self, lock: Path, names: tuple[str, ...]) -> tuple[Finding | None, str | None]:
-        argv = LOCK_CHECKS[lock.name]
-        tool = argv[0]
+        tool = tool_of_lockfile(lock.name)
+        assert tool is not None and tool.check is not None  # check() takes only these
         rel = relpath(lock, self.root)
-        run_env = tool_env(tool, self.source_name, self.creds, self.env)
-        exe = find_tool(tool, run_env, self.which)
+        run_env = tool.environment(self.source_name, self.creds, self.env)
+        exe = tool.find(run_env, self.which)
         if exe is None:
-            return Finding(f"`{tool}` is not installed, so {lock.name} cannot be checked", rel,
-                           hint=f"install it: `{INSTALL[tool]}`"), None
-        result = run_tool([exe, *argv[1:]], lock.parent, run_env, self.creds)
+            return Finding(f"`{tool.name}` is not installed, so {lock.name} cannot be checked", rel,
+                           hint=f"install it: `{tool.install}`"), None
+        result = run_tool([exe, *tool.check[1:]], lock.parent, run_env, self.creds)
         where = relpath(lock.parent, self.root)
         shown = f"`{result.command}` in {where}"
         if result.ok:

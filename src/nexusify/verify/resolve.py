@@ -29,8 +29,8 @@ from nexusify.deploy.images import netrc_text
 from nexusify.model import Project, Workspace, relpath
 from nexusify.model.readers.pep621 import pep621_arrays
 from nexusify.syntax.requirements import requirement_name
+from nexusify.tools import run_tool
 from nexusify.verify.report import Check, Finding
-from nexusify.verify.tools import run_tool
 
 
 @dataclass(frozen=True)

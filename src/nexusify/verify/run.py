@@ -16,12 +16,12 @@ from nexusify.formats.workspace_stay import stay_problems
 from nexusify.model import STAYS, Project, Workspace, stays_in_workspace, workspace_for
 from nexusify.model.staying import workspace_of
 from nexusify.rewrite.targets import select_services
+from nexusify.tools import Which
 from nexusify.verify.build import Builder
 from nexusify.verify.lock import LockChecker
 from nexusify.verify.report import Check, ConsumerResult, Finding, VerifyReport
 from nexusify.verify.resolve import resolve_check
 from nexusify.verify.static import static_check
-from nexusify.verify.tools import Which
 
 
 def select_consumers(ws: Workspace, targets: Sequence[str], cwd: Path | None = None) -> list[Project]:
