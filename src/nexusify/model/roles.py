@@ -6,11 +6,11 @@ The one definition every verb asks (through :meth:`Workspace.shared` and
 - **shared**: a named, installable project that another project of the monorepo depends on, in
   any folder: by path, file URL or uv workspace, or by name and version (after a rewrite). The
   development groups of an aggregator (the monorepo root, a uv workspace root) list members for
-  local work: they make a library shared, never a deployed consumer (a project a Dockerfile builds
-  that takes other projects). A library that nothing depends on yet is shared when it sits in a
-  shared folder (the configured ``shared`` globs, else ``shared/packages/*``, ``libs/*``,
-  ``packages/*``): it is published for others. A deployable project in such a folder that nothing
-  depends on and that takes shared code is a consumer, not a shared package.
+  local work: they make a library (a project that takes no other project at run time) shared,
+  never a consumer. A library that nothing depends on yet is shared when it sits in a shared folder
+  (the configured ``shared`` globs, else ``shared/packages/*``, ``libs/*``, ``packages/*``): it is
+  published for others. A deployable project in such a folder that nothing depends on and that
+  takes shared code is a consumer, not a shared package.
 - **consumer**: a project that installs shared code, wherever it lives, the root included: it
   depends on a shared package other than itself where it runs (its main dependencies, extras, a
   Poetry application's installed groups), or, when a Dockerfile builds it or it is an aggregator
@@ -111,9 +111,11 @@ def assign_roles(ws: Workspace, shared_globs: list[str]) -> set[Path]:
     for p in ws.projects:
         if p.is_virtual:
             continue
-        # a library: nothing deploys it by itself, or what is deployed takes no other project
-        library = not p.docker_builds or not [n for n in ws.direct(p, runtime_only=True) if n != p.normalized]
-        if p.path in depended or (library and (p.path in gathered or matches_glob(p.rel(ws.root), folders))):
+        # a library takes no other project at run time; a project that does is a consumer, and an
+        # aggregator's dev group listing it (for local work) makes it no library
+        library = not [n for n in ws.direct(p, runtime_only=True) if n != p.normalized]
+        in_folder = matches_glob(p.rel(ws.root), folders) and (library or not p.docker_builds)
+        if p.path in depended or (library and p.path in gathered) or in_folder:
             meant.add(p.path)
     shared = {f for f in meant if (q := ws.project_at(f)) is not None and q.normalized}
     ws.shared_paths = frozenset(shared)
