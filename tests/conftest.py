@@ -41,6 +41,20 @@ def _load_stack_env() -> None:
 _load_stack_env()
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _journal_key(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Transaction journals are signed with a key outside every repository: the tests keep theirs
+    in a session folder (children inherit the variable) instead of the user's ~/.local/state."""
+    path = tmp_path_factory.mktemp("journal-key") / "journal.key"
+    old = os.environ.get("NEXUSIFY_JOURNAL_KEY")
+    os.environ["NEXUSIFY_JOURNAL_KEY"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("NEXUSIFY_JOURNAL_KEY", None)
+    else:
+        os.environ["NEXUSIFY_JOURNAL_KEY"] = old
+
+
 def missing(component: str, reason: str) -> None:
     """Skip (locally) or fail (under CI) because a stack component is not there."""
     message = f"{component} is not available: {reason}. Run `bash scripts/stack.sh` to install and start it."

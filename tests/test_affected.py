@@ -151,6 +151,7 @@ def test_release_named_package_offline_cascades_and_repins_every_form(run_cli, m
     # the tag exists now: the same release again refuses before writing anything
     (root / "shared/packages/core-config/pyproject.toml").write_text(
         (root / "shared/packages/core-config/pyproject.toml").read_text().replace('"0.2.0"', '"0.1.5"'))
+    commit_all(root, "chore: core-config back to 0.1.5")  # committed: a dirty package is refused before tags
     again = _snapshot(root)
     refused = run_cli("release", "maestro-core-config", "--bump", "minor", "--commit", "--root", str(root), *DEAD_INDEX)
     assert refused.exit_code == 1 and "maestro-core-config-v0.2.0 exists already" in refused.output

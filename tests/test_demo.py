@@ -86,7 +86,8 @@ def test_demo_without_engine_then_rerun_with_json(tmp_path: Path, run_cli: Any, 
     assert first.exit_code == 0, first.output
     out = first.stdout
     assert "nexusify demo finished in" in out
-    assert "8 shared packages and 5 services" in out
+    # roles by use (issue 19): services/reporting takes no shared package, so it is no consumer
+    assert "8 shared packages and 4 services" in out
     assert "built and uploaded 8 shared packages (16 files)" in out
     assert "rewrote 4 services" in out and "no path dependency left" in out
     assert "a new virtualenv installed quality-fabric's shared packages" in out

@@ -27,7 +27,8 @@ MAX_LINES = 500
 # inside a subpackage when it sits lower than the rest of it (the longest name matching a module
 # wins); "__init__" is ``nexusify/__init__.py``. Edit this table when the layout changes.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("__init__", "errors", "files", "transaction", "interrupts", "processes", "extras", "credentials", "config"),
+    ("__init__", "errors", "files", "transaction", "gitsteps", "interrupts", "processes", "extras", "credentials",
+     "config"),
     # the parsers the model reads with
     ("syntax", "tools"),
     ("model",),

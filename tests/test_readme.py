@@ -1,5 +1,6 @@
-"""README.md stays true: its generated reference is current, its two set-up commands are the
-ones CI and the demo run, and every command line of the journey runs as written against a
+"""README.md and docs/ stay true: the generated reference is current, the README's two set-up
+commands are the ones CI and the demo run, its ten-line journey is the documented one, and
+every command line of the journey (docs/journey.md, docs/deploy.md) runs as written against a
 real index (the Nexus emulator) and, for deploy, the real engine and nginx."""
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from nexusify import docs
 from .conftest import REPO, SAMPLE
 
 README = REPO / "README.md"
+DOCS = REPO / "docs"
+JOURNEY = (DOCS / "journey.md", DOCS / "deploy.md")  # the journey's pages, in order
 
 
 def _blocks(text: str) -> list[tuple[str, str, str]]:
@@ -38,11 +41,14 @@ def _section(text: str, title: str) -> str:
 
 
 def test_generated_reference_is_current() -> None:
-    text = README.read_text(encoding="utf-8")
+    for page in docs.PAGES:
+        text = (REPO / page).read_text(encoding="utf-8")
+        assert docs.render(text) == text, "run: python -m nexusify.docs"
+    commands = (DOCS / "commands.md").read_text(encoding="utf-8")
+    assert "<!-- BEGIN GENERATED: verbs -->" in commands  # the Commands table, from commands/verbs.py
+    text = (DOCS / "configuration.md").read_text(encoding="utf-8")
     assert "<!-- BEGIN GENERATED: settings -->" in text
-    assert "<!-- BEGIN GENERATED: verbs -->" in text  # the Commands table, from commands/verbs.py
-    assert docs.render(text) == text, "run: python -m nexusify.docs README.md"
-    for key in ("nexus-url", "index-repository", "constraint", "priority", "path-aliases"):
+    for key in ("nexus-url", "index-repository", "constraint", "priority", "path-aliases", "stay-in-workspace"):
         assert f"`{key}`" in text
     for key in ("container-port", "health-path", "secret-ids", "lock-wait"):
         assert f"`{key}`" in text
@@ -58,15 +64,32 @@ def test_exactly_two_setup_commands_and_ci_runs_the_test_one() -> None:
 
 def _journey() -> tuple[list[str], str]:
     """The shell lines of the journey, in order, and the deploy TOML it adds to nexusify.toml."""
-    section = _section(README.read_text(encoding="utf-8"), "The journey on your own monorepo")
     lines: list[str] = []
     toml_text = ""
-    for lang, body, _ in _blocks(section):
-        if lang == "bash":
-            lines += [ln for ln in body.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
-        elif lang == "toml":
-            toml_text += body
+    for page in JOURNEY:
+        for lang, body, _ in _blocks(page.read_text(encoding="utf-8")):
+            if lang == "bash":
+                lines += [ln for ln in body.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+            elif lang == "toml":
+                toml_text += body
     return lines, toml_text
+
+
+def test_readme_is_what_a_newcomer_needs() -> None:
+    text = README.read_text(encoding="utf-8")
+    assert len(text.splitlines()) <= 80
+    assert re.findall(r"^## (.+)$", text, re.M) == ["Set up (fresh machine)", "The journey in ten lines", "Read more"]
+    journey = [body for lang, body, _ in _blocks(_section(text, "The journey in ten lines")) if lang == "bash"]
+    commands = [ln.split("#")[0].strip() for ln in journey[0].splitlines() if ln.strip()]
+    assert len(commands) == 10
+    # each is the documented journey's, or shown on the page that explains it (verify)
+    documented = set(_journey()[0]) | {ln.split("#")[0].strip() for _, body, _ in
+                                       _blocks((DOCS / "verify.md").read_text(encoding="utf-8"))
+                                       for ln in body.splitlines()}
+    for command in commands:
+        assert command.startswith("export NEXUS_") or command in documented, command
+    for link in re.findall(r"\]\((docs/[^)#]+)", text):  # every page it sends to exists
+        assert (REPO / link).is_file(), link
 
 
 def test_journey_is_well_formed() -> None:
@@ -86,7 +109,7 @@ def test_journey_is_well_formed() -> None:
 def test_every_journey_command_runs_as_written(
     docker_client, nexus_factory, backend_wheels: list[Path], tmp_path: Path,  # type: ignore[no-untyped-def]
 ) -> None:
-    """Runs each line of the README journey in a copy of the sample, in order, with bash.
+    """Runs each line of the documented journey in a copy of the sample, in order, with bash.
 
     The `export NEXUS_*` lines are the only ones not run as written: their values point at a
     real Nexus emulator on loopback (a hosted repository, a proxy holding the build backends,
@@ -121,7 +144,7 @@ def test_every_journey_command_runs_as_written(
             proc = subprocess.run(["bash", "-c", line], cwd=root, env=env, capture_output=True, text=True,
                                   timeout=600, check=False)
             outputs.append(proc.stdout + proc.stderr)
-            assert proc.returncode == 0, f"README line failed: {line}\n{proc.stdout}\n{proc.stderr}"
+            assert proc.returncode == 0, f"journey line failed: {line}\n{proc.stdout}\n{proc.stderr}"
             if line == "nexusify rewrite services/*":
                 text = (root / "services/quality-fabric/pyproject.toml").read_text()
                 assert 'source = "nexus"' in text and "path =" not in text

@@ -9,7 +9,7 @@ from nexusify.affected.git import Commit
 from nexusify.errors import UsageError
 from nexusify.model.project import IndexDependency
 from nexusify.release.bump import auto_level, bump_version, commit_level
-from nexusify.release.edits import changelog, repin
+from nexusify.release.edits import changelog, repin, replace_assignment
 from nexusify.syntax.constraints import constraint_admits, poetry_to_pep440
 
 
@@ -43,6 +43,9 @@ def test_auto_level_takes_the_highest_and_falls_back_to_patch() -> None:
     pytest.param("1.4.2", "major", False, "2.0.0", id="1.x-breaking"),
     pytest.param("1.4.2.dev3", "patch", False, "1.4.3", id="dev-dropped"),
     pytest.param("2", "minor", False, "2.1.0", id="short"),
+    pytest.param("1!2.0.0", "patch", False, "1!2.0.1", id="epoch-kept"),
+    pytest.param("1!0.4.2", "major", False, "1!0.5.0", id="epoch-0.x-rule"),
+    pytest.param("2!1.0.0rc1", "major", True, "2!2.0.0", id="epoch-pre-release-dropped"),
 ])
 def test_bump_version(version: str, level: str, explicit: bool, new: str) -> None:
     assert bump_version(version, level, explicit=explicit) == new
@@ -98,3 +101,31 @@ def test_repin_each_form_keeps_everything_else() -> None:
     text, spec = repin(reqs, _dep(("requirements", (), 3)), "0.2.0", "tilde") or ("", "")
     assert spec == ">=0.2.0,<0.3.0"
     assert text == reqs.replace(">=0.1.0,<0.2.0", ">=0.2.0,<0.3.0")
+
+
+DOCSTRING_FIRST = '"""acme.\n\nUsage::\n\n__version__ = "0.0.1"\n"""\n\n__version__ = "0.3.0"  # keep\n'
+
+
+@pytest.mark.parametrize(("source", "expected"), [
+    pytest.param(DOCSTRING_FIRST, DOCSTRING_FIRST.replace('"0.3.0"', '"0.4.0"'), id="docstring-example-untouched"),
+    pytest.param("# __version__ = '9'\n__version__: str = '0.3.0'\n", "# __version__ = '9'\n__version__: str = '0.4.0'\n",
+                 id="comment-untouched-annotated-quotes-kept"),
+    pytest.param("def f():\n    __version__ = '1'\n__version__ = 'ü0'\n", "def f():\n    __version__ = '1'\n__version__ = '0.4.0'\n",
+                 id="nested-untouched-utf8-columns"),
+    pytest.param("__version__ = (\n    '1'\n)\n", "__version__ = (\n    '0.4.0'\n)\n", id="parenthesised"),
+])
+def test_version_is_edited_through_the_ast(source: str, expected: str) -> None:
+    assert replace_assignment(source, "__version__", "0.4.0") == (expected, "")
+
+
+@pytest.mark.parametrize(("source", "why"), [
+    pytest.param('"""__version__ = "0.0.1"."""\n', "no module-level", id="only-in-a-docstring"),
+    pytest.param("__version__ = '1'\n__version__ = '2'\n", "assigned 2 times", id="ambiguous"),
+    pytest.param("__version__ = get()\n", "not assigned a plain string", id="computed"),
+    pytest.param('__version__ = """\n1\n"""\n', "spans several lines", id="multi-line"),
+    pytest.param("__version__ = '1' '2'\n", "not one plain literal", id="concatenated"),
+    pytest.param("__version__ = = '1'\n", "does not parse", id="syntax-error"),
+])
+def test_version_edit_refuses_what_it_cannot_place(source: str, why: str) -> None:
+    edited, reason = replace_assignment(source, "__version__", "0.4.0")
+    assert edited is None and why in reason

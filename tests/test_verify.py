@@ -265,6 +265,10 @@ def test_after_publish_and_rewrite_lock_verify_passes_and_a_hand_left_path_is_ca
         f"from {server.simple_url}: maestro-core-api 0.1.0, maestro-core-auth 0.2.0, maestro-core-config 0.1.0, "
         "maestro-core-logging 0.1.0, maestro-test-healer 0.1.0")
     assert password not in result.output
+    # --no-index-auth proves what an anonymous install gets (rewrite --no-index-auth's images): this index refuses it
+    anonymous = run_cli("verify", *common, "--no-index-auth", "--json", "services/automation-service", env=env)
+    assert anonymous.exit_code == 1, anonymous.output
+    assert json.loads(anonymous.stdout)["consumers"][0]["checks"]["resolve"]["status"] == "fail"
 
     # a path left by hand in a lockfile is caught, at its line, and the lock check does not hide it
     text = gateway_lock.read_text()

@@ -26,10 +26,11 @@ from nexusify.commands import Context
 from nexusify.commands.verbs import BY_NAME, VERBS
 from nexusify.config import SCHEMA, resolve_settings
 from nexusify.credentials import Redactor, secrets_in_env
-from nexusify.errors import InternalError, NexusifyError, UsageError
+from nexusify.errors import ConfigErrors, InternalError, NexusifyError, UsageError
+from nexusify.gitsteps import recover
 from nexusify.interrupts import interrupts_raise
-from nexusify.transaction import recover
 from nexusify.ui import help as help_page
+from nexusify.ui.envelope import envelope
 from nexusify.ui.logs import logging_for_run, set_verbosity
 from nexusify.ui.output import Output
 
@@ -195,13 +196,14 @@ def _run(args_list: list[str], env: dict[str, str], out: Output, debug: bool) ->
             out.err.print(f"nexusify: {done}", markup=False)
         settings = resolve_settings(root, flags, env)
         redactor.add(settings.url_password)
-        ctx = Context(root=root.resolve(), settings=settings, env=env, out=out, strict=bool(getattr(ns, "strict", False)))
+        ctx = Context(root=root.resolve(), settings=settings, env=env, out=out, strict=bool(getattr(ns, "strict", False)),
+                      verb=ns.verb)
         return int(_command_module(ns.verb).run(ns, ctx))
     except NexusifyError as exc:
         if debug:
             out.err.print(traceback.format_exc(), markup=False)
         if out.json_mode:
-            out.json(exc.to_dict())
+            out.json(_error_envelope(args_list, exc))
         else:
             out.err.print(f"[bold red]error:[/bold red] {escape(str(exc))}", markup=True, highlight=False)
         return exc.exit_code
@@ -218,10 +220,17 @@ def _run(args_list: list[str], env: dict[str, str], out: Output, debug: bool) ->
         error = InternalError(f"internal error: {type(exc).__name__}: {out.redact(str(exc))}",
                               hint="re-run with --debug for the traceback, and report it")
         if out.json_mode:
-            out.json(error.to_dict())
+            out.json(_error_envelope(args_list, error))
         else:
             out.err.print(f"error: {error}", markup=False)
         return error.exit_code
+
+
+def _error_envelope(args_list: list[str], exc: NexusifyError) -> dict[str, Any]:
+    """A run that ended in an error, as every verb's JSON (:mod:`nexusify.ui.envelope`)."""
+    verb = next((a for a in args_list if a in BY_NAME), None)
+    errors = exc.errors if isinstance(exc, ConfigErrors) else [exc]
+    return envelope(verb, exc.to_dict(), exit_code=exc.exit_code, errors=errors, warnings=[])
 
 
 if __name__ == "__main__":  # pragma: no cover

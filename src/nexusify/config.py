@@ -16,7 +16,7 @@ from typing import Any
 
 from nexusify.credentials import Credentials, Secret, mask_url, resolve_credentials, split_userinfo
 from nexusify.errors import ConfigError, ConfigErrors
-from nexusify.files import find_line, read_toml
+from nexusify.files import confined, find_line, read_toml
 
 CONSTRAINT_MODES = ("caret", "tilde", "exact", "minimum")
 PRIORITIES = ("explicit", "supplemental", "primary")
@@ -66,6 +66,9 @@ SCHEMA: tuple[Option, ...] = (
     Option("shared", "list", [], "Globs (relative to the root) of folders holding shared packages; overrides discovery."),
     Option("services", "list", [], "Globs (relative to the root) of folders holding services; overrides discovery."),
     Option("exclude", "list", [], "Globs of folders audit ignores."),
+    Option("stay-in-workspace", "list", [],
+           "Globs (relative to the root) of uv workspace members that stay in their workspace: rewrite leaves "
+           "them (so `rewrite --check` passes in CI), audit shows them, verify says n/a."),
     Option("path-aliases", "table", {},
            'Map absolute container paths to monorepo folders, e.g. {"/shared/packages" = "shared/packages"}.'),
     Option("jobs", "int", 0, "Parallel builds for publish (0 = CPU count).", env="NEXUSIFY_JOBS", flag="--jobs"),
@@ -73,7 +76,8 @@ SCHEMA: tuple[Option, ...] = (
            env="NEXUSIFY_STATE_DIR"),
     Option("build-env-dir", "str", None,
            "Folder for publish's cached build environments, one per [build-system].requires set "
-           "(default: <state-dir>/build-envs; a shared user cache dir makes fresh clones fast).",
+           "(default: <state-dir>/build-envs; a shared user cache dir, set in the environment, makes fresh clones fast; "
+           "in the config file it must stay inside the monorepo).",
            env="NEXUSIFY_BUILD_ENV_DIR"),
     Option("public-index-url", "str", "https://pypi.org/simple/",
            "Public PEP 503 index `audit --check-public` looks shared package names up in (dependency confusion).",
@@ -117,6 +121,7 @@ class Settings:
     shared: list[str] = field(default_factory=list)
     services: list[str] = field(default_factory=list)
     exclude: list[str] = field(default_factory=list)
+    stay_in_workspace: list[str] = field(default_factory=list)
     path_aliases: dict[str, str] = field(default_factory=dict)
     jobs: int = 0
     state_dir: str = ".nexusify"
@@ -160,6 +165,10 @@ class Settings:
             raise ConfigError(f"no index URL: {why}",
                               hint="set nexus-url (and repository) or index-url in nexusify.toml, "
                                    "or pass --nexus-url/--index-url")
+        problem = url_problem(url)
+        if problem:
+            raise ConfigError(f"the index URL cannot be written into files: {problem}",
+                              hint="give an http:// or https:// URL without spaces or control characters")
         if mask_url(url) != url:
             raise ConfigError("the index URL holds credentials, and it is written into files and given to tools",
                               hint="give the URL without user:password@ and set NEXUS_USERNAME/NEXUS_PASSWORD; "
@@ -201,11 +210,18 @@ class Settings:
         """Where publish keeps its build environments (relative paths are from the root)."""
         if self.build_env_dir:
             return self.root / Path(self.build_env_dir).expanduser()
-        return self.state_path / "build-envs"
+        return self.state_file("build-envs")
 
     @property
     def state_path(self) -> Path:
-        return self.root / self.state_dir
+        """The state folder, checked at each use: inside the root (a symlink placed there since is refused)."""
+        return self.state_file()
+
+    def state_file(self, *parts: str) -> Path:
+        """A path in the state folder nexusify writes, confined (:func:`nexusify.files.confined`):
+        a ``.nexusify/dist`` a repository ships as a symlink out of it is a ConfigError."""
+        return confined(self.root, Path(self.state_dir, *parts), source=str(self.config_path or "state-dir"),
+                        what="state path", plain=True)
 
     @property
     def effective_jobs(self) -> int:
@@ -346,11 +362,52 @@ def resolve_settings(
                 line=config.line_of(opt.key) if where == "file" else None,
                 hint=opt.help,
             ))
+    def source_of(opt: Option) -> tuple[str, Path | None, int | None]:
+        where = sources.get(opt.attr, "file")
+        if where == "file":
+            return f"{config.prefix}{opt.key}", config.path, config.line_of(opt.key)
+        return (opt.flag if where == "flag" else opt.env) or opt.key, None, None
+
+    for key in URL_KEYS:
+        opt = SCHEMA_BY_KEY[key]
+        if values.get(opt.attr) is not None:
+            label, path, line = source_of(opt)
+            problem = url_problem(values[opt.attr])
+            if problem:
+                errors.append(ConfigError(f"{label}: {problem}", path=path, line=line,
+                                          hint="give an http:// or https:// URL without spaces or control characters"))
+    # nothing a repository contains makes nexusify write outside it: the state folder always, the
+    # build environments when the config file names them (a user's variable may point at a shared cache)
+    for key in ("state-dir", "build-env-dir"):
+        opt = SCHEMA_BY_KEY[key]
+        folder = values.get(opt.attr, opt.default)
+        if folder is None or (key == "build-env-dir" and sources.get(opt.attr) != "file"):
+            continue
+        label, path, line = source_of(opt)
+        try:
+            confined(root, Path(folder).expanduser() if key == "build-env-dir" else folder,
+                     source=str(path) if path else label, line=line, what=f"{key} =")
+        except ConfigError as exc:
+            errors.append(exc)
     url_password, found_in = _split_url_credentials(values, sources, config, errors)
     if errors:
         raise errors[0] if len(errors) == 1 else ConfigErrors(errors)
     return Settings(root=root, config_path=config.path, sources=sources, url_password=url_password,
                     url_credentials_in=found_in, **values)
+
+
+def url_problem(url: str) -> str | None:
+    """What is wrong with an index URL (None: nothing): it is written into files (pyproject,
+    Dockerfile ``RUN`` lines) and given to tools, so it must be one http(s) URL on one line."""
+    bad = next((c for c in url if c.isspace() or ord(c) < 32 or ord(c) == 127), None)
+    if bad is not None:
+        return f"the URL holds {'whitespace' if bad == ' ' else f'a control character ({bad!r})'}"
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.lower() not in ("http", "https"):
+        return f"expected an http:// or https:// URL, got {url.split('@')[-1][:80]!r}"
+    if not rest.split("/", 1)[0].rpartition("@")[2]:
+        return "the URL names no host"
+    return None
 
 
 def _split_url_credentials(values: dict[str, Any], sources: dict[str, str], config: ConfigFile,
@@ -386,7 +443,7 @@ def _split_url_credentials(values: dict[str, Any], sources: dict[str, str], conf
 
 
 def config_reference_markdown() -> str:
-    """The configuration reference, generated from SCHEMA (used for the README)."""
+    """The configuration reference, generated from SCHEMA (docs/configuration.md)."""
     rows = ["| key | flag | environment | default | meaning |", "| --- | --- | --- | --- | --- |"]
     for o in SCHEMA:
         default = "" if o.default in (None, [], {}) else f"`{o.default}`"

@@ -163,7 +163,21 @@ def _token_pattern(value: str) -> re.Pattern[str]:
     escaped = re.escape(value)
     if len(value) >= _ANYWHERE:
         return re.compile(escaped)
+    if _is_plain_word(value):  # only where a secret stands: after a secret-looking key
+        return re.compile(rf"(?P<key>{_SECRET_KEY}['\"]?(?:\s*[:=]\s*|\s+)['\"]?){escaped}(?!\w)", re.IGNORECASE)
     return re.compile(rf"(?<!\w){escaped}(?!\w)")
+
+
+# what names a secret in text: `password: x`, `NEXUS_PASSWORD=x`, `"token": "x"`, `netrc password x`
+_SECRET_KEY = r"(?:pass(?:word)?|passwd|pwd|token|secret|api[-_]?key)"
+
+
+def _is_plain_word(value: str) -> bool:
+    """A short secret made of letters only (``index``, ``nexus``, ``e``): as a whole token it is
+    also an ordinary word of the output (``[[tool.uv.index]]``, a JSON key), where hiding it would
+    garble the text and, by the places hidden, give the password away. It is hidden where it
+    stands as a secret (after a secret-looking key), in URL userinfo and in auth headers."""
+    return len(value) < _ANYWHERE and value.isalpha()
 
 
 class Redactor:
@@ -172,7 +186,9 @@ class Redactor:
 
     A known value is replaced only where it stands as a whole token (not inside a longer word),
     so a one-letter password never turns ``Shared packages`` into ``Shar<hidden>d``; a value of
-    12 characters or more is hidden wherever it occurs. URL userinfo and header values are
+    12 characters or more is hidden wherever it occurs; a short one made of letters only (a
+    common word such as ``index``) only where it follows a secret-looking key (``password:``,
+    ``NEXUS_PASSWORD=``, ``"token": ``), see :func:`_is_plain_word`. URL userinfo and header values are
     hidden structurally, whatever the password's length.
     """
 
@@ -198,7 +214,7 @@ class Redactor:
             return text
         # known values first: a secret that is itself a URL with userinfo is hidden whole
         for pattern in self._patterns:
-            text = pattern.sub("<hidden>", text)
+            text = pattern.sub(lambda m: (m.groupdict().get("key") or "") + "<hidden>", text)
         text = _USERINFO.sub(lambda m: f"{m.group('pre')}****@", text)
         return _AUTH_HEADER.sub(
             lambda m: f"{m.group('key')}{m.group('sep')}{(m.group('scheme') + ' ') if m.group('scheme') else ''}<hidden>",
@@ -291,4 +307,6 @@ def tool_env(tool: str, source_name: str, creds: Credentials | None, base: Mappi
         elif tool == "pdm":
             env[PDM_URL_VARS[0]], env[PDM_URL_VARS[1]] = auth
     env.setdefault("POETRY_NO_INTERACTION", "1")
+    if tool == "uv":  # a missing interpreter fails at once, named, instead of a download that may never arrive
+        env.setdefault("UV_PYTHON_DOWNLOADS", "never")
     return env

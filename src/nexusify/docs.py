@@ -1,8 +1,8 @@
-"""Generated parts of README.md, so the reference can't drift from the code.
+"""Generated parts of the documentation (``docs/``), so the reference can't drift from the code.
 
-``python -m nexusify.docs README.md`` rewrites every block between
-``<!-- BEGIN GENERATED: name -->`` and ``<!-- END GENERATED: name -->``;
-``--check`` exits 1 when the file is out of date (a test runs it).
+``python -m nexusify.docs`` rewrites every block between ``<!-- BEGIN GENERATED: name -->`` and
+``<!-- END GENERATED: name -->`` in the pages that hold them (:data:`PAGES`, or the files given);
+``--check`` exits 1 when one is out of date (a test runs it).
 """
 
 from __future__ import annotations
@@ -40,6 +40,9 @@ GENERATORS: dict[str, Callable[[], str]] = {
     "deploy-keys": deploy_reference_markdown,
 }
 
+#: the pages holding generated blocks, relative to the repository root
+PAGES = (Path("docs/commands.md"), Path("docs/configuration.md"))
+
 _BLOCK = re.compile(r"(<!-- BEGIN GENERATED: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- END GENERATED: (?P=name) -->)", re.S)
 
 
@@ -55,18 +58,22 @@ def render(text: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m nexusify.docs", description=__doc__)
-    parser.add_argument("file", type=Path)
-    parser.add_argument("--check", action="store_true", help="exit 1 when the file is out of date")
+    parser.add_argument("files", type=Path, nargs="*", help=f"default: {', '.join(map(str, PAGES))}")
+    parser.add_argument("--check", action="store_true", help="exit 1 when a file is out of date")
     args = parser.parse_args(argv)
-    text = args.file.read_text(encoding="utf-8")
-    new = render(text)
-    if args.check:
-        if new != text:
-            print(f"{args.file} is out of date: run python -m nexusify.docs {args.file}", file=sys.stderr)
-            return 1
-        return 0
-    if new != text:
-        args.file.write_text(new, encoding="utf-8")
+    stale = []
+    for file in args.files or list(PAGES):
+        text = file.read_text(encoding="utf-8")
+        new = render(text)
+        if new == text:
+            continue
+        if args.check:
+            stale.append(str(file))
+        else:
+            file.write_text(new, encoding="utf-8")
+    if stale:
+        print(f"{', '.join(stale)} out of date: run python -m nexusify.docs", file=sys.stderr)
+        return 1
     return 0
 
 

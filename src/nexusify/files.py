@@ -1,4 +1,11 @@
-"""Reading TOML with precise error locations, and writing files atomically."""
+"""Reading TOML with precise error locations, writing files atomically, and the one confinement rule.
+
+Confinement: every path nexusify writes (transaction targets, the state folder with its dist,
+locks and deploy state, build environments named by the repository) goes through
+:func:`confined`: it must resolve (symlinks followed) inside the monorepo root and outside its
+``.git/``. Anything else is a :class:`~nexusify.errors.ConfigError` naming where the path came
+from, so nothing a repository contains can make nexusify write outside it.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +16,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from nexusify.errors import OperationFailed, TomlError
+from nexusify.errors import ConfigError, OperationFailed, TomlError
 
 _TOML_POS = re.compile(r"\(at line (\d+), column (\d+)\)")
 
@@ -43,6 +50,9 @@ def read_toml(path: Path) -> dict[str, Any]:
 def parse_toml(text: str, path: Path) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
+    except RecursionError as exc:  # `x = [[[[...` thousands deep: the parser recurses per level
+        raise TomlError("invalid TOML: arrays or inline tables nested too deeply to be read", path=path,
+                        hint="flatten the nesting (TOML files here never need more than a few levels)") from exc
     except tomllib.TOMLDecodeError as exc:
         msg = str(exc)
         line = column = None
@@ -57,6 +67,35 @@ def parse_toml(text: str, path: Path) -> dict[str, Any]:
             column=column,
             hint="fix the syntax at that position (see https://toml.io)",
         ) from exc
+
+
+def confined(root: Path, path: Path | str, *, source: str, line: int | None = None,
+             what: str = "path", plain: bool = False) -> Path:
+    """``path`` (relative to ``root``, or absolute) as an absolute path nexusify may write: it
+    resolves, every symlink followed, inside ``root`` and outside ``root/.git``. Otherwise a
+    ConfigError naming ``source`` (a config key and file, a variable, a journal) and ``line``.
+    ``plain``: no symlink at all below ``root`` either, for nexusify's own folders (state,
+    transactions), where it also removes things: a link there could lead it to the sources."""
+    base = Path(root).resolve()
+    given = Path(path)
+    joined = given if given.is_absolute() else base / given
+    try:
+        real = joined.resolve()
+    except (OSError, RuntimeError) as exc:  # a symlink loop
+        raise ConfigError(f"{what} {str(given)!r} cannot be resolved ({exc})", path=source, line=line,
+                          hint="nexusify only writes inside the monorepo") from exc
+    if not real.is_relative_to(base):
+        raise ConfigError(f"{what} {str(given)!r} resolves to {real}, outside the monorepo {base}",
+                          path=source, line=line,
+                          hint="nexusify only writes inside the monorepo: give a path inside it "
+                               "(and no symlink leading out of it)")
+    if real.relative_to(base).parts[:1] == (".git",):
+        raise ConfigError(f"{what} {str(given)!r} resolves into the repository's .git folder",
+                          path=source, line=line, hint="nexusify never writes into .git/")
+    if plain and real != Path(os.path.normpath(joined if given.is_absolute() else base / given)):
+        raise ConfigError(f"{what} {str(given)!r} leads through a symlink to {real}", path=source, line=line,
+                          hint="nexusify keeps its own folders plain: remove the symlink")
+    return real
 
 
 def find_line(text: str, pattern: str, start_line: int = 1) -> int | None:
@@ -100,4 +139,4 @@ def write_atomic(path: Path, data: bytes | str) -> None:
         raise
 
 
-__all__ = ["find_line", "parse_toml", "read_toml", "write_atomic"]
+__all__ = ["confined", "find_line", "parse_toml", "read_toml", "write_atomic"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,12 @@ def _toml_list(items: list[str]) -> str:
     return "[" + ", ".join(f'"{i}"' for i in items) + "]"
 
 
+def _setting(key: str, value: str | None, example: str) -> str:
+    """``key = "value"`` for a value given (flag, environment; never with credentials: the
+    settings hold URLs without them), else the example, commented out."""
+    return f"{key} = {json.dumps(value)}" if value else f"# {key} = {json.dumps(example)}"
+
+
 def render_config(ws: Workspace, settings: Settings) -> tuple[str, list[str], list[str]]:
     root = ws.root
     shared = _globs_for(ws.shared(), ws)
@@ -57,19 +64,21 @@ def render_config(ws: Workspace, settings: Settings) -> tuple[str, list[str], li
     lines = [
         "# nexusify configuration, written by `nexusify init` from what audit found.",
         "# Precedence: command-line flag > environment variable > this file > default.",
-        "# Reference: README.md, section \"Configuration reference\".",
+        "# Reference: docs/configuration.md (every key, its flag, variable and default).",
         "",
         "# Your Nexus instance. Uploads go to {nexus-url}/repository/{repository}/;",
         "# installs resolve from {nexus-url}/repository/{index-repository or repository}/simple/.",
         "# Credentials never belong here: set NEXUS_USERNAME and NEXUS_PASSWORD (or use .pypirc/keyring).",
-        f'{"" if settings.nexus_url else "# "}nexus-url = "{settings.nexus_url or "https://nexus.example.com"}"',
-        f'repository = "{settings.repository}"',
-        f'{"" if settings.index_repository else "# "}index-repository = "{settings.index_repository or "pypi-group"}"'
-        "  # a group (hosted + PyPI proxy) for installs",
+        _setting("nexus-url", settings.nexus_url, "https://nexus.example.com"),
+        # a full upload URL without a Nexus base overrides `repository`: the default is not written as if it applied
+        _setting("repository", None if settings.repository_url and not settings.nexus_url else settings.repository,
+                 settings.repository),
+        _setting("index-repository", settings.index_repository, "pypi-group")
+        + "  # a group (hosted + PyPI proxy) for installs",
         "",
         "# For a non-Nexus index (pypiserver, devpi...), give full URLs instead:",
-        '# repository-url = "http://127.0.0.1:8080/"',
-        '# index-url = "http://127.0.0.1:8080/simple/"',
+        _setting("repository-url", settings.repository_url, "http://127.0.0.1:8080/"),
+        _setting("index-url", settings.index_url, "http://127.0.0.1:8080/simple/"),
         "",
         "# Name of the package source written into services ([[tool.poetry.source]], [[tool.uv.index]]).",
         f'source-name = "{settings.source_name}"',

@@ -108,7 +108,7 @@ def pdm_updates(names: Sequence[str], pyproject: str, lock: str) -> list[list[st
     try:
         project = tomllib.loads(pyproject)
         meta = tomllib.loads(lock).get("metadata", {})
-    except tomllib.TOMLDecodeError:
+    except (tomllib.TOMLDecodeError, RecursionError):
         project, meta = {}, {}
     groups: dict[str, list[object]] = {"default": list(project.get("project", {}).get("dependencies", []))}
     for table in (project.get("project", {}).get("optional-dependencies", {}),

@@ -84,22 +84,27 @@ class Affected(HasProblems):
 # --------------------------------------------------------------------------- baselines
 
 
+SINCE_HINT = "or pass --since REF to compare with git instead (offline)"
+
+
 def changed_by_index(ws: Workspace, settings: Settings, env: Mapping[str, str],
-                     on_index: dict[str, list[str]] | None = None) -> tuple[list[Changed], list[Problem]]:
+                     on_index: dict[str, list[str]] | None = None, *,
+                     hint: str = "check the index settings and credentials, " + SINCE_HINT,
+                     ) -> tuple[list[Changed], list[Problem]]:
     """Shared packages whose sources differ from what the index holds for their current version,
     or whose current version the index does not hold. ``on_index``, when given, receives every
-    version the index holds per package (normalised name)."""
+    version the index holds per package (normalised name). ``hint``: what to do when the index
+    cannot be read (the caller's own options)."""
     from nexusify.audit.published import index_status
 
     if not settings.upload_simple_url:
         raise UsageError("no index configured to compare the shared packages with",
-                         hint="set nexus-url/repository or --repository-url, or pass --since REF to compare "
-                              "with git instead (offline)")
+                         hint="set nexus-url/repository or --repository-url; " + hint)
     status, problems = index_status(ws, settings, env)
     if not status.reachable:
         shown = "; ".join(p.message for p in problems) or "no answer"
         raise OperationFailed(f"the index {status.url} could not be read, so what changed is unknown: {shown}",
-                              hint="check the index settings and credentials, or pass --since REF (git, offline)")
+                              hint=hint)
     if on_index is not None:
         on_index.update({canonicalize_name(e.name): list(e.published_versions) for e in status.packages})
     out: list[Changed] = []
@@ -123,7 +128,9 @@ def changed_by_index(ws: Workspace, settings: Settings, env: Mapping[str, str],
     return out, kept
 
 
-def _build_sees(rel_parts: tuple[str, ...]) -> bool:
+def build_sees(rel_parts: tuple[str, ...]) -> bool:
+    """Whether a package's build (and so the published files) can see the file at ``rel_parts``
+    inside the package's folder: not build output, caches, virtualenvs or editor files."""
     from nexusify.dists.staging import SKIP_DIR_NAMES, SKIP_FILE_NAMES, SKIP_FILE_SUFFIXES
 
     *dirs, name = rel_parts
@@ -144,7 +151,7 @@ def changed_since(ws: Workspace, ref: str) -> tuple[list[Changed], dict[Path, li
         for p in owners:
             if p.path in f.parents:
                 rel = f.relative_to(p.path)
-                if _build_sees(rel.parts):
+                if build_sees(rel.parts):
                     by_project.setdefault(p.path, []).append(rel.as_posix())
                 break
     changed = [

@@ -31,6 +31,7 @@ from nexusify.audit.public import check_public_names
 from nexusify.audit.published import index_status
 from nexusify.config import Settings
 from nexusify.errors import HasProblems, NexusifyError, Problem
+from nexusify.files import find_line
 from nexusify.formats.dockerfile_rules import judge_project
 from nexusify.formats.shared_code import SharedCode
 from nexusify.formats.workspace_stay import stay_problems
@@ -44,7 +45,10 @@ from nexusify.model import (
     stays_in_workspace,
     workspace_for,
 )
+from nexusify.model.by_name import by_name_only, by_name_problem
+from nexusify.model.load import stay_folders
 from nexusify.model.staying import workspace_of
+from nexusify.model.tools import NeededTool, needed_tools
 
 
 @dataclass
@@ -54,6 +58,7 @@ class AuditReport(HasProblems):
     problems: list[Problem]
     index: dict[str, Any] = field(default_factory=dict)
     public: dict[str, Any] = field(default_factory=dict)
+    tools: list[NeededTool] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -87,10 +92,12 @@ class AuditReport(HasProblems):
             ]
 
         def kinds(p: Project) -> dict[str, str]:
-            """How each shared dependency is declared: "path" (in the monorepo) or "index" (by version)."""
+            """How each shared dependency is declared: "path" (in the monorepo), "index" (by version or
+            from a named index) or "name" (no version, no index: :func:`by_name_only`)."""
             out = {d.normalized: "path" for d in p.local_deps if d.resolved is not None}
+            bare = {i.normalized for i in by_name_only(p, ws.by_name)}
             for i in p.index_deps:
-                out.setdefault(i.normalized, "index")
+                out.setdefault(i.normalized, "name" if i.normalized in bare else "index")
             return {n: k for n, k in out.items() if ws.is_shared(n)}
 
         return {
@@ -114,6 +121,7 @@ class AuditReport(HasProblems):
                     "path": p.rel(root),
                     "version": p.version,
                     "shared_dependencies": self.shared_names(p),
+                    "runtime_shared_dependencies": self.shared_names(p, runtime_only=True),
                     "transitive_shared_dependencies": sorted(
                         n for n in ws.closure([p], runtime=False) if ws.is_shared(n)),
                     "shared": ws.is_shared(p),
@@ -134,17 +142,18 @@ class AuditReport(HasProblems):
             "summary": {"errors": len(self.errors), "warnings": len(self.warnings)},
             "index": self.index,
             "public": self.public,
+            "tools": [t.to_dict() for t in self.tools],
         }
 
 
-def uv_workspace_strategy(p: Project, ws: Workspace) -> dict[str, str] | None:
+def uv_workspace_strategy(p: Project, ws: Workspace) -> dict[str, Any] | None:
     """How a uv workspace member consumer is migrated (README "uv workspaces: the strategy"): it
     stays in the workspace until a rewrite names it (or rewrites every service), which moves it out
     onto the index (:mod:`nexusify.rewrite.uv_move`); a consumer no rewrite moves that only takes
     workspace members stays and keeps working as is. None for a project outside any workspace."""
     wroot = workspace_of(p)
     if wroot is not None and stays_in_workspace(p, ws):
-        return {"root": relpath(wroot, ws.root), "strategy": STAYS}
+        return {"root": relpath(wroot, ws.root), "strategy": STAYS, **({"configured": True} if p.path in ws.stay else {})}
     if p.workspace_root is None or p.workspace_root == p.path:
         return None
     from_workspace = [d.name for d in p.local_deps if d.kind == "uv-workspace" and d.normalized in ws.by_name
@@ -173,7 +182,17 @@ def run_audit(
     except CycleError:
         order = []
     problems.extend(dockerfile_problems(ws, settings))
+    shared = {p.normalized: p.version for p in ws.shared() if p.normalized}
+    for project in ws.consumers():
+        problems.extend(by_name_problem(project, d, ws.root, shared, settings.source_name)
+                        for d in by_name_only(project, shared))
     report = AuditReport(ws, order, problems)
+    problems.extend(stay_setting_problems(ws, settings))
+    report.tools = needed_tools(ws.consumers(), ws.root, env or {})
+    problems.extend(Problem("warning", "tool-missing", None, None,
+                            f"`{t.tool}` is not installed: rewrite cannot re-lock, and verify cannot check, the "
+                            f"lockfiles of {', '.join(t.consumers)}", f"install it: `{t.install}`")
+                    for t in report.tools if not t.found)
     report.index = {"url": None, "reachable": None, "packages": []}
     if index and settings.upload_simple_url:
         try:
@@ -200,6 +219,38 @@ def run_audit(
         problems.extend(public_problems)
     problems.sort(key=lambda p: (p.severity != "error", p.path or "", p.line or 0))
     return report
+
+
+def stay_setting_problems(ws: Workspace, settings: Settings) -> list[Problem]:
+    """A warning for each ``stay-in-workspace`` glob that names no folder, and each folder it names
+    that cannot stay in a uv workspace (no project, a shared package, not a member, or it takes a
+    shared package by version or by path)."""
+    if not settings.stay_in_workspace:
+        return []
+    where = relpath(settings.config_path, ws.root) if settings.config_path else None
+    text = settings.config_path.read_text(encoding="utf-8") if settings.config_path else ""
+    line = find_line(text, r"^\s*[\"']?stay-in-workspace[\"']?\s*=") if text else None
+    out: list[Problem] = []
+
+    def warn(pattern: str, why: str) -> None:
+        out.append(Problem("warning", "stay-in-workspace", where, line, f"stay-in-workspace: `{pattern}` {why}",
+                           "list uv workspace members that take shared packages with `{ workspace = true }`"))
+
+    for pattern in settings.stay_in_workspace:
+        folders = stay_folders(ws.root, pattern)
+        if not folders:
+            warn(pattern, "names no folder")
+        for folder in folders:
+            project = ws.project_at(folder)
+            rel = relpath(folder, ws.root)
+            if project is None:
+                warn(pattern, f"names {rel}, which holds no project")
+            elif ws.is_shared(project):
+                warn(pattern, f"names {rel}, a shared package (only consumers stay)")
+            elif not stays_in_workspace(project, ws):
+                warn(pattern, f"names {rel}, which cannot stay: it is no uv workspace member, or it takes a shared "
+                              "package by version or by path")
+    return out
 
 
 # --------------------------------------------------------------------------- Dockerfiles

@@ -23,8 +23,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     code = 1 if result.errors else 0
     out = ctx.out
     if ctx.json:
-        out.json(result.to_dict())
-        return code
+        return ctx.emit(result.to_dict(), code)
     if args.fmt in ("names", "deploy"):
         for name in _deploy_names(result, ctx) if args.fmt == "deploy" else [c.name for c in result.consumers]:
             out.console.file.write(name + "\n")

@@ -41,8 +41,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         data = report.to_dict()
         if graph:
             data["graph"] = render_graph(report, graph)
-        out.json(data)
-        return ctx.verdict(len(report.errors), len(report.warnings))
+        return ctx.emit(data, ctx.verdict(len(report.errors), len(report.warnings)))
     if graph:
         out.console.file.write(render_graph(report, graph))
         out.console.file.flush()
@@ -77,7 +76,9 @@ def _tables(report: AuditReport, ctx: Context) -> None:
         columns.append("on index")
     rows = []
     for p in data["packages"]:
-        row = [p["name"], p["version"] or "?", p["path"], p["build_backend"] or "(none)", ", ".join(p["depends_on"])]
+        runtime = set(p["runtime_depends_on"])
+        depends = ", ".join(n if n in runtime else f"{n} (dev)" for n in p["depends_on"])
+        row = [p["name"], p["version"] or "?", p["path"], p["build_backend"] or "(none)", depends]
         if show_index:
             row.append(published(p["name"]))
         rows.append(row)
@@ -92,12 +93,17 @@ def _tables(report: AuditReport, ctx: Context) -> None:
     )
     for s in data["services"]:
         if s.get("uv_workspace"):
+            strategy = s["uv_workspace"]["strategy"]
+            if s["uv_workspace"].get("configured"):  # the stay-in-workspace setting keeps it there
+                strategy = strategy.replace("stays in the uv workspace", "stays in the uv workspace (stay-in-workspace)", 1)
             out.print(f"{s['path']}: uv workspace {'root' if s['uv_workspace']['root'] == s['path'] else 'member'} "
-                      f"(root {s['uv_workspace']['root']}): "
-                      f"{s['uv_workspace']['strategy']}", markup=False)
+                      f"(root {s['uv_workspace']['root']}): {strategy}", markup=False)
     cyclic = any(p.code == "dependency-cycle" for p in report.problems)
     order = " -> ".join(report.publish_order) or ("(none: the dependencies form a cycle)" if cyclic else "(none)")
     out.print("Publish order: " + order, markup=False)
+    if report.tools:  # rewrite re-locks with them, verify checks with them: before any rewrite
+        out.print("Tools the consumers need: " + ", ".join(
+            f"{t.tool} ({'found' if t.found else f'missing: `{t.install}`'})" for t in report.tools), markup=False)
     if report.problems:
         _table(
             ctx,
@@ -108,9 +114,13 @@ def _tables(report: AuditReport, ctx: Context) -> None:
 
 
 def _with_kinds(service: dict[str, Any]) -> str:
-    """Each shared dependency with how it is declared: by path, or by version from the index."""
+    """Each shared dependency with how it is declared: by path, or by version from the index;
+    ", dev" when only a development group needs it (the image does not install it)."""
     kinds = service.get("shared_dependency_kinds", {})
-    return ", ".join(f"{n} ({kinds.get(n, 'path')})" for n in service["shared_dependencies"])
+    runtime = set(service.get("runtime_shared_dependencies", ()))
+    shown = {"name": "name only"}
+    return ", ".join(f"{n} ({shown.get(kinds.get(n, 'path'), kinds.get(n, 'path'))}{'' if n in runtime else ', dev'})"
+                     for n in service["shared_dependencies"])
 
 
 def _summary(report: AuditReport, ctx: Context, to_stderr: bool = False) -> None:

@@ -94,8 +94,9 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
                           settings={k: getattr(ctx.settings, k) for k in TUNABLE if k in flags})
     report = run_demo(options, on_event=lambda e: render_event(ctx, e))  # cli.main turns SIGTERM into an interrupt
     if ctx.json:
-        ctx.out.json(report.to_dict())
-        return 0 if report.ok else (report.error.exit_code if report.error else 1)
+        failed = [f"{s.name}: {s.summary}" for s in report.steps if s.status == "failed"]
+        return ctx.emit(report.to_dict(), 0 if report.ok else (report.error.exit_code if report.error else 1),
+                        errors=[*failed, *([report.error] if report.error else [])], warnings=[])
     render(ctx, report)
     if report.error is not None:
         raise report.error

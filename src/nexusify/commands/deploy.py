@@ -113,7 +113,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         plan = plan_deploy(config, ctx.settings, args.environment, services=args.services or None, stages=stages,
                            version=args.tag, env=ctx.env, with_sql=True)
         if ctx.json:
-            ctx.out.json({"dry_run": True, **plan.to_dict()})
+            ctx.emit({"dry_run": True, **plan.to_dict()}, 0, errors=[], warnings=[])
         else:
             render_plan(ctx, plan)
         return 0
@@ -130,14 +130,12 @@ def report(ctx: Context, action: Callable[[], DeployResult]) -> int:
         result = action()
     except DeployFailed as exc:
         if ctx.json:
-            ctx.out.json({**exc.result.to_dict(), "error": exc.to_dict()})
-            return exc.exit_code
+            return ctx.emit({**exc.result.to_dict(), "error": exc.to_dict()}, exc.exit_code, errors=[exc], warnings=[])
         render_result(ctx, exc.result)
         raise
     if ctx.json:
-        ctx.out.json(result.to_dict())
-    else:
-        render_result(ctx, result)
+        return ctx.emit(result.to_dict(), 0, errors=[], warnings=[])
+    render_result(ctx, result)
     return 0
 
 
@@ -161,8 +159,8 @@ def run_down(args: argparse.Namespace, ctx: Context) -> int:
                   lock_wait=args.lock_wait,
                   confirm=None if args.yes else (lambda items: _confirm(ctx, args.environment, items)))
     if ctx.json:
-        ctx.out.json(result.to_dict())
-        return 1 if result.declined else 0
+        return ctx.emit(result.to_dict(), 1 if result.declined else 0,
+                        errors=["declined: nothing was removed"] if result.declined else [], warnings=[])
     if result.declined:
         ctx.out.print("nothing was removed", markup=False)
         return 1
@@ -189,8 +187,8 @@ def run_unlock(args: argparse.Namespace, ctx: Context) -> int:
     config = load_deploy_config(ctx.settings, env=ctx.env)
     where, released = unlock_environment(config, ctx.settings, args.environment, ctx.env)
     if ctx.json:
-        ctx.out.json({"environment": args.environment, "where": where,
-                      "released": released.to_dict() if released else None})
+        ctx.emit({"environment": args.environment, "where": where,
+                  "released": released.to_dict() if released else None}, 0, errors=[], warnings=[])
     elif released is None:
         ctx.out.print(f"{args.environment} is not locked ({where})", markup=False)
     else:

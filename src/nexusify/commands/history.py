@@ -117,8 +117,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     if ctx.json:
         data: dict[str, Any] = {"environment": environment, "records": [r.to_dict() for r in records],
                                 "unread_hosts": unread}
-        ctx.out.json(data)
-        return 0
+        return ctx.emit(data, 0, errors=[], warnings=unread)
     if not records:
         ctx.out.info(f"no deployments recorded for environment `{environment}` yet")
         return 0

@@ -15,8 +15,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, ctx: Context) -> int:
     result = run_init(ctx.settings, force=args.force)
     if ctx.json:
-        ctx.out.json({"path": str(result.path), "shared": result.shared, "services": result.services,
-                      "notes": result.notes})
+        return ctx.emit({"path": str(result.path), "shared": result.shared, "services": result.services,
+                         "notes": result.notes}, 0, errors=[], warnings=[])
     else:
         ctx.out.print(f"wrote {result.path}", markup=False)
         for note in result.notes:

@@ -58,13 +58,15 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     ws = plan.workspace
     shared_files = {relpath(p.manifest, ws.root) for p in ws.shared()}
     warnings = [p for p in ws.problems if p.severity == "warning" and p.path in shared_files]
+    code = ctx.verdict(sum(not p.ok for p in report.packages), len(warnings))
     if ctx.json:
-        out.json({**report.to_dict(), "warnings": [str(w) for w in warnings]})
-    else:
-        render(report, ctx)
-        for w in warnings:
-            out.print(str(w), markup=False)
-    return ctx.verdict(sum(not p.ok for p in report.packages), len(warnings))
+        failed = [{"message": f"{p.name} {p.version}: {p.status}" + (f": {p.reason}" if p.reason else ""),
+                   "path": p.path, "hint": p.error.hint if p.error else None} for p in report.packages if not p.ok]
+        return ctx.emit(report.to_dict(), code, errors=failed, warnings=warnings)
+    render(report, ctx)
+    for w in warnings:
+        out.print(str(w), markup=False)
+    return code
 
 
 def render(report: PublishReport, ctx: Context) -> None:

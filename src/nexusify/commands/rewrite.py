@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from nexusify.commands import Context, add_strict
+from nexusify.commands import Context, add_index_auth, add_strict
 from nexusify.errors import ProblemsFound
 from nexusify.model import STAYS
 from nexusify.rewrite.apply import apply_plan
@@ -25,9 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="re-lock each rewritten consumer's lockfile with its own tool so that only the shared "
                         "packages' entries change (default; `--lock` is accepted as a no-op); --no-lock leaves "
                         "lockfiles alone and warns that they are stale")
-    g.add_argument("--index-auth", action=argparse.BooleanOptionalAction, default=None,
-                   help="the index needs credentials to download: install steps mount a netrc BuildKit secret "
-                        "(default: when credentials are configured)")
+    add_index_auth(g)
     g.add_argument("--no-dockerfiles", dest="dockerfiles", action="store_false",
                    help="leave Dockerfiles alone (pyproject.toml only)")
 
@@ -37,6 +35,10 @@ def _render(plan: RewritePlan, ctx: Context, verb: str) -> None:
     for sp in plan.services:
         files = [f for f in sp.files if f.changed]
         if not files:
+            if sp.by_name:
+                out.print(f"{sp.rel}: names shared packages without a version or an index ({', '.join(sp.by_name)}), "
+                          "unchanged (see the warning)", markup=False)
+                continue
             why = "depends on shared packages by version" if sp.by_version else "no shared dependency"
             out.print(f"{sp.rel}: {why}, unchanged", markup=False)
             continue
@@ -60,33 +62,35 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     )
     if plan.errors and (dry or ctx.json):
         if ctx.json:
-            ctx.out.json({**plan.to_dict(), "mode": "check" if args.check else "diff" if dry else "apply",
-                          "written": False})
-            return ProblemsFound.exit_code
+            return ctx.emit({**plan.to_dict(), "mode": "check" if args.check else "diff" if dry else "apply",
+                             "written": False}, ProblemsFound.exit_code)
         raise ProblemsFound(
             f"{len(plan.errors)} problem(s) prevent the rewrite:\n  " + "\n  ".join(str(p) for p in plan.errors),
             hint="fix them and re-run",
         )
     if dry:
+        code = ctx.verdict(len(plan.errors), len(plan.warnings))
+        if args.check and (plan.changed or plan.stale_lockfiles):
+            code = 1
         if args.diff and not ctx.json:
             text = plan.diff()
             if text:
                 ctx.out.console.file.write(text)
+        n, stale = len(plan.files), len(plan.stale_lockfiles)
         if ctx.json:
-            ctx.out.json({**plan.to_dict(), "mode": "check" if args.check else "diff", "written": False,
-                          "diff": plan.diff() if args.diff else None})
-        elif args.check:
+            pending = [f"{n} file(s) would be rewritten, {stale} lockfile(s) re-locked; run `nexusify rewrite`"]
+            errors = [*plan.errors, *(pending if args.check and (plan.changed or stale) else [])]
+            return ctx.emit({**plan.to_dict(), "mode": "check" if args.check else "diff", "written": False,
+                             "diff": plan.diff() if args.diff else None}, code, errors=errors, warnings=plan.warnings)
+        if args.check:
             _render(plan, ctx, "would rewrite")
-            n, stale = len(plan.files), len(plan.stale_lockfiles)
             ctx.out.print(f"{n} file(s) would be rewritten, {stale} lockfile(s) re-locked; run `nexusify rewrite`"
                           if n or stale else "nothing to rewrite", markup=False)
-        if args.check and (plan.changed or plan.stale_lockfiles):
-            return 1
-        return ctx.verdict(len(plan.errors), len(plan.warnings))
+        return code
     written = apply_plan(plan)
+    code = ctx.verdict(len(plan.errors), len(plan.warnings))
     if ctx.json:
-        ctx.out.json({**plan.to_dict(), "mode": "apply", "written": True})
-    else:
-        _render(plan, ctx, "rewrote")
-        ctx.out.print(f"{len(written)} file(s) rewritten" if written else "nothing to rewrite", markup=False)
-    return ctx.verdict(len(plan.errors), len(plan.warnings))
+        return ctx.emit({**plan.to_dict(), "mode": "apply", "written": True}, code)
+    _render(plan, ctx, "rewrote")
+    ctx.out.print(f"{len(written)} file(s) rewritten" if written else "nothing to rewrite", markup=False)
+    return code

@@ -9,7 +9,7 @@ from nexusify.commands.deploy import need_deploy_extra
 from nexusify.deploy.config import load_deploy_config
 from nexusify.deploy.engine import Engine
 from nexusify.deploy.hostset import connected_hosts, state_on_hosts
-from nexusify.deploy.plan import routes_of, runtime_of
+from nexusify.deploy.plan import make_proxy, routes_of, runtime_of
 from nexusify.deploy.proxy_container import ContainerProxy
 from nexusify.deploy.sites import container_mode
 from nexusify.deploy.status import EnvironmentStatus, environment_status
@@ -35,8 +35,16 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     config = load_deploy_config(ctx.settings, env=ctx.env)
     env_cfg = config.environment(args.environment)
     runtimes = [runtime_of(env_cfg, svc) for svc in env_cfg.services.values()]
-    proxy_for = None
-    if container_mode(env_cfg):
+    proxy_for = switched_to = None
+    if not container_mode(env_cfg):  # the private nginx: its upstream files record each switch
+        nginx = make_proxy(env_cfg, ctx.settings)
+
+        def switched_to(service: str) -> str | None:
+            if service not in nginx.routes:
+                return None
+            target = nginx.switch(service).current()
+            return target.name if target is not None else None
+    else:
         assert env_cfg.proxy is not None
         routes, image = routes_of(env_cfg, env_cfg.proxy), env_cfg.proxy.image
 
@@ -44,11 +52,11 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             return ContainerProxy(engine, env_cfg.name, routes, image=image, host=host)
 
     with connected_hosts(config, env_cfg, ctx.env) as hosts:
-        report = environment_status(env_cfg.name, hosts, runtimes, proxy_for=proxy_for,
+        report = environment_status(env_cfg.name, hosts, runtimes, proxy_for=proxy_for, switched_to=switched_to,
                                     lock_on_first=state_on_hosts(env_cfg))
     if ctx.json:
-        ctx.out.json(report.to_dict())
-    elif not report.deployed and not report.unreachable:
+        return ctx.emit(report.to_dict(), 1 if report.problems else 0, errors=report.problems, warnings=[])
+    if not report.deployed and not report.unreachable:
         ctx.out.print(f"nothing is deployed to {env_cfg.name} yet (hosts: {', '.join(report.hosts)})", markup=False)
     else:
         render(ctx, report)

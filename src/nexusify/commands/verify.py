@@ -6,7 +6,7 @@ import argparse
 
 from rich.markup import escape
 
-from nexusify.commands import Context
+from nexusify.commands import Context, add_index_auth
 from nexusify.verify import VerifyReport, run_verify
 
 
@@ -17,6 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--build", action="store_true",
                         help="also build each consumer's Dockerfiles on the engine and import the shared "
                              "packages in the image")
+    add_index_auth(parser)
 
 
 def _cut(text: str, width: int = 110) -> str:
@@ -42,9 +43,11 @@ def render_report(report: VerifyReport, ctx: Context) -> None:
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
-    report = run_verify(ctx.settings, args.targets, env=ctx.env, build=args.build, cwd=None)
+    report = run_verify(ctx.settings, args.targets, env=ctx.env, build=args.build, cwd=None,
+                        index_auth=args.index_auth)
     if ctx.json:
-        ctx.out.json(report.to_dict())
-    else:
-        render_report(report, ctx)
+        findings = [{**f.to_dict(), "message": f"{c.name} {name}: {f.message}"}
+                    for c in report.consumers for name, check in c.checks.items() for f in check.findings]
+        return ctx.emit(report.to_dict(), report.exit_code, errors=findings, warnings=[])
+    render_report(report, ctx)
     return report.exit_code

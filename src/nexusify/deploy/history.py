@@ -27,6 +27,7 @@ from typing import Any
 
 from nexusify.deploy.secrets import SecretBundle
 from nexusify.errors import DeployError
+from nexusify.files import confined
 
 OUTCOMES = ("success", "failed", "unhealthy", "aborted")
 ACTIONS = ("deploy", "rollback")
@@ -112,7 +113,8 @@ def history_path(state_path: Path, environment: str) -> Path:
     """``<state_path>/deploy/<environment>/history.jsonl`` (pass ``settings.state_path``)."""
     if not environment or "/" in environment or environment in (".", ".."):
         raise DeployError(f"invalid environment name {environment!r}")
-    return Path(state_path) / "deploy" / environment / "history.jsonl"
+    return confined(state_path, Path("deploy", environment, "history.jsonl"),
+                    source=str(Path(state_path, "deploy", environment, "history.jsonl")), what="deploy history", plain=True)
 
 
 def record_line(record: DeploymentRecord, secrets: SecretBundle | None = None) -> str:

@@ -23,7 +23,7 @@ from types import TracebackType
 
 from nexusify.deploy.history import utc_now, who
 from nexusify.errors import DeployError, LockHeld
-from nexusify.files import write_atomic
+from nexusify.files import confined, write_atomic
 
 POLL = 0.1
 HOLDER_GRACE = 1.0  # seconds a refusal waits to learn who holds the lock
@@ -85,7 +85,8 @@ class DeployLock:
         if not environment or "/" in environment or environment in (".", ".."):
             raise DeployError(f"invalid environment name {environment!r}")
         self.environment = environment
-        self.dir = Path(state_path) / "deploy" / environment
+        self.dir = confined(state_path, Path("deploy", environment), source=str(Path(state_path, "deploy", environment)),
+                            what="deploy lock folder", plain=True)
         self.wait = max(0.0, float(wait))
         self.action = action
         self.on_wait = on_wait

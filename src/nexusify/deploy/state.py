@@ -14,7 +14,7 @@ from typing import Any
 
 from nexusify.deploy.switch import Target
 from nexusify.errors import DeployError
-from nexusify.files import write_atomic
+from nexusify.files import confined, write_atomic
 
 STATE_VERSION = 1
 
@@ -60,7 +60,9 @@ class StateStore:
         base = Path(state_path) / "deploy" / environment
         if host:
             base = base / "hosts" / re.sub(r"[^A-Za-z0-9_.@-]", "_", host)
-        self.path = base / "state.json"
+        # confined to the state folder: a repository shipping .nexusify/deploy/<env> as a symlink is refused
+        self.path = confined(state_path, base.relative_to(state_path) / "state.json", source=str(base / "state.json"),
+                             what="deploy state", plain=True)
 
     def load(self) -> dict[str, Any]:
         """The whole state; empty when the file does not exist yet. DamagedState (exit 1) when it
@@ -110,10 +112,41 @@ def _shape_problem(data: Any) -> str | None:
             value = entry.get(key)
             if value is not None and not isinstance(value, dict):
                 return f"service {name!r}: {key!r} must be an object or null"
-        for key in ("live",):
-            slot = entry.get(key)
-            if isinstance(slot, dict) and not all(k in slot for k in ("container", "version", "port")):
-                return f"service {name!r}: {key!r} lacks container, version or port"
+        slots = [("live", entry.get("live"))]
+        transition = entry.get("transition")
+        if isinstance(transition, dict):
+            slots += [(f"transition.{k}", transition.get(k)) for k in ("green", "blue")]
+            for key in ("action", "phase"):
+                if key in transition and not isinstance(transition[key], str):
+                    return f"services.{name}.transition.{key}: expected a string"
+        for key, slot in slots:
+            problem = _slot_problem(slot)
+            if problem is not None:
+                return f"services.{name}.{key}" + problem
+    return None
+
+
+_SLOT_TYPES: dict[str, tuple[type, ...]] = {
+    "container": (str,), "version": (str,), "image": (str,), "image_id": (str,), "secret_versions": (str,),
+    "port": (int,), "created": (int, float),
+}
+
+
+def _slot_problem(slot: Any) -> str | None:
+    """What is wrong with one container record (``live``, a transition's ``green``/``blue``):
+    ``": lacks ..."`` or ``".port: ..."``, to follow its key; None when it is fine or absent."""
+    if slot is None:
+        return None
+    if not isinstance(slot, dict):
+        return ": must be an object or null"
+    if not all(k in slot for k in ("container", "version", "port")):
+        return ": lacks container, version or port"
+    for key, types in _SLOT_TYPES.items():
+        value = slot.get(key)
+        if key in slot and (isinstance(value, bool) or not isinstance(value, types)):
+            return f".{key}: expected {'a number' if key != 'port' and int in types else types[0].__name__}, found {value!r}"
+    if not 0 < slot["port"] < 65536:
+        return f".port: {slot['port']} is not a port number"
     return None
 
 

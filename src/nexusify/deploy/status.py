@@ -7,7 +7,10 @@ nothing) are a problem the next deploy or rollback repairs, as is a live contain
 its health probe; both make ``nexusify status`` exit 1.
 
 With a proxy container (``proxy.kind = "container"``) the live version is the container its
-upstream names, and the health probe runs from inside the proxy, as a deploy's does. Otherwise
+upstream names, and the health probe runs from inside the proxy, as a deploy's does; with the
+private nginx, the container its upstream file names (``switched_to``). Either way the record of
+the switch decides: a container that is running but was never switched to (a deploy killed
+while waiting for its health) is "running, not serving", never live. Without such a record
 every running container is live, probed over its published port when the engine is on this
 machine, else inside the container through the engine's exec (``wget``, ``curl`` or
 ``python3``, whichever the image has): a remote host's ports are not reachable from here.
@@ -119,10 +122,13 @@ def _state(c: Any) -> str:
 
 
 def service_on_host(host: str, engine: Engine, runtime: ServiceRuntime,
-                    proxy: ContainerProxy | None = None) -> ServiceOnHost:
-    """The service on one host. With a proxy container, the live version is the container its
-    upstream names; without, every running container is live."""
+                    proxy: ContainerProxy | None = None,
+                    switched_to: Callable[[str], str | None] | None = None) -> ServiceOnHost:
+    """The service on one host. The live version is the container the switch record names: the
+    proxy container's upstream, or ``switched_to(service)`` (the private nginx's upstream file;
+    None: never switched); without a record, every running container is live."""
     serving_name: str | None = None
+    recorded = False  # a switch record was read: only the container it names serves
     proxy_up = False
     if proxy is not None:
         runtime = replace(runtime, network=proxy.network)
@@ -130,7 +136,9 @@ def service_on_host(host: str, engine: Engine, runtime: ServiceRuntime,
         proxy_up = pc is not None and pc.status == "running"
         if proxy_up:
             target = proxy.targets().get(runtime.service)
-            serving_name = target.name if target is not None else None
+            serving_name, recorded = (target.name if target is not None else None), True
+    elif switched_to is not None:
+        serving_name, recorded = switched_to(runtime.service), True
     box = ServiceContainers(engine, runtime, probe=proxy.probe if proxy is not None and proxy_up else None)
     live: list[Any] = []
     kept: list[str] = []
@@ -138,7 +146,7 @@ def service_on_host(host: str, engine: Engine, runtime: ServiceRuntime,
         if (c.labels or {}).get(LABEL_ROLE, ROLE_SERVICE) != ROLE_SERVICE:
             continue
         running = _state(c) in MEANT_TO_SERVE
-        if serving_name is not None and c.name != serving_name:
+        if recorded and c.name != serving_name:
             kept.append(_version(c) + (" (running, not serving)" if running else ""))
         elif running:
             live.append(c)
@@ -148,7 +156,7 @@ def service_on_host(host: str, engine: Engine, runtime: ServiceRuntime,
         if not kept:
             return ServiceOnHost(host, runtime.service)
         why = (f"the proxy points at {serving_name}, which is not running" if serving_name
-               else "no container of it is running")
+               else "no container of it took traffic yet" if recorded else "no container of it is running")
         return ServiceOnHost(host, runtime.service, kept=tuple(kept), healthy=False,
                              health=f"DOWN: {why} (a deploy or rollback repairs it)")
     row = ServiceOnHost(host, runtime.service, live=tuple(_version(c) for c in live), kept=tuple(kept),
@@ -183,15 +191,17 @@ def disagreements(rows: Sequence[ServiceOnHost], hosts: Sequence[str]) -> list[s
 
 def environment_status(environment: str, hosts: Sequence[Host], runtimes: Sequence[ServiceRuntime], *,
                        proxy_for: Callable[[str, Engine], ContainerProxy] | None = None,
+                       switched_to: Callable[[str], str | None] | None = None,
                        lock_on_first: bool = False) -> EnvironmentStatus:
     """The environment as its hosts see it (``proxy_for(host, engine)``: its proxy container, in
-    container mode); a host that does not answer is reported, not skipped."""
+    container mode; ``switched_to(service)``: the container the private nginx sends the service's
+    traffic to); a host that does not answer is reported, not skipped."""
     report = EnvironmentStatus(environment=environment, hosts=[name for name, _ in hosts])
     answered: list[str] = []
     for name, engine in hosts:
         try:
             proxy = proxy_for(name, engine) if proxy_for is not None else None
-            rows = [service_on_host(name, engine, rt, proxy) for rt in runtimes]
+            rows = [service_on_host(name, engine, rt, proxy, switched_to) for rt in runtimes]
         except Exception as exc:
             text = exc.message if isinstance(exc, DeployError) else f"{type(exc).__name__}: {exc}"
             report.unreachable.append(f"{name}: {text}")

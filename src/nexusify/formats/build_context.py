@@ -48,7 +48,7 @@ def uv_workspace_build(path: str, df: Dockerfile, root: Path, context: Path | No
                 "needs the shared packages' folders; removing them would break the build" + uses,
                 "a workspace member: `nexusify rewrite <its folder>` moves it out of the workspace and builds it "
                 "alone; otherwise build from the service folder, with `uv pip install` or `uv sync` of the service "
-                "(or pass --no-dockerfiles); nothing was changed")
+                "(or pass --no-dockerfiles)")
     return None
 
 

@@ -122,6 +122,28 @@ class DockerfileVerdict:
     filters: list[RequirementsFilter] = field(default_factory=list)
 
     @property
+    def rewrite_refuses(self) -> str | None:
+        """Why rewrite leaves this whole Dockerfile alone (``line N: [code]``), or None: a line it
+        cannot decide or replace with certainty refuses the file (the rule
+        :func:`nexusify.rewrite.dockerfile_patch.patch` follows), so no hint may send the user
+        to rewrite for it."""
+        if not self.problems and self.dockerfile is not None:
+            return None
+        first = self.problems[0] if self.problems else None
+        if first is None:
+            return "it cannot be read"
+        return f"line {first.line}: [{first.code}]" if first.line else f"[{first.code}]"
+
+    def fix_hint(self, by_rewrite: str) -> str:
+        """The hint of a shared copy, install or filter: ``by_rewrite`` when rewrite will fix it,
+        else what the user has to do by hand, and why."""
+        why = self.rewrite_refuses
+        if why is None:
+            return by_rewrite
+        return (f"rewrite leaves this Dockerfile alone ({why}): install the shared packages by version from the "
+                "index by hand, or fix that line first")
+
+    @property
     def changes(self) -> bool:
         """Whether rewrite has something to change here (or a problem to report)."""
         return bool(self.copies or self.installs or self.filters or self.problems)
@@ -138,13 +160,13 @@ class DockerfileVerdict:
             if any(s.startswith("..") for s in c.sources):
                 msg += "; it is outside the build context"
             out.append(Problem("warning", "dockerfile-copies-shared", self.path, c.line, msg,
-                               "install the shared packages from the index instead: `nexusify publish`, "
-                               "then `nexusify rewrite`"))
+                               self.fix_hint("install the shared packages from the index instead: "
+                                             "`nexusify publish`, then `nexusify rewrite`")))
         for f in self.filters:
             out.append(Problem("warning", "dockerfile-filters-shared", self.path, f.instruction.start,
                                f"`grep` filters {', '.join(f.names)} out of {f.file}: once rewritten to a version "
                                "from the index, the image would not install it",
-                               "`nexusify rewrite` drops the filter for the shared packages"))
+                               self.fix_hint("`nexusify rewrite` drops the filter for the shared packages")))
         return out
 
 
@@ -201,7 +223,7 @@ def judge_file(dockerfile: Path, rel: str, *, project_dir: Path, root: Path, sha
         return None, DockerfileVerdict(rel, None, None, problems=[Problem(
             "error", "dockerfile-context-unknown", rel, None,
             f"built from several contexts ({shown}): what it copies differs between them",
-            "give each context its own Dockerfile; nothing was changed")])
+            "give each context its own Dockerfile")])
     try:
         raw = dockerfile.read_bytes()
         text = raw.decode("utf-8")
@@ -313,7 +335,7 @@ def _judge_copy(verdict: DockerfileVerdict, instr: Instruction, stage: Stage, ct
                 "error", "dockerfile-copies-shared", verdict.path, instr.start,
                 f"{instr.keyword} {src} brings shared code together with the project's own folder: rewrite "
                 "cannot drop one without the other", "copy the project's folder and the shared packages with "
-                "separate COPY lines; nothing was changed"))
+                "separate COPY lines"))
             return
         drop.append(src)
         exact = not any(c in src for c in "*?[")
@@ -329,7 +351,7 @@ def _judge_copy(verdict: DockerfileVerdict, instr: Instruction, stage: Stage, ct
         verdict.problems.append(Problem(
             "error", "dockerfile-uses-shared-code", verdict.path, instr.start,
             f"{instr.keyword} puts shared code at {dest}, a path named by a variable: its uses cannot be traced",
-            "write the destination literally; nothing was changed"))
+            "write the destination literally"))
         return
     whole = len(drop) == len(instr.sources)
     if not whole and instr.json_form and instr.start != instr.end:
@@ -337,7 +359,7 @@ def _judge_copy(verdict: DockerfileVerdict, instr: Instruction, stage: Stage, ct
             "error", "dockerfile-unpatchable", verdict.path, instr.start,
             f"{instr.keyword} mixes shared code ({', '.join(drop)}) with other sources in a multi-line JSON form "
             "that cannot be edited safely", "split the instruction: one COPY for the shared folders, one for the "
-            "rest; nothing was changed"))
+            "rest"))
         return
     base = abs_path(dest, stage.workdir)
     for rel, pkg in filled if whole else ():  # a partial copy merges into what the kept sources fill
@@ -442,7 +464,7 @@ def _uses(verdict: DockerfileVerdict, instr: Instruction, words: Iterable[str], 
                         "error", "dockerfile-uses-shared-code", verdict.path, instr.start,
                         f"{instr.keyword} uses {f.path}, shared code the copy at line {f.line} brings, "
                         f"through {shape}: rewrite cannot replace that with an install from the index "
-                        "with certainty", _HINT + "; nothing was changed"))
+                        "with certainty", _HINT + ""))
                     return
 
 

@@ -219,7 +219,7 @@ def judge_filter(path: str, instr: Instruction, seg: Segment, nxt: Segment | Non
             f"`{' '.join(words)}` filters {', '.join(filtered)} out of the requirements, and rewrite makes that "
             f"line a version from the index: {why}, so it cannot be rewritten with certainty",
             "remove the filter for the shared packages by hand (the rewritten requirements install them from "
-            "the index); nothing was changed"))
+            "the index)"))
 
     if unsure:
         problem(unsure)

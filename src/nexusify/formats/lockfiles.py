@@ -79,7 +79,7 @@ def pinned_versions(text: str) -> dict[str, frozenset[str]]:
     Unreadable TOML: nothing."""
     try:
         data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError:
+    except (tomllib.TOMLDecodeError, RecursionError):
         return {}
     out: dict[str, set[str]] = {}
     for entry in data.get("package", []) if isinstance(data.get("package"), list) else []:

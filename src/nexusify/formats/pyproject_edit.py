@@ -43,7 +43,6 @@ must have stopped being a path/file/workspace dependency.
 
 from __future__ import annotations
 
-import difflib
 import re
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
@@ -56,7 +55,7 @@ from packaging.utils import canonicalize_name
 from tomlkit.items import InlineTable, String, Table
 
 from nexusify.errors import InternalError, ProblemsFound
-from nexusify.formats.edits import Edit, EditResult
+from nexusify.formats.edits import Edit, EditResult, changed_blocks
 from nexusify.formats.pyproject_base import _quote, _still_local, _walk, _walk_cached
 from nexusify.formats.pyproject_pep621 import Pep621Edits
 from nexusify.formats.pyproject_poetry import PoetryEdits
@@ -252,10 +251,7 @@ class _Editor(PoetryEdits, Pep621Edits, SourceTableEdits):
         edits: list[Edit] = []
         if self.original == text:
             return edits
-        sm = difflib.SequenceMatcher(a=old, b=new, autojunk=False)
-        for tag, i1, i2, j1, j2 in sm.get_opcodes():
-            if tag == "equal":
-                continue
+        for i1, i2, j1, j2 in changed_blocks(old, new):
             reasons = [self.reasons[n] for n in range(i1 + 1, i2 + 1) if n in self.reasons]
             after = "\n".join(new[j1:j2])
             reasons += [r for marker, r in self.block_reasons if marker in after and r not in reasons]

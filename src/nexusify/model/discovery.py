@@ -52,6 +52,13 @@ def iter_pyprojects(root: Path, exclude: Iterable[str] = ()) -> Iterator[Path]:
                 continue
             if os.path.isfile(os.path.join(dirpath, d, "pyvenv.cfg")):
                 continue
+            if os.path.islink(os.path.join(dirpath, d)):  # os.walk does not enter it: a project there is
+                # reported by read_project (outside the root) or found at its real place (inside)
+                outside = not Path(os.path.realpath(os.path.join(dirpath, d))).is_relative_to(Path(root).resolve())
+                manifest = next((here / d / n for n in ("pyproject.toml", *LEGACY_MANIFESTS) if (here / d / n).is_file()), None)
+                if outside and manifest is not None:
+                    yield manifest
+                continue
             keep.append(d)
         dirnames[:] = keep
 
@@ -59,6 +66,13 @@ def iter_pyprojects(root: Path, exclude: Iterable[str] = ()) -> Iterator[Path]:
 
 def read_project(pp: Path, root: Path, problems: list[Problem]) -> Project | None:
     rel = relpath(pp, root)
+    real = pp.resolve()
+    if not real.is_relative_to(root.resolve()):
+        problems.append(Problem("error", "outside-root", rel, None,
+                                f"resolves through a symlink to {real}, outside the monorepo: nexusify neither "
+                                "reads nor rewrites it",
+                                "move the project into the monorepo (or replace the symlink by the folder itself)"))
+        return None
     if pp.name in LEGACY_MANIFESTS:
         return read_legacy_project(pp, root, problems)
     if pp.exists() and not pp.is_file():

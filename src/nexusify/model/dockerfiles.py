@@ -246,7 +246,7 @@ def decide_context(path: str, df: Dockerfile, project_dir: Path, root: Path) -> 
         f"the build context cannot be decided: line {from_root.start} copies a path found only from the "
         f"monorepo root, line {from_project.start} one found only in {rel}",
         f"make every COPY/ADD source relative to one context (the monorepo root: `COPY {rel}/... `, or "
-        f"{rel}); nothing was changed")
+        f"{rel})")
 
 
 def _names(text: str, rel: str) -> bool:

@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from nexusify.model.project import Project
 
-_VERSION_ASSIGN = re.compile(r"""^\s*__version__\s*(?::\s*str\s*)?=\s*["']([^"']+)["']""", re.M)
 
 
 def _module_file(base: Path, dotted: str, package_dirs: list[Path]) -> Path | None:
@@ -83,12 +82,9 @@ def _setuptools(project: Project) -> str | None:
 def _from_path(project: Project, rel: Any) -> str | None:
     if not isinstance(rel, str):
         return None
-    try:
-        text = (project.path / rel).read_text(encoding="utf-8")
-    except OSError:
-        return None
-    m = _VERSION_ASSIGN.search(text)
-    return m.group(1) if m else None
+    # the AST, as release writes it (nexusify.release.edits.replace_assignment): a docstring's
+    # example `__version__ = "..."` is never the version
+    return _literal_from_module(project.path / rel, "__version__")
 
 
 def _hatch(project: Project) -> str | None:
@@ -145,12 +141,17 @@ def _backend_hook(project: Project) -> tuple[str | None, str | None]:
 
 
 def _last_words(output: str) -> str:
-    """The backend's most telling line: its last warning or error, without the traceback."""
-    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
+    """The backend's most telling line: its last warning or error, without the traceback (no
+    frame lines, an exception's module path dropped: ``PackageNotFoundError: ...``)."""
+    lines = [ln.strip() for ln in output.splitlines() if ln.strip() and not _FRAME.match(ln)]
     for ln in reversed(lines):
         if any(w in ln for w in ("Error", "Warning", "error:", "warning:", "cannot", "not found", "No such")):
-            return ln[:300]
-    return lines[-1][:300] if lines else ""
+            return _EXC_PATH.sub("", ln)[:300]
+    return _EXC_PATH.sub("", lines[-1])[:300] if lines else ""
+
+
+_FRAME = re.compile(r'^\s*(Traceback \(most recent call last\)|File "[^"]*", line \d+|\^+$|~+\^*~*$)')
+_EXC_PATH = re.compile(r"^(?:[A-Za-z_]\w*\.)+(?=[A-Z]\w*: )")
 
 
 def static_dynamic_version(project: Project) -> str | None:

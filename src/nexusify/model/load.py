@@ -3,6 +3,7 @@ classify, check), and ``workspace_for(settings)`` with the configured overrides.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
@@ -60,7 +61,8 @@ def load_workspace(
     for pp in iter_pyprojects(root, exclude):
         project = read_project(pp, root, problems)
         if project is None:
-            broken.add(pp.parent.resolve())
+            folder = pp.parent.resolve()  # a symlink out of the root stays where it is in the tree
+            broken.add(folder if folder.is_relative_to(root) else pp.parent)
         else:
             projects.append(project)
     taken = {p.path for p in projects} | broken
@@ -127,6 +129,7 @@ def load_workspace(
         p.dockerfiles = sorted({b.dockerfile for b in p.docker_builds})
         p.lockfiles = find_lockfiles(p, by_path)
     meant_shared = assign_roles(ws, list(shared_globs))
+    ws.unnamed_shared = frozenset(meant_shared - ws.shared_paths)
     for p in projects:
         if ws.is_shared(p) and p.version is None and p.version_dynamic and resolve_dynamic:
             p.version, p.version_error = resolve_dynamic_version(p)
@@ -163,10 +166,19 @@ def read_local_dependencies(project: Project, problems: list[Problem] | None = N
 
 def workspace_for(settings: Settings) -> Workspace:
     """Load the monorepo with the settings' discovery overrides (what every verb calls)."""
-    return load_workspace(
+    ws = load_workspace(
         settings.root,
         shared_globs=settings.shared,
         service_globs=settings.services,
         exclude=settings.exclude,
         path_aliases=settings.path_aliases,
     )
+    ws.stay = frozenset(folder for pattern in settings.stay_in_workspace for folder in stay_folders(ws.root, pattern))
+    return ws
+
+
+def stay_folders(root: Path, pattern: str) -> list[Path]:
+    """The folders one ``stay-in-workspace`` glob names (relative to the root)."""
+    import glob
+
+    return [Path(os.path.normpath(m)) for m in sorted(glob.glob(str(root / pattern))) if os.path.isdir(m)]

@@ -21,16 +21,18 @@ def workspace_of(project: Project) -> Path | None:
 
 
 def stays_in_workspace(project: Project, ws: Workspace) -> bool:
-    """A consumer of a uv workspace that no rewrite moves (the workspace root, or a member that
-    takes shared packages only in development groups, a tool), which reaches every shared package
-    it takes with ``{ workspace = true }`` while that package is still a member of the same
-    workspace: uv installs them from the workspace, and publishing changes nothing for it. A member
-    that needs shared packages at run time is a rewrite target (it moves out); a consumer that names
-    a shared package by version, or by a path, does not stay."""
+    """A consumer of a uv workspace that no rewrite moves (the workspace root, a member that takes
+    shared packages only in development groups, a tool, or a consumer the ``stay-in-workspace``
+    setting lists: :attr:`Workspace.stay`), which reaches every shared package it takes with
+    ``{ workspace = true }`` while that package is still a member of the same workspace: uv
+    installs them from the workspace, and publishing changes nothing for it. Any other member that
+    needs shared packages at run time is a rewrite target (it moves out); a consumer that names a
+    shared package by version, or by a path, does not stay."""
     wroot = workspace_of(project)
     if wroot is None or not ws.is_consumer(project) or ws.is_shared(project):
         return False
-    if project.path != wroot and any(ws.is_shared(n) for n in ws.direct(project, runtime_only=True)):
+    if project.path != wroot and project.path not in ws.stay \
+            and any(ws.is_shared(n) for n in ws.direct(project, runtime_only=True)):
         return False
     if any(ws.is_shared(i.normalized) for i in project.index_deps):
         return False

@@ -26,10 +26,12 @@ class Workspace:
     broken: set[Path] = field(default_factory=set)  # folders whose pyproject.toml could not be read
     duplicates: set[str] = field(default_factory=set)  # normalised names two projects claim
     unmatched_builds: list[DockerBuild] = field(default_factory=list)  # Dockerfiles that build no project
+    stay: frozenset[Path] = frozenset()  # folders the `stay-in-workspace` setting keeps in their uv workspace
     _by_path: dict[Path, Project] = field(default_factory=dict, repr=False)
     _deps_cache: dict[tuple[str, bool], list[str]] = field(default_factory=dict, repr=False)
 
     shared_paths: frozenset[Path] = frozenset()  # decided by model.roles, by use
+    unnamed_shared: frozenset[Path] = frozenset()  # folders meant to be shared packages that have no name
     consumer_why: dict[Path, str] = field(default_factory=dict)  # consumer folder -> why it is one
     consumer_takes: dict[Path, tuple[str, ...]] = field(default_factory=dict)  # -> the shared packages it installs directly
 
@@ -96,6 +98,12 @@ class Workspace:
         where such a folder may be one of their targets."""
         return [p for p in self.problems if p.severity == "error" and p.path is not None
                 and self.owner_of(self.root / p.path) in self.broken]
+
+    def unnamed_shared_errors(self) -> list[Problem]:
+        """The errors of shared packages without a name: no name reaches them, so a verb acting on
+        every shared package (publish) must stop on them instead of skipping them."""
+        return [p for p in self.problems if p.severity == "error" and p.path is not None
+                and self.owner_of(self.root / p.path) in self.unnamed_shared]
 
     def errors_reaching(self, targets: Iterable[Project]) -> list[Problem]:
         """Every error in a project ``targets`` reach (see :meth:`closure`; an unreadable project

@@ -30,7 +30,7 @@ from nexusify.publish.plan import PackagePlan
 
 
 def dist_dir(settings: Settings, pl: PackagePlan) -> Path:
-    return settings.state_path / "dist" / f"{pl.normalized}-{pl.fingerprint[:16]}"
+    return settings.state_file("dist", f"{pl.normalized}-{pl.fingerprint[:16]}")
 
 
 def cached_build(folder: Path) -> BuildResult | None:
@@ -90,7 +90,7 @@ def scm_version_env(name: str, version: str) -> dict[str, str]:
 
 def prune_dist(settings: Settings, packages: Iterable[PackagePlan]) -> None:
     """Keep only the archives of the current fingerprints (older builds are just a cache)."""
-    dist = settings.state_path / "dist"
+    dist = settings.state_file("dist")
     if not dist.is_dir():
         return
     packages = list(packages)

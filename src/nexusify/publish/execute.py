@@ -131,7 +131,9 @@ def execute_plan(
 
 def _prepare_state_dir(settings: Settings) -> None:
     settings.state_path.mkdir(parents=True, exist_ok=True)
-    ignore = settings.state_path / ".gitignore"
+    for part in ("dist", "build-envs", "publish.lock"):
+        settings.state_file(part)  # a symlink out of the monorepo is refused before anything is built
+    ignore = settings.state_file(".gitignore")
     if not ignore.exists():
         ignore.write_text("# nexusify's local state and caches (fingerprints, build envs, archives)\n*\n")
 

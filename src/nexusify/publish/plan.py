@@ -123,7 +123,7 @@ def plan_publish(
     # everything also stops on a folder whose manifest cannot be read (it may be a shared package)
     blocking = ws.errors_reaching(selected)
     if not options.packages:
-        blocking += [p for p in ws.unreadable_errors() if p not in blocking]
+        blocking += [p for p in ws.unreadable_errors() + ws.unnamed_shared_errors() if p not in blocking]
     if blocking:
         raise ProblemsFound(
             f"{len(blocking)} problem(s) in shared packages stop publishing:\n"

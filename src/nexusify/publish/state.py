@@ -30,7 +30,7 @@ Record = dict[str, Any]
 
 
 def state_path(settings: Settings) -> Path:
-    return settings.state_path / STATE_FILE
+    return settings.state_file(STATE_FILE)
 
 
 def _empty() -> dict[str, Any]:
@@ -110,7 +110,7 @@ def publish_lock(settings: Settings) -> IO[str]:
     """An exclusive lock on the monorepo's publish state: two runs at once would race on it."""
     import fcntl
 
-    fh = (settings.state_path / "publish.lock").open("a")
+    fh = settings.state_file("publish.lock").open("a")
     try:
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -45,7 +45,8 @@ def auto_level(commits: Sequence[Commit]) -> tuple[str, list[Commit]]:
 
 
 def bump_version(version: str, level: str, *, explicit: bool = False) -> str:
-    """``version`` bumped by ``level`` (pre-release, dev and local parts dropped; 0.x rule above)."""
+    """``version`` bumped by ``level`` (pre-release, dev and local parts dropped, the epoch kept;
+    0.x rule above)."""
     if level not in LEVELS:
         raise UsageError(f"unknown bump level {level!r}", hint="use patch, minor, major or auto")
     try:
@@ -54,13 +55,14 @@ def bump_version(version: str, level: str, *, explicit: bool = False) -> str:
         raise UsageError(f"{version!r} is not a PEP 440 version, so it cannot be bumped",
                          hint="give the package a version like 0.1.0") from exc
     major, minor, micro = [*v.release, 0, 0, 0][:3]
+    epoch = f"{v.epoch}!" if v.epoch else ""  # an epoch orders every version after it: kept
     if level == "major" and major == 0 and not explicit:
         level = "minor"  # the 0.x rule
     if level == "major":
-        return f"{major + 1}.0.0"
+        return f"{epoch}{major + 1}.0.0"
     if level == "minor":
-        return f"{major}.{minor + 1}.0"
-    return f"{major}.{minor}.{micro + 1}"
+        return f"{epoch}{major}.{minor + 1}.0"
+    return f"{epoch}{major}.{minor}.{micro + 1}"
 
 
 def section_of(commit: Commit) -> str:

@@ -4,6 +4,7 @@ Keep a Changelog entry. Pure: nothing here reads the monorepo or writes a file."
 
 from __future__ import annotations
 
+import ast
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -64,12 +65,46 @@ def set_version(project: Project, new: str, root: Path) -> tuple[list[tuple[Path
     text = path.read_text(encoding="utf-8")
     if attr is None:
         return [(path, new + "\n")], None
-    rx = re.compile(rf"""^(\s*{re.escape(attr)}\s*(?::\s*str\s*)?=\s*)(["'])[^"']*\2""", re.M)
-    if not rx.search(text):
+    edited, why = replace_assignment(text, attr, new)
+    if edited is None:
         return [], Problem("error", "version-unwritable", relpath(path, root), None,
-                           f"{project.name}: no `{attr} = \"...\"` assignment to update",
-                           f"set {attr} = \"{new}\" by hand; nothing was written")
-    return [(path, rx.sub(lambda m: f"{m.group(1)}{m.group(2)}{new}{m.group(2)}", text, count=1))], None
+                           f"{project.name}: {why}", f"set {attr} = \"{new}\" by hand; nothing was written")
+    return [(path, edited)], None
+
+
+def replace_assignment(source: str, attr: str, value: str) -> tuple[str | None, str]:
+    """``source`` (a Python module) with the string literal of its one module-level ``attr = "..."``
+    (or ``attr: str = "..."``) replaced by ``value``, quotes kept; found through the AST, so a
+    docstring, a comment or a nested assignment that looks alike is never touched. (None, why)
+    when there is no such assignment, or more than one."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as exc:
+        return None, f"the file does not parse (line {exc.lineno}: {exc.msg})"
+    found: list[ast.Constant] = []
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        value_node = node.value if isinstance(node, (ast.Assign, ast.AnnAssign)) else None
+        if any(isinstance(t, ast.Name) and t.id == attr for t in targets):
+            if not (isinstance(value_node, ast.Constant) and isinstance(value_node.value, str)):
+                return None, f"`{attr}` is not assigned a plain string at module level"
+            found.append(value_node)
+    if len(found) != 1:
+        return None, (f"no module-level `{attr} = \"...\"` assignment to update" if not found else
+                      f"`{attr}` is assigned {len(found)} times at module level (lines "
+                      f"{', '.join(str(n.lineno) for n in found)}), so which one to update is unclear")
+    const = found[0]
+    lines = source.splitlines(keepends=True)
+    if const.end_lineno != const.lineno or const.end_col_offset is None:
+        return None, f"`{attr}`'s string spans several lines (line {const.lineno})"
+    raw = lines[const.lineno - 1].encode("utf-8")  # AST columns count UTF-8 bytes
+    literal = raw[const.col_offset:const.end_col_offset].decode("utf-8").lstrip("rRuU")
+    quote = literal[:3] if literal[:3] in ('"""', "'''") else literal[:1]
+    if literal.count(quote) != 2:  # implicit concatenation ("1" "2") or an odd literal: not ours to rewrite
+        return None, f"`{attr}`'s string on line {const.lineno} is not one plain literal"
+    new = f"{quote}{value}{quote}".encode()
+    lines[const.lineno - 1] = (raw[:const.col_offset] + new + raw[const.end_col_offset:]).decode("utf-8")
+    return "".join(lines), ""
 
 
 def repin(text: str, dep: IndexDependency, version: str, mode: str) -> tuple[str, str] | None:

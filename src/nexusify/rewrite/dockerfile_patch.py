@@ -33,8 +33,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from nexusify.config import url_problem
 from nexusify.credentials import PDM_URL_VARS
-from nexusify.errors import Problem
+from nexusify.errors import ConfigError, Problem
 from nexusify.formats.dockerfile_rules import PIP_INSTALL, DockerfileVerdict, PathInstall
 from nexusify.formats.dockerfile_runs import RequirementsFilter
 from nexusify.formats.edits import Edit
@@ -74,6 +75,16 @@ class _Change:
     reason: str
 
 
+def one_line_url(url: str) -> str:
+    """``url``, which a Dockerfile line is about to hold: a ConfigError if it could break out of
+    that line (a newline would start an instruction of its own)."""
+    problem = url_problem(url)
+    if problem:
+        raise ConfigError(f"index URL not written into a Dockerfile: {problem}",
+                          hint="give an http:// or https:// URL without spaces or control characters")
+    return url
+
+
 def patch(
     path: Path,
     text: str,
@@ -88,9 +99,10 @@ def patch(
     """Patch one Dockerfile from its shared-code ``verdict`` (see the module docstring).
     ``requirement(name, extras)`` is the requirement a path install becomes (None: no version
     known). Problems leave the text unchanged."""
+    one_line_url(index_url)
     rel = str(path)
     df = verdict.dockerfile
-    if df is None or verdict.problems:
+    if df is None or verdict.rewrite_refuses is not None:  # one rule with the hints audit and verify give
         return PatchResult(path, text, [], list(verdict.problems))
     bom = "\ufeff" if text.startswith("\ufeff") else ""
     nl = df.newline

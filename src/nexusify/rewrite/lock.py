@@ -22,6 +22,7 @@ pins (:attr:`LockJob.seed`), so the pin check holds it to the workspace's third-
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
@@ -98,6 +99,18 @@ def _read(path: Path) -> str:
 class _Failure:
     text: str
     timed_out: bool = False
+    interpreter: str | None = None  # uv found no Python for this requires-python (and may not download one)
+
+
+_NO_INTERPRETER = re.compile(r"No interpreter found for Python (\S+)")
+
+
+def _no_interpreter(job: LockJob, spec: str, root: Path) -> str:
+    """Why a uv re-lock failed when no Python matches the project's requires-python."""
+    pyproject = relpath(job.folder / "pyproject.toml", root)
+    return (f"uv needs a Python matching requires-python `{spec}` ({pyproject}) and none is installed; nexusify "
+            f"does not let uv download one (UV_PYTHON_DOWNLOADS=never): install it (`uv python install '{spec}'`), "
+            "or set UV_PYTHON_DOWNLOADS=automatic where uv can reach its Python downloads")
 
 
 def _run_all(cmds: Sequence[list[str]], cwd: Path, env: Mapping[str, str], timeout: float,
@@ -109,7 +122,8 @@ def _run_all(cmds: Sequence[list[str]], cwd: Path, env: Mapping[str, str], timeo
             return _Failure(run.output, timed_out=run.timed_out)
         if not run.ok:
             tail = " | ".join(ln.strip() for ln in run.output.splitlines()[-4:] if ln.strip())
-            return _Failure(f"`{' '.join(cmd)}` failed: {tail}")
+            missing = _NO_INTERPRETER.search(run.output)
+            return _Failure(f"`{' '.join(cmd)}` failed: {tail}", interpreter=missing.group(1) if missing else None)
     return None
 
 
@@ -144,7 +158,7 @@ def relock(jobs: Sequence[LockJob], root: Path, source_name: str, env: Mapping[s
             if old and not job.lockfile.is_file():
                 (scratch / job.lockfile.name).write_bytes(old)  # a new lock starts from the seed's pins
             why = _run_all(cmds, scratch, lock_env, limit, secret)
-            if why is not None and not why.timed_out and job.tool != "pdm":
+            if why is not None and not why.timed_out and why.interpreter is None and job.tool != "pdm":
                 # a lock the tool refuses (hand-edited, another tool version): lock afresh; the pin
                 # check below still refuses a result that moved a third-party pin. Not for PDM: a
                 # plain `pdm lock` would drop the optional groups the old lock held
@@ -153,7 +167,8 @@ def relock(jobs: Sequence[LockJob], root: Path, source_name: str, env: Mapping[s
                     why = None
             new = (scratch / job.lockfile.name).read_bytes() if why is None else old
         if why is not None:
-            problems.append(job.warning(root, why.text, project_text))
+            text = why.text if why.interpreter is None else _no_interpreter(job, why.interpreter, root)
+            problems.append(job.warning(root, text, project_text))
             continue
         text = new.decode("utf-8", "replace")
         left = path_pins(text, job.lockfile.name, set(job.names) - job.local)

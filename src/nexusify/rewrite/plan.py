@@ -69,6 +69,7 @@ from nexusify.formats.pyproject_edit import (
 )
 from nexusify.formats.workspace_stay import stay_problems
 from nexusify.model import Project, Workspace, declared_names, relpath, stays_in_workspace
+from nexusify.model.by_name import by_name_only, by_name_problem
 from nexusify.model.staying import workspace_of
 from nexusify.rewrite.apply import apply_plan
 from nexusify.rewrite.compose_contexts import drop_unused_contexts
@@ -280,9 +281,12 @@ def _plan_service(project: Project, ctx: _PlanContext) -> tuple[ServicePlan, lis
     problems: list[Problem] = []
     deps = [d for d in project.local_deps
             if d.resolved is not None and ws.is_shared(d.normalized)]
+    bare = by_name_only(project, shared_names)
+    sp.by_name = sorted({d.normalized for d in bare})
+    problems.extend(by_name_problem(project, d, root, ctx.versions, settings.source_name) for d in bare)
     sp.by_version = sorted(n for names in declared_names(project).values() for n in names
-                           if n in shared_names and n not in {d.normalized for d in deps})
-    if not deps and not sp.by_version and not _copies_shared_code(project, ctx):
+                           if n in shared_names and n not in {d.normalized for d in deps} and n not in sp.by_name)
+    if not deps and not sp.by_version and not sp.by_name and not _copies_shared_code(project, ctx):
         return sp, problems  # nothing to do: the service is left byte-identical
     sp.shared = sorted({d.normalized for d in deps})
     req_deps = [d for d in deps if d.kind == "requirements"]
@@ -332,7 +336,7 @@ def _plan_service(project: Project, ctx: _PlanContext) -> tuple[ServicePlan, lis
         for judged in judge_project(project, root, ctx.shared_code):
             df, drel, content, verdict = judged.path, judged.rel, judged.content, judged.verdict
             if content is None:
-                problems.extend(verdict.problems)
+                problems.extend(_untouched(p) for p in verdict.problems)
                 continue
             if moving and any(p.code == "dockerfile-uv-workspace" for p in verdict.problems):
                 problems.extend(_plan_moved_dockerfile(sp, project, judged, ctx))
@@ -345,15 +349,21 @@ def _plan_service(project: Project, ctx: _PlanContext) -> tuple[ServicePlan, lis
                 # a uv workspace still has it: that stays an error)
                 if not needed and problem.code != "dockerfile-uv-workspace":
                     problem.severity = "warning"
-                if "nothing was changed" not in (problem.hint or ""):
-                    problem.hint = (problem.hint + "; " if problem.hint else "") + "this Dockerfile was left untouched"
-                problems.append(problem)
+                problems.append(_untouched(problem))
             if patched.changed:
                 sp.files.append(FilePlan(df, drel, "dockerfile", sp.name, content, patched.text.encode("utf-8"),
                                          patched.edits))
     own = [lf for lf in ws.lockfiles_of(project) if lf.parent == project.path]  # a workspace's lock: uv_move
     sp.lock_jobs = _lock_jobs(own, sp, frozenset(n for n in shared_names if n))
     return sp, problems
+
+
+def _untouched(problem: Problem) -> Problem:
+    """A Dockerfile problem as rewrite reports it: the rule's hint, and that the file was left alone."""
+    note = "this Dockerfile was left untouched"
+    if note not in (problem.hint or ""):
+        problem.hint = (problem.hint + "; " if problem.hint else "") + note
+    return problem
 
 
 def _lock_jobs(lockfiles: list[Path], sp: ServicePlan, shared: frozenset[str]) -> list[LockJob]:

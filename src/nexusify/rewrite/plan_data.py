@@ -65,6 +65,7 @@ class ServicePlan:
     path: Path
     shared: list[str] = field(default_factory=list)  # direct shared dependencies by path/file/workspace
     by_version: list[str] = field(default_factory=list)  # shared packages already declared by version
+    by_name: list[str] = field(default_factory=list)  # named with no version and no index (model.by_name)
     added: list[str] = field(default_factory=list)  # transitive ones declared for the explicit source
     files: list[FilePlan] = field(default_factory=list)
     stale_lockfiles: list[str] = field(default_factory=list)
@@ -77,7 +78,7 @@ class ServicePlan:
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "path": self.rel, "changed": self.changed, "shared_dependencies": self.shared,
-                "shared_by_version": self.by_version,
+                "shared_by_version": self.by_version, "shared_by_name": self.by_name,
                 "transitive_declared": self.added, "files": [f.rel for f in self.files if f.changed],
                 "stale_lockfiles": self.stale_lockfiles,
                 "uv_workspace_move": self.move.to_dict() if self.move else None}

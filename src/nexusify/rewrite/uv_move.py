@@ -26,7 +26,6 @@ as part of the one rewrite plan (written all or nothing, the same plan ``rewrite
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
@@ -36,7 +35,7 @@ import tomlkit
 from packaging.utils import canonicalize_name
 
 from nexusify.errors import Problem
-from nexusify.formats.edits import Edit
+from nexusify.formats.edits import Edit, changed_blocks
 from nexusify.model import Project, Workspace, relpath
 from nexusify.model.paths import glob_dirs
 from nexusify.rewrite.lock import LockJob
@@ -59,9 +58,8 @@ def moves_out(project: Project, shared: Collection[str | None]) -> bool:
 def _line_edits(old: str, new: str, reason: str) -> list[Edit]:
     a, b = old.splitlines(), new.splitlines()
     out = []
-    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
-        if tag != "equal":
-            out.append(Edit(i1 + 1, "\n".join(a[i1:i2]), "\n".join(b[j1:j2]), reason))
+    for i1, i2, j1, j2 in changed_blocks(a, b):
+        out.append(Edit(i1 + 1, "\n".join(a[i1:i2]), "\n".join(b[j1:j2]), reason))
     return out
 
 

@@ -39,7 +39,7 @@ from nexusify.formats.dockerfile_rules import DockerfileVerdict
 from nexusify.formats.edits import Edit
 from nexusify.model import Project, relpath
 from nexusify.model.project import DockerBuild
-from nexusify.rewrite.dockerfile_patch import INDEX_ARG
+from nexusify.rewrite.dockerfile_patch import INDEX_ARG, one_line_url
 
 _UV_SYNC = re.compile(r"(?<![\w.-])uv\s+sync(?=\s|$)")
 _PACKAGE = re.compile(r"--package(?:\s+|=)(\S+)")
@@ -69,6 +69,7 @@ def move_dockerfile(rel: str, text: str, verdict: DockerfileVerdict, project: Pr
                     builds: list[DockerBuild], root: Path, index_url: str) -> MovedDockerfile:
     """The Dockerfile of ``project`` (a moved member of the workspace at ``wroot``) rewritten to
     build without the workspace (see the module docstring); problems leave it untouched."""
+    one_line_url(index_url)
     out = MovedDockerfile(text, verdict.context)
     df = verdict.dockerfile
 

@@ -1,7 +1,9 @@
 """Check 4 (``--build``), build: each Dockerfile that builds a consumer builds with its real
 context (and the named contexts and build args its compose file gives it) on the engine (deploy's image builder: the index URL as a build arg, credentials as a
 BuildKit netrc secret), and the built image imports every shared package the consumer needs at
-run time, installed from the index (not from a folder). Images are removed afterwards."""
+run time, installed from the index (not from a folder). Images are removed afterwards, the
+intermediate ones of every stage too, also after a failed build: each build labels them with a
+version of its own (``verify-<id>``), and every image holding that label goes."""
 
 from __future__ import annotations
 
@@ -121,9 +123,10 @@ class Builder:
         from nexusify.deploy.images import BuildRequest, build_image
 
         slug = "".join(c if c.isalnum() or c in "-_." else "-" for c in (consumer.name or consumer.path.name).lower())
-        ref = f"localhost/nexusify-verify/{slug}:{uuid.uuid4().hex[:12]}"
+        run = uuid.uuid4().hex[:12]
+        ref = f"localhost/nexusify-verify/{slug}:{run}"
         req = BuildRequest(service=consumer.name or slug, context=context,
-                           dockerfile=os.path.relpath(jd.path, context), ref=ref, version="verify",
+                           dockerfile=os.path.relpath(jd.path, context), ref=ref, version=f"verify-{run}",
                            environment="verify", build_args=dict(jd.build_args), index_url=self.index_url,
                            credentials=self.creds, additional_contexts=dict(jd.additional_contexts))
         client = engine.client  # type: ignore[attr-defined]
@@ -139,6 +142,7 @@ class Builder:
         finally:
             with contextlib.suppress(Exception):  # best effort: never leave verify's images behind
                 client.images.remove(ref, force=True)
+            _remove_labelled(client, req.version)
 
     def _imports(self, client: object, ref: str, names: list[str]) -> str | None:
         import docker.errors
@@ -189,3 +193,24 @@ class Builder:
 
 class _NoEngine(Exception):
     pass
+
+
+def _remove_labelled(client: object, version: str, passes: int = 20) -> None:
+    """Remove every image this build labelled (its stages' intermediate images: a failed build
+    leaves them untagged), children before parents, best effort. Never forced: an image another
+    build uses as its cache (a container runs on it) stays, that build is not killed."""
+    from nexusify.deploy.engine import LABEL_VERSION
+
+    left: set[str] | None = None
+    for _ in range(passes):
+        try:
+            images = client.images.list(all=True, filters={"label": f"{LABEL_VERSION}={version}"})  # type: ignore[attr-defined]
+        except Exception:  # the engine went away: nothing more to do here
+            return
+        ids = {image.id for image in images}
+        if not ids or ids == left:  # all gone, or what is left is in use
+            return
+        left = ids
+        for image_id in sorted(ids):
+            with contextlib.suppress(Exception):  # one with children goes in a later pass
+                client.images.remove(image_id, force=False)  # type: ignore[attr-defined]

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from nexusify.config import Settings
-from nexusify.errors import ProblemsFound, UsageError
+from nexusify.errors import ConfigError, ProblemsFound, UsageError
 from nexusify.extras import require
 from nexusify.formats.dockerfile_rules import judge_project
 from nexusify.formats.shared_code import SharedCode
@@ -38,9 +38,12 @@ def select_consumers(ws: Workspace, targets: Sequence[str], cwd: Path | None = N
 
 
 def run_verify(settings: Settings, targets: Sequence[str] = (), *, env: Mapping[str, str] | None = None,
-               build: bool = False, cwd: Path | None = None, which: Which = shutil.which) -> VerifyReport:
+               build: bool = False, cwd: Path | None = None, which: Which = shutil.which,
+               index_auth: bool | None = None) -> VerifyReport:
     """Every check for every target consumer; raises before checking when the model has errors
-    in anything they reach (ProblemsFound) or the index is not configured (ConfigError)."""
+    in anything they reach (ProblemsFound) or the index is not configured (ConfigError).
+    ``index_auth``: log in to the index (True: credentials required), install anonymously
+    (False, as services rewritten with ``--no-index-auth`` do), or when credentials are configured (None)."""
     env = env or {}
     url = settings.install_index_url("verify proves that consumers install shared packages from it")
     if build:
@@ -51,11 +54,17 @@ def run_verify(settings: Settings, targets: Sequence[str] = (), *, env: Mapping[
         raise UsageError(f"no project under {ws.root} depends on a shared package: nothing to verify",
                          hint="`nexusify audit` lists the shared packages and their consumers")
     errors = ws.errors_reaching(consumers)
+    if not targets:  # "every consumer": a folder that cannot be read (a symlink out of the root) may be one
+        errors += [p for p in ws.unreadable_errors() if p not in errors]
     if errors:
         raise ProblemsFound(f"{len(errors)} problem(s) in what the consumers reach; nothing was verified:\n  "
                             + "\n  ".join(str(p) for p in errors), hint="fix them (`nexusify audit`) and re-run")
     creds = settings.credentials(env)
-    present = creds if creds.present else None
+    if index_auth and not creds.present:
+        raise ConfigError("--index-auth: no credentials for the index are configured",
+                          hint="set NEXUS_USERNAME and NEXUS_PASSWORD (or use .pypirc/keyring), "
+                               "or drop --index-auth")
+    present = creds if creds.present and index_auth is not False else None
     shared = SharedCode.from_workspace(ws, settings.path_aliases)
     judged = {c.path: judge_project(c, ws.root, shared) for c in consumers}
     report = VerifyReport(str(ws.root), url, build=build)

@@ -43,12 +43,12 @@ def dockerfile_findings(judged: JudgedDockerfile) -> list[Finding]:
     v = judged.verdict
     out = [Finding(f"{c.instruction.keyword} {' '.join(c.sources)} copies shared code"
                    f"{' (' + ', '.join(c.names) + ')' if c.names else ''} into the image", v.path, c.line,
-                   "`nexusify rewrite` installs it from the index instead") for c in v.copies]
+                   v.fix_hint("`nexusify rewrite` installs it from the index instead")) for c in v.copies]
     out += [Finding(f"installs {i.name} from the copied folder `{i.word}`", v.path, i.instruction.start,
-                    "install it by version from the index (`nexusify rewrite`)") for i in v.installs]
+                    v.fix_hint("install it by version from the index (`nexusify rewrite`)")) for i in v.installs]
     out += [Finding(f"`grep` filters {', '.join(f.names)} out of {f.file}, so the image does not install "
                     f"{'them' if len(f.names) > 1 else 'it'} from the index", v.path, f.instruction.start,
-                    "drop the filter for the shared packages (`nexusify rewrite`)") for f in v.filters]
+                    v.fix_hint("drop the filter for the shared packages (`nexusify rewrite`)")) for f in v.filters]
     out += [Finding(p.message, p.path or v.path, p.line, p.hint) for p in v.problems if p.severity == "error"]
     return sorted(out, key=lambda f: (f.path or "", f.line or 0))
 
