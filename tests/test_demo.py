@@ -139,7 +139,11 @@ def test_demo_without_engine_then_rerun_with_json(tmp_path: Path, run_cli: Any, 
     assert data["engine_skipped"] == "--no-engine was given"
     assert set(steps["audit"]["details"]["shared"]) == SHARED
     assert {p["name"] for p in steps["publish"]["details"]["packages"]} == SHARED
-    assert steps["rewrite"]["details"]["unchanged"] == ["reporting"]
+    # roles by use (issue 19): reporting takes no shared package, so it is no consumer and rewrite does not
+    # plan it at all (it was listed as "unchanged" when every project under services/ was one)
+    assert steps["rewrite"]["details"]["unchanged"] == []
+    assert (workdir / "services" / "reporting" / "pyproject.toml").read_bytes() == \
+        (SAMPLE / "services" / "reporting" / "pyproject.toml").read_bytes()
     # the clean install: every file came from the local index (pip's own install report)
     index = data["index"]
     assert index["stopped"] is True and index["port"] != first_port and not port_open(index["port"])
