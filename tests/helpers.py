@@ -16,6 +16,7 @@ import time
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -95,3 +96,9 @@ def make_wheel(dest: Path, folder: Path, dist: str, version: str, package: str) 
             zf.writestr(f.relative_to(folder).as_posix(), f.read_bytes())
         zf.writestr(f"{base}.dist-info/METADATA", f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
     return path
+
+
+def role(ws: Any, project: Any) -> str:
+    """A project's roles by use, as one word: "shared", "consumer", "shared+consumer" or "other"."""
+    found = [r for r, yes in (("shared", ws.is_shared(project)), ("consumer", ws.is_consumer(project))) if yes]
+    return "+".join(found) or "other"

@@ -51,7 +51,7 @@ def test_json_content(sample_json: dict) -> None:  # type: ignore[type-arg]
     assert svcs["quality-fabric"]["transitive_shared_dependencies"] == [
         "maestro-core-api", "maestro-core-auth", "maestro-core-config", "maestro-core-db",
         "maestro-core-logging", "maestro-test-healer"]
-    assert svcs["reporting"]["shared_dependencies"] == [] and svcs["reporting"]["transitive_shared_dependencies"] == []
+    assert "reporting" not in svcs  # installs no shared code: no consumer
     assert svcs["gateway"]["dockerfiles"] == ["services/gateway/Dockerfile"]
     order = sample_json["publish_order"]
     assert order.index("maestro-core-config") < order.index("maestro-core-logging") < order.index("maestro-core-api")
@@ -72,10 +72,10 @@ def test_table_output(run_cli) -> None:  # type: ignore[no-untyped-def]
     r = run_cli("audit", "--root", str(SAMPLE))
     assert r.exit_code == 0
     out = r.stdout
-    assert "Shared packages (8)" in out and "Services (5)" in out
+    assert "Shared packages (8)" in out and "Consumers (4)" in out
     assert "Publish order: maestro-core-config -> " in out
     assert "services/scheduler/Dockerfile:6" in out
-    assert "8 shared package(s), 5 service(s): 0 error(s), 6 warning(s)" in out
+    assert "8 shared package(s), 4 consumer(s): 0 error(s), 6 warning(s)" in out
 
 
 def test_classification_survives_rewrite(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -127,11 +127,6 @@ PROBLEMS = [
         ("error", "bad-requirement", "libs/a/pyproject.toml", 4), id="bad-requirement",
     ),
     pytest.param(
-        {"services/a/pyproject.toml": pep621("a"),
-         "services/s/pyproject.toml": poetry("s", 'a = {path = "../a"}')},
-        ("warning", "service-depended-upon", "services/a/pyproject.toml", None), id="service-depended-upon",
-    ),
-    pytest.param(
         {"libs/a/pyproject.toml": pep621("a"),
          "services/s/pyproject.toml": poetry("s", 'a = {path = "../../libs/a"}'),
          "services/s/Dockerfile": "FROM python:3.11\nWORKDIR /app\nCOPY ../../libs/a /libs/a\n"},
@@ -187,8 +182,8 @@ def test_invalid_toml_names_the_column_and_the_rest_is_still_audited(tmp_path: P
     (problem,) = [p for p in report.problems if p.code == "invalid-toml"]
     assert (problem.line, problem.column) == (3, 11)
     assert problem.location == "libs/broken/pyproject.toml:3:11"
-    assert [p.name for p in report.workspace.shared] == ["good"]
-    assert [p.name for p in report.workspace.services] == ["s"]
+    assert [p.name for p in report.workspace.shared()] == ["good"]
+    assert [p.name for p in report.workspace.consumers()] == ["s"]
 
 
 def test_cycle_is_named(tmp_path: Path) -> None:

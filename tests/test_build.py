@@ -22,7 +22,7 @@ from tests.helpers import stamps
 
 def _build_all(monorepo: Path, tmp: Path, envs: BuildEnvs) -> dict[str, tuple[Artifact, Artifact]]:
     ws = load_workspace(monorepo)
-    versions = {p.normalized: p.version for p in ws.shared if p.normalized and p.version}
+    versions = {p.normalized: p.version for p in ws.shared() if p.normalized and p.version}
     out = {}
     for name in ws.publish_order():
         p = ws.by_name[name]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from nexusify.errors import ConfigError
-from nexusify.formats.constraints import admits, pep440_specifier, poetry_constraint
+from nexusify.syntax.constraints import admits, pep440_specifier, poetry_constraint
 
 
 @pytest.mark.parametrize(

@@ -68,7 +68,7 @@ def _files_holding(folder: Path, needle: str) -> list[str]:
 
 def _service_path_deps(root: Path) -> list[str]:
     ws = load_workspace(root)
-    return [f"{s.name}: {d.name}" for s in ws.services for d in s.local_deps if d.resolved is not None]
+    return [f"{s.name}: {d.name}" for s in ws.consumers() for d in s.local_deps if d.resolved is not None]
 
 
 # --------------------------------------------------------------------------- end to end, no engine
@@ -86,7 +86,8 @@ def test_demo_without_engine_then_rerun_with_json(tmp_path: Path, run_cli: Any, 
     assert first.exit_code == 0, first.output
     out = first.stdout
     assert "nexusify demo finished in" in out
-    assert "8 shared packages and 5 services" in out
+    # roles by use (issue 19): services/reporting takes no shared package, so it is no consumer
+    assert "8 shared packages and 4 services" in out
     assert "built and uploaded 8 shared packages (16 files)" in out
     assert "rewrote 4 services" in out and "no path dependency left" in out
     assert "a new virtualenv installed quality-fabric's shared packages" in out
@@ -138,7 +139,11 @@ def test_demo_without_engine_then_rerun_with_json(tmp_path: Path, run_cli: Any, 
     assert data["engine_skipped"] == "--no-engine was given"
     assert set(steps["audit"]["details"]["shared"]) == SHARED
     assert {p["name"] for p in steps["publish"]["details"]["packages"]} == SHARED
-    assert steps["rewrite"]["details"]["unchanged"] == ["reporting"]
+    # roles by use (issue 19): reporting takes no shared package, so it is no consumer and rewrite does not
+    # plan it at all (it was listed as "unchanged" when every project under services/ was one)
+    assert steps["rewrite"]["details"]["unchanged"] == []
+    assert (workdir / "services" / "reporting" / "pyproject.toml").read_bytes() == \
+        (SAMPLE / "services" / "reporting" / "pyproject.toml").read_bytes()
     # the clean install: every file came from the local index (pip's own install report)
     index = data["index"]
     assert index["stopped"] is True and index["port"] != first_port and not port_open(index["port"])

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from nexusify.formats.dockerfile_parse import DockerfileSyntaxError, parse, parse_file
 from nexusify.formats.dockerfile_rules import SharedCode, judge_dockerfile
 from nexusify.rewrite.dockerfile_patch import PatchResult
 from nexusify.rewrite.dockerfile_patch import patch as patch_verdict
+from nexusify.syntax.dockerfile_parse import DockerfileSyntaxError, parse, parse_file
 from tests.conftest import SAMPLE
 
 URL = "http://127.0.0.1:9/simple/"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from nexusify.formats.dockerfile_parse import parse
+from nexusify.syntax.dockerfile_parse import parse
 
 from .conftest import REPO, missing
 from .test_dockerfile import patch

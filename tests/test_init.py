@@ -25,7 +25,7 @@ def test_init_writes_config_that_audit_accepts(run_cli, monorepo: Path) -> None:
     assert "services/quality-fabric" in cfg.read_text()
     audit = run_cli("--root", str(monorepo), "audit", "--json")
     assert audit.exit_code == 0, audit.output
-    assert len(json.loads(audit.stdout)["services"]) == 5
+    assert len(json.loads(audit.stdout)["services"]) == 4  # reporting installs no shared code
 
 
 def test_init_pins_unconventional_layout(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -90,4 +90,4 @@ def test_init_on_real_world_layouts_writes_a_config_audit_accepts(run_cli, tmp_p
     assert after_run.exit_code in (0, 1), after_run.output  # 2 would mean the config was refused
     after = json.loads(after_run.stdout)
     assert sorted(p["name"] for p in after["packages"]) == sorted(p["name"] for p in before["packages"])
-    assert sorted(s["name"] for s in after["services"]) == sorted(s["name"] for s in before["services"])
+    assert sorted(s["path"] for s in after["services"]) == sorted(s["path"] for s in before["services"])  # a nameless root too

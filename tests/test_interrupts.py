@@ -14,7 +14,7 @@ import pytest
 
 SCRIPT = textwrap.dedent("""
     import os, signal, sys
-    from nexusify.ui.interrupts import Interrupted, interrupts_raise
+    from nexusify.interrupts import Interrupted, interrupts_raise
 
     def body():
         # a signal that arrives while exec'd source runs (dataclasses do this at import time)
@@ -66,7 +66,7 @@ def test_a_plain_keyboard_interrupt_would_not(tmp_path: Path) -> None:
 def test_once_ignores_a_second_signal_during_cleanup(tmp_path: Path) -> None:
     code = textwrap.dedent("""
         import os, signal, time
-        from nexusify.ui.interrupts import interrupts_raise
+        from nexusify.interrupts import interrupts_raise
         try:
             with interrupts_raise(signal.SIGTERM, once=True):
                 try:

@@ -27,9 +27,10 @@ MAX_LINES = 500
 # inside a subpackage when it sits lower than the rest of it (the longest name matching a module
 # wins); "__init__" is ``nexusify/__init__.py``. Edit this table when the layout changes.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("__init__", "errors", "files", "transaction", "gitsteps", "ui.interrupts", "extras", "credentials", "config"),
+    ("__init__", "errors", "files", "transaction", "gitsteps", "interrupts", "processes", "extras", "credentials",
+     "config"),
     # the parsers the model reads with
-    ("formats.toml", "formats.requirements", "formats.dockerfile_parse", "formats.constraints"),
+    ("syntax", "tools"),
     ("model",),
     # the editors and the shared-code rule work on the model's projects
     ("formats", "index", "dists"),
@@ -207,6 +208,37 @@ def test_no_import_cycle() -> None:
         report.append(" -> ".join(loop) + "\n    " + "\n    ".join(hops)
                       + f"\n    ({len(component)} modules in this cycle: {', '.join(component)})")
     assert not report, "import cycles (move the shared part into a lower module):\n  " + "\n  ".join(report)
+
+
+def _package(module: str) -> str:
+    """The package a module belongs to (``nexusify.syntax.toml`` -> ``formats``), or the top-level
+    module itself (``nexusify.config`` -> ``config``)."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def test_no_package_cycle() -> None:
+    """Packages form a map too: no two packages import each other, through any chain (every import
+    counts, TYPE_CHECKING ones included: a type is a dependency too)."""
+    edges: dict[str, set[str]] = {}
+    where: dict[tuple[str, str], str] = {}
+    for i in _imports(_modules()):
+        a, b = _package(i.source), _package(i.target)
+        if a != b:
+            edges.setdefault(a, set()).add(b)
+            where.setdefault((a, b), f"{i.where}: {i.source} imports {i.target}")
+    report = []
+    for component in _cycles(edges):
+        loop = _shortest_loop(min(component), edges, set(component))
+        report.append(" -> ".join(loop) + "\n    " + "\n    ".join(where[(a, b)] for a, b in itertools.pairwise(loop)))
+    assert not report, "package cycles (move the shared part into a lower package):\n  " + "\n  ".join(report)
+
+
+def test_the_layer_table_names_packages() -> None:
+    """Each layer holds whole packages (or top-level modules): a package split across layers is two
+    concerns in one folder."""
+    split = [name for names in LAYERS for name in names if "." in name]
+    assert not split, f"split these packages so each sits in one layer: {', '.join(split)}"
 
 
 def test_lower_layers_never_import_higher_ones() -> None:

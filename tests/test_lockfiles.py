@@ -9,7 +9,8 @@ import pytest
 
 from nexusify.credentials import Credentials, Secret, tool_env, url_with_env_userinfo
 from nexusify.formats.lockfiles import moved_pins, path_pins, pinned_versions
-from nexusify.rewrite.lock import LockJob, pdm_updates
+from nexusify.rewrite.lock import LockJob
+from nexusify.tools import pdm_updates
 
 PDM_PROJECT = """
 [project]

@@ -11,6 +11,7 @@ from pathlib import Path
 from nexusify.model import load_workspace
 
 from .conftest import FIXTURES
+from .helpers import role
 
 LAYOUTS = FIXTURES / "layouts"
 
@@ -21,15 +22,15 @@ def builds(ws, rel: str) -> list[tuple[str, str, str]]:
             for b in p.docker_builds]
 
 
-def test_a_virtual_roots_dev_group_makes_no_service_a_shared_package() -> None:
+def test_a_virtual_roots_dev_group_makes_no_consumer_a_shared_package() -> None:
     ws = load_workspace(LAYOUTS / "uv-root-lock-compose")
-    roles = {p.rel(ws.root): p.role for p in ws.projects}
-    assert roles == {".": "other", "libs/common": "shared", "libs/models": "shared",
-                     "services/api": "service", "services/worker": "service"}
+    roles = {p.rel(ws.root): role(ws, p) for p in ws.projects}
+    assert roles == {".": "consumer", "libs/common": "shared", "libs/models": "shared",
+                     "services/api": "consumer", "services/worker": "consumer"}
     assert ws.problems == []
     api = ws.by_name["api"]
     assert api.tool == "uv" and api.lockfiles == [ws.root / "uv.lock"]
-    assert ws.transitive(api) == ["common", "models"]
+    assert sorted(ws.closure([api])) == ["common", "models"]
 
 
 def test_dockerfiles_under_docker_built_through_compose_belong_to_their_service() -> None:
@@ -51,13 +52,13 @@ def test_a_dockerfile_under_docker_without_compose_is_matched_by_what_it_copies(
 def test_a_pdm_root_consumes_its_own_packages() -> None:
     ws = load_workspace(LAYOUTS / "pdm-root-consumer")
     root = ws.project_at(ws.root)
-    assert root is not None and root.role == "service" and root.tool == "pdm"
+    assert root is not None and role(ws, root) == "consumer" and root.tool == "pdm"
     assert ws.problems == []  # PDM's documented unnamed -e form is valid
     by_group = sorted((d.name, d.group, d.editable) for d in root.local_deps)
     assert by_group == [("api", "dev", True), ("api", "extra:server", False), ("schemas", "dev", True)]
-    assert {p.name: p.role for p in ws.shared} == {"api": "shared", "schemas": "shared"}
+    assert [p.name for p in ws.shared()] == ["api", "schemas"]
     assert builds(ws, ".") == [("Dockerfile", ".", "folder")]
-    assert ws.transitive(root) == ["api", "schemas"]
+    assert sorted(ws.closure([root], runtime=False)) == ["api", "schemas"]
 
 
 def test_an_unnamed_editable_path_that_points_nowhere_is_an_error_at_its_line(tmp_path: Path) -> None:
@@ -106,7 +107,7 @@ def test_a_poetry_applications_installed_group_makes_it_a_consumer_wherever_it_i
     (root / "docker-compose.yml").write_text(
         "services:\n  api:\n    build:\n      context: .\n      dockerfile: svc/api/Dockerfile\n")
     ws = load_workspace(root)
-    assert ws.project_at(root / "svc/api").role == "service"
+    assert role(ws, ws.project_at(root / "svc/api")) == "consumer"
     result = run_cli("rewrite", "--check", "--root", str(root), "--index-url", "http://127.0.0.1:9/simple/")
     assert result.exit_code == 1, result.output
     assert "svc/api/Dockerfile:3" in result.output and "dockerfile-uses-shared-code" in result.output
@@ -117,5 +118,5 @@ def test_a_poetry_applications_dev_and_optional_groups_stay_development_only(tmp
         extra = "\n[tool.poetry.group.docs]\noptional = true\n" if "docs" in table else ""
         root = _poetry_app_repo(tmp_path / table[19:23], table, extra)
         ws = load_workspace(root)
-        assert ws.project_at(root / "svc/api").role != "service", table
+        assert role(ws, ws.project_at(root / "svc/api")) == "other", table
         assert [d.runtime for d in ws.project_at(root / "svc/api").local_deps] == [False], table

@@ -40,10 +40,10 @@ def test_setup_py_and_setup_cfg_libraries_are_packages(tmp_path: Path) -> None:
     _tree(tmp_path)
     ws = load_workspace(tmp_path)
     assert ws.problems == [], [str(p) for p in ws.problems]
-    versions = {p.name: (p.version, p.role, p.manifest.name) for p in ws.shared}
-    assert versions == {"oldlib": ("2.1.0", "shared", "setup.py"), "cfglib": ("0.4.0", "shared", "setup.cfg"),
-                        "computed": ("3.2.1", "shared", "setup.py"), "modern": ("1.0.0", "shared", "pyproject.toml")}
-    assert ws.transitive(ws.by_name["api"]) == ["cfglib", "computed", "modern", "oldlib"]
+    versions = {p.name: (p.version, p.manifest.name) for p in ws.shared()}
+    assert versions == {"oldlib": ("2.1.0", "setup.py"), "cfglib": ("0.4.0", "setup.cfg"),
+                        "computed": ("3.2.1", "setup.py"), "modern": ("1.0.0", "pyproject.toml")}
+    assert sorted(ws.closure([ws.by_name["api"]])) == ["cfglib", "computed", "modern", "oldlib"]
     assert ws.publish_order() == ["cfglib", "computed", "modern", "oldlib"]
 
 

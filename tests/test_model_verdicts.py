@@ -74,7 +74,7 @@ def test_an_unresolvable_dynamic_version_is_an_error_with_the_backends_words(tmp
     _setuptools_project(tmp_path / "libs" / "dyn", None)
     ws = load_workspace(tmp_path)
     p = ws.by_name["dyn"]
-    assert p.role == "shared" and p.version is None
+    assert ws.is_shared(p) and p.version is None
     [problem] = [x for x in ws.problems if x.code == "version-unresolved"]
     assert problem.severity == "error" and problem.line == 3
     assert "0.0.0" in problem.message and "VERSION.txt" in problem.message

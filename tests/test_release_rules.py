@@ -7,10 +7,10 @@ import pytest
 
 from nexusify.affected.git import Commit
 from nexusify.errors import UsageError
-from nexusify.formats.constraints import constraint_admits, poetry_to_pep440
 from nexusify.model.project import IndexDependency
 from nexusify.release.bump import auto_level, bump_version, commit_level
 from nexusify.release.edits import changelog, repin, replace_assignment
+from nexusify.syntax.constraints import constraint_admits, poetry_to_pep440
 
 
 @pytest.mark.parametrize(("subject", "body", "level"), [

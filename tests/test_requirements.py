@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from nexusify.formats.requirements import (
+from nexusify.model import Workspace, load_workspace
+from nexusify.syntax.requirements import (
     LocalEntry,
     file_group,
     logical_lines,
@@ -21,7 +22,6 @@ from nexusify.formats.requirements import (
     replace_lines,
     tree_of,
 )
-from nexusify.model import Workspace, load_workspace
 from tests.conftest import FIXTURES
 from tests.helpers import snapshot
 
@@ -151,7 +151,7 @@ def layout() -> Workspace:
 
 def test_requirements_only_services_are_found_without_build_system_problems(layout: Workspace) -> None:
     billing = layout.by_name["billing"]
-    assert billing.role == "service" and billing.requirements_only and billing.version is None
+    assert layout.is_consumer(billing) and billing.requirements_only and billing.version is None
     assert billing.manifest == (LAYOUT / "services/billing/requirements-dev.txt").resolve()
     assert layout.problems == []
 
@@ -234,9 +234,10 @@ def test_requirements_folder_and_configured_service_globs(tmp_path: Path) -> Non
     (root / "services/empty").mkdir()
     ws = load_workspace(root)
     # tools/job installs local code: a consumer wherever it is; empty has no requirements
-    assert [p.name for p in ws.services] == ["svc", "job"]
+    assert [p.name for p in ws.consumers()] == ["svc", "job"]
+    # globs widen the search; they never make a consumer something else
     configured = load_workspace(root, shared_globs=["libs/*"], service_globs=["tools/*"])
-    assert [p.name for p in configured.services] == ["job"]
+    assert [p.name for p in configured.consumers()] == ["svc", "job"]
     assert configured.by_name["job"].internal_names() == ["lib-a"]
 
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from nexusify.config import resolve_settings
-from nexusify.formats.dockerfile_parse import parse
 from nexusify.model import load_workspace
 from nexusify.rewrite.apply import apply_plan
 from nexusify.rewrite.plan import plan_rewrite
+from nexusify.syntax.dockerfile_parse import parse
 from tests.conftest import FIXTURES
 from tests.helpers import snapshot
 
@@ -30,7 +30,7 @@ def rewrite(run_cli, root: Path, *args: str, env: dict[str, str] | None = None):
 
 def no_local_dependency_on_shared_packages(root: Path, services: list[str]) -> None:
     ws = load_workspace(root)
-    shared = {p.normalized for p in load_workspace(root).projects if p.role == "shared"} | {
+    shared = {p.normalized for p in load_workspace(root).shared()} | {
         p.normalized for p in ws.projects if p.rel(root) not in services}
     for rel in services:
         project = ws.project_at(root / rel)
@@ -301,8 +301,10 @@ def test_versions_from_the_index(run_cli, monorepo: Path, pypi_server_factory) -
         "apps/web/pyproject.toml": ['"dag-sdk>=0.9"', "\"dag-http[async]>=2.3.0,<3.0.0 ; python_version >= '3.11'\"",
                                     'dag-sdk = { index = "nexus" }', "explicit = true"],
     }, id="uv-editable-sources"),
-    pytest.param("pdm-file-urls", ["jobs/nightly"], {
+    pytest.param("pdm-file-urls", ["jobs/nightly", "."], {
         "jobs/nightly/pyproject.toml": ['"pkg-second>=0.3.0,<0.4.0"', '"requests"', "[[tool.pdm.source]]"],
+        # the nameless root installs its packages too (pdm install takes its dev group): a consumer
+        "pyproject.toml": ['"pkg-core>=0.1.0,<0.2.0"', "[[tool.pdm.source]]"],
     }, id="pdm-file-urls"),
     pytest.param("nested", ["deploy/workers/ingest"], {
         "deploy/workers/ingest/pyproject.toml": ['plat-core = {version = "^5.0.0", source = "nexus"}'],
@@ -322,7 +324,7 @@ def test_real_layouts(run_cli, tmp_path: Path, layout: str, services: list[str],
             assert needle in text, f"{rel}: {needle!r} not in\n{text}"
     no_local_dependency_on_shared_packages(root, services)
     changed = {k for k in before if before[k] != after[k]}
-    assert all(any(k.startswith(s + "/") for s in services) for k in changed), changed
+    assert all(any(k.startswith(s + "/") or (s == "." and "/" not in k) for s in services) for k in changed), changed
     assert rewrite(run_cli, root, "--check").exit_code == first.exit_code  # only warnings may remain
     assert rewrite(run_cli, root).exit_code == first.exit_code
     assert snapshot(root) == after

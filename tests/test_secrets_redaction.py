@@ -20,7 +20,6 @@ from nexusify.config import resolve_settings
 from nexusify.credentials import (
     Redactor,
     Secret,
-    resolve_credentials,
     secrets_in_env,
     split_userinfo,
 )
@@ -57,12 +56,16 @@ def test_url_userinfo_is_split_off_in_settings_and_becomes_the_credentials(tmp_p
     assert settings.upload_url == "https://nexus.example.com/repository/pypi-hosted/"
     assert settings.username == "ci-user" and settings.sources["username"] == "url"
     assert settings.url_password == Secret(LONG) and LONG not in repr(settings)
-    creds = resolve_credentials(settings.username, settings.upload_url, env, url_password=settings.url_password)
-    assert creds.auth() == ("ci-user", LONG)
+    # one method for every verb (verify and release's re-lock included: the URL's password is kept),
+    # and one URL for the .pypirc/keyring lookups: the upload URL when there is one
+    assert settings.credentials(env).auth() == ("ci-user", LONG)
+    assert settings.credentials_url == settings.upload_url
+    assert resolve_settings(tmp_path, {"index_url": "http://127.0.0.1:9/simple/"}, {}).credentials_url == \
+        "http://127.0.0.1:9/simple/"
     # explicit NEXUS_USERNAME/NEXUS_PASSWORD win over the URL's
     both = {**env, "NEXUS_USERNAME": "other", "NEXUS_PASSWORD": "pw2"}
     s2 = resolve_settings(tmp_path, {}, both)
-    assert resolve_credentials(s2.username, s2.upload_url, both, url_password=s2.url_password).auth() == ("other", "pw2")
+    assert s2.credentials(both).auth() == ("other", "pw2")
     # URL passwords anywhere in the environment are known secrets
     assert LONG in secrets_in_env(env)
 

@@ -9,6 +9,7 @@ import pytest
 from nexusify.model import Workspace, load_workspace
 
 from .conftest import FIXTURES, SAMPLE
+from .helpers import role
 
 LAYOUTS = FIXTURES / "layouts"
 
@@ -22,7 +23,7 @@ def deps(ws: Workspace, name: str) -> tuple[set[str], set[str]]:
 
 def assert_valid_order(ws: Workspace) -> list[str]:
     order = ws.publish_order()
-    assert sorted(order) == sorted(p.normalized for p in ws.shared)
+    assert sorted(order) == sorted(p.normalized for p in ws.shared())
     for i, name in enumerate(order):
         for dep in ws.dependencies_of(name, runtime_only=True):
             assert dep in order[:i], f"{dep} must be published before {name}"
@@ -57,16 +58,17 @@ def sample() -> Workspace:
 @pytest.mark.parametrize(("name", "version", "path", "runtime", "dev"), SAMPLE_PACKAGES)
 def test_sample_shared_package(sample: Workspace, name: str, version: str, path: str, runtime: set[str], dev: set[str]) -> None:
     p = sample.by_name[name]
-    assert p.role == "shared"
+    assert sample.is_shared(p)
     assert p.version == version
     assert p.rel(sample.root) == path
     assert deps(sample, name) == (runtime, dev)
 
 
-def test_sample_finds_exactly_the_eight_packages_and_five_services(sample: Workspace) -> None:
-    assert len(sample.shared) == 8
-    assert sorted(p.name or "" for p in sample.services) == [
-        "automation-service", "gateway", "quality-fabric", "reporting", "scheduler"]
+def test_sample_finds_exactly_the_eight_packages_and_four_consumers(sample: Workspace) -> None:
+    assert len(sample.shared()) == 8
+    # reporting lives in services/ but installs no shared code: not a consumer
+    assert sorted(p.name or "" for p in sample.consumers()) == [
+        "automation-service", "gateway", "quality-fabric", "scheduler"]
     assert sample.problems == []
 
 
@@ -82,7 +84,7 @@ SAMPLE_SERVICES = [
 
 @pytest.mark.parametrize(("name", "runtime", "dev"), SAMPLE_SERVICES)
 def test_sample_service_dependencies(sample: Workspace, name: str, runtime: set[str], dev: set[str]) -> None:
-    assert sample.by_name[name].role == "service"
+    assert sample.is_consumer(sample.by_name[name]) == bool(runtime)
     assert deps(sample, name) == (runtime, dev)
     assert sample.by_name[name].dockerfiles == [sample.by_name[name].path / "Dockerfile"]
 
@@ -118,8 +120,9 @@ def test_sample_publish_order_is_topological(sample: Workspace) -> None:
 
 
 def test_sample_transitive_dependencies(sample: Workspace) -> None:
-    assert sample.transitive(sample.by_name["gateway"]) == ["maestro-core-auth", "maestro-core-config", "maestro-monitoring"]
-    assert sample.transitive(sample.by_name["reporting"]) == []
+    assert sorted(sample.closure([sample.by_name["gateway"]])) == [
+        "maestro-core-auth", "maestro-core-config", "maestro-monitoring"]
+    assert sample.closure([sample.by_name["reporting"]]) == {}
 
 
 # --------------------------------------------------------------------------- layout fixtures
@@ -132,8 +135,8 @@ LAYOUT_CASES = [
          "acme-db-client": ("0.4.1", {"acme-common-utils"}, {"acme-test-kit"}),
          "acme-events": ("2.0.0b1", {"acme-db-client", "acme-common-utils"}, set()),
          "acme-test-kit": ("0.1.0", {"acme-common-utils"}, set())},
-        {"acme-api": {"acme-events", "acme-test-kit"}, "acme-worker": {"acme-db-client"}, "acme-cron": set()},
-        set(),
+        {"acme-api": {"acme-events", "acme-test-kit"}, "acme-worker": {"acme-db-client"}},
+        {"acme-cron"},  # installs no shared code: no consumer
         {"dockerfile-copies-shared"},
         id="poetry-develop-paths-under-libs",
     ),
@@ -165,7 +168,7 @@ LAYOUT_CASES = [
         {"pkg-core": ("0.1.0", set(), set()),
          "pkg-first": ("0.2.0", {"pkg-core"}, set()),
          "pkg-second": ("0.3.0", {"pkg-core", "pkg-first"}, set())},
-        {"nightly-report": {"pkg-second"}},
+        {"nightly-report": {"pkg-second"}, ".": {"pkg-core", "pkg-first", "pkg-second"}},  # the nameless root too
         set(),
         set(),
         id="pdm-project-root-urls",
@@ -208,12 +211,12 @@ def test_layout(layout: str, packages: dict[str, tuple[str, set[str], set[str]]]
     from nexusify.config import resolve_settings
 
     ws = load_workspace(LAYOUTS / layout)
-    assert {p.normalized for p in ws.shared} == set(packages)
+    assert {p.normalized for p in ws.shared()} == set(packages)
     for name, (version, runtime, dev) in packages.items():
         assert ws.by_name[name].version == version, name
         assert deps(ws, name) == (runtime, dev), name
-    assert {p.normalized: set(p.internal_names()) for p in ws.services} == services
-    assert {p.normalized for p in ws.projects if p.role == "other" and p.normalized} == others
+    assert {p.normalized or p.rel(ws.root): set(p.internal_names()) for p in ws.consumers()} == services
+    assert {p.normalized for p in ws.projects if role(ws, p) == "other" and p.normalized} == others
     assert_valid_order(ws)
     assert ws.problems == []
     report = run_audit(resolve_settings(LAYOUTS / layout, env={}), index=False)
@@ -227,14 +230,14 @@ def test_uv_workspace_root_sources_apply_to_members() -> None:
     (dep,) = auth.local_deps
     assert dep.kind == "uv-workspace" and dep.source_file == (LAYOUTS / "uv-workspace/pyproject.toml").resolve()
     root = ws.project_at(LAYOUTS / "uv-workspace")
-    assert root is not None and root.is_virtual and root.role == "other"
+    assert root is not None and root.is_virtual and role(ws, root) == "other"
     assert (LAYOUTS / "uv-workspace/packages/sandbox").resolve() not in root.workspace_members
 
 
 def test_pdm_editable_dev_dependencies_of_an_unnamed_root() -> None:
     ws = load_workspace(LAYOUTS / "pdm-file-urls")
     root = ws.project_at(LAYOUTS / "pdm-file-urls")
-    assert root is not None and root.name is None and root.role == "other"
+    assert root is not None and root.name is None and role(ws, root) == "consumer"  # pdm install takes its dev group
     assert {(d.name, d.editable, d.runtime) for d in root.local_deps} == {
         ("pkg-core", True, False), ("pkg-first", True, False), ("pkg-second", True, False)}
     second = {d.name: d for d in ws.by_name["pkg-second"].local_deps}
@@ -258,11 +261,14 @@ def test_skipped_folders(tmp_path: Path) -> None:
     assert [p.rel(ws.root) for p in ws.projects] == ["keep/x"]
 
 
-def test_configured_globs_override_discovery() -> None:
+def test_configured_globs_do_not_decide_roles() -> None:
+    """A project others depend on is shared wherever it is, whatever the globs say."""
+    found = load_workspace(LAYOUTS / "nested")
     ws = load_workspace(LAYOUTS / "nested", shared_globs=["platform/python/core/*"], service_globs=["deploy/workers/*"])
-    assert [p.name for p in ws.shared] == ["plat-core"]
-    assert [p.name for p in ws.services] == ["ingest-worker"]
-    assert [p.code for p in ws.problems] == ["unclassified-dependency"]
+    assert [p.name for p in ws.shared()] == [p.name for p in found.shared()]
+    assert [p.name for p in ws.consumers()] == [p.name for p in found.consumers()]
+    assert "ingest-worker" in [p.name for p in ws.consumers()]
+    assert ws.problems == []
 
 
 def test_path_aliases_map_container_prefixes(tmp_path: Path) -> None:
@@ -274,7 +280,7 @@ def test_path_aliases_map_container_prefixes(tmp_path: Path) -> None:
     ws = load_workspace(tmp_path, path_aliases={"/opt/x": "code"})
     (dep,) = ws.by_name["svc"].local_deps
     assert dep.resolved == (tmp_path / "code/lib-a").resolve() and dep.mapped_from == "/opt/x/lib-a"
-    assert ws.by_name["lib-a"].role == "shared" and ws.by_name["svc"].role == "service"
+    assert role(ws, ws.by_name["lib-a"]) == "shared" and role(ws, ws.by_name["svc"]) == "consumer"
 
 
 def test_deep_chain_has_no_recursion_limit(tmp_path: Path) -> None:
@@ -330,16 +336,16 @@ def test_dynamic_version_from_the_backend_hook(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("files", "roles"), [
     pytest.param({"deploy/app/pyproject.toml": '[tool.poetry]\nname = "app"\npackage-mode = false\n'
                   '[tool.poetry.dependencies]\nlib = {path = "../../code/lib"}\n'},
-                 {"app": "service", "lib": "shared"}, id="poetry-package-mode-false-app-is-a-service"),
+                 {"app": "consumer", "lib": "shared"}, id="poetry-package-mode-false-app-is-a-consumer"),
     pytest.param({"pyproject.toml": '[tool.poetry]\nname = "everything"\nversion = "0"\n'
                   '[tool.poetry.dependencies]\nlib = {path = "code/lib", develop = true}\n'},
-                 {"everything": "other", "lib": "shared"}, id="root-aggregator-is-not-a-service"),
+                 {"everything": "consumer", "lib": "shared"}, id="root-installing-shared-code-is-a-consumer"),
     pytest.param({"pyproject.toml": '[tool.poetry]\nname = "mono-app"\nversion = "0"\n'
                   '[tool.poetry.dependencies]\nlib = {path = "code/lib"}\n', "Dockerfile": "FROM python:3.11\n"},
-                 {"mono-app": "service", "lib": "shared"}, id="root-app-with-dockerfile-is-a-service"),
+                 {"mono-app": "consumer", "lib": "shared"}, id="root-app-with-dockerfile-is-a-consumer"),
     pytest.param({"tools/lint/pyproject.toml": '[project]\nname = "lint"\nversion = "0"\n'
                   '[dependency-groups]\ndev = ["lib @ file:///${PROJECT_ROOT}/../../code/lib"]\n'},
-                 {"lint": "other", "lib": "shared"}, id="dev-only-tool-is-not-a-service"),
+                 {"lint": "other", "lib": "shared"}, id="dev-only-tool-is-not-a-consumer"),
 ])
 def test_graph_classification(tmp_path: Path, files: dict[str, str], roles: dict[str, str]) -> None:
     lib = tmp_path / "code/lib"
@@ -349,4 +355,4 @@ def test_graph_classification(tmp_path: Path, files: dict[str, str], roles: dict
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_text(text)
     ws = load_workspace(tmp_path)
-    assert {p.normalized: p.role for p in ws.projects} == roles
+    assert {p.normalized: role(ws, p) for p in ws.projects} == roles

@@ -188,7 +188,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     import signal
 
     from nexusify.credentials import Redactor, secrets_in_env
-    from nexusify.ui.interrupts import interrupts_raise
+    from nexusify.interrupts import interrupts_raise
     from nexusify.ui.logs import logging_for_run
     from nexusify.ui.output import Output
 

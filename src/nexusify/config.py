@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nexusify.credentials import Secret, mask_url, split_userinfo
+from nexusify.credentials import Credentials, Secret, mask_url, resolve_credentials, split_userinfo
 from nexusify.errors import ConfigError, ConfigErrors
 from nexusify.files import confined, find_line, read_toml
 
@@ -185,6 +185,20 @@ class Settings:
         if self.repository_url:
             return normalise_url(self.repository_url.rstrip("/") + "/simple/")
         return self.simple_url
+
+    @property
+    def credentials_url(self) -> str | None:
+        """The URL credentials are looked up for in ``.pypirc`` and the keyring, the same for every
+        verb: the upload URL (what a ``.pypirc`` repository entry names) when there is one, else the
+        index installs resolve from."""
+        return self.upload_url or self.simple_url
+
+    def credentials(self, env: Mapping[str, str], pypirc: Path | None = None) -> Credentials:
+        """The credentials for the configured index, for every verb: the username (flag, env, config,
+        a URL's userinfo), the password from NEXUS_PASSWORD, else a URL's userinfo, else ``.pypirc``,
+        else the keyring (:func:`nexusify.credentials.resolve_credentials`)."""
+        return resolve_credentials(self.username, self.credentials_url, env, pypirc=pypirc,
+                                   url_password=self.url_password)
 
     @property
     def is_nexus(self) -> bool:

@@ -239,6 +239,21 @@ def redact(text: str, *secrets: Secret | str | None) -> str:
     return Redactor(secrets)(text)
 
 
+# nexusify's own index credentials in the environment: the passwords, and with them the usernames.
+# Kept from every process that must not log in with them (tools given their own variables, builds,
+# the local index server): the one list, asked through :func:`without_index_credentials`.
+INDEX_PASSWORD_VARS = ("NEXUS_PASSWORD", "TWINE_PASSWORD")
+INDEX_CREDENTIAL_VARS = (*INDEX_PASSWORD_VARS, "NEXUS_USERNAME", "TWINE_USERNAME")
+
+
+def without_index_credentials(env: Mapping[str, str], *, usernames: bool = True,
+                              also: tuple[str, ...] = ()) -> dict[str, str]:
+    """``env`` without nexusify's index credentials (passwords only when ``usernames`` is False),
+    nor the variables in ``also``."""
+    drop = {*(INDEX_CREDENTIAL_VARS if usernames else INDEX_PASSWORD_VARS), *also}
+    return {k: v for k, v in env.items() if k not in drop}
+
+
 # Environment variables whose values are secrets wherever they appear.
 SECRET_ENV = frozenset({
     "NEXUS_PASSWORD", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "TWINE_PASSWORD", "NEXUSIFY_REGISTRY_PASSWORD",
@@ -291,8 +306,7 @@ def tool_env(tool: str, source_name: str, creds: Credentials | None, base: Mappi
     reads them only from ``${VAR}`` in the source URL (:func:`url_with_env_userinfo`), so for PDM
     NEXUS_USERNAME/NEXUS_PASSWORD hold them. The one rule for rewrite's and release's re-lock and
     for verify."""
-    drop = () if tool == "pdm" else ("NEXUS_PASSWORD", "TWINE_PASSWORD")
-    env = {k: v for k, v in base.items() if k not in drop}
+    env = dict(base) if tool == "pdm" else without_index_credentials(base, usernames=False)
     env.setdefault("PATH", os.environ.get("PATH", ""))
     env.setdefault("HOME", os.environ.get("HOME", "/root"))
     auth = creds.auth() if creds else None

@@ -21,6 +21,21 @@ from nexusify.errors import ConfigError, OperationFailed, TomlError
 _TOML_POS = re.compile(r"\(at line (\d+), column (\d+)\)")
 
 
+def relpath(path: Path, root: Path) -> str:
+    """``path`` relative to ``root`` in POSIX form ("." for the root itself); ``path`` unchanged
+    when it is outside. String arithmetic: called for every project, dependency and problem."""
+    p, r = str(path), str(root)
+    if p == r:
+        return "."
+    if p.startswith(r) and p[len(r):len(r) + 1] == os.sep:
+        rel = p[len(r) + 1:]
+    elif r == os.sep and p.startswith(r):
+        rel = p[1:]
+    else:
+        return path.as_posix()
+    return rel if os.sep == "/" else rel.replace(os.sep, "/")
+
+
 def read_toml(path: Path) -> dict[str, Any]:
     """Parse a TOML file; a syntax error names the file, line and column."""
     try:

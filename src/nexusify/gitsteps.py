@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nexusify.errors import OperationFailed
-from nexusify.files import confined
+from nexusify.files import confined, relpath
+from nexusify.interrupts import Interrupted, interrupts_deferred
 from nexusify.transaction import (
     _HELD,
     STEPS,
@@ -36,7 +37,6 @@ from nexusify.transaction import (
     _fsync_dir,
     _locked,
     _recover_locked,
-    _rel,
     _sha,
     _stage,
     _target,
@@ -44,7 +44,6 @@ from nexusify.transaction import (
     journal_key,
 )
 from nexusify.transaction import recover as transaction_recover
-from nexusify.ui.interrupts import Interrupted, interrupts_deferred
 
 
 @dataclass(frozen=True)
@@ -64,7 +63,7 @@ def write_and_commit(root: Path, changes: Sequence[tuple[Path, bytes | str]], *,
     and create an annotated tag per ``tags`` on the commit, all or nothing (see above).
     Returns the commit's sha."""
     root = root.resolve()
-    changes = [(confined(root, path, source=_rel(root, Path(os.path.abspath(path))), what=f"`{command}` target"), data)
+    changes = [(confined(root, path, source=relpath(Path(os.path.abspath(path)), root), what=f"`{command}` target"), data)
                for path, data in changes]
     key = journal_key()
     with _locked(root) as base:
@@ -161,7 +160,7 @@ def _undo_git(root: Path, folder: Path, entries: list[dict[str, object]], comman
             raise OperationFailed(
                 f"{e['target']} changed after an interrupted `nexusify {command}`: it holds neither its old nor "
                 "its new content, so it was left alone", path=str(e["target"]),
-                hint=f"check it by hand (git diff), then delete {_rel(root, folder)} and re-run")
+                hint=f"check it by hand (git diff), then delete {relpath(folder, root)} and re-run")
     for e in entries:
         target = _target(root, e)
         if current[str(e["target"])] == e["old"]:
@@ -200,7 +199,7 @@ def _recover_git(root: Path, folder: Path, command: str, entries: list[dict[str,
     head = str(record.get("head")) if isinstance(record, dict) else ""
     if (not isinstance(record, dict) or not isinstance(tags, list) or not _is_sha(head)
             or not all(isinstance(t, str) and _tag_name_ok(root, t) for t in tags)):
-        raise OperationFailed(f"{_rel(root, folder)}: unreadable git steps in its journal",
+        raise OperationFailed(f"{relpath(folder, root)}: unreadable git steps in its journal",
                               hint="check the files it names by hand (git status, git log, git tag), then delete "
                                    "its folder")
     message = str(record.get("message"))
@@ -216,7 +215,7 @@ def _recover_git(root: Path, folder: Path, command: str, entries: list[dict[str,
             raise OperationFailed(
                 f"an interrupted `nexusify {command}` cannot be settled: HEAD moved since it started ({head[:12]}), "
                 f"and no commit {message!r} follows that one, so its files were left alone",
-                hint=f"check them by hand (git status, git log), then delete {_rel(root, folder)} and re-run")
+                hint=f"check them by hand (git status, git log), then delete {relpath(folder, root)} and re-run")
         _undo_git(root, folder, entries, command)
         _clean(folder)
         return GitRecovered(command, "undone", files, detail=

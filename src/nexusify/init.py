@@ -57,8 +57,8 @@ def _setting(key: str, value: str | None, example: str) -> str:
 
 def render_config(ws: Workspace, settings: Settings) -> tuple[str, list[str], list[str]]:
     root = ws.root
-    shared = _globs_for(ws.shared, ws)
-    services = _globs_for(ws.services, ws)
+    shared = _globs_for(ws.shared(), ws)
+    services = _globs_for(ws.consumers(), ws)
     conventional = set(SHARED_GLOBS) | set(SERVICE_GLOBS)
     layout_is_conventional = all(g in conventional for g in shared + services)
     lines = [
@@ -88,7 +88,7 @@ def render_config(ws: Workspace, settings: Settings) -> tuple[str, list[str], li
         "# confusion); supplemental: the seed's layout, where a same-named public package can win.",
         f'priority = "{settings.priority}"',
         "",
-        f"# Layout found: {len(ws.shared)} shared package(s), {len(ws.services)} service(s).",
+        f"# Layout found: {len(ws.shared())} shared package(s), {len(ws.consumers())} consumer(s).",
     ]
     if layout_is_conventional:
         lines.append("# These folders are conventional, so discovery needs no globs; uncomment to pin them.")
@@ -97,9 +97,9 @@ def render_config(ws: Workspace, settings: Settings) -> tuple[str, list[str], li
     else:
         lines.append(f"shared = {_toml_list(shared)}")
         lines.append(f"services = {_toml_list(services)}")
-    for svc in ws.services:
+    for svc in ws.consumers():
         deps = ", ".join(svc.internal_names()) or "no shared dependency"
-        lines.append(f"#   service {svc.rel(root)}: {deps}")
+        lines.append(f"#   consumer {svc.rel(root)}: {deps}")
     mapped = sorted({d.mapped_from.rsplit("/", 1)[0] for p in ws.projects for d in p.local_deps if d.mapped_from})
     if mapped:
         lines.append("")

@@ -51,8 +51,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nexusify.errors import ConfigError, OperationFailed
-from nexusify.files import confined
-from nexusify.ui.interrupts import Interrupted, interrupts_deferred
+from nexusify.files import confined, relpath
+from nexusify.interrupts import Interrupted, interrupts_deferred
 
 TXN_DIR = Path(".nexusify") / "txn"
 JOURNAL = "journal.json"
@@ -125,17 +125,10 @@ def _acquire(root: Path, base: Path, fd: int) -> None:
         except BlockingIOError:
             if time.monotonic() >= deadline:
                 raise OperationFailed(
-                    f"{_rel(root, base)} stayed locked for {LOCK_WAIT:g} s: another nexusify, or a git command "
+                    f"{relpath(base, root)} stayed locked for {LOCK_WAIT:g} s: another nexusify, or a git command "
                     "it started (a commit whose hook still runs), is writing this monorepo",
                     hint=f"wait for it to end (fuser -v {base} names it), then re-run") from None
             time.sleep(0.1)
-
-
-def _rel(root: Path, path: Path) -> str:
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return str(path)
 
 
 def write_files(root: Path, changes: Sequence[tuple[Path, bytes | str]], *, command: str) -> None:
@@ -143,7 +136,7 @@ def write_files(root: Path, changes: Sequence[tuple[Path, bytes | str]], *, comm
     root = root.resolve()
     if not changes:
         return
-    changes = [(confined(root, path, source=_rel(root, Path(os.path.abspath(path))), what=f"`{command}` target"), data)
+    changes = [(confined(root, path, source=relpath(Path(os.path.abspath(path)), root), what=f"`{command}` target"), data)
                for path, data in changes]
     key = journal_key()
     with _locked(root) as base:
@@ -192,7 +185,7 @@ def _stage(root: Path, folder: Path, changes: Sequence[tuple[Path, bytes | str]]
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(folder / f"{n}.new", mode)
-        entries.append({"target": _rel(root, target), "n": n, "old": old_sha, "new": _sha(raw)})
+        entries.append({"target": relpath(target, root), "n": n, "old": old_sha, "new": _sha(raw)})
     _fsync_dir(folder)
     return entries
 
@@ -274,7 +267,7 @@ STEPS: dict[str, Settle] = {"git": lambda root, folder, *_: _unsettled(root, fol
 
 
 def _unsettled(root: Path, folder: Path) -> Recovered:
-    raise OperationFailed(f"{_rel(root, folder)}: an interrupted release with git steps, which this program cannot "
+    raise OperationFailed(f"{relpath(folder, root)}: an interrupted release with git steps, which this program cannot "
                           "settle (nexusify.gitsteps is not loaded)", hint="run any nexusify command: it settles it")
 
 
@@ -291,7 +284,7 @@ def _recover_locked(root: Path, base: Path) -> list[Recovered]:
     done: list[Recovered] = []
     for folder in sorted(p for p in base.iterdir() if p.is_dir() or p.is_symlink()):
         journal = folder / JOURNAL
-        rel = _rel(root, folder)
+        rel = relpath(folder, root)
         if folder.is_symlink() or _tracked_by_git(root, folder):
             why = "a symlink" if folder.is_symlink() else "it is tracked by git, so it came with the repository"
             done.append(Recovered("?", "left-alone", (rel,), why))
@@ -311,11 +304,11 @@ def _recover_locked(root: Path, base: Path) -> list[Recovered]:
         try:
             data = json.loads(journal.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            done.append(Recovered("?", "left-alone", (_rel(root, journal),), f"unreadable journal ({exc})"))
+            done.append(Recovered("?", "left-alone", (relpath(journal, root),), f"unreadable journal ({exc})"))
             continue
         reason = distrust(root, folder, data)
         if reason is not None:
-            done.append(Recovered("?", "left-alone", (_rel(root, journal),), reason))
+            done.append(Recovered("?", "left-alone", (relpath(journal, root),), reason))
             continue
         entries: list[dict[str, object]] = list(data["files"])
         command = str(data.get("command", "?"))
@@ -333,8 +326,8 @@ def _recover_locked(root: Path, base: Path) -> list[Recovered]:
                     or current != e["old"] or (current is None and (target.exists() or target.is_symlink())):
                 raise OperationFailed(
                     f"{e['target']} changed after an interrupted `nexusify {command}`: it holds neither its old nor "
-                    "its new content, so it was left alone", path=_rel(root, target),
-                    hint=f"check it by hand (git diff), then delete {_rel(root, folder)} and re-run",
+                    "its new content, so it was left alone", path=relpath(target, root),
+                    hint=f"check it by hand (git diff), then delete {relpath(folder, root)} and re-run",
                 )
         for e in entries:
             staged = folder / f"{e['n']}.new"
@@ -402,7 +395,7 @@ def _mac(key: bytes, data: Mapping[str, object]) -> str:
 def _tracked_by_git(root: Path, path: Path) -> bool:
     """True when git tracks ``path`` or a file under it (outside a git work tree: False)."""
     try:
-        proc = subprocess.run(["git", "-C", str(root), "ls-files", "-z", "--", _rel(root, path)],
+        proc = subprocess.run(["git", "-C", str(root), "ls-files", "-z", "--", relpath(path, root)],
                               capture_output=True, timeout=30, check=False)
     except (OSError, subprocess.SubprocessError):
         return False
@@ -436,7 +429,7 @@ def distrust(root: Path, folder: Path, data: object) -> str | None:
         if Path(e["target"]).is_absolute():
             return f"target {e['target']!r} is an absolute path"
         try:
-            confined(root, e["target"], source=_rel(root, folder / JOURNAL), what="target")
+            confined(root, e["target"], source=relpath(folder / JOURNAL, root), what="target")
         except ConfigError as exc:
             return exc.message
     return None

@@ -101,31 +101,30 @@ def changed_by_index(ws: Workspace, settings: Settings, env: Mapping[str, str],
         raise UsageError("no index configured to compare the shared packages with",
                          hint="set nexus-url/repository or --repository-url; " + hint)
     status, problems = index_status(ws, settings, env)
-    if not status.get("reachable"):
+    if not status.reachable:
         shown = "; ".join(p.message for p in problems) or "no answer"
-        raise OperationFailed(f"the index {status.get('url')} could not be read, so what changed is unknown: {shown}",
+        raise OperationFailed(f"the index {status.url} could not be read, so what changed is unknown: {shown}",
                               hint=hint)
-    entries = {e["name"]: e for e in status["packages"]}
     if on_index is not None:
-        on_index.update({canonicalize_name(n): list(e["published_versions"]) for n, e in entries.items()})
+        on_index.update({canonicalize_name(e.name): list(e.published_versions) for e in status.packages})
     out: list[Changed] = []
     kept: list[Problem] = [p for p in problems if p.severity == "warning" and p.code != "published-differs"]
-    for p in ws.shared:
-        e = entries.get(p.name or "")
+    for p in ws.shared():
+        e = status.of(p.name or "")
         if e is None or p.version is None:
             kept.append(Problem("error", "version-unknown", relpath(p.pyproject, ws.root), None,
                                 f"{p.name or p.rel(ws.root)}: no version, so it cannot be compared with the index",
                                 "give it a version"))
             continue
         name, path, version = p.name or "", p.rel(ws.root), p.version
-        if not e["published"]:
+        if not e.published:
             out.append(Changed(name, path, f"{p.version} is not on the index yet", version=version, published=False))
-        elif e["differs"] is None:
+        elif e.differs is None:
             out.append(Changed(name, path, f"the published {p.version} could not be compared (no sdist or wheel "
                                            "nexusify can read): counted as changed", version=version, published=True))
-        elif e["differs"]:
-            out.append(Changed(name, path, f"sources differ from the published {p.version} ({e['compared_with']})",
-                               list(e["changed_files"]), version=version, published=True))
+        elif e.differs:
+            out.append(Changed(name, path, f"sources differ from the published {p.version} ({e.compared_with})",
+                               list(e.changed_files), version=version, published=True))
     return out, kept
 
 
@@ -140,12 +139,12 @@ def build_sees(rel_parts: tuple[str, ...]) -> bool:
     return name not in SKIP_FILE_NAMES and not name.endswith(SKIP_FILE_SUFFIXES)
 
 
-def changed_since(ws: Workspace, ref: str) -> tuple[list[Changed], dict[str, list[str]]]:
+def changed_since(ws: Workspace, ref: str) -> tuple[list[Changed], dict[Path, list[str]]]:
     """Shared packages with files changed since ``ref`` (git), and the consumers' own changed files."""
     from nexusify.affected.git import changed_files
 
     files = changed_files(ws.root, ref)
-    owners = sorted((p for p in ws.projects if p.role in ("shared", "service")),
+    owners = sorted((p for p in ws.projects if ws.is_shared(p) or ws.is_consumer(p)),
                     key=lambda p: len(p.path.parts), reverse=True)  # the innermost project owns a file
     by_project: dict[Path, list[str]] = {}
     for f in files:
@@ -158,44 +157,23 @@ def changed_since(ws: Workspace, ref: str) -> tuple[list[Changed], dict[str, lis
     changed = [
         Changed(p.name or "", p.rel(ws.root), f"{len(by_project[p.path])} file(s) changed since {ref}",
                 by_project[p.path], version=p.version)
-        for p in ws.shared if p.path in by_project and p.name
+        for p in ws.shared() if p.path in by_project and p.name
     ]
-    own = {p.normalized or "": by_project[p.path] for p in ws.services if p.path in by_project}
+    own = {p.path: by_project[p.path] for p in ws.consumers() if p.path in by_project}
     return changed, own
 
 
 # --------------------------------------------------------------------------- the graph
 
 
-def dependents_of(ws: Workspace, names: list[str]) -> dict[str, list[str]]:
-    """Every shared package that depends (runtime, transitively) on one of ``names``, with the chain
-    of packages that leads to it: {dependent: [its dependency, ..., the changed package]}.
-    Breadth first, so each chain is a shortest one. ``names`` themselves map to []."""
-    reverse: dict[str, list[str]] = {}
-    for p in ws.shared:
-        if p.normalized:
-            for d in ws.dependencies_of(p.normalized, True):
-                reverse.setdefault(d, []).append(p.normalized)
-    chains: dict[str, list[str]] = {n: [] for n in names}
-    frontier = list(names)
-    while frontier:
-        nxt: list[str] = []
-        for n in sorted(frontier):
-            for user in sorted(reverse.get(n, [])):
-                if user not in chains and ws.by_name[user].role == "shared":
-                    chains[user] = [n, *chains[n]]
-                    nxt.append(user)
-        frontier = nxt
-    return chains
-
-
 def consumers_of(ws: Workspace, chains: Mapping[str, list[str]]) -> list[Reached]:
-    """Services that use (at runtime, directly or through other shared packages) any package in
-    ``chains``, each with its shortest chain."""
+    """The consumers (:meth:`Workspace.consumers`) that install (directly or through other shared
+    packages) any package in ``chains``, each with its shortest chain."""
     out: list[Reached] = []
-    for svc in ws.services:
-        best: list[str] | None = None
-        for d in sorted(svc.internal_names(runtime_only=True)):
+    for svc in ws.consumers():
+        # a shared package deployed itself is reached as a package too
+        best: list[str] | None = chains.get(svc.normalized or "")
+        for d in sorted(ws.takes(svc)):
             if d in chains and (best is None or len(chains[d]) + 1 < len(best)):
                 best = [d, *chains[d]]
         if best is not None:
@@ -210,7 +188,7 @@ def _display(ws: Workspace, normalized: str) -> str:
 
 def expand(ws: Workspace, changed: list[Changed], baseline: str) -> Affected:
     """The packages and consumers reached from ``changed``."""
-    chains = dependents_of(ws, [canonicalize_name(c.name) for c in changed])
+    chains = ws.dependents([canonicalize_name(c.name) for c in changed])
     order = sorted(chains, key=lambda n: (len(chains[n]), n))
     packages = [Reached(_display(ws, n), ws.by_name[n].rel(ws.root), [_display(ws, c) for c in chains[n]])
                 for n in order]
@@ -226,8 +204,8 @@ def affected(settings: Settings, *, since: str | None = None, env: Mapping[str, 
         changed, own = changed_since(ws, since)
         result = expand(ws, changed, f"git {since}")
         listed = {c.path for c in result.consumers}
-        for svc in ws.services:
-            files = own.get(svc.normalized or "")
+        for svc in ws.consumers():
+            files = own.get(svc.path)
             if files and svc.rel(ws.root) not in listed:
                 result.consumers.append(Reached(svc.name or svc.rel(ws.root), svc.rel(ws.root), []))
         result.consumers.sort(key=lambda r: r.path)
@@ -241,7 +219,7 @@ def affected(settings: Settings, *, since: str | None = None, env: Mapping[str, 
 
 def project_of(ws: Workspace, name: str) -> Project:
     p = ws.by_name.get(canonicalize_name(name))
-    if p is None or p.role != "shared":
+    if p is None or not ws.is_shared(p):
         raise UsageError(f"{name}: not a shared package of {ws.root}",
-                         hint="shared packages: " + ", ".join(sorted(q.name or "" for q in ws.shared)))
+                         hint="shared packages: " + ", ".join(sorted(q.name or "" for q in ws.shared())))
     return p

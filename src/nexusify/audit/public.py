@@ -30,7 +30,7 @@ def check_public_names(
     problems: list[Problem] = []
     severity: Severity = "error" if settings.priority == "supplemental" else "warning"
     with make_client(timeout=float(settings.timeout), retries=1, backoff=0.2, transport=transport) as client:
-        for p in ws.shared:
+        for p in ws.shared():
             if not p.normalized:
                 continue
             url = f"{base}{canonicalize_name(p.normalized)}/"

@@ -10,6 +10,7 @@ import re
 import tarfile
 import zipfile
 from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,26 +25,56 @@ if TYPE_CHECKING:  # audit --offline never talks HTTP: httpx is imported when a 
     import httpx
 
 
+@dataclass
+class PublishedPackage:
+    """What the index holds of one shared package: its versions there, whether the local version is
+    one of them, and whether the published files differ from the local sources."""
+
+    name: str
+    local_version: str | None
+    published_versions: list[str]
+    published: bool = False
+    differs: bool | None = None  # None: not compared (nothing published, or no readable file)
+    compared_with: str | None = None  # "sdist" or "wheel"
+    changed_files: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class IndexStatus:
+    """The upload repository's view of the shared packages (audit shows it, affected compares with it)."""
+
+    url: str
+    reachable: bool = False
+    packages: list[PublishedPackage] = field(default_factory=list)
+
+    def of(self, name: str) -> PublishedPackage | None:
+        return next((p for p in self.packages if p.name == name), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"url": self.url, "reachable": self.reachable, "packages": [p.to_dict() for p in self.packages]}
+
+
 def index_status(
     ws: Workspace, settings: Settings, env: Mapping[str, str], transport: httpx.BaseTransport | None = None,
-) -> tuple[dict[str, Any], list[Problem]]:
+) -> tuple[IndexStatus, list[Problem]]:
     """Which local versions the upload repository already holds, and whether those published
     files differ from the local sources (compared file by file against the published sdist,
     or the wheel when there is no sdist; no build needed)."""
-    from nexusify.credentials import resolve_credentials
     from nexusify.index.client import index_client
     from nexusify.index.pages import SimpleIndex, same_version
 
     url = settings.upload_simple_url
     assert url is not None
-    status: dict[str, Any] = {"url": shown_url(url), "reachable": False, "packages": []}
+    status = IndexStatus(shown_url(url))
     problems: list[Problem] = []
     root = ws.root
-    credentials = resolve_credentials(settings.username, settings.upload_url or url, env,
-                                      url_password=settings.url_password)
+    credentials = settings.credentials(env)
     with index_client(settings, credentials, retries=1, backoff=0.2, transport=transport) as client:
         index = SimpleIndex(client, url)
-        for p in ws.shared:
+        for p in ws.shared():
             if not p.name:
                 continue
             try:
@@ -59,17 +90,14 @@ def index_status(
                     "check --index-url/--nexus-url and that the server is up, or pass --offline",
                 ))
                 return status, problems
-            status["reachable"] = True
+            status.reachable = True
             versions = sorted({f.version for f in files if f.version}, key=_version_key)
-            entry: dict[str, Any] = {
-                "name": p.name, "local_version": p.version, "published_versions": versions,
-                "published": False, "differs": None, "compared_with": None, "changed_files": [],
-            }
-            status["packages"].append(entry)
+            entry = PublishedPackage(p.name, p.version, versions)
+            status.packages.append(entry)
             if p.version is None:
                 continue
             mine = [f for f in files if f.version and same_version(f.version, p.version)]
-            entry["published"] = bool(mine)
+            entry.published = bool(mine)
             newer = [v for v in versions if _version_key(v) > _version_key(p.version)]
             if newer:
                 problems.append(Problem(
@@ -85,10 +113,10 @@ def index_status(
                 problems.append(Problem("warning", "index-unreachable", None, None,
                                         f"could not download {p.name} {p.version} to compare it: {exc.message}"))
                 continue
-            entry["compared_with"] = compared
+            entry.compared_with = compared
             if compared is not None:
-                entry["differs"] = bool(changed)
-                entry["changed_files"] = changed
+                entry.differs = bool(changed)
+                entry.changed_files = changed
                 if changed:
                     shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
                     problems.append(Problem(

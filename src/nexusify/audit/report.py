@@ -1,12 +1,12 @@
 """``nexusify audit``: the monorepo model as a report, with every problem collected.
 
-The report holds the shared packages, the services and their shared dependencies, the publish
+The report holds the shared packages, the consumers (``services`` in JSON) and their shared dependencies, the publish
 order, and problems (errors and warnings) from every check:
 
 - the monorepo model (:mod:`nexusify.model`): TOML syntax, names, versions, build systems,
   paths, virtual projects, duplicates;
 - dependency cycles among shared packages (each strongly connected component, named);
-- services' Dockerfiles that COPY/ADD shared code into the image (the one rule rewrite patches
+- consumers' Dockerfiles that COPY/ADD shared code into the image (the one rule rewrite patches
   from: :mod:`nexusify.formats.dockerfile_rules`);
 - with an index configured and reachable: which local versions are published, which are not,
   and whether a published version's files differ from the local sources;
@@ -30,7 +30,8 @@ from nexusify.audit.published import index_status
 from nexusify.config import Settings
 from nexusify.errors import HasProblems, NexusifyError, Problem
 from nexusify.files import find_line
-from nexusify.formats.dockerfile_rules import SharedCode, judge_project
+from nexusify.formats.dockerfile_rules import judge_project
+from nexusify.formats.shared_code import SharedCode
 from nexusify.formats.workspace_stay import stay_problems
 from nexusify.model import (
     STAYS,
@@ -38,6 +39,7 @@ from nexusify.model import (
     Project,
     Workspace,
     relpath,
+    rewrite_targets,
     stays_in_workspace,
     workspace_for,
 )
@@ -66,8 +68,7 @@ class AuditReport(HasProblems):
     def shared_names(self, project: Project, runtime_only: bool = False) -> list[str]:
         """``project``'s direct dependencies that are shared packages (all groups by default)."""
         ws = self.workspace
-        return [n for n in project.internal_names(runtime_only)
-                if n in ws.by_name and ws.by_name[n].role == "shared"]
+        return [n for n in project.internal_names(runtime_only) if ws.is_shared(n)]
 
     def to_dict(self) -> dict[str, Any]:
         ws = self.workspace
@@ -98,7 +99,7 @@ class AuditReport(HasProblems):
             bare = {i.normalized for i in by_name_only(p, ws.by_name)}
             for i in p.index_deps:
                 out.setdefault(i.normalized, "name" if i.normalized in bare else "index")
-            return {n: k for n, k in out.items() if n in ws.by_name and ws.by_name[n].role == "shared"}
+            return {n: k for n, k in out.items() if ws.is_shared(n)}
 
         return {
             "root": str(root),
@@ -113,7 +114,7 @@ class AuditReport(HasProblems):
                     "runtime_depends_on": self.shared_names(p, runtime_only=True),
                     "dependencies": deps(p),
                 }
-                for p in ws.shared
+                for p in ws.shared()
             ],
             "services": [
                 {
@@ -122,16 +123,20 @@ class AuditReport(HasProblems):
                     "version": p.version,
                     "shared_dependencies": self.shared_names(p),
                     "runtime_shared_dependencies": self.shared_names(p, runtime_only=True),
-                    "transitive_shared_dependencies": [
-                        n for n in ws.transitive(p, runtime_only=False) if ws.by_name[n].role == "shared"
-                    ],
-                    "dockerfiles": [relpath(d, root) for d in p.dockerfiles],
+                    "transitive_shared_dependencies": sorted(
+                        n for n in ws.closure([p], runtime=False) if ws.is_shared(n)),
+                    "shared": ws.is_shared(p),
+                    "why": ws.why_consumer(p),
+                    "dockerfiles": sorted({relpath(b.dockerfile, root) for b in ws.dockerfiles_of(p)}),
+                    "builds": [{"dockerfile": relpath(b.dockerfile, root), "context": relpath(b.context, root),
+                                "origin": b.origin} for b in ws.dockerfiles_of(p)],
+                    "lockfiles": [relpath(f, root) for f in ws.lockfiles_of(p)],
                     "dependencies": deps(p),
                     "index_dependencies": index_deps(p),
                     "shared_dependency_kinds": kinds(p),
                     "uv_workspace": uv_workspace_strategy(p, ws),
                 }
-                for p in consumers(ws)
+                for p in ws.consumers()
             ],
             "publish_order": self.publish_order,
             "problems": [p.to_dict() for p in self.problems],
@@ -140,12 +145,6 @@ class AuditReport(HasProblems):
             "public": self.public,
             "tools": [t.to_dict() for t in self.tools],
         }
-
-
-def consumers(ws: Workspace) -> list[Project]:
-    """What audit lists as consumers: the services, and the consumers that stay in their uv
-    workspace (:func:`stays_in_workspace`, the root project typically)."""
-    return [p for p in ws.projects if p.role == "service" or stays_in_workspace(p, ws)]
 
 
 def uv_workspace_strategy(p: Project, ws: Workspace) -> dict[str, Any] | None:
@@ -159,7 +158,7 @@ def uv_workspace_strategy(p: Project, ws: Workspace) -> dict[str, Any] | None:
     if p.workspace_root is None or p.workspace_root == p.path:
         return None
     from_workspace = [d.name for d in p.local_deps if d.kind == "uv-workspace" and d.normalized in ws.by_name
-                      and ws.by_name[d.normalized].role == "shared"]
+                      and ws.is_shared(d.normalized)]
     strategy = ("stays in the workspace (builds from a context holding the workspace); "
                 f"`nexusify rewrite {p.rel(ws.root)}` moves it to the index") if from_workspace else \
         "stays in the workspace (takes no shared package from it)"
@@ -184,13 +183,13 @@ def run_audit(
     except CycleError:
         order = []
     problems.extend(dockerfile_problems(ws, settings))
-    shared = {p.normalized: p.version for p in ws.shared if p.normalized}
-    for project in consumers(ws):
+    shared = {p.normalized: p.version for p in ws.shared() if p.normalized}
+    for project in ws.consumers():
         problems.extend(by_name_problem(project, d, ws.root, shared, settings.source_name)
                         for d in by_name_only(project, shared))
     report = AuditReport(ws, order, problems)
     problems.extend(stay_setting_problems(ws, settings))
-    report.tools = needed_tools(consumers(ws), ws.root, env or {})
+    report.tools = needed_tools(ws.consumers(), ws.root, env or {})
     problems.extend(Problem("warning", "tool-missing", None, None,
                             f"`{t.tool}` is not installed: rewrite cannot re-lock, and verify cannot check, the "
                             f"lockfiles of {', '.join(t.consumers)}", f"install it: `{t.install}`")
@@ -200,7 +199,8 @@ def run_audit(
         import httpx
 
         try:
-            report.index, index_problems = index_status(ws, settings, env or {}, transport)
+            status, index_problems = index_status(ws, settings, env or {}, transport)
+            report.index = status.to_dict()
         except (NexusifyError, httpx.HTTPError, ValueError) as exc:  # a malformed URL, an odd answer
             report.index["url"] = shown_url(settings.upload_simple_url)
             index_problems = [Problem(
@@ -250,7 +250,7 @@ def stay_setting_problems(ws: Workspace, settings: Settings) -> list[Problem]:
             rel = relpath(folder, ws.root)
             if project is None:
                 warn(pattern, f"names {rel}, which holds no project")
-            elif project.role == "shared":
+            elif ws.is_shared(project):
                 warn(pattern, f"names {rel}, a shared package (only consumers stay)")
             elif not stays_in_workspace(project, ws):
                 warn(pattern, f"names {rel}, which cannot stay: it is no uv workspace member, or it takes a shared "
@@ -266,7 +266,7 @@ def dockerfile_problems(ws: Workspace, settings: Settings) -> list[Problem]:
     per COPY/ADD of shared code, and the lines nobody can decide with certainty."""
     shared = SharedCode.from_workspace(ws, settings.path_aliases)
     problems: list[Problem] = []
-    for svc in ws.services:
+    for svc in rewrite_targets(ws):
         for judged in judge_project(svc, ws.root, shared):
             problems.extend(judged.verdict.audit_problems())
     for p in ws.projects:

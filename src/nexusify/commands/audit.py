@@ -85,7 +85,7 @@ def _tables(report: AuditReport, ctx: Context) -> None:
     _table(ctx, f"Shared packages ({len(rows)})", columns, rows)
     _table(
         ctx,
-        f"Services ({len(data['services'])})",
+        f"Consumers ({len(data['services'])})",
         ["name", "path", "shared dependencies", "+ transitive", "Dockerfiles"],
         [[s["name"], s["path"], _with_kinds(s) or "(none)",
           ", ".join(sorted(set(s["transitive_shared_dependencies"]) - set(s["shared_dependencies"]))),
@@ -126,7 +126,7 @@ def _with_kinds(service: dict[str, Any]) -> str:
 def _summary(report: AuditReport, ctx: Context, to_stderr: bool = False) -> None:
     n_err, n_warn = len(report.errors), len(report.warnings)
     ws = report.workspace
-    text = (f"{len(ws.shared)} shared package(s), {len(ws.services)} service(s): "
+    text = (f"{len(ws.shared())} shared package(s), {len(ws.consumers())} consumer(s): "
             f"{n_err} error(s), {n_warn} warning(s)")
     if to_stderr:
         ctx.out.err.print(text, markup=False)

@@ -56,7 +56,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
 
         report = execute_plan(plan, options, reporter)
     ws = plan.workspace
-    shared_files = {relpath(p.manifest, ws.root) for p in ws.shared}
+    shared_files = {relpath(p.manifest, ws.root) for p in ws.shared()}
     warnings = [p for p in ws.problems if p.severity == "warning" and p.path in shared_files]
     code = ctx.verdict(sum(not p.ok for p in report.packages), len(warnings))
     if ctx.json:

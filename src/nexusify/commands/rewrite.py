@@ -10,7 +10,6 @@ from nexusify.formats.shared_code import SharedCode
 from nexusify.model import STAYS, workspace_for
 from nexusify.rewrite.apply import apply_plan
 from nexusify.rewrite.plan import RewritePlan, plan_rewrite
-from nexusify.verify import is_consumer
 from nexusify.verify.gate import check_problems
 
 
@@ -69,7 +68,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     )
     if ws is not None:
         known = {(p.path, p.line, p.message) for p in plan.problems}
-        gate = check_problems(ws, [p for p in ws.projects if is_consumer(p)],
+        gate = check_problems(ws, ws.consumers(),
                               SharedCode.from_workspace(ws, ctx.settings.path_aliases), plan.source.url,
                               plan.source.explicit,
                               {sp.path for sp in plan.services if not any(f.changed for f in sp.files)})

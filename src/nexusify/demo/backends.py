@@ -8,6 +8,8 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from nexusify.credentials import without_index_credentials
+
 
 def backend_wheels(requires: Sequence[str], cache: Path, env: Mapping[str, str]) -> tuple[list[Path], str | None]:
     """Wheels of a service's build backend (what a Nexus group proxying PyPI would serve), cached
@@ -37,7 +39,7 @@ def backend_wheels(requires: Sequence[str], cache: Path, env: Mapping[str, str])
         else:
             missing.append(raw)
     if missing:
-        pip_env = {k: v for k, v in env.items() if k not in ("NEXUS_PASSWORD", "TWINE_PASSWORD")}
+        pip_env = without_index_credentials(env, usernames=False)
         before = set(cache.glob("*.whl"))
         proc = subprocess.run(
             [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--no-input",
@@ -57,7 +59,7 @@ def backend_closure(requires: Sequence[str], cache: Path, env: Mapping[str, str]
     cache.mkdir(parents=True, exist_ok=True)
     if not requires:
         return [], None
-    pip_env = {k: v for k, v in env.items() if k not in ("NEXUS_PASSWORD", "TWINE_PASSWORD")}
+    pip_env = without_index_credentials(env, usernames=False)
     base = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--no-input",
             "--only-binary=:all:", "-d", str(cache)]
     proc = subprocess.run([*base, "--no-index", "--find-links", str(cache), *requires], env=pip_env,

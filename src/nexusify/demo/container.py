@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from nexusify.config import Settings
+from nexusify.credentials import without_index_credentials
 from nexusify.demo.backends import backend_wheels
 from nexusify.demo.report import ENGINE_STEPS, StepRunner
 from nexusify.demo.sample import SERVICE, environment_name
@@ -117,8 +118,7 @@ def engine_steps(run: StepRunner, settings: Settings, index: LocalIndex, env: Ma
 
 
 def _deploy_env(env: Mapping[str, str]) -> dict[str, str]:
-    drop = {"NEXUS_PASSWORD", "TWINE_PASSWORD", "NEXUS_USERNAME", "PYPIRC"}
-    return {k: v for k, v in env.items() if k not in drop}
+    return without_index_credentials(env, also=("PYPIRC",))
 
 
 def _deploy_steps(run: StepRunner, settings: Settings, env: Mapping[str, str], engine: Any,

@@ -43,6 +43,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from nexusify.config import resolve_settings
+from nexusify.credentials import without_index_credentials
 from nexusify.demo.container import engine_steps
 from nexusify.demo.report import (
     ENGINE_STEPS,
@@ -140,9 +141,7 @@ def run_demo(options: DemoOptions, on_event: EventSink | None = None) -> DemoRep
 def _core_env(env: Mapping[str, str], pypirc: Path) -> dict[str, str]:
     """The environment for publish/rewrite: the user's (build tools need PATH, pip settings),
     without index credentials of their own, with the demo's pypirc."""
-    drop = {"NEXUS_PASSWORD", "NEXUS_USERNAME", "TWINE_PASSWORD", "TWINE_USERNAME", "NEXUS_URL",
-            "NEXUS_REPOSITORY_URL", "NEXUS_INDEX_URL"}
-    out = {k: v for k, v in env.items() if k not in drop}
+    out = without_index_credentials(env, also=("NEXUS_URL", "NEXUS_REPOSITORY_URL", "NEXUS_INDEX_URL"))
     out["PYPIRC"] = str(pypirc)
     return out
 

@@ -30,14 +30,14 @@ def audit_step(run: StepRunner, settings: Settings, env: Mapping[str, str]) -> d
             raise OperationFailed("audit found errors in the sample:\n" + "\n".join(f"  {p}" for p in report.errors))
         ws = report.workspace
         copies = sorted({p.path for p in report.problems if p.code == "dockerfile-copies-shared" and p.path})
-        path_deps = sum(1 for s in ws.services for d in s.local_deps if d.resolved is not None)
+        path_deps = sum(1 for s in ws.consumers() for d in s.local_deps if d.resolved is not None)
         published = [p for p in report.index.get("packages", []) if p.get("published")]
-        step.summary = (f"{len(ws.shared)} shared packages and {len(ws.services)} services; "
+        step.summary = (f"{len(ws.shared())} shared packages and {len(ws.consumers())} services; "
                         f"{path_deps} path dependencies of services; {len(copies)} Dockerfiles copy shared code "
                         "from outside their build context (the build failure nexusify fixes)")
         step.details = {
-            "shared": sorted(p.name or p.rel(ws.root) for p in ws.shared),
-            "services": sorted(p.name or p.rel(ws.root) for p in ws.services),
+            "shared": sorted(p.name or p.rel(ws.root) for p in ws.shared()),
+            "services": sorted(p.name or p.rel(ws.root) for p in ws.consumers()),
             "publish_order": report.publish_order,
             "service_path_dependencies": path_deps,
             "dockerfiles_copying_shared_code": copies,
@@ -85,7 +85,7 @@ def rewrite_step(run: StepRunner, settings: Settings, env: Mapping[str, str]) ->
         write_atomic(diff_file, diff)
         after = run_audit(settings, env=env, index=False)
         ws = after.workspace
-        left = [f"{s.name}: {d.name} ({d.raw_path})" for s in ws.services for d in s.local_deps if d.resolved is not None]
+        left = [f"{s.name}: {d.name} ({d.raw_path})" for s in ws.consumers() for d in s.local_deps if d.resolved is not None]
         copies = [str(p) for p in after.problems if p.code == "dockerfile-copies-shared"]
         if left or copies:
             raise OperationFailed("the rewritten monorepo still depends on shared code by path:\n"
@@ -147,7 +147,7 @@ def _host_pip() -> bool:
 
 
 def install_step(run: StepRunner, settings: Settings, index: LocalIndex, rewritten: Mapping[str, Any]) -> None:
-    from nexusify.formats.constraints import pep440_specifier
+    from nexusify.syntax.constraints import pep440_specifier
 
     with run.step("install") as step:
         versions: Mapping[str, str] = rewritten["versions"]

@@ -19,7 +19,7 @@ from nexusify.config import Settings
 from nexusify.demo.backends import backend_closure
 from nexusify.demo.report import StepRunner
 from nexusify.errors import OperationFailed
-from nexusify.verify import Check, VerifyReport, is_consumer, run_verify
+from nexusify.verify import Check, VerifyReport, run_verify
 
 
 def _failures(report: VerifyReport) -> list[str]:
@@ -31,8 +31,8 @@ def _backends(settings: Settings, packages: Path, cache: Path, env: Mapping[str,
     """Put every consumer's build backend on the index: (the wheels, or why they could not be had)."""
     from nexusify.model import workspace_for
 
-    requires = sorted({r for p in workspace_for(settings).projects if is_consumer(p) and not p.is_virtual
-                       for r in p.build_requires})
+    ws = workspace_for(settings)
+    requires = sorted({r for p in ws.consumers() if not ws.is_shared(p) and not p.is_virtual for r in p.build_requires})
     wheels, problem = backend_closure(requires, cache / "wheels", env)
     for wheel in wheels:
         if not (packages / wheel.name).exists():

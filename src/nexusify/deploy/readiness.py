@@ -11,9 +11,9 @@ from pathlib import Path
 from nexusify.config import Settings
 from nexusify.deploy.config.types import ServiceConfig
 from nexusify.errors import DeployError
+from nexusify.files import relpath
 from nexusify.formats.dockerfile_rules import SharedCode, judge_file, judge_project
 from nexusify.model.load import workspace_for
-from nexusify.model.paths import relpath
 from nexusify.model.workspace import Workspace
 
 REWRITE_HINT = "run `nexusify publish` and `nexusify rewrite`, commit, then deploy again"
@@ -47,7 +47,7 @@ def service_problems(ws: Workspace, svc: ServiceConfig, shared: SharedCode | Non
                         f"{svc.name}: depends on {dep.name} by path ({written})"))
     dockerfile = svc.folder / svc.dockerfile
     verdicts = [j.verdict for j in judge_project(project, root, shared)] if project is not None else []
-    if dockerfile.is_file() and (project is None or dockerfile not in project.dockerfiles):
+    if dockerfile.is_file() and (project is None or dockerfile not in {b.dockerfile for b in ws.dockerfiles_of(project)}):
         # the Dockerfile deploy builds, even when the model matched it to no project
         verdicts.append(judge_file(dockerfile, relpath(dockerfile, root), project_dir=svc.folder, root=root,
                                    shared=shared)[1])

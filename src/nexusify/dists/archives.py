@@ -23,7 +23,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from nexusify.errors import BuildError
-from nexusify.formats.constraints import admits
+from nexusify.syntax.constraints import admits
 
 Verdict = Literal["same-bytes", "same-contents", "compatible", "different"]
 

@@ -19,7 +19,7 @@ from packaging.utils import canonicalize_name
 
 from nexusify.dists.archives import read_sdist_members, read_wheel_metadata
 from nexusify.dists.artifact import Artifact
-from nexusify.formats.constraints import admits
+from nexusify.syntax.constraints import admits
 
 _FILE_REF = re.compile(r"(?<![\w.])(file:|\$\{PROJECT_ROOT\})", re.I)
 

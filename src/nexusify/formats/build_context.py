@@ -1,7 +1,5 @@
-"""The build context a Dockerfile is written for, decided once for the whole file when no compose
-file declares it: the monorepo root when a COPY/ADD source names the project's folder from the
-root or exists only from there; the project folder when sources exist only there or climb out of
-it (``../../shared``); undecidable (a problem) when sources point both ways."""
+"""A build inside the uv workspace at the monorepo root (the build context itself is decided once,
+by the model: :func:`nexusify.model.dockerfiles.decide_context`)."""
 
 from __future__ import annotations
 
@@ -10,47 +8,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from nexusify.errors import Problem
-from nexusify.formats.dockerfile_parse import Dockerfile, Instruction
 from nexusify.formats.dockerfile_runs import command, segments
-from nexusify.formats.shared_code import glob_free, is_local
-
-
-def decide_context(path: str, df: Dockerfile, project_dir: Path, root: Path) -> tuple[Path | None, Problem | None]:
-    try:
-        rel = project_dir.relative_to(root).as_posix()
-    except ValueError:
-        return project_dir, None
-    if rel in ("", "."):
-        return project_dir, None
-    from_root: Instruction | None = None
-    from_project: Instruction | None = None
-    for instr in df.instructions:
-        if instr.keyword not in ("COPY", "ADD") or instr.has_flag("from"):
-            continue
-        for src in instr.sources:
-            if not is_local(src):
-                continue
-            clean = glob_free(src).removeprefix("./").strip("/")
-            if clean == rel or clean.startswith(rel + "/"):
-                return root, None  # names the project's own folder from the root
-            if clean.startswith(".."):
-                from_project = from_project or instr  # written from the project folder
-                continue
-            here, there = (project_dir / clean).exists(), (root / clean).exists()
-            if here and not there:
-                from_project = from_project or instr
-            elif there and not here:
-                from_root = from_root or instr
-    if from_root is None:
-        return project_dir, None
-    if from_project is None:
-        return root, None
-    return None, Problem(
-        "error", "dockerfile-context-unknown", path, from_root.start,
-        f"the build context cannot be decided: line {from_root.start} copies a path found only from the "
-        f"monorepo root, line {from_project.start} one found only in {rel}",
-        f"make every COPY/ADD source relative to one context (the monorepo root: `COPY {rel}/... `, or "
-        f"{rel})")
+from nexusify.model.paths import glob_free, is_local
+from nexusify.syntax.dockerfile_parse import Dockerfile
 
 
 def uv_workspace_build(path: str, df: Dockerfile, root: Path, context: Path | None = None,
@@ -92,4 +52,4 @@ def uv_workspace_build(path: str, df: Dockerfile, root: Path, context: Path | No
     return None
 
 
-__all__ = ["decide_context", "uv_workspace_build"]
+__all__ = ["uv_workspace_build"]

@@ -27,9 +27,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from nexusify.errors import Problem
-from nexusify.formats.dockerfile_parse import Dockerfile, Instruction
 from nexusify.formats.dockerfile_runs import PIP_VALUE_OPTIONS, segments, unquote
-from nexusify.formats.shared_code import SharedCode, glob_free
+from nexusify.formats.shared_code import SharedCode
+from nexusify.model.paths import glob_free
+from nexusify.syntax.dockerfile_parse import Dockerfile, Instruction
 
 _PIP_COMMANDS = (("pip", "install"), ("pip", "wheel"), ("pip", "download"), ("pip3", "install"),
                  ("pip3", "wheel"), ("pip3", "download"))

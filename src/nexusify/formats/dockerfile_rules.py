@@ -39,17 +39,12 @@ from typing import TYPE_CHECKING
 from packaging.utils import canonicalize_name
 
 from nexusify.errors import Problem
-from nexusify.formats.build_context import decide_context, uv_workspace_build
+from nexusify.files import relpath
+from nexusify.formats.build_context import uv_workspace_build
 from nexusify.formats.dockerfile_checks import (
     copy_from_problems,
     path_install_problems,
     uv_package_problems,
-)
-from nexusify.formats.dockerfile_parse import (
-    Dockerfile,
-    DockerfileSyntaxError,
-    Instruction,
-    parse_file,
 )
 from nexusify.formats.dockerfile_runs import (
     PIP_VALUE_OPTIONS,
@@ -66,7 +61,15 @@ from nexusify.formats.dockerfile_stage import (
     track_own,
     under,
 )
-from nexusify.formats.shared_code import SharedCode, glob_free
+from nexusify.formats.shared_code import SharedCode
+from nexusify.model.dockerfiles import decide_context
+from nexusify.model.paths import glob_free
+from nexusify.syntax.dockerfile_parse import (
+    Dockerfile,
+    DockerfileSyntaxError,
+    Instruction,
+    parse_file,
+)
 
 if TYPE_CHECKING:
     from nexusify.model import Project
@@ -229,7 +232,7 @@ def judge_file(dockerfile: Path, rel: str, *, project_dir: Path, root: Path, sha
     takes instead of deciding; ``additional``: named contexts (compose ``additional_contexts``)."""
     declared = sorted(set(contexts))
     if len(declared) > 1:
-        shown = ", ".join(relpath_or_abs(c, root) for c in declared)
+        shown = ", ".join(relpath(c, root) for c in declared)
         return None, DockerfileVerdict(rel, None, None, problems=[Problem(
             "error", "dockerfile-context-unknown", rel, None,
             f"built from several contexts ({shown}): what it copies differs between them",
@@ -268,23 +271,16 @@ def judge_project(project: Project, root: Path, shared: SharedCode) -> list[Judg
         builds.setdefault(b.dockerfile, []).append(b)
     out: list[JudgedDockerfile] = []
     for df, found in sorted(builds.items()):
-        rel = relpath_or_abs(df, root)
+        rel = relpath(df, root)
         additional = {name: folder for b in found for name, folder in b.additional_contexts}
         content, verdict = judge_file(
             df, rel, project_dir=project.path, root=root, shared=shared,
-            contexts=[b.context for b in found if b.origin.startswith("compose")], additional=additional,
+            contexts=[b.context for b in found if b.origin.startswith(("compose", "ci:"))], additional=additional,
             pulls=project_pulls(project, shared), arg_sets=[dict(b.build_args) for b in found] or [{}])
         args = dict(arg for b in found for arg in b.build_args)
         out.append(JudgedDockerfile(df, rel, content, verdict, tuple(sorted(additional.items())),
                                     tuple(sorted(args.items()))))
     return out
-
-
-def relpath_or_abs(path: Path, root: Path) -> str:
-    try:
-        return path.relative_to(root).as_posix() or "."
-    except ValueError:
-        return str(path)
 
 
 def _walk(verdict: DockerfileVerdict, df: Dockerfile, project_dir: Path, shared: SharedCode,

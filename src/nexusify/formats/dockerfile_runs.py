@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nexusify.errors import Problem
-from nexusify.formats.dockerfile_parse import Instruction
+from nexusify.syntax.dockerfile_parse import Instruction
 
 _TOKEN = re.compile(r"""\s*(&&|\|\||;|\||\n|>>|>|(?:"[^"]*"|'[^']*'|\\.|[^\s;&|<>"'\\]|&(?!&))+)""")
 _SEPARATORS = {"&&", "||", ";", "|", "\n"}

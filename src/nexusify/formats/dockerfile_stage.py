@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nexusify.errors import Problem
-from nexusify.formats.dockerfile_parse import Dockerfile, Instruction
 from nexusify.formats.dockerfile_runs import (
     OwnInstall,
     ProjectPulls,
@@ -23,7 +22,9 @@ from nexusify.formats.dockerfile_runs import (
     segments,
     unquote,
 )
-from nexusify.formats.shared_code import SharedCode, glob_free, is_local
+from nexusify.formats.shared_code import SharedCode
+from nexusify.model.paths import glob_free, is_local
+from nexusify.syntax.dockerfile_parse import Dockerfile, Instruction
 
 if TYPE_CHECKING:
     from nexusify.model import Project
@@ -140,8 +141,8 @@ def project_pulls(project: Project, shared: SharedCode) -> ProjectPulls:
         return frozenset(direct.get(path, set())).union(*(names(t, seen | {path}) for t in inc if t not in seen))
 
     files = set(project.requirement_files) | set(direct)
-    runtime = shared.closure(project.internal_names(runtime_only=True))
-    return ProjectPulls(project.path, project.pyproject, runtime, {f: shared.closure(names(f)) for f in files})
+    runtime = shared.installed_with(project.internal_names(runtime_only=True))
+    return ProjectPulls(project.path, project.pyproject, runtime, {f: shared.installed_with(names(f)) for f in files})
 
 
 __all__ = ["Filled", "Stage", "abs_path", "inside", "judge_commands", "project_pulls", "track_own", "under"]

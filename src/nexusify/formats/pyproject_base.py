@@ -34,7 +34,6 @@ def _item(value_toml: str, trail: str = "\n", indent: str = "") -> Item:
     return item
 
 
-_REQ_NAME = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
 

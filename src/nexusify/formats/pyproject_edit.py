@@ -6,7 +6,7 @@ packages). It parses with tomlkit, replaces only the entries named by the
 byte as it was: comments, key order, quoting style, inline-table spacing, CRLF line endings,
 a missing trailing newline, a UTF-8 BOM.
 
-The rules (``mode`` is a constraint mode of :mod:`nexusify.formats.constraints`):
+The rules (``mode`` is a constraint mode of :mod:`nexusify.syntax.constraints`):
 
 ==========================  ====================================================================
 written as                  becomes
@@ -55,14 +55,15 @@ from packaging.utils import canonicalize_name
 from tomlkit.items import InlineTable, String, Table
 
 from nexusify.errors import InternalError, ProblemsFound
-from nexusify.formats.constraints import pep440_specifier, poetry_constraint
 from nexusify.formats.edits import Edit, EditResult, changed_blocks
-from nexusify.formats.pyproject_base import _REQ_NAME, _quote, _still_local, _walk, _walk_cached
+from nexusify.formats.pyproject_base import _quote, _still_local, _walk, _walk_cached
 from nexusify.formats.pyproject_pep621 import Pep621Edits
 from nexusify.formats.pyproject_poetry import PoetryEdits
 from nexusify.formats.pyproject_sources import SourceTableEdits
 from nexusify.formats.sources import SourceSpec, outdated_tables, sources_outdated
 from nexusify.model import LocalDependency
+from nexusify.syntax.constraints import pep440_specifier, poetry_constraint
+from nexusify.syntax.requirements import requirement_name
 
 PRIORITIES = ("explicit", "supplemental", "primary")
 TOOLS = ("auto", "poetry", "uv", "pdm", "pip")
@@ -220,10 +221,7 @@ class _Editor(PoetryEdits, Pep621Edits, SourceTableEdits):
         names = self._array_names.get(id(arr))
         if names is None:
             names = self._array_names[id(arr)] = set()
-            for v in arr:
-                m = _REQ_NAME.match(v) if isinstance(v, str) else None
-                if m:
-                    names.add(canonicalize_name(m.group(1)))
+            names.update(n for v in arr if (n := requirement_name(v)))
         spec = pep440_specifier(version, self.mode)
         if canonicalize_name(extra.name) not in names:
             names.add(canonicalize_name(extra.name))

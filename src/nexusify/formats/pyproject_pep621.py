@@ -8,10 +8,10 @@ import re
 from packaging.utils import canonicalize_name
 from tomlkit.items import Array, InlineTable, String, Table
 
-from nexusify.formats.constraints import admits, pep440_specifier
 from nexusify.formats.pyproject_base import EditorBase, _quote, _walk, _walk_cached
 from nexusify.formats.sources import header_key, header_line
 from nexusify.model import LocalDependency
+from nexusify.syntax.constraints import admits, pep440_specifier
 
 _DROP_UV = ("path", "editable", "workspace", "package")
 

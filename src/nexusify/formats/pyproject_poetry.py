@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from tomlkit.items import InlineTable, Item, String, Table
 
-from nexusify.formats.constraints import poetry_constraint
 from nexusify.formats.pyproject_base import EditorBase, _item, _quote, _walk
 from nexusify.model import LocalDependency
+from nexusify.syntax.constraints import poetry_constraint
 
 _DROP_POETRY = ("path", "develop")
 

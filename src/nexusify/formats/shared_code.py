@@ -12,26 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
+from nexusify.model.paths import glob_free, is_local
+
 if TYPE_CHECKING:
     from nexusify.model import Workspace
 
 
 def _segments(path: str) -> list[str]:
     return [s for s in PurePosixPath(path.replace("\\", "/")).parts if s not in ("/", ".", "..")]
-
-
-def glob_free(source: str) -> str:
-    """The leading part of a COPY source before its first segment holding a glob character."""
-    parts = []
-    for seg in source.replace("\\", "/").split("/"):
-        if any(c in seg for c in "*?["):
-            break
-        parts.append(seg)
-    return "/".join(parts) or "."
-
-
-def is_local(source: str) -> bool:
-    return not ("://" in source or source.startswith("git@") or source.startswith("<<") or "$" in source)
 
 
 @dataclass(frozen=True)
@@ -41,7 +29,7 @@ class SharedCode:
 
     packages: tuple[tuple[str, str], ...] = ()  # (normalized absolute folder, display name)
     segments: tuple[tuple[str, ...], ...] = ()
-    needs: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (normalized name, the shared packages it needs at run time)
+    pulls: tuple[tuple[str, frozenset[str]], ...] = ()  # (normalized name, what installing it installs: the model's closure)
 
     @classmethod
     def of(cls, packages: Iterable[tuple[Path | str, str]], container_paths: Iterable[str] = ()) -> SharedCode:
@@ -55,27 +43,20 @@ class SharedCode:
         container = set(path_aliases)
         for p in ws.projects:
             container.update(d.mapped_from for d in p.local_deps if d.mapped_from)
-        found = cls.of([(p.path, p.name or p.rel(ws.root)) for p in ws.shared], sorted(container))
-        needs = tuple(sorted((p.normalized, tuple(sorted(p.internal_names(runtime_only=True))))
-                             for p in ws.shared if p.normalized))
-        return cls(found.packages, found.segments, needs)
+        found = cls.of([(p.path, p.name or p.rel(ws.root)) for p in ws.shared()], sorted(container))
+        pulls = tuple(sorted((n, frozenset(ws.closure([n]))) for n in ws.by_name))
+        return cls(found.packages, found.segments, pulls)
 
-    def closure(self, names: Iterable[str]) -> frozenset[str]:
-        """``names`` (normalized) with every shared package they need at run time, transitively:
-        what installing them pulls from the index."""
-        needs = dict(self.needs)
-        out: set[str] = set()
-        todo = list(names)
-        while todo:
-            name = todo.pop()
-            if name not in out:
-                out.add(name)
-                todo.extend(needs.get(name, ()))
-        return frozenset(out)
+    def installed_with(self, names: Iterable[str]) -> frozenset[str]:
+        """``names`` (normalized) with what installing them installs (the model's
+        :meth:`~nexusify.model.Workspace.closure`, looked up): what they pull from the index."""
+        pulls = dict(self.pulls)
+        names = frozenset(names)
+        return names.union(*(pulls.get(n, frozenset()) for n in names))
 
     def without(self, folder: Path) -> SharedCode:
         own = os.path.normpath(str(folder))
-        return SharedCode(tuple(p for p in self.packages if p[0] != own), self.segments, self.needs)
+        return SharedCode(tuple(p for p in self.packages if p[0] != own), self.segments, self.pulls)
 
     @functools.cached_property
     def _folders(self) -> list[str]:
@@ -130,4 +111,4 @@ class SharedCode:
         return None
 
 
-__all__ = ["SharedCode", "glob_free", "is_local"]
+__all__ = ["SharedCode"]

@@ -33,9 +33,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-from nexusify.credentials import Secret
+from nexusify.credentials import Secret, without_index_credentials
 from nexusify.errors import IndexServerError
 from nexusify.extras import require
+from nexusify.processes import pid_alive
 
 USERNAME = "nexusify-demo"
 HEALTH_PATH = "/health"
@@ -236,18 +237,7 @@ def start_local_index(
 
 def _server_env() -> dict[str, str]:
     """The server's environment: this one without index credentials (it needs none)."""
-    drop = {"NEXUS_PASSWORD", "TWINE_PASSWORD", "NEXUS_USERNAME", "TWINE_USERNAME"}
-    return {k: v for k, v in os.environ.items() if k not in drop}
-
-
-def _alive(pid: int) -> bool:
-    """The process exists and is not a zombie (exited, waiting for its parent to reap it)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    fields = stat.rsplit(")", 1)[-1].split()
-    return not fields or fields[0] not in ("Z", "X")
+    return without_index_credentials(os.environ)
 
 
 def stop_stale(pid: int, marker: str, timeout: float = 5.0) -> bool:
@@ -263,7 +253,7 @@ def stop_stale(pid: int, marker: str, timeout: float = 5.0) -> bool:
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if not _alive(pid):
+            if not pid_alive(pid):
                 return True
             time.sleep(0.05)
         os.kill(pid, signal.SIGKILL)

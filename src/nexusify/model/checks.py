@@ -4,27 +4,29 @@ system; nothing may depend on a project that is not a package."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
 from nexusify.errors import Problem
-from nexusify.formats.toml import subtable
+from nexusify.files import relpath
 from nexusify.model.dynamic_version import describe_source
-from nexusify.model.paths import relpath
 from nexusify.model.project import LEGACY_BACKEND, Project
 from nexusify.model.workspace import Workspace
+from nexusify.syntax.toml import subtable
 
 NAME_KEY = re.compile(r"^\s*name\s*=")
 DYNAMIC_KEY = re.compile(r"^\s*dynamic\s*=")
 
 
 
-def check_projects(ws: Workspace) -> None:
+def check_projects(ws: Workspace, meant_shared: set[Path]) -> None:
+    """Problems of each project; ``meant_shared``: the folders of shared packages, named or not."""
     root = ws.root
     by_path = {p.path: p for p in ws.projects}
     for p in ws.projects:
         rel = relpath(p.manifest, root)
-        if p.role == "shared":
+        if p.path in meant_shared:
             check_shared(p, rel, ws.problems)
         for d in p.local_deps:
             target = by_path.get(d.resolved) if d.resolved else None

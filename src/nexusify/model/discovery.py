@@ -10,14 +10,14 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 
 from nexusify.errors import Problem, TomlError
-from nexusify.files import parse_toml
-from nexusify.formats.requirements import find_requirements_files, read_tree
-from nexusify.formats.toml import subtable
+from nexusify.files import parse_toml, relpath
 from nexusify.model.dynamic_version import static_dynamic_version
 from nexusify.model.legacy import read_legacy_project, setup_metadata
-from nexusify.model.paths import glob_dirs, is_inside, matches_glob, relpath
+from nexusify.model.paths import glob_dirs, is_inside, matches_glob
 from nexusify.model.project import LOCK_TOOLS, SKIP_DIRS, Project
 from nexusify.model.tree import is_virtualenv, walk
+from nexusify.syntax.requirements import find_requirements_files, read_tree
+from nexusify.syntax.toml import subtable
 
 LEGACY_MANIFESTS = ("setup.py", "setup.cfg")
 
@@ -25,19 +25,23 @@ LEGACY_MANIFESTS = ("setup.py", "setup.cfg")
 def iter_pyprojects(root: Path, exclude: Iterable[str] = ()) -> Iterator[Path]:
     """Every project manifest under ``root``: its ``pyproject.toml``, or ``setup.py``/``setup.cfg``
     for a library that has only those. Skips VCS, virtualenv, build and cache folders, and the
-    inside of Python packages (a folder with ``__init__.py``): a ``pyproject.toml`` there (a plugin
-    folder in a library's ``src/``) belongs to that library's source tree, not to the monorepo."""
+    inside of a project's Python packages (a folder with ``__init__.py`` in a project's folder): a
+    ``pyproject.toml`` there (a plugin folder in a library's ``src/``) belongs to that library's
+    source tree, not to the monorepo. A package folder in no project (``libs/__init__.py`` above
+    the libraries) is walked."""
     excl = list(exclude)
+    projects: set[Path] = set()  # project folders found so far (the root left out)
     for dirpath, dirnames, filenames in walk(root):
         here = Path(dirpath)
-        if "pyproject.toml" in filenames:
-            yield here / "pyproject.toml"
-        else:
-            legacy = [n for n in LEGACY_MANIFESTS if n in filenames]
-            if legacy:
-                yield here / legacy[0]
-        if "__init__.py" in filenames and Path(dirpath) != root:
-            dirnames[:] = []
+        found = "pyproject.toml" if "pyproject.toml" in filenames else next(
+            (n for n in LEGACY_MANIFESTS if n in filenames), None)
+        if found is not None:
+            yield here / found
+            if here != root:
+                projects.add(here)
+        if "__init__.py" in filenames and here != root and (here in projects or any(
+                parent in projects for parent in here.parents)):
+            dirnames[:] = []  # a project's own package: what is inside is its source tree
             continue
         rel = os.path.relpath(dirpath, root).replace(os.sep, "/")
         keep = []

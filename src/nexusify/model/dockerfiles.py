@@ -14,14 +14,24 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 from pathlib import Path
 from typing import Any
 
+from packaging.utils import canonicalize_name
+
 from nexusify.errors import Problem
-from nexusify.formats.dockerfile_parse import DockerfileSyntaxError, parse
-from nexusify.model.paths import is_inside, relpath
+from nexusify.files import relpath
+from nexusify.model.paths import glob_free, is_inside, is_local
 from nexusify.model.project import DOCKERFILE_DIRS, SKIP_DIRS, DockerBuild, Project
 from nexusify.model.tree import is_virtualenv, walk
+from nexusify.syntax.dockerfile_parse import (
+    Dockerfile,
+    DockerfileSyntaxError,
+    Instruction,
+    parse,
+    parse_file,
+)
 
 COMPOSE_NAMES = re.compile(r"^(docker-)?compose(\.[\w.-]+)?\.ya?ml$")
 
@@ -82,6 +92,83 @@ def compose_builds(compose: Path, problems: list[Problem], root: Path) -> list[D
     return out
 
 
+_DOCKER_BUILD = re.compile(r"\b(?:docker|podman)\s+(?:buildx\s+)?build\b([^\n;&|]*)")
+
+
+def ci_builds(root: Path, problems: list[Problem]) -> list[DockerBuild]:
+    """The builds GitHub Actions workflows declare: ``docker/build-push-action`` steps (``context``,
+    ``file``, ``build-args``) and ``docker build [-f FILE] [--build-arg K=V] CONTEXT`` in ``run``
+    steps, from the repository root (the workspace a job checks out). Expressions (``${{ }}``) are
+    not evaluated: such a path is left out."""
+    import yaml
+
+    out: list[DockerBuild] = []
+    folder = root / ".github" / "workflows"
+    for wf in sorted(folder.glob("*.y*ml")) if folder.is_dir() else []:
+        try:
+            data = yaml.safe_load(wf.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            problems.append(Problem("warning", "ci-unreadable", relpath(wf, root), None,
+                                    f"cannot read this workflow: {exc}",
+                                    "fix it so the Dockerfiles it builds can be matched to their services"))
+            continue
+        jobs = data.get("jobs") if isinstance(data, dict) else None
+        for job, body in jobs.items() if isinstance(jobs, dict) else []:
+            steps = body.get("steps") if isinstance(body, dict) else None
+            for step in steps if isinstance(steps, list) else []:
+                if isinstance(step, dict):
+                    out += _step_builds(step, root, f"ci:{relpath(wf, root)}:{job}")
+    return out
+
+
+def _step_builds(step: dict[str, Any], root: Path, origin: str) -> list[DockerBuild]:
+    found: list[tuple[Any, Any, Any]] = []  # (context, file, build args)
+    if str(step.get("uses", "")).startswith("docker/build-push-action"):
+        given: dict[str, Any] = step["with"] if isinstance(step.get("with"), dict) else {}
+        listed = given.get("build-args")
+        found.append((given.get("context", "."), given.get("file"),
+                      [a.strip() for a in listed.splitlines()] if isinstance(listed, str) else []))
+    run = step.get("run")
+    for m in _DOCKER_BUILD.finditer(run.replace("\\\n", " ") if isinstance(run, str) else ""):
+        if "${{" in m.group(1):
+            continue  # an expression nexusify does not evaluate
+        try:
+            words = shlex.split(m.group(1))
+        except ValueError:
+            continue
+        file: str | None = None
+        args: list[str] = []
+        positional: list[str] = []
+        k = 0
+        while k < len(words):
+            w = words[k]
+            if w in ("-f", "--file", "--build-arg") and k + 1 < len(words):
+                file, args = (words[k + 1], args) if w != "--build-arg" else (file, [*args, words[k + 1]])
+                k += 2
+                continue
+            if w.startswith(("--file=", "--build-arg=")):
+                value = w.split("=", 1)[1]
+                file, args = (value, args) if w.startswith("--file=") else (file, [*args, value])
+            elif w.startswith("-") and "=" not in w and k + 1 < len(words) and w in ("-t", "--tag", "--target",
+                                                                                    "--platform", "--cache-from"):
+                k += 1
+            elif not w.startswith("-"):
+                positional.append(w)
+            k += 1
+        if positional:
+            found.append((positional[-1], file, args))
+    out: list[DockerBuild] = []
+    for context, file, args in found:
+        if not isinstance(context, str) or "${{" in context or (isinstance(file, str) and "${{" in file):
+            continue
+        ctx = _local(root, context)
+        if ctx is None:
+            continue
+        dockerfile = Path(os.path.normpath(root / file)) if isinstance(file, str) else ctx / "Dockerfile"
+        out.append(DockerBuild(dockerfile, ctx, origin, (), _build_args(list(args))))
+    return out
+
+
 def _build_args(raw: Any) -> tuple[tuple[str, str], ...]:
     """compose ``build.args`` (a mapping or ``KEY=VALUE`` items), ``${VAR}`` filled from the
     environment as compose does; an arg without a value (taken from the caller's environment at
@@ -110,17 +197,63 @@ def _names_project(text: str, rel: str) -> bool:
         instructions = parse(text)
     except DockerfileSyntaxError:
         return False
-    searched: list[str] = []
     for instr in instructions:
         if instr.keyword in ("COPY", "ADD") and not instr.has_flag("from"):
-            searched.extend(src.removeprefix("./") for src in instr.sources)
-        elif instr.keyword == "RUN":
-            searched.append(instr.args)
-    searched = [s for s in searched if rel in s]  # the pattern holds rel literally: most hold none
-    if not searched:
-        return False
-    pattern = re.compile(rf"(^|[\s=\"'/.])(\./)?{re.escape(rel)}(/|$|[\s\"'])")
-    return any(pattern.search(s) for s in searched)
+            if any(_names(src.removeprefix("./"), rel) for src in instr.sources):
+                return True
+        elif instr.keyword == "RUN" and _names(instr.args, rel):
+            return True
+    return False
+
+
+def decide_context(path: str, df: Dockerfile, project_dir: Path, root: Path) -> tuple[Path | None, Problem | None]:
+    """The build context a Dockerfile beside its project is written for, when no compose file
+    declares it: the one decision the model attaches builds with and the shared-code rule judges
+    with. The monorepo root when a COPY/ADD source names the project's folder from the root or
+    exists only from there, or (no source saying either way) a RUN names that folder; the project
+    folder when sources exist only there or climb out of it (``../../shared``); undecidable (a
+    problem) when sources point both ways."""
+    try:
+        rel = project_dir.relative_to(root).as_posix()
+    except ValueError:
+        return project_dir, None
+    if rel in ("", "."):
+        return project_dir, None
+    from_root: Instruction | None = None
+    from_project: Instruction | None = None
+    for instr in df.instructions:
+        if instr.keyword not in ("COPY", "ADD") or instr.has_flag("from"):
+            continue
+        for src in instr.sources:
+            if not is_local(src):
+                continue
+            clean = glob_free(src).removeprefix("./").strip("/")
+            if clean == rel or clean.startswith(rel + "/"):
+                return root, None  # names the project's own folder from the root
+            if clean.startswith(".."):
+                from_project = from_project or instr  # written from the project folder
+                continue
+            here, there = (project_dir / clean).exists(), (root / clean).exists()
+            if here and not there:
+                from_project = from_project or instr
+            elif there and not here:
+                from_root = from_root or instr
+    if from_root is None:
+        if from_project is None and any(i.keyword == "RUN" and _names(i.args, rel) for i in df.instructions):
+            return root, None  # `uv sync --directory services/api`: run from the root
+        return project_dir, None
+    if from_project is None:
+        return root, None
+    return None, Problem(
+        "error", "dockerfile-context-unknown", path, from_root.start,
+        f"the build context cannot be decided: line {from_root.start} copies a path found only from the "
+        f"monorepo root, line {from_project.start} one found only in {rel}",
+        f"make every COPY/ADD source relative to one context (the monorepo root: `COPY {rel}/... `, or "
+        f"{rel})")
+
+
+def _names(text: str, rel: str) -> bool:
+    return re.search(rf"(^|[\s=\"'/.])(\./)?{re.escape(rel)}(/|$|[\s\"'])", text) is not None
 
 
 def match_builds(root: Path, projects: list[Project], depended: set[Path],
@@ -133,12 +266,18 @@ def match_builds(root: Path, projects: list[Project], depended: set[Path],
     for compose in composes:
         for b in compose_builds(compose, problems, root):
             by_dockerfile.setdefault(b.dockerfile, []).append(b)
+    for b in ci_builds(root, problems):
+        by_dockerfile.setdefault(b.dockerfile, []).append(b)
     folders = {p.path for p in projects}
+    keys: dict[str, set[Path]] = {}
+    for p in projects:
+        for key in {p.normalized, canonicalize_name(p.path.name)} - {None, ""}:
+            keys.setdefault(str(key), set()).add(p.path)
     out: dict[Path, list[DockerBuild]] = {}
     unmatched: list[DockerBuild] = []
     for df in sorted(set(dockerfiles) | set(by_dockerfile)):
         for build in by_dockerfile.get(df) or [_implicit_build(df, folders, root)]:
-            owner = _owner(build, folders, depended, root)
+            owner = _owner(build, folders, depended, root, keys)
             if owner is None:
                 unmatched.append(build)
             else:
@@ -156,21 +295,37 @@ def _home(df: Path, folders: set[Path]) -> Path | None:
 
 
 def _implicit_build(df: Path, folders: set[Path], root: Path) -> DockerBuild:
-    """A Dockerfile no compose file names: built from the project folder it belongs to, else from
-    the monorepo root (``docker build -f docker/Dockerfile.api .``)."""
+    """A Dockerfile no compose file or workflow names: built from the project folder it belongs to
+    (or the root, when what it copies says so), else, beside no project, from its own folder when
+    what it copies is found only there (``docs/samples/app/Dockerfile``: ``COPY requirements.txt``),
+    else from the monorepo root (``docker build -f docker/Dockerfile.api .``)."""
     home = _home(df, folders)
+    if home is None and df.parent != root and df.parent.name not in DOCKERFILE_DIRS:
+        try:
+            parsed = parse_file(df.read_text(encoding="utf-8", errors="replace"))
+        except (OSError, DockerfileSyntaxError):
+            return DockerBuild(df, root, "tree")
+        context, _undecided = decide_context(relpath(df, root), parsed, df.parent, root)
+        return DockerBuild(df, df.parent if context == df.parent else root, "tree")
     if home is not None and home != root:
         try:
-            text = df.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            text = ""
-        if _names_project(text, relpath(home, root)):  # COPY projects/worker /src: `docker build -f ... .`
+            parsed = parse_file(df.read_text(encoding="utf-8", errors="replace"))
+        except (OSError, DockerfileSyntaxError):
+            return DockerBuild(df, home, "folder")
+        context, _undecided = decide_context(relpath(df, root), parsed, home, root)  # the rule says why
+        if context == root:  # COPY projects/worker /src: `docker build -f ... .`
             return DockerBuild(df, root, "folder, built from the root")
         return DockerBuild(df, home, "folder")
     return DockerBuild(df, root, "folder" if home == root else "tree")
 
 
-def _owner(build: DockerBuild, folders: set[Path], depended: set[Path], root: Path) -> Path | None:
+def _owner(build: DockerBuild, folders: set[Path], depended: set[Path], root: Path,
+           keys: dict[str, set[Path]]) -> Path | None:
+    """The project a build builds: the project folder it is built from; else the one project it
+    copies or installs by folder (``COPY services/api``, ``--directory services/api``), by name
+    (``uv sync --package api``, ``${APP}`` filled from compose build args or ARG defaults), or
+    that its file name (``Dockerfile.api``, ``docker/api/Dockerfile``) or compose service names;
+    else the root project (it builds itself), else the project it sits beside; else none."""
     if build.context in folders and build.context != root:
         return build.context
     if build.origin.startswith("folder"):
@@ -183,10 +338,76 @@ def _owner(build: DockerBuild, folders: set[Path], depended: set[Path], root: Pa
         return None
     named = [f for f in sorted(folders) if f != build.context and is_inside(f, build.context)
              and _names_project(text, relpath(f, build.context))]
-    consumers = [f for f in named if f not in depended] or named
+    consumers = [f for f in named if f not in depended]  # a library it copies is not what it builds
     if len(consumers) == 1:
         return consumers[0]
+    for hint in _name_hints(build, text):
+        found = [f for f in sorted(keys.get(hint, ())) if is_inside(f, build.context)]
+        if len(found) == 1 and (not consumers or found[0] in consumers):
+            return found[0]
     if build.context in folders:
-        return build.context  # the root project builds itself
+        return build.context  # the root project builds itself (with the libraries it copies)
+    if not consumers and len(named) == 1:
+        return named[0]  # it builds the one library it names (deployed itself)
     home = _home(build.dockerfile, folders)
     return home if home is not None and home != root else None
+
+
+_PACKAGE = re.compile(r"--package(?:=|\s+)[\"']?([^\s\"';&|]+)")
+_VAR = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
+
+
+def _name_hints(build: DockerBuild, text: str) -> list[str]:
+    """Project names a build points at, strongest first: ``--package NAME`` in its RUN lines
+    (variables filled from compose build args, else ARG defaults), its compose service's name, its
+    file name (``Dockerfile.api``, ``api.Dockerfile``), the folder it sits in (not docker/)."""
+    try:
+        instructions = parse(text)
+    except DockerfileSyntaxError:
+        instructions = []
+    values = {k: v for i in instructions if i.keyword == "ARG"
+              for k, _, v in [i.args.strip().partition("=")] if v}
+    values.update(dict(build.build_args))
+    hints: list[str] = []
+    for instr in instructions:
+        if instr.keyword == "RUN":
+            for m in _PACKAGE.finditer(instr.args):
+                hints.append(_VAR.sub(lambda v: values.get(v.group(1), v.group(0)), m.group(1)).strip("\"'"))
+    if build.origin.startswith("compose:"):
+        hints.append(build.origin.rsplit(":", 1)[1])
+    name = build.dockerfile.name
+    low = name.lower()
+    for prefix in ("dockerfile.", "containerfile."):
+        if low.startswith(prefix):
+            hints.append(name[len(prefix):])
+    if low.endswith(".dockerfile"):
+        hints.append(name[: -len(".dockerfile")])
+    if build.dockerfile.parent.name not in DOCKERFILE_DIRS:
+        hints.append(build.dockerfile.parent.name)
+    return [canonicalize_name(h) for h in hints if h and "$" not in h]
+
+
+def copied_folders(build: DockerBuild, folders: set[Path]) -> set[Path]:
+    """The folders among ``folders`` that ``build`` copies into its image (a COPY/ADD source from
+    its context, or a named additional context, that is such a folder, holds it, or is inside it):
+    how roles tell that an image installs shared code its manifest never names."""
+    try:
+        instructions = parse(build.dockerfile.read_text(encoding="utf-8", errors="replace"))
+    except (OSError, DockerfileSyntaxError):
+        return set()
+    named = dict(build.additional_contexts)
+    found: set[Path] = set()
+    for instr in instructions:
+        if instr.keyword not in ("COPY", "ADD"):
+            continue
+        base = build.context if not instr.has_flag("from") else named.get(instr.flag("from") or "")
+        if base is None:
+            continue
+        for src in instr.sources:
+            if not is_local(src):
+                continue
+            host = Path(os.path.normpath(os.path.join(str(base), glob_free(src).lstrip("/"))))
+            if host == build.context:
+                continue  # the whole context: what it holds is the project's own build
+            found |= {f for f in folders if f == host or is_inside(f, host) or is_inside(host, f)}
+    return found

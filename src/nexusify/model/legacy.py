@@ -17,7 +17,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from nexusify.errors import Problem
-from nexusify.model.paths import relpath
+from nexusify.files import relpath
 from nexusify.model.project import LEGACY_BACKEND, IndexDependency, Project
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nexusify.errors import Problem
+from nexusify.files import relpath
 from nexusify.model.checks import NAME_KEY, check_projects
-from nexusify.model.classify import classify, is_aggregator
 from nexusify.model.discovery import (
     find_lockfiles,
     iter_pyprojects,
@@ -22,7 +22,7 @@ from nexusify.model.discovery import (
 from nexusify.model.dockerfiles import match_builds
 from nexusify.model.dynamic_version import resolve_dynamic_version
 from nexusify.model.legacy import legacy_index_dependencies
-from nexusify.model.paths import PathMapper, relpath
+from nexusify.model.paths import PathMapper
 from nexusify.model.project import SERVICE_GLOBS, LocalDependency, Project
 from nexusify.model.readers.named import read_index_dependencies
 from nexusify.model.readers.pep621 import check_dependency_groups, read_pep621_deps
@@ -30,6 +30,7 @@ from nexusify.model.readers.poetry import read_poetry_deps
 from nexusify.model.readers.requirements import read_requirements_deps
 from nexusify.model.readers.uv import link_uv_workspaces
 from nexusify.model.resolve import adopt_target_name, resolve_dependency
+from nexusify.model.roles import assign_roles, depended_upon
 from nexusify.model.tree import listed_once
 from nexusify.model.workspace import Workspace
 
@@ -46,7 +47,9 @@ def load_workspace(
     path_aliases: dict[str, str] | None = None,
     resolve_dynamic: bool = True,
 ) -> Workspace:
-    """Discover and classify every project under ``root``; problems are collected, not raised.
+    """Discover every project under ``root`` and decide its roles by use (:mod:`.roles`);
+    problems are collected, not raised. ``service_globs`` widen the search for consumers installed
+    with requirements files only; ``shared_globs`` publish libraries nothing depends on yet.
 
     ``resolve_dynamic`` allows asking a build backend for a dynamic version (a subprocess) when
     the fast static readers cannot tell it; this is only ever done for shared packages.
@@ -122,20 +125,19 @@ def load_workspace(
             unreadable_requires[p.path] = dynamic
 
     ws = Workspace(root, projects, problems, by_name, broken=broken, duplicates=duplicates, _by_path=by_path)
-    depended = {d.resolved for p in projects if not is_aggregator(p, root) for d in p.local_deps if d.resolved}
-    depended |= {by_name[i.normalized].path for p in projects for i in p.index_deps}
-    builds, ws.unmatched_builds = match_builds(root, projects, depended, problems)
+    builds, ws.unmatched_builds = match_builds(root, projects, set(depended_upon(ws, aggregators=True)), problems)
     for p in projects:
         p.docker_builds = builds.get(p.path, [])
         p.dockerfiles = sorted({b.dockerfile for b in p.docker_builds})
         p.lockfiles = find_lockfiles(p, by_path)
-    classify(ws, list(shared_globs), list(service_globs))
+    meant_shared = assign_roles(ws, list(shared_globs))
+    ws.unnamed_shared = frozenset(meant_shared - ws.shared_paths)
     for p in projects:
-        if p.role == "shared" and p.version is None and p.version_dynamic and resolve_dynamic:
+        if ws.is_shared(p) and p.version is None and p.version_dynamic and resolve_dynamic:
             p.version, p.version_error = resolve_dynamic_version(p)
-    check_projects(ws)
+    check_projects(ws, meant_shared)
     for p in projects:
-        if p.role == "shared" and p.path in unreadable_requires:
+        if ws.is_shared(p) and p.path in unreadable_requires:
             file, line = unreadable_requires[p.path]
             problems.append(Problem(
                 "warning", "dependencies-dynamic", relpath(file, root), line,

@@ -13,20 +13,19 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 
-def relpath(path: Path, root: Path) -> str:
-    """``path`` relative to ``root`` in POSIX form ("." for the root itself); ``path`` unchanged
-    when it is outside. String arithmetic: called for every project, dependency and problem."""
-    p, r = str(path), str(root)
-    if p == r:
-        return "."
-    if p.startswith(r) and p[len(r):len(r) + 1] == os.sep:
-        rel = p[len(r) + 1:]
-    elif r == os.sep and p.startswith(r):
-        rel = p[1:]
-    else:
-        return path.as_posix()
-    return rel if os.sep == "/" else rel.replace(os.sep, "/")
+def glob_free(source: str) -> str:
+    """The leading part of a COPY source before its first segment holding a glob character."""
+    parts = []
+    for seg in source.replace("\\", "/").split("/"):
+        if any(c in seg for c in "*?["):
+            break
+        parts.append(seg)
+    return "/".join(parts) or "."
 
+
+def is_local(source: str) -> bool:
+    """Whether a COPY/ADD source is a path of the build context (not a URL, heredoc or variable)."""
+    return not ("://" in source or source.startswith("git@") or source.startswith("<<") or "$" in source)
 
 
 def matches_glob(rel: str, globs: Iterable[str]) -> bool:

@@ -6,9 +6,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from nexusify.formats.requirements import RequirementsFile
-from nexusify.formats.toml import TomlLines
-from nexusify.model.paths import relpath
+from nexusify.files import relpath
+from nexusify.syntax.requirements import RequirementsFile
+from nexusify.syntax.toml import TomlLines
+from nexusify.tools import TOOLS
 
 SKIP_DIRS = frozenset({
     ".git", ".hg", ".svn", ".venv", "venv", ".env", "env", "node_modules", "__pycache__",
@@ -21,10 +22,9 @@ LEGACY_BACKEND = "setuptools.build_meta:__legacy__"
 DOCKERFILE_DIRS = ("", "docker", "deploy", ".docker")
 
 #: lockfile name -> the tool that writes it
-LOCK_TOOLS = {"poetry.lock": "poetry", "uv.lock": "uv", "pdm.lock": "pdm"}
+LOCK_TOOLS = {t.lockfile: t.name for t in TOOLS.values() if t.lockfile}
 
 DepKind = Literal["poetry-path", "pep508-file", "uv-path", "uv-workspace", "requirements"]
-Role = Literal["shared", "service", "other"]
 
 
 
@@ -128,7 +128,6 @@ class Project:
     dockerfiles: list[Path] = field(default_factory=list)  # the Dockerfiles that build it (model.dockerfiles)
     docker_builds: list[DockerBuild] = field(default_factory=list)  # each with its build context
     lockfiles: list[Path] = field(default_factory=list)  # its own, or its uv workspace root's uv.lock
-    role: Role = "other"
     workspace_root: Path | None = None  # the uv workspace this project is a member of
     virtual_reason: str | None = None  # why it is not installable, when it is not
     legacy_manifest: Path | None = None  # setup.py or setup.cfg of a library without pyproject.toml

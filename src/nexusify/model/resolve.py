@@ -7,12 +7,12 @@ import os
 from pathlib import Path, PurePosixPath
 
 from nexusify.errors import Problem
+from nexusify.files import relpath
 from nexusify.model.paths import (
     PathMapper,
     is_inside,
     is_project_relative,
     matches_glob,
-    relpath,
     requirements_base,
 )
 from nexusify.model.project import LocalDependency, Project

@@ -1,6 +1,7 @@
 """The tools the consumers' lockfiles need: rewrite re-locks each lockfile with the tool that
 wrote it, verify checks it with that tool. audit lists them before any rewrite, with the
-missing ones and the command that installs each (the one table verify's hints use too)."""
+missing ones and the command that installs each (:attr:`nexusify.tools.Tool.install`, the one
+that verify's hints give too)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nexusify.model.project import LOCK_TOOLS, Project
+from nexusify.tools import TOOLS
 
 #: tool -> the command that installs it (uv comes with nexusify, but a re-lock runs it from PATH)
-INSTALL: dict[str, str] = {
-    "uv": "pip install uv",
-    "poetry": "pip install poetry",
-    "pdm": "pip install pdm 'hishel[httpx2]==1.4.0'",
-}
+INSTALL: dict[str, str] = {name: tool.install for name, tool in TOOLS.items()}
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from packaging.utils import canonicalize_name
 
 from nexusify import __version__
 from nexusify.config import Settings, suggest
-from nexusify.credentials import Credentials, resolve_credentials
+from nexusify.credentials import Credentials
 from nexusify.dists.backend import backend_of
 from nexusify.dists.staging import SOURCE_DATE_EPOCH, fingerprint
 from nexusify.errors import ConfigError, NexusifyError, ProblemsFound, UsageError
@@ -89,14 +89,14 @@ def _select(ws: Workspace, order: list[str], wanted: Sequence[str]) -> list[str]
     for raw in wanted:
         norm = canonicalize_name(raw)
         project = ws.by_name.get(norm)
-        if project is None or project.role != "shared":
+        if project is None or not ws.is_shared(project):
             near = suggest(norm, order)
             raise UsageError(
                 f"{raw!r} is not a shared package of this monorepo" + (f"; did you mean {near!r}?" if near else ""),
                 hint=f"shared packages: {', '.join(order) or '(none)'}",
             )
         chosen.add(norm)
-        chosen.update(ws.transitive(project, runtime_only=True))
+        chosen.update(ws.closure([project]))
     return [n for n in order if n in chosen]
 
 
@@ -140,7 +140,7 @@ def plan_publish(
             "no index to publish to",
             hint="set --nexus-url (with --repository) or NEXUS_URL, or --repository-url for another PyPI server",
         )
-    versions = {p.normalized: p.version for p in ws.shared if p.normalized and p.version}
+    versions = {p.normalized: p.version for p in ws.shared() if p.normalized and p.version}
     from nexusify.formats.pyproject_edit import versionize
 
     plans: list[PackagePlan] = []
@@ -181,7 +181,7 @@ def plan_publish(
                             hint="nothing was built or uploaded; fix these and re-run")
 
     state = load_state(settings)  # a damaged state stops here, before the network
-    credentials = resolve_credentials(settings.username, upload_url, env, url_password=settings.url_password)
+    credentials = settings.credentials(env)
     uses_rest = settings.is_nexus and not settings.repository_url
     check_url = settings.upload_simple_url or (upload_url.rstrip("/") + "/simple/")
     own_client = client is None

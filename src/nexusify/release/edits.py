@@ -14,10 +14,10 @@ from packaging.requirements import InvalidRequirement, Requirement
 from tomlkit.items import InlineTable, String, Table
 
 from nexusify.errors import Problem
-from nexusify.formats.constraints import pep440_specifier, poetry_constraint
 from nexusify.model import Project, relpath
 from nexusify.model.dynamic_version import describe_source, version_file
 from nexusify.model.project import IndexDependency
+from nexusify.syntax.constraints import pep440_specifier, poetry_constraint
 
 KEEP_A_CHANGELOG_HEADER = (
     "# Changelog\n\nAll notable changes to this project are documented in this file.\n\n"

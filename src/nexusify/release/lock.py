@@ -25,7 +25,6 @@ def refresh(settings: Settings, stale: list[StaleLock], env: Mapping[str, str],
             which: Callable[[str], str | None] = shutil.which) -> tuple[list[tuple[Path, bytes]], list[Problem]]:
     """New contents for each stale lockfile ([(path, bytes)] of those that changed), and a warning
     for each one that could not be refreshed."""
-    from nexusify.credentials import resolve_credentials
     from nexusify.rewrite.lock import relock
 
     root = settings.root
@@ -37,7 +36,7 @@ def refresh(settings: Settings, stale: list[StaleLock], env: Mapping[str, str],
             problems.append(s.warning(root, "it is the uv workspace's lock"))
             continue
         jobs.append(s)
-    creds = resolve_credentials(settings.username, url, env) if url else None
+    creds = settings.credentials(env) if url else None
     changes, warnings = relock(jobs, root, settings.source_name, env,
                                creds if creds is not None and creds.present else None, which=which)
     problems.extend(warnings)

@@ -27,22 +27,16 @@ from typing import Any
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from nexusify.affected.compute import (
-    Changed,
-    build_sees,
-    changed_by_index,
-    dependents_of,
-    project_of,
-)
+from nexusify.affected.compute import Changed, build_sees, changed_by_index, project_of
 from nexusify.affected.git import Commit, can_commit, commits_touching, tag_exists, top_level
 from nexusify.config import Settings
 from nexusify.errors import HasProblems, OperationFailed, Problem, ProblemsFound, UsageError
-from nexusify.formats.constraints import constraint_admits, pep440_specifier
 from nexusify.gitsteps import write_and_commit
 from nexusify.model import Project, Workspace, relpath, workspace_for
 from nexusify.release.bump import LEVELS, auto_level, bump_version, entry_line, section_of
 from nexusify.release.edits import changelog, current_spec, repin, set_version
 from nexusify.release.lock import StaleLock
+from nexusify.syntax.constraints import constraint_admits, pep440_specifier
 from nexusify.transaction import write_files
 
 
@@ -178,7 +172,7 @@ def plan_release(settings: Settings, packages: Sequence[str] = (), *, bump: str 
         plan.bumps.append(Bump(p.name or p.normalized, p.rel(root), p.version, new[p.normalized], level, why,
                                notes, sections))
     # cascade: every shared package needing a new version at runtime, transitively
-    chains = dependents_of(ws, sorted(set(new) | pending))
+    chains = ws.dependents(sorted(set(new) | pending))
     for name in sorted(chains, key=lambda n: (len(chains[n]), n)):
         if name in new or name in pending or not chains[name]:
             continue
@@ -330,10 +324,10 @@ def _plan_files(plan: ReleasePlan, ws: Workspace, settings: Settings, new: Mappi
             stale.setdefault(project.path, set()).add(dep.normalized)
     for folder, names in sorted(stale.items()):
         consumer = ws.project_at(folder)
-        for lock in consumer.lockfiles if consumer is not None else []:
+        for lock in ws.lockfiles_of(consumer) if consumer is not None else []:
             plan.stale_locks.append(StaleLock(consumer.name or consumer.rel(ws.root) if consumer else "", folder,
                                               lock, tuple(sorted(names)),
-                                              frozenset(p.normalized for p in ws.shared if p.normalized)))
+                                              frozenset(p.normalized for p in ws.shared() if p.normalized)))
 
 
 def apply_release(plan: ReleasePlan, *, commit: bool = False) -> str | None:

@@ -27,7 +27,7 @@ def _uses(text: str, name: str) -> bool:
 
 def _holds_shared(folder: Path, ws: Workspace) -> bool:
     here = os.path.normpath(str(folder))
-    for p in ws.shared:
+    for p in ws.shared():
         there = os.path.normpath(str(p.path))
         if there == here or there.startswith(here + os.sep) or here.startswith(there + os.sep):
             return True

@@ -36,11 +36,11 @@ from pathlib import Path
 from nexusify.config import url_problem
 from nexusify.credentials import PDM_URL_VARS
 from nexusify.errors import ConfigError, Problem
-from nexusify.formats.dockerfile_parse import Dockerfile, Instruction
 from nexusify.formats.dockerfile_rules import PIP_INSTALL, DockerfileVerdict, PathInstall
 from nexusify.formats.dockerfile_runs import RequirementsFilter
 from nexusify.formats.edits import Edit
 from nexusify.rewrite.dockerfile_commands import edit_commands
+from nexusify.syntax.dockerfile_parse import Dockerfile, Instruction
 
 INDEX_ARG = "NEXUS_INDEX_URL"
 SECRET_ID = "netrc"

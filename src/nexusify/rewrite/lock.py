@@ -24,21 +24,17 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 import tempfile
-import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name
-
-from nexusify.credentials import Credentials, Secret, redact, tool_env
+from nexusify.credentials import Credentials, Secret
 from nexusify.errors import Problem
 from nexusify.formats.lockfiles import moved_pins, path_pins
 from nexusify.model import relpath
 from nexusify.model.project import LOCK_TOOLS
+from nexusify.tools import TOOLS, run_tool
 
 LOCK_TIMEOUT = 600.0  # seconds one lock command may take
 _COPY_IGNORE = shutil.ignore_patterns(".venv", "venv", "node_modules", "__pycache__", ".git", "dist", "build",
@@ -71,16 +67,12 @@ class LockJob:
     def commands(self, pyproject: str | None = None, lock: str | None = None) -> list[list[str]]:
         """The commands that update only ``names``; PDM needs the project (``pyproject`` text,
         default: read from disk) and the lock's groups (``lock`` text)."""
-        names = sorted(self.names)
-        if self.tool == "poetry":
-            return [["poetry", "lock"]]
-        if self.tool == "uv":
-            return [["uv", "lock", *(a for n in names for a in ("--upgrade-package", n))]]
-        if pyproject is None:
-            pyproject = _read(self.folder / "pyproject.toml")
-        if lock is None:
-            lock = _read(self.lockfile if self.lockfile.is_file() or self.seed is None else self.seed)
-        return pdm_updates(names, pyproject, lock)
+        if self.tool == "pdm":
+            if pyproject is None:
+                pyproject = _read(self.folder / "pyproject.toml")
+            if lock is None:
+                lock = _read(self.lockfile if self.lockfile.is_file() or self.seed is None else self.seed)
+        return TOOLS[self.tool].relock(self.names, pyproject or "", lock or "")
 
     def command(self, root: Path, pyproject: str | None = None) -> str:
         """What a user runs by hand: ``cd <folder> && <commands>``."""
@@ -101,44 +93,6 @@ def _read(path: Path) -> str:
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return ""
-
-
-def _requirement_name(entry: object) -> str | None:
-    if not isinstance(entry, str):
-        return None
-    text = entry.strip()
-    for flag in ("-e ", "--editable "):
-        if text.startswith(flag):
-            text = text[len(flag):].strip()
-    try:
-        return canonicalize_name(Requirement(text).name)
-    except InvalidRequirement:
-        return None
-
-
-def pdm_updates(names: Sequence[str], pyproject: str, lock: str) -> list[list[str]]:
-    """``pdm update --no-sync [-G group] <names>`` for each group the lock holds that names some
-    of ``names`` directly: PDM takes the packages of one group per run and refuses a name its
-    group does not list. A shared package only reached through another one follows it."""
-    try:
-        project = tomllib.loads(pyproject)
-        meta = tomllib.loads(lock).get("metadata", {})
-    except (tomllib.TOMLDecodeError, RecursionError):
-        project, meta = {}, {}
-    groups: dict[str, list[object]] = {"default": list(project.get("project", {}).get("dependencies", []))}
-    for table in (project.get("project", {}).get("optional-dependencies", {}),
-                  project.get("tool", {}).get("pdm", {}).get("dev-dependencies", {}),
-                  project.get("dependency-groups", {})):
-        for group, entries in table.items() if isinstance(table, dict) else ():
-            groups.setdefault(group, []).extend(entries if isinstance(entries, list) else [])
-    locked = meta.get("groups", ["default"])
-    wanted = set(names)
-    out: list[list[str]] = []
-    for group in locked if isinstance(locked, list) else ["default"]:
-        direct = sorted({n for e in groups.get(group, []) if (n := _requirement_name(e)) in wanted})
-        if direct:
-            out.append(["pdm", "update", "--no-sync", *([] if group == "default" else ["-G", group]), *direct])
-    return out or [["pdm", "update", "--no-sync", *sorted(wanted)]]
 
 
 @dataclass(frozen=True)
@@ -163,19 +117,13 @@ def _run_all(cmds: Sequence[list[str]], cwd: Path, env: Mapping[str, str], timeo
              secret: Secret | None) -> _Failure | None:
     """Run ``cmds`` in order; why the first one that failed did (None: all passed)."""
     for cmd in cmds:
-        shown = " ".join(cmd)
-        try:
-            proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False, env=dict(env),
-                                  timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return _Failure(f"`{shown}` did not finish within {timeout:g} s", timed_out=True)
-        except OSError as exc:
-            return _Failure(f"`{shown}` could not start: {exc.strerror or exc}")
-        if proc.returncode != 0:
-            tail = " | ".join(ln.strip() for ln in (proc.stdout + proc.stderr).splitlines()[-4:] if ln.strip())
-            missing = _NO_INTERPRETER.search(proc.stdout + proc.stderr)
-            return _Failure(f"`{shown}` failed: {redact(tail, secret)}",
-                            interpreter=missing.group(1) if missing else None)
+        run = run_tool(cmd, cwd, env, secret, timeout)
+        if run.returncode == -1:  # it did not run to the end: the runner says why
+            return _Failure(run.output, timed_out=run.timed_out)
+        if not run.ok:
+            tail = " | ".join(ln.strip() for ln in run.output.splitlines()[-4:] if ln.strip())
+            missing = _NO_INTERPRETER.search(run.output)
+            return _Failure(f"`{' '.join(cmd)}` failed: {tail}", interpreter=missing.group(1) if missing else None)
     return None
 
 
@@ -199,8 +147,7 @@ def relock(jobs: Sequence[LockJob], root: Path, source_name: str, env: Mapping[s
         if which(job.tool) is None:
             problems.append(job.warning(root, f"`{job.tool}` is not installed", project_text))
             continue
-        lock_env = tool_env(job.tool, source_name, creds, env)
-        lock_env.setdefault("PDM_CHECK_UPDATE", "false")
+        lock_env = TOOLS[job.tool].environment(source_name, creds, env)
         with tempfile.TemporaryDirectory(prefix="nexusify-lock-") as tmp:
             scratch = Path(tmp) / (job.folder.name or "project")
             shutil.copytree(job.folder, scratch, ignore=_COPY_IGNORE)
@@ -245,4 +192,4 @@ def _start(job: LockJob) -> bytes:
     return b""
 
 
-__all__ = ["LOCK_TIMEOUT", "LockJob", "pdm_updates", "relock"]
+__all__ = ["LOCK_TIMEOUT", "LockJob", "relock"]

@@ -52,9 +52,8 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 
 from nexusify.config import Settings
-from nexusify.credentials import Credentials, resolve_credentials
+from nexusify.credentials import Credentials
 from nexusify.errors import NexusifyError, Problem
-from nexusify.formats.constraints import pep440_specifier
 from nexusify.formats.dockerfile_checks import CODES as CHECK_CODES
 from nexusify.formats.dockerfile_rules import (
     JudgedDockerfile,
@@ -79,7 +78,7 @@ from nexusify.rewrite.compose_contexts import drop_unused_contexts
 from nexusify.rewrite.dockerfile_patch import patch as patch_dockerfile
 from nexusify.rewrite.lock import LockJob
 from nexusify.rewrite.lock import relock as relock_jobs
-from nexusify.rewrite.plan_data import LOCKFILES, FilePlan, RewritePlan, ServicePlan
+from nexusify.rewrite.plan_data import FilePlan, RewritePlan, ServicePlan
 from nexusify.rewrite.requirements_plan import drop_repeated_files, plan_requirements
 from nexusify.rewrite.targets import select_services
 from nexusify.rewrite.uv_move import (
@@ -95,6 +94,7 @@ from nexusify.rewrite.versions import (
     versions_from_index,
     versions_from_pyproject,
 )
+from nexusify.syntax.constraints import pep440_specifier
 
 
 def plan_rewrite(
@@ -118,9 +118,7 @@ def plan_rewrite(
     url = settings.install_index_url("rewritten services need the URL of the index to install from")
     ws = workspace or workspace_for(settings)
     services = select_services(ws, targets, cwd)
-    if not targets:  # every service but those the `stay-in-workspace` setting keeps in their workspace
-        services = [s for s in services if not stays_in_workspace(s, ws)]
-    creds = resolve_credentials(settings.username, url, env, url_password=settings.url_password)
+    creds = settings.credentials(env)
     auth = creds.present if index_auth is None else index_auth
     source = SourceSpec(settings.source_name, url, settings.priority, auth=auth)
     plan = RewritePlan(ws.root, source, settings.constraint, {}, "index" if from_index else "pyproject",
@@ -131,7 +129,7 @@ def plan_rewrite(
     needed: set[str] = set()
     for project in services:
         needed.update(d.normalized for d in project.local_deps if d.resolved is not None)
-        needed.update(ws.transitive(project, runtime_only=False))
+        needed.update(ws.closure([project], runtime=False))
     shared_code = SharedCode.from_workspace(ws, settings.path_aliases)
     judged_by_path: dict[Path, list[JudgedDockerfile]] = {}  # each service's Dockerfiles, judged once
     if dockerfiles:
@@ -157,7 +155,7 @@ def plan_rewrite(
     else:
         plan.versions = {k: v for k, v in versions_from_pyproject(ws).items() if k in needed}
 
-    shared_names = {p.normalized for p in ws.shared}
+    shared_names = {p.normalized for p in ws.shared() if p.normalized}
     ctx = _PlanContext(ws, settings, source, plan.versions, shared_code,
                        shared_names, url, auth, dockerfiles, judged_by_path)
     for sp, problems in _plan_services(services, ctx):
@@ -232,7 +230,7 @@ class _PlanContext:
     source: SourceSpec
     versions: dict[str, str]
     shared_code: SharedCode
-    shared_names: set[str | None]
+    shared_names: set[str]
     url: str
     auth: bool
     dockerfiles: bool
@@ -303,7 +301,7 @@ def _plan_service(project: Project, ctx: _PlanContext) -> tuple[ServicePlan, lis
     sp = ServicePlan(project.name or project.rel(root), project.rel(root), project.path)
     problems: list[Problem] = []
     deps = [d for d in project.local_deps
-            if d.resolved is not None and d.normalized in ws.by_name and ws.by_name[d.normalized].role == "shared"]
+            if d.resolved is not None and ws.is_shared(d.normalized)]
     bare = by_name_only(project, shared_names)
     sp.by_name = sorted({d.normalized for d in bare})
     problems.extend(by_name_problem(project, d, root, ctx.versions, settings.source_name) for d in bare)
@@ -376,7 +374,8 @@ def _plan_service(project: Project, ctx: _PlanContext) -> tuple[ServicePlan, lis
             if patched.changed:
                 sp.files.append(FilePlan(df, drel, "dockerfile", sp.name, content, patched.text.encode("utf-8"),
                                          patched.edits))
-    sp.lock_jobs = _lock_jobs(project, sp, frozenset(n for n in shared_names if n))
+    own = [lf for lf in ws.lockfiles_of(project) if lf.parent == project.path]  # a workspace's lock: uv_move
+    sp.lock_jobs = _lock_jobs(own, sp, frozenset(n for n in shared_names if n))
     return sp, problems
 
 
@@ -388,16 +387,14 @@ def _untouched(problem: Problem) -> Problem:
     return problem
 
 
-def _lock_jobs(project: Project, sp: ServicePlan, shared: frozenset[str]) -> list[LockJob]:
+def _lock_jobs(lockfiles: list[Path], sp: ServicePlan, shared: frozenset[str]) -> list[LockJob]:
     """The service's own lockfiles to re-lock: every one when the rewrite changes what it resolves,
     else those that still pin a shared package from a path (rewritten before with ``--no-lock``,
     or a re-lock that failed): re-running ``rewrite`` finishes the job, and ``--check`` sees it."""
     rewritten = any(f.changed and f.kind != "dockerfile" for f in sp.files)
     jobs: list[LockJob] = []
-    for name in LOCKFILES:
-        lockfile = project.path / name
-        if not lockfile.is_file():
-            continue
+    for lockfile in lockfiles:
+        name = lockfile.name
         names = set(sp.shared) | set(sp.added)
         if not rewritten:
             try:
@@ -408,7 +405,7 @@ def _lock_jobs(project: Project, sp: ServicePlan, shared: frozenset[str]) -> lis
             if not stale:
                 continue
             names |= stale | set(sp.by_version)
-        jobs.append(LockJob(sp.name, project.path, lockfile, tuple(sorted(names)), shared))
+        jobs.append(LockJob(sp.name, lockfile.parent, lockfile, tuple(sorted(names)), shared))
     return jobs
 
 

@@ -11,8 +11,6 @@ from nexusify.errors import HasProblems, Problem
 from nexusify.formats.pyproject_edit import Edit, SourceSpec
 from nexusify.rewrite.lock import LockJob
 
-LOCKFILES = ("poetry.lock", "uv.lock", "pdm.lock")
-
 
 @dataclass
 class FilePlan:
@@ -130,4 +128,4 @@ class RewritePlan(HasProblems):
         }
 
 
-__all__ = ["LOCKFILES", "FilePlan", "RewritePlan", "ServicePlan", "UvMove"]
+__all__ = ["FilePlan", "RewritePlan", "ServicePlan", "UvMove"]

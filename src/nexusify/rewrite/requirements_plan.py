@@ -11,11 +11,11 @@ from packaging.requirements import InvalidRequirement
 
 from nexusify.credentials import mask_url
 from nexusify.errors import NexusifyError, Problem
-from nexusify.formats.constraints import pep440_specifier
 from nexusify.formats.pyproject_edit import Edit
-from nexusify.formats.requirements import RequirementsFile, replace_lines, requirement_line, tree_of
 from nexusify.model import LocalDependency, Project, relpath
 from nexusify.rewrite.plan_data import FilePlan, RewritePlan
+from nexusify.syntax.constraints import pep440_specifier
+from nexusify.syntax.requirements import RequirementsFile, replace_lines, requirement_line, tree_of
 
 
 def _same_index(a: str, b: str) -> bool:

@@ -1,4 +1,5 @@
-"""Which services a rewrite targets: folders, pyproject.toml files or globs, or every service."""
+"""Which consumers a rewrite targets: folders, pyproject.toml files or globs, or every consumer
+that does not stay in its uv workspace (:func:`nexusify.model.rewrite_targets`)."""
 
 from __future__ import annotations
 
@@ -9,17 +10,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from nexusify.errors import ProblemsFound, UsageError
-from nexusify.model import Project, Workspace
+from nexusify.model import Project, Workspace, rewrite_targets
 
 
 def select_services(ws: Workspace, targets: Sequence[str], cwd: Path | None = None) -> list[Project]:
     """The projects named by ``targets`` (folders, pyproject.toml files or globs, relative to
-    ``cwd`` or the root); every service of the workspace when none is given."""
+    ``cwd`` or the root); every consumer a rewrite moves when none is given (the model's one
+    definition: :func:`nexusify.model.rewrite_targets`)."""
     if not targets:
-        # the model's one classification (which already counts dependencies by name, so a package
-        # named by version after a rewrite stays shared, and an aggregator root's dev group makes
-        # no service shared)
-        return list(ws.services)
+        return rewrite_targets(ws)
     cwd = cwd or Path.cwd()
     chosen: dict[Path, Project] = {}
     unknown: list[str] = []
@@ -48,21 +47,21 @@ def select_services(ws: Workspace, targets: Sequence[str], cwd: Path | None = No
         if not matches:
             unknown.append(f"{target}: no such file or folder")
         for project in projects:
-            if project.role == "shared":
+            if ws.is_shared(project) and not ws.is_consumer(project):
                 if glob.has_magic(target):
                     continue
                 raise UsageError(
-                    f"{target} is a shared package ({project.name}), not a service",
+                    f"{target} is a shared package ({project.name}), not a consumer",
                     hint="shared packages keep their path dependencies in the monorepo; "
                          "`nexusify publish` rewrites its staged copy",
                 )
             chosen[project.path] = project
     if unknown:
-        service_paths = [p.rel(ws.root) for p in ws.services]
+        service_paths = [p.rel(ws.root) for p in ws.consumers()]
         near = [n for t in targets for n in difflib.get_close_matches(t.strip("/"), service_paths, n=2, cutoff=0.6)]
         raise UsageError("unknown target(s):\n  " + "\n  ".join(unknown),
                          hint=(f"did you mean {', '.join(sorted(set(near)))}? " if near else "")
-                         + f"services found: {', '.join(service_paths) or '(none)'}")
+                         + f"consumers found: {', '.join(service_paths) or '(none)'}")
     return sorted(chosen.values(), key=lambda p: p.path.as_posix())
 
 

@@ -36,11 +36,11 @@ from packaging.utils import canonicalize_name
 
 from nexusify.errors import Problem
 from nexusify.formats.edits import Edit, changed_blocks
-from nexusify.formats.toml import subtable
 from nexusify.model import Project, Workspace, relpath
 from nexusify.model.paths import glob_dirs
 from nexusify.rewrite.lock import LockJob
 from nexusify.rewrite.plan_data import FilePlan, RewritePlan, ServicePlan, UvMove
+from nexusify.syntax.toml import subtable
 
 
 def is_member(project: Project) -> bool:
@@ -141,7 +141,7 @@ def _move_lock_jobs(ws: Workspace, wroot: Path, members: list[tuple[Project, Ser
     """The locks of the moves out of one workspace, as lock jobs (see the module docstring): the
     root's uv.lock re-locked (a job of the first member's plan), each member's own uv.lock (made
     from the root's pins when it has none)."""
-    shared = frozenset(p.normalized for p in ws.shared if p.normalized)
+    shared = frozenset(p.normalized for p in ws.shared() if p.normalized)
     lock = wroot / "uv.lock"
     owner = members[0][1]
     moved = frozenset(canonicalize_name(p.name) for p, _ in members if p.name)
@@ -188,7 +188,7 @@ def stale_move_locks(ws: Workspace, plan: RewritePlan, services: Iterable[Projec
     target service whose folder a uv workspace root excludes has no uv.lock of its own, or the
     root's uv.lock still records it as a member. Found statically, they become lock jobs of the
     plan: the next ``rewrite`` makes them, and ``rewrite --check`` reports them."""
-    shared = frozenset(p.normalized for p in ws.shared if p.normalized)
+    shared = frozenset(p.normalized for p in ws.shared() if p.normalized)
     plans = {sp.path: sp for sp in plan.services}
     for wroot in ws.projects:
         excludes = subtable(wroot.data, "tool", "uv", "workspace").get("exclude")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from nexusify.credentials import Credentials
@@ -15,7 +14,7 @@ from nexusify.model import LocalDependency, Project, Workspace, declared_names, 
 
 
 def versions_from_pyproject(ws: Workspace) -> dict[str, str]:
-    return {p.normalized: p.version for p in ws.shared if p.normalized and p.version}
+    return {p.normalized: p.version for p in ws.shared() if p.normalized and p.version}
 
 
 def versions_from_index(names: Sequence[str], simple_url: str, credentials: Credentials | None,
@@ -51,32 +50,13 @@ def versions_from_index(names: Sequence[str], simple_url: str, credentials: Cred
     return found, problems
 
 
-def _closure(ws: Workspace, start: Sequence[tuple[str, frozenset[str]]]) -> dict[str, str]:
-    """Shared packages reached from ``start`` [(name, extras requested)], each with the package
-    it came through. An optional dependency counts only when its extra is requested."""
-    via: dict[str, str] = {}
-    stack = [(n, e, n) for n, e in start]
-    seen: set[str] = set()
-    while stack:
-        name, extras, origin = stack.pop()
-        key = name + "[" + ",".join(sorted(extras)) + "]"
-        if key in seen:
-            continue
-        seen.add(key)
-        project = ws.by_name.get(name)
-        if project is None:
-            continue
-        for dep in project.local_deps:
-            if not dep.runtime or dep.resolved is None or dep.normalized not in ws.by_name:
-                continue
-            if dep.group.startswith("extra:"):
-                if not set(dep.group[len("extra:"):].split(",")) & extras:
-                    continue
-            elif dep.optional:
-                continue
-            via.setdefault(dep.normalized, origin)
-            stack.append((dep.normalized, frozenset(canonicalize_name(x) for x in dep.extras), origin))
-    return via
+def _installed(ws: Workspace, members: Sequence[LocalDependency]) -> dict[str, str]:
+    """What installing ``members`` installs (the model's closure, with the extras each asks):
+    {shared package: the member it comes through}."""
+    extras: dict[str, set[str]] = {}
+    for d in members:
+        extras.setdefault(d.normalized, set()).update(d.extras)
+    return ws.closure(list(extras), extras=extras)
 
 
 def transitive_additions(ws: Workspace, project: Project, deps: Sequence[LocalDependency]) -> tuple[list[AddedDependency], list[Problem]]:
@@ -91,10 +71,9 @@ def transitive_additions(ws: Workspace, project: Project, deps: Sequence[LocalDe
     taken: set[tuple[str, str]] = set()
     # what the main group declares with the source once rewritten: its names and their closure
     main_members = groups.get("main", [])
-    main_covered = set(main_declared) | set(_closure(
-        ws, [(d.normalized, frozenset(canonicalize_name(x) for x in d.extras)) for d in main_members]))
+    main_covered = set(main_declared) | set(_installed(ws, main_members))
     for group, members in groups.items():
-        via = _closure(ws, [(d.normalized, frozenset(canonicalize_name(x) for x in d.extras)) for d in members])
+        via = _installed(ws, members)
         direct = {d.normalized for d in members}
         missing = {n: v for n, v in via.items() if n not in direct}
         if group.startswith("extra:"):

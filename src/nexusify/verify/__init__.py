@@ -18,6 +18,6 @@ the consumers' real tools.
 """
 
 from nexusify.verify.report import Check, ConsumerResult, Finding, VerifyReport
-from nexusify.verify.run import is_consumer, run_verify, select_consumers
+from nexusify.verify.run import run_verify, select_consumers
 
-__all__ = ["Check", "ConsumerResult", "Finding", "VerifyReport", "is_consumer", "run_verify", "select_consumers"]
+__all__ = ["Check", "ConsumerResult", "Finding", "VerifyReport", "run_verify", "select_consumers"]

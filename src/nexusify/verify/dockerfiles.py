@@ -10,7 +10,8 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from nexusify.formats.dockerfile_rules import JudgedDockerfile, judge_file, relpath_or_abs
+from nexusify.files import relpath
+from nexusify.formats.dockerfile_rules import JudgedDockerfile, judge_file
 from nexusify.formats.shared_code import SharedCode
 from nexusify.model import Project, Workspace
 from nexusify.model.project import DockerBuild
@@ -28,7 +29,7 @@ def unowned_dockerfiles(ws: Workspace, shared: SharedCode, consumers: Iterable[P
     builds: dict[Path, list[DockerBuild]] = {}
     home: dict[Path, Path] = {}
     for p in ws.projects:
-        if p.role == "shared":
+        if ws.is_shared(p):
             continue  # a library's own image (tests, docs): not a consumer's build
         for df in p.dockerfiles:
             builds.setdefault(df, [])
@@ -46,11 +47,11 @@ def unowned_dockerfiles(ws: Workspace, shared: SharedCode, consumers: Iterable[P
         contexts = [b.context for b in found] or [home.get(df, df.parent)]
         if not any(_holds(c, watched) for c in contexts):
             continue
-        rel = relpath_or_abs(df, ws.root)
+        rel = relpath(df, ws.root)
         additional = {name: folder for b in found for name, folder in b.additional_contexts}
         content, verdict = judge_file(
             df, rel, project_dir=home.get(df, df.parent), root=ws.root, shared=shared,
-            contexts=[b.context for b in found if b.origin.startswith("compose")], additional=additional,
+            contexts=[b.context for b in found if b.origin.startswith(("compose", "ci:"))], additional=additional,
             arg_sets=[dict(b.build_args) for b in found] or [{}])
         out.append(JudgedDockerfile(df, rel, content, verdict, tuple(sorted(additional.items()))))
     return out

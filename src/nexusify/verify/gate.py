@@ -42,7 +42,7 @@ def _problem(code: str, f: Finding) -> Problem:
 def check_problems(ws: Workspace, consumers: Sequence[Project], shared: SharedCode, index_url: str,
                    explicit: bool = True, settled: Collection[Path] | None = None) -> list[Problem]:
     """Errors ``rewrite --check`` adds to its plan's (see the module docstring); ``consumers``:
-    every consumer of ``ws`` (:func:`nexusify.verify.is_consumer`); ``settled``: the folders of
+    every consumer of ``ws`` (:meth:`nexusify.model.Workspace.consumers`); ``settled``: the folders of
     the consumers rewrite would leave unchanged, the only ones whose sources are judged (what
     rewrite would change, its plan already reports; None: every consumer)."""
     out: list[Problem] = []

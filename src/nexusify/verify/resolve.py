@@ -24,12 +24,13 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
-from nexusify.credentials import Credentials
+from nexusify.credentials import INDEX_PASSWORD_VARS, Credentials
 from nexusify.deploy.runtime.images import netrc_text
 from nexusify.model import Project, Workspace, relpath
-from nexusify.model.readers.pep621 import REQ_NAME, pep621_arrays
+from nexusify.model.readers.pep621 import pep621_arrays
+from nexusify.syntax.requirements import requirement_name
+from nexusify.tools import run_tool
 from nexusify.verify.report import Check, Finding
-from nexusify.verify.tools import run_tool
 
 
 @dataclass(frozen=True)
@@ -70,8 +71,8 @@ def _virtual_requirements(consumer: Project, local: Mapping[str, str]) -> tuple[
                 args += ["-e", text.split(None, 1)[1].split(";")[0].strip()]
                 taken += 1
                 continue
-            m = REQ_NAME.match(text)
-            if m and local.get(canonicalize_name(m.group(1)), "shared") != "shared":
+            name = requirement_name(text)
+            if name and local.get(name, "shared") != "shared":
                 continue
             args.append(text)
             taken += 1
@@ -85,7 +86,7 @@ def _poetry_requirements(consumer: Project, local: Mapping[str, str]) -> tuple[l
     """A Poetry project's dependency tables (main and every non-optional group: what ``poetry
     install`` installs) as pip requirements: a version constraint in PEP 440 form, a path as the
     path pip installs (then reported as not from the index), extras kept; ``python`` left out."""
-    from nexusify.formats.constraints import poetry_to_pep440
+    from nexusify.syntax.constraints import poetry_to_pep440
 
     poetry = consumer.data.get("tool", {}).get("poetry", {}) if isinstance(consumer.data.get("tool"), dict) else {}
     if not isinstance(poetry, dict):
@@ -144,7 +145,7 @@ _PIP_KEEP = ("PIP_CERT", "PIP_CLIENT_CERT")
 
 def _pip_env(base: Mapping[str, str], netrc: Path | None, timeout: int) -> dict[str, str]:
     env = {k: v for k, v in base.items()
-           if (not k.startswith("PIP_") or k in _PIP_KEEP) and k not in ("NEXUS_PASSWORD", "TWINE_PASSWORD")}
+           if (not k.startswith("PIP_") or k in _PIP_KEEP) and k not in INDEX_PASSWORD_VARS}
     env.setdefault("PATH", os.environ.get("PATH", ""))
     env.setdefault("HOME", os.environ.get("HOME", "/root"))
     # no config file at all (global, user, site), and the same for pip's build-isolation subprocesses
@@ -178,10 +179,11 @@ def shared_origins(report: dict[str, Any], shared: set[str], prefix: str) -> tup
 
 def resolve_check(consumer: Project, ws: Workspace, index_url: str, creds: Credentials | None,
                   env: Mapping[str, str], timeout: int = 30) -> Check:
-    todo = resolutions(consumer, ws.root, {p.normalized: p.role for p in ws.projects if p.normalized})
+    todo = resolutions(consumer, ws.root, {p.normalized: "shared" if ws.is_shared(p) else "other"
+                                          for p in ws.projects if p.normalized})
     if not todo:
         return Check.na("resolve", "nothing pip can install (a virtual project without dependencies or groups)")
-    shared = {p.normalized for p in ws.shared if p.normalized}
+    shared = {p.normalized for p in ws.shared() if p.normalized}
     prefix = files_prefix(index_url)
     findings: list[Finding] = []
     proved: list[str] = []

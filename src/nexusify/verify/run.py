@@ -8,7 +8,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from nexusify.config import Settings
-from nexusify.credentials import resolve_credentials
 from nexusify.errors import ConfigError, ProblemsFound, UsageError
 from nexusify.extras import require
 from nexusify.formats.dockerfile_rules import JudgedDockerfile, judge_project
@@ -17,6 +16,7 @@ from nexusify.formats.workspace_stay import stay_problems
 from nexusify.model import STAYS, Project, Workspace, stays_in_workspace, workspace_for
 from nexusify.model.staying import workspace_of
 from nexusify.rewrite.targets import select_services
+from nexusify.tools import Which
 from nexusify.verify.build import Builder
 from nexusify.verify.dockerfiles import unowned_dockerfiles
 from nexusify.verify.gate import broken_builds
@@ -26,20 +26,15 @@ from nexusify.verify.report import Check, ConsumerResult, Finding, VerifyReport
 from nexusify.verify.resolve import resolve_check
 from nexusify.verify.sources import source_findings
 from nexusify.verify.static import dockerfile_findings, static_check
-from nexusify.verify.tools import Which
-
-
-def is_consumer(project: Project) -> bool:
-    """A project that depends on shared packages (by path or by version), any role but shared."""
-    return project.role != "shared" and bool(project.internal_names())
 
 
 def select_consumers(ws: Workspace, targets: Sequence[str], cwd: Path | None = None) -> list[Project]:
-    """Every consumer (the root project too), or the ones ``targets`` name (folders, files, globs)."""
+    """Every consumer (:meth:`Workspace.consumers`: the root project too), or the ones ``targets``
+    name (folders, files, globs)."""
     if not targets:
-        return sorted((p for p in ws.projects if is_consumer(p)), key=lambda p: p.path.as_posix())
+        return ws.consumers()
     chosen = select_services(ws, targets, cwd)
-    others = [p.rel(ws.root) for p in chosen if not is_consumer(p)]
+    others = [p.rel(ws.root) for p in chosen if not ws.is_consumer(p)]
     if others:
         raise UsageError(f"{', '.join(others)}: depends on no shared package, so there is nothing to verify",
                          hint="give consumers (projects that depend on shared packages), or no target for all")
@@ -68,7 +63,7 @@ def run_verify(settings: Settings, targets: Sequence[str] = (), *, env: Mapping[
     if errors:
         raise ProblemsFound(f"{len(errors)} problem(s) in what the consumers reach; nothing was verified:\n  "
                             + "\n  ".join(str(p) for p in errors), hint="fix them (`nexusify audit`) and re-run")
-    creds = resolve_credentials(settings.username, url, env)
+    creds = settings.credentials(env)
     if index_auth and not creds.present:
         raise ConfigError("--index-auth: no credentials for the index are configured",
                           hint="set NEXUS_USERNAME and NEXUS_PASSWORD (or use .pypirc/keyring), "
@@ -78,7 +73,7 @@ def run_verify(settings: Settings, targets: Sequence[str] = (), *, env: Mapping[
     judged = {c.path: judge_project(c, ws.root, shared) for c in consumers}
     report = VerifyReport(str(ws.root), url, build=build)
     locks = LockChecker(ws.root, settings.source_name, present, env, which)
-    shared_names = {p.normalized for p in ws.shared if p.normalized}
+    shared_names = {p.normalized for p in ws.shared() if p.normalized}
 
     def check(consumer: Project) -> ConsumerResult:
         result = ConsumerResult(consumer.name or consumer.rel(ws.root), consumer.rel(ws.root), consumer.tool)
@@ -91,13 +86,13 @@ def run_verify(settings: Settings, targets: Sequence[str] = (), *, env: Mapping[
             result.checks["resolve"] = Check.na("resolve", STAYS)
             return result
         resolved = resolve_check(consumer, ws, url, present, env, settings.timeout)
+        reached = ws.closure([consumer], runtime=False)
         # what it installs: what pip resolved (exact, extras honoured), else all it may reach
-        installed = set(resolved.packages) if resolved.status == "ok" else \
-            set(ws.transitive(consumer, runtime_only=False))
+        installed = set(resolved.packages) if resolved.status == "ok" else set(reached)
         static = static_check(consumer, ws, judged[consumer.path])
         result.checks["static"] = _with(static, source_findings(consumer, ws, url, judged[consumer.path], installed,
                                                                          settings.priority == "explicit"))
-        lock = locks.check(consumer)
+        lock = locks.check(consumer, tuple(n for n in reached if ws.is_shared(n)))
         if lock.status != "n/a":
             needed = (installed | set(consumer.internal_names())) & shared_names
             lock = _with(lock, lock_index_findings(consumer, ws.root, needed, url, present, float(settings.timeout)))
@@ -109,7 +104,7 @@ def run_verify(settings: Settings, targets: Sequence[str] = (), *, env: Mapping[
     with ThreadPoolExecutor(max_workers=max(1, min(4, settings.effective_jobs * 2, len(consumers)))) as pool:
         report.consumers = list(pool.map(check, consumers))
     # what no consumer owns is judged too: a root Dockerfile built per app, one the model left unmatched
-    for jd in unowned_dockerfiles(ws, shared, [p for p in ws.projects if is_consumer(p)]):
+    for jd in unowned_dockerfiles(ws, shared, ws.consumers()):
         findings = dockerfile_findings(jd) + source_findings_of_dockerfile(jd, url)
         entry = ConsumerResult(jd.rel, jd.rel, "docker")
         entry.checks["static"] = Check.of("static", findings, "builds no consumer; no shared code by path")
@@ -120,7 +115,7 @@ def run_verify(settings: Settings, targets: Sequence[str] = (), *, env: Mapping[
         builder = Builder(env, url, present)
         try:
             for consumer, result in zip(consumers, report.consumers[:len(consumers)], strict=True):
-                if result.checks["lock"].detail == STAYS:
+                if stays_in_workspace(consumer, ws):
                     result.checks["build"] = Check.na("build", STAYS)
                     continue
                 resolved = result.checks["resolve"]

@@ -34,6 +34,7 @@ from packaging.utils import canonicalize_name
 
 from nexusify.formats.dockerfile_rules import JudgedDockerfile
 from nexusify.model import Project, Workspace, relpath
+from nexusify.syntax.requirements import requirement_name
 from nexusify.verify.report import Finding
 
 PYPI = "https://pypi.org/simple"
@@ -64,8 +65,8 @@ def _line_of(text: str, pattern: str, after: int = 0) -> int | None:
 
 
 def _needed(consumer: Project, ws: Workspace) -> set[str]:
-    shared = {p.normalized for p in ws.shared if p.normalized}
-    return (set(ws.transitive(consumer, runtime_only=False)) | set(consumer.internal_names())) & shared
+    shared = {p.normalized for p in ws.shared() if p.normalized}
+    return (set(ws.closure([consumer], runtime=False)) | set(consumer.internal_names())) & shared
 
 
 def source_findings(consumer: Project, ws: Workspace, index_url: str,
@@ -75,7 +76,7 @@ def source_findings(consumer: Project, ws: Workspace, index_url: str,
     may reach, optional extras included) and those it declares; ``explicit`` False (the user chose
     ``priority = "supplemental"``, PyPI first for what names no source): a shared package that
     names no source is accepted, one whose source is another index is not."""
-    shared = {p.normalized for p in ws.shared if p.normalized}
+    shared = {p.normalized for p in ws.shared() if p.normalized}
     needed = (set(installed) | set(consumer.internal_names())) & shared if installed is not None \
         else _needed(consumer, ws)
     out: list[Finding] = []
@@ -201,7 +202,6 @@ def _pdm(sources: Iterable[Any], needed: set[str], url: str, rel: str, text: str
 
 
 _REQ_INDEX = re.compile(r"^\s*(-i|--index-url|--extra-index-url)(?:\s*=\s*|\s+)(\S+)")
-_REQ_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
 def requirements_findings(req: Path, needed: set[str], url: str,
@@ -227,8 +227,8 @@ def requirements_findings(req: Path, needed: set[str], url: str,
                 out.append(Finding(f"pip takes packages from the {what} {value}, not only from the configured "
                                    f"index {url}", rel, n, _HINT))
             continue
-        name = _REQ_NAME.match(line)
-        if name and canonicalize_name(name.group(1)) in needed and installs is None:
+        name = requirement_name(line)
+        if name and name in needed and installs is None:
             installs = n
     missing = None if installs is None else Finding(
         "installs a shared package but no requirements file sets --index-url: pip takes it from PyPI or "
@@ -242,7 +242,7 @@ _RUN_INDEX = re.compile(r"(--index-url|--extra-index-url|--default-index|--index
 
 def dockerfile_index_findings(rel: str, text: str, url: str) -> list[Finding]:
     """Index URLs a Dockerfile gives its installs, as defaults or literally, that are not ``url``."""
-    from nexusify.formats.dockerfile_parse import DockerfileSyntaxError, parse
+    from nexusify.syntax.dockerfile_parse import DockerfileSyntaxError, parse
 
     try:
         instructions = parse(text)

@@ -58,7 +58,7 @@ def manifest_findings(consumer: Project, ws: Workspace, shared: set[str]) -> lis
     out: list[Finding] = []
     for d in consumer.local_deps:
         target = ws.project_at(d.resolved) if d.resolved is not None else None
-        if d.normalized not in shared and (target is None or target.role != "shared"):
+        if d.normalized not in shared and not ws.is_shared(target):
             continue
         how = {"uv-workspace": "the uv workspace"}.get(d.kind, f"`{d.written or d.raw_path}`")
         out.append(Finding(f"{d.name} is still installed from {how}", relpath(d.file, ws.root), d.path_line,
@@ -68,10 +68,10 @@ def manifest_findings(consumer: Project, ws: Workspace, shared: set[str]) -> lis
 
 def static_check(consumer: Project, ws: Workspace, judged: list[JudgedDockerfile]) -> Check:
     """``judged``: the verdicts on the Dockerfiles that build ``consumer`` (:func:`judge_project`)."""
-    shared = {p.normalized for p in ws.shared if p.normalized}
-    needed = set(ws.transitive(consumer, runtime_only=False)) | set(consumer.internal_names())
+    shared = {p.normalized for p in ws.shared() if p.normalized}
+    needed = set(ws.closure([consumer], runtime=False)) | set(consumer.internal_names())
     findings = manifest_findings(consumer, ws, shared)
-    for lock in consumer.lockfiles:
+    for lock in ws.lockfiles_of(consumer):
         # its own lockfile holds nothing shared by path; a workspace root's lock only what it needs
         if lock.parent == consumer.path and not consumer.workspace_members:
             findings += lockfile_findings(lock, shared, ws.root)
@@ -80,5 +80,5 @@ def static_check(consumer: Project, ws: Workspace, judged: list[JudgedDockerfile
     for jd in judged:
         findings += dockerfile_findings(jd)
     looked = ["manifest"] + (["requirements"] if consumer.requirement_files else []) + \
-        (["lockfile"] if consumer.lockfiles else []) + (["Dockerfile"] if judged else [])
+        (["lockfile"] if ws.lockfiles_of(consumer) else []) + (["Dockerfile"] if judged else [])
     return Check.of("static", findings, "no path to a shared package in its " + ", ".join(looked))

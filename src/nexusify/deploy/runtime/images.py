@@ -42,8 +42,8 @@ from nexusify.deploy.runtime.engine import (
 from nexusify.deploy.runtime.sdk import EngineError
 from nexusify.errors import DeployError, UsageError
 from nexusify.extras import require
-from nexusify.formats.dockerfile_parse import DockerfileSyntaxError, parse
 from nexusify.rewrite.dockerfile_patch import INDEX_ARG, SECRET_ID
+from nexusify.syntax.dockerfile_parse import DockerfileSyntaxError, parse
 
 # The ARG rewrite declares (NEXUS_INDEX_URL), then the names pip and uv read themselves.
 INDEX_ARGS = (INDEX_ARG, "PIP_INDEX_URL", "UV_INDEX_URL", "UV_DEFAULT_INDEX", "INDEX_URL")

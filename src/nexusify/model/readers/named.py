@@ -10,11 +10,11 @@ from typing import Any
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from nexusify.formats.requirements import file_group
-from nexusify.formats.toml import subtable
 from nexusify.model.project import IndexDependency, Project
-from nexusify.model.readers.pep621 import REQ_NAME, pep621_arrays
+from nexusify.model.readers.pep621 import pep621_arrays
 from nexusify.model.readers.poetry import poetry_tables
+from nexusify.syntax.requirements import file_group, requirement_name
+from nexusify.syntax.toml import subtable
 
 
 def read_index_dependencies(p: Project, known: Mapping[str, object]) -> list[IndexDependency]:
@@ -44,12 +44,10 @@ def read_index_dependencies(p: Project, known: Mapping[str, object]) -> list[Ind
         for index, item in enumerate(arr):
             if not isinstance(item, str):
                 continue
-            m = REQ_NAME.match(item)
-            if m is None:
+            found = requirement_name(item)
+            if found is None or found == own or found not in known:
                 continue
-            norm = canonicalize_name(m.group(1))
-            if norm == own or norm not in known:
-                continue
+            norm = canonicalize_name(found)
             try:
                 req = Requirement(item.strip())
             except InvalidRequirement:

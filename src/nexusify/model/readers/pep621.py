@@ -14,11 +14,12 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from nexusify.errors import Problem
-from nexusify.formats.toml import subtable
-from nexusify.model.paths import file_url_to_path, is_project_relative, relpath
+from nexusify.files import relpath
+from nexusify.model.paths import file_url_to_path, is_project_relative
 from nexusify.model.project import LocalDependency, Project
 from nexusify.model.readers.poetry import rel_of
 from nexusify.model.readers.uv import UvWorkspaceRoot
+from nexusify.syntax.toml import subtable
 
 
 def pep621_arrays(data: dict[str, Any]) -> Iterator[tuple[tuple[str, ...], str, bool, list[Any]]]:

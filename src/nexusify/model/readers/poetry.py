@@ -9,9 +9,9 @@ from typing import Any
 from packaging.utils import canonicalize_name
 
 from nexusify.errors import Problem
-from nexusify.formats.toml import subtable
-from nexusify.model.paths import relpath
+from nexusify.files import relpath
 from nexusify.model.project import LocalDependency, Project
+from nexusify.syntax.toml import subtable
 
 
 def poetry_tables(data: dict[str, Any]) -> Iterator[tuple[tuple[str, ...], str, bool]]:

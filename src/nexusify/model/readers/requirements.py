@@ -7,9 +7,10 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 
 from nexusify.errors import Problem
-from nexusify.formats.requirements import file_group, find_requirements_files, read_tree
-from nexusify.model.paths import file_url_to_path, relpath
+from nexusify.files import relpath
+from nexusify.model.paths import file_url_to_path
 from nexusify.model.project import LocalDependency, Project
+from nexusify.syntax.requirements import file_group, find_requirements_files, read_tree
 
 
 def read_requirements_deps(p: Project, root: Path, problems: list[Problem]) -> None:

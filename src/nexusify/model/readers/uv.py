@@ -8,9 +8,9 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
-from nexusify.formats.toml import subtable
 from nexusify.model.paths import glob_dirs
 from nexusify.model.project import Project
+from nexusify.syntax.toml import subtable
 
 
 @dataclass

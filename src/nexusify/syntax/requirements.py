@@ -355,8 +355,37 @@ def replace_lines(text: str, replacements: dict[int, tuple[int, str]], first_lin
     return result
 
 
+def requirement_name(item: object) -> str | None:
+    """The normalised name of a PEP 508 requirement string (PDM's ``-e name @ url`` included), or
+    None when it is not one: the one parser of a requirement's name (packaging's), for every reader
+    and editor that only needs the name."""
+    if not isinstance(item, str):
+        return None
+    text = item.strip()
+    for flag in ("-e ", "--editable "):
+        if text.startswith(flag):
+            text = text[len(flag):].strip()
+    try:
+        return canonicalize_name(Requirement(text).name)
+    except InvalidRequirement:
+        return None
+
+
 __all__ = [
-    "FILE_GLOBS", "Include", "Issue", "LocalEntry", "OptionLine", "RequirementsFile", "file_group",
-    "find_requirements_files", "logical_lines", "parse_requirements", "read_requirements", "read_tree",
-    "replace_lines", "requirement_line", "tree_of",
+    "FILE_GLOBS",
+    "Include",
+    "Issue",
+    "LocalEntry",
+    "OptionLine",
+    "RequirementsFile",
+    "file_group",
+    "find_requirements_files",
+    "logical_lines",
+    "parse_requirements",
+    "read_requirements",
+    "read_tree",
+    "replace_lines",
+    "requirement_line",
+    "requirement_name",
+    "tree_of",
 ]
