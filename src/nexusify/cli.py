@@ -176,10 +176,11 @@ def _settings_flags(ns: argparse.Namespace) -> dict[str, Any]:
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     """Run nexusify; returns the exit code (tests call this directly)."""
     args_list = list(sys.argv[1:] if argv is None else argv)
-    if "--version" in args_list and _VERSION_ONLY.issuperset(args_list):
+    completing = "_ARGCOMPLETE" in (os.environ if env is None else env)  # the shell asks for candidates
+    if not completing and "--version" in args_list and _VERSION_ONLY.issuperset(args_list):
         print(f"nexusify {__version__}")
         return 0
-    if args_list in _HELP_ONLY:  # the verbs' list, from commands/verbs.py alone
+    if not completing and args_list in _HELP_ONLY:  # the verbs' list, from commands/verbs.py alone
         parser = build_parser((), index=False)
         parser.print_help()
         if args_list:
