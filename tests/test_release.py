@@ -49,7 +49,14 @@ def test_fix_then_breaking_change_through_affected_release_and_publish(  # type:
     # the migration: publish everything, rewrite the services, commit
     assert cli("publish").exit_code == 0
     assert cli("rewrite").exit_code == 0
-    # two consumers lock their dependencies: uv (scheduler) and Poetry (quality-fabric)
+    # two consumers lock their dependencies: uv (scheduler) and Poetry (quality-fabric). scheduler
+    # was written for PDM: locked with uv, it names the index the uv way too (verify's sources check:
+    # without it `uv sync` would take the shared packages from PyPI)
+    scheduler = root / "services/scheduler/pyproject.toml"
+    shared = ("maestro-core-config", "maestro-core-logging", "maestro-core-messaging", "maestro-test-healer")
+    scheduler.write_text(scheduler.read_text() + f'\n[[tool.uv.index]]\nname = "nexus"\nurl = "{server.simple_url}"\n'
+                         'explicit = true\n\n[tool.uv.sources]\n'
+                         + "".join(f'{n} = {{ index = "nexus" }}\n' for n in shared))
     for folder, cmd in (("services/scheduler", ["uv", "lock"]), ("services/quality-fabric", ["poetry", "lock", "-n"])):
         locked = subprocess.run(cmd, cwd=root / folder, capture_output=True, text=True, check=False,
                                 env={**os.environ, **env})

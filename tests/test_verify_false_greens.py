@@ -371,7 +371,11 @@ def test_5_6_uv_sync_package_of_a_member_moved_out_fails(run_cli, tmp_path: Path
     ]
     code, data = _verify(run_cli, root, index, env, "services/svc-b")
     assert code == 1
-    assert sorted(_findings(data, "static")) == expected
+    found = sorted(_findings(data, "static"))
+    # the model (roles by use) also attaches these Dockerfiles to svc-b and says they build inside
+    # the root workspace: more errors on the same broken builds, never fewer
+    assert set(expected) <= set(found), found
+    assert {f.split(":", 1)[0] for f in found} == {"docker/Dockerfile", "services/svc-b/Dockerfile"}, found
     for flags in ((), ("--no-dockerfiles",), ("--no-lock",)):
         check = run_cli("rewrite", "--check", "--root", str(root), "--index-url", index.simple_url, *flags,
                         "services/svc-b", env=env)

@@ -40,7 +40,8 @@ from nexusify.verify.report import Finding
 PYPI = "https://pypi.org/simple"
 INDEX_VARS = ("NEXUS_INDEX_URL", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "UV_INDEX_URL", "UV_DEFAULT_INDEX",
               "UV_EXTRA_INDEX_URL", "UV_INDEX")
-_HINT = "point it at the configured index (`nexusify rewrite` writes it), or remove the other index"
+_HINT = ("point it at the configured index (its source, index or `--index-url` line), or remove the other index; "
+         "`nexusify rewrite` writes the source only while it migrates a path dependency")
 
 
 def same_index(a: str, b: str) -> bool:
