@@ -17,10 +17,7 @@ recovery looks; a git lock left by a killed git stops the settling until it is r
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,9 +35,8 @@ from nexusify.transaction import (
     _locked,
     _recover_locked,
     _sha,
-    _stage,
+    _stage_journaled,
     _target,
-    _write_journal,
     journal_key,
 )
 from nexusify.transaction import recover as transaction_recover
@@ -73,18 +69,8 @@ def write_and_commit(root: Path, changes: Sequence[tuple[Path, bytes | str]], *,
         if head is None:
             raise OperationFailed(f"{root} has no commit yet, so a release cannot be committed; nothing was written",
                                   hint="commit the monorepo once, then re-run")
-        folder = base / f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
-        folder.mkdir()
-        try:
-            (folder / "command").write_text(command, encoding="utf-8")
-            entries = _stage(root, folder, changes)
-            _write_journal(root, folder, command, entries, key, git={"head": head, "message": message, "tags": list(tags)})
-        except BaseException as exc:
-            shutil.rmtree(folder, ignore_errors=True)
-            if isinstance(exc, OSError):
-                raise OperationFailed(f"could not stage the changes: {exc}",
-                                      hint="nothing was written; fix the cause and re-run") from exc
-            raise
+        folder, entries = _stage_journaled(root, base, changes, command, key,
+                                           git={"head": head, "message": message, "tags": list(tags)})
         with interrupts_deferred() as deferred:
             _commit(root, folder, entries, clean=False)
             sha = _git_commit(root, folder, entries, head, message, fd)

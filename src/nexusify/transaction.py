@@ -141,18 +141,7 @@ def write_files(root: Path, changes: Sequence[tuple[Path, bytes | str]], *, comm
     key = journal_key()
     with _locked(root) as base:
         _recover_locked(root, base)
-        folder = base / f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
-        folder.mkdir()
-        try:
-            (folder / "command").write_text(command, encoding="utf-8")
-            entries = _stage(root, folder, changes)
-            _write_journal(root, folder, command, entries, key)
-        except BaseException as exc:
-            shutil.rmtree(folder, ignore_errors=True)
-            if isinstance(exc, OSError):
-                raise OperationFailed(f"could not stage the changes: {exc}",
-                                      hint="nothing was written; fix the cause and re-run") from exc
-            raise
+        folder, entries = _stage_journaled(root, base, changes, command, key)
         with interrupts_deferred() as deferred:
             _commit(root, folder, entries)
         if deferred.received:
@@ -188,6 +177,25 @@ def _stage(root: Path, folder: Path, changes: Sequence[tuple[Path, bytes | str]]
         entries.append({"target": relpath(target, root), "n": n, "old": old_sha, "new": _sha(raw)})
     _fsync_dir(folder)
     return entries
+
+
+def _stage_journaled(root: Path, base: Path, changes: Sequence[tuple[Path, bytes | str]], command: str,
+                     key: bytes, git: dict[str, object] | None = None) -> tuple[Path, list[dict[str, object]]]:
+    """A new transaction folder under ``base`` with every change staged and the signed journal
+    written (``git``: the steps that follow the files); on any failure the folder is gone."""
+    folder = base / f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+    folder.mkdir()
+    try:
+        (folder / "command").write_text(command, encoding="utf-8")
+        entries = _stage(root, folder, changes)
+        _write_journal(root, folder, command, entries, key, git)
+    except BaseException as exc:
+        shutil.rmtree(folder, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise OperationFailed(f"could not stage the changes: {exc}",
+                                  hint="nothing was written; fix the cause and re-run") from exc
+        raise
+    return folder, entries
 
 
 def _write_journal(root: Path, folder: Path, command: str, entries: list[dict[str, object]], key: bytes,
