@@ -449,3 +449,34 @@ def test_5_the_real_rewrite_no_dockerfiles_then_check_and_verify_fail(run_cli, t
     code, data = _verify(run_cli, root, index, env, "services/svc-b")
     assert code == 1
     assert any(f.startswith(where) and what in f for f in _findings(data, "static")), data
+
+
+def test_a_root_dockerfile_attached_by_its_package_arg_is_judged_from_the_root(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Found by the ecosystem check (JasperHG90/uv-monorepo): a root Dockerfile building one member
+    (`ARG PACKAGE="core"`, `uv sync --frozen --package=$PACKAGE` over the root's lock) is attached to
+    src/core, and was judged as if built from src/core's folder: after core left the workspace,
+    `rewrite --check` said ok while the build fails. It is built from where it sits."""
+    url = "http://127.0.0.1:9/simple/"
+    files = {
+        "pyproject.toml": '[project]\nname = "monorepo"\nversion = "0.1.0"\ndependencies = ["core"]\n\n'
+                          '[tool.uv.sources]\ncore = { path = "src/core", editable = true }\n'
+                          'utils = { workspace = true }\n\n[tool.uv.workspace]\nmembers = ["shared/utils"]\n'
+                          'exclude = ["src/core"]\n',
+        "shared/utils/pyproject.toml": '[project]\nname = "utils"\nversion = "0.1.0"\n',
+        "src/core/pyproject.toml": '[project]\nname = "core"\nversion = "0.1.0"\ndependencies = ["utils>=0.1"]\n\n'
+                                   '[tool.uv.sources]\nutils = { index = "nexus" }\n\n[[tool.uv.index]]\n'
+                                   f'name = "nexus"\nurl = "{url}"\nexplicit = true\n',
+        "Dockerfile": 'FROM python:3.11-slim\nARG PACKAGE="core"\nWORKDIR /app\n'
+                      "RUN --mount=type=bind,source=uv.lock,target=uv.lock \\\n"
+                      "    --mount=type=bind,source=pyproject.toml,target=pyproject.toml \\\n"
+                      "    uv sync --frozen --no-install-project --no-dev --package=$PACKAGE\n"
+                      "COPY src/$PACKAGE /app/src/$PACKAGE\n",
+    }
+    for rel, text in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    r = run_cli("rewrite", "--check", "--root", str(tmp_path), "--index-url", url, "src/core",
+                env={"HOME": str(tmp_path), "NO_COLOR": "1"})
+    assert r.exit_code == 1, r.output
+    assert "Dockerfile:4" in r.output and "dockerfile-uv-package" in r.output, r.output
+    assert "core is not a member of the uv workspace" in r.output.replace("\n    ", " ")

@@ -63,7 +63,7 @@ from nexusify.formats.dockerfile_stage import (
 )
 from nexusify.formats.shared_code import SharedCode
 from nexusify.model.dockerfiles import decide_context
-from nexusify.model.paths import glob_free
+from nexusify.model.paths import glob_free, is_inside
 from nexusify.syntax.dockerfile_parse import (
     Dockerfile,
     DockerfileSyntaxError,
@@ -275,7 +275,10 @@ def judge_project(project: Project, root: Path, shared: SharedCode) -> list[Judg
         additional = {name: folder for b in found for name, folder in b.additional_contexts}
         content, verdict = judge_file(
             df, rel, project_dir=project.path, root=root, shared=shared,
-            contexts=[b.context for b in found if b.origin.startswith(("compose", "ci:"))], additional=additional,
+            # a declared context (compose, CI), or the folder of a Dockerfile outside its project's folder
+            # (attached by `--package`, name or file name): it is built from where it sits, not from the project
+            contexts=[b.context for b in found if b.origin.startswith(("compose", "ci:"))
+                      or not is_inside(b.dockerfile.parent, project.path)], additional=additional,
             pulls=project_pulls(project, shared), arg_sets=[dict(b.build_args) for b in found] or [{}])
         args = dict(arg for b in found for arg in b.build_args)
         out.append(JudgedDockerfile(df, rel, content, verdict, tuple(sorted(additional.items())),
