@@ -461,7 +461,7 @@ def test_a_failing_engine_step_still_cleans_up(docker_client: Any, tmp_path: Pat
     env = {**demo_env, "DOCKER_HOST": os.environ["DOCKER_HOST"]}
     result = run_cli("demo", "--workdir", str(workdir), env=env)
     assert result.exit_code == 1, result.output
-    assert re.search(r"deploy v1\s+│\s+[\d.]+s\s+│\s+FAILED", result.stdout), result.stdout
+    assert re.search(r"deploy v1\s+│\s+[\d.]+s(?: of [\d.]+s)?\s+│\s+FAILED", result.stdout), result.stdout
     assert "nexusify demo stopped in" in result.stdout
     assert "`nexusify demo --no-engine` runs the rest without the container steps" in result.stderr
     assert re.search(r"Cleaned up after the failure: removed \d+ containers? and 1 image of the demo", result.stdout)
