@@ -122,16 +122,9 @@ def _uv(uv: Mapping[str, Any], needed: set[str], url: str, rel: str, text: str, 
         if any(not isinstance(e, dict) or "index" not in e for e in entries) and entries:
             continue  # a path or workspace source: the static check reports it
         if entries:
-            for e in entries:
-                idx = by_name.get(str(e["index"]))
-                line = _line_of(text, rf"^\s*{re.escape(name)}\s*=|^\s*\"?{re.escape(name)}\"?\s*=")
-                if idx is None:
-                    out.append(Finding(f"{name} comes from uv index {e['index']!r}, which no [[tool.uv.index]] "
-                                       "declares", rel, line, _HINT))
-                elif not same_index(str(idx.get("url", "")), url):
-                    at = _line_of(text, rf"^\s*name\s*=\s*[\"']{re.escape(str(e['index']))}[\"']")
-                    out.append(Finding(f"{name} comes from uv index {e['index']!r} at {idx.get('url')}, not the "
-                                       f"configured index {url}", rel, at or line, _HINT))
+            line = _line_of(text, rf"^\s*{re.escape(name)}\s*=|^\s*\"?{re.escape(name)}\"?\s*=")
+            out += [f for e in entries if (f := _named_source(
+                "uv index", "[[tool.uv.index]]", name, str(e["index"]), by_name, url, rel, text, line))]
             continue
         if (explicit and not same_index(consulted[0], url)) or (strategy != "first-index" and any(
                 not same_index(c, url) for c in consulted)):
@@ -139,6 +132,20 @@ def _uv(uv: Mapping[str, Any], needed: set[str], url: str, rel: str, text: str, 
             out.append(Finding(f"{name} has no uv source on the configured index, so uv may take it from {other} "
                                f"(index-strategy {strategy})", rel, _line_of(text, r"^\s*\[tool\.uv"), _HINT))
     return out
+
+
+def _named_source(kind: str, table: str, name: str, source: str, declared: Mapping[str, Mapping[str, Any]],
+                  url: str, rel: str, text: str, line: int | None) -> Finding | None:
+    """The finding for ``name`` taken from the named ``source`` (a uv index, a Poetry source):
+    none declares it in ``table``, or it is another index than the configured ``url``; else None."""
+    found = declared.get(source)
+    if found is None:
+        return Finding(f"{name} comes from {kind} {source!r}, which no {table} declares", rel, line, _HINT)
+    if same_index(str(found.get("url", "")), url):
+        return None
+    at = _line_of(text, rf"^\s*name\s*=\s*[\"']{re.escape(source)}[\"']")
+    return Finding(f"{name} comes from {kind} {source!r} at {found.get('url')}, not the configured index {url}",
+                   rel, at or line, _HINT)
 
 
 def _poetry_deps(poetry: Mapping[str, Any]) -> dict[str, Any]:
@@ -165,14 +172,9 @@ def _poetry(poetry: Mapping[str, Any], needed: set[str], url: str, rel: str, tex
             continue  # the static check reports paths
         line = _line_of(text, rf"^\s*\"?{re.escape(name)}\"?\s*=")
         if isinstance(spec, dict) and "source" in spec:
-            src = by_name.get(str(spec["source"]))
-            if src is None:
-                out.append(Finding(f"{name} comes from Poetry source {spec['source']!r}, which no "
-                                   "[[tool.poetry.source]] declares", rel, line, _HINT))
-            elif not same_index(str(src.get("url", "")), url):
-                at = _line_of(text, rf"^\s*name\s*=\s*[\"']{re.escape(str(spec['source']))}[\"']")
-                out.append(Finding(f"{name} comes from Poetry source {spec['source']!r} at {src.get('url')}, "
-                                   f"not the configured index {url}", rel, at or line, _HINT))
+            found = _named_source("Poetry source", "[[tool.poetry.source]]", name, str(spec["source"]), by_name,
+                                  url, rel, text, line)
+            out += [found] if found else []
             continue
         if explicit and not same_index(primary[0], url):
             out.append(Finding(f"{name} names no Poetry source, so Poetry takes it from {primary[0]}, not the "
