@@ -8,7 +8,8 @@ import sys
 from collections.abc import Callable
 
 from nexusify.commands import Context
-from nexusify.deploy.config.load import load_deploy_config
+from nexusify.deploy.config.load import DeployConfig, load_deploy_config
+from nexusify.deploy.kubernetes.target import deploy_kubernetes, plan_kubernetes
 from nexusify.deploy.pipeline import (
     STAGES,
     DeployFailed,
@@ -108,6 +109,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         raise UsageError("--yes and --purge-history belong to `nexusify deploy down`",
                          hint="`nexusify deploy down -e ENVIRONMENT --yes`")
     config = load_deploy_config(ctx.settings, env=ctx.env)
+    if config.environment(args.environment).kubernetes is not None:
+        return run_kubernetes(args, ctx, config)
     stages = parse_stages(args.stages)
     if args.dry_run:
         plan = plan_deploy(config, ctx.settings, args.environment, services=args.services or None, stages=stages,
@@ -121,6 +124,31 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         config, ctx.settings, args.environment, services=args.services or None, stages=stages, version=args.tag,
         env=ctx.env, build_args=_build_args(args.build_arg), lock_wait=args.lock_wait,
         on_event=lambda e: render_event(ctx, e)))
+
+
+def run_kubernetes(args: argparse.Namespace, ctx: Context, config: DeployConfig) -> int:
+    """A Kubernetes environment: print the manifests and kubectl steps, or run them."""
+    if args.stages or args.lock_wait is not None:
+        raise UsageError("--stages and --lock-wait are not for Kubernetes environments",
+                         hint="a Kubernetes deploy runs every step; kubectl serializes what it applies")
+    if args.dry_run:
+        plan = plan_kubernetes(config, ctx.settings, args.environment, services=args.services or None,
+                               version=args.tag, env=ctx.env)
+        if ctx.json:
+            return ctx.emit({"dry_run": True, **plan.to_dict()}, 0, errors=[], warnings=[])
+        for line in plan.lines():
+            ctx.out.print(line, markup=False)
+        ctx.out.print("\n(dry run: nothing was fetched, built or applied)", markup=False)
+        return 0
+    plan = deploy_kubernetes(config, ctx.settings, args.environment, services=args.services or None,
+                             version=args.tag, env=ctx.env, build_args=_build_args(args.build_arg),
+                             on_step=ctx.out.info)
+    if ctx.json:
+        return ctx.emit({"dry_run": False, **plan.to_dict()}, 0, errors=[], warnings=[])
+    switched = ", ".join(f"{s.target.service.name} {s.live or 'none'} -> {s.target.color}" for s in plan.switches)
+    ctx.out.print(f"deployed {plan.version} to {plan.environment} (Kubernetes {plan.cluster.context}/"
+                  f"{plan.cluster.namespace}): {switched}", markup=False)
+    return 0
 
 
 def report(ctx: Context, action: Callable[[], DeployResult]) -> int:

@@ -62,6 +62,11 @@ Environment keys (``[deploy.environments.<name>]``):
 - ``primary`` (string, optional; default: the first of ``hosts``): the host (its address as in
   ``hosts``, or ``user@host[:port]``) that holds the deploy lock and runs the migrations. Naming it
   keeps the lock where it is when the list is reordered.
+- ``kubernetes`` (table, optional): ``{ context = "...", namespace = "..." }``: the environment is a
+  namespace of a cluster (``kubectl --context --namespace``). Per service a Deployment per color, a
+  Service whose selector is the switch, a migration Job and a Secret made from ``secrets`` at apply
+  time (:mod:`nexusify.deploy.kubernetes`). Needs ``registry``; excludes ``hosts``, ``primary``,
+  ``proxy`` and service ``route``s.
 - ``secrets`` (table, optional): where secret values come from.
   - ``provider = "aws"``: AWS Secrets Manager. ``secret-ids`` (list; or ``secret-id``, one
     string): each secret is a JSON object ``{"NAME": "value", ...}``, read at version stage
@@ -125,6 +130,11 @@ from typing import Any
 
 from nexusify.config import ConfigFile, Settings, load_config_file, suggest
 from nexusify.deploy.config.checker import Checker, kind_of, locate, raise_all
+from nexusify.deploy.config.kubernetes import (
+    check_kubernetes_environment,
+    check_kubernetes_services,
+    read_kubernetes,
+)
 from nexusify.deploy.config.sections import (
     NAME,
     OVERRIDE_KEYS,
@@ -150,7 +160,7 @@ from nexusify.deploy.config.types import (
 from nexusify.deploy.runtime.hosts import HostSpec, host_url_problem
 
 TOP_KEYS = ("engine", "registry", "keep", "lock-wait", "environments", "services")
-ENVIRONMENT_KEYS = ("keep", "lock-wait", "secrets", "proxy", "services", "hosts", "primary")
+ENVIRONMENT_KEYS = ("keep", "lock-wait", "secrets", "proxy", "services", "hosts", "primary", "kubernetes")
 DEFAULT_KEEP = 3
 DEFAULT_LOCK_WAIT = 0.0
 
@@ -241,7 +251,11 @@ def load_deploy_config(
             proxy = read_proxy(ck, root, etable["proxy"], [*path, "proxy"],
                                 settings.state_path / "deploy" / ename / "nginx")
         hosts = read_hosts(ck, etable["hosts"], [*path, "hosts"]) if "hosts" in etable else ()
-        if hosts and (proxy is None or proxy.kind != "container"):
+        kubernetes = None
+        if "kubernetes" in etable:
+            kubernetes = read_kubernetes(ck, etable["kubernetes"], [*path, "kubernetes"])
+            check_kubernetes_environment(ck, etable, path, registry)
+        elif hosts and (proxy is None or proxy.kind != "container"):
             ck.error([*path, "hosts"], "an environment with `hosts` needs a proxy container on each host",
                      hint=f'add [deploy.environments.{ename}.proxy] with kind = "container" and listen = 80')
         hosts = _primary_first(ck, etable, path, hosts)
@@ -269,9 +283,12 @@ def load_deploy_config(
             name=ename, secrets=secrets, proxy=proxy,
             keep=ck.whole(etable, "keep", path, keep, 1),
             lock_wait=ck.number(etable, "lock-wait", path, lock_wait),
-            services=merged, hosts=hosts,
+            services=merged, hosts=hosts, kubernetes=kubernetes,
         )
-        check_environment_services(ck, environment)
+        if "kubernetes" in etable:
+            check_kubernetes_services(ck, environment)
+        else:
+            check_environment_services(ck, environment)
         environments[ename] = environment
     raise_all(ck.errors)
     return DeployConfig(engine=engine, registry=registry, keep=keep, lock_wait=lock_wait,

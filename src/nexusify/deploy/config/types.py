@@ -53,6 +53,15 @@ class ProxyConfig:
 
 
 @dataclass(frozen=True)
+class KubernetesConfig:
+    """``kubernetes = { context = "...", namespace = "..." }``: the environment is a namespace of a
+    cluster, reached with ``kubectl --context CONTEXT --namespace NAMESPACE``."""
+
+    context: str
+    namespace: str
+
+
+@dataclass(frozen=True)
 class EnvVar:
     """One variable of the container's environment: from a secret or a plain value."""
 
@@ -109,6 +118,7 @@ class EnvironmentConfig:
     lock_wait: float
     services: Mapping[str, ServiceConfig]  # merged with per-environment overrides
     hosts: tuple[HostSpec, ...] = ()  # empty: the single engine of [deploy] engine (today's default)
+    kubernetes: KubernetesConfig | None = None  # set: the environment is a Kubernetes namespace
 
 
 @dataclass(frozen=True)
@@ -166,5 +176,5 @@ class DeployConfig:
 
 __all__ = [
     "DEFAULT_PROXY_IMAGE", "SECRET_REF", "AwsSecretsConfig", "DeployConfig", "EnvFileSecretsConfig", "EnvVar", "EnvironmentConfig",
-    "ProxyConfig", "SecretsConfig", "ServiceConfig",
+    "KubernetesConfig", "ProxyConfig", "SecretsConfig", "ServiceConfig",
 ]

@@ -55,20 +55,41 @@ _SKIP = {"__pycache__", ".git", ".venv", "node_modules"}
 SCRIPT = Path(core.__file__).read_text(encoding="utf-8")
 
 
+def payload(ini: Path, location: str) -> tuple[list[tuple[str, Path]], str]:
+    """What a run away from the working copy needs: ``(name under WORKDIR, file)`` for the ini and
+    the scripts of ``location`` (skipping caches and VCS folders), and the location as seen under
+    ``WORKDIR``. A ``package:folder`` location ships only the ini (the image holds the package)."""
+    files: list[tuple[str, Path]] = [("alembic.ini", ini)]
+    inside = location
+    if ":" not in location or Path(location).is_absolute():
+        folder = Path(location)
+        try:
+            rel = folder.resolve().relative_to(ini.parent.resolve()).as_posix()
+        except ValueError:
+            rel = "scripts"
+        inside = f"{WORKDIR}/{rel}"
+        for f in sorted(folder.rglob("*")):
+            parts = set(f.relative_to(folder).parts)
+            if f.is_file() and not parts & _SKIP and f.suffix not in (".pyc", ".pyo"):
+                files.append((f"{rel}/{f.relative_to(folder).as_posix()}", f))
+    return files, inside
+
+
 def _archive(ini: Path, location: str) -> tuple[bytes, str]:
     """The ini and its scripts as a tar for ``WORKDIR``; returns it and the in-container location."""
     buf = io.BytesIO()
-    inside = location
+    files, inside = payload(ini, location)
+    folders: set[str] = set()
     with tarfile.open(fileobj=buf, mode="w") as tar:
-        tar.add(str(ini), arcname="alembic.ini")
-        if ":" not in location or Path(location).is_absolute():
-            folder = Path(location)
-            try:
-                rel = folder.resolve().relative_to(ini.parent.resolve()).as_posix()
-            except ValueError:
-                rel = "scripts"
-            inside = f"{WORKDIR}/{rel}"
-            tar.add(str(folder), arcname=rel, filter=lambda t: None if set(Path(t.name).parts) & _SKIP else t)
+        for name, path in files:
+            parents = list(reversed(Path(name).parents[:-1]))  # outermost first, "." left out
+            for parent in (p.as_posix() for p in parents):
+                if parent not in folders:
+                    folders.add(parent)
+                    info = tarfile.TarInfo(parent)
+                    info.type, info.mode = tarfile.DIRTYPE, 0o755
+                    tar.addfile(info)
+            tar.add(str(path), arcname=name)
     return buf.getvalue(), inside
 
 
@@ -156,4 +177,4 @@ def _tree(tar: bytes) -> bytes:
     return out.getvalue()
 
 
-__all__ = ["ContainerMigrations", "upgrade_in_container"]
+__all__ = ["WORKDIR", "ContainerMigrations", "payload", "upgrade_in_container"]

@@ -134,15 +134,28 @@ def upgrade(cfg: Any, script: Any, conn: Any, key: int | None, *, lock_timeout: 
     return {"ok": True, "before": list(before), "after": list(after), "applied": list(todo), "waited": waited}
 
 
+def lock_key(url: str) -> int:
+    """Signed 64-bit key for ``pg_advisory_lock``, derived from the URL's host, port and database
+    name (never its password): every migrator of one database takes the same lock."""
+    import hashlib
+
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    ident = f"nexusify:migrate:{u.host or ''}:{u.port or 5432}:{u.database or ''}"
+    return int.from_bytes(hashlib.blake2b(ident.encode(), digest_size=8).digest(), "big", signed=True)
+
+
 def main(argv: list[str]) -> int:
-    """In a container: ``python3 -c SOURCE alembic.ini KEY SCRIPT_LOCATION LOCK_TIMEOUT``, the
+    """In a container: ``python3 -c SOURCE alembic.ini KEY|- SCRIPT_LOCATION LOCK_TIMEOUT``, the
     database URL in ``$DATABASE_URL``; prints one MARKER line (the result, or the problem)."""
     import sqlalchemy as sa
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
-    ini, key, location, lock_timeout = argv[0], int(argv[1]), argv[2], float(argv[3])
     url = os.environ["DATABASE_URL"]
+    # KEY "-": derived here from $DATABASE_URL (a Kubernetes Job's manifest never sees the URL)
+    ini, key, location, lock_timeout = argv[0], lock_key(url) if argv[1] == "-" else int(argv[1]), argv[2], float(argv[3])
     cfg = Config(ini)
     cfg.set_main_option("script_location", location)
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))

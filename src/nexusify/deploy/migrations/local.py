@@ -18,7 +18,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import os
 import threading
@@ -109,11 +108,8 @@ def _clean(text: str, url: str) -> str:
 
 def advisory_lock_key(database_url: Secret | str) -> int:
     """Signed 64-bit key for ``pg_advisory_lock``, derived from host, port and database name."""
-    make_url = require("deploy", "sqlalchemy.engine").make_url
-
-    url = make_url(_reveal(database_url))
-    ident = f"nexusify:migrate:{url.host or ''}:{url.port or 5432}:{url.database or ''}"
-    return int.from_bytes(hashlib.blake2b(ident.encode(), digest_size=8).digest(), "big", signed=True)
+    require("deploy", "sqlalchemy.engine")
+    return core.lock_key(_reveal(database_url))
 
 
 def _config(service: str, alembic_ini: Path, url: str, buffer: io.StringIO | None = None) -> Any:

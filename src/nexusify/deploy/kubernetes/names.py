@@ -1,0 +1,67 @@
+"""Object names and labels of the Kubernetes target (one place for each rule)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from nexusify.errors import UsageError
+
+COLORS = ("blue", "green")
+MANAGED_BY = "nexusify"
+LABEL_APP = "app"
+LABEL_COLOR = "color"
+LABEL_VERSION = "app.kubernetes.io/version"
+LABEL_MANAGED = "app.kubernetes.io/managed-by"
+LABEL_ENVIRONMENT = "nexusify.dev/environment"
+LABEL_ROLE = "nexusify.dev/role"
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+
+
+def next_color(live: str | None) -> str:
+    """The color a deploy starts: the one the Service does not select (blue on a first deploy)."""
+    return "green" if live == "blue" else "blue"
+
+
+def deployment(service: str, color: str) -> str:
+    return f"{service}-{color}"
+
+
+def secret(service: str, color: str) -> str:
+    """One Secret per color: the kept color keeps the values it was started with (rollback)."""
+    return f"{service}-{color}-env"
+
+
+def migration(service: str, version: str) -> str:
+    """The migration Job (and its ConfigMap) of ``version``: a new version, a new Job."""
+    return f"{service}-mig-{hashlib.sha256(version.encode()).hexdigest()[:8]}"
+
+
+def label_value(value: str, what: str) -> str:
+    """``value`` if Kubernetes takes it as a label value, else UsageError naming ``what``."""
+    if len(value) > 63 or not _LABEL_VALUE.match(value):
+        raise UsageError(f"{what} {value!r} is not a Kubernetes label value",
+                         hint="at most 63 letters, digits, '-', '_' and '.', starting and ending with a letter or digit")
+    return value
+
+
+def labels(service: str, environment: str, version: str, color: str | None = None,
+           role: str | None = None) -> dict[str, str]:
+    out = {LABEL_APP: service}
+    if color is not None:
+        out[LABEL_COLOR] = color
+    out[LABEL_VERSION] = label_value(version, "version")
+    out[LABEL_MANAGED] = MANAGED_BY
+    out[LABEL_ENVIRONMENT] = label_value(environment, "environment name")
+    if role is not None:
+        out[LABEL_ROLE] = role
+    return out
+
+
+def selector(service: str, color: str) -> dict[str, str]:
+    """What a Deployment selects and what the Service's switch points at."""
+    return {LABEL_APP: service, LABEL_COLOR: color}
+
+
+__all__ = ["COLORS", "LABEL_APP", "LABEL_COLOR", "LABEL_ENVIRONMENT", "LABEL_MANAGED", "LABEL_ROLE", "LABEL_VERSION",
+           "MANAGED_BY", "deployment", "label_value", "labels", "migration", "next_color", "secret", "selector"]

@@ -1,0 +1,82 @@
+"""The one runner of kubectl steps: ``kubectl --context --namespace ARGS``, manifests on stdin.
+
+A Secret's values travel on stdin only (never argv, where ``ps`` shows them, never a file); what
+kubectl prints is redacted with the same values before it reaches an error message.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Callable, Mapping
+
+from nexusify.deploy.kubernetes import manifests as mf
+from nexusify.deploy.kubernetes import names
+from nexusify.deploy.kubernetes.steps import Step
+from nexusify.deploy.secrets import SecretBundle
+from nexusify.errors import DeployError
+
+
+class Kubectl:
+    """kubectl bound to one context and namespace (the environment's ``kubernetes`` table)."""
+
+    def __init__(self, context: str, namespace: str, *, env: Mapping[str, str] | None = None,
+                 bundle: SecretBundle | None = None) -> None:
+        self.context = context
+        self.namespace = namespace
+        self.env = dict(os.environ if env is None else env)
+        self.bundle = bundle or SecretBundle()
+        found = shutil.which("kubectl", path=self.env.get("PATH"))
+        if found is None:
+            raise DeployError("kubectl is not on PATH", hint="install kubectl; `kubectl config get-contexts` "
+                              f"must list `{context}`")
+        self.binary = found
+
+    def argv(self, args: tuple[str, ...] | list[str]) -> list[str]:
+        return [self.binary, f"--context={self.context}", f"--namespace={self.namespace}", *args]
+
+    def run(self, args: tuple[str, ...] | list[str], *, stdin: str | None = None, timeout: float = 120.0,
+            what: str = "kubectl") -> str:
+        """Run kubectl; its stdout, or DeployError with its (redacted) stderr."""
+        redact: Callable[[str], str] = self.bundle.redact
+        try:
+            proc = subprocess.run(self.argv(args), input=stdin if stdin is not None else "", capture_output=True,
+                                  text=True, env=self.env, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired:
+            raise DeployError(f"{what}: kubectl did not answer within {timeout:g}s",
+                              hint=f"check the cluster: kubectl --context={self.context} get pods") from None
+        except OSError as exc:
+            raise DeployError(f"{what}: cannot run kubectl: {exc}") from None
+        if proc.returncode != 0:
+            tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-12:])
+            raise DeployError(f"{what} failed (kubectl exit {proc.returncode}): {redact(tail)}",
+                              hint=f"context {self.context}, namespace {self.namespace}")
+        return proc.stdout
+
+    def live_color(self, service: str) -> str | None:
+        """The color the service's Service selects now; None when there is no Service yet."""
+        out = self.run(("get", f"service/{service}", "--ignore-not-found", "-o", "jsonpath={.spec.selector.color}"),
+                       what=f"service `{service}`: reading the Service").strip()
+        if out and out not in names.COLORS:
+            raise DeployError(f"service `{service}`: the Service selects color {out!r}, not blue or green",
+                              hint="nexusify switches by color=blue|green; this Service is not one it made")
+        return out or None
+
+    def stdin_of(self, step: Step) -> str | None:
+        """What the step sends: its manifest, or its Secret with the values from the bundle."""
+        if step.secret is not None:
+            t = step.secret
+            values = self.bundle.require(list(t.service.secret_names), what=f"service `{t.service.name}`")
+            return json.dumps(mf.secret_manifest(t, {k: v.reveal() for k, v in values.items()}))
+        if step.manifest is not None:
+            return json.dumps(step.manifest)
+        return None
+
+    def execute(self, step: Step) -> str:
+        return self.run(step.args, stdin=self.stdin_of(step), timeout=step.timeout,
+                        what=f"service `{step.service}`: {step.what}")
+
+
+__all__ = ["Kubectl"]
