@@ -286,7 +286,7 @@ def load_deploy_config(
             services=merged, hosts=hosts, kubernetes=kubernetes,
         )
         if "kubernetes" in etable:
-            check_kubernetes_services(ck, environment)
+            check_kubernetes_services(ck, environment, overrides)
         else:
             check_environment_services(ck, environment)
         environments[ename] = environment

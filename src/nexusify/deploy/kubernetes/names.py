@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import re
 
+from nexusify.deploy.config.kubernetes import LABEL_VALUE
 from nexusify.errors import UsageError
 
 COLORS = ("blue", "green")
@@ -15,7 +15,6 @@ LABEL_VERSION = "app.kubernetes.io/version"
 LABEL_MANAGED = "app.kubernetes.io/managed-by"
 LABEL_ENVIRONMENT = "nexusify.dev/environment"
 LABEL_ROLE = "nexusify.dev/role"
-_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 
 
 def next_color(live: str | None) -> str:
@@ -39,7 +38,7 @@ def migration(service: str, version: str) -> str:
 
 def label_value(value: str, what: str) -> str:
     """``value`` if Kubernetes takes it as a label value, else UsageError naming ``what``."""
-    if len(value) > 63 or not _LABEL_VALUE.match(value):
+    if len(value) > 63 or not LABEL_VALUE.match(value):
         raise UsageError(f"{what} {value!r} is not a Kubernetes label value",
                          hint="at most 63 letters, digits, '-', '_' and '.', starting and ending with a letter or digit")
     return value

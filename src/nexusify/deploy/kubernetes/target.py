@@ -140,10 +140,15 @@ def deploy_kubernetes(config: DeployConfig, settings: Settings, environment: str
             push_image(engine, img, auth=auth)
     finally:
         engine.close()
-    for step in plan.steps:
-        on_step(f"[{step.stage}] {step.what}")
-        kubectl.execute(step)
+    run_steps(kubectl, plan.steps, on_step)
     return plan
 
 
-__all__ = ["ASSUMED_LIVE", "KubePlan", "deploy_kubernetes", "make_plan", "plan_kubernetes"]
+def run_steps(kubectl: Kubectl, steps: Sequence[Step], on_step: Callable[[str], None] = lambda _m: None) -> None:
+    """Run the steps in order; the first that fails stops the rest (DeployError, values redacted)."""
+    for step in steps:
+        on_step(f"[{step.stage}] {step.what}")
+        kubectl.execute(step)
+
+
+__all__ = ["ASSUMED_LIVE", "KubePlan", "deploy_kubernetes", "make_plan", "plan_kubernetes", "run_steps"]
