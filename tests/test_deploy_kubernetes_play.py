@@ -1,0 +1,107 @@
+"""The rendered pod spec runs: nexusify's Deployment of the test app under ``podman kube play``
+(no Kubernetes API server runs here; Podman plays the pod spec): the app answers on its port, its
+health path (the probes' path) answers, and it received its secret through the Secret reference."""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import shutil
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nexusify.deploy.config.types import EnvVar, ServiceConfig
+from nexusify.deploy.kubernetes import manifests as mf
+from nexusify.deploy.kubernetes import names
+from nexusify.deploy.kubernetes.yamlout import dump_all
+from tests.conftest import missing
+from tests.deploy_fixtures import APP
+from tests.helpers import free_port
+
+pytestmark = [pytest.mark.engine]
+
+
+def _podman(*args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(["podman", *args], capture_output=True, text=True, timeout=timeout, check=False)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"podman {' '.join(args)}: exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture
+def app_image(docker_client: Any) -> Iterator[str]:
+    """The test app built from the local base image, removed afterwards."""
+    if shutil.which("podman") is None:
+        missing("podman CLI", "podman is not on PATH (scripts/stack.sh installs it)")
+    ref = f"localhost/nx-kube-{secrets.token_hex(4)}:v1"
+    docker_client.images.build(path=str(APP), tag=ref, rm=True, network_mode="host")
+    yield ref
+    _podman("rmi", "-f", ref, check=False)
+
+
+def _get(url: str) -> tuple[int, dict[str, Any]]:
+    with urllib.request.urlopen(url, timeout=3) as r:
+        return r.status, json.loads(r.read())
+
+
+def test_the_rendered_pod_spec_runs_under_podman_kube_play(tmp_path: Path, app_image: str) -> None:
+    name = f"kp{secrets.token_hex(3)}"
+    port = free_port()  # podman 4 publishes a containerPort on the host: a free one, not 8000
+    value = "sk-" + secrets.token_hex(16)
+    svc = ServiceConfig(name=name, folder=APP, container_port=port, health_path="/health", health_timeout=20,
+                        env=(EnvVar("API_KEY", secret="API_KEY"), EnvVar("PORT", value=str(port))))
+    t = mf.Target(environment="kubeplay", namespace="default", service=svc, image=app_image, version="v1",
+                  color="green")
+    deployment = tmp_path / "deployment.yaml"
+    deployment.write_text(dump_all([mf.deployment_manifest(t)]))
+    assert value not in deployment.read_text()  # nexusify's file references the Secret, never holds it
+
+    # The Secret: a temporary one from test values, in the shape Podman's secretKeyRef reads
+    # (a JSON object of base64 values under the Secret's name); nexusify's Secret gives name and keys.
+    secret = mf.secret_manifest(t, {"API_KEY": value})
+    secret_file = tmp_path / "secret.json"
+    secret_file.write_text(json.dumps({k: base64.b64encode(v.encode()).decode()
+                                       for k, v in secret["stringData"].items()}))
+    secret_name = secret["metadata"]["name"]
+    assert secret_name == names.secret(name, "green")
+    _podman("secret", "create", secret_name, str(secret_file))
+    try:
+        _podman("kube", "play", str(deployment))
+        pods = json.loads(_podman("pod", "ps", "--format", "json").stdout)
+        (pod,) = [p for p in pods if p["Name"].startswith(names.deployment(name, "green") + "-pod")]
+        assert pod["Labels"].get("color") == "green" and pod["Labels"].get("app") == name
+        ctrs = [c for c in json.loads(_podman("ps", "--filter", f"pod={pod['Id']}", "--format", "json").stdout)
+                if not c.get("IsInfra")]
+        (ctr,) = ctrs
+        cname = ctr["Names"][0]
+        info = json.loads(_podman("inspect", cname).stdout)[0]
+        ips = [n["IPAddress"] for n in info["NetworkSettings"]["Networks"].values() if n.get("IPAddress")]
+        assert ips, info["NetworkSettings"]
+        base = f"http://{ips[0]}:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                status, body = _get(base + svc.health_path)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.3)
+        assert (status, body) == (200, {"status": "ok"})
+        status, body = _get(base + "/")
+        assert status == 200 and body["service"] == "app"
+        assert _get(base + "/secret-check") == (200, {"api_key_present": True})
+        assert _podman("exec", cname, "printenv", "API_KEY").stdout.strip() == value  # this exact value
+        # the liveness probe became the container's health check, on the service's health path
+        check = json.dumps(info["Config"].get("Healthcheck") or {})
+        assert svc.health_path in check and str(port) in check, check
+    finally:
+        _podman("kube", "down", str(deployment), check=False)
+        _podman("secret", "rm", secret_name, check=False)
