@@ -320,3 +320,57 @@ def test_a_service_nexusify_did_not_make_is_refused(tmp_path: Path) -> None:
 def test_no_kubectl_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(DeployError, match="kubectl is not on PATH"):
         Kubectl("prod-cluster", "shop", env={"PATH": str(tmp_path)})
+
+
+# --------------------------------------------------------------------------- what is not there yet is refused
+
+
+def _cli_env(tmp_path: Path) -> dict[str, str]:
+    return {"HOME": str(tmp_path), "NO_COLOR": "1", "PATH": os.environ.get("PATH", ""),
+            "DOCKER_HOST": "unix:///nonexistent.sock"}
+
+
+@pytest.mark.parametrize("argv", [
+    pytest.param(("rollback",), id="rollback"),
+    pytest.param(("status",), id="status"),
+    pytest.param(("deploy", "down", "--yes"), id="down"),
+    pytest.param(("deploy", "unlock"), id="unlock"),
+    pytest.param(("deploy", "--stages", "build"), id="stages"),
+])
+def test_verbs_for_engines_refuse_a_kubernetes_environment(
+        tmp_path: Path, run_cli: Callable[..., CliResult], argv: tuple[str, ...]) -> None:
+    root = _project(tmp_path)
+    r = run_cli(*argv, "--root", str(root), "-e", "prod", env=_cli_env(tmp_path))
+    assert r.exit_code == 2, r.output
+    assert "Kubernetes" in r.output
+
+
+def test_a_tag_that_is_no_label_value_is_refused(tmp_path: Path, run_cli: Callable[..., CliResult]) -> None:
+    root = _project(tmp_path)
+    r = run_cli("deploy", "--root", str(root), "-e", "prod", "--tag", "v" * 70, "--dry-run", env=_cli_env(tmp_path))
+    assert r.exit_code == 2, r.output
+    assert "not a Kubernetes label value" in r.output
+
+
+def test_the_migration_configmap_holds_a_runnable_migration(tmp_path: Path) -> None:
+    """The Job's command, run here on the ConfigMap's files put where its volume puts them (a tmp
+    folder standing for the mount point) against SQLite: everything the migration needs is in it,
+    and the lock key is derived from $DATABASE_URL (the manifest holds no URL)."""
+    import subprocess
+
+    from nexusify.deploy.migrations.container import WORKDIR
+
+    config_map, job = mf.migration_manifests(_target())
+    mount = tmp_path / "mount"
+    for item in job["spec"]["template"]["spec"]["volumes"][0]["configMap"]["items"]:
+        dest = mount / item["path"]
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_text(config_map["data"][item["key"]])
+    (c,) = job["spec"]["template"]["spec"]["containers"]
+    argv = [sys.executable if a == "python3" else a.replace(WORKDIR, str(mount)) for a in c["command"]]
+    db = tmp_path / "app.db"
+    proc = subprocess.run(argv, cwd=mount, capture_output=True, text=True, timeout=120, check=False,
+                          env={**os.environ, "DATABASE_URL": f"sqlite:///{db}"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads(proc.stdout.strip().splitlines()[-1].split(" ", 1)[1])
+    assert report["ok"] is True and report["applied"] == ["0001", "0002"]

@@ -183,6 +183,7 @@ def run_down(args: argparse.Namespace, ctx: Context) -> int:
                          "when not run from a terminal",
                          hint=f"pass --yes; `nexusify status -e {args.environment}` shows what runs there")
     config = load_deploy_config(ctx.settings, env=ctx.env)
+    config.engine_environment(args.environment, "deploy down")
     result = down(config, ctx.settings, args.environment, env=ctx.env, purge_history=args.purge_history,
                   lock_wait=args.lock_wait,
                   confirm=None if args.yes else (lambda items: _confirm(ctx, args.environment, items)))
@@ -213,6 +214,7 @@ def run_down(args: argparse.Namespace, ctx: Context) -> int:
 def run_unlock(args: argparse.Namespace, ctx: Context) -> int:
     """`nexusify deploy unlock`: release the lock a killed deploy left on the first host."""
     config = load_deploy_config(ctx.settings, env=ctx.env)
+    config.engine_environment(args.environment, "deploy unlock")
     where, released = unlock_environment(config, ctx.settings, args.environment, ctx.env)
     if ctx.json:
         ctx.emit({"environment": args.environment, "where": where,

@@ -22,6 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, ctx: Context) -> int:
     need_deploy_extra()
     config = load_deploy_config(ctx.settings, env=ctx.env)
+    config.engine_environment(args.environment, "rollback")
     return report(ctx, lambda: run_rollback(
         config, ctx.settings, args.environment, services=args.services or None, to_version=args.to, env=ctx.env,
         lock_wait=args.lock_wait, on_event=lambda e: render_event(ctx, e)))

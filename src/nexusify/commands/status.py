@@ -33,7 +33,7 @@ def render(ctx: Context, report: EnvironmentStatus) -> None:
 def run(args: argparse.Namespace, ctx: Context) -> int:
     need_deploy_extra()
     config = load_deploy_config(ctx.settings, env=ctx.env)
-    env_cfg = config.environment(args.environment)
+    env_cfg = config.engine_environment(args.environment, "status")
     runtimes = [runtime_of(env_cfg, svc) for svc in env_cfg.services.values()]
     proxy_for = switched_to = None
     if not container_mode(env_cfg):  # the private nginx: its upstream files record each switch

@@ -65,8 +65,9 @@ Environment keys (``[deploy.environments.<name>]``):
 - ``kubernetes`` (table, optional): ``{ context = "...", namespace = "..." }``: the environment is a
   namespace of a cluster (``kubectl --context --namespace``). Per service a Deployment per color, a
   Service whose selector is the switch, a migration Job and a Secret made from ``secrets`` at apply
-  time (:mod:`nexusify.deploy.kubernetes`). Needs ``registry``; excludes ``hosts``, ``primary``,
-  ``proxy`` and service ``route``s.
+  time (values on kubectl's stdin only). Needs ``registry``; excludes ``hosts``, ``primary``,
+  ``proxy`` and service ``route``. Both keys are required: a deploy never goes to whatever
+  context is current.
 - ``secrets`` (table, optional): where secret values come from.
   - ``provider = "aws"``: AWS Secrets Manager. ``secret-ids`` (list; or ``secret-id``, one
     string): each secret is a JSON object ``{"NAME": "value", ...}``, read at version stage

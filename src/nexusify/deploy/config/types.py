@@ -9,7 +9,7 @@ from pathlib import Path
 from nexusify.config import suggest
 from nexusify.deploy.config.checker import raise_all
 from nexusify.deploy.runtime.hosts import HostSpec
-from nexusify.errors import ConfigError
+from nexusify.errors import ConfigError, UsageError
 
 SECRET_REF = "secret:"
 #: the proxy image of ``proxy.kind = "container"`` unless ``proxy.image`` names another (official nginx)
@@ -148,6 +148,16 @@ class DeployConfig:
             path=self.config_path,
             hint=f"configured environments: {', '.join(sorted(self.environments))}",
         )
+
+    def engine_environment(self, name: str, verb: str) -> EnvironmentConfig:
+        """The named environment for a verb that works on engines only: UsageError (exit 2) for a
+        Kubernetes environment, before anything connects anywhere."""
+        env = self.environment(name)
+        if env.kubernetes is not None:
+            raise UsageError(f"`nexusify {verb}` does not work on Kubernetes environments yet (`{name}` is one)",
+                             hint=f"`nexusify deploy -e {name} --dry-run` prints the kubectl steps; roll back by "
+                             "patching the Service's color selector back")
+        return env
 
     def select_services(self, environment: str, names: list[str] | None = None) -> list[ServiceConfig]:
         """Services of ``environment`` (all, or the named ones; ConfigError for unknown names)."""
