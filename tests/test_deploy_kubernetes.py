@@ -33,7 +33,7 @@ DB_URL = "postgresql://app:pw-kube-9d2e71c4@db.internal:5432/shop"
 KUBE = 'kubernetes = { context = "prod-cluster", namespace = "shop" }'
 
 
-def _project(tmp_path: Path, environment: str = KUBE, *, top: str = 'registry = "registry.example.com/team"\n',
+def kube_project(tmp_path: Path, environment: str = KUBE, *, top: str = 'registry = "registry.example.com/team"\n',
              service: str = "") -> Path:
     root = tmp_path / "repo"
     (root / "app").mkdir(parents=True)
@@ -75,7 +75,7 @@ def _line_of(root: Path, text: str) -> int:
 
 
 def test_the_kubernetes_key_is_read(tmp_path: Path) -> None:
-    cfg = _load(_project(tmp_path))
+    cfg = _load(kube_project(tmp_path))
     kube = cfg.environment("prod").kubernetes
     assert kube is not None and (kube.context, kube.namespace) == ("prod-cluster", "shop")
     assert cfg.environment("prod").hosts == () and cfg.environment("prod").proxy is None
@@ -98,7 +98,7 @@ def test_the_kubernetes_key_is_read(tmp_path: Path) -> None:
 ])
 def test_kubernetes_config_errors_name_the_line(tmp_path: Path, environment: str, top: str | None, service: str,
                                                 words: str, at: str) -> None:
-    root = _project(tmp_path, environment, service=service,
+    root = kube_project(tmp_path, environment, service=service,
                     **({"top": top} if top is not None else {}))  # type: ignore[arg-type]
     problems = _problems(root)
     found = [p for p in problems if words in str(p)]
@@ -107,7 +107,7 @@ def test_kubernetes_config_errors_name_the_line(tmp_path: Path, environment: str
 
 
 def test_a_service_name_kubernetes_refuses(tmp_path: Path) -> None:
-    root = _project(tmp_path)
+    root = kube_project(tmp_path)
     toml = root / "nexusify.toml"
     toml.write_text(toml.read_text().replace("[deploy.services.app]", "[deploy.services.App_1]"))
     (problem,) = [p for p in _problems(root) if "names Kubernetes objects" in str(p)]
@@ -191,7 +191,7 @@ def test_dry_run_prints_valid_manifests_and_the_kubectl_steps(
         tmp_path: Path, run_cli: Callable[..., CliResult]) -> None:
     import kubernetes_validate
 
-    root = _project(tmp_path)
+    root = kube_project(tmp_path)
     before = sorted(p for p in tmp_path.rglob("*"))
     env = {"HOME": str(tmp_path), "NO_COLOR": "1", "PATH": os.environ.get("PATH", ""),
            "DOCKER_HOST": "unix:///nonexistent.sock"}  # a dry run never talks to the engine
@@ -219,6 +219,10 @@ def test_dry_run_prints_valid_manifests_and_the_kubectl_steps(
     assert plan["dry_run"] is True and plan["kubernetes"] == {"context": "prod-cluster", "namespace": "shop"}
     assert [s["stage"] for s in plan["steps"]] == ["secrets", "migrate", "migrate", "migrate", "start", "start",
                                                    "switch"]
+    import jsonschema
+
+    schema = json.loads((REPO / "docs" / "schema" / "output.schema.json").read_text(encoding="utf-8"))
+    jsonschema.validate(plan, schema)
     assert API_KEY not in j.stdout and DB_URL not in j.stdout
 
 
@@ -240,7 +244,7 @@ if args[2:4] == ["get", "service/app"]:
 """
 
 
-def _fake_kubectl(tmp_path: Path, **extra: str) -> tuple[dict[str, str], Path]:
+def fake_kubectl(tmp_path: Path, **extra: str) -> tuple[dict[str, str], Path]:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     exe = bin_dir / "kubectl"
@@ -259,8 +263,8 @@ def _bundle() -> SecretBundle:
 
 
 def test_the_runner_runs_every_step_with_secret_values_on_stdin_only(tmp_path: Path) -> None:
-    env, log = _fake_kubectl(tmp_path, FAKE_LIVE="blue")
-    cfg = _load(_project(tmp_path))
+    env, log = fake_kubectl(tmp_path, FAKE_LIVE="blue")
+    cfg = _load(kube_project(tmp_path))
     env_cfg = cfg.environment("prod")
     kubectl = Kubectl("prod-cluster", "shop", env=env, bundle=_bundle())
     assert kubectl.binary == str(tmp_path / "bin" / "kubectl")
@@ -286,8 +290,8 @@ def test_the_runner_runs_every_step_with_secret_values_on_stdin_only(tmp_path: P
 
 
 def test_a_first_deploy_creates_the_service_on_the_new_color(tmp_path: Path) -> None:
-    env, log = _fake_kubectl(tmp_path)  # no Service: `get --ignore-not-found` prints nothing
-    cfg = _load(_project(tmp_path))
+    env, log = fake_kubectl(tmp_path)  # no Service: `get --ignore-not-found` prints nothing
+    cfg = _load(kube_project(tmp_path))
     kubectl = Kubectl("prod-cluster", "shop", env=env, bundle=_bundle())
     live = kubectl.live_color("app")
     assert live is None
@@ -299,8 +303,8 @@ def test_a_first_deploy_creates_the_service_on_the_new_color(tmp_path: Path) -> 
 
 
 def test_a_failed_rollout_stops_before_the_switch_and_hides_values(tmp_path: Path) -> None:
-    env, log = _fake_kubectl(tmp_path, FAKE_KUBECTL_FAIL="rollout", LEAK=API_KEY)
-    cfg = _load(_project(tmp_path))
+    env, log = fake_kubectl(tmp_path, FAKE_KUBECTL_FAIL="rollout", LEAK=API_KEY)
+    cfg = _load(kube_project(tmp_path))
     env_cfg = cfg.environment("prod")
     kubectl = Kubectl("prod-cluster", "shop", env=env, bundle=_bundle())
     plan = make_plan(cfg, env_cfg, list(env_cfg.services.values()), "v1", {"app": "blue"})
@@ -312,7 +316,7 @@ def test_a_failed_rollout_stops_before_the_switch_and_hides_values(tmp_path: Pat
 
 
 def test_a_service_nexusify_did_not_make_is_refused(tmp_path: Path) -> None:
-    env, _ = _fake_kubectl(tmp_path, FAKE_LIVE="canary")
+    env, _ = fake_kubectl(tmp_path, FAKE_LIVE="canary")
     with pytest.raises(DeployError, match="not blue or green"):
         Kubectl("prod-cluster", "shop", env=env).live_color("app")
 
@@ -339,14 +343,14 @@ def _cli_env(tmp_path: Path) -> dict[str, str]:
 ])
 def test_verbs_for_engines_refuse_a_kubernetes_environment(
         tmp_path: Path, run_cli: Callable[..., CliResult], argv: tuple[str, ...]) -> None:
-    root = _project(tmp_path)
+    root = kube_project(tmp_path)
     r = run_cli(*argv, "--root", str(root), "-e", "prod", env=_cli_env(tmp_path))
     assert r.exit_code == 2, r.output
     assert "Kubernetes" in r.output
 
 
 def test_a_tag_that_is_no_label_value_is_refused(tmp_path: Path, run_cli: Callable[..., CliResult]) -> None:
-    root = _project(tmp_path)
+    root = kube_project(tmp_path)
     r = run_cli("deploy", "--root", str(root), "-e", "prod", "--tag", "v" * 70, "--dry-run", env=_cli_env(tmp_path))
     assert r.exit_code == 2, r.output
     assert "not a Kubernetes label value" in r.output

@@ -5,13 +5,15 @@ health path (the probes' path) answers, and it received its secret through the S
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import os
 import secrets
 import shutil
 import subprocess
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +23,10 @@ from nexusify.deploy.config.types import EnvVar, ServiceConfig
 from nexusify.deploy.kubernetes import manifests as mf
 from nexusify.deploy.kubernetes import names
 from nexusify.deploy.kubernetes.yamlout import dump_all
-from tests.conftest import missing
-from tests.deploy_fixtures import APP
+from tests.conftest import CliResult, missing
+from tests.deploy_fixtures import APP, start_registry
 from tests.helpers import free_port
+from tests.test_deploy_kubernetes import API_KEY, DB_URL, fake_kubectl, kube_project
 
 pytestmark = [pytest.mark.engine]
 
@@ -105,3 +108,39 @@ def test_the_rendered_pod_spec_runs_under_podman_kube_play(tmp_path: Path, app_i
     finally:
         _podman("kube", "down", str(deployment), check=False)
         _podman("secret", "rm", secret_name, check=False)
+
+
+def test_a_deploy_builds_pushes_and_runs_the_kubectl_steps(tmp_path: Path, docker_client: Any,
+                                                          run_cli: Callable[..., CliResult]) -> None:
+    """``nexusify deploy`` to a Kubernetes environment for real up to the cluster: the image is built
+    and pushed to a registry, then every kubectl step runs through the runner (a fake kubectl on
+    PATH that records argv and stdin; no API server can run here)."""
+    try:
+        registry_cm = start_registry(tmp_path / "registry")
+        registry = registry_cm.__enter__()
+    except (FileNotFoundError, RuntimeError) as exc:
+        missing("registry", str(exc))
+    tag = "k" + secrets.token_hex(4)
+    ref = f"{registry}/team/app:{tag}"
+    try:
+        root = kube_project(tmp_path, top=f'registry = "{registry}/team"\n')
+        env, log = fake_kubectl(tmp_path)  # no Service yet: a first deploy
+        env = {**env, "HOME": str(tmp_path), "NO_COLOR": "1", "DOCKER_HOST": os.environ["DOCKER_HOST"]}
+        r = run_cli("deploy", "--root", str(root), "-e", "prod", "--tag", tag, env=env)
+        assert r.exit_code == 0, r.output
+        assert API_KEY not in r.output and DB_URL not in r.output
+        with urllib.request.urlopen(f"http://{registry}/v2/team/app/tags/list", timeout=5) as resp:
+            assert tag in json.loads(resp.read())["tags"]  # pushed before any kubectl step
+        calls = [json.loads(line) for line in log.read_text().splitlines()]
+        kinds = [json.loads(c["stdin"])["kind"] if c["stdin"] else c["argv"][2] for c in calls]
+        assert kinds == ["get", "Secret", "ConfigMap", "Job", "wait", "Deployment", "rollout", "Service"]
+        assert all(API_KEY not in " ".join(c["argv"]) for c in calls)
+        (with_values,) = [c for c in calls if API_KEY in c["stdin"]]
+        assert json.loads(with_values["stdin"])["metadata"]["name"] == "app-blue-env"
+        deployment = next(json.loads(c["stdin"]) for c in calls if '"Deployment"' in c["stdin"])
+        assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == ref
+        assert "deployed" in r.stdout and "app none -> blue" in r.stdout
+    finally:
+        registry_cm.__exit__(None, None, None)
+        with contextlib.suppress(Exception):
+            docker_client.images.remove(ref, force=True)
