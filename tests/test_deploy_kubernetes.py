@@ -205,7 +205,7 @@ def test_dry_run_prints_valid_manifests_and_the_kubectl_steps(
         assert kubernetes_validate.validate(d, "1.37", strict=True) == "1.37"
     steps = r.stdout.split("# kubectl steps\n", 1)[1]
     order = ["Secret app-green-env (values elided)", "< ConfigMap app-mig-", "< Job app-mig-",
-             "wait --for=condition=complete", "< Deployment app-green", "rollout status deployment/app-green",
+             "get job/app-mig-", "until Complete or Failed", "< Deployment app-green", "rollout status deployment/app-green",
              "patch service/app --type=merge"]
     at = [steps.index(s) for s in order]
     assert at == sorted(at), steps
@@ -241,6 +241,10 @@ if fail and fail in args:
     sys.exit(1)
 if args[2:4] == ["get", "service/app"]:
     sys.stdout.write(os.environ.get("FAKE_LIVE", ""))
+if args[2] == "get" and args[3].startswith("job/"):
+    sys.stdout.write(os.environ.get("FAKE_JOB", "SuccessCriteriaMet Complete"))
+if args[2] == "logs":
+    sys.stdout.write("sqlalchemy.exc.ProgrammingError: relation exists; url " + os.environ.get("LEAK", "") + "\\n")
 """
 
 
@@ -284,7 +288,7 @@ def test_the_runner_runs_every_step_with_secret_values_on_stdin_only(tmp_path: P
     assert with_values[0]["argv"][2:] == ["apply", "--server-side", "--field-manager=nexusify", "--force-conflicts",
                                           "-f", "-"]
     kinds = [json.loads(c["stdin"])["kind"] if c["stdin"] else c["argv"][2] for c in calls[1:]]
-    assert kinds == ["Secret", "ConfigMap", "Job", "wait", "Deployment", "rollout", "patch"]
+    assert kinds == ["Secret", "ConfigMap", "Job", "get", "Deployment", "rollout", "patch"]
     assert calls[-1]["argv"][2:] == ["patch", "service/app", "--type=merge", "-p",
                                      '{"spec":{"selector":{"app":"app","color":"green"}}}']
 
@@ -313,6 +317,21 @@ def test_a_failed_rollout_stops_before_the_switch_and_hides_values(tmp_path: Pat
     message = str(info.value)
     assert "progress deadline" in message and API_KEY not in message and "<hidden>" in message
     assert not any(c["argv"][2] == "patch" for c in _calls(log))  # traffic never moved
+
+
+def test_a_failed_migration_job_stops_at_once_with_its_logs(tmp_path: Path) -> None:
+    env, log = fake_kubectl(tmp_path, FAKE_JOB="FailureTarget Failed", LEAK=DB_URL)
+    cfg = _load(kube_project(tmp_path))
+    env_cfg = cfg.environment("prod")
+    kubectl = Kubectl("prod-cluster", "shop", env=env, bundle=_bundle())
+    plan = make_plan(cfg, env_cfg, list(env_cfg.services.values()), "v1", {"app": "blue"})
+    with pytest.raises(DeployError) as info:
+        run_steps(kubectl, plan.steps)
+    message = str(info.value)
+    assert "Failed" in message and "relation exists" in message and DB_URL not in message
+    calls = _calls(log)
+    assert calls[-1]["argv"][2:4] == ["logs", f"job/{plan.steps[2].manifest['metadata']['name']}"]  # type: ignore[index]
+    assert not any(c["stdin"] and json.loads(c["stdin"])["kind"] == "Deployment" for c in calls)  # nothing started
 
 
 def test_a_service_nexusify_did_not_make_is_refused(tmp_path: Path) -> None:

@@ -133,7 +133,7 @@ def test_a_deploy_builds_pushes_and_runs_the_kubectl_steps(tmp_path: Path, docke
             assert tag in json.loads(resp.read())["tags"]  # pushed before any kubectl step
         calls = [json.loads(line) for line in log.read_text().splitlines()]
         kinds = [json.loads(c["stdin"])["kind"] if c["stdin"] else c["argv"][2] for c in calls]
-        assert kinds == ["get", "Secret", "ConfigMap", "Job", "wait", "Deployment", "rollout", "Service"]
+        assert kinds == ["get", "Secret", "ConfigMap", "Job", "get", "Deployment", "rollout", "Service"]
         assert all(API_KEY not in " ".join(c["argv"]) for c in calls)
         (with_values,) = [c for c in calls if API_KEY in c["stdin"]]
         assert json.loads(with_values["stdin"])["metadata"]["name"] == "app-blue-env"

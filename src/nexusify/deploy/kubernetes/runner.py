@@ -6,10 +6,13 @@ kubectl prints is redacted with the same values before it reaches an error messa
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shlex
 import shutil
 import subprocess
+import time
 from collections.abc import Callable, Mapping
 
 from nexusify.deploy.kubernetes import manifests as mf
@@ -75,8 +78,29 @@ class Kubectl:
         return None
 
     def execute(self, step: Step) -> str:
-        return self.run(step.args, stdin=self.stdin_of(step), timeout=step.timeout,
-                        what=f"service `{step.service}`: {step.what}")
+        what = f"service `{step.service}`: {step.what}"
+        if step.poll is None:
+            return self.run(step.args, stdin=self.stdin_of(step), timeout=step.timeout, what=what)
+        deadline = time.monotonic() + step.timeout
+        while True:
+            out = self.run(step.args, what=what)
+            seen = set(out.split())
+            if seen & step.poll.done:
+                return out
+            if seen & step.poll.failed:
+                logs = ""
+                if step.poll.logs:
+                    with contextlib.suppress(DeployError):
+                        logs = self.run(step.poll.logs, what=what).strip()
+                tail = "\n".join(logs.splitlines()[-20:])
+                raise DeployError(f"{what}: {' '.join(sorted(seen & step.poll.failed))}"
+                                  + (f"\n{self.bundle.redact(tail)}" if tail else ""),
+                                  hint="nothing was switched; fix it and deploy a new tag")
+            if time.monotonic() >= deadline:
+                raise DeployError(f"{what}: still not done after {step.timeout:g}s",
+                                  hint=f"kubectl --context={self.context} --namespace={self.namespace} "
+                                  f"{shlex.join(step.args)}")
+            time.sleep(step.poll.every)
 
 
 __all__ = ["Kubectl"]

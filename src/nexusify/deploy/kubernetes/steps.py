@@ -1,8 +1,8 @@
 """The kubectl steps of a Kubernetes deploy, as data (what ``--dry-run`` prints and :mod:`.runner` runs).
 
 Order, across the services of one deploy (all or none, as on engines): each new color's Secret
-(values from the provider on stdin) -> each migration Job, waited for (a failed migration switches
-nothing) -> each new color's Deployment, waited for with ``rollout status`` (readiness = health
+(values from the provider on stdin) -> each migration Job, polled until it completes or fails (a failed
+migration switches nothing) -> each new color's Deployment, waited for with ``rollout status`` (readiness = health
 path) -> only then each Service's selector moves to the new color. The old color's Deployment and
 Secret stay as they are: the rollback is one selector patch back.
 """
@@ -22,8 +22,21 @@ from nexusify.deploy.kubernetes import names
 #: server-side apply: no ``last-applied-configuration`` annotation (which would copy a Secret's
 #: values into its metadata), and nexusify owns the fields it sets
 APPLY = ("apply", "--server-side", "--field-manager=nexusify", "--force-conflicts", "-f", "-")
+#: the types of a Job's conditions that hold (Complete, Failed, ...)
+JOB_CONDITIONS = 'jsonpath={.status.conditions[?(@.status=="True")].type}'
 #: rollout status waits for readiness (health-timeout) plus this for pulling the image
 PULL_ALLOWANCE = 300
+
+
+@dataclass(frozen=True)
+class Poll:
+    """Repeat a step's ``get`` until its output names one of ``done`` (success) or ``failed``
+    (stop, with ``logs`` shown), every ``every`` seconds for at most the step's timeout."""
+
+    done: frozenset[str]
+    failed: frozenset[str]
+    logs: tuple[str, ...] = ()
+    every: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -38,9 +51,13 @@ class Step:
     manifest: mf.Manifest | None = None
     secret: mf.Target | None = None
     timeout: float = 120.0
+    poll: Poll | None = None
 
     def command(self, context: str, namespace: str) -> str:
         line = shlex.join(["kubectl", f"--context={context}", f"--namespace={namespace}", *self.args])
+        if self.poll is not None:
+            until = " or ".join(sorted(self.poll.done | self.poll.failed))
+            return f"{line}  (every {self.poll.every:g}s until {until}, <= {self.timeout:g}s)"
         if self.secret is not None:
             return f"{line}  < Secret {names.secret(self.secret.service.name, self.secret.color)} (values elided)"
         if self.manifest is not None:
@@ -85,9 +102,11 @@ def plan_steps(switches: Sequence[Switch]) -> list[Step]:
         name = job["metadata"]["name"]
         steps.append(_apply("migrate", config_map, f"ConfigMap {name}: alembic.ini and the migration scripts"))
         steps.append(_apply("migrate", job, f"Job {name}: alembic upgrade heads from {sw.target.image}"))
-        steps.append(Step("migrate", sw.target.service.name, f"wait for Job {name} to complete",
-                          ("wait", "--for=condition=complete", f"--timeout={mf.MIGRATION_DEADLINE}s", f"job/{name}"),
-                          timeout=mf.MIGRATION_DEADLINE + 30))
+        # `kubectl wait --for=condition=complete` would sit out the deadline on a failed Job: poll both
+        steps.append(Step("migrate", sw.target.service.name, f"wait for Job {name} to complete (or fail)",
+                          ("get", f"job/{name}", "-o", JOB_CONDITIONS), timeout=mf.MIGRATION_DEADLINE + 30,
+                          poll=Poll(frozenset({"Complete"}), frozenset({"Failed"}),
+                                    logs=("logs", f"job/{name}", "--tail=40"))))
     for sw in switches:
         t = sw.target
         dep = mf.deployment_manifest(t)
@@ -110,4 +129,4 @@ def plan_steps(switches: Sequence[Switch]) -> list[Step]:
     return steps
 
 
-__all__ = ["APPLY", "PULL_ALLOWANCE", "Step", "Switch", "plan_steps"]
+__all__ = ["APPLY", "JOB_CONDITIONS", "PULL_ALLOWANCE", "Poll", "Step", "Switch", "plan_steps"]
