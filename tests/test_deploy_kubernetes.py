@@ -156,7 +156,7 @@ def test_deployment_service_and_job_carry_the_rules() -> None:
     pod = dep["spec"]["template"]
     assert dep["metadata"]["name"] == "app-green"
     assert dep["spec"]["selector"]["matchLabels"] == {"app": "app", "color": "green"}
-    assert pod["metadata"]["labels"]["app.kubernetes.io/version"] == "v1.2.3"
+    assert pod["metadata"]["labels"]["io.nexusify.version"] == "v1.2.3"
     (c,) = pod["spec"]["containers"]
     assert c["image"] == "registry.example.com/team/app:v1.2.3"
     for probe in ("readinessProbe", "livenessProbe"):

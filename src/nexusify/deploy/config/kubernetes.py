@@ -56,7 +56,7 @@ def check_kubernetes_environment(ck: Checker, etable: Mapping[str, Any], path: l
                      hint=f"remove `{key}`, or deploy this environment to engines without `kubernetes`")
     name = path[-1]
     if len(name) > 63 or not LABEL_VALUE.match(name):
-        ck.error(path, f"environment `{name}` is a Kubernetes label value (nexusify.dev/environment), and not a "
+        ck.error(path, f"environment `{name}` is a Kubernetes label value (io.nexusify.environment), and not a "
                  "valid one", hint="at most 63 characters, starting and ending with a letter or digit")
     if registry is None:
         ck.error([*path, "kubernetes"], "a Kubernetes environment needs [deploy] `registry`: the cluster pulls "

@@ -17,6 +17,7 @@ from nexusify.deploy.kubernetes import names
 from nexusify.deploy.migrations import core
 from nexusify.deploy.migrations.container import WORKDIR, payload
 from nexusify.deploy.migrations.local import script_location
+from nexusify.deploy.runtime import engine
 from nexusify.errors import DeployError
 
 Manifest = dict[str, Any]
@@ -132,7 +133,7 @@ def migration_manifests(t: Target) -> list[Manifest]:
         return []
     files, inside = payload(svc.migrations, script_location(svc.name, svc.migrations))
     name = names.migration(svc.name, t.version)
-    labels = names.labels(svc.name, t.environment, t.version, role="migration")
+    labels = names.labels(svc.name, t.environment, t.version, role=engine.ROLE_MIGRATION)
     data = {RUNNER: _text(Path(core.__file__), svc.name)}
     items = [{"key": RUNNER, "path": RUNNER}]
     for n, (arcname, path) in enumerate(files):

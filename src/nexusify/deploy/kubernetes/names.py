@@ -5,16 +5,18 @@ from __future__ import annotations
 import hashlib
 
 from nexusify.deploy.config.kubernetes import LABEL_VALUE
+from nexusify.deploy.runtime import engine
 from nexusify.errors import UsageError
 
 COLORS = ("blue", "green")
-MANAGED_BY = "nexusify"
 LABEL_APP = "app"
 LABEL_COLOR = "color"
-LABEL_VERSION = "app.kubernetes.io/version"
-LABEL_MANAGED = "app.kubernetes.io/managed-by"
-LABEL_ENVIRONMENT = "nexusify.dev/environment"
-LABEL_ROLE = "nexusify.dev/role"
+# the version, environment, role and managed labels are the ones nexusify puts on engine containers
+# (``io.nexusify.version`` ...: valid Kubernetes label keys as they are)
+LABEL_VERSION = engine.LABEL_VERSION
+LABEL_ENVIRONMENT = engine.LABEL_ENVIRONMENT
+LABEL_MANAGED = engine.LABEL_MANAGED
+LABEL_ROLE = engine.LABEL_ROLE
 
 
 def next_color(live: str | None) -> str:
@@ -50,7 +52,7 @@ def labels(service: str, environment: str, version: str, color: str | None = Non
     if color is not None:
         out[LABEL_COLOR] = color
     out[LABEL_VERSION] = label_value(version, "version")
-    out[LABEL_MANAGED] = MANAGED_BY
+    out[LABEL_MANAGED] = "true"
     out[LABEL_ENVIRONMENT] = label_value(environment, "environment name")
     if role is not None:
         out[LABEL_ROLE] = role
@@ -63,4 +65,4 @@ def selector(service: str, color: str) -> dict[str, str]:
 
 
 __all__ = ["COLORS", "LABEL_APP", "LABEL_COLOR", "LABEL_ENVIRONMENT", "LABEL_MANAGED", "LABEL_ROLE", "LABEL_VERSION",
-           "MANAGED_BY", "deployment", "label_value", "labels", "migration", "next_color", "secret", "selector"]
+           "deployment", "label_value", "labels", "migration", "next_color", "secret", "selector"]
