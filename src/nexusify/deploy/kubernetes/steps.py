@@ -53,22 +53,25 @@ class Step:
     timeout: float = 120.0
     poll: Poll | None = None
 
+    def stdin_label(self) -> str | None:
+        """What the step sends on stdin, in words (a Secret's values are never shown)."""
+        if self.secret is not None:
+            return f"Secret {names.secret(self.secret.service.name, self.secret.color)} (values elided)"
+        if self.manifest is not None:
+            return f"{self.manifest['kind']} {self.manifest['metadata']['name']}"
+        return None
+
     def command(self, context: str, namespace: str) -> str:
         line = shlex.join(["kubectl", f"--context={context}", f"--namespace={namespace}", *self.args])
         if self.poll is not None:
             until = " or ".join(sorted(self.poll.done | self.poll.failed))
             return f"{line}  (every {self.poll.every:g}s until {until}, <= {self.timeout:g}s)"
-        if self.secret is not None:
-            return f"{line}  < Secret {names.secret(self.secret.service.name, self.secret.color)} (values elided)"
-        if self.manifest is not None:
-            return f"{line}  < {self.manifest['kind']} {self.manifest['metadata']['name']}"
-        return line
+        label = self.stdin_label()
+        return f"{line}  < {label}" if label else line
 
     def to_dict(self) -> dict[str, Any]:
         return {"stage": self.stage, "service": self.service, "what": self.what, "args": list(self.args),
-                "stdin": (f"Secret {names.secret(self.secret.service.name, self.secret.color)} (values elided)"
-                          if self.secret is not None else
-                          f"{self.manifest['kind']} {self.manifest['metadata']['name']}" if self.manifest else None)}
+                "stdin": self.stdin_label()}
 
 
 @dataclass(frozen=True)
