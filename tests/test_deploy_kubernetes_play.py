@@ -140,6 +140,10 @@ def test_a_deploy_builds_pushes_and_runs_the_kubectl_steps(tmp_path: Path, docke
         deployment = next(json.loads(c["stdin"]) for c in calls if '"Deployment"' in c["stdin"])
         assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == ref
         assert "deployed" in r.stdout and "app none -> blue" in r.stdout
+        for f in tmp_path.rglob("*"):  # no value in any file but the env-file it came from
+            if f.is_file() and f.name not in (".env.prod", "kubectl.jsonl"):
+                data = f.read_bytes()
+                assert API_KEY.encode() not in data and DB_URL.encode() not in data, f
     finally:
         registry_cm.__exit__(None, None, None)
         with contextlib.suppress(Exception):
