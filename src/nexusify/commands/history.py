@@ -10,9 +10,10 @@ from nexusify.commands import Context
 from nexusify.commands.deploy import need_deploy_extra
 from nexusify.config import suggest
 from nexusify.deploy.config.load import load_deploy_config
+from nexusify.deploy.config.placement import placement_of
 from nexusify.deploy.state.history import DeploymentRecord, read_history
 from nexusify.deploy.state.hosthistory import merge_records, read_on_hosts
-from nexusify.deploy.state.hostset import connected_hosts, state_on_hosts
+from nexusify.deploy.state.hostset import connected_hosts
 from nexusify.errors import ConfigError, DeployError, UsageError
 
 
@@ -89,12 +90,12 @@ def _records(ctx: Context, environment: str) -> tuple[list[DeploymentRecord], li
     if not isinstance(configured, dict) or environment not in configured:
         return local, []
     config = load_deploy_config(ctx.settings, env=ctx.env)
-    env_cfg = config.environment(environment)
-    if not state_on_hosts(env_cfg):
+    placement = placement_of(config, config.environment(environment), ctx.env)
+    if not placement.state_on_hosts:
         return local, []
     need_deploy_extra()  # only to reach the hosts: a local history needs no engine
     try:
-        with connected_hosts(config, env_cfg, ctx.env) as hosts:
+        with connected_hosts(placement, ctx.env) as hosts:
             found = read_on_hosts(hosts, environment)
     except DeployError as exc:  # a host down hides no record this working copy has
         return local, [f"the hosts' history was not read: {exc.message}"]

@@ -21,6 +21,7 @@ from nexusify.config import Settings
 from nexusify.credentials import resolve_credentials
 from nexusify.deploy.allornone import existing_image, rollback_all, service_record, switch_all
 from nexusify.deploy.config.load import DeployConfig, EnvironmentConfig, ServiceConfig
+from nexusify.deploy.config.placement import placement_of
 from nexusify.deploy.migrations import local as mig
 from nexusify.deploy.migrations.container import ContainerMigrations
 from nexusify.deploy.plan import (
@@ -114,7 +115,7 @@ def run_deploy(
                 if eng is None and needs_engine:
                     eng = connect(config.engine, env)
                 _execute(plan, config, settings, env_cfg, chosen, env, build_args or {}, result, sink,
-                         eng, records, holder, [e for _, e in state_hosts])
+                         eng, records, holder, state_hosts)
             finally:
                 bundle = holder[0] if holder else None
                 if engine is None and eng is not None:
@@ -169,7 +170,7 @@ def _record(settings: Settings, env: Mapping[str, str], result: DeployResult, st
 def _execute(plan: DeployPlan, config: DeployConfig, settings: Settings, env_cfg: EnvironmentConfig,
              chosen: list[ServiceConfig], env: Mapping[str, str], build_args: Mapping[str, str],
              result: DeployResult, sink: EventSink, engine: Engine | None,
-             records: list[hist.ServiceRecord], holder: list[SecretBundle], connected: Sequence[Engine] = ()) -> None:
+             records: list[hist.ServiceRecord], holder: list[SecretBundle], connected: Sequence[Host] = ()) -> None:
     stages = plan.stages
     bundle: SecretBundle | None = None
     migrated: dict[str, mig.MigrationResult] = {}
@@ -178,8 +179,8 @@ def _execute(plan: DeployPlan, config: DeployConfig, settings: Settings, env_cfg
             bundle = fetch_secrets(env_cfg, chosen, env)
             holder.append(bundle)
             result.secret_versions = dict(bundle.versions)
-    # With hosts, migrations run on the first host from the new image, after the build (below).
-    remote_migrations = bool(env_cfg.hosts) and any(s.migrations for s in chosen)
+    # With hosts, migrations run on the primary host from the new image, after the build (below).
+    remote_migrations = placement_of(config, env_cfg, env).migrations_on_host and any(s.migrations for s in chosen)
     if "migrate" in stages and not remote_migrations:
         local: MigrationRunner = mig.LocalMigrations(on_wait=lambda s, m: sink(Event("info", "migrate", f"{s}: {m}")))
         with Stage(result, sink, "migrate"):
@@ -249,7 +250,7 @@ def _execute(plan: DeployPlan, config: DeployConfig, settings: Settings, env_cfg
 def _migrate_on_host(site: Site, chosen: list[ServiceConfig], images: Mapping[str, BuiltImage], environment: str,
                      bundle: SecretBundle, migrated: dict[str, mig.MigrationResult], result: DeployResult,
                      sink: EventSink) -> None:
-    """Each service's migrations once, in a one-off container of its new image on the first host."""
+    """Each service's migrations once, in a one-off container of its new image on the primary host."""
     runner: MigrationRunner = ContainerMigrations(site.engine, environment, redact=bundle.redact, host=site.name)
     for svc in chosen:
         if svc.migrations is None:
@@ -302,7 +303,8 @@ def run_rollback(
     with held_environment(config, settings, env_cfg, env, wait=wait, action="rollback",
                           on_recovered=lambda h: result.recovered.append(took_over(h))) as state_hosts:
         own = engine is None
-        eng = engine if engine is not None or env_cfg.hosts else connect(config.engine, env)
+        on_hosts = placement_of(config, env_cfg, env).has_hosts
+        eng = engine if engine is not None or on_hosts else connect(config.engine, env)
         bundle: SecretBundle | None = None
         error: BaseException | None = None
         try:
@@ -311,7 +313,7 @@ def run_rollback(
                     bundle = fetch_secrets(env_cfg, chosen, env)
                     result.secret_versions = dict(bundle.versions)
             with Stage(result, sink, "switch"), open_sites(config, settings, env_cfg, env, eng, sink,
-                                                           connected=[e for _, e in state_hosts]) as sites:
+                                                           connected=state_hosts) as sites:
                 rollback_all(sites, env_cfg, chosen, to_version, bundle, result, sink, records)
         except BaseException as exc:  # an engine failure or Ctrl-C is recorded as a deploy's is, then re-raised
             error = exc

@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from nexusify.config import Settings
+from nexusify.deploy.config.placement import placement_of
 from nexusify.deploy.config.types import DeployConfig
 from nexusify.deploy.plan import make_proxy
-from nexusify.deploy.runtime.engine import LABEL_ROLE, ROLE_HISTORY, ROLE_LOCK, Engine
+from nexusify.deploy.runtime.engine import LABEL_ROLE, ROLE_HISTORY, ROLE_LOCK, ROLE_PRIMARY, Engine
 from nexusify.deploy.runtime.hosts import network_name
 from nexusify.deploy.runtime.objects import (
     environment_filter,
@@ -32,7 +33,7 @@ from nexusify.deploy.runtime.objects import (
 )
 from nexusify.deploy.runtime.sdk import NotFound
 from nexusify.deploy.state.hostlock import environment_lock
-from nexusify.deploy.state.hostset import Host, connected_hosts, state_on_hosts
+from nexusify.deploy.state.hostset import Host, connected_hosts
 from nexusify.deploy.traffic.switch import NginxProxy
 
 ORDER = {"container": 0, "proxy": 0, "network": 1, "volume": 2, "lock": 3, "file": 4, "nginx": 4}
@@ -82,11 +83,13 @@ def _networks(host: str, engine: Engine, environment: str) -> list[Found]:
 
 
 def _volumes(host: str, engine: Engine, environment: str) -> list[Found]:
+    """The environment's volumes on a host: its history, and the marker of the lock host (role
+    ``primary``: it goes with the environment, so a later first deploy picks the lock host anew)."""
     rows = (engine.client.api.volumes(filters=environment_filter(environment)) or {}).get("Volumes") or []
-    names = {str(v["Name"]) for v in rows}
+    roles = {str(v["Name"]): str((v.get("Labels") or {}).get(LABEL_ROLE, ROLE_HISTORY)) for v in rows}
     if history_exists(engine, environment):
-        names.add(history_volume(environment))
-    return [Found(host, "volume", n, n, ROLE_HISTORY) for n in sorted(names)]
+        roles[history_volume(environment)] = ROLE_HISTORY
+    return [Found(host, "volume", n, n, roles[n]) for n in sorted(roles)]
 
 
 def find_on_hosts(environment: str, hosts: Sequence[Host], *, purge_history: bool) -> tuple[list[Found], list[Found]]:
@@ -96,7 +99,8 @@ def find_on_hosts(environment: str, hosts: Sequence[Host], *, purge_history: boo
     for name, engine in hosts:
         remove += _containers(name, engine, environment, purge_history)
         remove += _networks(name, engine, environment)
-        (remove if purge_history else keep).extend(_volumes(name, engine, environment))
+        for volume in _volumes(name, engine, environment):
+            (remove if purge_history or volume.role == ROLE_PRIMARY else keep).append(volume)
     return sorted(remove, key=lambda f: ORDER.get(f.kind, 9)), keep
 
 
@@ -172,13 +176,13 @@ def down(config: DeployConfig, settings: Settings, environment: str, *, env: Map
     """Remove the environment's objects under its deploy lock; ``confirm(objects)`` is asked
     first when given (False: nothing is removed). The lock itself goes last, on release."""
     env_cfg = config.environment(environment)
-    proxy = None if state_on_hosts(env_cfg) else make_proxy(env_cfg, settings)
+    placement = placement_of(config, env_cfg, env)
+    proxy = None if placement.state_on_hosts else make_proxy(env_cfg, settings)
     state_dir = settings.state_path / "deploy" / env_cfg.name
     wait = env_cfg.lock_wait if lock_wait is None else lock_wait
-    result = DownResult(env_cfg.name, state_on_hosts(env_cfg))
-    with connected_hosts(config, env_cfg, env) as hosts:
-        first = hosts[0] if state_on_hosts(env_cfg) else None
-        with environment_lock(settings.state_path, env_cfg.name, first_host=first, wait=wait, action="down", env=env):
+    result = DownResult(env_cfg.name, placement.state_on_hosts)
+    with connected_hosts(placement, env) as hosts:
+        with environment_lock(settings.state_path, placement, hosts, wait=wait, action="down", env=env):
             on_hosts, kept = find_on_hosts(env_cfg.name, hosts, purge_history=purge_history)
             local, kept_local = find_local(state_dir, proxy, purge_history=purge_history)
             items = on_hosts + local

@@ -109,6 +109,7 @@ class EnvironmentConfig:
     lock_wait: float
     services: Mapping[str, ServiceConfig]  # merged with per-environment overrides
     hosts: tuple[HostSpec, ...] = ()  # empty: the single engine of [deploy] engine (today's default)
+    primary: str | None = None  # ``primary``: the address of the lock host (then first of ``hosts``)
 
 
 @dataclass(frozen=True)
