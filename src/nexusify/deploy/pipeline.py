@@ -18,7 +18,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 
 from nexusify.config import Settings
-from nexusify.credentials import resolve_credentials
 from nexusify.deploy.allornone import existing_image, rollback_all, service_record, switch_all
 from nexusify.deploy.config.load import DeployConfig, EnvironmentConfig, ServiceConfig
 from nexusify.deploy.config.placement import placement_of
@@ -206,7 +205,7 @@ def _execute(plan: DeployPlan, config: DeployConfig, settings: Settings, env_cfg
     built: dict[str, BuiltImage] = {}
     if "build" in stages:
         assert engine is not None
-        creds = resolve_credentials(settings.username, settings.simple_url, env, url_password=settings.url_password)
+        creds = settings.credentials(env)
         push_auth = registry_auth(env) if config.registry else None
         secret_values = list(bundle.values.values()) if bundle else []
         with Stage(result, sink, "build"):
