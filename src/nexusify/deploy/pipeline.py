@@ -32,7 +32,7 @@ from nexusify.deploy.plan import (
     plan_deploy,
     resolve_version,
 )
-from nexusify.deploy.protocols import ImageTransport, MigrationRunner
+from nexusify.deploy.protocols import ImageTransport, MigrationRunner, StateBackend
 from nexusify.deploy.result import (
     DeployFailed,
     DeployResult,
@@ -61,8 +61,8 @@ from nexusify.deploy.secrets import (
 )
 from nexusify.deploy.sites import Site, open_sites
 from nexusify.deploy.state import history as hist
-from nexusify.deploy.state.hosthistory import append_on_hosts
-from nexusify.deploy.state.hostlock import held_environment, took_over
+from nexusify.deploy.state.backend import held_environment
+from nexusify.deploy.state.hostlock import took_over
 from nexusify.deploy.state.hostset import Host
 from nexusify.deploy.state.lock import LockHolder
 from nexusify.errors import DeployError, NexusifyError
@@ -101,7 +101,7 @@ def run_deploy(
                    + (f", held by {holder.describe()}" if holder else "")))
 
     with held_environment(config, settings, env_cfg, env, wait=wait, action="deploy", on_wait=on_wait,
-                          on_recovered=lambda h: result.recovered.append(took_over(h))) as state_hosts:
+                          on_recovered=lambda h: result.recovered.append(took_over(h))) as (state, state_hosts):
         bundle: SecretBundle | None = None
         error: BaseException | None = None
         outcome = "success"
@@ -114,7 +114,7 @@ def run_deploy(
                 if eng is None and needs_engine:
                     eng = connect(config.engine, env)
                 _execute(plan, config, settings, env_cfg, chosen, env, build_args or {}, result, sink,
-                         eng, records, holder, state_hosts)
+                         eng, records, holder, state, state_hosts)
             finally:
                 bundle = holder[0] if holder else None
                 if engine is None and eng is not None:
@@ -125,7 +125,7 @@ def run_deploy(
         redact = _finish(result, outcome, error, bundle, t0)
         if "record" in plan.stages and (result.services or error is not None):
             with Stage(result, sink, "record"):
-                _record(settings, env, result, started, records, bundle, state_hosts, sink)
+                _record(state, env, result, started, records, bundle, sink)
         if isinstance(error, NexusifyError):
             raise DeployFailed(error, result, message=redact(error.message)) from error
         if error is not None:
@@ -151,25 +151,25 @@ def _finish(result: DeployResult, outcome: str, error: BaseException | None, bun
     return redact
 
 
-def _record(settings: Settings, env: Mapping[str, str], result: DeployResult, started: str,
-            records: list[hist.ServiceRecord], bundle: SecretBundle | None, state_hosts: Sequence[Host],
-            sink: EventSink) -> None:
-    """The one record of a deploy or rollback: in the working copy's history, and on each host."""
-    rec = hist.append_record(settings.state_path, hist.DeploymentRecord(
+def _record(state: StateBackend, env: Mapping[str, str], result: DeployResult, started: str,
+            records: list[hist.ServiceRecord], bundle: SecretBundle | None, sink: EventSink) -> None:
+    """The one record of a deploy or rollback, in the environment's history (and its copies)."""
+    rec, warnings = state.append(hist.DeploymentRecord(
         environment=result.environment, action=result.action, outcome=result.outcome, started_at=started,
         finished_at=hist.utc_now(), duration=round(result.duration, 3), who=hist.who(env),
         services=tuple(records), secret_versions=dict(bundle.versions) if bundle else {},
         stages={k: round(v, 3) for k, v in result.stages.items()}, error=result.error,
-    ), secrets=bundle)
+    ), bundle)
     result.record_id = rec.id
-    for warning in append_on_hosts(state_hosts, rec, bundle):
+    for warning in warnings:
         sink(Event("info", "record", f"warning: {warning}"))
 
 
 def _execute(plan: DeployPlan, config: DeployConfig, settings: Settings, env_cfg: EnvironmentConfig,
              chosen: list[ServiceConfig], env: Mapping[str, str], build_args: Mapping[str, str],
              result: DeployResult, sink: EventSink, engine: Engine | None,
-             records: list[hist.ServiceRecord], holder: list[SecretBundle], connected: Sequence[Host] = ()) -> None:
+             records: list[hist.ServiceRecord], holder: list[SecretBundle], state: StateBackend,
+             connected: Sequence[Host] = ()) -> None:
     stages = plan.stages
     bundle: SecretBundle | None = None
     migrated: dict[str, mig.MigrationResult] = {}
@@ -224,7 +224,7 @@ def _execute(plan: DeployPlan, config: DeployConfig, settings: Settings, env_cfg
                 result.images.append(img.to_dict())
     if "switch" in stages or (remote_migrations and "migrate" in stages):
         assert engine is not None
-        with open_sites(config, settings, env_cfg, env, engine, sink, connected=connected) as sites:
+        with open_sites(config, settings, env_cfg, env, engine, sink, state, connected=connected) as sites:
             images = {svc.name: built.get(svc.name) or existing_image(engine, config, svc, plan.version)
                       for svc in chosen}
             if any(site.engine is not engine for site in sites):  # hosts: images reach each of them
@@ -300,7 +300,7 @@ def run_rollback(
     started, t0 = hist.utc_now(), time.monotonic()
     records: list[hist.ServiceRecord] = []
     with held_environment(config, settings, env_cfg, env, wait=wait, action="rollback",
-                          on_recovered=lambda h: result.recovered.append(took_over(h))) as state_hosts:
+                          on_recovered=lambda h: result.recovered.append(took_over(h))) as (state, state_hosts):
         own = engine is None
         on_hosts = placement_of(config, env_cfg, env).has_hosts
         eng = engine if engine is not None or on_hosts else connect(config.engine, env)
@@ -311,7 +311,7 @@ def run_rollback(
                 with Stage(result, sink, "secrets"):
                     bundle = fetch_secrets(env_cfg, chosen, env)
                     result.secret_versions = dict(bundle.versions)
-            with Stage(result, sink, "switch"), open_sites(config, settings, env_cfg, env, eng, sink,
+            with Stage(result, sink, "switch"), open_sites(config, settings, env_cfg, env, eng, sink, state,
                                                            connected=state_hosts) as sites:
                 rollback_all(sites, env_cfg, chosen, to_version, bundle, result, sink, records)
         except BaseException as exc:  # an engine failure or Ctrl-C is recorded as a deploy's is, then re-raised
@@ -322,7 +322,7 @@ def run_rollback(
         outcome = "success" if error is None else "failed" if isinstance(error, NexusifyError) else "aborted"
         redact = _finish(result, outcome, error, bundle, t0)
         if result.services or error is not None:
-            _record(settings, env, result, started, records, bundle, state_hosts, sink)
+            _record(state, env, result, started, records, bundle, sink)
         if len({s["version"] for s in result.services}) == 1:
             result.version = result.services[0]["version"]
         if isinstance(error, NexusifyError):

@@ -23,7 +23,7 @@ from nexusify.deploy.runtime.images import check_version, image_ref, registry_au
 from nexusify.deploy.runtime.objects import history_volume, lock_name
 from nexusify.deploy.secrets import SecretBundle, database_url, fetch_secrets, provider_for
 from nexusify.deploy.state import history as hist
-from nexusify.deploy.state.store import StateStore
+from nexusify.deploy.state.backend import state_backend
 from nexusify.deploy.traffic.switch import NginxProxy, Route
 from nexusify.errors import DeployError, NexusifyError, UsageError
 
@@ -179,7 +179,7 @@ def plan_deploy(
     ver = resolve_version(chosen, settings.root, version)
     placement = placement_of(config, env_cfg, env)
     # with hosts, the first listed host's record says what is live (each host keeps its own)
-    store = StateStore(settings.state_path, environment, placement.site_name(placement.specs[0]) or None)
+    store = state_backend(settings, placement, [], env).at(placement.site_name(placement.specs[0]))
     names = [placement.display(h) for h in placement.specs]
     on_hosts = f" on {len(names)} hosts ({', '.join(names)})" if placement.has_hosts else ""
     live = {}

@@ -17,12 +17,12 @@ from nexusify.deploy.bluegreen import BlueGreen
 from nexusify.deploy.config.load import DeployConfig, EnvironmentConfig, ServiceConfig
 from nexusify.deploy.config.placement import placement_of
 from nexusify.deploy.plan import make_proxy, routes_of, runtime_of
+from nexusify.deploy.protocols import StateBackend
 from nexusify.deploy.result import Event, EventSink
 from nexusify.deploy.runtime.containers import Probe, ServiceContainers
 from nexusify.deploy.runtime.engine import Engine
 from nexusify.deploy.runtime.hosts import HostSpec, connect_host
 from nexusify.deploy.state.hostset import Host
-from nexusify.deploy.state.store import StateStore
 from nexusify.deploy.traffic.proxy_container import ContainerProxy
 from nexusify.deploy.traffic.switch import TrafficSwitch
 
@@ -34,7 +34,7 @@ class Site:
     name: str  # the host's display name ("" for the single engine)
     engine: Engine
     switch_for: Callable[[str], TrafficSwitch]
-    store: StateStore
+    store: StateBackend
     network: str | None = None
     probe: Probe | None = None
 
@@ -51,15 +51,17 @@ class Site:
 
 @contextlib.contextmanager
 def open_sites(config: DeployConfig, settings: Settings, env_cfg: EnvironmentConfig, env: Mapping[str, str],
-               build_engine: Engine | None, sink: EventSink, connected: Sequence[Host] = ()) -> Iterator[list[Site]]:
+               build_engine: Engine | None, sink: EventSink, state: StateBackend,
+               connected: Sequence[Host] = ()) -> Iterator[list[Site]]:
     """Connect every site of the environment (proxies created on first deploy); closed on exit.
+    ``state``: the environment's state; each site records its services in ``state.at(site)``.
     ``connected``: the hosts already connected by the deploy lock, the primary first: reused (not
     closed), and the sites come in their order (the first site runs the migrations)."""
     placement = placement_of(config, env_cfg, env)
     if not placement.proxy_container:
         assert build_engine is not None
         nginx = make_proxy(env_cfg, settings)
-        yield [Site("", build_engine, nginx.switch, StateStore(settings.state_path, env_cfg.name))]
+        yield [Site("", build_engine, nginx.switch, state.at(""))]
         return
     proxy_cfg = env_cfg.proxy
     assert proxy_cfg is not None
@@ -88,7 +90,7 @@ def open_sites(config: DeployConfig, settings: Settings, env_cfg: EnvironmentCon
                                on_event=lambda m: sink(Event("info", "switch", m)))
         proxy.ensure_running()
         proxy.targets()
-        return Site(name, eng, proxy.switch, StateStore(settings.state_path, env_cfg.name, name or None),
+        return Site(name, eng, proxy.switch, state.at(name),
                     network=proxy.network, probe=proxy.probe)
 
     try:

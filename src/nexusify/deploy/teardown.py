@@ -32,7 +32,7 @@ from nexusify.deploy.runtime.objects import (
     history_volume,
 )
 from nexusify.deploy.runtime.sdk import NotFound
-from nexusify.deploy.state.hostlock import environment_lock
+from nexusify.deploy.state.backend import state_backend
 from nexusify.deploy.state.hostset import Host, connected_hosts
 from nexusify.deploy.traffic.switch import NginxProxy
 
@@ -182,7 +182,7 @@ def down(config: DeployConfig, settings: Settings, environment: str, *, env: Map
     wait = env_cfg.lock_wait if lock_wait is None else lock_wait
     result = DownResult(env_cfg.name, placement.state_on_hosts)
     with connected_hosts(placement, env) as hosts:
-        with environment_lock(settings.state_path, placement, hosts, wait=wait, action="down", env=env):
+        with state_backend(settings, placement, hosts, env).hold(wait=wait, action="down"):
             on_hosts, kept = find_on_hosts(env_cfg.name, hosts, purge_history=purge_history)
             local, kept_local = find_local(state_dir, proxy, purge_history=purge_history)
             items = on_hosts + local

@@ -9,9 +9,9 @@ manager). A deploy killed with SIGKILL leaves it behind: the next deploy from th
 sees the pid is gone and takes it over; from anywhere else it is refused with the holder and
 ``nexusify deploy unlock --environment ENV`` to release it once nobody deploys.
 
-:func:`environment_lock` is the one entry for deploy, rollback and down: the local ``flock`` of
-:mod:`~nexusify.deploy.state.lock` always (the working copy's state files), plus this lock when the
-environment has hosts.
+:func:`environment_lock` is what ``HostState.hold`` (:mod:`~nexusify.deploy.state.backend`, the one
+entry for deploy, rollback and down) takes: the local ``flock`` of :mod:`~nexusify.deploy.state.lock`
+(the working copy's state files), plus this lock on the primary host.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import Any
 
 from nexusify.config import Settings
 from nexusify.deploy.config.placement import Placement, placement_of
-from nexusify.deploy.config.types import DeployConfig, EnvironmentConfig
+from nexusify.deploy.config.types import DeployConfig
 from nexusify.deploy.runtime.engine import LABEL_PREFIX, ROLE_LOCK, Engine
 from nexusify.deploy.runtime.objects import (
     create_marker_container,
@@ -238,28 +238,7 @@ def environment_lock(state_path: Path, placement: Placement, hosts: Sequence[Hos
             yield remote, ordered
 
 
-@contextlib.contextmanager
-def held_environment(config: DeployConfig, settings: Settings, env_cfg: EnvironmentConfig, env: Mapping[str, str], *,
-                     wait: float, action: str,
-                     on_wait: Callable[[LockHolder | None], None] | None = None,
-                     on_recovered: Callable[[LockHolder], None] | None = None) -> Iterator[list[Host]]:
-    """Hold the environment for a deploy, rollback or down: its lock (on the primary host when the
-    environment keeps state on its hosts), yielding those hosts connected, the primary first (for
-    the history and the sites), or no host when its state is the working copy's.
-    ``on_recovered(holder)``: the lock container a dead process left was taken over (said in the
-    result, so nobody wonders where it went; a working copy's flock dies with its process, as it
-    always did)."""
-    placement = placement_of(config, env_cfg, env)
-    with contextlib.ExitStack() as stack:
-        hosts: list[Host] = stack.enter_context(connected_hosts(placement, env)) if placement.state_on_hosts else []
-        lock, ordered = stack.enter_context(environment_lock(settings.state_path, placement, hosts, wait=wait, action=action,
-                                                    on_wait=on_wait, env=env))
-        if isinstance(lock, HostLock) and lock.recovered is not None and on_recovered is not None:
-            on_recovered(lock.recovered)
-        yield ordered
-
-
 __all__ = [
-    "HostLock", "environment_lock", "held_environment", "holder_of", "left_by_dead_process", "read_lock", "took_over", "unlock", "unlock_command",
+    "HostLock", "environment_lock", "holder_of", "left_by_dead_process", "read_lock", "took_over", "unlock", "unlock_command",
     "unlock_environment",
 ]
