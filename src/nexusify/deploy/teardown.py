@@ -24,7 +24,15 @@ from nexusify.config import Settings
 from nexusify.deploy.config.placement import placement_of
 from nexusify.deploy.config.types import DeployConfig
 from nexusify.deploy.plan import make_proxy
-from nexusify.deploy.runtime.engine import LABEL_ROLE, ROLE_HISTORY, ROLE_LOCK, ROLE_PRIMARY, Engine
+from nexusify.deploy.runtime.engine import (
+    LABEL_ENVIRONMENT,
+    LABEL_MANAGED,
+    LABEL_ROLE,
+    ROLE_HISTORY,
+    ROLE_LOCK,
+    ROLE_PRIMARY,
+    Engine,
+)
 from nexusify.deploy.runtime.hosts import network_name
 from nexusify.deploy.runtime.objects import (
     environment_filter,
@@ -71,10 +79,17 @@ def _containers(host: str, engine: Engine, environment: str, purge_history: bool
     return out
 
 
+def _ours(labels: Mapping[str, str], environment: str) -> bool:
+    """Labels of an object nexusify made for ``environment`` (checked here whatever the engine's filter did)."""
+    return labels.get(LABEL_MANAGED) == "true" and labels.get(LABEL_ENVIRONMENT) == environment
+
+
 def _networks(host: str, engine: Engine, environment: str) -> list[Found]:
     seen: dict[str, Found] = {}
     api = engine.client.api
     for row in api.networks(filters=environment_filter(environment)) or []:
+        if not _ours(row.get("Labels") or {}, environment):
+            continue
         seen[str(row["Id"])] = Found(host, "network", str(row["Name"]), str(row["Id"]), "network")
     for row in api.networks(names=[network_name(environment)]) or []:
         if row.get("Name") == network_name(environment):
@@ -86,7 +101,9 @@ def _volumes(host: str, engine: Engine, environment: str) -> list[Found]:
     """The environment's volumes on a host: its history, and the marker of the lock host (role
     ``primary``: it goes with the environment, so a later first deploy picks the lock host anew)."""
     rows = (engine.client.api.volumes(filters=environment_filter(environment)) or {}).get("Volumes") or []
-    roles = {str(v["Name"]): str((v.get("Labels") or {}).get(LABEL_ROLE, ROLE_HISTORY)) for v in rows}
+    # Podman ORs the label filters of a volume list (Docker ANDs them): every label is checked here
+    roles = {str(v["Name"]): str(labels.get(LABEL_ROLE, ROLE_HISTORY)) for v in rows
+             if _ours(labels := v.get("Labels") or {}, environment)}
     if history_exists(engine, environment):
         roles[history_volume(environment)] = ROLE_HISTORY
     return [Found(host, "volume", n, n, roles[n]) for n in sorted(roles)]
@@ -187,7 +204,8 @@ def down(config: DeployConfig, settings: Settings, environment: str, *, env: Map
             local, kept_local = find_local(state_dir, proxy, purge_history=purge_history)
             items = on_hosts + local
             result.kept = kept + kept_local
-            if not any(i.kind != "lock" for i in items):
+            if not any(i.kind != "lock" and i.role != ROLE_PRIMARY for i in items):
+                remove_all([i for i in items if i.role == ROLE_PRIMARY], hosts, proxy)  # it goes with the lock
                 return result  # nothing but our own lock
             if confirm is not None and not confirm(items):
                 result.declined = True

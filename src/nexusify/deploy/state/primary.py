@@ -74,8 +74,10 @@ def primary_first(hosts: Sequence[Host], placement: Placement) -> list[Host]:
 
 
 def check_alone(hosts: Sequence[Host], placement: Placement) -> None:
-    """Called holding the lock on ``hosts[0]`` (marked): DeployError when another host holds one too."""
-    mark_primary(hosts[0][1], placement.environment)
+    """Called holding the lock on ``hosts[0]``: marks it (an environment with ``hosts``; the single
+    engine needs no marker); DeployError when another host holds the lock too."""
+    if placement.has_hosts:
+        mark_primary(hosts[0][1], placement.environment)
     if placement.primary_named:
         return
     others = [name for name, engine in hosts[1:] if holds_lock_home(engine, placement.environment)]
