@@ -33,7 +33,7 @@ from nexusify.deploy.runtime.engine import Engine
 from nexusify.deploy.runtime.hosts import HostSpec
 from nexusify.deploy.runtime.sdk import NotFound
 from nexusify.deploy.runtime.transport import EngineTransport
-from nexusify.deploy.state.backend import HostState, WorkingCopyState
+from nexusify.deploy.state.backend import Held, HostState, WorkingCopyState
 from nexusify.deploy.state.history import DeploymentRecord
 from nexusify.deploy.state.lock import LockHolder
 from nexusify.deploy.state.store import Slot
@@ -271,13 +271,13 @@ def test_a_rollback_holds_and_records_through_the_state_backend(tmp_path: Path, 
     seen: list[Any] = []
 
     @contextlib.contextmanager
-    def held(*_a: Any, action: str, **_k: Any) -> Any:
+    def held(placement: Any, *_a: Any, action: str, **_k: Any) -> Any:
         with state.hold(wait=0, action=action):
-            yield state, []
+            yield Held(placement, state)
 
     @contextlib.contextmanager
     def sites(*args: Any, **_k: Any) -> Any:
-        seen.append(args[6])  # open_sites(config, settings, env_cfg, env, engine, sink, state, ...)
+        seen.append(args[6])  # open_sites(placement, settings, env_cfg, env, engine, sink, state, ...)
         yield []
 
     monkeypatch.setattr(pipeline, "held_environment", held)

@@ -61,9 +61,8 @@ from nexusify.deploy.secrets import (
 )
 from nexusify.deploy.sites import Site, open_sites
 from nexusify.deploy.state import history as hist
-from nexusify.deploy.state.backend import held_environment
+from nexusify.deploy.state.backend import Held, held_environment
 from nexusify.deploy.state.hostlock import took_over
-from nexusify.deploy.state.hostset import Host
 from nexusify.deploy.state.lock import LockHolder
 from nexusify.errors import DeployError, NexusifyError
 
@@ -100,8 +99,9 @@ def run_deploy(
         sink(Event("info", "lock", f"waiting up to {wait:g}s for the deploy lock of {environment}"
                    + (f", held by {holder.describe()}" if holder else "")))
 
-    with held_environment(config, settings, env_cfg, env, wait=wait, action="deploy", on_wait=on_wait,
-                          on_recovered=lambda h: result.recovered.append(took_over(h))) as (state, state_hosts):
+    placement = placement_of(config, env_cfg, env)
+    with held_environment(placement, settings, env, wait=wait, action="deploy", on_wait=on_wait,
+                          on_recovered=lambda h: result.recovered.append(took_over(h))) as held:
         bundle: SecretBundle | None = None
         error: BaseException | None = None
         outcome = "success"
@@ -113,8 +113,8 @@ def run_deploy(
             try:
                 if eng is None and needs_engine:
                     eng = connect(config.engine, env)
-                _execute(plan, config, settings, env_cfg, chosen, env, build_args or {}, result, sink,
-                         eng, records, holder, state, state_hosts)
+                _execute(plan, config, settings, held, env_cfg, chosen, env, build_args or {}, result, sink,
+                         eng, records, holder)
             finally:
                 bundle = holder[0] if holder else None
                 if engine is None and eng is not None:
@@ -125,7 +125,7 @@ def run_deploy(
         redact = _finish(result, outcome, error, bundle, t0)
         if "record" in plan.stages and (result.services or error is not None):
             with Stage(result, sink, "record"):
-                _record(state, env, result, started, records, bundle, sink)
+                _record(held.state, env, result, started, records, bundle, sink)
         if isinstance(error, NexusifyError):
             raise DeployFailed(error, result, message=redact(error.message)) from error
         if error is not None:
@@ -165,11 +165,10 @@ def _record(state: StateBackend, env: Mapping[str, str], result: DeployResult, s
         sink(Event("info", "record", f"warning: {warning}"))
 
 
-def _execute(plan: DeployPlan, config: DeployConfig, settings: Settings, env_cfg: EnvironmentConfig,
+def _execute(plan: DeployPlan, config: DeployConfig, settings: Settings, held: Held, env_cfg: EnvironmentConfig,
              chosen: list[ServiceConfig], env: Mapping[str, str], build_args: Mapping[str, str],
              result: DeployResult, sink: EventSink, engine: Engine | None,
-             records: list[hist.ServiceRecord], holder: list[SecretBundle], state: StateBackend,
-             connected: Sequence[Host] = ()) -> None:
+             records: list[hist.ServiceRecord], holder: list[SecretBundle]) -> None:
     stages = plan.stages
     bundle: SecretBundle | None = None
     migrated: dict[str, mig.MigrationResult] = {}
@@ -179,7 +178,7 @@ def _execute(plan: DeployPlan, config: DeployConfig, settings: Settings, env_cfg
             holder.append(bundle)
             result.secret_versions = dict(bundle.versions)
     # With hosts, migrations run on the primary host from the new image, after the build (below).
-    remote_migrations = placement_of(config, env_cfg, env).migrations_on_host and any(s.migrations for s in chosen)
+    remote_migrations = held.placement.migrations_on_host and any(s.migrations for s in chosen)
     if "migrate" in stages and not remote_migrations:
         local: MigrationRunner = mig.LocalMigrations(on_wait=lambda s, m: sink(Event("info", "migrate", f"{s}: {m}")))
         with Stage(result, sink, "migrate"):
@@ -224,7 +223,8 @@ def _execute(plan: DeployPlan, config: DeployConfig, settings: Settings, env_cfg
                 result.images.append(img.to_dict())
     if "switch" in stages or (remote_migrations and "migrate" in stages):
         assert engine is not None
-        with open_sites(config, settings, env_cfg, env, engine, sink, state, connected=connected) as sites:
+        with open_sites(held.placement, settings, env_cfg, env, engine, sink, held.state,
+                        connected=held.hosts) as sites:
             images = {svc.name: built.get(svc.name) or existing_image(engine, config, svc, plan.version)
                       for svc in chosen}
             if any(site.engine is not engine for site in sites):  # hosts: images reach each of them
@@ -299,11 +299,11 @@ def run_rollback(
     result = DeployResult(environment=environment, action="rollback", version=to_version)
     started, t0 = hist.utc_now(), time.monotonic()
     records: list[hist.ServiceRecord] = []
-    with held_environment(config, settings, env_cfg, env, wait=wait, action="rollback",
-                          on_recovered=lambda h: result.recovered.append(took_over(h))) as (state, state_hosts):
+    placement = placement_of(config, env_cfg, env)
+    with held_environment(placement, settings, env, wait=wait, action="rollback",
+                          on_recovered=lambda h: result.recovered.append(took_over(h))) as held:
         own = engine is None
-        on_hosts = placement_of(config, env_cfg, env).has_hosts
-        eng = engine if engine is not None or on_hosts else connect(config.engine, env)
+        eng = engine if engine is not None or placement.has_hosts else connect(config.engine, env)
         bundle: SecretBundle | None = None
         error: BaseException | None = None
         try:
@@ -311,8 +311,8 @@ def run_rollback(
                 with Stage(result, sink, "secrets"):
                     bundle = fetch_secrets(env_cfg, chosen, env)
                     result.secret_versions = dict(bundle.versions)
-            with Stage(result, sink, "switch"), open_sites(config, settings, env_cfg, env, eng, sink, state,
-                                                           connected=state_hosts) as sites:
+            with Stage(result, sink, "switch"), open_sites(placement, settings, env_cfg, env, eng, sink, held.state,
+                                                           connected=held.hosts) as sites:
                 rollback_all(sites, env_cfg, chosen, to_version, bundle, result, sink, records)
         except BaseException as exc:  # an engine failure or Ctrl-C is recorded as a deploy's is, then re-raised
             error = exc
@@ -322,7 +322,7 @@ def run_rollback(
         outcome = "success" if error is None else "failed" if isinstance(error, NexusifyError) else "aborted"
         redact = _finish(result, outcome, error, bundle, t0)
         if result.services or error is not None:
-            _record(state, env, result, started, records, bundle, sink)
+            _record(held.state, env, result, started, records, bundle, sink)
         if len({s["version"] for s in result.services}) == 1:
             result.version = result.services[0]["version"]
         if isinstance(error, NexusifyError):

@@ -14,8 +14,8 @@ from dataclasses import dataclass, replace
 
 from nexusify.config import Settings
 from nexusify.deploy.bluegreen import BlueGreen
-from nexusify.deploy.config.load import DeployConfig, EnvironmentConfig, ServiceConfig
-from nexusify.deploy.config.placement import placement_of
+from nexusify.deploy.config.load import EnvironmentConfig, ServiceConfig
+from nexusify.deploy.config.placement import Placement
 from nexusify.deploy.plan import make_proxy, routes_of, runtime_of
 from nexusify.deploy.protocols import StateBackend
 from nexusify.deploy.result import Event, EventSink
@@ -50,14 +50,13 @@ class Site:
 
 
 @contextlib.contextmanager
-def open_sites(config: DeployConfig, settings: Settings, env_cfg: EnvironmentConfig, env: Mapping[str, str],
+def open_sites(placement: Placement, settings: Settings, env_cfg: EnvironmentConfig, env: Mapping[str, str],
                build_engine: Engine | None, sink: EventSink, state: StateBackend,
                connected: Sequence[Host] = ()) -> Iterator[list[Site]]:
     """Connect every site of the environment (proxies created on first deploy); closed on exit.
     ``state``: the environment's state; each site records its services in ``state.at(site)``.
     ``connected``: the hosts already connected by the deploy lock, the primary first: reused (not
     closed), and the sites come in their order (the first site runs the migrations)."""
-    placement = placement_of(config, env_cfg, env)
     if not placement.proxy_container:
         assert build_engine is not None
         nginx = make_proxy(env_cfg, settings)

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from nexusify.config import Settings
-from nexusify.deploy.config.placement import Placement, placement_of
-from nexusify.deploy.config.types import DeployConfig, EnvironmentConfig
+from nexusify.deploy.config.placement import Placement
 from nexusify.deploy.protocols import StateBackend
 from nexusify.deploy.secrets import SecretBundle
 from nexusify.deploy.state import history as hist
@@ -106,22 +106,30 @@ def state_backend(settings: Settings, placement: Placement, hosts: Sequence[Host
     return WorkingCopyState(settings.state_path, placement.environment, env=env)
 
 
+@dataclass(frozen=True)
+class Held:
+    """An environment held by a deploy, rollback or down: where it runs, its state (lock held), and
+    the hosts connected for it, the primary first (none when its state is the working copy's)."""
+
+    placement: Placement
+    state: StateBackend
+    hosts: list[Host] = field(default_factory=list)
+
+
 @contextlib.contextmanager
-def held_environment(config: DeployConfig, settings: Settings, env_cfg: EnvironmentConfig, env: Mapping[str, str], *,
+def held_environment(placement: Placement, settings: Settings, env: Mapping[str, str], *,
                      wait: float, action: str,
                      on_wait: Callable[[LockHolder | None], None] | None = None,
-                     on_recovered: Callable[[LockHolder], None] | None = None) -> Iterator[tuple[StateBackend, list[Host]]]:
-    """Hold the environment for a deploy, rollback or down: (its state, its lock held; the hosts
-    connected, the primary first, when it keeps its state there, else none). ``on_recovered(holder)``:
+                     on_recovered: Callable[[LockHolder], None] | None = None) -> Iterator[Held]:
+    """Hold the environment for a deploy, rollback or down (:class:`Held`). ``on_recovered(holder)``:
     the lock a dead process left was taken over (said in the result, so nobody wonders where it went)."""
-    placement = placement_of(config, env_cfg, env)
     with contextlib.ExitStack() as stack:
         hosts: list[Host] = stack.enter_context(connected_hosts(placement, env)) if placement.state_on_hosts else []
         backend = state_backend(settings, placement, hosts, env)
         recovered = stack.enter_context(backend.hold(wait=wait, action=action, on_wait=on_wait))
         if recovered is not None and on_recovered is not None:
             on_recovered(recovered)
-        yield backend, (backend.hosts if isinstance(backend, HostState) else [])
+        yield Held(placement, backend, backend.hosts if isinstance(backend, HostState) else [])
 
 
-__all__ = ["HostState", "WorkingCopyState", "held_environment", "state_backend"]
+__all__ = ["Held", "HostState", "WorkingCopyState", "held_environment", "state_backend"]
