@@ -1,5 +1,5 @@
-"""State on two real hosts over SSH (tests/hosts_stack.py): the lock on the first host refuses a
-second deploy from another clone naming the holder; a third, fresh clone sees the history and
+"""State on two real hosts over SSH (tests/hosts_stack.py): the lock on the primary host refuses a
+second deploy from another clone naming the holder, and stays on its host when `hosts` is reordered; a third, fresh clone sees the history and
 what is live (`history`, `status`) from the hosts alone; a host that disagrees is reported; and
 `deploy down` leaves nothing with nexusify's labels on either host.
 
@@ -15,10 +15,11 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from nexusify.deploy.runtime.hosts import network_name
+from nexusify.deploy.runtime.hosts import HostSpec, network_name
 from nexusify.deploy.runtime.objects import lock_name
 from tests.conftest import REPO, CliResult
 from tests.hosts_stack import two_hosts  # noqa: F401 (the fixture)
@@ -129,6 +130,81 @@ def test_status_reports_a_host_that_disagrees(fleet: Fleet, run_cli: Run) -> Non
     assert res.exit_code == 1, res.output
     [problem] = json.loads(res.stdout)["disagreements"]
     assert "serves v2" in problem and "serves v1" in problem and "next deploy or rollback repairs it" in problem
+
+
+def _volume_on(client: Any, name: str) -> bool:
+    return any(v["Name"] == name for v in (client.api.volumes(filters={"name": name}) or {}).get("Volumes") or [])
+
+
+def _wait_for_lock(f: Fleet, proc: subprocess.Popen[str]) -> list[bool]:
+    """Which hosts hold the lock container, once one does (or the deploy ended, or 60 s passed)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        held = [bool(c.api.containers(all=True, filters={"name": lock_name(f.p.environment)})) for c in f.clients]
+        if any(held):
+            return held
+        time.sleep(0.05)
+    return [False, False]
+
+
+def test_reordering_the_hosts_leaves_the_lock_on_its_host(fleet: Fleet, run_cli: Run) -> None:  # noqa: F811
+    """Without `primary`, the host that holds the lock keeps it when `hosts` is reordered: a deploy
+    from the reordered working copy takes it on host A again, a second clone (reordered too) is
+    refused by it, and a fresh clone's history and status show what is live. Two hosts that both
+    hold it are an error naming both until `primary` names one."""
+    f = fleet
+    marker = f"nexusify-{f.p.environment}-primary"
+    assert [_volume_on(c, marker) for c in f.clients] == [True, False]  # the first deploys left it on A
+    toml = f.p.root / "nexusify.toml"
+    text = toml.read_text()
+    a, b = (f'{{url = "{h.url}", bind = "{h.address}"}}' for h in f.hosts.hosts)
+    assert f"[{a}, {b}]" in text
+    toml.write_text(text.replace(f"[{a}, {b}]", f"[{b}, {a}]"))
+    other = clone(f, "reordered")
+    env = {**f.p.env, "NEXUSIFY_DEPLOYER": "bob@ci-runner", "PYTHONPATH": str(REPO / "src")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nexusify", "deploy", "--root", str(f.p.root), "--environment", f.p.environment,
+         "--tag", "v4", "--build-arg", "BUILT_VERSION=v4"], env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True)
+    try:
+        assert _wait_for_lock(f, proc) == [True, False], "the lock stays on host A, now listed second"
+        refused = cli(run_cli, f, other, "deploy", "--tag", "v5", "--build-arg", "BUILT_VERSION=v5")
+        assert refused.exit_code == 1, refused.output
+        assert "being deployed by bob@ci-runner" in refused.output and f"pid {proc.pid}" in refused.output
+        assert f"on host {HostSpec(f.hosts.a.url).name}" in refused.output
+        out, _ = proc.communicate(timeout=240)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    f.outputs.append(out)
+    assert proc.returncode == 0, out
+    assert f.built_everywhere() == ["v4", "v4"]
+    assert [_volume_on(c, marker) for c in f.clients] == [True, False]
+
+    fresh = clone(f, "reordered-fresh")
+    res = cli(run_cli, f, fresh, "history", "--json")
+    assert res.exit_code == 0, res.output
+    last = json.loads(res.stdout)["records"][-1]
+    assert (last["outcome"], last["who"], last["services"][0]["version"]) == ("success", "bob@ci-runner", "v4")
+    res = cli(run_cli, f, fresh, "status", "--json")
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.stdout)
+    assert report["problems"] == [] and report["hosts"][0] == HostSpec(f.hosts.a.url).name
+    assert {tuple(row["live"]) for row in report["services"]} == {("v4",)}
+
+    f.clients[1].api.create_volume(marker, labels={"io.nexusify.managed": "true",
+                                                   "io.nexusify.environment": f.p.environment,
+                                                   "io.nexusify.role": "primary"})
+    both = cli(run_cli, f, fresh, "status")
+    assert both.exit_code == 1, both.output
+    assert all(HostSpec(h.url).name in both.output for h in f.hosts.hosts) and "primary = " in both.output
+    fresh_toml = fresh / "nexusify.toml"
+    fresh_toml.write_text(fresh_toml.read_text().replace(
+        "hosts = [", f'primary = "{f.hosts.a.url}"\nhosts = ['))
+    named = cli(run_cli, f, fresh, "status", "--json")
+    assert named.exit_code == 0, named.output
+    f.clients[1].api.remove_volume(marker)
 
 
 def test_down_leaves_nothing_behind_on_either_host(fleet: Fleet, run_cli: Run) -> None:  # noqa: F811

@@ -7,7 +7,9 @@ what BlueGreen needs from a runtime, a switch and a state store is all in the Pr
 from __future__ import annotations
 
 import ast
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ import pytest
 
 from nexusify.deploy.bluegreen import BlueGreen
 from nexusify.deploy.config.load import load_deploy_config
+from nexusify.deploy.config.placement import Placement
 from nexusify.deploy.migrations.container import ContainerMigrations
 from nexusify.deploy.migrations.local import LocalMigrations
 from nexusify.deploy.protocols import (
@@ -27,12 +30,16 @@ from nexusify.deploy.protocols import (
 )
 from nexusify.deploy.runtime.containers import ServiceContainers
 from nexusify.deploy.runtime.engine import Engine
+from nexusify.deploy.runtime.hosts import HostSpec
 from nexusify.deploy.runtime.sdk import NotFound
 from nexusify.deploy.runtime.transport import EngineTransport
-from nexusify.deploy.state.store import Slot, StateStore
+from nexusify.deploy.state.backend import Held, HostState, WorkingCopyState
+from nexusify.deploy.state.history import DeploymentRecord
+from nexusify.deploy.state.lock import LockHolder
+from nexusify.deploy.state.store import Slot
 from nexusify.deploy.traffic.proxy_container import ContainerProxy
 from nexusify.deploy.traffic.switch import NginxProxy, Route, Target
-from nexusify.errors import DeployError
+from nexusify.errors import DeployError, LockHeld
 from tests.conftest import REPO
 from tests.test_deploy_config import _project
 
@@ -131,8 +138,15 @@ class MemorySwitch:
 
 
 class MemoryState:
-    def __init__(self) -> None:
+    """Every site's records, the lock and the history of one environment, in dicts and lists."""
+
+    def __init__(self, site: str = "", shared: MemoryState | None = None) -> None:
+        self.site = site
         self.entries: dict[str, dict[str, Any]] = {}
+        self.shared = shared or self
+        self.history: list[DeploymentRecord] = []
+        self.held: list[str] = []  # the actions holding the lock now
+        self.holds = 0
 
     def service(self, name: str) -> dict[str, Any]:
         return dict(self.entries.get(name, {}))
@@ -140,10 +154,35 @@ class MemoryState:
     def save_service(self, name: str, entry: Mapping[str, Any]) -> None:
         self.entries[name] = dict(entry)
 
+    def at(self, site: str) -> MemoryState:
+        return MemoryState(site, self.shared)
+
+    @contextlib.contextmanager
+    def hold(self, *, wait: float, action: str, on_wait: Any = None) -> Iterator[LockHolder | None]:
+        if self.shared.held:
+            raise LockHeld(f"held for {self.shared.held[0]}")
+        self.shared.held.append(action)
+        self.shared.holds += 1
+        try:
+            yield None
+        finally:
+            self.shared.held.clear()
+
+    def append(self, record: DeploymentRecord, secrets: Any = None) -> tuple[DeploymentRecord, list[str]]:
+        rec = replace(record, id=record.id or f"r{len(self.shared.history)}")
+        self.shared.history.append(rec)
+        return rec, []
+
+    def records(self) -> tuple[list[DeploymentRecord], list[str]]:
+        return list(self.shared.history), []
+
 
 def test_bluegreen_deploys_rolls_back_and_prunes_on_protocols_alone() -> None:
     box, switch, state = MemoryRuntime(), MemorySwitch(), MemoryState()
     assert isinstance(box, Runtime) and isinstance(switch, TrafficSwitch) and isinstance(state, StateBackend)
+    # one lock for every site of the environment
+    with state.hold(wait=0, action="deploy"), pytest.raises(LockHeld), state.at("web2").hold(wait=0, action="deploy"):
+        pass
     bg = BlueGreen(box, switch, RT, state)
     first = bg.deploy("api:v1", "sha256:1", "v1", {})
     assert first.version == "v1"
@@ -175,7 +214,9 @@ def test_every_backend_implements_its_protocol(tmp_path: Path) -> None:
     engine = Engine(client=object(), url="unix:///nonexistent.sock")
     routes = {"api": Route("127.0.0.1:8080")}
     assert isinstance(ServiceContainers(engine, RT), Runtime)
-    assert isinstance(StateStore(tmp_path, "prod"), StateBackend)
+    assert isinstance(WorkingCopyState(tmp_path, "prod"), StateBackend)
+    placement = Placement("prod", (HostSpec("ssh://web1"),), has_hosts=True, proxy_container=True, primary_named=False)
+    assert isinstance(HostState(tmp_path, placement, []).at("web1"), StateBackend)
     assert isinstance(NginxProxy(tmp_path / "nginx", routes).switch("api"), TrafficSwitch)
     assert isinstance(ContainerProxy(engine, "prod", routes, image="nginx").switch("api"), TrafficSwitch)
     assert isinstance(EngineTransport(engine, None), ImageTransport)
@@ -215,3 +256,40 @@ def test_a_rollback_interrupted_or_failed_by_the_engine_is_recorded(tmp_path: Pa
     last = hist.read_history(settings.state_path, "prod")[-1]
     assert (last.action, last.outcome) == ("rollback", outcome)
     assert outcome == "aborted" or "no such container" in (last.error or "")
+
+
+def test_a_rollback_holds_and_records_through_the_state_backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pipeline knows the environment's state by the Protocol alone: the lock it holds, the
+    record it writes and the store each site gets all come from the backend it is given."""
+    from nexusify.config import resolve_settings
+    from nexusify.deploy import pipeline
+
+    root = _project(tmp_path, BASE)
+    settings = resolve_settings(root, env={})
+    config = load_deploy_config(settings, env={})
+    state = MemoryState()
+    seen: list[Any] = []
+
+    @contextlib.contextmanager
+    def held(placement: Any, *_a: Any, action: str, **_k: Any) -> Any:
+        with state.hold(wait=0, action=action):
+            yield Held(placement, state)
+
+    @contextlib.contextmanager
+    def sites(*args: Any, **_k: Any) -> Any:
+        seen.append(args[6])  # open_sites(placement, settings, env_cfg, env, engine, sink, state, ...)
+        yield []
+
+    monkeypatch.setattr(pipeline, "held_environment", held)
+    monkeypatch.setattr(pipeline, "open_sites", sites)
+    def nothing_kept(*_a: Any, **_k: Any) -> None:
+        raise DeployError("api: no kept version to roll back to")
+
+    monkeypatch.setattr(pipeline, "rollback_all", nothing_kept)
+    engine = Engine(client=object(), url="unix:///nonexistent.sock")
+    with pytest.raises(pipeline.DeployFailed, match="no kept version"):  # recorded, then raised
+        pipeline.run_rollback(config, settings, "prod", env={}, engine=engine)
+    assert seen == [state] and state.holds == 1 and not state.held
+    [rec] = state.records()[0]
+    assert (rec.action, rec.environment, rec.outcome) == ("rollback", "prod", "failed")
+    assert not (settings.state_path / "deploy" / "prod" / "history.jsonl").exists()  # the working copy untouched

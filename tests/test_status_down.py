@@ -76,6 +76,14 @@ def test_status_then_down_leaves_nothing_behind(project: DeployProject, run_cli:
     assert (p.state / "history.jsonl").is_file()
     after = _cli(run_cli, p, "status")
     assert after.exit_code == 0 and "nothing is deployed" in after.output
-    again = _cli(run_cli, p, "deploy", "down", "--yes", "--purge-history")
-    assert again.exit_code == 0 and not (p.state / "history.jsonl").exists()
-    assert "no history is kept" in again.stdout
+    # another environment's history on the same engine (Podman ORs a volume list's label filters)
+    other = f"nexusify-{p.environment}x-history"
+    docker_client.api.create_volume(other, labels={"io.nexusify.managed": "true", "io.nexusify.role": "history",
+                                                   "io.nexusify.environment": f"{p.environment}x"})
+    try:
+        again = _cli(run_cli, p, "deploy", "down", "--yes", "--purge-history")
+        assert again.exit_code == 0 and not (p.state / "history.jsonl").exists()
+        assert "no history is kept" in again.stdout and other not in again.stdout
+        assert docker_client.api.inspect_volume(other)["Name"] == other
+    finally:
+        docker_client.api.remove_volume(other, force=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +11,10 @@ from nexusify.commands import Context
 from nexusify.commands.deploy import need_deploy_extra
 from nexusify.config import suggest
 from nexusify.deploy.config.load import load_deploy_config
+from nexusify.deploy.config.placement import placement_of
+from nexusify.deploy.state.backend import state_backend
 from nexusify.deploy.state.history import DeploymentRecord, read_history
-from nexusify.deploy.state.hosthistory import merge_records, read_on_hosts
-from nexusify.deploy.state.hostset import connected_hosts, state_on_hosts
+from nexusify.deploy.state.hostset import connected_hosts
 from nexusify.errors import ConfigError, DeployError, UsageError
 
 
@@ -82,24 +84,23 @@ def _migrations_cell(rec: DeploymentRecord) -> str:
 
 
 def _records(ctx: Context, environment: str) -> tuple[list[DeploymentRecord], list[str]]:
-    """The local records, merged by id with those on the environment's hosts when it keeps its
-    history there (a fresh clone has only those); plus the hosts that could not be read."""
-    local = read_history(ctx.settings.state_path, environment)
+    """The environment's history (:meth:`StateBackend.records`: the local records, merged by id
+    with those on its hosts when it keeps its history there; a fresh clone has only those); plus
+    the hosts that could not be read. An environment no longer configured: its local records."""
     configured = ctx.settings.deploy.get("environments") if isinstance(ctx.settings.deploy, dict) else None
     if not isinstance(configured, dict) or environment not in configured:
-        return local, []
+        return read_history(ctx.settings.state_path, environment), []
     config = load_deploy_config(ctx.settings, env=ctx.env)
-    env_cfg = config.environment(environment)
-    if not state_on_hosts(env_cfg):
-        return local, []
+    placement = placement_of(config, config.environment(environment), ctx.env)
+    if not placement.state_on_hosts:
+        return state_backend(ctx.settings, placement, [], ctx.env).records()
     need_deploy_extra()  # only to reach the hosts: a local history needs no engine
-    try:
-        with connected_hosts(config, env_cfg, ctx.env) as hosts:
-            found = read_on_hosts(hosts, environment)
-    except DeployError as exc:  # a host down hides no record this working copy has
-        return local, [f"the hosts' history was not read: {exc.message}"]
-    unread = [f"host {h.host}: history not read: {h.error}" for h in found if h.error]
-    return merge_records(local, *(h.records for h in found)), unread
+    with contextlib.ExitStack() as stack:
+        try:
+            hosts = stack.enter_context(connected_hosts(placement, ctx.env))
+        except DeployError as exc:  # a host down hides no record this working copy has
+            return read_history(ctx.settings.state_path, environment), [f"the hosts' history was not read: {exc.message}"]
+        return state_backend(ctx.settings, placement, hosts, ctx.env).records()
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:

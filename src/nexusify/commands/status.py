@@ -7,10 +7,11 @@ import argparse
 from nexusify.commands import Context
 from nexusify.commands.deploy import need_deploy_extra
 from nexusify.deploy.config.load import load_deploy_config
+from nexusify.deploy.config.placement import placement_of
 from nexusify.deploy.plan import make_proxy, routes_of, runtime_of
 from nexusify.deploy.runtime.engine import Engine
-from nexusify.deploy.sites import container_mode
-from nexusify.deploy.state.hostset import connected_hosts, state_on_hosts
+from nexusify.deploy.state.hostset import connected_hosts
+from nexusify.deploy.state.primary import primary_first
 from nexusify.deploy.state.status import EnvironmentStatus, environment_status
 from nexusify.deploy.traffic.proxy_container import ContainerProxy
 
@@ -35,8 +36,9 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     config = load_deploy_config(ctx.settings, env=ctx.env)
     env_cfg = config.engine_environment(args.environment, "status")
     runtimes = [runtime_of(env_cfg, svc) for svc in env_cfg.services.values()]
+    placement = placement_of(config, env_cfg, ctx.env)
     proxy_for = switched_to = None
-    if not container_mode(env_cfg):  # the private nginx: its upstream files record each switch
+    if not placement.proxy_container:  # the private nginx: its upstream files record each switch
         nginx = make_proxy(env_cfg, ctx.settings)
 
         def switched_to(service: str) -> str | None:
@@ -51,9 +53,11 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         def proxy_for(host: str, engine: Engine) -> ContainerProxy:
             return ContainerProxy(engine, env_cfg.name, routes, image=image, host=host)
 
-    with connected_hosts(config, env_cfg, ctx.env) as hosts:
+    with connected_hosts(placement, ctx.env) as hosts:
+        if placement.state_on_hosts:
+            hosts = primary_first(hosts, placement)
         report = environment_status(env_cfg.name, hosts, runtimes, proxy_for=proxy_for, switched_to=switched_to,
-                                    lock_on_first=state_on_hosts(env_cfg))
+                                    lock_on_primary=placement.state_on_hosts)
     if ctx.json:
         return ctx.emit(report.to_dict(), 1 if report.problems else 0, errors=report.problems, warnings=[])
     if not report.deployed and not report.unreachable:

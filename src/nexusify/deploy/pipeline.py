@@ -18,9 +18,9 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 
 from nexusify.config import Settings
-from nexusify.credentials import resolve_credentials
 from nexusify.deploy.allornone import existing_image, rollback_all, service_record, switch_all
 from nexusify.deploy.config.load import DeployConfig, EnvironmentConfig, ServiceConfig
+from nexusify.deploy.config.placement import placement_of
 from nexusify.deploy.migrations import local as mig
 from nexusify.deploy.migrations.container import ContainerMigrations
 from nexusify.deploy.plan import (
@@ -32,7 +32,7 @@ from nexusify.deploy.plan import (
     plan_deploy,
     resolve_version,
 )
-from nexusify.deploy.protocols import ImageTransport, MigrationRunner
+from nexusify.deploy.protocols import ImageTransport, MigrationRunner, StateBackend
 from nexusify.deploy.result import (
     DeployFailed,
     DeployResult,
@@ -61,9 +61,8 @@ from nexusify.deploy.secrets import (
 )
 from nexusify.deploy.sites import Site, open_sites
 from nexusify.deploy.state import history as hist
-from nexusify.deploy.state.hosthistory import append_on_hosts
-from nexusify.deploy.state.hostlock import held_environment, took_over
-from nexusify.deploy.state.hostset import Host
+from nexusify.deploy.state.backend import Held, held_environment
+from nexusify.deploy.state.hostlock import took_over
 from nexusify.deploy.state.lock import LockHolder
 from nexusify.errors import DeployError, NexusifyError
 
@@ -100,8 +99,9 @@ def run_deploy(
         sink(Event("info", "lock", f"waiting up to {wait:g}s for the deploy lock of {environment}"
                    + (f", held by {holder.describe()}" if holder else "")))
 
-    with held_environment(config, settings, env_cfg, env, wait=wait, action="deploy", on_wait=on_wait,
-                          on_recovered=lambda h: result.recovered.append(took_over(h))) as state_hosts:
+    placement = placement_of(config, env_cfg, env)
+    with held_environment(placement, settings, env, wait=wait, action="deploy", on_wait=on_wait,
+                          on_recovered=lambda h: result.recovered.append(took_over(h))) as held:
         bundle: SecretBundle | None = None
         error: BaseException | None = None
         outcome = "success"
@@ -113,8 +113,8 @@ def run_deploy(
             try:
                 if eng is None and needs_engine:
                     eng = connect(config.engine, env)
-                _execute(plan, config, settings, env_cfg, chosen, env, build_args or {}, result, sink,
-                         eng, records, holder, [e for _, e in state_hosts])
+                _execute(plan, config, settings, held, env_cfg, chosen, env, build_args or {}, result, sink,
+                         eng, records, holder)
             finally:
                 bundle = holder[0] if holder else None
                 if engine is None and eng is not None:
@@ -125,7 +125,7 @@ def run_deploy(
         redact = _finish(result, outcome, error, bundle, t0)
         if "record" in plan.stages and (result.services or error is not None):
             with Stage(result, sink, "record"):
-                _record(settings, env, result, started, records, bundle, state_hosts, sink)
+                _record(held.state, env, result, started, records, bundle, sink)
         if isinstance(error, NexusifyError):
             raise DeployFailed(error, result, message=redact(error.message)) from error
         if error is not None:
@@ -151,25 +151,24 @@ def _finish(result: DeployResult, outcome: str, error: BaseException | None, bun
     return redact
 
 
-def _record(settings: Settings, env: Mapping[str, str], result: DeployResult, started: str,
-            records: list[hist.ServiceRecord], bundle: SecretBundle | None, state_hosts: Sequence[Host],
-            sink: EventSink) -> None:
-    """The one record of a deploy or rollback: in the working copy's history, and on each host."""
-    rec = hist.append_record(settings.state_path, hist.DeploymentRecord(
+def _record(state: StateBackend, env: Mapping[str, str], result: DeployResult, started: str,
+            records: list[hist.ServiceRecord], bundle: SecretBundle | None, sink: EventSink) -> None:
+    """The one record of a deploy or rollback, in the environment's history (and its copies)."""
+    rec, warnings = state.append(hist.DeploymentRecord(
         environment=result.environment, action=result.action, outcome=result.outcome, started_at=started,
         finished_at=hist.utc_now(), duration=round(result.duration, 3), who=hist.who(env),
         services=tuple(records), secret_versions=dict(bundle.versions) if bundle else {},
         stages={k: round(v, 3) for k, v in result.stages.items()}, error=result.error,
-    ), secrets=bundle)
+    ), bundle)
     result.record_id = rec.id
-    for warning in append_on_hosts(state_hosts, rec, bundle):
+    for warning in warnings:
         sink(Event("info", "record", f"warning: {warning}"))
 
 
-def _execute(plan: DeployPlan, config: DeployConfig, settings: Settings, env_cfg: EnvironmentConfig,
+def _execute(plan: DeployPlan, config: DeployConfig, settings: Settings, held: Held, env_cfg: EnvironmentConfig,
              chosen: list[ServiceConfig], env: Mapping[str, str], build_args: Mapping[str, str],
              result: DeployResult, sink: EventSink, engine: Engine | None,
-             records: list[hist.ServiceRecord], holder: list[SecretBundle], connected: Sequence[Engine] = ()) -> None:
+             records: list[hist.ServiceRecord], holder: list[SecretBundle]) -> None:
     stages = plan.stages
     bundle: SecretBundle | None = None
     migrated: dict[str, mig.MigrationResult] = {}
@@ -178,8 +177,8 @@ def _execute(plan: DeployPlan, config: DeployConfig, settings: Settings, env_cfg
             bundle = fetch_secrets(env_cfg, chosen, env)
             holder.append(bundle)
             result.secret_versions = dict(bundle.versions)
-    # With hosts, migrations run on the first host from the new image, after the build (below).
-    remote_migrations = bool(env_cfg.hosts) and any(s.migrations for s in chosen)
+    # With hosts, migrations run on the primary host from the new image, after the build (below).
+    remote_migrations = held.placement.migrations_on_host and any(s.migrations for s in chosen)
     if "migrate" in stages and not remote_migrations:
         local: MigrationRunner = mig.LocalMigrations(on_wait=lambda s, m: sink(Event("info", "migrate", f"{s}: {m}")))
         with Stage(result, sink, "migrate"):
@@ -205,7 +204,7 @@ def _execute(plan: DeployPlan, config: DeployConfig, settings: Settings, env_cfg
     built: dict[str, BuiltImage] = {}
     if "build" in stages:
         assert engine is not None
-        creds = resolve_credentials(settings.username, settings.simple_url, env, url_password=settings.url_password)
+        creds = settings.credentials(env)
         push_auth = registry_auth(env) if config.registry else None
         secret_values = list(bundle.values.values()) if bundle else []
         with Stage(result, sink, "build"):
@@ -224,7 +223,8 @@ def _execute(plan: DeployPlan, config: DeployConfig, settings: Settings, env_cfg
                 result.images.append(img.to_dict())
     if "switch" in stages or (remote_migrations and "migrate" in stages):
         assert engine is not None
-        with open_sites(config, settings, env_cfg, env, engine, sink, connected=connected) as sites:
+        with open_sites(held.placement, settings, env_cfg, env, engine, sink, held.state,
+                        connected=held.hosts) as sites:
             images = {svc.name: built.get(svc.name) or existing_image(engine, config, svc, plan.version)
                       for svc in chosen}
             if any(site.engine is not engine for site in sites):  # hosts: images reach each of them
@@ -249,7 +249,7 @@ def _execute(plan: DeployPlan, config: DeployConfig, settings: Settings, env_cfg
 def _migrate_on_host(site: Site, chosen: list[ServiceConfig], images: Mapping[str, BuiltImage], environment: str,
                      bundle: SecretBundle, migrated: dict[str, mig.MigrationResult], result: DeployResult,
                      sink: EventSink) -> None:
-    """Each service's migrations once, in a one-off container of its new image on the first host."""
+    """Each service's migrations once, in a one-off container of its new image on the primary host."""
     runner: MigrationRunner = ContainerMigrations(site.engine, environment, redact=bundle.redact, host=site.name)
     for svc in chosen:
         if svc.migrations is None:
@@ -299,10 +299,11 @@ def run_rollback(
     result = DeployResult(environment=environment, action="rollback", version=to_version)
     started, t0 = hist.utc_now(), time.monotonic()
     records: list[hist.ServiceRecord] = []
-    with held_environment(config, settings, env_cfg, env, wait=wait, action="rollback",
-                          on_recovered=lambda h: result.recovered.append(took_over(h))) as state_hosts:
+    placement = placement_of(config, env_cfg, env)
+    with held_environment(placement, settings, env, wait=wait, action="rollback",
+                          on_recovered=lambda h: result.recovered.append(took_over(h))) as held:
         own = engine is None
-        eng = engine if engine is not None or env_cfg.hosts else connect(config.engine, env)
+        eng = engine if engine is not None or placement.has_hosts else connect(config.engine, env)
         bundle: SecretBundle | None = None
         error: BaseException | None = None
         try:
@@ -310,8 +311,8 @@ def run_rollback(
                 with Stage(result, sink, "secrets"):
                     bundle = fetch_secrets(env_cfg, chosen, env)
                     result.secret_versions = dict(bundle.versions)
-            with Stage(result, sink, "switch"), open_sites(config, settings, env_cfg, env, eng, sink,
-                                                           connected=[e for _, e in state_hosts]) as sites:
+            with Stage(result, sink, "switch"), open_sites(placement, settings, env_cfg, env, eng, sink, held.state,
+                                                           connected=held.hosts) as sites:
                 rollback_all(sites, env_cfg, chosen, to_version, bundle, result, sink, records)
         except BaseException as exc:  # an engine failure or Ctrl-C is recorded as a deploy's is, then re-raised
             error = exc
@@ -321,7 +322,7 @@ def run_rollback(
         outcome = "success" if error is None else "failed" if isinstance(error, NexusifyError) else "aborted"
         redact = _finish(result, outcome, error, bundle, t0)
         if result.services or error is not None:
-            _record(settings, env, result, started, records, bundle, state_hosts, sink)
+            _record(held.state, env, result, started, records, bundle, sink)
         if len({s["version"] for s in result.services}) == 1:
             result.version = result.services[0]["version"]
         if isinstance(error, NexusifyError):

@@ -14,6 +14,7 @@ from typing import Any
 from nexusify.config import Settings
 from nexusify.credentials import mask_url
 from nexusify.deploy.config.load import DeployConfig, EnvironmentConfig, ProxyConfig, ServiceConfig
+from nexusify.deploy.config.placement import placement_of
 from nexusify.deploy.migrations import local as mig
 from nexusify.deploy.readiness import check_rewritten
 from nexusify.deploy.runtime.containers import ServiceRuntime
@@ -22,7 +23,7 @@ from nexusify.deploy.runtime.images import check_version, image_ref, registry_au
 from nexusify.deploy.runtime.objects import history_volume, lock_name
 from nexusify.deploy.secrets import SecretBundle, database_url, fetch_secrets, provider_for
 from nexusify.deploy.state import history as hist
-from nexusify.deploy.state.store import StateStore
+from nexusify.deploy.state.backend import state_backend
 from nexusify.deploy.traffic.switch import NginxProxy, Route
 from nexusify.errors import DeployError, NexusifyError, UsageError
 
@@ -176,9 +177,11 @@ def plan_deploy(
     if "build" in stages:
         check_rewritten(settings, chosen)  # before anything is built: shared code comes from the index
     ver = resolve_version(chosen, settings.root, version)
-    # with hosts, the first host's record says what is live (each host keeps its own)
-    store = StateStore(settings.state_path, environment, env_cfg.hosts[0].name if env_cfg.hosts else None)
-    on_hosts = f" on {len(env_cfg.hosts)} hosts ({', '.join(h.name for h in env_cfg.hosts)})" if env_cfg.hosts else ""
+    placement = placement_of(config, env_cfg, env)
+    # with hosts, the first listed host's record says what is live (each host keeps its own)
+    store = state_backend(settings, placement, [], env).at(placement.site_name(placement.specs[0]))
+    names = [placement.display(h) for h in placement.specs]
+    on_hosts = f" on {len(names)} hosts ({', '.join(names)})" if placement.has_hosts else ""
     live = {}
     for svc in chosen:
         slot = store.service(svc.name).get("live")
@@ -203,8 +206,8 @@ def plan_deploy(
         for svc in chosen:
             if svc.migrations is None:
                 continue
-            inside = (f" in a one-off container of the new image on {env_cfg.hosts[0].name}, after the build"
-                      if env_cfg.hosts else "")
+            inside = (" in a one-off container of the new image on the primary host, after the build"
+                      if placement.migrations_on_host else "")
             steps.append(PlanStep("migrate", svc.name,
                                   f"alembic upgrade head ({_rel(svc.migrations, settings.root)}) under a PostgreSQL "
                                   f"advisory lock{inside}",
@@ -230,11 +233,11 @@ def plan_deploy(
             steps.append(PlanStep(
                 "switch", svc.name,
                 f"{head}{on_hosts}, wait for {svc.health_path} (<= {svc.health_timeout:g}s), point "
-                f"{'the proxy container' if proxy.kind == 'container' else 'nginx'} {where} at it{tail}",
+                f"{'the proxy container' if placement.proxy_container else 'nginx'} {where} at it{tail}",
                 {"from": now, "to": ver, "listen": where}))
     if "record" in stages:
         on_hosts = (f", and on every host (volume {history_volume(environment)}); the deploy lock is "
-                    f"{lock_name(environment)} on the first host") if proxy.kind == "container" else ""
+                    f"{lock_name(environment)} on the primary host") if placement.state_on_hosts else ""
         steps.append(PlanStep("record", None,
                               f"append to {_rel(hist.history_path(settings.state_path, environment), settings.root)}"
                               + on_hosts, {}))

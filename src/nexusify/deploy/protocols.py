@@ -4,8 +4,9 @@
 
 - :class:`Runtime`: containers of one service on one engine (:class:`~nexusify.deploy.runtime.containers.ServiceContainers`,
   Docker's API or Podman's); a Kubernetes namespace would be another;
-- :class:`StateBackend`: the live version and the transition in progress of each service
-  (:class:`~nexusify.deploy.state.store.StateStore`, a JSON file per environment and host);
+- :class:`StateBackend`: the live version and the transition in progress of each service, the
+  deploy lock and the history (:mod:`~nexusify.deploy.state.backend`: the working copy's, or the
+  working copy's plus the lock on the primary host and the history on every host);
 - :class:`~nexusify.deploy.traffic.switch.TrafficSwitch`: where a service's traffic goes (nginx on the
   host, or the proxy container);
 - :class:`ImageTransport`: how a built image reaches a host (registry pull, or streamed from the
@@ -18,11 +19,15 @@ SDK objects never cross these: arguments and results are nexusify's own data (:c
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from nexusify.credentials import Secret
+from nexusify.deploy.secrets import SecretBundle
+from nexusify.deploy.state.history import DeploymentRecord
+from nexusify.deploy.state.lock import LockHolder
 from nexusify.deploy.state.store import Slot
 from nexusify.deploy.traffic.switch import Target, TrafficSwitch
 
@@ -87,12 +92,28 @@ class Runtime(Protocol):
 
 @runtime_checkable
 class StateBackend(Protocol):
-    """The recorded live version and transition of each service of an environment on one site."""
+    """An environment's deploy state as one site sees it: the recorded live version and transition
+    of each service (per site), the environment's deploy lock, and its history."""
 
     def service(self, name: str) -> dict[str, Any]: ...
 
     def save_service(self, name: str, entry: Mapping[str, Any]) -> None:
         """Write atomically: a deploy killed at any point leaves a record the next one finishes or undoes."""
+
+    def at(self, site: str) -> StateBackend:
+        """The same environment's state as the site ``site`` sees it ("": the single engine)."""
+
+    def hold(self, *, wait: float, action: str,
+             on_wait: Callable[[LockHolder | None], None] | None = None) -> AbstractContextManager[LockHolder | None]:
+        """Hold the environment's deploy lock (LockHeld after ``wait`` seconds, naming the holder);
+        the context yields the holder whose lock a dead process left and this one took over, if any."""
+
+    def append(self, record: DeploymentRecord, secrets: SecretBundle | None = None) -> tuple[DeploymentRecord, list[str]]:
+        """Add ``record`` (redacted with ``secrets``) to the history: (it with its id, a warning per
+        copy that could not be stored: the deploy happened, a missing copy does not undo it)."""
+
+    def records(self) -> tuple[list[DeploymentRecord], list[str]]:
+        """The history, oldest first, each record once; and a warning per copy that could not be read."""
 
 
 @runtime_checkable

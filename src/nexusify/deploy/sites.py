@@ -14,13 +14,15 @@ from dataclasses import dataclass, replace
 
 from nexusify.config import Settings
 from nexusify.deploy.bluegreen import BlueGreen
-from nexusify.deploy.config.load import DeployConfig, EnvironmentConfig, ServiceConfig
+from nexusify.deploy.config.load import EnvironmentConfig, ServiceConfig
+from nexusify.deploy.config.placement import Placement
 from nexusify.deploy.plan import make_proxy, routes_of, runtime_of
+from nexusify.deploy.protocols import StateBackend
 from nexusify.deploy.result import Event, EventSink
 from nexusify.deploy.runtime.containers import Probe, ServiceContainers
-from nexusify.deploy.runtime.engine import Engine, engine_url
+from nexusify.deploy.runtime.engine import Engine
 from nexusify.deploy.runtime.hosts import HostSpec, connect_host
-from nexusify.deploy.state.store import StateStore
+from nexusify.deploy.state.hostset import Host
 from nexusify.deploy.traffic.proxy_container import ContainerProxy
 from nexusify.deploy.traffic.switch import TrafficSwitch
 
@@ -32,10 +34,9 @@ class Site:
     name: str  # the host's display name ("" for the single engine)
     engine: Engine
     switch_for: Callable[[str], TrafficSwitch]
-    store: StateStore
+    store: StateBackend
     network: str | None = None
     probe: Probe | None = None
-    proxy: ContainerProxy | None = None
 
     def bluegreen(self, env_cfg: EnvironmentConfig, svc: ServiceConfig, sink: EventSink,
                   redact: Callable[[str], str] | None = None) -> BlueGreen:
@@ -48,56 +49,52 @@ class Site:
                          on_event=lambda m: sink(Event("info", "switch", prefix + m)))
 
 
-def container_mode(env_cfg: EnvironmentConfig) -> bool:
-    """True when the environment's proxy runs as a container on each host."""
-    return env_cfg.proxy is not None and env_cfg.proxy.kind == "container"
-
-
-def host_specs(config: DeployConfig, env_cfg: EnvironmentConfig, env: Mapping[str, str]) -> tuple[HostSpec, ...]:
-    """The hosts of the environment: ``hosts``, else the single engine."""
-    return env_cfg.hosts or (HostSpec(engine_url(config.engine, env)),)
-
-
 @contextlib.contextmanager
-def open_sites(config: DeployConfig, settings: Settings, env_cfg: EnvironmentConfig, env: Mapping[str, str],
-               build_engine: Engine | None, sink: EventSink, connected: Sequence[Engine] = ()) -> Iterator[list[Site]]:
+def open_sites(placement: Placement, settings: Settings, env_cfg: EnvironmentConfig, env: Mapping[str, str],
+               build_engine: Engine | None, sink: EventSink, state: StateBackend,
+               connected: Sequence[Host] = ()) -> Iterator[list[Site]]:
     """Connect every site of the environment (proxies created on first deploy); closed on exit.
-    ``connected``: the hosts' engines already connected (by the deploy lock), reused, not closed."""
-    if not container_mode(env_cfg):
+    ``state``: the environment's state; each site records its services in ``state.at(site)``.
+    ``connected``: the hosts already connected by the deploy lock, the primary first: reused (not
+    closed), and the sites come in their order (the first site runs the migrations)."""
+    if not placement.proxy_container:
         assert build_engine is not None
         nginx = make_proxy(env_cfg, settings)
-        yield [Site("", build_engine, nginx.switch, StateStore(settings.state_path, env_cfg.name))]
+        yield [Site("", build_engine, nginx.switch, state.at(""))]
         return
     proxy_cfg = env_cfg.proxy
     assert proxy_cfg is not None
-    specs = host_specs(config, env_cfg, env)
+    ready = {name: eng for name, eng in connected} if placement.has_hosts else {}
+    order = [name for name, _ in connected]
+    specs = sorted(placement.specs, key=lambda s: order.index(placement.display(s))
+                   if placement.display(s) in order else len(order))
     drain = max((s.drain_timeout for s in env_cfg.services.values()), default=5.0)
     routes = routes_of(env_cfg, proxy_cfg)
     owned: list[Engine] = []
 
-    reused = list(connected) if env_cfg.hosts and len(connected) == len(specs) else [None] * len(specs)
-
-    def open_one(spec: HostSpec, ready: Engine | None) -> Site:
+    def open_one(spec: HostSpec) -> Site:
         """Connect one host (or take the engine the lock connected) and make sure its network and
         proxy exist (first deploy creates them)."""
-        reuse = build_engine is not None and not env_cfg.hosts
-        eng = ready or (build_engine if reuse and build_engine is not None else connect_host(spec, env))
-        if eng is not build_engine and eng is not ready:
-            owned.append(eng)
-        name = spec.name if env_cfg.hosts else ""
+        eng = ready.get(placement.display(spec))
+        if eng is None:
+            reuse = build_engine is not None and not placement.has_hosts
+            eng = build_engine if reuse and build_engine is not None else connect_host(spec, env)
+            if eng is not build_engine:
+                owned.append(eng)
+        name = placement.site_name(spec)
         # a host publishes on its `bind` (default: all addresses); the single engine where `listen` says
-        bind = spec.bind if env_cfg.hosts else proxy_cfg.listen_host
+        bind = spec.bind if placement.has_hosts else proxy_cfg.listen_host
         proxy = ContainerProxy(eng, env_cfg.name, routes, image=proxy_cfg.image, bind=bind,
                                drain_timeout=max(drain, 1.0), host=name,
                                on_event=lambda m: sink(Event("info", "switch", m)))
         proxy.ensure_running()
         proxy.targets()
-        return Site(name, eng, proxy.switch, StateStore(settings.state_path, env_cfg.name, name or None),
-                    network=proxy.network, probe=proxy.probe, proxy=proxy)
+        return Site(name, eng, proxy.switch, state.at(name),
+                    network=proxy.network, probe=proxy.probe)
 
     try:
         with ThreadPoolExecutor(max_workers=min(8, len(specs))) as pool:
-            futures = [pool.submit(open_one, spec, ready) for spec, ready in zip(specs, reused, strict=True)]
+            futures = [pool.submit(open_one, spec) for spec in specs]
             sites: list[Site] = []
             errors: list[BaseException] = []
             for f in futures:
@@ -113,4 +110,4 @@ def open_sites(config: DeployConfig, settings: Settings, env_cfg: EnvironmentCon
             e.close()
 
 
-__all__ = ["Site", "container_mode", "host_specs", "open_sites"]
+__all__ = ["Site", "open_sites"]

@@ -21,9 +21,18 @@ from pathlib import Path
 from typing import Any
 
 from nexusify.config import Settings
+from nexusify.deploy.config.placement import placement_of
 from nexusify.deploy.config.types import DeployConfig
 from nexusify.deploy.plan import make_proxy
-from nexusify.deploy.runtime.engine import LABEL_ROLE, ROLE_HISTORY, ROLE_LOCK, Engine
+from nexusify.deploy.runtime.engine import (
+    LABEL_ENVIRONMENT,
+    LABEL_MANAGED,
+    LABEL_ROLE,
+    ROLE_HISTORY,
+    ROLE_LOCK,
+    ROLE_PRIMARY,
+    Engine,
+)
 from nexusify.deploy.runtime.hosts import network_name
 from nexusify.deploy.runtime.objects import (
     environment_filter,
@@ -31,8 +40,8 @@ from nexusify.deploy.runtime.objects import (
     history_volume,
 )
 from nexusify.deploy.runtime.sdk import NotFound
-from nexusify.deploy.state.hostlock import environment_lock
-from nexusify.deploy.state.hostset import Host, connected_hosts, state_on_hosts
+from nexusify.deploy.state.backend import state_backend
+from nexusify.deploy.state.hostset import Host, connected_hosts
 from nexusify.deploy.traffic.switch import NginxProxy
 
 ORDER = {"container": 0, "proxy": 0, "network": 1, "volume": 2, "lock": 3, "file": 4, "nginx": 4}
@@ -70,10 +79,17 @@ def _containers(host: str, engine: Engine, environment: str, purge_history: bool
     return out
 
 
+def _ours(labels: Mapping[str, str], environment: str) -> bool:
+    """Labels of an object nexusify made for ``environment`` (checked here whatever the engine's filter did)."""
+    return labels.get(LABEL_MANAGED) == "true" and labels.get(LABEL_ENVIRONMENT) == environment
+
+
 def _networks(host: str, engine: Engine, environment: str) -> list[Found]:
     seen: dict[str, Found] = {}
     api = engine.client.api
     for row in api.networks(filters=environment_filter(environment)) or []:
+        if not _ours(row.get("Labels") or {}, environment):
+            continue
         seen[str(row["Id"])] = Found(host, "network", str(row["Name"]), str(row["Id"]), "network")
     for row in api.networks(names=[network_name(environment)]) or []:
         if row.get("Name") == network_name(environment):
@@ -82,11 +98,15 @@ def _networks(host: str, engine: Engine, environment: str) -> list[Found]:
 
 
 def _volumes(host: str, engine: Engine, environment: str) -> list[Found]:
+    """The environment's volumes on a host: its history, and the marker of the lock host (role
+    ``primary``: it goes with the environment, so a later first deploy picks the lock host anew)."""
     rows = (engine.client.api.volumes(filters=environment_filter(environment)) or {}).get("Volumes") or []
-    names = {str(v["Name"]) for v in rows}
+    # Podman ORs the label filters of a volume list (Docker ANDs them): every label is checked here
+    roles = {str(v["Name"]): str(labels.get(LABEL_ROLE, ROLE_HISTORY)) for v in rows
+             if _ours(labels := v.get("Labels") or {}, environment)}
     if history_exists(engine, environment):
-        names.add(history_volume(environment))
-    return [Found(host, "volume", n, n, ROLE_HISTORY) for n in sorted(names)]
+        roles[history_volume(environment)] = ROLE_HISTORY
+    return [Found(host, "volume", n, n, roles[n]) for n in sorted(roles)]
 
 
 def find_on_hosts(environment: str, hosts: Sequence[Host], *, purge_history: bool) -> tuple[list[Found], list[Found]]:
@@ -96,7 +116,8 @@ def find_on_hosts(environment: str, hosts: Sequence[Host], *, purge_history: boo
     for name, engine in hosts:
         remove += _containers(name, engine, environment, purge_history)
         remove += _networks(name, engine, environment)
-        (remove if purge_history else keep).extend(_volumes(name, engine, environment))
+        for volume in _volumes(name, engine, environment):
+            (remove if purge_history or volume.role == ROLE_PRIMARY else keep).append(volume)
     return sorted(remove, key=lambda f: ORDER.get(f.kind, 9)), keep
 
 
@@ -172,18 +193,19 @@ def down(config: DeployConfig, settings: Settings, environment: str, *, env: Map
     """Remove the environment's objects under its deploy lock; ``confirm(objects)`` is asked
     first when given (False: nothing is removed). The lock itself goes last, on release."""
     env_cfg = config.environment(environment)
-    proxy = None if state_on_hosts(env_cfg) else make_proxy(env_cfg, settings)
+    placement = placement_of(config, env_cfg, env)
+    proxy = None if placement.state_on_hosts else make_proxy(env_cfg, settings)
     state_dir = settings.state_path / "deploy" / env_cfg.name
     wait = env_cfg.lock_wait if lock_wait is None else lock_wait
-    result = DownResult(env_cfg.name, state_on_hosts(env_cfg))
-    with connected_hosts(config, env_cfg, env) as hosts:
-        first = hosts[0] if state_on_hosts(env_cfg) else None
-        with environment_lock(settings.state_path, env_cfg.name, first_host=first, wait=wait, action="down", env=env):
+    result = DownResult(env_cfg.name, placement.state_on_hosts)
+    with connected_hosts(placement, env) as hosts:
+        with state_backend(settings, placement, hosts, env).hold(wait=wait, action="down"):
             on_hosts, kept = find_on_hosts(env_cfg.name, hosts, purge_history=purge_history)
             local, kept_local = find_local(state_dir, proxy, purge_history=purge_history)
             items = on_hosts + local
             result.kept = kept + kept_local
-            if not any(i.kind != "lock" for i in items):
+            if not any(i.kind != "lock" and i.role != ROLE_PRIMARY for i in items):
+                remove_all([i for i in items if i.role == ROLE_PRIMARY], hosts, proxy)  # it goes with the lock
                 return result  # nothing but our own lock
             if confirm is not None and not confirm(items):
                 result.declined = True

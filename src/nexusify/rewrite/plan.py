@@ -46,7 +46,7 @@ import shutil
 import signal
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from packaging.utils import canonicalize_name
@@ -368,9 +368,8 @@ def _plan_service(project: Project, ctx: _PlanContext) -> tuple[ServicePlan, lis
             for problem in patched.problems:
                 # only the index URL could not be added: the shared code is gone already (a build inside
                 # a uv workspace still has it: that stays an error)
-                if not needed and problem.code != "dockerfile-uv-workspace" and problem.code not in CHECK_CODES:
-                    problem.severity = "warning"
-                problems.append(_untouched(problem))
+                lesser = not needed and problem.code != "dockerfile-uv-workspace" and problem.code not in CHECK_CODES
+                problems.append(_untouched(problem, warning=lesser))
             if patched.changed:
                 sp.files.append(FilePlan(df, drel, "dockerfile", sp.name, content, patched.text.encode("utf-8"),
                                          patched.edits))
@@ -379,12 +378,12 @@ def _plan_service(project: Project, ctx: _PlanContext) -> tuple[ServicePlan, lis
     return sp, problems
 
 
-def _untouched(problem: Problem) -> Problem:
-    """A Dockerfile problem as rewrite reports it: the rule's hint, and that the file was left alone."""
-    note = "this Dockerfile was left untouched"
-    if note not in (problem.hint or ""):
-        problem.hint = (problem.hint + "; " if problem.hint else "") + note
-    return problem
+def _untouched(problem: Problem, *, warning: bool = False) -> Problem:
+    """A Dockerfile problem as rewrite reports it for one consumer: the rule's hint, and that the
+    file was left alone (``warning``: lowered to a warning). A copy, never the judged one: a
+    Dockerfile is judged once per rewrite and its problems are shared by every consumer it builds."""
+    hint = (problem.hint + "; " if problem.hint else "") + "this Dockerfile was left untouched"
+    return replace(problem, hint=hint, severity="warning" if warning else problem.severity)
 
 
 def _lock_jobs(lockfiles: list[Path], sp: ServicePlan, shared: frozenset[str]) -> list[LockJob]:

@@ -59,9 +59,12 @@ Environment keys (``[deploy.environments.<name>]``):
   ``DOCKER_CERT_PATH``/``DOCKER_TLS_VERIFY``) or ``"unix:///path.sock"``, or a table
   ``{url = "...", bind = "10.0.0.5"}`` whose ``bind`` is the address the host's proxy publishes on
   (default: all). Needs ``proxy.kind = "container"``. Without ``hosts``: the single ``engine``.
-- ``primary`` (string, optional; default: the first of ``hosts``): the host (its address as in
-  ``hosts``, or ``user@host[:port]``) that holds the deploy lock and runs the migrations. Naming it
-  keeps the lock where it is when the list is reordered.
+- ``primary`` (string, optional): the host (its address as in ``hosts``, or ``user@host[:port]``)
+  that holds the deploy lock and runs the migrations. Without it, the host that already holds
+  the environment's lock (the ``nexusify-ENV-primary`` volume its first deploy left) keeps it,
+  wherever the list puts it; the first host only when none does. Two hosts that both hold it
+  (the list was reordered while two clones deployed for the first time) are an error until
+  ``primary`` names one.
 - ``kubernetes`` (table, optional): ``{ context = "...", namespace = "..." }``: the environment is a
   namespace of a cluster (``kubectl --context --namespace``). Per service a Deployment per color, a
   Service whose selector is the switch, a migration Job and a Secret made from ``secrets`` at apply
@@ -167,23 +170,23 @@ DEFAULT_LOCK_WAIT = 0.0
 
 
 def _primary_first(ck: Checker, etable: Mapping[str, Any], path: list[str],
-                   hosts: tuple[HostSpec, ...]) -> tuple[HostSpec, ...]:
-    """``hosts`` with the ``primary`` host first: the one rule for where the lock lives and the
-    migrations run is "the first host", so naming it here keeps it put when the list is reordered."""
+                   hosts: tuple[HostSpec, ...]) -> tuple[tuple[HostSpec, ...], str | None]:
+    """(``hosts`` with the ``primary`` host first, its address; None when not named). Without it
+    the lock host is found on the hosts (:mod:`~nexusify.deploy.state.primary`)."""
     primary = ck.string(etable, "primary", path)
     if primary is None:
-        return hosts
+        return hosts, None
     if not hosts:
         ck.error([*path, "primary"], "names the lock host of `hosts`, and the environment has none",
                  hint="remove `primary`, or list the environment's `hosts`")
-        return hosts
+        return hosts, None
     found = next((h for h in hosts if primary in (h.url, h.name)), None)
     if found is None:
         near = suggest(primary, [h.url for h in hosts])
         ck.error([*path, "primary"], f"{primary!r} is not one of `hosts`" + (f"; did you mean {near!r}?" if near else ""),
                  hint="primary is a host's address exactly as `hosts` lists it")
-        return hosts
-    return (found, *(h for h in hosts if h is not found))
+        return hosts, None
+    return (found, *(h for h in hosts if h is not found)), found.url
 
 
 def load_deploy_config(
@@ -259,7 +262,7 @@ def load_deploy_config(
         elif hosts and (proxy is None or proxy.kind != "container"):
             ck.error([*path, "hosts"], "an environment with `hosts` needs a proxy container on each host",
                      hint=f'add [deploy.environments.{ename}.proxy] with kind = "container" and listen = 80')
-        hosts = _primary_first(ck, etable, path, hosts)
+        hosts, primary = _primary_first(ck, etable, path, hosts)
         merged = dict(services)
         overrides = etable.get("services", {})
         if not isinstance(overrides, dict):
@@ -284,7 +287,7 @@ def load_deploy_config(
             name=ename, secrets=secrets, proxy=proxy,
             keep=ck.whole(etable, "keep", path, keep, 1),
             lock_wait=ck.number(etable, "lock-wait", path, lock_wait),
-            services=merged, hosts=hosts, kubernetes=kubernetes,
+            services=merged, hosts=hosts, primary=primary, kubernetes=kubernetes,
         )
         if "kubernetes" in etable:
             check_kubernetes_services(ck, environment, overrides)

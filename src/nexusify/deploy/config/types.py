@@ -119,6 +119,7 @@ class EnvironmentConfig:
     services: Mapping[str, ServiceConfig]  # merged with per-environment overrides
     hosts: tuple[HostSpec, ...] = ()  # empty: the single engine of [deploy] engine (today's default)
     kubernetes: KubernetesConfig | None = None  # set: the environment is a Kubernetes namespace
+    primary: str | None = None  # ``primary``: the address of the lock host (then first of ``hosts``)
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ ROLE_SERVICE = "service"
 ROLE_PROXY = "proxy"
 ROLE_LOCK = "lock"
 ROLE_HISTORY = "history"
+ROLE_PRIMARY = "primary"
 ROLE_NETWORK = "network"
 ROLE_MIGRATION = "migration"
 
@@ -156,6 +157,7 @@ __all__ = [
     "ROLE_LOCK",
     "ROLE_MIGRATION",
     "ROLE_NETWORK",
+    "ROLE_PRIMARY",
     "ROLE_PROXY",
     "ROLE_SERVICE",
     "Engine",

@@ -29,13 +29,18 @@ HISTORY_MOUNT = "/history"
 
 
 def lock_name(environment: str) -> str:
-    """The lock container of ``environment`` on its first host."""
+    """The lock container of ``environment`` on its primary host."""
     return f"nexusify-{environment}-lock"
 
 
 def history_volume(environment: str) -> str:
     """The named volume holding ``environment``'s history records, one file per record, on every host."""
     return f"nexusify-{environment}-history"
+
+
+def primary_volume(environment: str) -> str:
+    """The (empty) named volume that marks the host holding ``environment``'s deploy lock."""
+    return f"nexusify-{environment}-primary"
 
 
 def object_labels(environment: str, role: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -51,13 +56,18 @@ def environment_filter(environment: str, role: str | None = None) -> dict[str, l
     return {"label": labels}
 
 
-def history_exists(engine: Engine, environment: str) -> bool:
-    """Does this host hold the environment's history volume (any other failure propagates)?"""
+def volume_exists(engine: Engine, name: str) -> bool:
+    """Does this host hold the named volume (any other failure propagates)?"""
     try:
-        engine.client.api.inspect_volume(history_volume(environment))
+        engine.client.api.inspect_volume(name)
     except NotFound:
         return False
     return True
+
+
+def history_exists(engine: Engine, environment: str) -> bool:
+    """Does this host hold the environment's history volume (any other failure propagates)?"""
+    return volume_exists(engine, history_volume(environment))
 
 
 def ensure_marker_image(engine: Engine) -> str:
@@ -121,6 +131,6 @@ def inspect_container(engine: Engine, ident: str) -> dict[str, Any] | None:
 
 __all__ = [
     "HISTORY_MOUNT", "MARKER_IMAGE", "create_marker_container", "ensure_marker_image", "environment_filter",
-    "history_exists", "history_volume", "inspect_container", "lock_name", "object_labels",
-    "remove_container",
+    "history_exists", "history_volume", "inspect_container", "lock_name", "object_labels", "primary_volume",
+    "remove_container", "volume_exists",
 ]

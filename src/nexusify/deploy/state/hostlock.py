@@ -1,4 +1,4 @@
-"""The deploy lock of an environment with hosts: a named container on its first host.
+"""The deploy lock of an environment with hosts: a named container on its primary host.
 
 Two machines (a laptop and CI, two operators) deploying the same environment share no files,
 only the hosts. Creating a container named ``nexusify-ENV-lock`` is atomic in the engine: of two
@@ -9,9 +9,9 @@ manager). A deploy killed with SIGKILL leaves it behind: the next deploy from th
 sees the pid is gone and takes it over; from anywhere else it is refused with the holder and
 ``nexusify deploy unlock --environment ENV`` to release it once nobody deploys.
 
-:func:`environment_lock` is the one entry for deploy, rollback and down: the local ``flock`` of
-:mod:`~nexusify.deploy.state.lock` always (the working copy's state files), plus this lock when the
-environment has hosts.
+:func:`environment_lock` is what ``HostState.hold`` (:mod:`~nexusify.deploy.state.backend`, the one
+entry for deploy, rollback and down) takes: the local ``flock`` of :mod:`~nexusify.deploy.state.lock`
+(the working copy's state files), plus this lock on the primary host.
 """
 
 from __future__ import annotations
@@ -20,13 +20,14 @@ import contextlib
 import os
 import socket
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from nexusify.config import Settings
-from nexusify.deploy.config.types import DeployConfig, EnvironmentConfig
+from nexusify.deploy.config.placement import Placement, placement_of
+from nexusify.deploy.config.types import DeployConfig
 from nexusify.deploy.runtime.engine import LABEL_PREFIX, ROLE_LOCK, Engine
 from nexusify.deploy.runtime.objects import (
     create_marker_container,
@@ -37,9 +38,11 @@ from nexusify.deploy.runtime.objects import (
 )
 from nexusify.deploy.runtime.sdk import Conflict, EngineError
 from nexusify.deploy.state.history import utc_now, who
-from nexusify.deploy.state.hostset import Host, connected_hosts, state_on_hosts
-from nexusify.deploy.state.lock import DeployLock, LockHolder, current_holder, pid_alive
+from nexusify.deploy.state.hostset import Host, connected_hosts
+from nexusify.deploy.state.lock import DeployLock, LockHolder, current_holder
+from nexusify.deploy.state.primary import check_alone, primary_first
 from nexusify.errors import DeployError, LockHeld
+from nexusify.processes import pid_alive
 
 POLL = 0.5  # seconds between two attempts while waiting (each is an engine round trip)
 VANISH_GRACE = 5.0  # seconds a lock may keep vanishing and reappearing between create and inspect
@@ -89,7 +92,7 @@ def left_by_dead_process(holder: LockHolder) -> bool:
 
 
 class HostLock:
-    """Context manager: the lock container of ``environment`` on ``engine`` (the first host).
+    """Context manager: the lock container of ``environment`` on ``engine`` (the primary host).
 
     ``wait`` seconds to wait for another holder (0 = refuse at once), then LockHeld naming it.
     ``on_wait(holder)`` is called once when waiting starts; ``recovered`` is the dead holder whose
@@ -174,7 +177,7 @@ class HostLock:
 
 
 def unlock(engine: Engine, environment: str) -> LockHolder | None:
-    """Remove the environment's lock on this (first) host; the holder it named, or None when free.
+    """Remove the environment's lock on this (primary) host; the holder it named, or None when free.
 
     Refused while the holder is a live process on this machine: that deploy is still running.
     """
@@ -197,60 +200,45 @@ def unlock_environment(config: DeployConfig, settings: Settings, environment: st
     a live holder is reported (LockHeld), a free one is said to be free.
     """
     env_cfg = config.environment(environment)
-    if not state_on_hosts(env_cfg):
+    placement = placement_of(config, env_cfg, env)
+    if not placement.state_on_hosts:
         holder = current_holder(settings.state_path, env_cfg.name)
         if holder is not None:
             raise LockHeld(f"environment `{env_cfg.name}` is being deployed by {holder.describe()}",
                            hint="with a local nginx the lock is a file lock of the working copy, released when that "
                            "process ends (it cannot outlive a killed deploy)")
         return "this working copy", None
-    with connected_hosts(config, env_cfg, env, first_only=True) as hosts:
-        name, engine = hosts[0]
+    with connected_hosts(placement, env) as hosts:
+        name, engine = primary_first(hosts, placement)[0]
         return name, unlock(engine, env_cfg.name)
 
 
 @contextlib.contextmanager
-def environment_lock(state_path: Path, environment: str, *, first_host: tuple[str, Engine] | None = None,
+def environment_lock(state_path: Path, placement: Placement, hosts: Sequence[Host], *,
                      wait: float = 0.0, action: str = "deploy",
                      on_wait: Callable[[LockHolder | None], None] | None = None,
-                     env: Mapping[str, str] | None = None) -> Iterator[Any]:
-    """The lock a deploy, rollback or down of ``environment`` holds: the working copy's flock, and
-    the lock container on ``first_host`` (display name, engine) when the environment has hosts.
-    Yields the lock object whose ``recovered`` says whether a dead holder's lock was taken over."""
+                     env: Mapping[str, str] | None = None) -> Iterator[tuple[Any, list[Host]]]:
+    """The lock a deploy, rollback or down of the environment holds: the working copy's flock, and
+    the lock container on its primary host when it keeps its state on ``hosts`` (connected, in the
+    configuration's order). Yields (the lock object, whose ``recovered`` says whether a dead
+    holder's lock was taken over; ``hosts`` with the primary first)."""
     started = time.monotonic()
+    environment = placement.environment
     local = DeployLock(state_path, environment, wait=wait, action=action, on_wait=on_wait, env=env)
     with local:
-        if first_host is None:
-            yield local
+        if not placement.state_on_hosts or not hosts:
+            yield local, list(hosts)
             return
+        ordered = primary_first(hosts, placement)
         remaining = max(0.0, wait - (time.monotonic() - started))
-        name, engine = first_host
+        name, engine = ordered[0]
         remote = HostLock(engine, environment, name, wait=remaining, action=action, on_wait=on_wait, env=env)
         with remote:
-            yield remote
-
-
-@contextlib.contextmanager
-def held_environment(config: DeployConfig, settings: Settings, env_cfg: EnvironmentConfig, env: Mapping[str, str], *,
-                     wait: float, action: str,
-                     on_wait: Callable[[LockHolder | None], None] | None = None,
-                     on_recovered: Callable[[LockHolder], None] | None = None) -> Iterator[list[Host]]:
-    """Hold the environment for a deploy, rollback or down: its lock (on the first host when the
-    environment keeps state on its hosts), yielding those hosts connected (for the history), or
-    no host when its state is the working copy's. ``on_recovered(holder)``: the lock container a
-    dead process left was taken over (said in the result, so nobody wonders where it went; a
-    working copy's flock dies with its process, as it always did)."""
-    with contextlib.ExitStack() as stack:
-        hosts: list[Host] = stack.enter_context(connected_hosts(config, env_cfg, env)) if state_on_hosts(env_cfg) else []
-        lock = stack.enter_context(environment_lock(settings.state_path, env_cfg.name,
-                                                    first_host=hosts[0] if hosts else None, wait=wait, action=action,
-                                                    on_wait=on_wait, env=env))
-        if isinstance(lock, HostLock) and lock.recovered is not None and on_recovered is not None:
-            on_recovered(lock.recovered)
-        yield hosts
+            check_alone(ordered, placement)
+            yield remote, ordered
 
 
 __all__ = [
-    "HostLock", "environment_lock", "held_environment", "holder_of", "left_by_dead_process", "read_lock", "took_over", "unlock", "unlock_command",
+    "HostLock", "environment_lock", "holder_of", "left_by_dead_process", "read_lock", "took_over", "unlock", "unlock_command",
     "unlock_environment",
 ]

@@ -24,6 +24,7 @@ from types import TracebackType
 from nexusify.deploy.state.history import utc_now, who
 from nexusify.errors import DeployError, LockHeld
 from nexusify.files import confined, write_atomic
+from nexusify.processes import pid_alive
 
 POLL = 0.1
 HOLDER_GRACE = 1.0  # seconds a refusal waits to learn who holds the lock
@@ -43,16 +44,6 @@ class LockHolder:
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _read_holder(path: Path) -> LockHolder | None:
@@ -212,4 +203,4 @@ def current_holder(state_path: Path, environment: str) -> LockHolder | None:
         os.close(fd)
 
 
-__all__ = ["DeployLock", "LockHolder", "current_holder", "pid_alive"]
+__all__ = ["DeployLock", "LockHolder", "current_holder"]

@@ -193,10 +193,11 @@ def disagreements(rows: Sequence[ServiceOnHost], hosts: Sequence[str]) -> list[s
 def environment_status(environment: str, hosts: Sequence[Host], runtimes: Sequence[ServiceRuntime], *,
                        proxy_for: Callable[[str, Engine], ContainerProxy] | None = None,
                        switched_to: Callable[[str], str | None] | None = None,
-                       lock_on_first: bool = False) -> EnvironmentStatus:
+                       lock_on_primary: bool = False) -> EnvironmentStatus:
     """The environment as its hosts see it (``proxy_for(host, engine)``: its proxy container, in
     container mode; ``switched_to(service)``: the container the private nginx sends the service's
-    traffic to); a host that does not answer is reported, not skipped."""
+    traffic to; ``lock_on_primary``: the first of ``hosts`` holds the deploy lock); a host that
+    does not answer is reported, not skipped."""
     report = EnvironmentStatus(environment=environment, hosts=[name for name, _ in hosts])
     answered: list[str] = []
     for name, engine in hosts:
@@ -208,7 +209,7 @@ def environment_status(environment: str, hosts: Sequence[Host], runtimes: Sequen
             continue
         report.services.extend(rows)
         answered.append(name)
-    if lock_on_first and hosts and hosts[0][0] in answered:
+    if lock_on_primary and hosts and hosts[0][0] in answered:
         found = read_lock(hosts[0][1], environment)
         if found is not None:
             report.lock = found[1].describe()

@@ -41,6 +41,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from nexusify.errors import DeployError
 from nexusify.files import write_atomic
+from nexusify.processes import pid_alive
 
 
 @dataclass(frozen=True)
@@ -234,12 +235,8 @@ class NginxProxy:
             pid = int(self.pid_file.read_text().strip())
         except (OSError, ValueError):
             return None
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if not pid_alive(pid):
             return None
-        except PermissionError:
-            return pid
         cmdline = Path(f"/proc/{pid}/cmdline")
         if cmdline.exists():
             try:
@@ -345,7 +342,7 @@ class NginxProxy:
         """Wait until the workers that ran the previous config have exited."""
         deadline = time.monotonic() + timeout
         while True:
-            alive = {p for p in self._old_workers if Path(f"/proc/{p}").exists() and _is_child(p, self.master_pid())}
+            alive = {p for p in self._old_workers if pid_alive(p) and _is_child(p, self.master_pid())}
             self._old_workers = alive
             if not alive:
                 return True
@@ -361,9 +358,7 @@ class NginxProxy:
         os.kill(master, signal.SIGQUIT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            try:
-                os.kill(master, 0)
-            except ProcessLookupError:
+            if not pid_alive(master):
                 return
             time.sleep(0.02)
         os.kill(master, signal.SIGKILL)
