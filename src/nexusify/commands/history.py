@@ -10,6 +10,8 @@ from nexusify.commands import Context
 from nexusify.commands.deploy import need_deploy_extra
 from nexusify.config import suggest
 from nexusify.deploy.config.load import load_deploy_config
+from nexusify.deploy.kubernetes.cluster import kubectl_for
+from nexusify.deploy.kubernetes.history import ConfigMapHistory
 from nexusify.deploy.state.history import DeploymentRecord, read_history
 from nexusify.deploy.state.hosthistory import merge_records, read_on_hosts
 from nexusify.deploy.state.hostset import connected_hosts, state_on_hosts
@@ -90,6 +92,8 @@ def _records(ctx: Context, environment: str) -> tuple[list[DeploymentRecord], li
         return local, []
     config = load_deploy_config(ctx.settings, env=ctx.env)
     env_cfg = config.environment(environment)
+    if env_cfg.kubernetes is not None:  # kept in the cluster: every clone reads the same records
+        return ConfigMapHistory(kubectl_for(config, environment, ctx.env), environment).records(), []
     if not state_on_hosts(env_cfg):
         return local, []
     need_deploy_extra()  # only to reach the hosts: a local history needs no engine

@@ -8,6 +8,8 @@
   (:class:`~nexusify.deploy.state.store.StateStore`, a JSON file per environment and host);
 - :class:`~nexusify.deploy.traffic.switch.TrafficSwitch`: where a service's traffic goes (nginx on the
   host, or the proxy container);
+- :class:`HistoryBackend`: the deployment records of an environment (the ConfigMap
+  ``nexusify-history`` of a Kubernetes namespace);
 - :class:`ImageTransport`: how a built image reaches a host (registry pull, or streamed from the
   build engine: :mod:`~nexusify.deploy.runtime.transport`);
 - :class:`MigrationRunner`: runs a service's migrations once, before the switch.
@@ -23,6 +25,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from nexusify.credentials import Secret
+from nexusify.deploy.secrets import SecretBundle
+from nexusify.deploy.state.history import DeploymentRecord
 from nexusify.deploy.state.store import Slot
 from nexusify.deploy.traffic.switch import Target, TrafficSwitch
 
@@ -96,6 +100,19 @@ class StateBackend(Protocol):
 
 
 @runtime_checkable
+class HistoryBackend(Protocol):
+    """Where an environment's deployment records live and are read from, whoever reads them: the
+    ConfigMap ``nexusify-history`` of a Kubernetes namespace
+    (:class:`~nexusify.deploy.kubernetes.history.ConfigMapHistory`). Records never hold a secret value."""
+
+    def records(self) -> list[DeploymentRecord]:
+        """The environment's records, oldest first."""
+
+    def append(self, record: DeploymentRecord, *, secrets: SecretBundle | None = None) -> DeploymentRecord:
+        """Add ``record``, any value of ``secrets`` in it replaced by ``<hidden>``; returns it with its id."""
+
+
+@runtime_checkable
 class ImageTransport(Protocol):
     """How a built image reaches a site's engine."""
 
@@ -112,5 +129,5 @@ class MigrationRunner(Protocol):
 
 
 __all__ = [
-    "ImageTransport", "MigrationRunner", "Runtime", "ServiceRuntime", "Slot", "StateBackend", "Target", "TrafficSwitch",
+    "HistoryBackend", "ImageTransport", "MigrationRunner", "Runtime", "ServiceRuntime", "Slot", "StateBackend", "Target", "TrafficSwitch",
 ]
