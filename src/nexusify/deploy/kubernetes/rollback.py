@@ -59,10 +59,10 @@ def _problem(service: str, live: ColorState | None, kept: ColorState | None, kep
     if kept is None:
         return (f"service `{service}`: nothing kept to roll back to: Deployment {kept_name} does not exist "
                 f"(live: {serving})")
-    if not kept.available:
-        return f"service `{service}`: the kept {kept.describe()} is not available ({kept.readiness()})"
     if to_version is not None and kept.version != to_version:
         return f"service `{service}`: --to {to_version}: the kept version is {kept.version} ({kept.deployment})"
+    if not kept.available:
+        return f"service `{service}`: the kept {kept.describe()} is not available ({kept.readiness()})"
     return None
 
 
