@@ -212,3 +212,36 @@ def test_the_history_keeps_the_last_records_and_only_its_environment(tmp_path: P
     seed(env, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": kh.NAME}, "data": {kh.KEY: "{not json\n"}})
     with pytest.raises(Exception, match="record 1 is damaged"):
         prod.records()
+
+
+def test_rollback_dry_run_is_for_kubernetes_environments(tmp_path: Path, run_cli: Callable[..., CliResult]) -> None:
+    root = kube_project(tmp_path, environment="keep = 2", service="public-port = 18080\n")  # an engine environment
+    r = run_cli("rollback", "--root", str(root), "-e", "prod", "--dry-run", env=_env(tmp_path))
+    assert r.exit_code == 2 and "`rollback --dry-run` is for Kubernetes environments" in r.output, r.output
+
+
+def test_an_interrupted_rollback_is_recorded_as_aborted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from nexusify.config import resolve_settings
+    from nexusify.deploy.config.load import load_deploy_config
+    from nexusify.deploy.kubernetes import rollback as kr
+
+    root = kube_project(tmp_path)
+    env = _env(tmp_path)
+    serving(env, "blue", "v1")
+    serving(env, "green", "v2")
+    config = load_deploy_config(resolve_settings(root, env={}), env={})
+    kubectl = Kubectl("prod-cluster", "shop", env=env)
+    plan = kr.plan_rollback(config, "prod", kubectl)
+    real = Kubectl.execute
+
+    def interrupted(self: Kubectl, step: Any) -> str:
+        if step.stage == "switch":
+            raise KeyboardInterrupt
+        return real(self, step)
+
+    monkeypatch.setattr(Kubectl, "execute", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        kr.run_rollback(plan, kubectl, env=env)
+    (rec,) = kh.ConfigMapHistory(kubectl, "prod").records()
+    assert (rec.action, rec.outcome, rec.services[0].outcome) == ("rollback", "aborted", "failed")
+    assert _selector(env) == "green"

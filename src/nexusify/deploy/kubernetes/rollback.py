@@ -7,6 +7,7 @@ the Secret it started with), no migration is downgraded. All services are checke
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -118,6 +119,10 @@ def run_rollback(plan: RollbackPlan, kubectl: Kubectl, *, env: Mapping[str, str]
             done.append(move)
     except DeployError as exc:
         cause = exc
+    except KeyboardInterrupt:  # recorded as aborted (what moved and what did not), then stop
+        with contextlib.suppress(DeployError):
+            _record(plan, kubectl, done, started_at, time.monotonic() - start, env, "aborted", "interrupted")
+        raise
     result.duration = time.monotonic() - start
     result.stages = {"switch": result.duration}
     result.outcome = "success" if cause is None else "failed"
@@ -127,15 +132,9 @@ def run_rollback(plan: RollbackPlan, kubectl: Kubectl, *, env: Mapping[str, str]
         result.services.append({"service": m.service, "previous_version": m.live.version, "version": m.kept.version,
                                 "from_color": m.live.color, "to_color": m.kept.color,
                                 "container": m.kept.deployment, "switched": m in done})
-    record = DeploymentRecord(
-        environment=plan.environment, action="rollback", outcome=result.outcome, started_at=started_at,
-        finished_at=utc_now(), duration=result.duration, who=who(env),
-        services=tuple(ServiceRecord(m.service, m.kept.version or "?", image=m.kept.image,
-                                     previous_version=m.live.version,
-                                     outcome=None if m in done else "failed") for m in plan.moves),
-        stages=result.stages, error=cause.message if cause is not None else None)
     try:
-        result.record_id = ConfigMapHistory(kubectl, plan.environment).append(record).id
+        result.record_id = _record(plan, kubectl, done, started_at, result.duration, env, result.outcome,
+                                   cause.message if cause is not None else None)
     except DeployError as exc:
         if cause is None:
             cause = DeployError(f"the rollback switched, but was not recorded: {exc.message}", hint=exc.hint)
@@ -143,6 +142,19 @@ def run_rollback(plan: RollbackPlan, kubectl: Kubectl, *, env: Mapping[str, str]
         result.error = cause.message
         raise DeployFailed(cause, result)
     return result
+
+
+def _record(plan: RollbackPlan, kubectl: Kubectl, done: list[Move], started_at: str, duration: float,
+            env: Mapping[str, str] | None, outcome: str, error: str | None) -> str:
+    """Append the rollback to the cluster's history; its id."""
+    record = DeploymentRecord(
+        environment=plan.environment, action="rollback", outcome=outcome, started_at=started_at,
+        finished_at=utc_now(), duration=duration, who=who(env),
+        services=tuple(ServiceRecord(m.service, m.kept.version or "?", image=m.kept.image,
+                                     previous_version=m.live.version,
+                                     outcome=None if m in done else "failed") for m in plan.moves),
+        stages={"switch": duration}, error=error)
+    return ConfigMapHistory(kubectl, plan.environment).append(record).id
 
 
 __all__ = ["Move", "RollbackPlan", "plan_rollback", "run_rollback"]
