@@ -18,6 +18,7 @@ import pytest
 from nexusify.deploy.kubernetes import history as kh
 from nexusify.deploy.kubernetes import target
 from nexusify.deploy.kubernetes.runner import Kubectl
+from nexusify.deploy.protocols import HistoryBackend
 from nexusify.deploy.runtime.images import BuiltImage
 from nexusify.deploy.state.history import DeploymentRecord
 from tests.conftest import CliResult
@@ -90,6 +91,7 @@ def test_deploy_rollback_status_history(tmp_path: Path, run_cli: Callable[..., C
     for tag in ("v1", "v2"):
         r = run_cli("deploy", *base, "--tag", tag, env=env)
         assert r.exit_code == 0, r.output
+        assert API_KEY not in r.output and DB_URL not in r.output
     assert no_build == ["registry.example.com/team/app:v1", "registry.example.com/team/app:v2"]
     assert _selector(env) == "green"
 
@@ -117,6 +119,8 @@ def test_deploy_rollback_status_history(tmp_path: Path, run_cli: Callable[..., C
     assert (svc["live_color"], svc["live"], svc["kept_color"], svc["kept"]) == ("blue", ["v1"], "green", ["v2"])
     text = run_cli("status", *base, env=env)
     assert text.exit_code == 0 and "blue v1" in text.stdout and "green v2" in text.stdout, text.output
+    table = run_cli("history", *base, env=env)
+    assert table.exit_code == 0 and "app v2 → v1" in table.stdout and API_KEY not in table.output, table.output
 
     hist = _json(run_cli("history", *base, "--json", env=env))
     records = hist["records"]
@@ -201,6 +205,7 @@ def test_the_history_keeps_the_last_records_and_only_its_environment(tmp_path: P
     env = _env(tmp_path)
     kubectl = Kubectl("prod-cluster", "shop", env=env)
     prod, other = kh.ConfigMapHistory(kubectl, "prod", keep=3), kh.ConfigMapHistory(kubectl, "staging", keep=3)
+    assert isinstance(prod, HistoryBackend)
     for n in range(4):
         prod.append(DeploymentRecord("prod", "deploy", "success", f"t{n}", f"t{n}", 1.0, "me"))
     other.append(DeploymentRecord("staging", "deploy", "success", "t9", "t9", 1.0, "me"))
