@@ -280,6 +280,11 @@ elif cmd[0] in ("apply", "create", "replace"):
     key = obj["kind"].lower() + "/" + obj["metadata"]["name"]
     if cmd[0] == "create" and key in objects:
         stop("(AlreadyExists): " + key)
+    race = os.environ.get("FAKE_RACE")  # another writer's line lands between this one's get and replace
+    if cmd[0] == "replace" and race and not state.get("raced"):
+        state["raced"] = True
+        objects[key]["data"]["history.jsonl"] += race + "\\n"
+        save(key, objects[key])
     if cmd[0] == "replace" and (key not in objects or obj["metadata"].get("resourceVersion")
                                 != objects[key]["metadata"]["resourceVersion"]):
         stop("(Conflict): " + key + " was modified")

@@ -250,3 +250,14 @@ def test_an_interrupted_rollback_is_recorded_as_aborted(tmp_path: Path, monkeypa
     (rec,) = kh.ConfigMapHistory(kubectl, "prod").records()
     assert (rec.action, rec.outcome, rec.services[0].outcome) == ("rollback", "aborted", "failed")
     assert _selector(env) == "green"
+
+
+def test_a_history_write_that_loses_a_race_reads_again_and_keeps_both(tmp_path: Path) -> None:
+    theirs = DeploymentRecord("prod", "deploy", "success", "t-theirs", "t-theirs", 1.0, "them", id="theirs")
+    env = _env(tmp_path, FAKE_RACE=json.dumps(theirs.to_dict()))
+    history = kh.ConfigMapHistory(Kubectl("prod-cluster", "shop", env=env), "prod")
+    history.append(DeploymentRecord("prod", "deploy", "success", "t0", "t0", 1.0, "me"))
+    history.append(DeploymentRecord("prod", "rollback", "success", "t1", "t1", 1.0, "me"))
+    assert [r.started_at for r in history.records()] == ["t0", "t-theirs", "t1"]
+    writes = [c["argv"][2] for c in _calls(tmp_path / "kubectl.jsonl") if c["argv"][2] in ("create", "replace")]
+    assert writes == ["create", "replace", "replace"]  # the first replace was refused (Conflict), then retried
