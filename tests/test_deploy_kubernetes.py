@@ -239,23 +239,116 @@ fail = os.environ.get("FAKE_KUBECTL_FAIL")
 if fail and fail in args:
     sys.stderr.write("error: deployment exceeded its progress deadline; env was " + os.environ.get("LEAK", "") + "\\n")
     sys.exit(1)
-if args[2:4] == ["get", "service/app"]:
-    sys.stdout.write(os.environ.get("FAKE_LIVE", ""))
-if args[2] == "get" and args[3].startswith("job/"):
+# a tiny cluster: objects by "kind/name" in a JSON file; get, apply, create, replace, patch, rollout
+path = os.environ["FAKE_KUBECTL_STATE"]
+state = json.load(open(path)) if os.path.exists(path) else {"rv": 0, "objects": {}}
+objects = state["objects"]
+cmd = args[2:]
+
+
+def stop(message):
+    sys.stderr.write("Error from server " + message + "\\n")
+    sys.exit(1)
+
+
+def save(key, obj):
+    state["rv"] += 1
+    obj.setdefault("metadata", {})["resourceVersion"] = str(state["rv"])
+    objects[key] = obj
+    with open(path, "w") as f:
+        json.dump(state, f, indent=1)
+
+
+def merge(into, patch):
+    for k, v in patch.items():
+        if isinstance(v, dict) and isinstance(into.get(k), dict):
+            merge(into[k], v)
+        else:
+            into[k] = v
+
+
+if cmd[0] == "get" and cmd[1].startswith("job/") and "jsonpath" in " ".join(cmd):
     sys.stdout.write(os.environ.get("FAKE_JOB", "SuccessCriteriaMet Complete"))
-if args[2] == "logs":
+elif cmd[0] == "get":
+    obj = objects.get(cmd[1])
+    if obj is None and "--ignore-not-found" not in cmd:
+        stop("(NotFound): " + cmd[1] + " not found")
+    if obj is not None:
+        sys.stdout.write(json.dumps(obj))
+elif cmd[0] in ("apply", "create", "replace"):
+    obj = json.loads(stdin)
+    key = obj["kind"].lower() + "/" + obj["metadata"]["name"]
+    if cmd[0] == "create" and key in objects:
+        stop("(AlreadyExists): " + key)
+    race = os.environ.get("FAKE_RACE")  # another writer's line lands between this one's get and replace
+    if cmd[0] == "replace" and race and not state.get("raced"):
+        state["raced"] = True
+        objects[key]["data"]["history.jsonl"] += race + "\\n"
+        save(key, objects[key])
+    if cmd[0] == "replace" and (key not in objects or obj["metadata"].get("resourceVersion")
+                                != objects[key]["metadata"]["resourceVersion"]):
+        stop("(Conflict): " + key + " was modified")
+    if obj["kind"] == "Secret":  # a cluster keeps the values; this one keeps the keys only
+        obj["stringData"] = {k: "(kept by the cluster)" for k in obj.get("stringData", {})}
+    if obj["kind"] == "Deployment":
+        n = obj["spec"].get("replicas", 1)
+        unready = obj["metadata"]["name"] in os.environ.get("FAKE_UNREADY", "").split(",")
+        obj["status"] = {"replicas": n} if unready else {"replicas": n, "readyReplicas": n, "availableReplicas": n}
+    save(key, obj)
+elif cmd[0] == "patch":
+    if cmd[1] not in objects:
+        stop("(NotFound): " + cmd[1] + " not found")
+    obj = objects[cmd[1]]
+    merge(obj, json.loads(cmd[cmd.index("-p") + 1]))
+    save(cmd[1], obj)
+elif cmd[0] == "rollout":
+    obj = objects.get(cmd[2])
+    if obj is None or not obj["status"].get("readyReplicas"):
+        stop("(Timeout): " + cmd[2] + " is not ready")
+    sys.stdout.write(cmd[2] + " successfully rolled out\\n")
+elif cmd[0] == "logs":
     sys.stdout.write("sqlalchemy.exc.ProgrammingError: relation exists; url " + os.environ.get("LEAK", "") + "\\n")
 """
 
 
 def fake_kubectl(tmp_path: Path, **extra: str) -> tuple[dict[str, str], Path]:
+    """A kubectl on PATH that logs argv and stdin to ``kubectl.jsonl`` and keeps a small cluster in
+    ``cluster.json`` (:func:`cluster`): what it applies, creates, replaces and patches is what it gets."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     exe = bin_dir / "kubectl"
     exe.write_text(f"#!{sys.executable}\n" + FAKE)
     exe.chmod(exe.stat().st_mode | stat.S_IEXEC)
     log = tmp_path / "kubectl.jsonl"
-    return {"PATH": f"{bin_dir}:{os.environ.get('PATH', '')}", "FAKE_KUBECTL_LOG": str(log), **extra}, log
+    return {"PATH": f"{bin_dir}:{os.environ.get('PATH', '')}", "FAKE_KUBECTL_LOG": str(log),
+            "FAKE_KUBECTL_STATE": str(tmp_path / "cluster.json"), **extra}, log
+
+
+def cluster(env: dict[str, str]) -> dict[str, Any]:
+    """The fake cluster's objects by ``kind/name``."""
+    path = Path(env["FAKE_KUBECTL_STATE"])
+    return dict(json.loads(path.read_text())["objects"]) if path.exists() else {}
+
+
+def seed(env: dict[str, str], *objects: dict[str, Any]) -> None:
+    """Put ``objects`` in the fake cluster, as kubectl apply would (a Deployment ready)."""
+    path = Path(env["FAKE_KUBECTL_STATE"])
+    state = json.loads(path.read_text()) if path.exists() else {"rv": 0, "objects": {}}
+    for obj in objects:
+        obj = json.loads(json.dumps(obj))
+        if obj["kind"] == "Deployment":
+            obj["status"] = {"replicas": 1, "readyReplicas": 1, "availableReplicas": 1}
+        state["rv"] += 1
+        obj["metadata"]["resourceVersion"] = str(state["rv"])
+        state["objects"][f"{obj['kind'].lower()}/{obj['metadata']['name']}"] = obj
+    path.write_text(json.dumps(state))
+
+
+def serving(env: dict[str, str], color: str = "blue", version: str = "v0") -> None:
+    """The fake cluster with ``app`` deployed once: its Service selects ``color``, whose Deployment runs ``version``."""
+    t = mf.Target(environment="prod", namespace="shop", service=_service(), image=f"registry.example.com/team/app:{version}",
+                  version=version, color=color)
+    seed(env, mf.deployment_manifest(t), mf.service_manifest(t))
 
 
 def _calls(log: Path) -> list[dict[str, Any]]:
@@ -267,7 +360,8 @@ def _bundle() -> SecretBundle:
 
 
 def test_the_runner_runs_every_step_with_secret_values_on_stdin_only(tmp_path: Path) -> None:
-    env, log = fake_kubectl(tmp_path, FAKE_LIVE="blue")
+    env, log = fake_kubectl(tmp_path)
+    serving(env)
     cfg = _load(kube_project(tmp_path))
     env_cfg = cfg.environment("prod")
     kubectl = Kubectl("prod-cluster", "shop", env=env, bundle=_bundle())
@@ -308,6 +402,7 @@ def test_a_first_deploy_creates_the_service_on_the_new_color(tmp_path: Path) -> 
 
 def test_a_failed_rollout_stops_before_the_switch_and_hides_values(tmp_path: Path) -> None:
     env, log = fake_kubectl(tmp_path, FAKE_KUBECTL_FAIL="rollout", LEAK=API_KEY)
+    serving(env)
     cfg = _load(kube_project(tmp_path))
     env_cfg = cfg.environment("prod")
     kubectl = Kubectl("prod-cluster", "shop", env=env, bundle=_bundle())
@@ -321,6 +416,7 @@ def test_a_failed_rollout_stops_before_the_switch_and_hides_values(tmp_path: Pat
 
 def test_a_failed_migration_job_stops_at_once_with_its_logs(tmp_path: Path) -> None:
     env, log = fake_kubectl(tmp_path, FAKE_JOB="FailureTarget Failed", LEAK=DB_URL)
+    serving(env)
     cfg = _load(kube_project(tmp_path))
     env_cfg = cfg.environment("prod")
     kubectl = Kubectl("prod-cluster", "shop", env=env, bundle=_bundle())
@@ -335,7 +431,8 @@ def test_a_failed_migration_job_stops_at_once_with_its_logs(tmp_path: Path) -> N
 
 
 def test_a_service_nexusify_did_not_make_is_refused(tmp_path: Path) -> None:
-    env, _ = fake_kubectl(tmp_path, FAKE_LIVE="canary")
+    env, _ = fake_kubectl(tmp_path)
+    seed(env, {**mf.service_manifest(_target()), "spec": {"selector": {"app": "app", "color": "canary"}}})
     with pytest.raises(DeployError, match="not blue or green"):
         Kubectl("prod-cluster", "shop", env=env).live_color("app")
 
@@ -354,8 +451,6 @@ def _cli_env(tmp_path: Path) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("argv", [
-    pytest.param(("rollback",), id="rollback"),
-    pytest.param(("status",), id="status"),
     pytest.param(("deploy", "down", "--yes"), id="down"),
     pytest.param(("deploy", "unlock"), id="unlock"),
     pytest.param(("deploy", "--stages", "build"), id="stages"),

@@ -133,13 +133,27 @@ def test_a_deploy_builds_pushes_and_runs_the_kubectl_steps(tmp_path: Path, docke
             assert tag in json.loads(resp.read())["tags"]  # pushed before any kubectl step
         calls = [json.loads(line) for line in log.read_text().splitlines()]
         kinds = [json.loads(c["stdin"])["kind"] if c["stdin"] else c["argv"][2] for c in calls]
-        assert kinds == ["get", "Secret", "ConfigMap", "Job", "get", "Deployment", "rollout", "Service"]
+        # the Service and both colors' Deployments read, the steps, then the record in the history ConfigMap
+        assert kinds == ["get", "get", "get", "Secret", "ConfigMap", "Job", "get", "Deployment", "rollout", "Service",
+                         "get", "ConfigMap"]
+        assert calls[-1]["argv"][2] == "create"
         assert all(API_KEY not in " ".join(c["argv"]) for c in calls)
         (with_values,) = [c for c in calls if API_KEY in c["stdin"]]
         assert json.loads(with_values["stdin"])["metadata"]["name"] == "app-blue-env"
         deployment = next(json.loads(c["stdin"]) for c in calls if '"Deployment"' in c["stdin"])
         assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == ref
         assert "deployed" in r.stdout and "app none -> blue" in r.stdout
+        # a second deploy starts green; the rollback patches the Service back to blue and both are recorded
+        r2 = run_cli("deploy", "--root", str(root), "-e", "prod", "--tag", tag + "b", env=env)
+        assert r2.exit_code == 0 and "app blue -> green" in r2.stdout, r2.output
+        rb = run_cli("rollback", "--root", str(root), "-e", "prod", env=env)
+        assert rb.exit_code == 0, rb.output
+        st = json.loads(run_cli("status", "--root", str(root), "-e", "prod", "--json", env=env).stdout)
+        assert (st["services"][0]["live_color"], st["services"][0]["live"]) == ("blue", [tag])
+        hist = json.loads(run_cli("history", "--root", str(root), "-e", "prod", "--json", env=env).stdout)
+        assert [(h["action"], h["services"][0]["version"]) for h in hist["records"]] == [
+            ("deploy", tag), ("deploy", tag + "b"), ("rollback", tag)]
+        assert API_KEY not in json.dumps(hist) and DB_URL not in json.dumps(hist)
         for f in tmp_path.rglob("*"):  # no value in any file but the env-file it came from
             if f.is_file() and f.name not in (".env.prod", "kubectl.jsonl"):
                 data = f.read_bytes()
@@ -148,3 +162,5 @@ def test_a_deploy_builds_pushes_and_runs_the_kubectl_steps(tmp_path: Path, docke
         registry_cm.__exit__(None, None, None)
         with contextlib.suppress(Exception):
             docker_client.images.remove(ref, force=True)
+        with contextlib.suppress(Exception):
+            docker_client.images.remove(ref + "b", force=True)

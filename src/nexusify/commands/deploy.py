@@ -183,7 +183,12 @@ def run_down(args: argparse.Namespace, ctx: Context) -> int:
                          "when not run from a terminal",
                          hint=f"pass --yes; `nexusify status -e {args.environment}` shows what runs there")
     config = load_deploy_config(ctx.settings, env=ctx.env)
-    config.engine_environment(args.environment, "deploy down")
+    env_cfg = config.environment(args.environment)
+    kube = env_cfg.kubernetes
+    config.engine_environment(args.environment, "deploy down", hint=None if kube is None else (
+        f"remove the objects with `kubectl --context={kube.context} --namespace={kube.namespace} delete "
+        f"deployment,service,secret,job,configmap -l io.nexusify.environment={env_cfg.name}` (the history, "
+        "ConfigMap nexusify-history, carries no environment label and stays)"))
     result = down(config, ctx.settings, args.environment, env=ctx.env, purge_history=args.purge_history,
                   lock_wait=args.lock_wait,
                   confirm=None if args.yes else (lambda items: _confirm(ctx, args.environment, items)))
@@ -214,7 +219,8 @@ def run_down(args: argparse.Namespace, ctx: Context) -> int:
 def run_unlock(args: argparse.Namespace, ctx: Context) -> int:
     """`nexusify deploy unlock`: release the lock a killed deploy left on the first host."""
     config = load_deploy_config(ctx.settings, env=ctx.env)
-    config.engine_environment(args.environment, "deploy unlock")
+    config.engine_environment(args.environment, "deploy unlock",
+                              hint="a Kubernetes deploy takes no lock: there is nothing to release")
     where, released = unlock_environment(config, ctx.settings, args.environment, ctx.env)
     if ctx.json:
         ctx.emit({"environment": args.environment, "where": where,

@@ -12,6 +12,8 @@ from nexusify.commands.deploy import need_deploy_extra
 from nexusify.config import suggest
 from nexusify.deploy.config.load import load_deploy_config
 from nexusify.deploy.config.placement import placement_of
+from nexusify.deploy.kubernetes.cluster import kubectl_for
+from nexusify.deploy.kubernetes.history import ConfigMapHistory
 from nexusify.deploy.state.backend import state_backend
 from nexusify.deploy.state.history import DeploymentRecord, read_history
 from nexusify.deploy.state.hostset import connected_hosts
@@ -91,7 +93,10 @@ def _records(ctx: Context, environment: str) -> tuple[list[DeploymentRecord], li
     if not isinstance(configured, dict) or environment not in configured:
         return read_history(ctx.settings.state_path, environment), []
     config = load_deploy_config(ctx.settings, env=ctx.env)
-    placement = placement_of(config, config.environment(environment), ctx.env)
+    env_cfg = config.environment(environment)
+    if env_cfg.kubernetes is not None:  # kept in the cluster: every clone reads the same records
+        return ConfigMapHistory(kubectl_for(config, environment, ctx.env), environment).records()
+    placement = placement_of(config, env_cfg, ctx.env)
     if not placement.state_on_hosts:
         return state_backend(ctx.settings, placement, [], ctx.env).records()
     need_deploy_extra()  # only to reach the hosts: a local history needs no engine

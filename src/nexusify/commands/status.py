@@ -6,8 +6,10 @@ import argparse
 
 from nexusify.commands import Context
 from nexusify.commands.deploy import need_deploy_extra
-from nexusify.deploy.config.load import load_deploy_config
+from nexusify.deploy.config.load import DeployConfig, load_deploy_config
 from nexusify.deploy.config.placement import placement_of
+from nexusify.deploy.kubernetes.cluster import kubectl_for
+from nexusify.deploy.kubernetes.status import KubeServiceStatus, kubernetes_status
 from nexusify.deploy.plan import make_proxy, routes_of, runtime_of
 from nexusify.deploy.runtime.engine import Engine
 from nexusify.deploy.state.hostset import connected_hosts
@@ -31,10 +33,38 @@ def render(ctx: Context, report: EnvironmentStatus) -> None:
         ctx.out.print(f"problem: {problem}", markup=False)
 
 
+def render_kubernetes(ctx: Context, report: EnvironmentStatus) -> None:
+    rows = []
+    for s in report.services:
+        assert isinstance(s, KubeServiceStatus)
+        live = f"{s.live_color} {', '.join(s.live) or '(no Deployment)'}" if s.live_color else "-"
+        kept = f"{s.kept_color} {', '.join(s.kept) or ''}".strip() if s.kept_ready else "-"
+        rows.append([s.service, live, s.image or "-", s.health or "-", kept, s.kept_ready or "nothing kept"])
+    ctx.out.table(f"{report.environment} on Kubernetes {', '.join(report.hosts)}",
+                  ["service", "live", "image", "ready", "kept", "kept ready"], rows)
+    for problem in report.problems:
+        ctx.out.print(f"problem: {problem}", markup=False)
+
+
+def run_kubernetes(ctx: Context, config: DeployConfig, environment: str) -> int:
+    """Per service: the live color, its version, image and readiness, and the kept color, from kubectl."""
+    env_cfg = config.environment(environment)
+    report = kubernetes_status(env_cfg, kubectl_for(config, environment, ctx.env))
+    if ctx.json:
+        return ctx.emit(report.to_dict(), 1 if report.problems else 0, errors=report.problems, warnings=[])
+    if not report.deployed:
+        ctx.out.print(f"nothing is deployed to {env_cfg.name} yet (Kubernetes {report.hosts[0]})", markup=False)
+    else:
+        render_kubernetes(ctx, report)
+    return 1 if report.problems else 0
+
+
 def run(args: argparse.Namespace, ctx: Context) -> int:
     need_deploy_extra()
     config = load_deploy_config(ctx.settings, env=ctx.env)
-    env_cfg = config.engine_environment(args.environment, "status")
+    if config.environment(args.environment).kubernetes is not None:
+        return run_kubernetes(ctx, config, args.environment)
+    env_cfg = config.environment(args.environment)
     runtimes = [runtime_of(env_cfg, svc) for svc in env_cfg.services.values()]
     placement = placement_of(config, env_cfg, ctx.env)
     proxy_for = switched_to = None

@@ -9,6 +9,8 @@
   working copy's plus the lock on the primary host and the history on every host);
 - :class:`~nexusify.deploy.traffic.switch.TrafficSwitch`: where a service's traffic goes (nginx on the
   host, or the proxy container);
+- :class:`HistoryBackend`: the deployment records of an environment (the ConfigMap
+  ``nexusify-history`` of a Kubernetes namespace);
 - :class:`ImageTransport`: how a built image reaches a host (registry pull, or streamed from the
   build engine: :mod:`~nexusify.deploy.runtime.transport`);
 - :class:`MigrationRunner`: runs a service's migrations once, before the switch.
@@ -91,7 +93,22 @@ class Runtime(Protocol):
 
 
 @runtime_checkable
-class StateBackend(Protocol):
+class HistoryBackend(Protocol):
+    """Where an environment's deployment records are kept and read, whoever reads them: the working
+    copy's and the hosts' (a :class:`StateBackend`), or the ConfigMap ``nexusify-history`` of a
+    Kubernetes namespace (:class:`~nexusify.deploy.kubernetes.history.ConfigMapHistory`). Records
+    never hold a secret value."""
+
+    def append(self, record: DeploymentRecord, secrets: SecretBundle | None = None) -> tuple[DeploymentRecord, list[str]]:
+        """Add ``record`` (redacted with ``secrets``) to the history: (it with its id, a warning per
+        copy that could not be stored: the deploy happened, a missing copy does not undo it)."""
+
+    def records(self) -> tuple[list[DeploymentRecord], list[str]]:
+        """The history, oldest first, each record once; and a warning per copy that could not be read."""
+
+
+@runtime_checkable
+class StateBackend(HistoryBackend, Protocol):
     """An environment's deploy state as one site sees it: the recorded live version and transition
     of each service (per site), the environment's deploy lock, and its history."""
 
@@ -108,12 +125,6 @@ class StateBackend(Protocol):
         """Hold the environment's deploy lock (LockHeld after ``wait`` seconds, naming the holder);
         the context yields the holder whose lock a dead process left and this one took over, if any."""
 
-    def append(self, record: DeploymentRecord, secrets: SecretBundle | None = None) -> tuple[DeploymentRecord, list[str]]:
-        """Add ``record`` (redacted with ``secrets``) to the history: (it with its id, a warning per
-        copy that could not be stored: the deploy happened, a missing copy does not undo it)."""
-
-    def records(self) -> tuple[list[DeploymentRecord], list[str]]:
-        """The history, oldest first, each record once; and a warning per copy that could not be read."""
 
 
 @runtime_checkable
@@ -133,5 +144,5 @@ class MigrationRunner(Protocol):
 
 
 __all__ = [
-    "ImageTransport", "MigrationRunner", "Runtime", "ServiceRuntime", "Slot", "StateBackend", "Target", "TrafficSwitch",
+    "HistoryBackend", "ImageTransport", "MigrationRunner", "Runtime", "ServiceRuntime", "Slot", "StateBackend", "Target", "TrafficSwitch",
 ]

@@ -150,14 +150,13 @@ class DeployConfig:
             hint=f"configured environments: {', '.join(sorted(self.environments))}",
         )
 
-    def engine_environment(self, name: str, verb: str) -> EnvironmentConfig:
+    def engine_environment(self, name: str, verb: str, hint: str | None = None) -> EnvironmentConfig:
         """The named environment for a verb that works on engines only: UsageError (exit 2) for a
         Kubernetes environment, before anything connects anywhere."""
         env = self.environment(name)
         if env.kubernetes is not None:
-            raise UsageError(f"`nexusify {verb}` does not work on Kubernetes environments yet (`{name}` is one)",
-                             hint=f"`nexusify deploy -e {name} --dry-run` prints the kubectl steps; roll back by "
-                             "patching the Service's color selector back")
+            raise UsageError(f"`nexusify {verb}` does not work on Kubernetes environments (`{name}` is one)",
+                             hint=hint or f"`nexusify deploy -e {name} --dry-run` prints the kubectl steps")
         return env
 
     def select_services(self, environment: str, names: list[str] | None = None) -> list[ServiceConfig]:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
+from typing import Any
 
 from nexusify.deploy.config.kubernetes import LABEL_VALUE
 from nexusify.deploy.runtime import engine
-from nexusify.errors import UsageError
+from nexusify.errors import DeployError, UsageError
 
 COLORS = ("blue", "green")
 LABEL_APP = "app"
@@ -22,6 +24,21 @@ LABEL_ROLE = engine.LABEL_ROLE
 def next_color(live: str | None) -> str:
     """The color a deploy starts: the one the Service does not select (blue on a first deploy)."""
     return "green" if live == "blue" else "blue"
+
+
+def color_of(service_obj: Mapping[str, Any], service: str) -> str:
+    """The color a Service (kubectl's JSON) selects: the switch; DeployError when it is not one nexusify made."""
+    spec = service_obj.get("spec")
+    selector = spec.get("selector") if isinstance(spec, dict) else None
+    color = selector.get(LABEL_COLOR) if isinstance(selector, dict) else None
+    if color not in COLORS:
+        raise DeployError(f"service `{service}`: the Service selects color {color!r}, not blue or green",
+                          hint="nexusify switches by color=blue|green; this Service is not one it made")
+    return str(color)
+
+
+def other_color(color: str) -> str:
+    return "green" if color == "blue" else "blue"
 
 
 def deployment(service: str, color: str) -> str:
@@ -65,4 +82,4 @@ def selector(service: str, color: str) -> dict[str, str]:
 
 
 __all__ = ["COLORS", "LABEL_APP", "LABEL_COLOR", "LABEL_ENVIRONMENT", "LABEL_MANAGED", "LABEL_ROLE", "LABEL_VERSION",
-           "deployment", "label_value", "labels", "migration", "next_color", "secret", "selector"]
+           "color_of", "deployment", "label_value", "labels", "migration", "next_color", "other_color", "secret", "selector"]

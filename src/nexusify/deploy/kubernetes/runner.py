@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from nexusify.deploy.kubernetes import manifests as mf
 from nexusify.deploy.kubernetes import names
@@ -58,14 +59,25 @@ class Kubectl:
                               hint=f"context {self.context}, namespace {self.namespace}")
         return proc.stdout
 
+    def get(self, kind: str, name: str) -> dict[str, Any] | None:
+        """The object as kubectl's JSON (``get KIND/NAME -o json``); None when it does not exist."""
+        what = f"reading {kind}/{name}"
+        out = self.run(("get", f"{kind}/{name}", "--ignore-not-found", "-o", "json"), what=what).strip()
+        if not out:
+            return None
+        try:
+            data = json.loads(out)
+        except ValueError as exc:
+            raise DeployError(f"{what}: kubectl printed no JSON ({exc})",
+                              hint=f"context {self.context}, namespace {self.namespace}") from None
+        if not isinstance(data, dict):
+            raise DeployError(f"{what}: kubectl printed {type(data).__name__}, not an object")
+        return data
+
     def live_color(self, service: str) -> str | None:
         """The color the service's Service selects now; None when there is no Service yet."""
-        out = self.run(("get", f"service/{service}", "--ignore-not-found", "-o", "jsonpath={.spec.selector.color}"),
-                       what=f"service `{service}`: reading the Service").strip()
-        if out and out not in names.COLORS:
-            raise DeployError(f"service `{service}`: the Service selects color {out!r}, not blue or green",
-                              hint="nexusify switches by color=blue|green; this Service is not one it made")
-        return out or None
+        obj = self.get("service", service)
+        return names.color_of(obj, service) if obj is not None else None
 
     def stdin_of(self, step: Step) -> str | None:
         """What the step sends: its manifest, or its Secret with the values from the bundle."""
@@ -78,7 +90,7 @@ class Kubectl:
         return None
 
     def execute(self, step: Step) -> str:
-        what = f"service `{step.service}`: {step.what}"
+        what = f"service `{step.service}`: {step.what}" if step.service else step.what
         if step.poll is None:
             return self.run(step.args, stdin=self.stdin_of(step), timeout=step.timeout, what=what)
         deadline = time.monotonic() + step.timeout

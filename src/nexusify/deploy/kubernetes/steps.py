@@ -124,12 +124,16 @@ def plan_steps(switches: Sequence[Switch]) -> list[Step]:
             steps.append(_apply("switch", mf.service_manifest(t),
                                 f"Service {t.service.name} selecting color={t.color} (first deploy)"))
         else:
-            patch = json.dumps({"spec": {"selector": names.selector(t.service.name, t.color)}}, separators=(",", ":"))
-            steps.append(Step("switch", t.service.name,
-                              f"patch Service {t.service.name}: color {sw.live} -> {t.color} "
-                              f"(Deployment {names.deployment(t.service.name, sw.live)} is kept for rollback)",
-                              ("patch", f"service/{t.service.name}", "--type=merge", "-p", patch)))
+            steps.append(switch_step(t.service.name, sw.live, t.color,
+                                     f"Deployment {names.deployment(t.service.name, sw.live)} is kept for rollback"))
     return steps
 
 
-__all__ = ["APPLY", "JOB_CONDITIONS", "PULL_ALLOWANCE", "Poll", "Step", "Switch", "plan_steps"]
+def switch_step(service: str, live: str, color: str, note: str) -> Step:
+    """Move the Service's selector from ``live`` to ``color`` (a deploy's switch, a rollback)."""
+    patch = json.dumps({"spec": {"selector": names.selector(service, color)}}, separators=(",", ":"))
+    return Step("switch", service, f"patch Service {service}: color {live} -> {color} ({note})",
+                ("patch", f"service/{service}", "--type=merge", "-p", patch))
+
+
+__all__ = ["APPLY", "JOB_CONDITIONS", "PULL_ALLOWANCE", "Poll", "Step", "Switch", "plan_steps", "switch_step"]

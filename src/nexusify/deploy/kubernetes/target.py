@@ -3,6 +3,7 @@ steps) and its execution (secrets -> build and push -> the kubectl steps of :mod
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,8 @@ from nexusify.deploy.config.types import (
 )
 from nexusify.deploy.kubernetes import manifests as mf
 from nexusify.deploy.kubernetes import names
+from nexusify.deploy.kubernetes.cluster import ColorState, read_service
+from nexusify.deploy.kubernetes.history import ConfigMapHistory
 from nexusify.deploy.kubernetes.runner import Kubectl
 from nexusify.deploy.kubernetes.steps import Step, Switch, plan_steps
 from nexusify.deploy.kubernetes.yamlout import dump_all
@@ -25,13 +28,15 @@ from nexusify.deploy.readiness import check_rewritten
 from nexusify.deploy.runtime.engine import connect
 from nexusify.deploy.runtime.images import (
     BuildRequest,
+    BuiltImage,
     build_image,
     image_ref,
     push_image,
     registry_auth,
 )
 from nexusify.deploy.secrets import SecretBundle, fetch_secrets, provider_for
-from nexusify.errors import ConfigError
+from nexusify.deploy.state.history import DeploymentRecord, ServiceRecord, utc_now, who
+from nexusify.errors import ConfigError, DeployError, NexusifyError
 
 #: what a dry run assumes the Service selects (the runner asks the cluster)
 ASSUMED_LIVE = "blue"
@@ -49,13 +54,15 @@ class KubePlan:
     switches: list[Switch]
     steps: list[Step]
     manifests: list[mf.Manifest] = field(default_factory=list)
+    record_id: str | None = None  # the history record of a deploy that ran
 
     def to_dict(self) -> dict[str, Any]:
         return {"environment": self.environment, "kubernetes": {"context": self.cluster.context,
                                                                 "namespace": self.cluster.namespace},
                 "version": self.version, "services": self.services, "secrets": self.secrets,
                 "live": {s.target.service.name: s.live for s in self.switches},
-                "manifests": self.manifests, "steps": [s.to_dict() for s in self.steps]}
+                "manifests": self.manifests, "steps": [s.to_dict() for s in self.steps],
+                "record_id": self.record_id}
 
     def lines(self) -> list[str]:
         live = ", ".join(f"{s.target.service.name} {s.live or 'none'} -> {s.target.color}" for s in self.switches)
@@ -124,24 +131,63 @@ def deploy_kubernetes(config: DeployConfig, settings: Settings, environment: str
     needs = any(s.secret_names for s in chosen)
     bundle = fetch_secrets(env_cfg, chosen, env) if needs else SecretBundle()
     kubectl = Kubectl(cluster.context, cluster.namespace, env=env, bundle=bundle)
-    live = {s.name: kubectl.live_color(s.name) for s in chosen}
-    plan = make_plan(config, env_cfg, chosen, ver, live, env)
+    states = {s.name: read_service(kubectl, s.name) for s in chosen}
+    plan = make_plan(config, env_cfg, chosen, ver, {n: st.live for n, st in states.items()}, env)
     creds = resolve_credentials(settings.username, settings.simple_url, env, url_password=settings.url_password)
     auth = registry_auth(env)
-    engine = connect(config.engine, env)
+    start, started_at = time.monotonic(), utc_now()
+    images: dict[str, BuiltImage] = {}
+    outcome, error = "failed", None
     try:
-        for sw in plan.switches:
-            svc = sw.target.service
-            on_step(f"[build] {svc.name}: {sw.target.image}")
-            img = build_image(engine, BuildRequest(
-                service=svc.name, context=svc.folder, dockerfile=svc.dockerfile, ref=sw.target.image, version=ver,
-                environment=env_cfg.name, build_args=dict(build_args or {}), index_url=settings.simple_url,
-                credentials=creds if creds.present else None), secret_values=list(bundle.values.values()))
-            push_image(engine, img, auth=auth)
+        engine = connect(config.engine, env)
+        try:
+            for sw in plan.switches:
+                svc = sw.target.service
+                on_step(f"[build] {svc.name}: {sw.target.image}")
+                img = build_image(engine, BuildRequest(
+                    service=svc.name, context=svc.folder, dockerfile=svc.dockerfile, ref=sw.target.image,
+                    version=ver, environment=env_cfg.name, build_args=dict(build_args or {}),
+                    index_url=settings.simple_url, credentials=creds if creds.present else None),
+                    secret_values=list(bundle.values.values()))
+                images[svc.name] = push_image(engine, img, auth=auth)
+        finally:
+            engine.close()
+        run_steps(kubectl, plan.steps, on_step)
+        outcome = "success"
+    except KeyboardInterrupt:
+        outcome, error = "aborted", "interrupted"
+        raise
+    except NexusifyError as exc:
+        error = exc.message
+        raise
     finally:
-        engine.close()
-    run_steps(kubectl, plan.steps, on_step)
+        record = DeploymentRecord(
+            environment=env_cfg.name, action="deploy", outcome=outcome, started_at=started_at, finished_at=utc_now(),
+            duration=time.monotonic() - start, who=who(env),
+            services=tuple(_service_record(sw, states[sw.target.service.name].live_state,
+                                           images.get(sw.target.service.name)) for sw in plan.switches),
+            secret_versions=dict(bundle.versions), error=error)
+        plan.record_id = _record(ConfigMapHistory(kubectl, env_cfg.name), record, bundle, outcome == "success")
     return plan
+
+
+def _service_record(sw: Switch, live: ColorState | None, image: BuiltImage | None) -> ServiceRecord:
+    """What the history keeps of one service: versions, image and digest (never a value)."""
+    return ServiceRecord(sw.target.service.name, sw.target.version, image=sw.target.image,
+                         digest=image.digest if image is not None else None,
+                         previous_version=live.version if live is not None else None)
+
+
+def _record(history: ConfigMapHistory, record: DeploymentRecord, bundle: SecretBundle, raise_: bool) -> str | None:
+    """Append ``record``; a failure to record a deploy that worked fails it (exit 1: never a false
+    green), one beside the deploy's own error is left out (that error says more)."""
+    try:
+        return history.append(record, bundle)[0].id
+    except DeployError as exc:
+        if raise_:
+            raise DeployError(f"the deploy switched, but was not recorded in {history.where()}: {exc.message}",
+                              hint=exc.hint) from None
+        return None
 
 
 def run_steps(kubectl: Kubectl, steps: Sequence[Step], on_step: Callable[[str], None] = lambda _m: None) -> None:
