@@ -326,16 +326,16 @@ def _owner(build: DockerBuild, folders: set[Path], depended: set[Path], root: Pa
     (``uv sync --package api``, ``${APP}`` filled from compose build args or ARG defaults), or
     that its file name (``Dockerfile.api``, ``docker/api/Dockerfile``) or compose service names;
     else the root project (it builds itself), else the project it sits beside; else none."""
-    if build.context in folders and build.context != root:
-        return build.context
-    if build.origin.startswith("folder"):
-        home = _home(build.dockerfile, folders)
-        if home is not None and home != root:
-            return home
     try:
         text = build.dockerfile.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return None
+    if build.context in folders and build.context != root:
+        return build.context if installs_context(build, text, folders) else None
+    if build.origin.startswith("folder"):
+        home = _home(build.dockerfile, folders)
+        if home is not None and home != root:
+            return home  # built from the root (``COPY projects/worker /src``): it names its project
     named = [f for f in sorted(folders) if f != build.context and is_inside(f, build.context)
              and _names_project(text, relpath(f, build.context))]
     consumers = [f for f in named if f not in depended]  # a library it copies is not what it builds
@@ -351,6 +351,39 @@ def _owner(build: DockerBuild, folders: set[Path], depended: set[Path], root: Pa
         return named[0]  # it builds the one library it names (deployed itself)
     home = _home(build.dockerfile, folders)
     return home if home is not None and home != root else None
+
+
+_MANIFEST = re.compile(r"pyproject\.toml|requirements[\w.-]*\.(?:txt|in)|setup\.(?:py|cfg)|\w+\.lock\b|Pipfile"
+                       r"|\b(?:uv\s+(?:sync|pip\s+install)|poetry\s+install|pdm\s+(?:install|sync)"
+                       r"|pip3?\s+install\s+(?:[^\n;&|]*\s)?(?:-e\s+)?[./]|\s(?:-r|-c|--requirement|--constraint)[\s=])")
+
+
+def installs_context(build: DockerBuild, text: str, folders: set[Path]) -> bool:
+    """Does a Dockerfile built from a project's folder install that project: copy the whole folder
+    (``COPY . /app``, ``COPY *.toml``), a folder holding its manifest, or a manifest, lock or
+    requirements file, or name one (a bind mount, ``pip install -r``), or run its tool's install?
+    One that copies another project's code (``COPY ../../libs /libs``) installs it for this one.
+    One that copies a script and ``pip install``s third-party names (``Dockerfile.duckdb``: a side
+    image from the same folder) or only prepares a base (``Dockerfile.dev``: ``pip install poetry``)
+    builds no project. Unreadable or unparsable: assumed to (attached, judged with its project)."""
+    try:
+        instructions = parse(text)
+    except DockerfileSyntaxError:
+        return True
+    for instr in instructions:
+        if instr.keyword in ("COPY", "ADD") and not instr.has_flag("from"):
+            for src in instr.sources:
+                if not is_local(src):
+                    continue
+                host = Path(os.path.normpath(os.path.join(str(build.context), glob_free(src).lstrip("/"))))
+                if any(is_inside(f, host) or (f != build.context and is_inside(host, f)) for f in folders):
+                    return True  # holds the project, or copies another project's code
+                if _MANIFEST.search(host.name) or (
+                        host.is_dir() and any((host / m).exists() for m in ("pyproject.toml", "setup.py", "setup.cfg"))):
+                    return True
+        elif instr.keyword in ("RUN", "ENTRYPOINT", "CMD") and _MANIFEST.search(instr.args):
+            return True
+    return False
 
 
 _PACKAGE = re.compile(r"--package(?:=|\s+)[\"']?([^\s\"';&|]+)")
