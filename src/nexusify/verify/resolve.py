@@ -183,7 +183,7 @@ def resolve_check(consumer: Project, ws: Workspace, index_url: str, creds: Crede
                                           for p in ws.projects if p.normalized})
     if not todo:
         return Check.na("resolve", "nothing pip can install (a virtual project without dependencies or groups)")
-    shared = {p.normalized for p in ws.shared() if p.normalized}
+    shared = {p.normalized for p in ws.shared() if p.normalized} - {consumer.normalized}  # itself: from its folder
     prefix = files_prefix(index_url)
     findings: list[Finding] = []
     proved: list[str] = []
