@@ -21,7 +21,8 @@ LIB = ('[project]\nname = "common"\nversion = "0.1.0"\n'
 
 
 def _repo(root: Path, dockerfiles: dict[str, str]) -> Path:
-    files = {"libs/common/pyproject.toml": LIB, "svc/pyproject.toml": SVC, "svc/app/scripts/serve.py": "app = None\n",
+    files = {"pyproject.toml": '[project]\nname = "root"\nversion = "0"\n',  # a root project holds every folder
+             "libs/common/pyproject.toml": LIB, "svc/pyproject.toml": SVC, "svc/app/scripts/serve.py": "app = None\n",
              **dockerfiles}
     for rel, text in files.items():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)

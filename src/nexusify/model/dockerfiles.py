@@ -376,7 +376,7 @@ def installs_context(build: DockerBuild, text: str, folders: set[Path]) -> bool:
                 if not is_local(src):
                     continue
                 host = Path(os.path.normpath(os.path.join(str(build.context), glob_free(src).lstrip("/"))))
-                if any(is_inside(f, host) or (f != build.context and is_inside(host, f)) for f in folders):
+                if any(is_inside(f, host) or (is_inside(host, f) and not is_inside(build.context, f)) for f in folders):
                     return True  # holds the project, or copies another project's code
                 if _MANIFEST.search(host.name) or (
                         host.is_dir() and any((host / m).exists() for m in ("pyproject.toml", "setup.py", "setup.cfg"))):
