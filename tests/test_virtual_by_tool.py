@@ -100,3 +100,27 @@ def test_a_uv_service_without_build_system_resolves_from_the_index(run_cli, tmp_
     assert moved["checks"]["resolve"]["status"] == "ok", moved["checks"]["resolve"]
     assert moved["checks"]["resolve"]["detail"] == f"from {server.simple_url}: acme-common 0.2.0"
     assert result.exit_code == 0, result.output
+
+
+def test_a_virtual_projects_third_party_sources_reach_pip(tmp_path: Path) -> None:
+    """navigator-backend's data-in-pipeline takes `components` from a git repository through
+    [tool.uv.sources]; by its name alone pip took a PyPI project called `components`."""
+    root = _write(tmp_path / "repo", {
+        "libs/common/pyproject.toml": LIB.format(name="common"),
+        "svc/pyproject.toml": '[project]\nname = "svc"\nversion = "1"\ndependencies = [\n'
+                              '  "common>=0.1", "components>=1.0.3", "vendored[fast] ; python_version >= \'3.9\'",\n'
+                              '  "direct", "plain>=2",\n]\n[tool.uv.sources]\ncommon = { path = "../libs/common" }\n'
+                              'components = { git = "https://github.com/o/infra", subdirectory = "components", tag = "v1.0.5" }\n'
+                              'vendored = { path = "../vendor/vendored-1.0-py3-none-any.whl" }\n'
+                              'direct = { url = "https://example.org/direct-1.0.tar.gz" }\n',
+    })
+    ws = load_workspace(root)
+    (done,) = resolutions(ws.by_name["svc"], ws.root, {"common": "shared", "svc": "other"})
+    wheel = (root / "vendor/vendored-1.0-py3-none-any.whl").resolve().as_uri()
+    assert done.args == (
+        "common>=0.1",  # a shared package: by name, from the index (the static check names the path)
+        "components @ git+https://github.com/o/infra@v1.0.5#subdirectory=components",
+        f'vendored[fast] @ {wheel} ; python_version >= "3.9"',
+        "direct @ https://example.org/direct-1.0.tar.gz",
+        "plain>=2",
+    )
