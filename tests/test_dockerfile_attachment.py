@@ -69,3 +69,39 @@ def test_what_installs_the_project_attaches_it(tmp_path: Path) -> None:
     for name, text in shapes.items():
         root = _repo(tmp_path / name, {"svc/Dockerfile": text})
         assert _attached(root) == {"svc": ["svc/Dockerfile"]}, name
+
+
+def test_one_root_dockerfile_with_a_stage_per_project_built_by_a_ci_matrix(tmp_path: Path) -> None:
+    """dataset-viewer: one root Dockerfile, a stage per project (`FROM base AS cache_maintenance`,
+    `COPY jobs/cache_maintenance`); compose builds the services by `target`, the CD workflow builds
+    every image with `target: ${{ matrix.project }}` over a matrix `include` list. Each project gets
+    the Dockerfile, the jobs too (compose does not list them)."""
+    lib = LIB
+    app = ('[project]\nname = "{name}"\nversion = "0.1.0"\ndependencies = ["common"]\n'
+           '[tool.uv.sources]\ncommon = {{ path = "../../libs/common" }}\n'
+           '[build-system]\nrequires = ["hatchling"]\nbuild-backend = "hatchling.build"\n')
+    stages = "".join(f"FROM base AS {n}\nCOPY {d}/{n} /src/{d}/{n}\nRUN pip install /src/libs/common /src/{d}/{n}\n"
+                     for d, n in (("services", "api"), ("jobs", "cache_maintenance"), ("jobs", "mongodb_migration")))
+    files = {
+        "libs/common/pyproject.toml": lib,
+        "services/api/pyproject.toml": app.format(name="api"),
+        "jobs/cache_maintenance/pyproject.toml": app.format(name="cache-maintenance"),
+        "jobs/mongodb_migration/pyproject.toml": app.format(name="mongodb-migration"),
+        "Dockerfile": "FROM python:3.12 AS base\nCOPY libs/common /src/libs/common\n" + stages,
+        "docker-compose.yml": "services:\n  api:\n    build:\n      context: .\n      target: api\n",
+        ".github/workflows/cd.yml":
+            "jobs:\n  build:\n    strategy:\n      matrix:\n        include:\n"
+            "          - directory: services\n            project: api\n"
+            "          - directory: jobs\n            project: cache_maintenance\n"
+            "          - directory: jobs\n            project: mongodb_migration\n"
+            "    runs-on: ubuntu-latest\n    steps:\n      - uses: docker/build-push-action@v5\n        with:\n"
+            "          context: .\n          file: Dockerfile\n          target: ${{ matrix.project }}\n"
+            "          tags: x/${{ matrix.directory }}-${{ matrix.project }}\n",
+    }
+    for rel, text in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    assert _attached(tmp_path) == {"jobs/cache_maintenance": ["Dockerfile"], "jobs/mongodb_migration": ["Dockerfile"],
+                                   "services/api": ["Dockerfile", "Dockerfile"]}
+    ws = load_workspace(tmp_path)
+    assert sorted(b.target for b in ws.dockerfiles_of(ws.by_name["api"])) == ["api", "api"]

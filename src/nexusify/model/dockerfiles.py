@@ -88,7 +88,7 @@ def compose_builds(compose: Path, problems: list[Problem], root: Path) -> list[D
             extra = dict(item.split("=", 1) for item in extra if isinstance(item, str) and "=" in item)
         contexts = tuple((str(k), p) for k, v in extra.items() if (p := _local(compose.parent, v)) is not None)
         out.append(DockerBuild(Path(os.path.normpath(dockerfile)), context, f"compose:{relpath(compose, root)}:{name}",
-                               contexts, _build_args(build.get("args"))))
+                               contexts, _build_args(build.get("args")), str(build.get("target") or "")))
     return out
 
 
@@ -97,9 +97,10 @@ _DOCKER_BUILD = re.compile(r"\b(?:docker|podman)\s+(?:buildx\s+)?build\b([^\n;&|
 
 def ci_builds(root: Path, problems: list[Problem]) -> list[DockerBuild]:
     """The builds GitHub Actions workflows declare: ``docker/build-push-action`` steps (``context``,
-    ``file``, ``build-args``) and ``docker build [-f FILE] [--build-arg K=V] CONTEXT`` in ``run``
-    steps, from the repository root (the workspace a job checks out). Expressions (``${{ }}``) are
-    not evaluated: such a path is left out."""
+    ``file``, ``build-args``, ``target``) and ``docker build [-f FILE] [--build-arg K=V] [--target T]
+    CONTEXT`` in ``run`` steps, from the repository root (the workspace a job checks out), once per
+    ``strategy.matrix`` combination with ``${{ matrix.KEY }}`` filled in (dataset-viewer's
+    ``target: ${{ matrix.project }}``); other expressions are not evaluated: such a path is left out."""
     import yaml
 
     out: list[DockerBuild] = []
@@ -115,19 +116,49 @@ def ci_builds(root: Path, problems: list[Problem]) -> list[DockerBuild]:
         jobs = data.get("jobs") if isinstance(data, dict) else None
         for job, body in jobs.items() if isinstance(jobs, dict) else []:
             steps = body.get("steps") if isinstance(body, dict) else None
-            for step in steps if isinstance(steps, list) else []:
-                if isinstance(step, dict):
-                    out += _step_builds(step, root, f"ci:{relpath(wf, root)}:{job}")
+            for combo in _matrix(body):
+                for step in steps if isinstance(steps, list) else []:
+                    if isinstance(step, dict):
+                        out += _step_builds(_fill(step, combo), root, f"ci:{relpath(wf, root)}:{job}")
     return out
 
 
+_MATRIX_REF = re.compile(r"\$\{\{\s*matrix\.([\w-]+)\s*\}\}")
+
+
+def _matrix(job: Any) -> list[dict[str, str]]:
+    """The values of a job's ``strategy.matrix``, one dict per job it runs: the product of its
+    axes, then each ``include`` entry on its own (at most 100; none: one run without values)."""
+    import itertools
+
+    matrix = job.get("strategy", {}).get("matrix") if isinstance(job, dict) and isinstance(job.get("strategy"), dict) else None
+    if not isinstance(matrix, dict):
+        return [{}]
+    axes = {k: v for k, v in matrix.items() if k not in ("include", "exclude") and isinstance(v, list)}
+    combos = [dict(zip(axes, values, strict=True)) for values in itertools.product(*axes.values())] if axes else []
+    include = matrix.get("include")
+    combos += [e for e in include if isinstance(e, dict)] if isinstance(include, list) else []
+    return [{str(k): str(v) for k, v in c.items() if isinstance(v, str | int | float)} for c in combos[:100]] or [{}]
+
+
+def _fill(value: Any, combo: dict[str, str]) -> Any:
+    """``value`` (a step, its strings) with ``${{ matrix.KEY }}`` replaced by the combination's value."""
+    if isinstance(value, str):
+        return _MATRIX_REF.sub(lambda m: combo.get(m.group(1), m.group(0)), value)
+    if isinstance(value, dict):
+        return {k: _fill(v, combo) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fill(v, combo) for v in value]
+    return value
+
+
 def _step_builds(step: dict[str, Any], root: Path, origin: str) -> list[DockerBuild]:
-    found: list[tuple[Any, Any, Any]] = []  # (context, file, build args)
+    found: list[tuple[Any, Any, Any, Any]] = []  # (context, file, build args, target)
     if str(step.get("uses", "")).startswith("docker/build-push-action"):
         given: dict[str, Any] = step["with"] if isinstance(step.get("with"), dict) else {}
         listed = given.get("build-args")
         found.append((given.get("context", "."), given.get("file"),
-                      [a.strip() for a in listed.splitlines()] if isinstance(listed, str) else []))
+                      [a.strip() for a in listed.splitlines()] if isinstance(listed, str) else [], given.get("target")))
     run = step.get("run")
     for m in _DOCKER_BUILD.finditer(run.replace("\\\n", " ") if isinstance(run, str) else ""):
         if "${{" in m.group(1):
@@ -137,11 +168,20 @@ def _step_builds(step: dict[str, Any], root: Path, origin: str) -> list[DockerBu
         except ValueError:
             continue
         file: str | None = None
+        target: str | None = None
         args: list[str] = []
         positional: list[str] = []
         k = 0
         while k < len(words):
             w = words[k]
+            if w in ("--target",) and k + 1 < len(words):
+                target = words[k + 1]
+                k += 2
+                continue
+            if w.startswith("--target="):
+                target = w.split("=", 1)[1]
+                k += 1
+                continue
             if w in ("-f", "--file", "--build-arg") and k + 1 < len(words):
                 file, args = (words[k + 1], args) if w != "--build-arg" else (file, [*args, words[k + 1]])
                 k += 2
@@ -156,16 +196,17 @@ def _step_builds(step: dict[str, Any], root: Path, origin: str) -> list[DockerBu
                 positional.append(w)
             k += 1
         if positional:
-            found.append((positional[-1], file, args))
+            found.append((positional[-1], file, args, target))
     out: list[DockerBuild] = []
-    for context, file, args in found:
+    for context, file, args, target in found:
         if not isinstance(context, str) or "${{" in context or (isinstance(file, str) and "${{" in file):
             continue
         ctx = _local(root, context)
         if ctx is None:
             continue
         dockerfile = Path(os.path.normpath(root / file)) if isinstance(file, str) else ctx / "Dockerfile"
-        out.append(DockerBuild(dockerfile, ctx, origin, (), _build_args(list(args))))
+        stage = target if isinstance(target, str) and "${{" not in target else ""
+        out.append(DockerBuild(dockerfile, ctx, origin, (), _build_args(list(args)), stage))
     return out
 
 
@@ -406,6 +447,8 @@ def _name_hints(build: DockerBuild, text: str) -> list[str]:
         if instr.keyword == "RUN":
             for m in _PACKAGE.finditer(instr.args):
                 hints.append(_VAR.sub(lambda v: values.get(v.group(1), v.group(0)), m.group(1)).strip("\"'"))
+    if build.target:
+        hints.append(build.target)  # the stage built (`FROM libcommon AS cache_maintenance`)
     if build.origin.startswith("compose:"):
         hints.append(build.origin.rsplit(":", 1)[1])
     name = build.dockerfile.name
