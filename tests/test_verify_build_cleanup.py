@@ -35,7 +35,8 @@ def test_verify_build_removes_every_image_it_labelled(docker_client, tmp_path: P
     svc.mkdir(parents=True)
     (svc / "pyproject.toml").write_text(f'[project]\nname = "{service}"\nversion = "0.1.0"\n')
     mount = "--mount=type=secret,id=netrc,target=/root/.netrc " if secret else ""
-    (svc / "Dockerfile").write_text(f"FROM {BASE} AS base\nRUN {mount}echo {service} > /one\n"
+    # it copies its manifest: a Dockerfile that installs nothing of the project builds no consumer
+    (svc / "Dockerfile").write_text(f"FROM {BASE} AS base\nCOPY pyproject.toml /app/\nRUN {mount}echo {service} > /one\n"
                                     f"FROM base AS second\nRUN echo more > /more\nFROM second\n{last}\n")
     ws = workspace_for(resolve_settings(tmp_path, env={}))
     project = next(p for p in ws.projects if p.name == service)

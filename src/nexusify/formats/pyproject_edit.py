@@ -191,8 +191,8 @@ class _Editor(PoetryEdits, Pep621Edits, SourceTableEdits):
             constraint = poetry_constraint(version, self.mode)
             if existing is not None:
                 item = table[existing]
-                if isinstance(item, String):
-                    table[existing] = self._inline_from_string(item, str(item))
+                if isinstance(item, String):  # an empty constraint (`libmq = ""`) Poetry cannot parse: the version
+                    table[existing] = self._inline_from_string(item, str(item) if str(item).strip() else constraint)
                 elif isinstance(item, InlineTable) and "source" not in item:
                     table[existing] = self._inline(item, [("source", _quote(self.source.name))], ())
                 elif isinstance(item, Table) and "source" not in item:

@@ -138,6 +138,8 @@ def read_metadata(p: Project) -> None:
         p.virtual_reason = "[tool.uv] package = false"
     elif subtable(data, "tool", "pdm").get("distribution") is False:
         p.virtual_reason = "[tool.pdm] distribution = false"
+    elif subtable(data, "tool", "pdm").get("package-type") == "application":
+        p.virtual_reason = '[tool.pdm] package-type = "application"'
     version = proj.get("version") if "version" in proj else None
     if version is None and poetry.get("version") is not None:
         version = poetry.get("version")
@@ -213,3 +215,20 @@ def find_lockfiles(p: Project, by_path: Mapping[Path, Project]) -> list[Path]:
         return own
     root_lock = p.workspace_root / "uv.lock"
     return [root_lock] if root_lock.is_file() and p.workspace_root in by_path else []
+
+
+def virtual_by_tool(p: Project) -> str | None:
+    """Why the tool that installs ``p`` (:attr:`Project.tool`, known once its lockfiles are) does not
+    build it as a package, when its tables do not say so themselves: uv builds a project only when
+    it declares a ``[build-system]`` or ``[tool.uv] package = true`` (a workspace member without
+    either is a virtual project), PDM only
+    when it has a name (a nameless root is an application that installs its groups). None when it
+    is installable, or when another reason was already given."""
+    if p.virtual_reason is not None or p.requirements_only or p.legacy_manifest is not None:
+        return p.virtual_reason
+    tool = p.tool
+    if tool == "uv" and not p.has_build_system and subtable(p.data, "tool", "uv").get("package") is not True:
+        return "no [build-system]: uv does not build or install it (a virtual project)"
+    if tool == "pdm" and not p.name:
+        return "no project name: PDM installs its dependencies and groups, not the project"
+    return None

@@ -88,7 +88,7 @@ def compose_builds(compose: Path, problems: list[Problem], root: Path) -> list[D
             extra = dict(item.split("=", 1) for item in extra if isinstance(item, str) and "=" in item)
         contexts = tuple((str(k), p) for k, v in extra.items() if (p := _local(compose.parent, v)) is not None)
         out.append(DockerBuild(Path(os.path.normpath(dockerfile)), context, f"compose:{relpath(compose, root)}:{name}",
-                               contexts, _build_args(build.get("args"))))
+                               contexts, _build_args(build.get("args")), str(build.get("target") or "")))
     return out
 
 
@@ -97,9 +97,10 @@ _DOCKER_BUILD = re.compile(r"\b(?:docker|podman)\s+(?:buildx\s+)?build\b([^\n;&|
 
 def ci_builds(root: Path, problems: list[Problem]) -> list[DockerBuild]:
     """The builds GitHub Actions workflows declare: ``docker/build-push-action`` steps (``context``,
-    ``file``, ``build-args``) and ``docker build [-f FILE] [--build-arg K=V] CONTEXT`` in ``run``
-    steps, from the repository root (the workspace a job checks out). Expressions (``${{ }}``) are
-    not evaluated: such a path is left out."""
+    ``file``, ``build-args``, ``target``) and ``docker build [-f FILE] [--build-arg K=V] [--target T]
+    CONTEXT`` in ``run`` steps, from the repository root (the workspace a job checks out), once per
+    ``strategy.matrix`` combination with ``${{ matrix.KEY }}`` filled in (dataset-viewer's
+    ``target: ${{ matrix.project }}``); other expressions are not evaluated: such a path is left out."""
     import yaml
 
     out: list[DockerBuild] = []
@@ -115,19 +116,49 @@ def ci_builds(root: Path, problems: list[Problem]) -> list[DockerBuild]:
         jobs = data.get("jobs") if isinstance(data, dict) else None
         for job, body in jobs.items() if isinstance(jobs, dict) else []:
             steps = body.get("steps") if isinstance(body, dict) else None
-            for step in steps if isinstance(steps, list) else []:
-                if isinstance(step, dict):
-                    out += _step_builds(step, root, f"ci:{relpath(wf, root)}:{job}")
+            for combo in _matrix(body):
+                for step in steps if isinstance(steps, list) else []:
+                    if isinstance(step, dict):
+                        out += _step_builds(_fill(step, combo), root, f"ci:{relpath(wf, root)}:{job}")
     return out
 
 
+_MATRIX_REF = re.compile(r"\$\{\{\s*matrix\.([\w-]+)\s*\}\}")
+
+
+def _matrix(job: Any) -> list[dict[str, str]]:
+    """The values of a job's ``strategy.matrix``, one dict per job it runs: the product of its
+    axes, then each ``include`` entry on its own (at most 100; none: one run without values)."""
+    import itertools
+
+    matrix = job.get("strategy", {}).get("matrix") if isinstance(job, dict) and isinstance(job.get("strategy"), dict) else None
+    if not isinstance(matrix, dict):
+        return [{}]
+    axes = {k: v for k, v in matrix.items() if k not in ("include", "exclude") and isinstance(v, list)}
+    combos = [dict(zip(axes, values, strict=True)) for values in itertools.product(*axes.values())] if axes else []
+    include = matrix.get("include")
+    combos += [e for e in include if isinstance(e, dict)] if isinstance(include, list) else []
+    return [{str(k): str(v) for k, v in c.items() if isinstance(v, str | int | float)} for c in combos[:100]] or [{}]
+
+
+def _fill(value: Any, combo: dict[str, str]) -> Any:
+    """``value`` (a step, its strings) with ``${{ matrix.KEY }}`` replaced by the combination's value."""
+    if isinstance(value, str):
+        return _MATRIX_REF.sub(lambda m: combo.get(m.group(1), m.group(0)), value)
+    if isinstance(value, dict):
+        return {k: _fill(v, combo) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fill(v, combo) for v in value]
+    return value
+
+
 def _step_builds(step: dict[str, Any], root: Path, origin: str) -> list[DockerBuild]:
-    found: list[tuple[Any, Any, Any]] = []  # (context, file, build args)
+    found: list[tuple[Any, Any, Any, Any]] = []  # (context, file, build args, target)
     if str(step.get("uses", "")).startswith("docker/build-push-action"):
         given: dict[str, Any] = step["with"] if isinstance(step.get("with"), dict) else {}
         listed = given.get("build-args")
         found.append((given.get("context", "."), given.get("file"),
-                      [a.strip() for a in listed.splitlines()] if isinstance(listed, str) else []))
+                      [a.strip() for a in listed.splitlines()] if isinstance(listed, str) else [], given.get("target")))
     run = step.get("run")
     for m in _DOCKER_BUILD.finditer(run.replace("\\\n", " ") if isinstance(run, str) else ""):
         if "${{" in m.group(1):
@@ -137,11 +168,20 @@ def _step_builds(step: dict[str, Any], root: Path, origin: str) -> list[DockerBu
         except ValueError:
             continue
         file: str | None = None
+        target: str | None = None
         args: list[str] = []
         positional: list[str] = []
         k = 0
         while k < len(words):
             w = words[k]
+            if w in ("--target",) and k + 1 < len(words):
+                target = words[k + 1]
+                k += 2
+                continue
+            if w.startswith("--target="):
+                target = w.split("=", 1)[1]
+                k += 1
+                continue
             if w in ("-f", "--file", "--build-arg") and k + 1 < len(words):
                 file, args = (words[k + 1], args) if w != "--build-arg" else (file, [*args, words[k + 1]])
                 k += 2
@@ -156,16 +196,17 @@ def _step_builds(step: dict[str, Any], root: Path, origin: str) -> list[DockerBu
                 positional.append(w)
             k += 1
         if positional:
-            found.append((positional[-1], file, args))
+            found.append((positional[-1], file, args, target))
     out: list[DockerBuild] = []
-    for context, file, args in found:
+    for context, file, args, target in found:
         if not isinstance(context, str) or "${{" in context or (isinstance(file, str) and "${{" in file):
             continue
         ctx = _local(root, context)
         if ctx is None:
             continue
         dockerfile = Path(os.path.normpath(root / file)) if isinstance(file, str) else ctx / "Dockerfile"
-        out.append(DockerBuild(dockerfile, ctx, origin, (), _build_args(list(args))))
+        stage = target if isinstance(target, str) and "${{" not in target else ""
+        out.append(DockerBuild(dockerfile, ctx, origin, (), _build_args(list(args)), stage))
     return out
 
 
@@ -326,16 +367,16 @@ def _owner(build: DockerBuild, folders: set[Path], depended: set[Path], root: Pa
     (``uv sync --package api``, ``${APP}`` filled from compose build args or ARG defaults), or
     that its file name (``Dockerfile.api``, ``docker/api/Dockerfile``) or compose service names;
     else the root project (it builds itself), else the project it sits beside; else none."""
-    if build.context in folders and build.context != root:
-        return build.context
-    if build.origin.startswith("folder"):
-        home = _home(build.dockerfile, folders)
-        if home is not None and home != root:
-            return home
     try:
         text = build.dockerfile.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return None
+    if build.context in folders and build.context != root:
+        return build.context if installs_context(build, text, folders) else None
+    if build.origin.startswith("folder"):
+        home = _home(build.dockerfile, folders)
+        if home is not None and home != root:
+            return home  # built from the root (``COPY projects/worker /src``): it names its project
     named = [f for f in sorted(folders) if f != build.context and is_inside(f, build.context)
              and _names_project(text, relpath(f, build.context))]
     consumers = [f for f in named if f not in depended]  # a library it copies is not what it builds
@@ -351,6 +392,39 @@ def _owner(build: DockerBuild, folders: set[Path], depended: set[Path], root: Pa
         return named[0]  # it builds the one library it names (deployed itself)
     home = _home(build.dockerfile, folders)
     return home if home is not None and home != root else None
+
+
+_MANIFEST = re.compile(r"pyproject\.toml|requirements[\w.-]*\.(?:txt|in)|setup\.(?:py|cfg)|\w+\.lock\b|Pipfile"
+                       r"|\b(?:uv\s+(?:sync|pip\s+install)|poetry\s+install|pdm\s+(?:install|sync)"
+                       r"|pip3?\s+install\s+(?:[^\n;&|]*\s)?(?:-e\s+)?[./]|\s(?:-r|-c|--requirement|--constraint)[\s=])")
+
+
+def installs_context(build: DockerBuild, text: str, folders: set[Path]) -> bool:
+    """Does a Dockerfile built from a project's folder install that project: copy the whole folder
+    (``COPY . /app``, ``COPY *.toml``), a folder holding its manifest, or a manifest, lock or
+    requirements file, or name one (a bind mount, ``pip install -r``), or run its tool's install?
+    One that copies another project's code (``COPY ../../libs /libs``) installs it for this one.
+    One that copies a script and ``pip install``s third-party names (``Dockerfile.duckdb``: a side
+    image from the same folder) or only prepares a base (``Dockerfile.dev``: ``pip install poetry``)
+    builds no project. Unreadable or unparsable: assumed to (attached, judged with its project)."""
+    try:
+        instructions = parse(text)
+    except DockerfileSyntaxError:
+        return True
+    for instr in instructions:
+        if instr.keyword in ("COPY", "ADD") and not instr.has_flag("from"):
+            for src in instr.sources:
+                if not is_local(src):
+                    continue
+                host = Path(os.path.normpath(os.path.join(str(build.context), glob_free(src).lstrip("/"))))
+                if any(is_inside(f, host) or (is_inside(host, f) and not is_inside(build.context, f)) for f in folders):
+                    return True  # holds the project, or copies another project's code
+                if _MANIFEST.search(host.name) or (
+                        host.is_dir() and any((host / m).exists() for m in ("pyproject.toml", "setup.py", "setup.cfg"))):
+                    return True
+        elif instr.keyword in ("RUN", "ENTRYPOINT", "CMD") and _MANIFEST.search(instr.args):
+            return True
+    return False
 
 
 _PACKAGE = re.compile(r"--package(?:=|\s+)[\"']?([^\s\"';&|]+)")
@@ -373,6 +447,8 @@ def _name_hints(build: DockerBuild, text: str) -> list[str]:
         if instr.keyword == "RUN":
             for m in _PACKAGE.finditer(instr.args):
                 hints.append(_VAR.sub(lambda v: values.get(v.group(1), v.group(0)), m.group(1)).strip("\"'"))
+    if build.target:
+        hints.append(build.target)  # the stage built (`FROM libcommon AS cache_maintenance`)
     if build.origin.startswith("compose:"):
         hints.append(build.origin.rsplit(":", 1)[1])
     name = build.dockerfile.name

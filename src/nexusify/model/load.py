@@ -18,6 +18,7 @@ from nexusify.model.discovery import (
     read_project,
     requirements_consumers,
     requirements_only_projects,
+    virtual_by_tool,
 )
 from nexusify.model.dockerfiles import match_builds
 from nexusify.model.dynamic_version import resolve_dynamic_version
@@ -130,6 +131,7 @@ def load_workspace(
         p.docker_builds = builds.get(p.path, [])
         p.dockerfiles = sorted({b.dockerfile for b in p.docker_builds})
         p.lockfiles = find_lockfiles(p, by_path)
+        p.virtual_reason = virtual_by_tool(p)
     meant_shared = assign_roles(ws, list(shared_globs))
     ws.unnamed_shared = frozenset(meant_shared - ws.shared_paths)
     for p in projects:

@@ -86,6 +86,7 @@ class DockerBuild:
     origin: str  # "compose:<file>:<service>", "folder" (beside its project), or "tree" (elsewhere)
     additional_contexts: tuple[tuple[str, Path], ...] = ()
     build_args: tuple[tuple[str, str], ...] = ()  # compose ``build.args`` with a value (a bare name: none)
+    target: str = ""  # the stage built (compose ``build.target``, a workflow's ``target``/``--target``)
 
 
 @dataclass

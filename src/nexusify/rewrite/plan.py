@@ -336,7 +336,7 @@ def _plan_service(project: Project, ctx: _PlanContext) -> tuple[ServicePlan, lis
         if source.explicit:
             add, more = transitive_additions(ws, project, deps)
             problems.extend(more)
-            sp.added = [a.name for a in add]
+            sp.added = [a.name for a in add if a.via]  # transitive ones; the others only get the source
         old = project.pyproject.read_bytes()
         try:
             text = old.decode("utf-8")

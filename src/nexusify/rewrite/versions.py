@@ -11,6 +11,7 @@ from nexusify.credentials import Credentials
 from nexusify.errors import Problem
 from nexusify.formats.pyproject_edit import AddedDependency
 from nexusify.model import LocalDependency, Project, Workspace, declared_names, relpath
+from nexusify.syntax.requirements import file_group
 
 
 def versions_from_pyproject(ws: Workspace) -> dict[str, str]:
@@ -98,6 +99,23 @@ def transitive_additions(ws: Workspace, project: Project, deps: Sequence[LocalDe
             taken.add((name, target))
             display = ws.by_name[name].name or name
             additions.append(AddedDependency(display, target, ws.by_name[via[name]].name or via[name]))
+    # a shared package it already names by version (Poetry `xyz_lib_a = "0.1.0"` in the main table,
+    # the path entry only in its dev group) gets the source too: without it the tool takes it from
+    # PyPI (`poetry install --only main` in the image), the dependency confusion the rewrite prevents
+    migrated = {(d.normalized, d.group) for d in deps}
+    pip_groups = {file_group(f)[0] for f in project.requirement_files}
+    for group, names in declared.items():
+        if group in pip_groups or group.startswith("extra:"):
+            continue
+        for name in sorted(names):
+            target_project = ws.by_name.get(name)
+            if (name, group) in migrated:
+                continue
+            if target_project is None or target_project is project or not ws.is_shared(target_project):
+                continue
+            if (name, group) not in taken:
+                taken.add((name, group))
+                additions.append(AddedDependency(target_project.name or name, group))
     return additions, problems
 
 

@@ -74,12 +74,43 @@ def _virtual_requirements(consumer: Project, local: Mapping[str, str]) -> tuple[
             name = requirement_name(text)
             if name and local.get(name, "shared") != "shared":
                 continue
-            args.append(text)
+            args.append(_uv_direct(text, consumer) if name and name not in local else text)
             taken += 1
         if taken:
             tables.append(".".join(table))
     poetry_args, poetry_tables = _poetry_requirements(consumer, local)
     return args + poetry_args, tables + poetry_tables
+
+
+def _uv_direct(text: str, consumer: Project) -> str:
+    """A requirement of a third-party package whose ``[tool.uv.sources]`` entry is a git repository,
+    a URL or a path, as the PEP 508 direct reference uv installs (``components @
+    git+https://...@v1.0.5#subdirectory=components``): by its name alone pip would take whatever the
+    index holds under that name (navigator-backend's ``components``: a PyPI project of that name)."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    sources = consumer.data.get("tool", {}).get("uv", {}).get("sources", {}) \
+        if isinstance(consumer.data.get("tool"), dict) else {}
+    try:
+        req = Requirement(text)
+    except InvalidRequirement:
+        return text
+    entry = next((v for k, v in (sources.items() if isinstance(sources, dict) else ())
+                  if canonicalize_name(k) == canonicalize_name(req.name)), None)
+    if not isinstance(entry, dict):
+        return text
+    if isinstance(entry.get("git"), str):
+        ref = next((str(entry[k]) for k in ("rev", "tag", "branch") if entry.get(k)), "")
+        url = "git+" + entry["git"].removeprefix("git+") + (f"@{ref}" if ref else "")
+        url += f"#subdirectory={entry['subdirectory']}" if entry.get("subdirectory") else ""
+    elif isinstance(entry.get("url"), str):
+        url = entry["url"]
+    elif isinstance(entry.get("path"), str):
+        url = (consumer.path / entry["path"]).resolve().as_uri()
+    else:
+        return text  # an index or the workspace: the index decides
+    extras = f"[{','.join(sorted(req.extras))}]" if req.extras else ""
+    return f"{req.name}{extras} @ {url}" + (f" ; {req.marker}" if req.marker else "")
 
 
 def _poetry_requirements(consumer: Project, local: Mapping[str, str]) -> tuple[list[str], list[str]]:
@@ -183,7 +214,7 @@ def resolve_check(consumer: Project, ws: Workspace, index_url: str, creds: Crede
                                           for p in ws.projects if p.normalized})
     if not todo:
         return Check.na("resolve", "nothing pip can install (a virtual project without dependencies or groups)")
-    shared = {p.normalized for p in ws.shared() if p.normalized}
+    shared = {p.normalized for p in ws.shared() if p.normalized} - {consumer.normalized}  # itself: from its folder
     prefix = files_prefix(index_url)
     findings: list[Finding] = []
     proved: list[str] = []
