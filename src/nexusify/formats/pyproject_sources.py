@@ -100,12 +100,14 @@ class SourceTableEdits(EditorBase):
 
     # ---------------------------------------------------------------- checks and edits
 
-    def _verify(self, text: str, deps: list[LocalDependency]) -> None:
-        try:
-            data = tomllib.loads(text.removeprefix("\ufeff"))
-        except tomllib.TOMLDecodeError as exc:  # pragma: no cover - a bug in this module
-            raise InternalError(f"internal error: the rewritten {self.where} is not valid TOML ({exc})",
-                                  hint="nothing was written; please report this") from exc
+    def _verify(self, text: str, deps: list[LocalDependency], data: dict[str, Any] | None = None) -> None:
+        """``text`` (``data``: already parsed) holds none of ``deps`` as a local entry."""
+        if data is None:
+            try:
+                data = tomllib.loads(text.removeprefix("\ufeff"))
+            except tomllib.TOMLDecodeError as exc:  # pragma: no cover - a bug in this module
+                raise InternalError(f"internal error: the rewritten {self.where} is not valid TOML ({exc})",
+                                    hint="nothing was written; please report this") from exc
         left = sorted({d.name for d in deps if _still_local(data, d)})
         if left:  # pragma: no cover - a bug in this module
             raise InternalError(f"internal error: {self.where} still has local dependencies {left} after rewriting",

@@ -85,14 +85,28 @@ class SpanEditor(Pep621Edits, SourceTableEdits):
         poetry_style = any(d.kind == "poetry-path" for d in deps)
         for extra in add:
             self._add_span(extra, poetry_style)
-        text = self._apply()
+        text = self._source_blocks(self._apply())
         try:
             got = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise Unsure(str(exc)) from exc
+        # the source tables are written as by the tomlkit editor (the same code): taken as written
+        for path in (("tool", "poetry", "source"), ("tool", "uv", "index"), ("tool", "pdm", "source")) + (
+                (("tool", "uv", "sources"),) if self._pending_uv_sources else ()):
+            try:
+                found = _get(got, path)
+            except Unsure:
+                continue
+            parent = self.expected
+            for part in path[:-1]:
+                parent = parent.setdefault(part, {})
+            parent[path[-1]] = found
         if got != self.expected:
             raise Unsure("the spliced text does not hold the intended edits")
-        return self._finish(text, deps)
+        self._verify(text, deps, got)
+        if self.bom:
+            text = "\ufeff" + text
+        return EditResult(text, self._edits(text))
 
     # ---------------------------------------------------------------- where things are
 
@@ -313,12 +327,13 @@ class SpanEditor(Pep621Edits, SourceTableEdits):
         array_path = ("project", "dependencies") if extra.group == "main" else ("dependency-groups", extra.group)
         entry, _elements = self._array(array_path)
         arr = _get(self.expected, array_path)
-        names = {n for v in _get(self.data, array_path) if (n := requirement_name(v))}
-        names |= self.added.get(array_path, set())
+        names = self.added.get(array_path)
+        if names is None:  # the names written, and those added
+            names = self.added[array_path] = {n for v in _get(self.data, array_path) if (n := requirement_name(v))}
         spec = pep440_specifier(version, self.mode)
         if canonicalize_name(extra.name) not in names:
             self._append_string(entry, extra.name + spec)
-            self.added.setdefault(array_path, set()).add(canonicalize_name(extra.name))
+            names.add(canonicalize_name(extra.name))
             arr.append(extra.name + spec)
             self.block_reasons.append((f'"{extra.name}{spec}"', f"{extra.name}: transitive shared package declared{via}"))
         if self.uses_uv:
