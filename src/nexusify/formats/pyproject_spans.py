@@ -68,6 +68,8 @@ class SpanEditor(Pep621Edits, SourceTableEdits):
         if self.source is None or "\r" in self.body:
             raise Unsure("publish staging or CRLF")
         self.sections = scan(self.body)
+        self.found_sections: dict[tuple[tuple[str, ...], bool], Section] = {}
+        self.written: dict[int, set[str]] = {}  # id of a section -> canonical names of its keys
         self.expected = _copy(self.data)
         self.splices: list[tuple[int, int, str]] = []  # (start, end, new text) in self.body
         self.inserts: dict[int, list[str]] = {}  # offset -> texts inserted there, in order
@@ -114,16 +116,27 @@ class SpanEditor(Pep621Edits, SourceTableEdits):
         """The one ``[path]`` table; ``whole``: with no sub-table and no dotted key (their keys
         would be the table's too)."""
         path = tuple(path)
+        cached = self.found_sections.get((path, whole))
+        if cached is not None:
+            return cached
         found = [s for s in self.sections if s.path == path]
         if len(found) != 1 or found[0].aot:
             raise Unsure(f"[{'.'.join(path)}]")
         if not whole:
+            self.found_sections[(path, whole)] = found[0]
             return found[0]
         if any(s.path[:len(path)] == path and len(s.path) > len(path) for s in self.sections):
             raise Unsure(f"sub-tables of [{'.'.join(path)}]")
         if any(len(e.parts) != 1 for e in found[0].entries):
             raise Unsure(f"dotted keys in [{'.'.join(path)}]")
+        self.found_sections[(path, whole)] = found[0]
         return found[0]
+
+    def _written(self, section: Section) -> set[str]:
+        names = self.written.get(id(section))
+        if names is None:
+            names = self.written[id(section)] = {canonicalize_name(e.parts[0]) for e in section.entries}
+        return names
 
     def _entry(self, section: Section, key: str) -> KeyValue | None:
         found = [e for e in section.entries if e.parts[0] == key]
@@ -284,8 +297,7 @@ class SpanEditor(Pep621Edits, SourceTableEdits):
         section = self._section(path)
         entry = self._entry(section, key)
         if entry is None:
-            if canonicalize_name(key) in self.added.get(path, set()) or canonicalize_name(key) in {
-                    canonicalize_name(e.parts[0]) for e in section.entries}:
+            if canonicalize_name(key) in self.added.get(path, set()) or canonicalize_name(key) in self._written(section):
                 return
             self._append_entry(path, section, key, "{ index = " + _quote(self.source.name) + " }")
             _get(self.expected, path)[key] = {"index": self.source.name}
@@ -309,8 +321,7 @@ class SpanEditor(Pep621Edits, SourceTableEdits):
             path: tuple[str, ...] = ("tool", "poetry", "dependencies") if extra.group == "main" else (
                 "tool", "poetry", "group", extra.group, "dependencies")
             section = self._section(path)
-            written = {canonicalize_name(e.parts[0]) for e in section.entries} | self.added.get(path, set())
-            if canonicalize_name(extra.name) in written:
+            if canonicalize_name(extra.name) in self._written(section) | self.added.get(path, set()):
                 raise Unsure("declared already")
             constraint = poetry_constraint(version, self.mode)
             style = next((e for e in section.entries if self.body[e.value[0]] == "{"), None)
