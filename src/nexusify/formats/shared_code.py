@@ -50,9 +50,13 @@ class SharedCode:
     def installed_with(self, names: Iterable[str]) -> frozenset[str]:
         """``names`` (normalized) with what installing them installs (the model's
         :meth:`~nexusify.model.Workspace.closure`, looked up): what they pull from the index."""
-        pulls = dict(self.pulls)
+        pulls = self._pull_map
         names = frozenset(names)
         return names.union(*(pulls.get(n, frozenset()) for n in names))
+
+    @functools.cached_property
+    def _pull_map(self) -> dict[str, frozenset[str]]:
+        return dict(self.pulls)  # built once, not once per project judged
 
     def without(self, folder: Path) -> SharedCode:
         own = os.path.normpath(str(folder))
