@@ -55,6 +55,15 @@ class SharedCode:
         return names.union(*(pulls.get(n, frozenset()) for n in names))
 
     @functools.cached_property
+    def marks(self) -> frozenset[str]:
+        """Every shared package's folder name and distribution name (both spellings): a path naming
+        one of them names shared code."""
+        out: set[str] = set()
+        for folder, name in self.packages:
+            out |= {os.path.basename(folder), name, name.replace("-", "_"), name.replace("_", "-")}
+        return frozenset(out)
+
+    @functools.cached_property
     def _pull_map(self) -> dict[str, frozenset[str]]:
         return dict(self.pulls)  # built once, not once per project judged
 
