@@ -69,6 +69,7 @@ class SpanEditor(Pep621Edits, SourceTableEdits):
             raise Unsure("publish staging or CRLF")
         self.sections = scan(self.body)
         self.found_sections: dict[tuple[tuple[str, ...], bool], Section] = {}
+        self.arrays: dict[tuple[str, ...], tuple[KeyValue, list[tuple[int, int]]]] = {}
         self.written: dict[int, set[str]] = {}  # id of a section -> canonical names of its keys
         self.expected = _copy(self.data)
         self.splices: list[tuple[int, int, str]] = []  # (start, end, new text) in self.body
@@ -183,11 +184,14 @@ class SpanEditor(Pep621Edits, SourceTableEdits):
         self.added.setdefault(path, set()).add(canonicalize_name(key))
 
     def _array(self, path: Sequence[str]) -> tuple[KeyValue, list[tuple[int, int]]]:
-        section = self._section(path[:-1], whole=False)
-        entry = self._entry(section, path[-1])
-        if entry is None or self.body[entry.value[0]] != "[":
-            raise Unsure(f"no array {'.'.join(path)}")
-        return entry, array_elements(self.body, entry.value[0])
+        found = self.arrays.get(tuple(path))
+        if found is None:
+            section = self._section(path[:-1], whole=False)
+            entry = self._entry(section, path[-1])
+            if entry is None or self.body[entry.value[0]] != "[":
+                raise Unsure(f"no array {'.'.join(path)}")
+            found = self.arrays[tuple(path)] = (entry, array_elements(self.body, entry.value[0]))
+        return found
 
     def _set_string_span(self, dep: LocalDependency, new_value: str) -> None:
         _, array_path, index = dep.location

@@ -54,6 +54,8 @@ class _Scanner:
         self.n = len(text)
 
     def ws(self, i: int) -> int:
+        if i >= self.n or self.text[i] not in " \t":
+            return i
         m = _WS.match(self.text, i)
         assert m is not None
         return m.end()
