@@ -232,7 +232,7 @@ def test_a_list_of_poetry_constraints_is_reported_not_guessed() -> None:
 
 @pytest.mark.parametrize("text", [POETRY, PEP621], ids=["poetry", "pep621"])
 def test_the_self_check_sees_every_local_entry_before_and_none_after(text: str) -> None:
-    from nexusify.formats.pyproject_edit import _still_local
+    from nexusify.formats.pyproject_base import _still_local
 
     deps = deps_of(text)
     assert deps and all(_still_local(tomllib.loads(text), d) for d in deps)

@@ -71,7 +71,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         gate = check_problems(ws, ws.consumers(),
                               SharedCode.from_workspace(ws, ctx.settings.path_aliases), plan.source.url,
                               plan.source.explicit,
-                              {sp.path for sp in plan.services if not any(f.changed for f in sp.files)})
+                              {sp.path for sp in plan.services if not any(f.changed for f in sp.files)},
+                              plan.judged)
         plan.problems += [p for p in gate if (p.path, p.line, p.message) not in known]
     if plan.errors and (dry or ctx.json):
         if ctx.json:

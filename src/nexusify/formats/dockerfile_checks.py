@@ -255,9 +255,7 @@ def copy_from_problems(path: str, df: Dockerfile, context: Path, shared: SharedC
     """An error for every ``COPY --from=<stage>`` of an absolute path the stage no longer produces.
     Below a WORKDIR where a RUN ran (a tool may make anything there without naming it), only a
     path naming shared code (a shared package's folder or distribution name) is judged."""
-    marks = set()
-    for folder, name in shared.packages if shared is not None else ():
-        marks |= {os.path.basename(folder), name, name.replace("-", "_"), name.replace("_", "-")}
+    marks = shared.marks if shared is not None else frozenset()
     names: dict[str, int] = {}
     parents: list[int | None] = []
     produced: list[list[str]] = []  # per stage: folders/files it makes (COPY dests, WORKDIRs, RUN words)
@@ -323,7 +321,7 @@ def _copy_targets(instr: Instruction, context: Path | None, workdir: str) -> lis
 
 
 def _produced(target: str, stage: int | None, parents: list[int | None], produced: list[list[str]],
-              marks: set[str]) -> bool:
+              marks: frozenset[str]) -> bool:
     parts = target.strip("/").split("/")
     if not parts[0] or parts[0] in _SYSTEM:
         return True

@@ -7,6 +7,7 @@ edits of each table kind; :mod:`nexusify.formats.pyproject_edit` puts them toget
 
 from __future__ import annotations
 
+import functools
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -96,11 +97,13 @@ class EditorBase:
         self.block_reasons: list[tuple[str, str]] = []  # (marker text in new lines, reason)
         self.problems: list[str] = []
         self.first_problem_line: int | None = None
-        try:
-            self.doc = tomlkit.parse(self.body)
-        except Exception as exc:  # tomlkit's ParseError carries line/col in its message
-            raise TomlError(f"invalid TOML: {exc}", path=self.where) from exc
-        self.data = data if data is not None else tomllib.loads(self.body)
+        if data is None:
+            try:
+                data = tomllib.loads(self.body)
+            except tomllib.TOMLDecodeError:
+                _ = self.doc  # tomlkit's message (line and column) when it refuses the text too
+                raise
+        self.data = data
         self.uses_uv = "uv" in self.data.get("tool", {}) or (source is not None and source.tool == "uv")
         self.uses_pdm = "pdm" in self.data.get("tool", {}) or (source is not None and source.tool == "pdm")
         self.need_poetry_source = False
@@ -116,6 +119,14 @@ class EditorBase:
         self._uv_lines: dict[str, int] | None = None
         self._pad: dict[int, str] = {}
         self._array_names: dict[int, set[str]] = {}
+
+    @functools.cached_property
+    def doc(self) -> tomlkit.TOMLDocument:
+        """The tomlkit document, parsed when first needed (the span editor never needs it)."""
+        try:
+            return tomlkit.parse(self.body)
+        except Exception as exc:  # tomlkit's ParseError carries line/col in its message
+            raise TomlError(f"invalid TOML: {exc}", path=self.where) from exc
 
     # ---------------------------------------------------------------- helpers
 

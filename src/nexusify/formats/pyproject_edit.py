@@ -43,7 +43,6 @@ must have stopped being a path/file/workspace dependency.
 
 from __future__ import annotations
 
-import re
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -54,16 +53,18 @@ import tomlkit
 from packaging.utils import canonicalize_name
 from tomlkit.items import InlineTable, String, Table
 
-from nexusify.errors import InternalError, ProblemsFound
-from nexusify.formats.edits import Edit, EditResult, changed_blocks
-from nexusify.formats.pyproject_base import _quote, _still_local, _walk, _walk_cached
+from nexusify.errors import ProblemsFound
+from nexusify.formats.edits import Edit, EditResult
+from nexusify.formats.pyproject_base import _quote, _walk, _walk_cached
 from nexusify.formats.pyproject_pep621 import Pep621Edits
 from nexusify.formats.pyproject_poetry import PoetryEdits
 from nexusify.formats.pyproject_sources import SourceTableEdits
+from nexusify.formats.pyproject_spans import SpanEditor
 from nexusify.formats.sources import SourceSpec, outdated_tables, sources_outdated
 from nexusify.model import LocalDependency
 from nexusify.syntax.constraints import pep440_specifier, poetry_constraint
 from nexusify.syntax.requirements import requirement_name
+from nexusify.syntax.toml_spans import Unsure
 
 PRIORITIES = ("explicit", "supplemental", "primary")
 TOOLS = ("auto", "poetry", "uv", "pdm", "pip")
@@ -111,6 +112,11 @@ def edit_pyproject(
     shapes it cannot rewrite safely and for specifiers that exclude the version. ``data`` is
     ``text`` already parsed (tomllib), when the caller has it. ``reconcile``: bring source
     tables that already carry the source's name up to date (url, priority), adding none."""
+    if source is not None and not reconcile:
+        try:
+            return SpanEditor(text, versions, mode, source, path, data).edit(list(deps), add)
+        except Unsure:
+            pass  # a shape the span editor does not locate with certainty: tomlkit's road
     editor = _Editor(text, versions, mode, source, path, data)
     return editor.run(list(deps), list(add), reconcile=reconcile)
 
@@ -157,14 +163,7 @@ class _Editor(PoetryEdits, Pep621Edits, SourceTableEdits):
                 hint="fix these entries by hand or exclude the file; nothing was written",
             )
         self._flush()
-        text = self._expand(tomlkit.dumps(self.doc))
-        text = self._source_blocks(text)
-        if self.nl == "\r\n" and self.body.count("\n") == self.body.count("\r\n"):
-            text = re.sub(r"(?<!\r)\n", "\r\n", text)
-        if self.bom:
-            text = "\ufeff" + text
-        self._verify(text, deps)
-        return EditResult(text, self._edits(text))
+        return self._finish(self._expand(tomlkit.dumps(self.doc)), deps)
 
     # ---------------------------------------------------------------- additions
 
@@ -231,35 +230,6 @@ class _Editor(PoetryEdits, Pep621Edits, SourceTableEdits):
             self._uv_source_entry(extra.name, None)
         elif self.uses_pdm:
             self.pdm_packages.append(extra.name)
-
-    # ---------------------------------------------------------------- checks and edits
-
-    def _verify(self, text: str, deps: list[LocalDependency]) -> None:
-        try:
-            data = tomllib.loads(text.removeprefix("\ufeff"))
-        except tomllib.TOMLDecodeError as exc:  # pragma: no cover - a bug in this module
-            raise InternalError(f"internal error: the rewritten {self.where} is not valid TOML ({exc})",
-                                  hint="nothing was written; please report this") from exc
-        left = sorted({d.name for d in deps if _still_local(data, d)})
-        if left:  # pragma: no cover - a bug in this module
-            raise InternalError(f"internal error: {self.where} still has local dependencies {left} after rewriting",
-                                  hint="nothing was written; please report this")
-
-    def _edits(self, text: str) -> list[Edit]:
-        old = self.original.removeprefix("\ufeff").splitlines()
-        new = text.removeprefix("\ufeff").splitlines()
-        edits: list[Edit] = []
-        if self.original == text:
-            return edits
-        for i1, i2, j1, j2 in changed_blocks(old, new):
-            reasons = [self.reasons[n] for n in range(i1 + 1, i2 + 1) if n in self.reasons]
-            after = "\n".join(new[j1:j2])
-            reasons += [r for marker, r in self.block_reasons if marker in after and r not in reasons]
-            edits.append(Edit(i1 + 1, "\n".join(old[i1:i2]), after, "; ".join(reasons) or "formatting"))
-        if not edits:  # only the line ending of the last line changed
-            edits.append(Edit(len(old), old[-1] if old else "", new[-1] if new else "", "final newline"))
-        return edits
-
 
 
 __all__ = [

@@ -4,17 +4,38 @@ carries the source's name, else inserted as a text block after the tool's last t
 
 from __future__ import annotations
 
+import re
+import tomllib
 from typing import Any
 
 import tomlkit
 from tomlkit.items import AoT, Array
 
-from nexusify.errors import ProblemsFound
-from nexusify.formats.pyproject_base import EditorBase, _quote, _walk, insert_key_after
+from nexusify.errors import InternalError, ProblemsFound
+from nexusify.formats.edits import Edit, EditResult, changed_blocks
+from nexusify.formats.pyproject_base import (
+    EditorBase,
+    _quote,
+    _still_local,
+    _walk,
+    insert_key_after,
+)
 from nexusify.formats.sources import insert_block
+from nexusify.model import LocalDependency
 
 
 class SourceTableEdits(EditorBase):
+    def _finish(self, text: str, deps: list[LocalDependency]) -> EditResult:
+        """The edited text (dependency entries done) with its source tables, line endings, BOM,
+        checked and diffed against the original."""
+        text = self._source_blocks(text)
+        if self.nl == "\r\n" and self.body.count("\n") == self.body.count("\r\n"):
+            text = re.sub(r"(?<!\r)\n", "\r\n", text)
+        if self.bom:
+            text = "\ufeff" + text
+        self._verify(text, deps)
+        return EditResult(text, self._edits(text))
+
     def _source_blocks(self, text: str) -> str:
         src = self.source
         if src is None:
@@ -77,3 +98,32 @@ class SourceTableEdits(EditorBase):
         self.block_reasons.append((f"[[{header}]]", f"add [[{header}]] {name!r} ({self.source.priority if self.source else ''})"))
         return insert_block(text, prefix, lines, self.nl)
 
+    # ---------------------------------------------------------------- checks and edits
+
+    def _verify(self, text: str, deps: list[LocalDependency], data: dict[str, Any] | None = None) -> None:
+        """``text`` (``data``: already parsed) holds none of ``deps`` as a local entry."""
+        if data is None:
+            try:
+                data = tomllib.loads(text.removeprefix("\ufeff"))
+            except tomllib.TOMLDecodeError as exc:  # pragma: no cover - a bug in this module
+                raise InternalError(f"internal error: the rewritten {self.where} is not valid TOML ({exc})",
+                                    hint="nothing was written; please report this") from exc
+        left = sorted({d.name for d in deps if _still_local(data, d)})
+        if left:  # pragma: no cover - a bug in this module
+            raise InternalError(f"internal error: {self.where} still has local dependencies {left} after rewriting",
+                                  hint="nothing was written; please report this")
+
+    def _edits(self, text: str) -> list[Edit]:
+        old = self.original.removeprefix("\ufeff").splitlines()
+        new = text.removeprefix("\ufeff").splitlines()
+        edits: list[Edit] = []
+        if self.original == text:
+            return edits
+        for i1, i2, j1, j2 in changed_blocks(old, new):
+            reasons = [self.reasons[n] for n in range(i1 + 1, i2 + 1) if n in self.reasons]
+            after = "\n".join(new[j1:j2])
+            reasons += [r for marker, r in self.block_reasons if marker in after and r not in reasons]
+            edits.append(Edit(i1 + 1, "\n".join(old[i1:i2]), after, "; ".join(reasons) or "formatting"))
+        if not edits:  # only the line ending of the last line changed
+            edits.append(Edit(len(old), old[-1] if old else "", new[-1] if new else "", "final newline"))
+        return edits

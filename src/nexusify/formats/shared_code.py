@@ -50,9 +50,22 @@ class SharedCode:
     def installed_with(self, names: Iterable[str]) -> frozenset[str]:
         """``names`` (normalized) with what installing them installs (the model's
         :meth:`~nexusify.model.Workspace.closure`, looked up): what they pull from the index."""
-        pulls = dict(self.pulls)
+        pulls = self._pull_map
         names = frozenset(names)
         return names.union(*(pulls.get(n, frozenset()) for n in names))
+
+    @functools.cached_property
+    def marks(self) -> frozenset[str]:
+        """Every shared package's folder name and distribution name (both spellings): a path naming
+        one of them names shared code."""
+        out: set[str] = set()
+        for folder, name in self.packages:
+            out |= {os.path.basename(folder), name, name.replace("-", "_"), name.replace("_", "-")}
+        return frozenset(out)
+
+    @functools.cached_property
+    def _pull_map(self) -> dict[str, frozenset[str]]:
+        return dict(self.pulls)  # built once, not once per project judged
 
     def without(self, folder: Path) -> SharedCode:
         own = os.path.normpath(str(folder))

@@ -66,9 +66,11 @@ def iter_pyprojects(root: Path, exclude: Iterable[str] = ()) -> Iterator[Path]:
 
 
 def read_project(pp: Path, root: Path, problems: list[Problem]) -> Project | None:
+    """The project of the manifest ``pp`` (None, with a problem, when it cannot be read); ``root``: resolved."""
     rel = relpath(pp, root)
-    real = pp.resolve()
-    if not real.is_relative_to(root.resolve()):
+    folder = pp.parent.resolve()
+    real = pp.resolve() if pp.is_symlink() else folder / pp.name  # (one resolve, not three)
+    if not real.is_relative_to(root):
         problems.append(Problem("error", "outside-root", rel, None,
                                 f"resolves through a symlink to {real}, outside the monorepo: nexusify neither "
                                 "reads nor rewrites it",
@@ -97,7 +99,6 @@ def read_project(pp: Path, root: Path, problems: list[Problem]) -> Project | Non
             column=exc.column,
         ))
         return None
-    folder = pp.parent.resolve()
     project = Project(path=folder, pyproject=folder / "pyproject.toml", data=data, text=text)
     read_metadata(project)
     if not project.name and "project" not in data and any((folder / n).is_file() for n in LEGACY_MANIFESTS):

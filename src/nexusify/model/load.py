@@ -126,13 +126,14 @@ def load_workspace(
             unreadable_requires[p.path] = dynamic
 
     ws = Workspace(root, projects, problems, by_name, broken=broken, duplicates=duplicates, _by_path=by_path)
-    builds, ws.unmatched_builds = match_builds(root, projects, set(depended_upon(ws, aggregators=True)), problems)
+    gathered = depended_upon(ws, aggregators=True)  # (read by the roles too: the dependencies are all read)
+    builds, ws.unmatched_builds = match_builds(root, projects, set(gathered), problems)
     for p in projects:
         p.docker_builds = builds.get(p.path, [])
         p.dockerfiles = sorted({b.dockerfile for b in p.docker_builds})
         p.lockfiles = find_lockfiles(p, by_path)
         p.virtual_reason = virtual_by_tool(p)
-    meant_shared = assign_roles(ws, list(shared_globs))
+    meant_shared = assign_roles(ws, list(shared_globs), gathered)
     ws.unnamed_shared = frozenset(meant_shared - ws.shared_paths)
     for p in projects:
         if ws.is_shared(p) and p.version is None and p.version_dynamic and resolve_dynamic:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import fnmatch
+import functools
 import glob
 import os
 import re
@@ -13,6 +14,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 
+@functools.lru_cache(maxsize=4096)
 def glob_free(source: str) -> str:
     """The leading part of a COPY source before its first segment holding a glob character."""
     parts = []

@@ -100,12 +100,15 @@ def depended_upon(ws: Workspace, *, aggregators: bool = False) -> dict[Path, lis
     return out
 
 
-def assign_roles(ws: Workspace, shared_globs: list[str]) -> set[Path]:
+def assign_roles(ws: Workspace, shared_globs: list[str],
+                 gathered: dict[Path, list[Project]] | None = None) -> set[Path]:
     """Decide :attr:`Workspace.shared_paths` and :attr:`Workspace.consumer_why` (see the module).
     Returns the folders meant to be shared packages, named or not (the checks tell a library
-    without a name or version that it cannot be published)."""
+    without a name or version that it cannot be published). ``gathered``:
+    ``depended_upon(ws, aggregators=True)`` when the caller has it."""
     depended = depended_upon(ws)
-    gathered = depended_upon(ws, aggregators=True)  # by an aggregator's dev groups too
+    if gathered is None:
+        gathered = depended_upon(ws, aggregators=True)  # by an aggregator's dev groups too
     folders = shared_globs or list(SHARED_GLOBS)
     meant: set[Path] = set()
     for p in ws.projects:

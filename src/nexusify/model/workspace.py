@@ -16,6 +16,8 @@ from nexusify.errors import Problem
 from nexusify.model.graph import cycle_through, strongly_connected
 from nexusify.model.project import DockerBuild, Project
 
+_NO_EXTRAS: frozenset[str] = frozenset()
+
 
 @dataclass
 class Workspace:
@@ -192,13 +194,13 @@ class Workspace:
                 continue
             if extras is not None and not _extra_taken(d.group, d.optional, extras):
                 continue
-            yield d.normalized, frozenset(canonicalize_name(x) for x in d.extras)
+            yield d.normalized, frozenset(canonicalize_name(x) for x in d.extras) if d.extras else _NO_EXTRAS
         for i in project.index_deps:
             if i.normalized not in self.by_name or (runtime_only and not i.runtime):
                 continue
             if extras is not None and not _extra_taken(i.group, False, extras):
                 continue
-            yield i.normalized, frozenset()
+            yield i.normalized, _NO_EXTRAS
 
     def dependents(self, names: Iterable[str]) -> dict[str, list[str]]:
         """Every shared package that depends (run time, transitively) on one of ``names``, with the

@@ -176,8 +176,11 @@ def plan_rewrite(
             if wroot is not None and stays_in_workspace(project, ws):
                 plan.staying.append(project.rel(root))
                 if dockerfiles:
+                    if project.path not in judged_by_path:
+                        judged_by_path[project.path] = judge_project(project, root, shared_code)
                     plan.problems.extend(stay_problems(project.name or project.rel(root), wroot,
-                                                       judge_project(project, root, shared_code)))
+                                                       judged_by_path[project.path]))
+    plan.judged = judged_by_path
     if not plan.errors:
         _relock(plan, env, creds if creds.present else None, lock, which)
     return plan

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from nexusify.errors import HasProblems, Problem
+from nexusify.formats.dockerfile_rules import JudgedDockerfile
 from nexusify.formats.pyproject_edit import Edit, SourceSpec
 from nexusify.rewrite.lock import LockJob
 
@@ -95,6 +96,8 @@ class RewritePlan(HasProblems):
     problems: list[Problem] = field(default_factory=list)
     index_auth: bool = False
     staying: list[str] = field(default_factory=list)  # consumers that stay in their uv workspace (folders)
+    # each judged consumer's Dockerfiles (folder -> verdicts), for `rewrite --check`'s gate to reuse
+    judged: dict[Path, list[JudgedDockerfile]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def files(self) -> list[FilePlan]:

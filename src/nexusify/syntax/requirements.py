@@ -14,6 +14,7 @@ requirement (``requests>=2``), each possibly followed by per-requirement options
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -361,6 +362,12 @@ def requirement_name(item: object) -> str | None:
     and editor that only needs the name."""
     if not isinstance(item, str):
         return None
+    return _requirement_name(str(item))  # str(): a tomlkit String is a str subclass
+
+
+@functools.lru_cache(maxsize=16384)
+def _requirement_name(item: str) -> str | None:
+    """(the same strings recur in every service of a monorepo: parsed once each)"""
     text = item.strip()
     for flag in ("-e ", "--editable "):
         if text.startswith(flag):

@@ -12,7 +12,7 @@ targets or ``--no-dockerfiles`` say (flags narrow what rewrite writes, never wha
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from nexusify.errors import Problem
@@ -40,11 +40,13 @@ def _problem(code: str, f: Finding) -> Problem:
 
 
 def check_problems(ws: Workspace, consumers: Sequence[Project], shared: SharedCode, index_url: str,
-                   explicit: bool = True, settled: Collection[Path] | None = None) -> list[Problem]:
+                   explicit: bool = True, settled: Collection[Path] | None = None,
+                   judged: Mapping[Path, list[JudgedDockerfile]] | None = None) -> list[Problem]:
     """Errors ``rewrite --check`` adds to its plan's (see the module docstring); ``consumers``:
     every consumer of ``ws`` (:meth:`nexusify.model.Workspace.consumers`); ``settled``: the folders of
     the consumers rewrite would leave unchanged, the only ones whose sources are judged (what
-    rewrite would change, its plan already reports; None: every consumer)."""
+    rewrite would change, its plan already reports; None: every consumer); ``judged``: consumers'
+    Dockerfiles judged already (with the same ``shared``), by folder."""
     out: list[Problem] = []
     for jd in unowned_dockerfiles(ws, shared, consumers):
         findings = dockerfile_findings(jd)
@@ -52,16 +54,17 @@ def check_problems(ws: Workspace, consumers: Sequence[Project], shared: SharedCo
             findings += dockerfile_index_findings(jd.rel, jd.content.decode("utf-8", "replace"), index_url)
         out += [_problem("dockerfile-unowned", f) for f in findings]
     for consumer in consumers:
-        judged = judge_project(consumer, ws.root, shared)
+        found = judged.get(consumer.path) if judged is not None else None
+        verdicts = found if found is not None else judge_project(consumer, ws.root, shared)
         wroot = workspace_of(consumer)
         if wroot is not None and stays_in_workspace(consumer, ws):
-            out += broken_builds(judged)
+            out += broken_builds(verdicts)
             continue
         # whatever the targets: a build that fails, or installs shared code by path, is an error
-        out += [p for jd in judged for p in jd.verdict.problems if p.code in CODES]
+        out += [p for jd in verdicts for p in jd.verdict.problems if p.code in CODES]
         if settled is None or consumer.path in settled:
             out += [_problem("index-elsewhere", f)
-                    for f in source_findings(consumer, ws, index_url, judged, (), explicit)]
+                    for f in source_findings(consumer, ws, index_url, verdicts, (), explicit)]
     seen: set[tuple[str | None, int | None, str]] = set()
     unique = []
     for p in out:
