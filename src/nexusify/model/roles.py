@@ -5,9 +5,10 @@ The one definition every verb asks (through :meth:`Workspace.shared` and
 
 - **shared**: a named, installable project that another project of the monorepo depends on, in
   any folder: by path, file URL or uv workspace, or by name and version (after a rewrite). The
-  development groups of an aggregator (the monorepo root, a uv workspace root) list members for
-  local work: they make a library (a project that takes no other project at run time) shared,
-  never a consumer. A library that nothing depends on yet is shared when it sits in a shared folder
+  development groups of an aggregator (the monorepo root, a uv workspace root) that no Dockerfile
+  builds list members for local work: they make a library (a project that takes no other project
+  at run time) shared, never a consumer. An aggregator a Dockerfile builds installs its groups in
+  the image (``poetry install --only app``): what they take is shared like any dependency. A library that nothing depends on yet is shared when it sits in a shared folder
   (the configured ``shared`` globs, else ``shared/packages/*``, ``libs/*``, ``packages/*``): it is
   published for others. A deployable project in such a folder that nothing depends on and that
   takes shared code is a consumer, not a shared package.
@@ -73,12 +74,13 @@ def is_aggregator(p: Project, root: Path) -> bool:
 
 
 def depended_upon(ws: Workspace, *, aggregators: bool = False) -> dict[Path, list[Project]]:
-    """project folder -> the projects that depend on it (by path or by name); aggregators'
-    development groups left out unless ``aggregators``."""
+    """project folder -> the projects that depend on it (by path or by name); the development
+    groups of an aggregator no Dockerfile builds left out unless ``aggregators`` (a deployed one
+    installs them in its image)."""
     root = ws.root
     out: dict[Path, list[Project]] = {}
     for p in ws.projects:
-        aggregator = is_aggregator(p, root) and not aggregators
+        aggregator = is_aggregator(p, root) and not p.docker_builds and not aggregators
         local = set()
         for d in p.local_deps:
             if d.resolved is not None:
