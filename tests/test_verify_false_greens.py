@@ -480,3 +480,43 @@ def test_a_root_dockerfile_attached_by_its_package_arg_is_judged_from_the_root(r
     assert r.exit_code == 1, r.output
     assert "Dockerfile:4" in r.output and "dockerfile-uv-package" in r.output, r.output
     assert "core is not a member of the uv workspace" in r.output.replace("\n    ", " ")
+
+
+def test_rewrite_refuses_to_move_a_member_a_root_dockerfile_syncs_by_package_arg(
+        run_cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """The same repository before the move (JasperHG90/uv-monorepo): rewrite used to move core out of
+    the workspace with exit 0 and only `--check` refused afterwards. The rule `--check` applies after
+    the move is asked before it: `dockerfile-uv-move` at the `uv sync` lines, nothing written, and the
+    repository's own `uv lock --check` still passes."""
+    env = _env(tmp_path, monkeypatch)
+    url = "http://127.0.0.1:9/simple/"
+    root = tmp_path / "repo"
+    _write(root, {
+        "pyproject.toml": '[project]\nname = "monorepo"\nversion = "0.1.0"\nrequires-python = ">=3.11"\n'
+                          'dependencies = []\n\n[dependency-groups]\ndev = ["core", "utils"]\n\n'
+                          '[tool.uv]\npackage = false\n\n[tool.uv.sources]\ncore = { workspace = true }\n'
+                          'utils = { workspace = true }\n\n[tool.uv.workspace]\nmembers = ["shared/*", "src/*"]\n',
+        "shared/utils/pyproject.toml": '[project]\nname = "utils"\nversion = "0.1.0"\nrequires-python = ">=3.11"\n',
+        "src/core/pyproject.toml": '[project]\nname = "core"\nversion = "0.1.0"\nrequires-python = ">=3.11"\n'
+                                   'dependencies = ["utils"]\n\n[tool.uv.sources]\nutils = { workspace = true }\n',
+        "Dockerfile": 'FROM python:3.11-slim\nARG PACKAGE="core"\nWORKDIR /app\nCOPY shared/utils /app/shared/utils\n'
+                      "RUN --mount=type=bind,source=uv.lock,target=uv.lock \\\n"
+                      "    --mount=type=bind,source=pyproject.toml,target=pyproject.toml \\\n"
+                      "    uv sync --frozen --no-install-project --no-dev --package=$PACKAGE\n"
+                      "COPY src/$PACKAGE /app/src/$PACKAGE\n"
+                      "RUN --mount=type=bind,source=uv.lock,target=uv.lock \\\n"
+                      "    --mount=type=bind,source=pyproject.toml,target=pyproject.toml \\\n"
+                      "    uv sync --frozen --no-dev --package=$PACKAGE\n",
+    })
+    locked = subprocess.run(["uv", "lock"], cwd=root, env=env, capture_output=True, text=True, check=False)
+    assert locked.returncode == 0, locked.stderr
+    before = {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    for targets in ((), ("src/core",)):
+        r = run_cli("rewrite", "--root", str(root), "--index-url", url, "--no-lock", *targets, env=env)
+        assert r.exit_code == 1, r.output
+        text = r.output.replace("\n    ", " ")
+        assert "Dockerfile:5: error[dockerfile-uv-move]" in text and "Dockerfile:9: error[dockerfile-uv-move]" in text
+        assert "`uv sync --package core` builds inside the uv workspace at ., which rewrite would move core out of" in text
+        assert {p: p.read_bytes() for p in root.rglob("*") if p.is_file()} == before
+    still = subprocess.run(["uv", "lock", "--check"], cwd=root, env=env, capture_output=True, text=True, check=False)
+    assert still.returncode == 0, still.stderr
