@@ -419,7 +419,7 @@ def _syncs_moved_member(project: Project, judged: JudgedDockerfile, root: Path) 
     apply after the move (:func:`~nexusify.formats.dockerfile_checks.uv_package_problems`), asked
     before it."""
     df, context = judged.verdict.dockerfile, judged.verdict.context
-    if df is None or context is None or project.workspace_root is None:
+    if df is None or context is None or project.workspace_root is None or not project.normalized:
         return []
     arg_sets = [dict(b.build_args) for b in project.docker_builds if b.dockerfile == judged.path] or [{}]
     return [p for p in uv_package_problems(judged.rel, df, context=context, root=root, arg_sets=arg_sets,
