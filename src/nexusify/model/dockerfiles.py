@@ -32,6 +32,7 @@ from nexusify.syntax.dockerfile_parse import (
     parse,
     parse_file,
 )
+from nexusify.syntax.requirements import requirement_name
 
 COMPOSE_NAMES = re.compile(r"^(docker-)?compose(\.[\w.-]+)?\.ya?ml$")
 
@@ -210,7 +211,8 @@ def decide_context(path: str, df: Dockerfile, project_dir: Path, root: Path) -> 
     """The build context a Dockerfile beside its project is written for, when no compose file
     declares it: the one decision the model attaches builds with and the shared-code rule judges
     with. The monorepo root when a COPY/ADD source names the project's folder from the root or
-    exists only from there, or (no source saying either way) a RUN names that folder; the project
+    exists only from there (a folder between them when a source names the project's folder from
+    there), or (no source saying either way) a RUN names that folder; the project
     folder when sources exist only there or climb out of it (``../../shared``); undecidable (a
     problem) when sources point both ways."""
     try:
@@ -221,6 +223,10 @@ def decide_context(path: str, df: Dockerfile, project_dir: Path, root: Path) -> 
         return project_dir, None
     from_root: Instruction | None = None
     from_project: Instruction | None = None
+    # folders between the project's and the root (services/ for services/metrics): a context a
+    # compose file beside the services builds from (`COPY metrics/requirements.txt`, `COPY shared`)
+    between = [(a, project_dir.relative_to(a).as_posix()) for a in project_dir.parents
+               if a != root and is_inside(a, root)]
     for instr in df.instructions:
         if instr.keyword not in ("COPY", "ADD") or instr.has_flag("from"):
             continue
@@ -230,6 +236,10 @@ def decide_context(path: str, df: Dockerfile, project_dir: Path, root: Path) -> 
             clean = glob_free(src).removeprefix("./").strip("/")
             if clean == rel or clean.startswith(rel + "/"):
                 return root, None  # names the project's own folder from the root
+            for above, own in between:
+                if ((clean == own or clean.startswith(own + "/")) and (above / clean).exists()
+                        and not (project_dir / clean).exists()):
+                    return above, None  # names the project's own folder from a folder above it
             if clean.startswith(".."):
                 from_project = from_project or instr  # written from the project folder
                 continue
@@ -315,6 +325,8 @@ def _implicit_build(df: Path, folders: set[Path], root: Path) -> DockerBuild:
         context, _undecided = decide_context(relpath(df, root), parsed, home, root)  # the rule says why
         if context == root:  # COPY projects/worker /src: `docker build -f ... .`
             return DockerBuild(df, root, "folder, built from the root")
+        if context is not None and context != home:  # COPY metrics/requirements.txt: built from services/
+            return DockerBuild(df, context, f"folder, built from {relpath(context, root)}")
         return DockerBuild(df, home, "folder")
     return DockerBuild(df, root, "folder" if home == root else "tree")
 
@@ -387,10 +399,48 @@ def _name_hints(build: DockerBuild, text: str) -> list[str]:
     return [canonicalize_name(h) for h in hints if h and "$" not in h]
 
 
-def copied_folders(build: DockerBuild, folders: set[Path]) -> set[Path]:
+_PIP_INSTALL = re.compile(r"(?:^|[\s;&|(])(?:python[\d.]*\s+-m\s+)?(?:uv\s+)?pip[\d.]*\s+install\s+([^;&|\n]*)")
+_PIP_VALUED = frozenset({"-r", "--requirement", "-c", "--constraint", "-i", "--index-url", "--extra-index-url", "-f",
+                         "--find-links", "-t", "--target", "--prefix", "--root", "--src", "--cache-dir",
+                         "--trusted-host", "--cert", "--client-cert", "--timeout", "--retries", "--proxy",
+                         "--python", "-p", "--config-settings", "-C", "--upgrade-strategy", "--platform",
+                         "--python-version", "--implementation", "--abi", "--only-binary", "--no-binary"})
+
+
+def installed_names(build: DockerBuild, names: set[str]) -> set[str]:
+    """The names among ``names`` (normalised) that ``build``'s RUN lines install from an index by
+    name (``pip install 'shared>=0.1'``): an image takes the package that way after a rewrite."""
+    try:
+        instructions = parse(build.dockerfile.read_text(encoding="utf-8", errors="replace"))
+    except (OSError, DockerfileSyntaxError):
+        return set()
+    found: set[str] = set()
+    for instr in instructions:
+        if instr.keyword != "RUN" or instr.json_form:
+            continue
+        for m in _PIP_INSTALL.finditer(instr.args):
+            try:
+                words = shlex.split(m.group(1))
+            except ValueError:
+                continue
+            skip = False
+            for w in words:
+                if skip or w.startswith("-"):
+                    skip = not skip and w in _PIP_VALUED
+                    continue
+                if "/" in w or w.startswith(".") or "$" in w:
+                    continue
+                name = requirement_name(w)
+                if name in names:
+                    found.add(name)
+    return found
+
+
+def copied_folders(build: DockerBuild, folders: set[Path], *, by_name: bool = False) -> set[Path]:
     """The folders among ``folders`` that ``build`` copies into its image (a COPY/ADD source from
-    its context, or a named additional context, that is such a folder, holds it, or is inside it):
-    how roles tell that an image installs shared code its manifest never names."""
+    its context, or a named additional context, that is such a folder, holds it, or is inside it;
+    ``by_name``: that is such a folder or inside it, not a folder holding it): how roles tell that
+    an image installs shared code its manifest never names."""
     try:
         instructions = parse(build.dockerfile.read_text(encoding="utf-8", errors="replace"))
     except (OSError, DockerfileSyntaxError):
@@ -409,5 +459,5 @@ def copied_folders(build: DockerBuild, folders: set[Path]) -> set[Path]:
             host = Path(os.path.normpath(os.path.join(str(base), glob_free(src).lstrip("/"))))
             if host == build.context:
                 continue  # the whole context: what it holds is the project's own build
-            found |= {f for f in folders if f == host or is_inside(f, host) or is_inside(host, f)}
+            found |= {f for f in folders if is_inside(host, f) or (not by_name and is_inside(f, host))}
     return found

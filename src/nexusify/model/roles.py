@@ -35,7 +35,7 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from nexusify.model.dockerfiles import copied_folders
+from nexusify.model.dockerfiles import copied_folders, installed_names
 from nexusify.model.paths import matches_glob
 from nexusify.model.project import SHARED_GLOBS, Project
 from nexusify.model.workspace import Workspace
@@ -102,11 +102,35 @@ def depended_upon(ws: Workspace, *, aggregators: bool = False) -> dict[Path, lis
     return out
 
 
+def copied_by_images(ws: Workspace) -> set[Path]:
+    """The folders of libraries (named projects that take no other project at run time) that an
+    image building another project copies by name (``COPY shared /app/shared``, then ``pip install
+    /app/shared`` or ``PYTHONPATH``), or installs by name (``pip install 'shared>=0.1'``, after a
+    rewrite): that project depends on them, though its manifest never says so. A copy of a folder holding several projects (``COPY services/ .``) names none of them, and a
+    project the same Dockerfile builds (one stage per project) is not copied as a dependency."""
+    named = {q.path for q in ws.projects if q.normalized and not q.is_virtual
+             and not [n for n in ws.direct(q, runtime_only=True) if n != q.normalized]}  # libraries
+    built_by: dict[Path, set[Path]] = {}  # Dockerfile -> the projects it builds (one per build target)
+    for q in ws.projects:
+        for b in q.docker_builds:
+            built_by.setdefault(b.dockerfile, set()).add(q.path)
+    out: set[Path] = set()
+    for p in ws.projects:
+        for b in p.docker_builds:
+            others = named - built_by[b.dockerfile]
+            out |= copied_folders(b, others, by_name=True)
+            libs = {lib.normalized: lib.path for f in others
+                    if (lib := ws.project_at(f)) is not None and lib.normalized}
+            out |= {libs[n] for n in installed_names(b, set(libs))}
+    return out
+
+
 def assign_roles(ws: Workspace, shared_globs: list[str]) -> set[Path]:
     """Decide :attr:`Workspace.shared_paths` and :attr:`Workspace.consumer_why` (see the module).
     Returns the folders meant to be shared packages, named or not (the checks tell a library
     without a name or version that it cannot be published)."""
     depended = depended_upon(ws)
+    depended.update({f: [] for f in copied_by_images(ws) if f not in depended})
     gathered = depended_upon(ws, aggregators=True)  # by an aggregator's dev groups too
     folders = shared_globs or list(SHARED_GLOBS)
     meant: set[Path] = set()
@@ -142,9 +166,15 @@ def assign_roles(ws: Workspace, shared_globs: list[str]) -> set[Path]:
             copies = sorted(q.normalized for f in copied if (q := ws.project_at(f)) is not None and q.normalized)
             why[p.path] = f"its image copies the shared package(s) {', '.join(copies)}"
             takes[p.path] = tuple(copies)
+            continue
+        names_shared = {q.normalized for f in shared - {p.path} if (q := ws.project_at(f)) is not None and q.normalized}
+        installed = sorted(set().union(*(installed_names(b, names_shared) for b in p.docker_builds)))
+        if installed:
+            why[p.path] = f"its image installs the shared package(s) {', '.join(installed)}"
+            takes[p.path] = tuple(installed)
     ws.consumer_why = why
     ws.consumer_takes = takes
     return meant
 
 
-__all__ = ["assign_roles", "declared_names", "depended_upon", "is_aggregator"]
+__all__ = ["assign_roles", "copied_by_images", "declared_names", "depended_upon", "is_aggregator"]
