@@ -24,20 +24,23 @@ from nexusify.model.project import LEGACY_BACKEND, IndexDependency, Project
 def read_legacy_project(manifest: Path, root: Path, problems: list[Problem]) -> Project | None:
     folder = manifest.parent.resolve()
     name, version = _from_setup_cfg(folder / "setup.cfg")
+    name_computed = None
     if (folder / "setup.py").is_file() and (name is None or version is None):
         try:
-            py_name, py_version = _from_setup_py((folder / "setup.py").read_text(encoding="utf-8"))
+            py_name, py_version, computed = _setup_py_fields((folder / "setup.py").read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, SyntaxError, ValueError) as exc:
             problems.append(Problem("error", "unreadable", relpath(folder / "setup.py", root), getattr(exc, "lineno", None),
                                     f"cannot read setup.py: {exc}", "fix it, or give the library a pyproject.toml"))
             return None
         name, version = name or py_name, version or py_version
+        name_computed = computed if name is None else None
     project = Project(
         path=folder, pyproject=folder / "pyproject.toml", data={}, text="", legacy_manifest=folder / manifest.name,
         build_backend=LEGACY_BACKEND, build_requires=["setuptools>=40.8.0"], has_build_system=True, style="setuptools",
     )
     if name:
         project.name, project.normalized = name, canonicalize_name(name)
+    project.name_computed = name_computed
     if version:
         project.version = version
     else:
@@ -73,17 +76,54 @@ def _from_setup_cfg(path: Path) -> tuple[str | None, str | None]:
     return (name.strip() if name else None), (version.strip() if version else None)
 
 
+def _constants(tree: ast.Module) -> dict[str, str]:
+    """Module-level names bound once, to a string literal (``PACKAGE = "micro.common"``): as literal
+    as the string itself, wherever ``setup()`` uses them."""
+    stores: dict[str, int] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            stores[node.id] = stores.get(node.id, 0) + 1
+    out: dict[str, str] = {}
+    for stmt in tree.body:
+        if (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)
+                and isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, str)
+                and stores.get(stmt.targets[0].id) == 1):
+            out[stmt.targets[0].id] = stmt.value.value
+    return out
+
+
+def _literal(expr: ast.expr, constants: Mapping[str, str]) -> str | None:
+    if isinstance(expr, ast.Constant) and isinstance(expr.value, str):
+        return expr.value
+    if isinstance(expr, ast.Name):
+        return constants.get(expr.id)
+    return None
+
+
 def _from_setup_py(text: str) -> tuple[str | None, str | None]:
     """Literal ``name=``/``version=`` keywords of the ``setup(...)`` call."""
+    name, version, _computed = _setup_py_fields(text)
+    return name, version
+
+
+def _setup_py_fields(text: str) -> tuple[str | None, str | None, tuple[int, str] | None]:
+    """Literal ``name=``/``version=`` of the ``setup(...)`` call (a string, or a module-level name
+    bound once to one), and (line, source) of a ``name=`` that is computed."""
     tree = ast.parse(text)
+    constants = _constants(tree)
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "setup":
             found: dict[str, str] = {}
+            computed = None
             for kw in node.keywords:
-                if kw.arg in ("name", "version") and isinstance(kw.value, ast.Constant) and isinstance(kw.value.value, str):
-                    found[kw.arg] = kw.value.value
-            return found.get("name"), found.get("version")
-    return None, None
+                if kw.arg in ("name", "version"):
+                    value = _literal(kw.value, constants)
+                    if value is not None:
+                        found[kw.arg] = value
+                    elif kw.arg == "name":
+                        computed = (kw.value.lineno, ast.get_source_segment(text, kw.value) or "?")
+            return found.get("name"), found.get("version"), computed
+    return None, None, None
 
 
 def legacy_requirements(folder: Path) -> tuple[list[tuple[str, Path, int | None]], tuple[Path, int | None] | None]:
@@ -128,10 +168,11 @@ def legacy_requirements(folder: Path) -> tuple[list[tuple[str, Path, int | None]
                     dynamic = dynamic or (py, node.lineno)
                 continue
             items = kw.value.elts if isinstance(kw.value, (ast.List, ast.Tuple)) else None
-            if items is None or not all(isinstance(e, ast.Constant) and isinstance(e.value, str) for e in items):
+            constants = _constants(tree)
+            if items is None or any(_literal(e, constants) is None for e in items):
                 dynamic = dynamic or (py, kw.value.lineno)
                 continue
-            out.extend((str(e.value), py, e.lineno) for e in items if isinstance(e, ast.Constant))
+            out.extend((str(_literal(e, constants)), py, e.lineno) for e in items)
     return out, dynamic
 
 

@@ -144,7 +144,8 @@ def plan_rewrite(
     # unreadable shared package included), and every graph error among them
     plan.problems.extend(ws.errors_reaching(services))
     if not targets:  # "every service": a folder whose manifest cannot be read may be one of them
-        plan.problems.extend(p for p in ws.unreadable_errors() if p not in plan.problems)
+        # ... or take a shared package that has no name (a computed setup(name=...)) by path
+        plan.problems.extend(p for p in ws.unreadable_errors() + ws.unnamed_shared_errors() if p not in plan.problems)
 
     if versions is not None:
         plan.versions = {canonicalize_name(k): v for k, v in versions.items()}
