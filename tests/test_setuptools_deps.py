@@ -116,3 +116,23 @@ def test_setup_py_only_packages_publish_and_pip_installs_the_rewritten_requireme
                          check=False, timeout=300)
     assert pip.returncode == 0, pip.stdout + pip.stderr
     assert (target / "micro/common/__init__.py").is_file()
+
+
+def test_setup_spread_from_a_module_level_dict_literal_and_an_opaque_spread(run_cli, tmp_path: Path) -> None:
+    """ITISFoundation/osparc-simcore's packages: `SETUP = {"name": "simcore-models-library", ...}`,
+    `setup(**SETUP)`: the literal dict is read like keywords (its computed version is asked of the
+    backend); a `**kwargs` nobody can read is an error naming its line."""
+    root = tmp_path / "repo"
+    shutil.copytree(CONSTANTS, root)
+    setup_py = root / "common/setup.py"
+    setup_py.write_text('from setuptools import setup\n\nSETUP = {\n    "name": "micro.common",\n'
+                        '    "version": "1.0.0",\n    "packages": ["micro.common"],\n}\n\n'
+                        'if __name__ == "__main__":\n    setup(**SETUP)\n')
+    data = _audit(run_cli, root)
+    assert [(p["name"], p["version"]) for p in data["packages"]] == [("micro.common", "1.0.0")]
+    setup_py.write_text(setup_py.read_text().replace("setup(**SETUP)", "setup(**make_setup())"))
+    result = run_cli("audit", "--root", str(root), "--offline", "--json", env=ENV)
+    assert result.exit_code == 1, result.output
+    named = [e for e in json.loads(result.stdout)["errors"] if e["code"] == "name-computed"]
+    assert [(e["path"], e["line"]) for e in named] == [("common/setup.py", 10)]
+    assert named[0]["message"].startswith("setup(**make_setup()) is computed")

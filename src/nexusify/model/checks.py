@@ -43,7 +43,8 @@ def check_shared(p: Project, rel: str, problems: list[Problem]) -> None:
     if not p.name and p.name_computed is not None:
         line, source = p.name_computed
         problems.append(Problem("error", "name-computed", rel, line,
-                                f"setup(name={source}) is computed: nexusify reads only literal setup() arguments "
+                                f"setup({source if source.startswith('**') else 'name=' + source}) is computed: "
+                                "nexusify reads only literal setup() arguments "
                                 "(or setup.cfg [metadata]), so it cannot tell this shared package's name",
                                 "write the name as a string in setup() or in setup.cfg [metadata] name"))
     elif not p.name:

@@ -92,6 +92,34 @@ def _constants(tree: ast.Module) -> dict[str, str]:
     return out
 
 
+def _keywords(call: ast.Call, tree: ast.Module) -> tuple[list[tuple[str, ast.expr]], ast.expr | None]:
+    """The ``setup(...)`` call's keyword arguments, a ``**SETUP`` of a module-level dict written
+    once as a literal (``SETUP = {"name": ..., ...}``) spread into them; and the first ``**``
+    argument that cannot be read that way (None: none)."""
+    dicts: dict[str, ast.Dict] = {}
+    stores: dict[str, int] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            stores[node.id] = stores.get(node.id, 0) + 1
+    for stmt in tree.body:
+        if (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)
+                and isinstance(stmt.value, ast.Dict)):
+            dicts[stmt.targets[0].id] = stmt.value
+    out: list[tuple[str, ast.expr]] = []
+    opaque = None
+    for kw in call.keywords:
+        if kw.arg is not None:
+            out.append((kw.arg, kw.value))
+            continue
+        spread = dicts.get(kw.value.id) if isinstance(kw.value, ast.Name) and stores.get(kw.value.id) == 1 else None
+        if spread is None or any(not (isinstance(k, ast.Constant) and isinstance(k.value, str)) for k in spread.keys):
+            opaque = opaque or kw.value
+            continue
+        out.extend((str(k.value), v) for k, v in zip(spread.keys, spread.values, strict=True)
+                   if isinstance(k, ast.Constant))
+    return out, opaque
+
+
 def _literal(expr: ast.expr, constants: Mapping[str, str]) -> str | None:
     if isinstance(expr, ast.Constant) and isinstance(expr.value, str):
         return expr.value
@@ -115,13 +143,16 @@ def _setup_py_fields(text: str) -> tuple[str | None, str | None, tuple[int, str]
         if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "setup":
             found: dict[str, str] = {}
             computed = None
-            for kw in node.keywords:
-                if kw.arg in ("name", "version"):
-                    value = _literal(kw.value, constants)
+            keywords, opaque = _keywords(node, tree)
+            for arg, expr in keywords:
+                if arg in ("name", "version"):
+                    value = _literal(expr, constants)
                     if value is not None:
-                        found[kw.arg] = value
-                    elif kw.arg == "name":
-                        computed = (kw.value.lineno, ast.get_source_segment(text, kw.value) or "?")
+                        found[arg] = value
+                    elif arg == "name":
+                        computed = (expr.lineno, ast.get_source_segment(text, expr) or "?")
+            if "name" not in found and computed is None and opaque is not None:
+                computed = (opaque.lineno, "**" + (ast.get_source_segment(text, opaque) or "?"))
             return found.get("name"), found.get("version"), computed
     return None, None, None
 
@@ -162,15 +193,16 @@ def legacy_requirements(folder: Path) -> tuple[list[tuple[str, Path, int | None]
         for node in ast.walk(tree):
             if not (isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "setup"):
                 continue
-            kw = next((k for k in node.keywords if k.arg == "install_requires"), None)
-            if kw is None:
-                if any(k.arg is None for k in node.keywords):  # setup(**kwargs): may hold install_requires
+            keywords, opaque = _keywords(node, tree)
+            value = next((v for arg, v in keywords if arg == "install_requires"), None)
+            if value is None:
+                if opaque is not None:  # setup(**kwargs): may hold install_requires
                     dynamic = dynamic or (py, node.lineno)
                 continue
-            items = kw.value.elts if isinstance(kw.value, (ast.List, ast.Tuple)) else None
+            items = value.elts if isinstance(value, (ast.List, ast.Tuple)) else None
             constants = _constants(tree)
             if items is None or any(_literal(e, constants) is None for e in items):
-                dynamic = dynamic or (py, kw.value.lineno)
+                dynamic = dynamic or (py, value.lineno)
                 continue
             out.extend((str(_literal(e, constants)), py, e.lineno) for e in items)
     return out, dynamic
