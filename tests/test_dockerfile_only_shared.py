@@ -74,7 +74,10 @@ def test_the_images_install_it_from_the_index_and_pip_does(run_cli, tmp_path: Pa
     assert run_cli("rewrite", "--check", *common, env=env).exit_code == 0
     verified = run_cli("verify", *common, "--json", env=env)
     assert verified.exit_code == 0, verified.output
-    assert sorted(c["path"] for c in json.loads(verified.stdout)["consumers"]) == ["services/api", "services/worker"]
+    rows = {c["path"]: c for c in json.loads(verified.stdout)["consumers"]}
+    assert sorted(rows) == ["services/api", "services/worker"]
+    # resolve proves what the image installs by name comes from the index
+    assert rows["services/api"]["checks"]["resolve"]["detail"] == f"from {server.simple_url}: acme-shared 0.4.0"
     # what the image's RUN now does, with pip: install it from the index, then import it
     target = tmp_path / "site"
     pip = subprocess.run([sys.executable, "-m", "pip", "install", "--no-cache-dir", "--index-url", server.simple_url,
@@ -84,6 +87,15 @@ def test_the_images_install_it_from_the_index_and_pip_does(run_cli, tmp_path: Pa
     ran = subprocess.run([sys.executable, str(root / "services/api/main.py")], env={**os.environ, "PYTHONPATH": str(target)},
                          capture_output=True, text=True, check=False)
     assert ran.stdout.strip() == "hello", ran.stderr
+    # the index loses it: the image's `pip install` would fail, and verify says so at the Dockerfile
+    for published in server.packages.glob("acme_shared-*"):
+        published.unlink()
+    lost = run_cli("verify", *common, "--json", env=env)
+    assert lost.exit_code == 1, lost.output
+    resolve = {c["path"]: c["checks"]["resolve"] for c in json.loads(lost.stdout)["consumers"]}["services/api"]
+    assert resolve["status"] == "fail" and resolve["findings"][0]["path"] == "services/api/.dockerfile", resolve
+    assert resolve["findings"][0]["message"].startswith("services/api/.dockerfile:6 (acme-shared>=0.4.0,<0.5.0)"
+                                                       " does not resolve from the index alone"), resolve
 
 
 def test_code_with_no_package_metadata_is_refused_at_the_copy_line(run_cli, tmp_path: Path) -> None:

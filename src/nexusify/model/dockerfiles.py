@@ -410,11 +410,17 @@ _PIP_VALUED = frozenset({"-r", "--requirement", "-c", "--constraint", "-i", "--i
 def installed_names(build: DockerBuild, names: set[str]) -> set[str]:
     """The names among ``names`` (normalised) that ``build``'s RUN lines install from an index by
     name (``pip install 'shared>=0.1'``): an image takes the package that way after a rewrite."""
+    return {name for name, _, _ in installed_requirements(build, names)}
+
+
+def installed_requirements(build: DockerBuild, names: set[str]) -> list[tuple[str, str, int]]:
+    """(normalised name, requirement as written, line) of every install by name of one of ``names``
+    in ``build``'s RUN lines (see :func:`installed_names`)."""
     try:
         instructions = parse(build.dockerfile.read_text(encoding="utf-8", errors="replace"))
     except (OSError, DockerfileSyntaxError):
-        return set()
-    found: set[str] = set()
+        return []
+    found: list[tuple[str, str, int]] = []
     for instr in instructions:
         if instr.keyword != "RUN" or instr.json_form:
             continue
@@ -431,8 +437,8 @@ def installed_names(build: DockerBuild, names: set[str]) -> set[str]:
                 if "/" in w or w.startswith(".") or "$" in w:
                     continue
                 name = requirement_name(w)
-                if name in names:
-                    found.add(name)
+                if name is not None and name in names:
+                    found.append((name, w, instr.start))
     return found
 
 
