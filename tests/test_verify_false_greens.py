@@ -21,6 +21,7 @@ from nexusify.formats.shared_code import SharedCode
 from nexusify.model import load_workspace
 from nexusify.verify.lock_index import lock_index_findings
 from tests.conftest import FIXTURES, missing
+from tests.helpers import snapshot
 
 ENV = {"HOME": "/nonexistent", "NO_COLOR": "1"}
 OTHER = "https://pypi.example.org/simple/"
@@ -520,3 +521,23 @@ def test_rewrite_refuses_to_move_a_member_a_root_dockerfile_syncs_by_package_arg
         assert {p: p.read_bytes() for p in root.rglob("*") if p.is_file()} == before
     still = subprocess.run(["uv", "lock", "--check"], cwd=root, env=env, capture_output=True, text=True, check=False)
     assert still.returncode == 0, still.stderr
+
+
+def test_rewrite_refuses_a_move_another_consumers_dockerfile_syncs_by_name(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The same rule over every Dockerfile of the monorepo, not only the moved member's own: svc-a's
+    image also syncs svc-b from the root workspace (`uv sync --package svc-b`); moving svc-b out is
+    refused at that line, and nothing is written."""
+    root = tmp_path / "repo"
+    shutil.copytree(FIXTURES / "layouts/uv-root-lock", root)
+    _write(root, {"services/svc-a/Dockerfile": "FROM python:3.12-slim\nRUN pip install uv\nWORKDIR /app\nCOPY . .\n"
+                                               "RUN uv sync --frozen --package svc-a && uv sync --frozen --package svc-b\n",
+                  "compose.yaml": "services:\n  svc-a:\n    build:\n      context: .\n"
+                                  "      dockerfile: services/svc-a/Dockerfile\n"})
+    before = snapshot(root)
+    r = run_cli("rewrite", "--root", str(root), "--index-url", "http://127.0.0.1:9/simple/", "--no-lock",
+                "services/svc-b", env={"HOME": str(tmp_path), "NO_COLOR": "1"})
+    assert r.exit_code == 1, r.output
+    text = r.output.replace("\n    ", " ")
+    assert "services/svc-a/Dockerfile:5: error[dockerfile-uv-move]: `uv sync --package svc-b` builds inside the uv " \
+           "workspace at ., which rewrite would move svc-b out of" in text, text
+    assert snapshot(root) == before
