@@ -123,11 +123,18 @@ def test_code_with_no_package_metadata_is_refused_at_the_copy_line(run_cli, tmp_
                                                       "      dockerfile: api/.dockerfile\n")
     one = run_cli("rewrite", "--check", "--root", str(root), "--index-url", url, env=ENV)
     assert one.exit_code == 1 and "services/api/.dockerfile:5: error[shared-code-unpackaged]" in one.output
-    # ... or puts it on PYTHONPATH (`import shared` from /app)
+    # on PYTHONPATH (`import shared` from /app) in one image alone: that service's own code, kept elsewhere
     df = root / "services/api/.dockerfile"
     df.write_text(df.read_text().replace("RUN pip install --no-cache-dir /app/shared\n", "ENV PYTHONPATH=/app\n"))
+    assert not [p for p in load_workspace(root).problems if p.code == "shared-code-unpackaged"]
+    # ... in the images of two services: shared code
+    shutil.copytree(root / "services/api", root / "services/worker")
+    (root / "services/worker/.dockerfile").write_text(df.read_text().replace("api", "worker"))
+    (root / "services/docker-compose.yml").write_text(LAYOUT.joinpath("services/docker-compose.yml").read_text())
     assert [(p.path, p.line) for p in load_workspace(root).problems if p.code == "shared-code-unpackaged"] == [
-        ("services/api/.dockerfile", 5)]
-    # a folder it copies but never installs or puts on PYTHONPATH (static files) is no shared code
-    df.write_text(df.read_text().replace("ENV PYTHONPATH=/app\n", ""))
+        ("services/api/.dockerfile", 5), ("services/worker/.dockerfile", 5)]
+    # a folder they copy but never install or put on PYTHONPATH (static files) is no shared code
+    for service in ("api", "worker"):
+        df = root / f"services/{service}/.dockerfile"
+        df.write_text(df.read_text().replace("ENV PYTHONPATH=/app\n", ""))
     assert not [p for p in load_workspace(root).problems if p.code == "shared-code-unpackaged"]

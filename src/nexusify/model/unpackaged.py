@@ -11,8 +11,9 @@ error at its line (``shared-code-unpackaged``) that audit reports, and that rewr
 * the folder is copied by name from the build context (not the context itself, not a folder holding
   the building project, not inside any project: a project's code is the roles' business);
 * it holds Python code (a ``.py`` file, a requirements file or a package folder at its top);
-* the image uses it as code: a ``pip install`` of where it was copied (or of a requirements file in
-  it), a ``PYTHONPATH`` naming that place or its parent, or another project's image copies it too.
+* the image installs it from where it was copied (``pip install /app/shared``, or ``-r`` of a
+  requirements file in it); or it is on ``PYTHONPATH`` (the place or its parent) in the images of
+  two projects or more (one service's own code kept in another folder is not shared).
 """
 
 from __future__ import annotations
@@ -75,28 +76,29 @@ def _copies(build: DockerBuild, projects: list[Path], own: Path) -> list[tuple[I
     return out
 
 
-def _used(where: str, rest: list[Instruction], before: list[Instruction]) -> bool:
-    """Whether the image uses the copied folder as code (see the module docstring)."""
-    parent = posixpath.dirname(where)
-    for instr in [*before, *rest]:
-        for m in _PYTHONPATH.finditer(instr.args if instr.keyword in ("ENV", "RUN", "ARG") else ""):
-            paths = {posixpath.normpath(p) for p in m.group(1).split(":") if p.startswith("/")}
-            if where in paths or parent in paths:
-                return True
+def _use(where: str, rest: list[Instruction], before: list[Instruction]) -> str | None:
+    """How the image uses the copied folder as code: "install" (a ``pip install`` of it or of a
+    requirements file in it), "path" (a ``PYTHONPATH`` naming it or its parent), or None."""
     for instr in rest:
         if instr.keyword == "RUN" and re.search(r"pip[\d.]*\s+install|uv\s+pip\s+install", instr.args):
             for word in instr.args.split():
                 word = word.strip("\"'")
                 if word.rstrip("/") == where or word.startswith(where + "/"):
-                    return True
-    return False
+                    return "install"
+    parent = posixpath.dirname(where)
+    for instr in [*before, *rest]:
+        for m in _PYTHONPATH.finditer(instr.args if instr.keyword in ("ENV", "RUN", "ARG") else ""):
+            paths = {posixpath.normpath(p) for p in m.group(1).split(":") if p.startswith("/")}
+            if where in paths or parent in paths:
+                return "path"
+    return None
 
 
 def unpackaged_copies(root: Path, projects: list[Project]) -> tuple[list[Problem], dict[Path, list[Path]]]:
     """The ``shared-code-unpackaged`` errors (one per COPY line) and, per project, the folders its
     images take that way (see the module docstring)."""
     folders = [p.path for p in projects]
-    found: list[tuple[Project, DockerBuild, Instruction, Path, bool]] = []
+    found: list[tuple[Project, DockerBuild, Instruction, Path, str | None]] = []
     copied_by: dict[Path, set[Path]] = {}
     for p in projects:
         for b in p.docker_builds:
@@ -106,12 +108,16 @@ def unpackaged_copies(root: Path, projects: list[Project]) -> tuple[list[Problem
                 continue
             for instr, host, where, rest in _copies(b, folders, p.path):
                 stage_before = [i for i in before if i.stage == instr.stage and i.start < instr.start]
-                found.append((p, b, instr, host, _used(where, rest, stage_before)))
-                copied_by.setdefault(host, set()).add(p.path)
+                use = _use(where, rest, stage_before)
+                found.append((p, b, instr, host, use))
+                if use is not None:
+                    copied_by.setdefault(host, set()).add(p.path)
     lines: dict[tuple[Path, int], tuple[Instruction, Path, list[str]]] = {}
     takes: dict[Path, list[Path]] = {}
-    for p, b, instr, host, used in found:
-        if not used and len(copied_by[host]) < 2:
+    for p, b, instr, host, use in found:
+        # installed from a path: the path-dependency shape itself; on PYTHONPATH: shared when the
+        # images of two projects or more take it so (one service's own code kept elsewhere is not)
+        if use is None or (use == "path" and len(copied_by[host]) < 2):
             continue
         takes.setdefault(p.path, []).append(host)
         lines.setdefault((b.dockerfile, instr.start), (instr, host, []))[2].append(p.rel(root))
