@@ -21,6 +21,7 @@ from nexusify.formats.shared_code import SharedCode
 from nexusify.model import load_workspace
 from nexusify.verify.lock_index import lock_index_findings
 from tests.conftest import FIXTURES, missing
+from tests.helpers import snapshot
 
 ENV = {"HOME": "/nonexistent", "NO_COLOR": "1"}
 OTHER = "https://pypi.example.org/simple/"
@@ -480,3 +481,63 @@ def test_a_root_dockerfile_attached_by_its_package_arg_is_judged_from_the_root(r
     assert r.exit_code == 1, r.output
     assert "Dockerfile:4" in r.output and "dockerfile-uv-package" in r.output, r.output
     assert "core is not a member of the uv workspace" in r.output.replace("\n    ", " ")
+
+
+def test_rewrite_refuses_to_move_a_member_a_root_dockerfile_syncs_by_package_arg(
+        run_cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """The same repository before the move (JasperHG90/uv-monorepo): rewrite used to move core out of
+    the workspace with exit 0 and only `--check` refused afterwards. The rule `--check` applies after
+    the move is asked before it: `dockerfile-uv-move` at the `uv sync` lines, nothing written, and the
+    repository's own `uv lock --check` still passes."""
+    env = _env(tmp_path, monkeypatch)
+    url = "http://127.0.0.1:9/simple/"
+    root = tmp_path / "repo"
+    _write(root, {
+        "pyproject.toml": '[project]\nname = "monorepo"\nversion = "0.1.0"\nrequires-python = ">=3.11"\n'
+                          'dependencies = []\n\n[dependency-groups]\ndev = ["core", "utils"]\n\n'
+                          '[tool.uv]\npackage = false\n\n[tool.uv.sources]\ncore = { workspace = true }\n'
+                          'utils = { workspace = true }\n\n[tool.uv.workspace]\nmembers = ["shared/*", "src/*"]\n',
+        "shared/utils/pyproject.toml": '[project]\nname = "utils"\nversion = "0.1.0"\nrequires-python = ">=3.11"\n',
+        "src/core/pyproject.toml": '[project]\nname = "core"\nversion = "0.1.0"\nrequires-python = ">=3.11"\n'
+                                   'dependencies = ["utils"]\n\n[tool.uv.sources]\nutils = { workspace = true }\n',
+        "Dockerfile": 'FROM python:3.11-slim\nARG PACKAGE="core"\nWORKDIR /app\nCOPY shared/utils /app/shared/utils\n'
+                      "RUN --mount=type=bind,source=uv.lock,target=uv.lock \\\n"
+                      "    --mount=type=bind,source=pyproject.toml,target=pyproject.toml \\\n"
+                      "    uv sync --frozen --no-install-project --no-dev --package=$PACKAGE\n"
+                      "COPY src/$PACKAGE /app/src/$PACKAGE\n"
+                      "RUN --mount=type=bind,source=uv.lock,target=uv.lock \\\n"
+                      "    --mount=type=bind,source=pyproject.toml,target=pyproject.toml \\\n"
+                      "    uv sync --frozen --no-dev --package=$PACKAGE\n",
+    })
+    locked = subprocess.run(["uv", "lock"], cwd=root, env=env, capture_output=True, text=True, check=False)
+    assert locked.returncode == 0, locked.stderr
+    before = {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    for targets in ((), ("src/core",)):
+        r = run_cli("rewrite", "--root", str(root), "--index-url", url, "--no-lock", *targets, env=env)
+        assert r.exit_code == 1, r.output
+        text = r.output.replace("\n    ", " ")
+        assert "Dockerfile:5: error[dockerfile-uv-move]" in text and "Dockerfile:9: error[dockerfile-uv-move]" in text
+        assert "`uv sync --package core` builds inside the uv workspace at ., which rewrite would move core out of" in text
+        assert {p: p.read_bytes() for p in root.rglob("*") if p.is_file()} == before
+    still = subprocess.run(["uv", "lock", "--check"], cwd=root, env=env, capture_output=True, text=True, check=False)
+    assert still.returncode == 0, still.stderr
+
+
+def test_rewrite_refuses_a_move_another_consumers_dockerfile_syncs_by_name(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The same rule over every Dockerfile of the monorepo, not only the moved member's own: svc-a's
+    image also syncs svc-b from the root workspace (`uv sync --package svc-b`); moving svc-b out is
+    refused at that line, and nothing is written."""
+    root = tmp_path / "repo"
+    shutil.copytree(FIXTURES / "layouts/uv-root-lock", root)
+    _write(root, {"services/svc-a/Dockerfile": "FROM python:3.12-slim\nRUN pip install uv\nWORKDIR /app\nCOPY . .\n"
+                                               "RUN uv sync --frozen --package svc-a && uv sync --frozen --package svc-b\n",
+                  "compose.yaml": "services:\n  svc-a:\n    build:\n      context: .\n"
+                                  "      dockerfile: services/svc-a/Dockerfile\n"})
+    before = snapshot(root)
+    r = run_cli("rewrite", "--root", str(root), "--index-url", "http://127.0.0.1:9/simple/", "--no-lock",
+                "services/svc-b", env={"HOME": str(tmp_path), "NO_COLOR": "1"})
+    assert r.exit_code == 1, r.output
+    text = r.output.replace("\n    ", " ")
+    assert "services/svc-a/Dockerfile:5: error[dockerfile-uv-move]: `uv sync --package svc-b` builds inside the uv " \
+           "workspace at ., which rewrite would move svc-b out of" in text, text
+    assert snapshot(root) == before

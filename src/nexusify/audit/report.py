@@ -121,8 +121,8 @@ class AuditReport(HasProblems):
                     "name": p.name,
                     "path": p.rel(root),
                     "version": p.version,
-                    "shared_dependencies": self.shared_names(p),
-                    "runtime_shared_dependencies": self.shared_names(p, runtime_only=True),
+                    "shared_dependencies": self.shared_names(p) or ws.takes(p),  # or what its image takes
+                    "runtime_shared_dependencies": self.shared_names(p, runtime_only=True) or ws.takes(p),
                     "transitive_shared_dependencies": sorted(
                         n for n in ws.closure([p], runtime=False) if ws.is_shared(n)),
                     "shared": ws.is_shared(p),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from nexusify.commands import Context, add_index_auth, add_strict
 from nexusify.errors import ProblemsFound
@@ -10,7 +11,7 @@ from nexusify.formats.shared_code import SharedCode
 from nexusify.model import STAYS, workspace_for
 from nexusify.rewrite.apply import apply_plan
 from nexusify.rewrite.plan import RewritePlan, plan_rewrite
-from nexusify.verify.gate import check_problems
+from nexusify.verify.gate import check_problems, moved_member_problems
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -60,13 +61,24 @@ def _render(plan: RewritePlan, ctx: Context, verb: str) -> None:
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
     dry = args.check or args.diff
-    ws = workspace_for(ctx.settings) if args.check else None
+    ws = workspace_for(ctx.settings)
     # --no-dockerfiles and --no-lock narrow what is written, never what --check judges
     plan = plan_rewrite(
         ctx.settings, args.targets, env=ctx.env, from_index=args.from_index, index_auth=args.index_auth,
         dockerfiles=args.dockerfiles or args.check, lock=args.lock and not dry, cwd=None, workspace=ws,
     )
-    if ws is not None:
+    moves: dict[Path, set[str]] = {}
+    for sp in plan.services:
+        member = ws.project_at(sp.path)
+        if sp.move is not None and member is not None and member.normalized:
+            moves.setdefault(ws.root / sp.move.workspace, set()).add(member.normalized)
+    if moves and (args.dockerfiles or args.check):  # any Dockerfile that syncs a member by name: refused up front
+        known = {(p.path, p.line, p.message) for p in plan.problems}
+        planned = {f.path: f.new for f in plan.files if f.kind == "dockerfile"}
+        plan.problems += [p for p in moved_member_problems(
+            ws, ws.consumers(), SharedCode.from_workspace(ws, ctx.settings.path_aliases), moves, planned)
+            if (p.path, p.line, p.message) not in known]
+    if args.check:
         known = {(p.path, p.line, p.message) for p in plan.problems}
         gate = check_problems(ws, ws.consumers(),
                               SharedCode.from_workspace(ws, ctx.settings.path_aliases), plan.source.url,

@@ -23,7 +23,7 @@ import glob
 import os
 import re
 import tomllib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from nexusify.errors import Problem
@@ -174,9 +174,12 @@ def workspace_members(folder: Path) -> tuple[set[str] | None, set[str] | None]:
 
 
 def uv_package_problems(path: str, df: Dockerfile, *, context: Path, root: Path,
-                        arg_sets: Sequence[Mapping[str, str]] = ({},)) -> list[Problem]:
+                        arg_sets: Sequence[Mapping[str, str]] = ({},),
+                        leaving: Mapping[Path, Collection[str]] | None = None) -> list[Problem]:
     """An error for every ``uv sync/run --package NAME`` whose NAME is not a member of the uv
-    workspace in the build context (see the module docstring), once per line."""
+    workspace in the build context (see the module docstring), once per line. ``leaving``: the
+    members rewrite is about to move out of the workspace at each folder (normalised names), judged
+    as already gone: rewrite refuses them up front (``dockerfile-uv-move``), before writing."""
     from packaging.utils import canonicalize_name
 
     defaults = _arg_defaults(df)
@@ -218,6 +221,15 @@ def uv_package_problems(path: str, df: Dockerfile, *, context: Path, root: Path,
                 norm = canonicalize_name(name)
                 where = os.path.relpath(folder, root) if folder.is_relative_to(root) else str(folder)
                 why = None
+                if norm in (leaving or {}).get(folder, ()):
+                    shown = f" (build arg {', '.join(f'{k}={v}' for k, v in sorted(args.items()))})" if args else ""
+                    out[instr.start] = Problem(
+                        "error", "dockerfile-uv-move", path, instr.start,
+                        f"`uv {words[k + 1]} --package {name}`{shown} builds inside the uv workspace at {where}, "
+                        f"which rewrite would move {name} out of, so the build would fail",
+                        "build the member from its own folder by hand (copy it, then `uv sync --frozen` in it), or "
+                        "leave it out of the rewrite targets")
+                    break
                 if by_py is not None and norm not in by_py:
                     why = f"{where}/pyproject.toml does not make it a member"
                 elif frozen and by_lock is not None and norm not in by_lock:

@@ -40,7 +40,14 @@ def check_projects(ws: Workspace, meant_shared: set[Path]) -> None:
 
 def check_shared(p: Project, rel: str, problems: list[Problem]) -> None:
     label = p.name or p.path.name
-    if not p.name:
+    if not p.name and p.name_computed is not None:
+        line, source = p.name_computed
+        problems.append(Problem("error", "name-computed", rel, line,
+                                f"setup({source if source.startswith('**') else 'name=' + source}) is computed: "
+                                "nexusify reads only literal setup() arguments "
+                                "(or setup.cfg [metadata]), so it cannot tell this shared package's name",
+                                "write the name as a string in setup() or in setup.cfg [metadata] name"))
+    elif not p.name:
         problems.append(Problem("error", "name-missing", rel, None,
                                 "shared package has no name", "set [project] name or [tool.poetry] name"))
     if p.version is None:

@@ -218,14 +218,16 @@ def find_lockfiles(p: Project, by_path: Mapping[Path, Project]) -> list[Path]:
     return [root_lock] if root_lock.is_file() and p.workspace_root in by_path else []
 
 
-def virtual_by_tool(p: Project) -> str | None:
+def virtual_by_tool(p: Project, *, depended_upon: bool = False) -> str | None:
     """Why the tool that installs ``p`` (:attr:`Project.tool`, known once its lockfiles are) does not
     build it as a package, when its tables do not say so themselves: uv builds a project only when
     it declares a ``[build-system]`` or ``[tool.uv] package = true`` (a workspace member without
     either is a virtual project), PDM only
     when it has a name (a nameless root is an application that installs its groups). None when it
-    is installable, or when another reason was already given."""
-    if p.virtual_reason is not None or p.requirements_only or p.legacy_manifest is not None:
+    is installable, or when another reason was already given. A project another in-repo project
+    depends on is built whatever its tables say (uv locks such a member ``editable``, built by the
+    setuptools legacy backend): ``depended_upon`` keeps it a package."""
+    if p.virtual_reason is not None or p.requirements_only or p.legacy_manifest is not None or depended_upon:
         return p.virtual_reason
     tool = p.tool
     if tool == "uv" and not p.has_build_system and subtable(p.data, "tool", "uv").get("package") is not True:

@@ -16,12 +16,12 @@ import os
 import re
 import shlex
 from pathlib import Path
-from typing import Any
 
 from packaging.utils import canonicalize_name
 
 from nexusify.errors import Problem
 from nexusify.files import relpath
+from nexusify.model.build_sources import ci_builds, compose_builds
 from nexusify.model.paths import glob_free, is_inside, is_local
 from nexusify.model.project import DOCKERFILE_DIRS, SKIP_DIRS, DockerBuild, Project
 from nexusify.model.tree import is_virtualenv, walk
@@ -32,6 +32,7 @@ from nexusify.syntax.dockerfile_parse import (
     parse,
     parse_file,
 )
+from nexusify.syntax.requirements import requirement_name
 
 COMPOSE_NAMES = re.compile(r"^(docker-)?compose(\.[\w.-]+)?\.ya?ml$")
 
@@ -57,177 +58,6 @@ def scan(root: Path, exclude_dirs: frozenset[str] = SKIP_DIRS) -> tuple[list[Pat
     return dockerfiles, composes
 
 
-def compose_builds(compose: Path, problems: list[Problem], root: Path) -> list[DockerBuild]:
-    """The builds a compose file declares (services with a ``build`` key)."""
-    import yaml  # type: ignore[import-untyped]
-
-    try:
-        data = yaml.safe_load(compose.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problems.append(Problem(
-            "warning", "compose-unreadable", relpath(compose, root), mark.line + 1 if mark else None,
-            f"cannot read this compose file: {getattr(exc, 'problem', None) or exc}",
-            "fix it so the Dockerfiles it builds can be matched to their services",
-        ))
-        return []
-    services = data.get("services") if isinstance(data, dict) else None
-    out: list[DockerBuild] = []
-    for name, body in (services or {}).items() if isinstance(services, dict) else []:
-        build: Any = body.get("build") if isinstance(body, dict) else None
-        if isinstance(build, str):
-            build = {"context": build}
-        if not isinstance(build, dict):
-            continue
-        context = _local(compose.parent, build.get("context", "."))
-        if context is None:
-            continue  # a git URL or a remote context: nothing of this monorepo
-        dockerfile = context / str(build.get("dockerfile", "Dockerfile"))
-        extra = build.get("additional_contexts") or {}
-        if isinstance(extra, list):
-            extra = dict(item.split("=", 1) for item in extra if isinstance(item, str) and "=" in item)
-        contexts = tuple((str(k), p) for k, v in extra.items() if (p := _local(compose.parent, v)) is not None)
-        out.append(DockerBuild(Path(os.path.normpath(dockerfile)), context, f"compose:{relpath(compose, root)}:{name}",
-                               contexts, _build_args(build.get("args")), str(build.get("target") or "")))
-    return out
-
-
-_DOCKER_BUILD = re.compile(r"\b(?:docker|podman)\s+(?:buildx\s+)?build\b([^\n;&|]*)")
-
-
-def ci_builds(root: Path, problems: list[Problem]) -> list[DockerBuild]:
-    """The builds GitHub Actions workflows declare: ``docker/build-push-action`` steps (``context``,
-    ``file``, ``build-args``, ``target``) and ``docker build [-f FILE] [--build-arg K=V] [--target T]
-    CONTEXT`` in ``run`` steps, from the repository root (the workspace a job checks out), once per
-    ``strategy.matrix`` combination with ``${{ matrix.KEY }}`` filled in (dataset-viewer's
-    ``target: ${{ matrix.project }}``); other expressions are not evaluated: such a path is left out."""
-    import yaml
-
-    out: list[DockerBuild] = []
-    folder = root / ".github" / "workflows"
-    for wf in sorted(folder.glob("*.y*ml")) if folder.is_dir() else []:
-        try:
-            data = yaml.safe_load(wf.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-            problems.append(Problem("warning", "ci-unreadable", relpath(wf, root), None,
-                                    f"cannot read this workflow: {exc}",
-                                    "fix it so the Dockerfiles it builds can be matched to their services"))
-            continue
-        jobs = data.get("jobs") if isinstance(data, dict) else None
-        for job, body in jobs.items() if isinstance(jobs, dict) else []:
-            steps = body.get("steps") if isinstance(body, dict) else None
-            for combo in _matrix(body):
-                for step in steps if isinstance(steps, list) else []:
-                    if isinstance(step, dict):
-                        out += _step_builds(_fill(step, combo), root, f"ci:{relpath(wf, root)}:{job}")
-    return out
-
-
-_MATRIX_REF = re.compile(r"\$\{\{\s*matrix\.([\w-]+)\s*\}\}")
-
-
-def _matrix(job: Any) -> list[dict[str, str]]:
-    """The values of a job's ``strategy.matrix``, one dict per job it runs: the product of its
-    axes, then each ``include`` entry on its own (at most 100; none: one run without values)."""
-    import itertools
-
-    matrix = job.get("strategy", {}).get("matrix") if isinstance(job, dict) and isinstance(job.get("strategy"), dict) else None
-    if not isinstance(matrix, dict):
-        return [{}]
-    axes = {k: v for k, v in matrix.items() if k not in ("include", "exclude") and isinstance(v, list)}
-    combos = [dict(zip(axes, values, strict=True)) for values in itertools.product(*axes.values())] if axes else []
-    include = matrix.get("include")
-    combos += [e for e in include if isinstance(e, dict)] if isinstance(include, list) else []
-    return [{str(k): str(v) for k, v in c.items() if isinstance(v, str | int | float)} for c in combos[:100]] or [{}]
-
-
-def _fill(value: Any, combo: dict[str, str]) -> Any:
-    """``value`` (a step, its strings) with ``${{ matrix.KEY }}`` replaced by the combination's value."""
-    if isinstance(value, str):
-        return _MATRIX_REF.sub(lambda m: combo.get(m.group(1), m.group(0)), value)
-    if isinstance(value, dict):
-        return {k: _fill(v, combo) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_fill(v, combo) for v in value]
-    return value
-
-
-def _step_builds(step: dict[str, Any], root: Path, origin: str) -> list[DockerBuild]:
-    found: list[tuple[Any, Any, Any, Any]] = []  # (context, file, build args, target)
-    if str(step.get("uses", "")).startswith("docker/build-push-action"):
-        given: dict[str, Any] = step["with"] if isinstance(step.get("with"), dict) else {}
-        listed = given.get("build-args")
-        found.append((given.get("context", "."), given.get("file"),
-                      [a.strip() for a in listed.splitlines()] if isinstance(listed, str) else [], given.get("target")))
-    run = step.get("run")
-    for m in _DOCKER_BUILD.finditer(run.replace("\\\n", " ") if isinstance(run, str) else ""):
-        if "${{" in m.group(1):
-            continue  # an expression nexusify does not evaluate
-        try:
-            words = shlex.split(m.group(1))
-        except ValueError:
-            continue
-        file: str | None = None
-        target: str | None = None
-        args: list[str] = []
-        positional: list[str] = []
-        k = 0
-        while k < len(words):
-            w = words[k]
-            if w in ("--target",) and k + 1 < len(words):
-                target = words[k + 1]
-                k += 2
-                continue
-            if w.startswith("--target="):
-                target = w.split("=", 1)[1]
-                k += 1
-                continue
-            if w in ("-f", "--file", "--build-arg") and k + 1 < len(words):
-                file, args = (words[k + 1], args) if w != "--build-arg" else (file, [*args, words[k + 1]])
-                k += 2
-                continue
-            if w.startswith(("--file=", "--build-arg=")):
-                value = w.split("=", 1)[1]
-                file, args = (value, args) if w.startswith("--file=") else (file, [*args, value])
-            elif w.startswith("-") and "=" not in w and k + 1 < len(words) and w in ("-t", "--tag", "--target",
-                                                                                    "--platform", "--cache-from"):
-                k += 1
-            elif not w.startswith("-"):
-                positional.append(w)
-            k += 1
-        if positional:
-            found.append((positional[-1], file, args, target))
-    out: list[DockerBuild] = []
-    for context, file, args, target in found:
-        if not isinstance(context, str) or "${{" in context or (isinstance(file, str) and "${{" in file):
-            continue
-        ctx = _local(root, context)
-        if ctx is None:
-            continue
-        dockerfile = Path(os.path.normpath(root / file)) if isinstance(file, str) else ctx / "Dockerfile"
-        stage = target if isinstance(target, str) and "${{" not in target else ""
-        out.append(DockerBuild(dockerfile, ctx, origin, (), _build_args(list(args)), stage))
-    return out
-
-
-def _build_args(raw: Any) -> tuple[tuple[str, str], ...]:
-    """compose ``build.args`` (a mapping or ``KEY=VALUE`` items), ``${VAR}`` filled from the
-    environment as compose does; an arg without a value (taken from the caller's environment at
-    build time) is left out."""
-    if isinstance(raw, list):
-        raw = dict(item.split("=", 1) for item in raw if isinstance(item, str) and "=" in item)
-    if not isinstance(raw, dict):
-        return ()
-    return tuple((str(k), os.path.expandvars(str(v))) for k, v in raw.items()
-                 if v is not None and isinstance(v, str | int | float | bool))
-
-
-def _local(base: Path, value: Any) -> Path | None:
-    if not isinstance(value, str) or "://" in value or value.startswith(("git@", "docker-image:", "target:")):
-        return None
-    return Path(os.path.normpath(base / os.path.expandvars(value)))
-
-
 def _names_project(text: str, rel: str) -> bool:
     """Does a Dockerfile (built from the root) name ``rel`` (a project folder) as what it copies or
     installs: ``COPY services/api ...``, ``--directory services/api``, ``cd services/api``,
@@ -251,7 +81,8 @@ def decide_context(path: str, df: Dockerfile, project_dir: Path, root: Path) -> 
     """The build context a Dockerfile beside its project is written for, when no compose file
     declares it: the one decision the model attaches builds with and the shared-code rule judges
     with. The monorepo root when a COPY/ADD source names the project's folder from the root or
-    exists only from there, or (no source saying either way) a RUN names that folder; the project
+    exists only from there (a folder between them when a source names the project's folder from
+    there), or (no source saying either way) a RUN names that folder; the project
     folder when sources exist only there or climb out of it (``../../shared``); undecidable (a
     problem) when sources point both ways."""
     try:
@@ -262,6 +93,10 @@ def decide_context(path: str, df: Dockerfile, project_dir: Path, root: Path) -> 
         return project_dir, None
     from_root: Instruction | None = None
     from_project: Instruction | None = None
+    # folders between the project's and the root (services/ for services/metrics): a context a
+    # compose file beside the services builds from (`COPY metrics/requirements.txt`, `COPY shared`)
+    between = [(a, project_dir.relative_to(a).as_posix()) for a in project_dir.parents
+               if a != root and is_inside(a, root)]
     for instr in df.instructions:
         if instr.keyword not in ("COPY", "ADD") or instr.has_flag("from"):
             continue
@@ -271,6 +106,10 @@ def decide_context(path: str, df: Dockerfile, project_dir: Path, root: Path) -> 
             clean = glob_free(src).removeprefix("./").strip("/")
             if clean == rel or clean.startswith(rel + "/"):
                 return root, None  # names the project's own folder from the root
+            for above, own in between:
+                if ((clean == own or clean.startswith(own + "/")) and (above / clean).exists()
+                        and not (project_dir / clean).exists()):
+                    return above, None  # names the project's own folder from a folder above it
             if clean.startswith(".."):
                 from_project = from_project or instr  # written from the project folder
                 continue
@@ -356,6 +195,8 @@ def _implicit_build(df: Path, folders: set[Path], root: Path) -> DockerBuild:
         context, _undecided = decide_context(relpath(df, root), parsed, home, root)  # the rule says why
         if context == root:  # COPY projects/worker /src: `docker build -f ... .`
             return DockerBuild(df, root, "folder, built from the root")
+        if context is not None and context != home:  # COPY metrics/requirements.txt: built from services/
+            return DockerBuild(df, context, f"folder, built from {relpath(context, root)}")
         return DockerBuild(df, home, "folder")
     return DockerBuild(df, root, "folder" if home == root else "tree")
 
@@ -463,10 +304,54 @@ def _name_hints(build: DockerBuild, text: str) -> list[str]:
     return [canonicalize_name(h) for h in hints if h and "$" not in h]
 
 
-def copied_folders(build: DockerBuild, folders: set[Path]) -> set[Path]:
+_PIP_INSTALL = re.compile(r"(?:^|[\s;&|(])(?:python[\d.]*\s+-m\s+)?(?:uv\s+)?pip[\d.]*\s+install\s+([^;&|\n]*)")
+_PIP_VALUED = frozenset({"-r", "--requirement", "-c", "--constraint", "-i", "--index-url", "--extra-index-url", "-f",
+                         "--find-links", "-t", "--target", "--prefix", "--root", "--src", "--cache-dir",
+                         "--trusted-host", "--cert", "--client-cert", "--timeout", "--retries", "--proxy",
+                         "--python", "-p", "--config-settings", "-C", "--upgrade-strategy", "--platform",
+                         "--python-version", "--implementation", "--abi", "--only-binary", "--no-binary"})
+
+
+def installed_names(build: DockerBuild, names: set[str]) -> set[str]:
+    """The names among ``names`` (normalised) that ``build``'s RUN lines install from an index by
+    name (``pip install 'shared>=0.1'``): an image takes the package that way after a rewrite."""
+    return {name for name, _, _ in installed_requirements(build, names)}
+
+
+def installed_requirements(build: DockerBuild, names: set[str]) -> list[tuple[str, str, int]]:
+    """(normalised name, requirement as written, line) of every install by name of one of ``names``
+    in ``build``'s RUN lines (see :func:`installed_names`)."""
+    try:
+        instructions = parse(build.dockerfile.read_text(encoding="utf-8", errors="replace"))
+    except (OSError, DockerfileSyntaxError):
+        return []
+    found: list[tuple[str, str, int]] = []
+    for instr in instructions:
+        if instr.keyword != "RUN" or instr.json_form:
+            continue
+        for m in _PIP_INSTALL.finditer(instr.args):
+            try:
+                words = shlex.split(m.group(1))
+            except ValueError:
+                continue
+            skip = False
+            for w in words:
+                if skip or w.startswith("-"):
+                    skip = not skip and w in _PIP_VALUED
+                    continue
+                if "/" in w or w.startswith(".") or "$" in w:
+                    continue
+                name = requirement_name(w)
+                if name is not None and name in names:
+                    found.append((name, w, instr.start))
+    return found
+
+
+def copied_folders(build: DockerBuild, folders: set[Path], *, by_name: bool = False) -> set[Path]:
     """The folders among ``folders`` that ``build`` copies into its image (a COPY/ADD source from
-    its context, or a named additional context, that is such a folder, holds it, or is inside it):
-    how roles tell that an image installs shared code its manifest never names."""
+    its context, or a named additional context, that is such a folder, holds it, or is inside it;
+    ``by_name``: that is such a folder or inside it, not a folder holding it): how roles tell that
+    an image installs shared code its manifest never names."""
     try:
         instructions = parse(build.dockerfile.read_text(encoding="utf-8", errors="replace"))
     except (OSError, DockerfileSyntaxError):
@@ -485,5 +370,5 @@ def copied_folders(build: DockerBuild, folders: set[Path]) -> set[Path]:
             host = Path(os.path.normpath(os.path.join(str(base), glob_free(src).lstrip("/"))))
             if host == build.context:
                 continue  # the whole context: what it holds is the project's own build
-            found |= {f for f in folders if f == host or is_inside(f, host) or is_inside(host, f)}
+            found |= {f for f in folders if is_inside(host, f) or (not by_name and is_inside(f, host))}
     return found

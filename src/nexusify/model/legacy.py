@@ -24,20 +24,23 @@ from nexusify.model.project import LEGACY_BACKEND, IndexDependency, Project
 def read_legacy_project(manifest: Path, root: Path, problems: list[Problem]) -> Project | None:
     folder = manifest.parent.resolve()
     name, version = _from_setup_cfg(folder / "setup.cfg")
+    name_computed = None
     if (folder / "setup.py").is_file() and (name is None or version is None):
         try:
-            py_name, py_version = _from_setup_py((folder / "setup.py").read_text(encoding="utf-8"))
+            py_name, py_version, computed = _setup_py_fields((folder / "setup.py").read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, SyntaxError, ValueError) as exc:
             problems.append(Problem("error", "unreadable", relpath(folder / "setup.py", root), getattr(exc, "lineno", None),
                                     f"cannot read setup.py: {exc}", "fix it, or give the library a pyproject.toml"))
             return None
         name, version = name or py_name, version or py_version
+        name_computed = computed if name is None else None
     project = Project(
         path=folder, pyproject=folder / "pyproject.toml", data={}, text="", legacy_manifest=folder / manifest.name,
         build_backend=LEGACY_BACKEND, build_requires=["setuptools>=40.8.0"], has_build_system=True, style="setuptools",
     )
     if name:
         project.name, project.normalized = name, canonicalize_name(name)
+    project.name_computed = name_computed
     if version:
         project.version = version
     else:
@@ -73,17 +76,85 @@ def _from_setup_cfg(path: Path) -> tuple[str | None, str | None]:
     return (name.strip() if name else None), (version.strip() if version else None)
 
 
+def _constants(tree: ast.Module) -> dict[str, str]:
+    """Module-level names bound once, to a string literal (``PACKAGE = "micro.common"``): as literal
+    as the string itself, wherever ``setup()`` uses them."""
+    stores: dict[str, int] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            stores[node.id] = stores.get(node.id, 0) + 1
+    out: dict[str, str] = {}
+    for stmt in tree.body:
+        if (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)
+                and isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, str)
+                and stores.get(stmt.targets[0].id) == 1):
+            out[stmt.targets[0].id] = stmt.value.value
+    return out
+
+
+def _keywords(call: ast.Call, tree: ast.Module) -> tuple[list[tuple[str, ast.expr]], ast.expr | None]:
+    """The ``setup(...)`` call's keyword arguments, a ``**SETUP`` of a module-level dict written
+    once as a literal (``SETUP = {"name": ..., ...}``) spread into them; and the first ``**``
+    argument that cannot be read that way (None: none)."""
+    dicts: dict[str, ast.Dict] = {}
+    stores: dict[str, int] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            stores[node.id] = stores.get(node.id, 0) + 1
+    for stmt in tree.body:
+        if (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)
+                and isinstance(stmt.value, ast.Dict)):
+            dicts[stmt.targets[0].id] = stmt.value
+    out: list[tuple[str, ast.expr]] = []
+    opaque = None
+    for kw in call.keywords:
+        if kw.arg is not None:
+            out.append((kw.arg, kw.value))
+            continue
+        spread = dicts.get(kw.value.id) if isinstance(kw.value, ast.Name) and stores.get(kw.value.id) == 1 else None
+        if spread is None or any(not (isinstance(k, ast.Constant) and isinstance(k.value, str)) for k in spread.keys):
+            opaque = opaque or kw.value
+            continue
+        out.extend((str(k.value), v) for k, v in zip(spread.keys, spread.values, strict=True)
+                   if isinstance(k, ast.Constant))
+    return out, opaque
+
+
+def _literal(expr: ast.expr, constants: Mapping[str, str]) -> str | None:
+    if isinstance(expr, ast.Constant) and isinstance(expr.value, str):
+        return expr.value
+    if isinstance(expr, ast.Name):
+        return constants.get(expr.id)
+    return None
+
+
 def _from_setup_py(text: str) -> tuple[str | None, str | None]:
     """Literal ``name=``/``version=`` keywords of the ``setup(...)`` call."""
+    name, version, _computed = _setup_py_fields(text)
+    return name, version
+
+
+def _setup_py_fields(text: str) -> tuple[str | None, str | None, tuple[int, str] | None]:
+    """Literal ``name=``/``version=`` of the ``setup(...)`` call (a string, or a module-level name
+    bound once to one), and (line, source) of a ``name=`` that is computed."""
     tree = ast.parse(text)
+    constants = _constants(tree)
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "setup":
             found: dict[str, str] = {}
-            for kw in node.keywords:
-                if kw.arg in ("name", "version") and isinstance(kw.value, ast.Constant) and isinstance(kw.value.value, str):
-                    found[kw.arg] = kw.value.value
-            return found.get("name"), found.get("version")
-    return None, None
+            computed = None
+            keywords, opaque = _keywords(node, tree)
+            for arg, expr in keywords:
+                if arg in ("name", "version"):
+                    value = _literal(expr, constants)
+                    if value is not None:
+                        found[arg] = value
+                    elif arg == "name":
+                        computed = (expr.lineno, ast.get_source_segment(text, expr) or "?")
+            if "name" not in found and computed is None and opaque is not None:
+                computed = (opaque.lineno, "**" + (ast.get_source_segment(text, opaque) or "?"))
+            return found.get("name"), found.get("version"), computed
+    return None, None, None
 
 
 def legacy_requirements(folder: Path) -> tuple[list[tuple[str, Path, int | None]], tuple[Path, int | None] | None]:
@@ -122,16 +193,18 @@ def legacy_requirements(folder: Path) -> tuple[list[tuple[str, Path, int | None]
         for node in ast.walk(tree):
             if not (isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "setup"):
                 continue
-            kw = next((k for k in node.keywords if k.arg == "install_requires"), None)
-            if kw is None:
-                if any(k.arg is None for k in node.keywords):  # setup(**kwargs): may hold install_requires
+            keywords, opaque = _keywords(node, tree)
+            value = next((v for arg, v in keywords if arg == "install_requires"), None)
+            if value is None:
+                if opaque is not None:  # setup(**kwargs): may hold install_requires
                     dynamic = dynamic or (py, node.lineno)
                 continue
-            items = kw.value.elts if isinstance(kw.value, (ast.List, ast.Tuple)) else None
-            if items is None or not all(isinstance(e, ast.Constant) and isinstance(e.value, str) for e in items):
-                dynamic = dynamic or (py, kw.value.lineno)
+            items = value.elts if isinstance(value, (ast.List, ast.Tuple)) else None
+            constants = _constants(tree)
+            if items is None or any(_literal(e, constants) is None for e in items):
+                dynamic = dynamic or (py, value.lineno)
                 continue
-            out.extend((str(e.value), py, e.lineno) for e in items if isinstance(e, ast.Constant))
+            out.extend((str(_literal(e, constants)), py, e.lineno) for e in items)
     return out, dynamic
 
 

@@ -33,6 +33,7 @@ from nexusify.model.readers.uv import link_uv_workspaces
 from nexusify.model.resolve import adopt_target_name, resolve_dependency
 from nexusify.model.roles import assign_roles, depended_upon
 from nexusify.model.tree import listed_once
+from nexusify.model.unpackaged import unpackaged_copies
 from nexusify.model.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -132,8 +133,14 @@ def load_workspace(
         p.docker_builds = builds.get(p.path, [])
         p.dockerfiles = sorted({b.dockerfile for b in p.docker_builds})
         p.lockfiles = find_lockfiles(p, by_path)
-        p.virtual_reason = virtual_by_tool(p)
+        p.virtual_reason = virtual_by_tool(p, depended_upon=p.path in gathered)
     meant_shared = assign_roles(ws, list(shared_globs), gathered)
+    unpackaged, taking = unpackaged_copies(root, projects)
+    problems.extend(unpackaged)
+    for folder, hosts in taking.items():  # what its image takes can never come from the index: refused
+        if folder not in ws.consumer_why:
+            ws.consumer_why[folder] = ("its image takes code with no package metadata from "
+                                       + ", ".join(sorted(relpath(h, root) + "/" for h in hosts)))
     ws.unnamed_shared = frozenset(meant_shared - ws.shared_paths)
     for p in projects:
         if ws.is_shared(p) and p.version is None and p.version_dynamic and resolve_dynamic:

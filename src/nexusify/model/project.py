@@ -132,6 +132,7 @@ class Project:
     workspace_root: Path | None = None  # the uv workspace this project is a member of
     virtual_reason: str | None = None  # why it is not installable, when it is not
     legacy_manifest: Path | None = None  # setup.py or setup.cfg of a library without pyproject.toml
+    name_computed: tuple[int, str] | None = None  # (line, source) of a setup(name=...) nobody can read
     requirements_only: bool = False  # a service folder with requirements files and no pyproject.toml
     requirement_tops: list[Path] = field(default_factory=list)  # its requirements*.txt, requirements/*.txt
     requirement_files: dict[Path, RequirementsFile] = field(default_factory=dict)  # those and their includes

@@ -5,9 +5,10 @@ The one definition every verb asks (through :meth:`Workspace.shared` and
 
 - **shared**: a named, installable project that another project of the monorepo depends on, in
   any folder: by path, file URL or uv workspace, or by name and version (after a rewrite). The
-  development groups of an aggregator (the monorepo root, a uv workspace root) list members for
-  local work: they make a library (a project that takes no other project at run time) shared,
-  never a consumer. A library that nothing depends on yet is shared when it sits in a shared folder
+  development groups of an aggregator (the monorepo root, a uv workspace root) that no Dockerfile
+  builds list members for local work: they make a library (a project that takes no other project
+  at run time) shared, never a consumer. An aggregator a Dockerfile builds installs its groups in
+  the image (``poetry install --only app``): what they take is shared like any dependency. A library that nothing depends on yet is shared when it sits in a shared folder
   (the configured ``shared`` globs, else ``shared/packages/*``, ``libs/*``, ``packages/*``): it is
   published for others. A deployable project in such a folder that nothing depends on and that
   takes shared code is a consumer, not a shared package.
@@ -34,7 +35,7 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from nexusify.model.dockerfiles import copied_folders
+from nexusify.model.dockerfiles import copied_folders, installed_names
 from nexusify.model.paths import matches_glob
 from nexusify.model.project import SHARED_GLOBS, Project
 from nexusify.model.workspace import Workspace
@@ -73,12 +74,13 @@ def is_aggregator(p: Project, root: Path) -> bool:
 
 
 def depended_upon(ws: Workspace, *, aggregators: bool = False) -> dict[Path, list[Project]]:
-    """project folder -> the projects that depend on it (by path or by name); aggregators'
-    development groups left out unless ``aggregators``."""
+    """project folder -> the projects that depend on it (by path or by name); the development
+    groups of an aggregator no Dockerfile builds left out unless ``aggregators`` (a deployed one
+    installs them in its image)."""
     root = ws.root
     out: dict[Path, list[Project]] = {}
     for p in ws.projects:
-        aggregator = is_aggregator(p, root) and not aggregators
+        aggregator = is_aggregator(p, root) and not p.docker_builds and not aggregators
         local = set()
         for d in p.local_deps:
             if d.resolved is not None:
@@ -100,6 +102,29 @@ def depended_upon(ws: Workspace, *, aggregators: bool = False) -> dict[Path, lis
     return out
 
 
+def copied_by_images(ws: Workspace) -> set[Path]:
+    """The folders of libraries (named projects that take no other project at run time) that an
+    image building another project copies by name (``COPY shared /app/shared``, then ``pip install
+    /app/shared`` or ``PYTHONPATH``), or installs by name (``pip install 'shared>=0.1'``, after a
+    rewrite): that project depends on them, though its manifest never says so. A copy of a folder holding several projects (``COPY services/ .``) names none of them, and a
+    project the same Dockerfile builds (one stage per project) is not copied as a dependency."""
+    named = {q.path for q in ws.projects if q.normalized and not q.is_virtual
+             and not [n for n in ws.direct(q, runtime_only=True) if n != q.normalized]}  # libraries
+    built_by: dict[Path, set[Path]] = {}  # Dockerfile -> the projects it builds (one per build target)
+    for q in ws.projects:
+        for b in q.docker_builds:
+            built_by.setdefault(b.dockerfile, set()).add(q.path)
+    out: set[Path] = set()
+    for p in ws.projects:
+        for b in p.docker_builds:
+            others = named - built_by[b.dockerfile]
+            out |= copied_folders(b, others, by_name=True)
+            libs = {lib.normalized: lib.path for f in others
+                    if (lib := ws.project_at(f)) is not None and lib.normalized}
+            out |= {libs[n] for n in installed_names(b, set(libs))}
+    return out
+
+
 def assign_roles(ws: Workspace, shared_globs: list[str],
                  gathered: dict[Path, list[Project]] | None = None) -> set[Path]:
     """Decide :attr:`Workspace.shared_paths` and :attr:`Workspace.consumer_why` (see the module).
@@ -107,6 +132,7 @@ def assign_roles(ws: Workspace, shared_globs: list[str],
     without a name or version that it cannot be published). ``gathered``:
     ``depended_upon(ws, aggregators=True)`` when the caller has it."""
     depended = depended_upon(ws)
+    depended.update({f: [] for f in copied_by_images(ws) if f not in depended})
     if gathered is None:
         gathered = depended_upon(ws, aggregators=True)  # by an aggregator's dev groups too
     folders = shared_globs or list(SHARED_GLOBS)
@@ -143,9 +169,15 @@ def assign_roles(ws: Workspace, shared_globs: list[str],
             copies = sorted(q.normalized for f in copied if (q := ws.project_at(f)) is not None and q.normalized)
             why[p.path] = f"its image copies the shared package(s) {', '.join(copies)}"
             takes[p.path] = tuple(copies)
+            continue
+        names_shared = {q.normalized for f in shared - {p.path} if (q := ws.project_at(f)) is not None and q.normalized}
+        installed = sorted(set().union(*(installed_names(b, names_shared) for b in p.docker_builds)))
+        if installed:
+            why[p.path] = f"its image installs the shared package(s) {', '.join(installed)}"
+            takes[p.path] = tuple(installed)
     ws.consumer_why = why
     ws.consumer_takes = takes
     return meant
 
 
-__all__ = ["assign_roles", "declared_names", "depended_upon", "is_aggregator"]
+__all__ = ["assign_roles", "copied_by_images", "declared_names", "depended_upon", "is_aggregator"]

@@ -118,11 +118,12 @@ class Workspace:
         # a path to a project that has no name (or cannot be read) leads nowhere the closure goes
         folders |= {d.resolved for p in reached for d in p.local_deps if d.resolved is not None}
         names = {p.normalized for p in reached if p.normalized}
+        rels = {p.rel(self.root) for p in targets}  # whose image takes code that is no package
         out: list[Problem] = []
         for problem in self.problems:
             if problem.severity != "error":
                 continue
-            if (problem.code == "dependency-cycle" and set(problem.subjects) & names) or (problem.code == "duplicate-name" and set(problem.subjects) & names) or (problem.path is not None and self.owner_of(self.root / problem.path) in folders):
+            if (problem.code == "dependency-cycle" and set(problem.subjects) & names) or (problem.code == "duplicate-name" and set(problem.subjects) & names) or (problem.path is not None and self.owner_of(self.root / problem.path) in folders) or (problem.code == "shared-code-unpackaged" and set(problem.subjects) & rels):
                 out.append(problem)
         return out
 

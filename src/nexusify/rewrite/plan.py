@@ -55,6 +55,7 @@ from nexusify.config import Settings
 from nexusify.credentials import Credentials
 from nexusify.errors import NexusifyError, Problem
 from nexusify.formats.dockerfile_checks import CODES as CHECK_CODES
+from nexusify.formats.dockerfile_checks import uv_package_problems
 from nexusify.formats.dockerfile_rules import (
     JudgedDockerfile,
     SharedCode,
@@ -143,7 +144,8 @@ def plan_rewrite(
     # unreadable shared package included), and every graph error among them
     plan.problems.extend(ws.errors_reaching(services))
     if not targets:  # "every service": a folder whose manifest cannot be read may be one of them
-        plan.problems.extend(p for p in ws.unreadable_errors() if p not in plan.problems)
+        # ... or take a shared package that has no name (a computed setup(name=...)) by path
+        plan.problems.extend(p for p in ws.unreadable_errors() + ws.unnamed_shared_errors() if p not in plan.problems)
 
     if versions is not None:
         plan.versions = {canonicalize_name(k): v for k, v in versions.items()}
@@ -365,6 +367,9 @@ def _plan_service(project: Project, ctx: _PlanContext) -> tuple[ServicePlan, lis
             if moving and any(p.code == "dockerfile-uv-workspace" for p in verdict.problems):
                 problems.extend(_plan_moved_dockerfile(sp, project, judged, ctx))
                 continue
+            if moving and (gone := _syncs_moved_member(project, judged, root)):
+                problems.extend(gone)  # `uv sync --package <it>` over the workspace it leaves: refused
+                continue
             patched = patch_dockerfile(Path(drel), content.decode("utf-8"), verdict, index_url=url, auth=auth,
                                        requirement=ctx.requirement)
             needed = bool(verdict.copies or verdict.installs or verdict.filters)
@@ -409,6 +414,20 @@ def _lock_jobs(lockfiles: list[Path], sp: ServicePlan, shared: frozenset[str]) -
             names |= stale | set(sp.by_version)
         jobs.append(LockJob(sp.name, lockfile.parent, lockfile, tuple(sorted(names)), shared))
     return jobs
+
+
+def _syncs_moved_member(project: Project, judged: JudgedDockerfile, root: Path) -> list[Problem]:
+    """The lines of a Dockerfile building ``project`` (about to leave its uv workspace) that run
+    ``uv sync/run --package <it>`` over that workspace: the rule ``rewrite --check`` and verify
+    apply after the move (:func:`~nexusify.formats.dockerfile_checks.uv_package_problems`), asked
+    before it."""
+    df, context = judged.verdict.dockerfile, judged.verdict.context
+    if df is None or context is None or project.workspace_root is None or not project.normalized:
+        return []
+    arg_sets = [dict(b.build_args) for b in project.docker_builds if b.dockerfile == judged.path] or [{}]
+    return [p for p in uv_package_problems(judged.rel, df, context=context, root=root, arg_sets=arg_sets,
+                                           leaving={project.workspace_root: {project.normalized}})
+            if p.code == "dockerfile-uv-move"]
 
 
 def _plan_moved_dockerfile(sp: ServicePlan, project: Project, judged: JudgedDockerfile,

@@ -16,11 +16,12 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from nexusify.errors import Problem
-from nexusify.formats.dockerfile_checks import CODES
+from nexusify.formats.dockerfile_checks import CODES, uv_package_problems
 from nexusify.formats.dockerfile_rules import JudgedDockerfile, judge_project
 from nexusify.formats.shared_code import SharedCode
 from nexusify.model import Project, Workspace, stays_in_workspace
 from nexusify.model.staying import workspace_of
+from nexusify.syntax.dockerfile_parse import DockerfileSyntaxError, parse_file
 from nexusify.verify.dockerfiles import unowned_dockerfiles
 from nexusify.verify.report import Finding
 from nexusify.verify.sources import dockerfile_index_findings, source_findings
@@ -74,4 +75,34 @@ def check_problems(ws: Workspace, consumers: Sequence[Project], shared: SharedCo
     return unique
 
 
-__all__ = ["check_problems"]
+def moved_member_problems(ws: Workspace, consumers: Sequence[Project], shared: SharedCode,
+                          moves: Mapping[Path, Collection[str]],
+                          planned: Mapping[Path, bytes] | None = None) -> list[Problem]:
+    """``dockerfile-uv-move`` for every Dockerfile of the monorepo (a consumer's, or one no consumer
+    owns) that runs ``uv sync/run --package NAME`` over a uv workspace rewrite is about to move NAME
+    out of (``moves``: workspace root -> normalised member names): the rule ``--check`` and verify
+    apply after the move (:func:`~nexusify.formats.dockerfile_checks.uv_package_problems`), asked
+    before it, so rewrite refuses and writes nothing. ``planned``: the text rewrite will write for a
+    Dockerfile (a moved member's builds alone, ``--directory`` instead of ``--package``), judged instead."""
+    judged: list[tuple[JudgedDockerfile, list[dict[str, str]]]] = []
+    for consumer in consumers:
+        for jd in judge_project(consumer, ws.root, shared):
+            args = [dict(b.build_args) for b in consumer.docker_builds if b.dockerfile == jd.path] or [{}]
+            judged.append((jd, args))
+    judged += [(jd, [dict(jd.build_args)]) for jd in unowned_dockerfiles(ws, shared, consumers)]
+    out: list[Problem] = []
+    for jd, args in judged:
+        df, context = jd.verdict.dockerfile, jd.verdict.context
+        if jd.path in (planned or {}):
+            try:
+                df = parse_file((planned or {})[jd.path].decode("utf-8"))
+            except (DockerfileSyntaxError, UnicodeDecodeError):
+                df = None
+        if df is None or context is None:
+            continue
+        out += [p for p in uv_package_problems(jd.rel, df, context=context, root=ws.root, arg_sets=args,
+                                               leaving=moves) if p.code == "dockerfile-uv-move" and p not in out]
+    return out
+
+
+__all__ = ["check_problems", "moved_member_problems"]

@@ -27,6 +27,7 @@ from packaging.utils import canonicalize_name
 from nexusify.credentials import INDEX_PASSWORD_VARS, Credentials
 from nexusify.deploy.runtime.images import netrc_text
 from nexusify.model import Project, Workspace, relpath
+from nexusify.model.dockerfiles import installed_requirements
 from nexusify.model.readers.pep621 import pep621_arrays
 from nexusify.syntax.requirements import requirement_name
 from nexusify.tools import run_tool
@@ -212,6 +213,12 @@ def resolve_check(consumer: Project, ws: Workspace, index_url: str, creds: Crede
                   env: Mapping[str, str], timeout: int = 30) -> Check:
     todo = resolutions(consumer, ws.root, {p.normalized: "shared" if ws.is_shared(p) else "other"
                                           for p in ws.projects if p.normalized})
+    # what its images install by name and no file of its own names (`pip install 'shared>=0.1'`)
+    image_only = set(ws.takes(consumer)) - set(consumer.internal_names())
+    for build in ws.dockerfiles_of(consumer):
+        for _, text, line in installed_requirements(build, image_only):
+            where = f"{relpath(build.dockerfile, ws.root)}:{line}"
+            todo.append(Resolution(f"{where} ({text})", (text,), consumer.path, relpath(build.dockerfile, ws.root)))
     if not todo:
         return Check.na("resolve", "nothing pip can install (a virtual project without dependencies or groups)")
     shared = {p.normalized for p in ws.shared() if p.normalized} - {consumer.normalized}  # itself: from its folder

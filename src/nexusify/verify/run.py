@@ -54,12 +54,16 @@ def run_verify(settings: Settings, targets: Sequence[str] = (), *, env: Mapping[
         require("deploy", "docker")  # the engine's SDK: `--build` needs nexusify's deploy extra
     ws = workspace_for(settings)
     consumers = select_consumers(ws, targets, cwd)
+    # every consumer: one may take a folder that cannot be read, or a shared package with no name
+    everything = [p for p in ws.unreadable_errors() + ws.unnamed_shared_errors()] if not targets else []
+    if not consumers and everything:
+        raise ProblemsFound(f"{len(everything)} problem(s) in what the consumers may reach; nothing was verified:\n  "
+                            + "\n  ".join(str(p) for p in everything), hint="fix them (`nexusify audit`) and re-run")
     if not consumers:
         raise UsageError(f"no project under {ws.root} depends on a shared package: nothing to verify",
                          hint="`nexusify audit` lists the shared packages and their consumers")
     errors = ws.errors_reaching(consumers)
-    if not targets:  # "every consumer": a folder that cannot be read (a symlink out of the root) may be one
-        errors += [p for p in ws.unreadable_errors() if p not in errors]
+    errors += [p for p in everything if p not in errors]
     if errors:
         raise ProblemsFound(f"{len(errors)} problem(s) in what the consumers reach; nothing was verified:\n  "
                             + "\n  ".join(str(p) for p in errors), hint="fix them (`nexusify audit`) and re-run")
