@@ -36,6 +36,8 @@ from nexusify.deploy.traffic.switch import Target
 from nexusify.errors import DeployError
 
 _NAME_SAFE = re.compile(r"[^A-Za-z0-9_.-]")
+FIRST_POLL = 0.02  # seconds between health probes during the first FAST_POLLING seconds
+FAST_POLLING = 1.0
 
 
 Probe = Callable[[str, int, str], tuple[bool, str]]  # (address, port, path) -> (healthy, what answered)
@@ -163,6 +165,8 @@ class ServiceContainers:
         if c is None:
             raise DeployError(f"{self.rt.service}: container {slot.container} ({slot.version}) is gone",
                               hint="deploy again")
+        if str((c.attrs.get("State") or {}).get("Status", c.status)) == "running":
+            return  # already running (a rollback to a container left running): nothing to start
         try:
             start_retrying(c.start)
         except EngineError as exc:
@@ -241,19 +245,22 @@ class ServiceContainers:
         """Poll the health path until 2xx/3xx; DeployError on timeout or if the container exits."""
         start = time.monotonic()
         deadline = start + self.rt.health_timeout
-        delay = 0.05
+        # a (re)started app listens within a few tenths of a second: probe often at first (a probe on
+        # loopback costs a connect), then back off to the configured interval
+        delay = min(FIRST_POLL, self.rt.health_interval)
         last = "no answer yet"
-        checks = 0
+        look = start + 0.5  # when to ask the engine whether the container exited (not on every probe)
         while True:
             ok, last = self.check(slot, timeout=max(0.5, min(2.0, self.rt.health_timeout)))
             if ok:
                 return time.monotonic() - start
-            checks += 1
-            if checks % 4 == 0 and not self.running(slot.container):
-                logs = self.logs_tail(slot.container)
-                raise DeployError(f"{self.rt.service} {slot.version}: the container exited before it was healthy"
-                                  + (f"; its last lines:\n{logs}" if logs else ""),
-                                  hint="fix the service; traffic did not move")
+            if time.monotonic() >= look:
+                look = time.monotonic() + 0.5
+                if not self.running(slot.container):
+                    logs = self.logs_tail(slot.container)
+                    raise DeployError(f"{self.rt.service} {slot.version}: the container exited before it was healthy"
+                                      + (f"; its last lines:\n{logs}" if logs else ""),
+                                      hint="fix the service; traffic did not move")
             if time.monotonic() >= deadline:
                 raise DeployError(
                     f"{self.rt.service} {slot.version}: {self.rt.health_path} of {slot.container} was not healthy "
@@ -261,7 +268,8 @@ class ServiceContainers:
                     hint="traffic did not move; fix the service or raise `health-timeout`",
                 )
             time.sleep(delay)
-            delay = min(self.rt.health_interval, delay * 2)
+            if time.monotonic() - start >= FAST_POLLING:
+                delay = min(self.rt.health_interval, max(delay, 0.05) * 2)
 
 
 

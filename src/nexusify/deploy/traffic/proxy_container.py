@@ -42,6 +42,7 @@ from nexusify.errors import DeployError
 CONF_DIR = "/etc/nexusify"
 PID_FILE = "/tmp/nexusify-nginx.pid"
 _SAFE = re.compile(r"[^A-Za-z0-9_]")
+_EXIT_MARK = "@nexusify-exit "  # the last line of an exec's output: its script's exit code
 _TARGET_LINE = re.compile(r"^# nexusify-target: (\{.*\})$", re.MULTILINE)
 
 # Workers of the master (children, by /proc/*/stat's ppid): POSIX sh, for dash and busybox ash.
@@ -280,9 +281,17 @@ class ContainerProxy:
                           hint="is a listen port taken on the host?")
 
     def _exec(self, c: Any, script: str) -> tuple[int, str]:
-        code, out = c.exec_run(["sh", "-c", script], demux=False)
+        """Run ``script`` in the proxy: (exit code, output). Two engine calls, not exec_run's three:
+        the exit code comes back as the output's last line, not from an inspect of the exec."""
+        api = self.client.api
+        ident = api.exec_create(c.id, ["sh", "-c", f'sh -c "$1"; echo "{_EXIT_MARK}$?"', "sh", script],
+                                stdout=True, stderr=True)["Id"]
+        out = api.exec_start(ident, stream=False, demux=False)
         text = out.decode("utf-8", "replace") if isinstance(out, bytes) else str(out or "")
-        return int(code if code is not None else 1), text.strip()
+        said, mark, code = text.rpartition(_EXIT_MARK)
+        if not mark or not code.strip().isdigit():  # the exec was cut short: no exit code
+            return 1, text.strip()
+        return int(code.strip()), said.strip()
 
     def _running(self) -> Any:
         c = self.container()
