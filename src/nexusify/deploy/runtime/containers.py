@@ -177,20 +177,18 @@ class ServiceContainers:
         return self.get(name) is not None
 
     def slots(self) -> list[Slot]:
-        """Every version of this service on this engine (running or kept), newest first. On a
-        network (hosts) the list call alone says it all: one engine call, not one per container."""
-        if self.rt.network is None:  # a stopped container's port is in its inspect data only
-            return [s for c in self.containers() if (s := self.slot_of(c)) is not None]
+        """Every version of this service on this engine (running or kept), newest first. The list
+        call alone says it all (one engine call, not one per container), except the published port
+        of a stopped container on dockerd, which only its inspect data holds (Podman lists it)."""
         found = []
         for row in self.client.api.containers(all=True, filters=self.labels_filter()):
-            labels = row.get("Labels") or {}
-            name = str((row.get("Names") or [row["Id"]])[0]).lstrip("/")
-            image_id = str(row.get("ImageID") or "")
-            found.append(Slot(container=name, version=labels.get(LABEL_VERSION, ""),
-                              image=labels.get(LABEL_IMAGE) or str(row.get("Image") or "") or image_id,
-                              image_id=image_id, port=self.rt.container_port,
-                              created=float(labels.get(LABEL_CREATED, 0) or 0),
-                              secret_versions=labels.get(LABEL_SECRETS, "")))
+            port = self.rt.container_port if self.rt.network else _listed_port(row, self.rt.container_port)
+            if port is not None:
+                found.append(_listed_slot(row, port))
+                continue
+            with contextlib.suppress(NotFound):
+                if (slot := self.slot_of(self.client.containers.get(row["Id"]))) is not None:
+                    found.append(slot)
         return sorted(found, key=lambda s: s.created, reverse=True)
 
     def slot_named(self, name: str) -> Slot | None:
@@ -271,6 +269,28 @@ class ServiceContainers:
             if time.monotonic() - start >= FAST_POLLING:
                 delay = min(self.rt.health_interval, max(delay, 0.05) * 2)
 
+
+
+def _listed_slot(row: Mapping[str, Any], port: int) -> Slot:
+    """The slot of a container as the engine's container list shows it."""
+    labels = row.get("Labels") or {}
+    name = str((row.get("Names") or [row["Id"]])[0]).lstrip("/")
+    image_id = str(row.get("ImageID") or "")
+    return Slot(container=name, version=labels.get(LABEL_VERSION, ""),
+                image=labels.get(LABEL_IMAGE) or str(row.get("Image") or "") or image_id,
+                image_id=image_id, port=port, created=float(labels.get(LABEL_CREATED, 0) or 0),
+                secret_versions=labels.get(LABEL_SECRETS, ""))
+
+
+def _listed_port(row: Mapping[str, Any], container_port: int) -> int | None:
+    """The host port publishing ``container_port``, from a container list row (None: not listed)."""
+    for entry in row.get("Ports") or []:
+        if entry.get("PrivatePort") == container_port and entry.get("PublicPort"):
+            try:
+                return int(entry["PublicPort"])
+            except (TypeError, ValueError):
+                continue
+    return None
 
 
 def _host_port(container: Any, container_port: int | None) -> int | None:
