@@ -119,6 +119,7 @@ class ContainerProxy:
         self._event = on_event or (lambda _m: None)
         self._targets: dict[str, Target] | None = None
         self._old_workers = ""
+        self._live: Any | None = None  # the proxy container, once this command saw it running
 
     def _labels(self, role: str) -> dict[str, str]:
         return {LABEL_MANAGED: "true", LABEL_ENVIRONMENT: self.environment, LABEL_ROLE: role}
@@ -238,6 +239,7 @@ class ContainerProxy:
             if c.status != "running":
                 start_retrying(c.start)
                 self._wait_master(c)
+            self._live = c
             return
         self._ensure_image()
         self._event(f"{self._where()}creating the proxy {self.name} ({self.image})")
@@ -253,6 +255,7 @@ class ContainerProxy:
         self._put(c, self._files({}))
         start_retrying(c.start)
         self._wait_master(c)
+        self._live = c
 
     def _check_published(self, c: Any) -> None:
         """An existing proxy must publish what the config asks for now: its ports are fixed when it
@@ -294,19 +297,19 @@ class ContainerProxy:
         return int(code.strip()), said.strip()
 
     def _running(self) -> Any:
-        c = self.container()
-        if c is None or c.status != "running":
+        """The proxy container, started if need be; inspected once per command (every switch,
+        probe and drain of the command execs in it: a proxy that died meanwhile fails the exec)."""
+        if self._live is None:
             self.ensure_running()
-            c = self.container()
-        assert c is not None
-        return c
+        assert self._live is not None
+        return self._live
 
     # ------------------------------------------------------------------ switch
 
     def targets(self) -> dict[str, Target]:
         """The upstream of every service, read from the container once (the switch is the truth)."""
         if self._targets is None:
-            c = self.container()
+            c = self._live or self.container()
             found: dict[str, Target] = {}
             if c is not None:
                 for m in _TARGET_LINE.finditer(self._read_upstreams(c)):
@@ -350,7 +353,7 @@ class ContainerProxy:
     def drain(self, timeout: float) -> bool:
         if not self._old_workers:
             return True
-        c = self.container()
+        c = self._live or self.container()
         if c is None:
             return True
         code, _ = self._exec(c, _drain_script(self._old_workers, timeout))
