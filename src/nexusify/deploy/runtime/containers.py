@@ -36,6 +36,8 @@ from nexusify.deploy.traffic.switch import Target
 from nexusify.errors import DeployError
 
 _NAME_SAFE = re.compile(r"[^A-Za-z0-9_.-]")
+FIRST_POLL = 0.02  # seconds between health probes during the first FAST_POLLING seconds
+FAST_POLLING = 1.0
 
 
 Probe = Callable[[str, int, str], tuple[bool, str]]  # (address, port, path) -> (healthy, what answered)
@@ -163,6 +165,8 @@ class ServiceContainers:
         if c is None:
             raise DeployError(f"{self.rt.service}: container {slot.container} ({slot.version}) is gone",
                               hint="deploy again")
+        if str((c.attrs.get("State") or {}).get("Status", c.status)) == "running":
+            return  # already running (a rollback to a container left running): nothing to start
         try:
             start_retrying(c.start)
         except EngineError as exc:
@@ -173,20 +177,18 @@ class ServiceContainers:
         return self.get(name) is not None
 
     def slots(self) -> list[Slot]:
-        """Every version of this service on this engine (running or kept), newest first. On a
-        network (hosts) the list call alone says it all: one engine call, not one per container."""
-        if self.rt.network is None:  # a stopped container's port is in its inspect data only
-            return [s for c in self.containers() if (s := self.slot_of(c)) is not None]
+        """Every version of this service on this engine (running or kept), newest first. The list
+        call alone says it all (one engine call, not one per container), except the published port
+        of a stopped container on dockerd, which only its inspect data holds (Podman lists it)."""
         found = []
         for row in self.client.api.containers(all=True, filters=self.labels_filter()):
-            labels = row.get("Labels") or {}
-            name = str((row.get("Names") or [row["Id"]])[0]).lstrip("/")
-            image_id = str(row.get("ImageID") or "")
-            found.append(Slot(container=name, version=labels.get(LABEL_VERSION, ""),
-                              image=labels.get(LABEL_IMAGE) or str(row.get("Image") or "") or image_id,
-                              image_id=image_id, port=self.rt.container_port,
-                              created=float(labels.get(LABEL_CREATED, 0) or 0),
-                              secret_versions=labels.get(LABEL_SECRETS, "")))
+            port = self.rt.container_port if self.rt.network else _listed_port(row, self.rt.container_port)
+            if port is not None:
+                found.append(_listed_slot(row, port))
+                continue
+            with contextlib.suppress(NotFound):
+                if (slot := self.slot_of(self.client.containers.get(row["Id"]))) is not None:
+                    found.append(slot)
         return sorted(found, key=lambda s: s.created, reverse=True)
 
     def slot_named(self, name: str) -> Slot | None:
@@ -215,10 +217,9 @@ class ServiceContainers:
                 c.remove(force=True)
 
     def stop(self, name: str) -> None:
-        c = self.get(name)
-        if c is not None:
-            with contextlib.suppress(EngineError):
-                c.stop(timeout=self.rt.stop_timeout)
+        """Stop ``name`` (one engine call, no inspect first); one that is gone counts as stopped."""
+        with contextlib.suppress(EngineError):  # NotFound included
+            self.client.api.stop(name, timeout=self.rt.stop_timeout)
 
     def running(self, name: str) -> bool:
         c = self.get(name)
@@ -241,19 +242,22 @@ class ServiceContainers:
         """Poll the health path until 2xx/3xx; DeployError on timeout or if the container exits."""
         start = time.monotonic()
         deadline = start + self.rt.health_timeout
-        delay = 0.05
+        # a (re)started app listens within a few tenths of a second: probe often at first (a probe on
+        # loopback costs a connect), then back off to the configured interval
+        delay = min(FIRST_POLL, self.rt.health_interval)
         last = "no answer yet"
-        checks = 0
+        look = start + 0.5  # when to ask the engine whether the container exited (not on every probe)
         while True:
             ok, last = self.check(slot, timeout=max(0.5, min(2.0, self.rt.health_timeout)))
             if ok:
                 return time.monotonic() - start
-            checks += 1
-            if checks % 4 == 0 and not self.running(slot.container):
-                logs = self.logs_tail(slot.container)
-                raise DeployError(f"{self.rt.service} {slot.version}: the container exited before it was healthy"
-                                  + (f"; its last lines:\n{logs}" if logs else ""),
-                                  hint="fix the service; traffic did not move")
+            if time.monotonic() >= look:
+                look = time.monotonic() + 0.5
+                if not self.running(slot.container):
+                    logs = self.logs_tail(slot.container)
+                    raise DeployError(f"{self.rt.service} {slot.version}: the container exited before it was healthy"
+                                      + (f"; its last lines:\n{logs}" if logs else ""),
+                                      hint="fix the service; traffic did not move")
             if time.monotonic() >= deadline:
                 raise DeployError(
                     f"{self.rt.service} {slot.version}: {self.rt.health_path} of {slot.container} was not healthy "
@@ -261,8 +265,31 @@ class ServiceContainers:
                     hint="traffic did not move; fix the service or raise `health-timeout`",
                 )
             time.sleep(delay)
-            delay = min(self.rt.health_interval, delay * 2)
+            if time.monotonic() - start >= FAST_POLLING:
+                delay = min(self.rt.health_interval, max(delay, 0.05) * 2)
 
+
+
+def _listed_slot(row: Mapping[str, Any], port: int) -> Slot:
+    """The slot of a container as the engine's container list shows it."""
+    labels = row.get("Labels") or {}
+    name = str((row.get("Names") or [row["Id"]])[0]).lstrip("/")
+    image_id = str(row.get("ImageID") or "")
+    return Slot(container=name, version=labels.get(LABEL_VERSION, ""),
+                image=labels.get(LABEL_IMAGE) or str(row.get("Image") or "") or image_id,
+                image_id=image_id, port=port, created=float(labels.get(LABEL_CREATED, 0) or 0),
+                secret_versions=labels.get(LABEL_SECRETS, ""))
+
+
+def _listed_port(row: Mapping[str, Any], container_port: int) -> int | None:
+    """The host port publishing ``container_port``, from a container list row (None: not listed)."""
+    for entry in row.get("Ports") or []:
+        if entry.get("PrivatePort") == container_port and entry.get("PublicPort"):
+            try:
+                return int(entry["PublicPort"])
+            except (TypeError, ValueError):
+                continue
+    return None
 
 
 def _host_port(container: Any, container_port: int | None) -> int | None:

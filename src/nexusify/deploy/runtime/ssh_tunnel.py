@@ -66,8 +66,17 @@ class SshTunnel:
 
     def open(self) -> str:
         """Start (or reuse) the master, forward the local socket; return the local engine URL."""
-        line = self._kept_master() if self.persist else self._own_master()
-        return self._forward(line)
+        if self.persist:
+            # a kept master and its engine line: the forward itself says whether the master answers
+            # (one ssh process, not a check and then a forward)
+            engine_file = self.control.with_suffix(".engine")
+            if self.control.exists() and engine_file.is_file():
+                line = engine_file.read_text(encoding="utf-8").strip()
+                fwd = self._request_forward(line)
+                if fwd is not None and fwd.returncode == 0:
+                    return self._forwarded()
+            return self._forward(self._kept_master())
+        return self._forward(self._own_master())
 
     def _kept_master(self) -> str:
         """The kept master (started when none answers); its engine line, cached beside its socket."""
@@ -99,28 +108,47 @@ class SshTunnel:
             line = self.master.stderr.read().decode("utf-8", "replace").strip() or line
         return line
 
+    @staticmethod
+    def _destination(line: str) -> str | None:
+        """The engine's socket path or host:port on the host, from its engine line (None: not one we forward)."""
+        engine = line.removeprefix("nexusify-engine=").strip() or DEFAULT_REMOTE_ENGINE
+        for scheme in ("unix://", "tcp://"):
+            if engine.startswith(scheme):
+                return engine[len(scheme):]
+        return None
+
+    def _request_forward(self, line: str) -> subprocess.CompletedProcess[str] | None:
+        """Ask the master to forward the local socket to the engine of ``line`` (None: no engine line)."""
+        dest = self._destination(line) if line.startswith("nexusify-engine=") else None
+        if dest is None:
+            return None
+        fwd = self._run("-O", "forward", "-o", "StreamLocalBindUnlink=yes", "-L", f"{self.local}:{dest}", self.target)
+        if fwd.returncode == 0:
+            self.forwarded = f"{self.local}:{dest}"
+        return fwd
+
     def _forward(self, line: str) -> str:
         if not line.startswith("nexusify-engine="):
             self.close()
             raise DeployError(f"{self.where}: ssh failed: {line or 'no answer'}",
                               hint=f"`ssh {self.target}` must log in without a prompt (a key in ssh-agent or "
                               "~/.ssh/config, the host key in known_hosts)")
-        engine = line.removeprefix("nexusify-engine=").strip() or DEFAULT_REMOTE_ENGINE
-        if engine.startswith("unix://"):
-            dest = engine[len("unix://"):]
-        elif engine.startswith("tcp://"):
-            dest = engine[len("tcp://"):]
-        else:
+        dest = self._destination(line)
+        if dest is None:
             self.close()
+            engine = line.removeprefix("nexusify-engine=").strip()
             raise DeployError(f"{self.where}: its DOCKER_HOST is {engine!r}; nexusify forwards unix:// "
                               "and tcp:// engines only", hint="point DOCKER_HOST on the host at the engine socket")
-        fwd = self._run("-O", "forward", "-o", "StreamLocalBindUnlink=yes", "-L", f"{self.local}:{dest}", self.target)
-        if fwd.returncode == 0:
-            self.forwarded = f"{self.local}:{dest}"
-        else:
+        fwd = self._request_forward(line)
+        if fwd is None or fwd.returncode != 0:
             self.close()
             raise DeployError(f"{self.where}: could not forward its engine socket {dest}: "
-                              f"{fwd.stderr.strip()}", hint="is AllowStreamLocalForwarding off in the host's sshd?")
+                              f"{fwd.stderr.strip() if fwd else ''}",
+                              hint="is AllowStreamLocalForwarding off in the host's sshd?")
+        return self._forwarded()
+
+    def _forwarded(self) -> str:
+        """The local engine URL, once the master has made its socket."""
         deadline = time.monotonic() + 5
         while not self.local.exists() and time.monotonic() < deadline:
             time.sleep(0.005)

@@ -42,6 +42,7 @@ from nexusify.errors import DeployError
 CONF_DIR = "/etc/nexusify"
 PID_FILE = "/tmp/nexusify-nginx.pid"
 _SAFE = re.compile(r"[^A-Za-z0-9_]")
+_EXIT_MARK = "@nexusify-exit "  # the last line of an exec's output: its script's exit code
 _TARGET_LINE = re.compile(r"^# nexusify-target: (\{.*\})$", re.MULTILINE)
 
 # Workers of the master (children, by /proc/*/stat's ppid): POSIX sh, for dash and busybox ash.
@@ -118,6 +119,7 @@ class ContainerProxy:
         self._event = on_event or (lambda _m: None)
         self._targets: dict[str, Target] | None = None
         self._old_workers = ""
+        self._live: Any | None = None  # the proxy container, once this command saw it running
 
     def _labels(self, role: str) -> dict[str, str]:
         return {LABEL_MANAGED: "true", LABEL_ENVIRONMENT: self.environment, LABEL_ROLE: role}
@@ -237,6 +239,7 @@ class ContainerProxy:
             if c.status != "running":
                 start_retrying(c.start)
                 self._wait_master(c)
+            self._live = c
             return
         self._ensure_image()
         self._event(f"{self._where()}creating the proxy {self.name} ({self.image})")
@@ -252,6 +255,7 @@ class ContainerProxy:
         self._put(c, self._files({}))
         start_retrying(c.start)
         self._wait_master(c)
+        self._live = c
 
     def _check_published(self, c: Any) -> None:
         """An existing proxy must publish what the config asks for now: its ports are fixed when it
@@ -280,24 +284,32 @@ class ContainerProxy:
                           hint="is a listen port taken on the host?")
 
     def _exec(self, c: Any, script: str) -> tuple[int, str]:
-        code, out = c.exec_run(["sh", "-c", script], demux=False)
+        """Run ``script`` in the proxy: (exit code, output). Two engine calls, not exec_run's three:
+        the exit code comes back as the output's last line, not from an inspect of the exec."""
+        api = self.client.api
+        ident = api.exec_create(c.id, ["sh", "-c", f'sh -c "$1"; echo "{_EXIT_MARK}$?"', "sh", script],
+                                stdout=True, stderr=True)["Id"]
+        out = api.exec_start(ident, stream=False, demux=False)
         text = out.decode("utf-8", "replace") if isinstance(out, bytes) else str(out or "")
-        return int(code if code is not None else 1), text.strip()
+        said, mark, code = text.rpartition(_EXIT_MARK)
+        if not mark or not code.strip().isdigit():  # the exec was cut short: no exit code
+            return 1, text.strip()
+        return int(code.strip()), said.strip()
 
     def _running(self) -> Any:
-        c = self.container()
-        if c is None or c.status != "running":
+        """The proxy container, started if need be; inspected once per command (every switch,
+        probe and drain of the command execs in it: a proxy that died meanwhile fails the exec)."""
+        if self._live is None:
             self.ensure_running()
-            c = self.container()
-        assert c is not None
-        return c
+        assert self._live is not None
+        return self._live
 
     # ------------------------------------------------------------------ switch
 
     def targets(self) -> dict[str, Target]:
         """The upstream of every service, read from the container once (the switch is the truth)."""
         if self._targets is None:
-            c = self.container()
+            c = self._live or self.container()
             found: dict[str, Target] = {}
             if c is not None:
                 for m in _TARGET_LINE.finditer(self._read_upstreams(c)):
@@ -341,7 +353,7 @@ class ContainerProxy:
     def drain(self, timeout: float) -> bool:
         if not self._old_workers:
             return True
-        c = self.container()
+        c = self._live or self.container()
         if c is None:
             return True
         code, _ = self._exec(c, _drain_script(self._old_workers, timeout))
