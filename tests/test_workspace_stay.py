@@ -62,3 +62,36 @@ def test_a_staying_consumer_whose_image_lost_the_shared_code_is_an_error(run_cli
     code, checks = _checks(run_cli, root)
     assert code == 1
     assert checks["static"][0] == "fail" and checks["lock"] == ("n/a", STAYS)
+
+
+def test_an_application_only_the_workspace_root_takes_is_a_consumer_that_stays(run_cli, tmp_path: Path) -> None:
+    """Kiln-AI/Kiln's shape: the root lists its desktop app (no Dockerfile builds it) beside the
+    libraries, and the app takes a library at run time from the workspace. The app is a consumer
+    (it runs what it takes) and, like the root, stays in the workspace: audit, `--check` and verify
+    agree, and rewrite moves nothing."""
+    root = tmp_path / "repo"
+    files = {
+        "pyproject.toml": '[project]\nname = "root"\nversion = "0.1.0"\nrequires-python = ">=3.11"\n'
+                          'dependencies = ["lib", "desktop"]\n\n[tool.uv]\npackage = false\n\n'
+                          '[tool.uv.sources]\nlib = { workspace = true }\ndesktop = { workspace = true }\n\n'
+                          '[tool.uv.workspace]\nmembers = ["libs/lib", "app/desktop"]\n',
+        "libs/lib/pyproject.toml": '[project]\nname = "lib"\nversion = "0.1.0"\nrequires-python = ">=3.11"\n\n'
+                                   '[build-system]\nrequires = ["hatchling"]\nbuild-backend = "hatchling.build"\n',
+        "app/desktop/pyproject.toml": '[project]\nname = "desktop"\nversion = "1.0.0"\nrequires-python = ">=3.11"\n'
+                                      'dependencies = ["lib"]\n\n[tool.uv.sources]\nlib = { workspace = true }\n\n'
+                                      '[build-system]\nrequires = ["hatchling"]\nbuild-backend = "hatchling.build"\n',
+    }
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    audit = run_cli("audit", "--root", str(root), "--offline", "--json", env=ENV)
+    listed = {s["path"]: s for s in json.loads(audit.stdout)["services"]}
+    assert set(listed) == {".", "app/desktop"}, audit.output
+    assert listed["app/desktop"]["uv_workspace"]["strategy"] == STAYS
+    assert "only the monorepo or uv workspace root takes" in listed["app/desktop"]["why"]
+    before = {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    rewrite = run_cli("rewrite", "--root", str(root), *INDEX, "--no-lock", env=ENV)
+    assert {p: p.read_bytes() for p in root.rglob("*") if p.is_file()} == before, rewrite.output
+    verify = run_cli("verify", "--root", str(root), *INDEX, "--json", env=ENV)
+    rows = {c["path"]: c for c in json.loads(verify.stdout)["consumers"]}
+    assert set(rows) == {".", "app/desktop"}, verify.output

@@ -20,7 +20,9 @@ The one definition every verb asks (through :meth:`Workspace.shared` and
   dev groups too: a nameless PDM root whose dev group takes its sub-packages). A uv workspace's
   consumers that only take members stay in it (:mod:`.staying`). A shared package is a consumer
   too when it is deployed itself (a Dockerfile builds it) and needs shared packages at run time: a
-  server that sibling servers extend is both. Development groups alone elsewhere (tests, tools)
+  server that sibling servers extend is both; so is an application only aggregators no Dockerfile
+  builds depend on (the root listing it for local work: Kiln's desktop app) that takes shared
+  packages at run time (it stays in its uv workspace: :mod:`.staying`). Development groups alone elsewhere (tests, tools)
   make nothing a consumer. A project whose image copies a shared package's folder (a Dockerfile
   that installs shared code its manifest never names) is one too.
 
@@ -150,9 +152,14 @@ def assign_roles(ws: Workspace, shared_globs: list[str],
     ws.shared_paths = frozenset(shared)
     why: dict[Path, str] = {}
     takes: dict[Path, tuple[str, ...]] = {}
+    aggregated_only: set[Path] = set()
     for p in ws.projects:
         own, deployed = p.path in shared, bool(p.docker_builds)
-        if own and not deployed:
+        dependents = depended.get(p.path, [])
+        # an application only the root (or a uv workspace root) lists for local work runs what it takes
+        aggregated = own and not deployed and bool(dependents) and all(
+            is_aggregator(q, ws.root) and not q.docker_builds for q in dependents)
+        if own and not deployed and not aggregated:
             continue
         every_group = deployed or is_aggregator(p, ws.root)  # what its tool installs there by default
         names = [n for n in ws.direct(p, runtime_only=own or not every_group)
@@ -160,9 +167,14 @@ def assign_roles(ws: Workspace, shared_globs: list[str],
         if names:
             runtime = set(ws.direct(p, runtime_only=True))
             shown = ", ".join(n + ("" if n in runtime else " (dev)") for n in names)
-            what = "deployed (a Dockerfile builds it) and " if own else ""
+            what = ("" if not own else "deployed (a Dockerfile builds it) and " if deployed
+                    else "an application only the monorepo or uv workspace root takes, and ")
             why[p.path] = f"{what}installs the shared package(s) {shown}"
             takes[p.path] = tuple(names)
+            if aggregated:
+                aggregated_only.add(p.path)
+            continue
+        if aggregated:
             continue
         copied = set().union(*(copied_folders(b, shared - {p.path}) for b in p.docker_builds))
         if copied:
@@ -177,6 +189,7 @@ def assign_roles(ws: Workspace, shared_globs: list[str],
             takes[p.path] = tuple(installed)
     ws.consumer_why = why
     ws.consumer_takes = takes
+    ws.aggregated_only = frozenset(aggregated_only)
     return meant
 
 

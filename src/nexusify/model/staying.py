@@ -29,9 +29,10 @@ def stays_in_workspace(project: Project, ws: Workspace) -> bool:
     needs shared packages at run time is a rewrite target (it moves out); a consumer that names a
     shared package by version, or by a path, does not stay."""
     wroot = workspace_of(project)
-    if wroot is None or not ws.is_consumer(project) or ws.is_shared(project):
+    aggregated = project.path in ws.aggregated_only  # an application only the root takes, no image
+    if wroot is None or not ws.is_consumer(project) or (ws.is_shared(project) and not aggregated):
         return False
-    if project.path != wroot and project.path not in ws.stay \
+    if project.path != wroot and project.path not in ws.stay and not aggregated \
             and any(ws.is_shared(n) for n in ws.direct(project, runtime_only=True)):
         return False
     if any(ws.is_shared(i.normalized) for i in project.index_deps):

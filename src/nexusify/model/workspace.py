@@ -36,6 +36,7 @@ class Workspace:
     unnamed_shared: frozenset[Path] = frozenset()  # folders meant to be shared packages that have no name
     consumer_why: dict[Path, str] = field(default_factory=dict)  # consumer folder -> why it is one
     consumer_takes: dict[Path, tuple[str, ...]] = field(default_factory=dict)  # -> the shared packages it installs directly
+    aggregated_only: frozenset[Path] = frozenset()  # shared applications only undeployed aggregators take (model.roles)
 
     # ------------------------------------------------------------------ roles (model.roles decides)
 
