@@ -16,6 +16,21 @@ from nexusify.syntax.constraints import admits, pep440_specifier
 _DROP_UV = ("path", "editable", "workspace", "package")
 
 
+
+def by_version(dep: LocalDependency, value: str, spec: str) -> str:
+    """The PEP 508 string ``value`` (``name @ file:///...``, ``-e file:///...#egg=name``, a PDM
+    ``-e`` dev entry) naming ``dep`` by the version specifier ``spec`` instead, its extras and
+    marker kept: the one rule both pyproject editors (tomlkit's and the span editor) write."""
+    body = value.strip()
+    if body.startswith("-e ") or body.startswith("--editable "):  # PDM editable dev dependency
+        body = body.split(None, 1)[1].strip()
+    head, at, rest = body.partition("@")
+    if not at or "file:" in head or "{root" in head:  # "file:///...#egg=name": no name written
+        head = dep.name + (f"[{','.join(dep.extras)}]" if dep.extras else "")
+        rest = body
+    marker = rest.partition(";")[2].strip()
+    return head.strip() + spec + (f"; {marker}" if marker else "")
+
 class Pep621Edits(EditorBase):
     def _array_string(self, dep: LocalDependency) -> tuple[Array, int, str] | None:
         _, array_path, index = dep.location
@@ -42,17 +57,8 @@ class Pep621Edits(EditorBase):
         if found is None or version is None:
             return
         arr, index, value = found
-        body = value.strip()
-        if body.startswith("-e ") or body.startswith("--editable "):  # PDM editable dev dependency
-            body = body.split(None, 1)[1].strip()
-        head, at, rest = body.partition("@")
-        if not at or "file:" in head or "{root" in head:  # "file:///...#egg=name": no name written
-            head = dep.name + (f"[{','.join(dep.extras)}]" if dep.extras else "")
-            rest = body
-        marker = rest.partition(";")[2].strip()
         spec = pep440_specifier(version, self.mode)
-        new_value = head.strip() + spec + (f"; {marker}" if marker else "")
-        self._set_string(arr, index, new_value)
+        self._set_string(arr, index, by_version(dep, value, spec))
         if self.source is not None:
             if self.uses_uv:
                 self._uv_source_entry(dep.name, None)

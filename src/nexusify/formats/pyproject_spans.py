@@ -27,7 +27,7 @@ from packaging.utils import canonicalize_name
 
 from nexusify.formats.edits import EditResult
 from nexusify.formats.pyproject_base import _PLAIN, _key, _quote
-from nexusify.formats.pyproject_pep621 import Pep621Edits
+from nexusify.formats.pyproject_pep621 import Pep621Edits, by_version
 from nexusify.formats.pyproject_sources import SourceTableEdits
 from nexusify.model import LocalDependency
 from nexusify.syntax.constraints import admits, pep440_specifier, poetry_constraint
@@ -249,16 +249,8 @@ class SpanEditor(Pep621Edits, SourceTableEdits):
     def _pep508_span(self, dep: LocalDependency) -> None:
         value = self._string_at(dep)
         version = self._version_or_unsure(dep.name)
-        body = value.strip()
-        if body.startswith("-e ") or body.startswith("--editable "):
-            body = body.split(None, 1)[1].strip()
-        head, at, rest = body.partition("@")
-        if not at or "file:" in head or "{root" in head:
-            head = dep.name + (f"[{','.join(dep.extras)}]" if dep.extras else "")
-            rest = body
-        marker = rest.partition(";")[2].strip()
         spec = pep440_specifier(version, self.mode)
-        self._set_string_span(dep, head.strip() + spec + (f"; {marker}" if marker else ""))
+        self._set_string_span(dep, by_version(dep, value, spec))
         if self.uses_uv:
             self._uv_source_span(dep.name, None)
         elif self.uses_pdm:
