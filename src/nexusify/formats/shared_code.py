@@ -69,7 +69,10 @@ class SharedCode:
 
     def without(self, folder: Path) -> SharedCode:
         own = os.path.normpath(str(folder))
-        return SharedCode(tuple(p for p in self.packages if p[0] != own), self.segments, self.pulls)
+        kept = tuple(p for p in self.packages if p[0] != own)
+        if len(kept) == len(self.packages):
+            return self  # a consumer: the same matcher, its lookups built once for every project
+        return SharedCode(kept, self.segments, self.pulls)
 
     @functools.cached_property
     def _folders(self) -> list[str]:
