@@ -44,7 +44,7 @@ class SharedCode:
         for p in ws.projects:
             container.update(d.mapped_from for d in p.local_deps if d.mapped_from)
         found = cls.of([(p.path, p.name or p.rel(ws.root)) for p in ws.shared()], sorted(container))
-        pulls = tuple(sorted((n, frozenset(ws.closure([n]))) for n in ws.by_name))
+        pulls = tuple(sorted((n, ws.reached(n)) for n in ws.by_name))
         return cls(found.packages, found.segments, pulls)
 
     def installed_with(self, names: Iterable[str]) -> frozenset[str]:
