@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from nexusify.model import load_workspace
+from nexusify.model import Workspace, load_workspace
 
 CORE_CONFIG = "shared/packages/core-config/pyproject.toml"
 
@@ -149,3 +149,32 @@ def test_a_path_that_cannot_be_used_says_why(tmp_path: Path, make, says: str) ->
     ws = load_workspace(tmp_path)
     [problem] = [p for p in ws.problems if p.path == "services/api/pyproject.toml"]
     assert says in problem.message and problem.line == 6, str(problem)
+
+
+def _same_as_closure(ws: Workspace, backwards: bool = False) -> None:
+    starts = [*ws.projects, *ws.by_name, "not-a-project"]
+    for start in starts[::-1] if backwards else starts:
+        for runtime in (True, False):
+            expected = set(ws.closure([start], runtime=runtime))
+            assert ws.reached(start, runtime=runtime) == expected, (start, runtime)
+
+
+def test_reached_is_closures_names_on_a_dag_a_cycle_and_a_duplicate(tmp_path: Path) -> None:
+    # a DAG with a diamond, dev-only edges, then a cycle (core <-> util) below it
+    _lib(tmp_path, "libs/util", "util", '"core"', '[tool.uv.sources]\ncore = { path = "../core" }\n')
+    _lib(tmp_path, "libs/core", "core", '"util"', '[tool.uv.sources]\nutil = { path = "../util" }\n')
+    _lib(tmp_path, "libs/left", "left", '"core"', '[tool.uv.sources]\ncore = { path = "../core" }\n')
+    _lib(tmp_path, "libs/right", "right", '"base"', '[tool.uv.sources]\nbase = { path = "../base" }\n')
+    _lib(tmp_path, "libs/base", "base")
+    _lib(tmp_path, "libs/top", "top", '"left", "right"',
+         '[dependency-groups]\ndev = ["base"]\n[tool.uv.sources]\nleft = { path = "../left" }\n'
+         'right = { path = "../right" }\nbase = { path = "../base" }\n')
+    _lib(tmp_path, "services/api", "api", '"top", "right"',
+         '[dependency-groups]\ndev = ["util"]\n[tool.uv.sources]\ntop = { path = "../../libs/top" }\n'
+         'right = { path = "../../libs/right" }\nutil = { path = "../../libs/util" }\n')
+    _lib(tmp_path, "services/dup", "top", '"base"', '[tool.uv.sources]\nbase = { path = "../../libs/base" }\n')
+    ws = load_workspace(tmp_path)
+    assert ws.reached("top") == {"left", "right", "core", "util", "base"}
+    assert ws.reached("core") == {"util", "core"}  # a cycle reaches its start again
+    _same_as_closure(ws)
+    _same_as_closure(load_workspace(tmp_path), backwards=True)  # the caches filled in another order

@@ -124,7 +124,7 @@ class AuditReport(HasProblems):
                     "shared_dependencies": self.shared_names(p) or ws.takes(p),  # or what its image takes
                     "runtime_shared_dependencies": self.shared_names(p, runtime_only=True) or ws.takes(p),
                     "transitive_shared_dependencies": sorted(
-                        n for n in ws.closure([p], runtime=False) if ws.is_shared(n)),
+                        n for n in ws.reached(p, runtime=False) if ws.is_shared(n)),
                     "shared": ws.is_shared(p),
                     "why": ws.why_consumer(p),
                     "dockerfiles": sorted({relpath(b.dockerfile, root) for b in ws.dockerfiles_of(p)}),

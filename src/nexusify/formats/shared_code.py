@@ -44,7 +44,7 @@ class SharedCode:
         for p in ws.projects:
             container.update(d.mapped_from for d in p.local_deps if d.mapped_from)
         found = cls.of([(p.path, p.name or p.rel(ws.root)) for p in ws.shared()], sorted(container))
-        pulls = tuple(sorted((n, frozenset(ws.closure([n]))) for n in ws.by_name))
+        pulls = tuple(sorted((n, ws.reached(n)) for n in ws.by_name))
         return cls(found.packages, found.segments, pulls)
 
     def installed_with(self, names: Iterable[str]) -> frozenset[str]:
@@ -69,7 +69,10 @@ class SharedCode:
 
     def without(self, folder: Path) -> SharedCode:
         own = os.path.normpath(str(folder))
-        return SharedCode(tuple(p for p in self.packages if p[0] != own), self.segments, self.pulls)
+        kept = tuple(p for p in self.packages if p[0] != own)
+        if len(kept) == len(self.packages):
+            return self  # a consumer: the same matcher, its lookups built once for every project
+        return SharedCode(kept, self.segments, self.pulls)
 
     @functools.cached_property
     def _folders(self) -> list[str]:

@@ -141,4 +141,10 @@ def requirements_base(file: Path, project_dir: Path, raw: str) -> Path:
 
 
 def is_inside(path: Path, root: Path) -> bool:
+    """``path`` is ``root`` or below it, by their parts (no file system access). POSIX paths are
+    first compared on their text, which pathlib spells canonically: a cheap refusal for most pairs."""
+    if isinstance(path, PurePosixPath) and isinstance(root, PurePosixPath):
+        p, r = str(path), str(root)
+        if r != "." and p != r and not p.startswith(r if r.endswith("/") else r + "/"):
+            return False
     return path == root or root in path.parents

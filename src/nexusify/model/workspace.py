@@ -19,6 +19,10 @@ from nexusify.model.project import DockerBuild, Project
 _NO_EXTRAS: frozenset[str] = frozenset()
 
 
+class _Cycle(Exception):
+    """A dependency cycle met by the cached closure walk (it then takes closure's own walk)."""
+
+
 @dataclass
 class Workspace:
     root: Path
@@ -31,6 +35,7 @@ class Workspace:
     stay: frozenset[Path] = frozenset()  # folders the `stay-in-workspace` setting keeps in their uv workspace
     _by_path: dict[Path, Project] = field(default_factory=dict, repr=False)
     _deps_cache: dict[tuple[str, bool], list[str]] = field(default_factory=dict, repr=False)
+    _pulls_cache: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
 
     shared_paths: frozenset[Path] = frozenset()  # decided by model.roles, by use
     unnamed_shared: frozenset[Path] = frozenset()  # folders meant to be shared packages that have no name
@@ -184,6 +189,50 @@ class Workspace:
                 via.setdefault(name, origin)
                 stack.append((self.by_name[name], dep_extras if precise else frozenset(), origin, False))
         return via
+
+    def reached(self, start: Project | str, *, runtime: bool = True) -> frozenset[str]:
+        """The names ``closure([start], runtime=runtime)`` reaches (its keys, extras not asked), from
+        each package's run-time closure computed once per workspace and looked up."""
+        project = self.by_name.get(start) if isinstance(start, str) else start
+        if project is None:
+            return frozenset()
+        if project.normalized and self.by_name.get(project.normalized) not in (None, project):
+            return frozenset(self.closure([project], runtime=runtime))  # a duplicate name: closure's own walk
+        out: set[str] = set()
+        for name, _extras in self._edges(project, runtime, None):
+            out.add(name)
+            out |= self._pulls(name)
+        return frozenset(out)
+
+    def _pulls(self, name: str) -> frozenset[str]:
+        """``closure([name])``'s names, cached: a package's closure is the same for every consumer."""
+        got = self._pulls_cache.get(name)
+        if got is None:
+            try:
+                got = self._pulls_dag(name, set())
+            except (_Cycle, RecursionError):  # closure's own walk: it stops where it has been
+                got = self._pulls_cache[name] = frozenset(self.closure([name]))
+        return got
+
+    def _pulls_dag(self, name: str, active: set[str]) -> frozenset[str]:
+        """Run-time closure of ``name`` as the union of its dependencies' (each cached once found);
+        raises _Cycle when the walk meets a package it is inside of (no union is exact there)."""
+        got = self._pulls_cache.get(name)
+        if got is not None:
+            return got
+        project = self.by_name.get(name)
+        if project is None:
+            return frozenset()
+        active.add(name)
+        out: set[str] = set()
+        for dep, _extras in self._edges(project, True, None):
+            if dep in active:
+                raise _Cycle(dep)
+            out.add(dep)
+            out |= self._pulls_dag(dep, active)
+        active.discard(name)
+        got = self._pulls_cache[name] = frozenset(out)
+        return got
 
     def _edges(self, project: Project, runtime_only: bool,
                extras: frozenset[str] | None) -> Iterator[tuple[str, frozenset[str]]]:
