@@ -57,4 +57,9 @@ def test_every_entry_of_a_shared_package_gets_the_source(run_cli, tmp_path: Path
         missing("poetry", "`poetry` is not on PATH (a dev extra)")
     checked = subprocess.run(["poetry", "check"], cwd=root / "apps/app", capture_output=True, text=True, check=False,
                              env={**os.environ, "HOME": str(tmp_path)})
-    assert checked.returncode == 0, checked.stdout + checked.stderr
+    said = checked.stdout + checked.stderr
+    # Poetry 2.0 (the lowest declared) exits 1 on its own deprecation warnings about [tool.poetry]
+    # metadata, which rewrite does not touch; anything else it says (an unparsable constraint) fails
+    other = [ln for ln in said.splitlines() if ln.strip() and not ln.startswith("Warning: [tool.poetry.")
+             and not ln.startswith("If you want to set the version dynamically")]
+    assert checked.returncode == 0 or (said.strip() and not other), said
