@@ -113,6 +113,9 @@ def test_history_and_status_from_a_fresh_clone_show_what_is_live(fleet: Fleet, r
 
 def test_status_reports_a_host_that_disagrees(fleet: Fleet, run_cli: Run) -> None:  # noqa: F811
     """Host B's proxy is pointed back at v1 behind nexusify's back: status says the hosts disagree."""
+    from nexusify.config import resolve_settings
+    from nexusify.deploy.config.load import load_deploy_config
+    from nexusify.deploy.plan import routes_of
     from nexusify.deploy.runtime.engine import Engine
     from nexusify.deploy.traffic.proxy_container import ContainerProxy
     from nexusify.deploy.traffic.switch import Target
@@ -124,7 +127,11 @@ def test_status_reports_a_host_that_disagrees(fleet: Fleet, run_cli: Run) -> Non
     v1.start()
     v1.reload()
     ip = v1.attrs["NetworkSettings"]["Networks"][network_name(f.p.environment)]["IPAddress"]
-    proxy = ContainerProxy(Engine(client, f.hosts.b.docker_host), f.p.environment, {}, image="")
+    env_cfg = load_deploy_config(resolve_settings(f.p.root, env={}), env={}).environment(f.p.environment)
+    assert env_cfg.proxy is not None
+    # the proxy as the deploy configured it (its published ports are checked against the routes)
+    proxy = ContainerProxy(Engine(client, f.hosts.b.docker_host), f.p.environment, routes_of(env_cfg, env_cfg.proxy),
+                           image="")
     proxy.point_to("app", Target(host=ip, port=8000, name=v1.name, version="v1"))
     res = cli(run_cli, f, clone(f, "fourth"), "status", "--json")
     assert res.exit_code == 1, res.output
