@@ -220,12 +220,13 @@ def uv_package_problems(path: str, df: Dockerfile, *, context: Path, root: Path,
                 by_py, by_lock = workspace_members(folder)
                 norm = canonicalize_name(name)
                 where = os.path.relpath(folder, root) if folder.is_relative_to(root) else str(folder)
+                shown = f" (build arg {', '.join(f'{k}={v}' for k, v in sorted(args.items()))})" if args else ""
+                command = f"`uv {words[k + 1]} --package {name}`{shown}"
                 why = None
                 if norm in (leaving or {}).get(folder, ()):
-                    shown = f" (build arg {', '.join(f'{k}={v}' for k, v in sorted(args.items()))})" if args else ""
                     out[instr.start] = Problem(
                         "error", "dockerfile-uv-move", path, instr.start,
-                        f"`uv {words[k + 1]} --package {name}`{shown} builds inside the uv workspace at {where}, "
+                        f"{command} builds inside the uv workspace at {where}, "
                         f"which rewrite would move {name} out of, so the build would fail",
                         "build the member from its own folder by hand (copy it, then `uv sync --frozen` in it), or "
                         "leave it out of the rewrite targets")
@@ -235,10 +236,9 @@ def uv_package_problems(path: str, df: Dockerfile, *, context: Path, root: Path,
                 elif frozen and by_lock is not None and norm not in by_lock:
                     why = f"{where}/uv.lock does not have it"
                 if why is not None:
-                    shown = f" (build arg {', '.join(f'{k}={v}' for k, v in sorted(args.items()))})" if args else ""
                     out[instr.start] = Problem(
                         "error", "dockerfile-uv-package", path, instr.start,
-                        f"`uv {words[k + 1]} --package {name}`{shown}: {name} is not a member of the uv "
+                        f"{command}: {name} is not a member of the uv "
                         f"workspace the build uses ({why}), so the build fails",
                         "build it from its own folder with its own uv.lock (`uv sync --frozen` there), or make "
                         "it a member again")
